@@ -1,0 +1,421 @@
+//! The configuration a user writes in `weir.toml`.
+//!
+//! Plain data with defaults, so a missing file means the bundled sales pipeline and a partial
+//! file means "the defaults, except for what I wrote". Loading the file and checking it against
+//! the machine (paths, ports) is the binary's job; [`Config::validate`] checks what can be
+//! checked from the text alone.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::validate_bucket;
+
+/// The configuration `weir init` writes and zero-config runs use: a sales pipeline on `raw/*.csv`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_weir.toml");
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where buckets (as folders), the queue and the job store live. CLI `--data-dir` wins.
+    pub data_dir: Option<PathBuf>,
+    pub buckets: BucketsConfig,
+    pub queue: QueueConfig,
+    pub worker: WorkerConfig,
+    #[serde(rename = "pipeline")]
+    pub pipelines: Vec<PipelineConfig>,
+    pub notify: NotifyConfig,
+    pub records: RecordsConfig,
+}
+
+impl Config {
+    /// What weir runs with when no config file is given: the bundled sales pipeline.
+    pub fn bundled() -> Config {
+        Config::from_toml(DEFAULT_CONFIG_TOML).expect("the bundled default config is valid")
+    }
+
+    /// Parses TOML; fields left out take their defaults. An empty document has no pipelines,
+    /// so zero-config callers use [`Config::bundled`] instead.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Every problem that can be found without touching the machine, one line each.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (role, b) in [("input", &self.buckets.input), ("output", &self.buckets.output), ("archive", &self.buckets.archive)] {
+            if let Err(e) = validate_bucket(b) {
+                problems.push(format!("buckets.{role}: {e}"));
+            }
+        }
+        if self.queue.max_receive_count == 0 {
+            problems.push("queue.max_receive_count: must be at least 1".into());
+        }
+        if self.worker.concurrency == 0 {
+            problems.push("worker.concurrency: must be at least 1".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in self.pipelines.iter().enumerate() {
+            let at = format!("pipeline[{i}] ({})", p.name);
+            if !names.insert(p.name.as_str()) {
+                problems.push(format!("{at}.name: duplicate pipeline name"));
+            }
+            if let Some(b) = &p.source.bucket {
+                if let Err(e) = validate_bucket(b) {
+                    problems.push(format!("{at}.source.bucket: {e}"));
+                }
+            }
+            // The recursion guard: nothing weir writes into the input bucket may match a source.
+            let bucket = p.source.bucket.as_deref().unwrap_or(&self.buckets.input);
+            let sample_failed = crate::keys::failed_key(&format!("x{}", p.source.suffix), chrono::NaiveDate::MIN);
+            if bucket == self.buckets.input && p.source.matches(&sample_failed) {
+                problems.push(format!(
+                    "{at}.source: prefix {:?} would match the `failed/` copies weir writes into {bucket}, an endless loop; use a prefix such as \"raw/\"",
+                    p.source.prefix
+                ));
+            }
+            if bucket == self.buckets.output || bucket == self.buckets.archive {
+                problems.push(format!(
+                    "{at}.source.bucket: {bucket} is where weir writes outputs or archives; reading from it would loop"
+                ));
+            }
+            let mut cols = std::collections::HashSet::new();
+            for (j, c) in p.columns.iter().enumerate() {
+                if !cols.insert(normalize_field_name(&c.name)) {
+                    problems.push(format!("{at}.columns[{j}]: duplicate column {:?}", c.name));
+                }
+            }
+            for (j, d) in p.derived.iter().enumerate() {
+                if d.expr.trim().is_empty() {
+                    problems.push(format!("{at}.derived[{j}] ({}): empty expression", d.name));
+                }
+            }
+        }
+        problems
+    }
+
+    /// The first pipeline whose source matches the object, if any.
+    pub fn pipeline_for(&self, bucket: &str, key: &str) -> Option<&PipelineConfig> {
+        self.pipelines
+            .iter()
+            .find(|p| p.source.bucket.as_deref().unwrap_or(&self.buckets.input) == bucket && p.source.matches(key))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BucketsConfig {
+    pub input: String,
+    pub output: String,
+    pub archive: String,
+}
+
+impl Default for BucketsConfig {
+    fn default() -> Self {
+        BucketsConfig { input: "weir-input".into(), output: "weir-output".into(), archive: "weir-archive".into() }
+    }
+}
+
+/// Queue attributes, as an SQS queue has them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    pub visibility_timeout_secs: u64,
+    /// Receives after which a message is moved to the DLQ (SQS `maxReceiveCount`).
+    pub max_receive_count: u32,
+    pub retention_secs: u64,
+    pub dlq_retention_secs: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            visibility_timeout_secs: 30,
+            max_receive_count: 3,
+            retention_secs: 4 * 24 * 3600,
+            dlq_retention_secs: 14 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Jobs processed at once by `weir run`.
+    pub concurrency: usize,
+    /// Seconds a shutting-down worker waits for in-flight jobs before releasing them.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig { concurrency: 2, shutdown_grace_secs: 30 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub name: String,
+    #[serde(default)]
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub format: FormatConfig,
+    #[serde(default)]
+    pub columns: Vec<ColumnConfig>,
+    #[serde(default)]
+    pub derived: Vec<DerivedConfig>,
+    #[serde(default)]
+    pub summary: SummaryConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+/// Which objects a pipeline takes: the filter rules of an S3 bucket notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Defaults to `buckets.input`.
+    pub bucket: Option<String>,
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig { bucket: None, prefix: "raw/".into(), suffix: ".csv".into() }
+    }
+}
+
+impl SourceConfig {
+    pub fn matches(&self, key: &str) -> bool {
+        key.starts_with(&self.prefix) && key.ends_with(&self.suffix) && key.len() >= self.prefix.len() + self.suffix.len()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FormatConfig {
+    #[serde(rename = "type")]
+    pub kind: FormatKind,
+    /// One ASCII character.
+    pub delimiter: char,
+    pub quote: char,
+    pub has_header: bool,
+    /// A record larger than this is an invalid row, not an out-of-memory.
+    pub max_record_bytes: usize,
+}
+
+impl Default for FormatConfig {
+    fn default() -> Self {
+        FormatConfig { kind: FormatKind::Csv, delimiter: ',', quote: '"', has_header: true, max_record_bytes: 16 << 20 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatKind {
+    Csv,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnConfig {
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub ty: ColumnType,
+    /// Present in the header (else the file is rejected) and non-empty in every row (else the
+    /// row is invalid).
+    #[serde(default)]
+    pub required: bool,
+    /// For `date`: a chrono format string; defaults to `%Y-%m-%d`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    #[default]
+    String,
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    Email,
+}
+
+impl ColumnType {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ColumnType::Integer | ColumnType::Float)
+    }
+}
+
+/// A field computed from others, e.g. `revenue = quantity * price`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedConfig {
+    pub name: String,
+    /// Arithmetic over numeric columns and literals: `+ - * /`, parentheses.
+    pub expr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SummaryConfig {
+    /// Columns whose value counts are reported (top `top_n`).
+    pub categorical: Vec<String>,
+    pub top_n: usize,
+    /// Distinct values counted per categorical column before counting stops growing.
+    pub max_distinct: usize,
+    /// Aggregates per group, e.g. revenue and quantity per product.
+    pub group_by: Vec<GroupByConfig>,
+    /// A numeric field whose sum is quoted in the success notification (e.g. `revenue`).
+    pub total: Option<String>,
+    /// Invalid rows described in the error report (the count is always exact).
+    pub max_errors_in_report: usize,
+}
+
+impl Default for SummaryConfig {
+    fn default() -> Self {
+        SummaryConfig {
+            categorical: Vec::new(),
+            top_n: 10,
+            max_distinct: 10_000,
+            group_by: Vec::new(),
+            total: None,
+            max_errors_in_report: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupByConfig {
+    pub by: String,
+    /// Numeric fields aggregated per group (count, sum, min, max, avg).
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Groups tracked before further new groups are counted under `(other)`.
+    #[serde(default = "default_max_groups")]
+    pub max_groups: usize,
+}
+
+fn default_max_groups() -> usize {
+    10_000
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Ndjson,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Ndjson => "ndjson",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub subscriptions: Vec<SubscriptionConfig>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            subscriptions: vec![
+                SubscriptionConfig { topic: "success".into(), kind: SubscriptionKind::Log },
+                SubscriptionConfig { topic: "alerts".into(), kind: SubscriptionKind::Log },
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    pub topic: String,
+    #[serde(rename = "type")]
+    pub kind: SubscriptionKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionKind {
+    /// One structured JSON line per message on the log.
+    Log,
+}
+
+/// Where valid records are loaded besides the results object.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordsConfig {
+    pub sink: RecordsSinkKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordsSinkKind {
+    #[default]
+    None,
+    /// A `records` table (pk, sk, item JSON) in `records.db` in the data dir.
+    Sqlite,
+}
+
+/// Field names as they appear in the output: trimmed, lowercased, spaces as `_`.
+pub fn normalize_field_name(name: &str) -> String {
+    name.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_config_is_the_sales_pipeline_and_valid() {
+        let c = Config::bundled();
+        assert_eq!(c.pipelines.len(), 1);
+        assert_eq!(c.pipelines[0].columns.len(), 6);
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        assert!(c.pipeline_for("weir-input", "raw/sales.csv").is_some());
+        assert!(c.pipeline_for("weir-input", "failed/2024/01/01/sales.csv").is_none());
+        assert!(c.pipeline_for("weir-input", "raw/notes.txt").is_none());
+    }
+
+    #[test]
+    fn partial_files_keep_defaults_and_unknown_keys_are_errors() {
+        let c = Config::from_toml("[queue]\nmax_receive_count = 5\n").unwrap();
+        assert_eq!(c.queue.max_receive_count, 5);
+        assert_eq!(c.queue.visibility_timeout_secs, 30);
+        assert!(Config::from_toml("[queue]\nmax_recieve_count = 5\n").is_err());
+    }
+
+    #[test]
+    fn validation_finds_loops_and_duplicates() {
+        let mut c = Config::bundled();
+        c.pipelines[0].source.prefix = String::new();
+        let first = c.pipelines[0].columns[0].clone();
+        c.pipelines[0].columns.push(first);
+        let problems = c.validate();
+        assert!(problems.iter().any(|p| p.contains("failed/")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("duplicate column")), "{problems:?}");
+    }
+
+    #[test]
+    fn normalizes_names() {
+        assert_eq!(normalize_field_name("  Customer Name "), "customer_name");
+        assert_eq!(normalize_field_name("ORDER_ID"), "order_id");
+    }
+}

@@ -1,0 +1,180 @@
+//! The job: one source object's trip through a pipeline.
+//!
+//! A job's id is derived from the object it processes (bucket, key, ETag), so every delivery of
+//! the same object names the same job: redelivery updates one record instead of creating a
+//! second, and a new upload of the same key with new content is a new job.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub String);
+
+impl JobId {
+    /// The id of the job for one version of one object.
+    pub fn for_object(bucket: &str, key: &str, etag: &str) -> JobId {
+        let mut h = Sha256::new();
+        for part in [bucket, key, etag.trim_matches('"')] {
+            h.update(part.as_bytes());
+            h.update([0u8]);
+        }
+        JobId(format!("j-{}", &hex::encode(h.finalize())[..24]))
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `queued → running → succeeded | rejected | failed`, or `skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    /// Processed; outputs written, source archived.
+    Succeeded,
+    /// The input was refused for good (schema mismatch, undecodable, ...); source in `failed/`.
+    Rejected,
+    /// Could not be processed: retries exhausted (message dead-lettered) or the source vanished.
+    Failed,
+    /// An event that is not work (no matching source, test event).
+    Skipped,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Rejected,
+        JobStatus::Failed,
+        JobStatus::Skipped,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Rejected => "rejected",
+            JobStatus::Failed => "failed",
+            JobStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One workflow state as the job went through it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub state: String,
+    pub entered_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// `ok`, or the error name (`Weir.SchemaMismatch`, `States.TaskFailed`, ...).
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The job record kept in the job store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub job_id: JobId,
+    pub pipeline: Option<String>,
+    pub status: JobStatus,
+    pub source_bucket: String,
+    pub source_key: String,
+    pub source_etag: String,
+    pub source_size: u64,
+    pub total_rows: u64,
+    pub valid_rows: u64,
+    pub invalid_rows: u64,
+    /// Output objects by role: `results`, `summary`, `errors`, `archive`, `failed`.
+    pub output_keys: std::collections::BTreeMap<String, String>,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<u64>,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
+}
+
+impl Job {
+    pub fn queued(bucket: &str, key: &str, etag: &str, size: u64, pipeline: Option<&str>) -> Job {
+        Job {
+            job_id: JobId::for_object(bucket, key, etag),
+            pipeline: pipeline.map(str::to_owned),
+            status: JobStatus::Queued,
+            source_bucket: bucket.into(),
+            source_key: key.into(),
+            source_etag: etag.trim_matches('"').into(),
+            source_size: size,
+            total_rows: 0,
+            valid_rows: 0,
+            invalid_rows: 0,
+            output_keys: Default::default(),
+            attempts: 0,
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            error: None,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Marks the job terminal now, computing its duration from its start.
+    pub fn finish(&mut self, status: JobStatus, error: Option<String>) {
+        let now = Utc::now();
+        self.status = status;
+        self.error = error;
+        self.finished_at = Some(now);
+        let start = self.started_at.unwrap_or(self.created_at);
+        self.duration_ms = Some((now - start).num_milliseconds().max(0) as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_are_stable_per_object_version() {
+        let a = JobId::for_object("b", "raw/x.csv", "\"etag1\"");
+        assert_eq!(a, JobId::for_object("b", "raw/x.csv", "etag1"));
+        assert_ne!(a, JobId::for_object("b", "raw/x.csv", "etag2"));
+        assert_ne!(a, JobId::for_object("b2", "raw/x.csv", "etag1"));
+        // The separator keeps ("ab","c") and ("a","bc") apart.
+        assert_ne!(JobId::for_object("ab", "c", "e"), JobId::for_object("a", "bc", "e"));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+        }
+        assert!(JobStatus::Rejected.is_terminal() && !JobStatus::Running.is_terminal());
+    }
+}

@@ -1,0 +1,128 @@
+//! Object keys: which are safe, and where a job's outputs go.
+//!
+//! Keys become file paths in the embedded object store, so a key that could climb out of its
+//! bucket (`..`, an absolute path, a backslash, NUL) is refused before anything touches a disk.
+//! Output keys are a pure function of the source object, so a redelivered event overwrites its
+//! own outputs and two different sources can never write to the same place.
+
+/// S3's limit on key length in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("object key is empty")]
+    Empty,
+    #[error("object key is {0} bytes; the limit is {MAX_KEY_LEN}")]
+    TooLong(usize),
+    #[error("object key {0:?} starts with '/': keys are relative to their bucket")]
+    Absolute(String),
+    #[error("object key {0:?} contains a '..' or '.' segment, which could escape the bucket")]
+    DotSegment(String),
+    #[error("object key {0:?} contains a backslash")]
+    Backslash(String),
+    #[error("object key contains a NUL or control character")]
+    ControlChar,
+    #[error("object key {0:?} contains an empty segment ('//') or ends with '/'")]
+    EmptySegment(String),
+}
+
+/// Checks that `key` names an object inside its bucket.
+pub fn validate_key(key: &str) -> Result<(), KeyError> {
+    if key.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(KeyError::TooLong(key.len()));
+    }
+    if key.chars().any(|c| c.is_control()) {
+        return Err(KeyError::ControlChar);
+    }
+    if key.starts_with('/') {
+        return Err(KeyError::Absolute(key.into()));
+    }
+    if key.contains('\\') {
+        return Err(KeyError::Backslash(key.into()));
+    }
+    for segment in key.split('/') {
+        match segment {
+            "." | ".." => return Err(KeyError::DotSegment(key.into())),
+            "" => return Err(KeyError::EmptySegment(key.into())),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks a bucket name as S3 does (3-63 characters of lowercase letters, digits, `-` and `.`,
+/// starting and ending with a letter or digit).
+pub fn validate_bucket(name: &str) -> Result<(), String> {
+    let ok_len = (3..=63).contains(&name.len());
+    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let ok_ends = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok_len && ok_chars && ok_ends && !name.contains("..") {
+        Ok(())
+    } else {
+        Err(format!(
+            "bucket name {name:?} is not valid: use 3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// Where a job's outputs are written in the output bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputKeys {
+    pub results: String,
+    pub summary: String,
+    pub errors: String,
+}
+
+impl OutputKeys {
+    /// `processed/<bucket>/<key>.<ext>`, `reports/<bucket>/<key>.summary.json`,
+    /// `errors/<bucket>/<key>.errors.json`: each is the source's own bucket and key under a fixed
+    /// prefix with a fixed suffix, which makes the mapping injective.
+    pub fn for_source(bucket: &str, key: &str, results_ext: &str) -> OutputKeys {
+        OutputKeys {
+            results: format!("processed/{bucket}/{key}.{results_ext}"),
+            summary: format!("reports/{bucket}/{key}.summary.json"),
+            errors: format!("errors/{bucket}/{key}.errors.json"),
+        }
+    }
+}
+
+/// Where a rejected source is copied in its own bucket: `failed/YYYY/MM/DD/<file name>`.
+pub fn failed_key(source_key: &str, date: chrono::NaiveDate) -> String {
+    let name = source_key.rsplit('/').next().unwrap_or(source_key);
+    format!("failed/{}/{name}", date.format("%Y/%m/%d"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_keys_that_escape() {
+        assert!(validate_key("raw/sales.csv").is_ok());
+        assert!(validate_key("raw/ยอดขาย 2024.csv").is_ok());
+        for bad in ["", "/etc/passwd", "../x", "raw/../../x", "raw/./x", "a\\b", "a\0b", "a//b", "dir/"] {
+            assert!(validate_key(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(validate_key(&"k".repeat(1025)), Err(KeyError::TooLong(1025)));
+    }
+
+    #[test]
+    fn output_keys_do_not_collide() {
+        let a = OutputKeys::for_source("in", "raw/a.csv", "ndjson");
+        let b = OutputKeys::for_source("in", "raw/a.csv.ndjson", "ndjson");
+        assert_ne!(a.results, b.results);
+        assert_ne!(a.summary, OutputKeys::for_source("in2", "raw/a.csv", "ndjson").summary);
+        assert_eq!(a.results, "processed/in/raw/a.csv.ndjson");
+    }
+
+    #[test]
+    fn bucket_names() {
+        assert!(validate_bucket("weir-input").is_ok());
+        assert!(validate_bucket("Weir").is_err());
+        assert!(validate_bucket(".tmp").is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! Domain types shared by every part of weir.
+//!
+//! This crate is the vocabulary of the product: the S3 event notification as AWS sends it, the job
+//! record and its states, the pipeline configuration (sources, schema, derived fields, summary),
+//! the summary a job produces, the rules for object keys and the error classes that decide
+//! whether a failure is retried. It performs no I/O and depends on no other crate of ours, so
+//! every adapter and every tool can share it.
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod job;
+pub mod keys;
+pub mod summary;
+
+pub use config::{Config, PipelineConfig};
+pub use error::ErrorClass;
+pub use event::{S3Event, S3EventRecord};
+pub use job::{Job, JobId, JobStatus};
+pub use summary::Summary;

@@ -1,0 +1,1 @@
+//! Queue conformance suite (to be written).

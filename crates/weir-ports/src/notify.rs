@@ -1,0 +1,33 @@
+//! The notifier port: publish a message to a topic; the adapter fans it out to subscribers.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::PortError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// `success`, `alerts`, or a configured topic.
+    pub topic: String,
+    /// At most 100 characters (SNS's limit).
+    pub subject: String,
+    /// The human-readable message.
+    pub text: String,
+    /// Filterable attributes (`status`, `pipeline`, `job_id`), like SNS message attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// The same facts as structured data.
+    pub payload: serde_json::Value,
+}
+
+impl Notification {
+    /// Truncates a subject to SNS's 100 characters on a character boundary.
+    pub fn clamp_subject(subject: &str) -> String {
+        subject.chars().take(100).collect()
+    }
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, notification: &Notification) -> Result<(), PortError>;
+}
