@@ -43,7 +43,11 @@ impl Config {
     /// Every problem that can be found without touching the machine, one line each.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for (role, b) in [("input", &self.buckets.input), ("output", &self.buckets.output), ("archive", &self.buckets.archive)] {
+        for (role, b) in [
+            ("input", &self.buckets.input),
+            ("output", &self.buckets.output),
+            ("archive", &self.buckets.archive),
+        ] {
             if let Err(e) = validate_bucket(b) {
                 problems.push(format!("buckets.{role}: {e}"));
             }
@@ -67,7 +71,8 @@ impl Config {
             }
             // The recursion guard: nothing weir writes into the input bucket may match a source.
             let bucket = p.source.bucket.as_deref().unwrap_or(&self.buckets.input);
-            let sample_failed = crate::keys::failed_key(&format!("x{}", p.source.suffix), chrono::NaiveDate::MIN);
+            let sample_failed =
+                crate::keys::failed_key(&format!("x{}", p.source.suffix), chrono::NaiveDate::MIN);
             if bucket == self.buckets.input && p.source.matches(&sample_failed) {
                 problems.push(format!(
                     "{at}.source: prefix {:?} would match the `failed/` copies weir writes into {bucket}, an endless loop; use a prefix such as \"raw/\"",
@@ -96,9 +101,9 @@ impl Config {
 
     /// The first pipeline whose source matches the object, if any.
     pub fn pipeline_for(&self, bucket: &str, key: &str) -> Option<&PipelineConfig> {
-        self.pipelines
-            .iter()
-            .find(|p| p.source.bucket.as_deref().unwrap_or(&self.buckets.input) == bucket && p.source.matches(key))
+        self.pipelines.iter().find(|p| {
+            p.source.bucket.as_deref().unwrap_or(&self.buckets.input) == bucket && p.source.matches(key)
+        })
     }
 }
 
@@ -112,7 +117,11 @@ pub struct BucketsConfig {
 
 impl Default for BucketsConfig {
     fn default() -> Self {
-        BucketsConfig { input: "weir-input".into(), output: "weir-output".into(), archive: "weir-archive".into() }
+        BucketsConfig {
+            input: "weir-input".into(),
+            output: "weir-output".into(),
+            archive: "weir-archive".into(),
+        }
     }
 }
 
@@ -189,7 +198,9 @@ impl Default for SourceConfig {
 
 impl SourceConfig {
     pub fn matches(&self, key: &str) -> bool {
-        key.starts_with(&self.prefix) && key.ends_with(&self.suffix) && key.len() >= self.prefix.len() + self.suffix.len()
+        key.starts_with(&self.prefix)
+            && key.ends_with(&self.suffix)
+            && key.len() >= self.prefix.len() + self.suffix.len()
     }
 }
 
@@ -208,7 +219,13 @@ pub struct FormatConfig {
 
 impl Default for FormatConfig {
     fn default() -> Self {
-        FormatConfig { kind: FormatKind::Csv, delimiter: ',', quote: '"', has_header: true, max_record_bytes: 16 << 20 }
+        FormatConfig {
+            kind: FormatKind::Csv,
+            delimiter: ',',
+            quote: '"',
+            has_header: true,
+            max_record_bytes: 16 << 20,
+        }
     }
 }
 

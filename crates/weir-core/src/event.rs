@@ -42,8 +42,8 @@ impl QueueEvent {
         if value.get("Records").is_none() {
             return Err(MalformedEvent { reason: "no `Records` array and not an s3:TestEvent".into() });
         }
-        let event: S3Event =
-            serde_json::from_value(value).map_err(|e| MalformedEvent { reason: format!("bad S3 event: {e}") })?;
+        let event: S3Event = serde_json::from_value(value)
+            .map_err(|e| MalformedEvent { reason: format!("bad S3 event: {e}") })?;
         Ok(QueueEvent::Records(event))
     }
 }
@@ -122,13 +122,8 @@ fn default_schema_version() -> String {
 }
 
 /// Characters S3 leaves unencoded in event keys (besides alphanumerics).
-const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/')
-    .remove(b' ');
+const KEY_ENCODE: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/').remove(b' ');
 
 impl S3EventRecord {
     /// Builds an `ObjectCreated:*` record for an object weir stored itself.
@@ -167,10 +162,9 @@ impl S3EventRecord {
     /// The object key, decoded from the event's URL encoding (`+` is a space).
     pub fn key(&self) -> Result<String, MalformedEvent> {
         let plus_decoded = self.s3.object.key.replace('+', " ");
-        percent_decode_str(&plus_decoded)
-            .decode_utf8()
-            .map(|k| k.into_owned())
-            .map_err(|_| MalformedEvent { reason: format!("object key {:?} is not valid UTF-8 once decoded", self.s3.object.key) })
+        percent_decode_str(&plus_decoded).decode_utf8().map(|k| k.into_owned()).map_err(|_| MalformedEvent {
+            reason: format!("object key {:?} is not valid UTF-8 once decoded", self.s3.object.key),
+        })
     }
 
     pub fn is_object_created(&self) -> bool {

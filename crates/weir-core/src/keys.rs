@@ -57,7 +57,8 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
 /// starting and ending with a letter or digit).
 pub fn validate_bucket(name: &str) -> Result<(), String> {
     let ok_len = (3..=63).contains(&name.len());
-    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let ok_chars =
+        name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
     let ok_ends = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
     if ok_len && ok_chars && ok_ends && !name.contains("..") {

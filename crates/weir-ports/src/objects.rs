@@ -39,11 +39,23 @@ pub trait ObjectStore: Send + Sync {
 
     /// Stores `data` under the key, replacing any object there. Readers see the old object or
     /// the new one, never a part.
-    async fn put(&self, bucket: &str, key: &str, data: Bytes, metadata: Metadata) -> Result<ObjectInfo, PortError>;
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: Bytes,
+        metadata: Metadata,
+    ) -> Result<ObjectInfo, PortError>;
 
     /// Stores the contents of a local file (which the store may move rather than copy; the
     /// caller must not use `path` afterwards). Atomic like [`ObjectStore::put`].
-    async fn put_file(&self, bucket: &str, key: &str, path: &Path, metadata: Metadata) -> Result<ObjectInfo, PortError>;
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        metadata: Metadata,
+    ) -> Result<ObjectInfo, PortError>;
 
     /// Server-side copy. `metadata: None` keeps the source's metadata (S3 `COPY`), `Some`
     /// replaces it (S3 `REPLACE`).
