@@ -1,0 +1,79 @@
+//! The two ways processing can fail, kept apart because callers act on them differently.
+//!
+//! A [`ConfigError`] is found once, when a pipeline's configuration is compiled into a
+//! [`crate::Plan`]; it lists every problem with its location so `weir check` can print them all.
+//! A [`ProcessError`] ends one file's pass; [`ProcessError::class`] says whether retrying can help
+//! (a bad file never gets better, an I/O failure might). Invalid *rows* are not errors at all: they
+//! go to the error report and the file carries on.
+
+use weir_core::ErrorClass;
+
+use crate::header::HeaderCheck;
+
+/// Every problem found in a pipeline configuration, one line each, e.g.
+/// ``derived[0] (revenue): unknown field `quantty` ``.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pipeline configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+/// Why a file could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The input has no header line (0 bytes, or only blank lines).
+    #[error("file is empty: expected a header line")]
+    Empty,
+    /// The header line is not UTF-8; the offset is of the first bad byte in the file.
+    #[error("header is not valid UTF-8 at byte offset {offset} of the file")]
+    HeaderEncoding { offset: u64 },
+    /// The header line is larger than `format.max_record_bytes`.
+    #[error("header line is more than {limit} bytes")]
+    HeaderTooLarge { limit: usize },
+    /// Required columns missing or column names duplicated; nothing was written.
+    #[error("header does not match the schema: {}", .0.reason())]
+    HeaderMismatch(HeaderCheck),
+    /// A quoted field was still open at the end of the file.
+    #[error("unterminated quoted field: the quote opened on line {line} is never closed")]
+    UnterminatedQuote { line: u64 },
+    /// Reading the input or writing an output failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ProcessError {
+    /// Permanent for anything wrong with the file itself; transient for I/O, except
+    /// `InvalidData`, which readers (decompressors, decoders) use for bytes that will never read.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ProcessError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => ErrorClass::Permanent,
+            ProcessError::Io(_) => ErrorClass::Transient,
+            ProcessError::Empty
+            | ProcessError::HeaderEncoding { .. }
+            | ProcessError::HeaderTooLarge { .. }
+            | ProcessError::HeaderMismatch(_)
+            | ProcessError::UnterminatedQuote { .. } => ErrorClass::Permanent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(ProcessError::Empty.class(), ErrorClass::Permanent);
+        assert_eq!(ProcessError::UnterminatedQuote { line: 3 }.class(), ErrorClass::Permanent);
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "x");
+        assert_eq!(ProcessError::Io(io).class(), ErrorClass::Transient);
+        let bad = std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt gzip");
+        assert_eq!(ProcessError::Io(bad).class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn config_error_lists_every_problem() {
+        let e = ConfigError { problems: vec!["a: x".into(), "b: y".into()] };
+        assert_eq!(e.to_string(), "invalid pipeline configuration: a: x; b: y");
+    }
+}

@@ -1,0 +1,371 @@
+//! Turning one field's bytes into a typed value, or into the reason it is not one.
+//!
+//! These run once per field per row, so each type has a fast path for the common spelling
+//! (plain digits, `19.99`, `YYYY-MM-DD`) that allocates nothing, with general parsing (std's
+//! float parser, chrono for other date formats) behind it. Reasons quote the raw value and say
+//! what was expected; they are built only for invalid fields.
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::NaiveDate;
+
+/// How a `date` column is parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DateFormat {
+    /// `%Y-%m-%d` exactly: four-digit year, two-digit month and day, real calendar dates.
+    Iso,
+    /// Any other chrono format string.
+    Chrono(String),
+}
+
+impl DateFormat {
+    pub fn new(format: Option<&str>) -> Result<DateFormat, String> {
+        match format {
+            None | Some("%Y-%m-%d") => Ok(DateFormat::Iso),
+            Some(f) => {
+                if f.is_empty() || StrftimeItems::new(f).any(|i| matches!(i, Item::Error)) {
+                    return Err(format!("invalid date format {f:?}"));
+                }
+                Ok(DateFormat::Chrono(f.to_string()))
+            }
+        }
+    }
+
+    pub fn pattern(&self) -> &str {
+        match self {
+            DateFormat::Iso => "%Y-%m-%d",
+            DateFormat::Chrono(f) => f,
+        }
+    }
+
+    pub fn is_valid(&self, s: &[u8]) -> bool {
+        match self {
+            DateFormat::Iso => parse_iso_date(s).is_some(),
+            DateFormat::Chrono(f) => {
+                std::str::from_utf8(s).is_ok_and(|s| NaiveDate::parse_from_str(s, f).is_ok())
+            }
+        }
+    }
+}
+
+/// Spaces and tabs around typed values are not part of them.
+#[inline]
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IntError {
+    NotInteger,
+    OutOfRange,
+}
+
+/// A decimal integer with an optional sign.
+#[inline]
+pub(crate) fn parse_i64(s: &[u8]) -> Result<i64, IntError> {
+    let (neg, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(IntError::NotInteger);
+    }
+    if digits.len() <= 18 {
+        let mut v: i64 = 0;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(IntError::NotInteger);
+            }
+            v = v * 10 + d as i64;
+        }
+        return Ok(if neg { -v } else { v });
+    }
+    let mut v: u64 = 0;
+    let mut overflow = false;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(IntError::NotInteger);
+        }
+        match v.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
+            Some(n) => v = n,
+            None => overflow = true,
+        }
+    }
+    if overflow {
+        return Err(IntError::OutOfRange);
+    }
+    if neg {
+        if v <= i64::MAX as u64 + 1 {
+            Ok((v as i64).wrapping_neg())
+        } else {
+            Err(IntError::OutOfRange)
+        }
+    } else {
+        i64::try_from(v).map_err(|_| IntError::OutOfRange)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FloatError {
+    NotNumber,
+    NotFinite,
+}
+
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+    1e19, 1e20, 1e21, 1e22,
+];
+
+/// A finite decimal number. `-?digits(.digits)?` with at most 15 significant digits takes the
+/// exact fast path (Clinger: an exact mantissa divided by an exact power of ten is correctly
+/// rounded); anything else goes through std's parser. NaN and infinities are refused.
+#[inline]
+pub(crate) fn parse_f64(s: &[u8]) -> Result<f64, FloatError> {
+    if let Some(v) = fast_f64(s) {
+        return Ok(v);
+    }
+    let v: f64 = std::str::from_utf8(s).ok().and_then(|t| t.parse().ok()).ok_or(FloatError::NotNumber)?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(FloatError::NotFinite)
+    }
+}
+
+#[inline]
+fn fast_f64(s: &[u8]) -> Option<f64> {
+    let (neg, s) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, s),
+    };
+    if s.is_empty() || s.len() > 16 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut frac_digits = 0usize;
+    let mut seen_dot = false;
+    let mut digits = 0usize;
+    for (i, &b) in s.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            mantissa = mantissa * 10 + d as u64;
+            digits += 1;
+            if seen_dot {
+                frac_digits += 1;
+            }
+        } else if b == b'.' && !seen_dot && i > 0 && i + 1 < s.len() {
+            seen_dot = true;
+        } else {
+            return None;
+        }
+    }
+    if digits > 15 {
+        return None;
+    }
+    let v = mantissa as f64 / POW10[frac_digits];
+    Some(if neg { -v } else { v })
+}
+
+/// `true/false`, `1/0`, `yes/no`, any case.
+#[inline]
+pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
+    if s.len() > 5 {
+        return None;
+    }
+    let mut lower = [0u8; 5];
+    for (l, b) in lower.iter_mut().zip(s) {
+        *l = b.to_ascii_lowercase();
+    }
+    match &lower[..s.len()] {
+        b"true" | b"1" | b"yes" => Some(true),
+        b"false" | b"0" | b"no" => Some(false),
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD` with a month of 1–12 and a day that exists in that month of that year.
+#[inline]
+pub(crate) fn parse_iso_date(s: &[u8]) -> Option<(u16, u8, u8)> {
+    if s.len() != 10 || s[4] != b'-' || s[7] != b'-' {
+        return None;
+    }
+    let d = |i: usize| -> Option<u16> {
+        let v = s[i].wrapping_sub(b'0');
+        (v <= 9).then_some(v as u16)
+    };
+    let year = d(0)? * 1000 + d(1)? * 100 + d(2)? * 10 + d(3)?;
+    let month = (d(5)? * 10 + d(6)?) as u8;
+    let day = (d(8)? * 10 + d(9)?) as u8;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some((year, month, day))
+}
+
+// `is_multiple_of` is newer than the workspace's rust-version (1.85).
+#[allow(clippy::manual_is_multiple_of)]
+fn days_in_month(year: u16, month: u8) -> u8 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// A pragmatic address check: one `@`, a non-empty local part, a domain with a dot inside it
+/// (not first or last, no empty labels), no whitespace or control characters.
+pub(crate) fn is_email(s: &[u8]) -> bool {
+    if s.len() > 254 || s.iter().any(|&b| b <= b' ' || b == 0x7F) {
+        return false;
+    }
+    let Some(at) = memchr::memchr(b'@', s) else { return false };
+    let (local, domain) = (&s[..at], &s[at + 1..]);
+    !local.is_empty()
+        && !domain.contains(&b'@')
+        && domain.contains(&b'.')
+        && domain.split(|&b| b == b'.').all(|label| !label.is_empty())
+}
+
+/// A raw value for a reason: quoted and escaped like a JSON string, shortened past 100 chars.
+pub(crate) fn quoted(s: &[u8]) -> String {
+    let text = String::from_utf8_lossy(s);
+    let mut out = String::with_capacity(text.len().min(110) + 2);
+    out.push('"');
+    for (n, c) in text.chars().enumerate() {
+        if n == 100 {
+            out.push('…');
+            break;
+        }
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_i64(b"42"), Ok(42));
+        assert_eq!(parse_i64(b"-7"), Ok(-7));
+        assert_eq!(parse_i64(b"+7"), Ok(7));
+        assert_eq!(parse_i64(b"007"), Ok(7));
+        assert_eq!(parse_i64(b"9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), Err(IntError::OutOfRange));
+        assert_eq!(parse_i64(b"-9223372036854775809"), Err(IntError::OutOfRange));
+        assert_eq!(parse_i64(b"99999999999999999999999"), Err(IntError::OutOfRange));
+        for bad in [&b"1.5"[..], b"two", b"", b"-", b"1e3", b" 1", b"12345678901234567890x"] {
+            assert_eq!(parse_i64(bad), Err(IntError::NotInteger), "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn floats() {
+        for (s, v) in [("19.99", 19.99), ("12.00", 12.0), ("-0.5", -0.5), ("7", 7.0), ("1e3", 1000.0)] {
+            assert_eq!(parse_f64(s.as_bytes()), Ok(v), "{s}");
+        }
+        assert_eq!(parse_f64(b".5"), Ok(0.5));
+        assert_eq!(parse_f64(b"0.1"), Ok("0.1".parse().unwrap()));
+        assert_eq!(parse_f64(b"123456789.123456"), Ok("123456789.123456".parse().unwrap()));
+        for s in ["NaN", "nan", "inf", "-Infinity", "1e999"] {
+            assert_eq!(parse_f64(s.as_bytes()), Err(FloatError::NotFinite), "{s}");
+        }
+        for s in ["", "abc", "1.2.3", "1,5", "--1", "."] {
+            assert_eq!(parse_f64(s.as_bytes()), Err(FloatError::NotNumber), "{s}");
+        }
+        // The fast path agrees with std on a sweep of short decimals.
+        for i in 0..20000u64 {
+            let s = format!("{}.{:02}", i / 7, i % 100);
+            assert_eq!(fast_f64(s.as_bytes()), Some(s.parse::<f64>().unwrap()), "{s}");
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        for (s, v) in
+            [("true", true), ("FALSE", false), ("Yes", true), ("no", false), ("1", true), ("0", false)]
+        {
+            assert_eq!(parse_bool(s.as_bytes()), Some(v));
+        }
+        for s in ["", "2", "truee", "y", "t"] {
+            assert_eq!(parse_bool(s.as_bytes()), None);
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_iso_date(b"2024-01-15"), Some((2024, 1, 15)));
+        assert_eq!(parse_iso_date(b"2024-02-29"), Some((2024, 2, 29)));
+        assert_eq!(parse_iso_date(b"2000-02-29"), Some((2000, 2, 29)));
+        for bad in [
+            "2024-02-30",
+            "2023-02-29",
+            "1900-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-04-31",
+            "2024-1-5",
+            "2024/01/05",
+            "20240105",
+            "2024-01-0x",
+        ] {
+            assert_eq!(parse_iso_date(bad.as_bytes()), None, "{bad}");
+        }
+        // Agrees with chrono on every day of a leap and a non-leap year, and on impossible days.
+        for y in [1900u16, 2000, 2023, 2024] {
+            for m in 1..=12u8 {
+                for d in 0..=32u8 {
+                    let s = format!("{y:04}-{m:02}-{d:02}");
+                    let chrono_ok = NaiveDate::parse_from_str(&s, "%Y-%m-%d").is_ok();
+                    assert_eq!(parse_iso_date(s.as_bytes()).is_some(), chrono_ok, "{s}");
+                }
+            }
+        }
+        let f = DateFormat::new(Some("%d/%m/%Y")).unwrap();
+        assert!(f.is_valid(b"29/02/2024"));
+        assert!(!f.is_valid(b"30/02/2024"));
+        assert!(DateFormat::new(Some("%Q")).is_err());
+        assert_eq!(DateFormat::new(Some("%Y-%m-%d")), Ok(DateFormat::Iso));
+    }
+
+    #[test]
+    fn emails() {
+        for ok in ["a@b.co", "first.last+tag@example.co.uk", "x@sub.example.org"] {
+            assert!(is_email(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "", "a", "@b.co", "a@b", "a@@b.co", "a@b@c.co", "a b@c.co", "a@.co", "a@b.", "a@b..co", "a@b.co ",
+        ] {
+            assert!(!is_email(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quoting_and_trimming() {
+        assert_eq!(quoted(b"two"), "\"two\"");
+        assert_eq!(quoted(b"a\"b\n"), "\"a\\\"b\\n\"");
+        assert_eq!(quoted(&[b'x'; 150]).chars().count(), 103);
+        assert_eq!(trim(b" \t5 "), b"5");
+        assert_eq!(trim(b"   "), b"");
+    }
+}
