@@ -32,8 +32,9 @@ impl fmt::Display for JobId {
     }
 }
 
-/// `queued → running → succeeded | rejected | failed`, or `skipped`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// `queued → running → succeeded | rejected | failed`, or `skipped`. Ordered as declared (so it
+/// can key the `BTreeMap` of `JobStore::counts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,

@@ -1,0 +1,167 @@
+//! The embedded job store: one row per job in a SQLite file.
+//!
+//! `weir run` writes job records while `weir jobs` and `weir put --wait` read them from other
+//! processes, so the records live in SQLite (WAL: readers never wait for the writer). The whole
+//! [`Job`] is stored as JSON, which keeps the store in step with the domain type without a
+//! column per field; `status` and `created_at` are copied into indexed columns for listing and
+//! counting.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use weir_core::{Job, JobId, JobStatus};
+use weir_ports::{JobFilter, JobStore, PortError};
+
+use super::{sql, Db};
+
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        job TEXT NOT NULL
+    );
+    CREATE INDEX jobs_created ON jobs (created_at);
+    CREATE INDEX jobs_status_created ON jobs (status, created_at);
+"];
+
+/// Default and cap for [`JobFilter::limit`] 0.
+const DEFAULT_LIMIT: usize = 100;
+
+/// Job records in a SQLite file. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteJobStore {
+    db: Db,
+}
+
+impl std::fmt::Debug for SqliteJobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteJobStore").field("path", &self.db.path()).finish()
+    }
+}
+
+impl SqliteJobStore {
+    /// Opens the job store at `path`, creating the file and its schema if needed.
+    pub fn open(path: &Path) -> Result<SqliteJobStore, PortError> {
+        Ok(SqliteJobStore { db: Db::open(path, "jobs", MIGRATIONS)? })
+    }
+}
+
+/// The row for a job: (id, status, created_at in µs, JSON).
+fn row(job: &Job) -> Result<(String, &'static str, i64, String), PortError> {
+    let json = serde_json::to_string(job)
+        .map_err(|e| PortError::Invalid(format!("job {} cannot be encoded: {e}", job.job_id)))?;
+    Ok((job.job_id.0.clone(), job.status.as_str(), job.created_at.timestamp_micros(), json))
+}
+
+fn decode(json: &str) -> Result<Job, PortError> {
+    serde_json::from_str(json).map_err(|e| PortError::unavailable("decoding a stored job", e))
+}
+
+fn query_jobs(
+    c: &Connection,
+    sql_text: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Job>, PortError> {
+    let mut st = c.prepare_cached(sql_text).map_err(sql("listing jobs"))?;
+    let rows = st
+        .query_map(params, |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(sql("listing jobs"))?;
+    rows.iter().map(|json| decode(json)).collect()
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn create(&self, job: &Job) -> Result<bool, PortError> {
+        let (id, status, created, json) = row(job)?;
+        self.db
+            .write("creating a job", move |c| {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut st| st.execute(params![id, status, created, json]))
+                .map(|n| n == 1)
+                .map_err(sql("creating a job"))
+            })
+            .await
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
+        let id = id.0.clone();
+        let json = self
+            .db
+            .read("reading a job", move |c| {
+                c.prepare_cached("SELECT job FROM jobs WHERE job_id = ?1")
+                    .and_then(|mut st| st.query_row([id], |r| r.get::<_, String>(0)).optional())
+                    .map_err(sql("reading a job"))
+            })
+            .await?;
+        json.as_deref().map(decode).transpose()
+    }
+
+    async fn save(&self, job: &Job) -> Result<(), PortError> {
+        let (id, status, created, json) = row(job)?;
+        self.db
+            .write("saving a job", move |c| {
+                c.prepare_cached(
+                    "INSERT INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (job_id) DO UPDATE
+                     SET status = excluded.status, created_at = excluded.created_at, job = excluded.job",
+                )
+                .and_then(|mut st| st.execute(params![id, status, created, json]))
+                .map(drop)
+                .map_err(sql("saving a job"))
+            })
+            .await
+    }
+
+    async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, PortError> {
+        let limit = if filter.limit == 0 { DEFAULT_LIMIT } else { filter.limit };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let status = filter.status;
+        self.db
+            .read("listing jobs", move |c| match status {
+                // Ties on the creation time go to the later insert (rowid).
+                Some(s) => query_jobs(
+                    c,
+                    "SELECT job FROM jobs WHERE status = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2",
+                    &[&s.as_str(), &limit],
+                ),
+                None => query_jobs(
+                    c,
+                    "SELECT job FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+                    &[&limit],
+                ),
+            })
+            .await
+    }
+
+    async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
+        let rows = self
+            .db
+            .read("counting jobs", |c| {
+                let mut st = c
+                    .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+                    .map_err(sql("counting jobs"))?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(sql("counting jobs"))?;
+                Ok(rows)
+            })
+            .await?;
+        let mut counts = BTreeMap::new();
+        for (status, n) in rows {
+            match JobStatus::parse(&status) {
+                Some(s) => {
+                    counts.insert(s, n.max(0) as u64);
+                }
+                None => tracing::warn!(status, "job store holds an unknown status; not counted"),
+            }
+        }
+        Ok(counts)
+    }
+}

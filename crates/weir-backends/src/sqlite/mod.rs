@@ -1,0 +1,392 @@
+//! SQLite plumbing shared by the embedded queue, job store and records sink.
+//!
+//! The embedded backends keep their state in SQLite files under the data dir, and several
+//! processes open the same files at once (`weir run` and CLI commands such as `weir put` or
+//! `weir jobs`). Everything here is therefore about doing that safely and fast:
+//!
+//! - **Opening** ([`Db::open`]): WAL journal (readers never block the writer), `synchronous=FULL`
+//!   (each commit is fsynced, so an acknowledged send survives a power cut — the SPEC asks for a
+//!   durable queue), a busy timeout so that two processes wait for each other instead of failing,
+//!   and a `weir_schema` table that records which migrations of each component have run. Several
+//!   components may share one file.
+//! - **Off the async runtime**: rusqlite is blocking, so every call runs on
+//!   `tokio::task::spawn_blocking` against one `Arc<Mutex<Connection>>` per store.
+//! - **Group commit** ([`Db::write`]): every write is one closure run in an `IMMEDIATE`
+//!   transaction. Writes that arrive while another commit is being fsynced are queued and the
+//!   next writer runs all of them in a single transaction, each inside its own savepoint, so
+//!   one fsync acknowledges many sends/deletes while each operation still succeeds or fails on
+//!   its own. Nothing is acknowledged before its transaction has committed.
+//! - **Errors**: rusqlite errors become [`PortError::Unavailable`] (transient: the database was
+//!   busy, the disk full, ...) with the file and the operation as context.
+
+mod jobs;
+mod queue;
+mod records;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::oneshot;
+use weir_ports::PortError;
+
+pub use jobs::SqliteJobStore;
+pub use queue::SqliteQueue;
+pub use records::SqliteRecordsSink;
+
+/// How long a connection waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// At most this many queued writes share one transaction.
+const MAX_GROUP: usize = 256;
+
+/// Why a database could not be used, as the source of a [`PortError`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "schema of {component} is at version {found}, newer than the {known} this weir knows; upgrade weir"
+    )]
+    SchemaTooNew { component: &'static str, found: i64, known: i64 },
+    #[error("journal_mode is {0:?}, not WAL (the file system may not support shared memory)")]
+    NoWal(String),
+    #[error("the database writer stopped before answering (a panic in a write)")]
+    WriterGone,
+    #[error("could not begin a write transaction: {0}")]
+    BeginFailed(String),
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Maps a rusqlite error to a transient [`PortError`] with context, for `map_err`.
+pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> PortError {
+    move |e| PortError::unavailable(context, DbError::Sqlite(e))
+}
+
+/// Milliseconds since the Unix epoch, the time unit stored in every table.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A duration in whole milliseconds, saturating (retention periods of years still fit).
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored millisecond timestamp as a `DateTime`.
+pub(crate) fn datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// One SQLite file opened for one store: a connection behind a mutex and the group-commit queue.
+#[derive(Clone)]
+pub(crate) struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    pending: Mutex<Vec<Box<dyn PendingWrite>>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the file and brings `component`'s schema up to date:
+    /// `migrations[i]` is the SQL that takes the schema from version `i` to `i + 1`. Runs in an
+    /// `IMMEDIATE` transaction, so two processes opening a new file at once migrate it once.
+    pub(crate) fn open(path: &Path, component: &'static str, migrations: &[&str]) -> Result<Db, PortError> {
+        let fail = |e: DbError| PortError::unavailable(format!("opening {component} {}", path.display()), e);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| fail(e.into()))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| fail(e.into()))?;
+        configure(&conn).map_err(fail)?;
+        migrate(&mut conn, component, migrations).map_err(fail)?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                conn: Mutex::new(conn),
+                pending: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs a read (or any statement that needs no transaction of its own) off the runtime.
+    pub(crate) async fn read<R, F>(&self, what: &'static str, f: F) -> Result<R, PortError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, PortError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let conn = inner.lock_conn();
+            f(&conn)
+        })
+        .await
+        .map_err(|e| PortError::unavailable(what, e))?;
+        result.map_err(|e| self.with_path(what, e))
+    }
+
+    /// Runs `f` in a write transaction off the runtime and returns its result once the
+    /// transaction has committed (fsynced). Concurrent writes are grouped into one transaction
+    /// (see the module docs); `f` runs inside a savepoint, so when it returns an error its own
+    /// changes are rolled back and the others' still commit.
+    pub(crate) async fn write<R, F>(&self, what: &'static str, f: F) -> Result<R, PortError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, PortError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.inner.lock_pending().push(Box::new(Op { f, tx }));
+        let inner = self.inner.clone();
+        // Whoever gets the connection first runs every queued write, this one included; this
+        // task then finds the queue empty (or runs later arrivals).
+        let leader = tokio::task::spawn_blocking(move || inner.run_pending());
+        let result = match rx.await {
+            Ok(result) => result,
+            Err(_) => {
+                let _ = leader.await;
+                Err(PortError::unavailable(what, DbError::WriterGone))
+            }
+        };
+        result.map_err(|e| self.with_path(what, e))
+    }
+
+    /// Prefixes a transient error's context with the operation and the file.
+    fn with_path(&self, what: &'static str, e: PortError) -> PortError {
+        match e {
+            PortError::Unavailable { context, source } => PortError::Unavailable {
+                context: format!("{what} ({}): {context}", self.inner.path.display()),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+impl Inner {
+    fn lock_conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: its transaction was
+        // rolled back when the guard's owner unwound.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_pending(&self) -> MutexGuard<'_, Vec<Box<dyn PendingWrite>>> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes the connection, then every queued write (up to [`MAX_GROUP`]), and runs them in one
+    /// transaction. Called once per queued write, so a write left over by a full group is run
+    /// by a later call.
+    fn run_pending(&self) {
+        let mut conn = self.lock_conn();
+        let ops: Vec<Box<dyn PendingWrite>> = {
+            let mut pending = self.lock_pending();
+            let n = pending.len().min(MAX_GROUP);
+            pending.drain(..n).collect()
+        };
+        if ops.is_empty() {
+            return;
+        }
+        let mut txn = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(txn) => txn,
+            Err(e) => {
+                let msg = e.to_string();
+                for op in ops {
+                    op.fail(PortError::unavailable("writing", DbError::BeginFailed(msg.clone())));
+                }
+                return;
+            }
+        };
+        let mut done = Vec::with_capacity(ops.len());
+        for op in ops {
+            done.push(op.run(&mut txn));
+        }
+        let commit_error = txn.commit().err().map(|e| e.to_string());
+        for d in done {
+            d.finish(commit_error.as_deref());
+        }
+    }
+}
+
+/// A queued write: run it inside the group's transaction, or fail it without running.
+trait PendingWrite: Send {
+    fn run(self: Box<Self>, txn: &mut rusqlite::Transaction<'_>) -> Box<dyn FinishWrite>;
+    fn fail(self: Box<Self>, error: PortError);
+}
+
+/// A write that ran, waiting for its transaction's commit to answer its caller.
+trait FinishWrite {
+    fn finish(self: Box<Self>, commit_error: Option<&str>);
+}
+
+struct Op<F, R> {
+    f: F,
+    tx: oneshot::Sender<Result<R, PortError>>,
+}
+
+impl<F, R> PendingWrite for Op<F, R>
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> Result<R, PortError> + Send + 'static,
+{
+    fn run(self: Box<Self>, txn: &mut rusqlite::Transaction<'_>) -> Box<dyn FinishWrite> {
+        let Op { f, tx } = *self;
+        let result = match txn.savepoint() {
+            Ok(sp) => match f(&sp) {
+                Ok(value) => sp.commit().map(|()| value).map_err(sql("releasing a savepoint")),
+                // Dropping the savepoint rolls back this write's changes only.
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(PortError::unavailable("creating a savepoint", DbError::Sqlite(e))),
+        };
+        Box::new(Done { result, tx })
+    }
+
+    fn fail(self: Box<Self>, error: PortError) {
+        let _ = self.tx.send(Err(error));
+    }
+}
+
+struct Done<R> {
+    result: Result<R, PortError>,
+    tx: oneshot::Sender<Result<R, PortError>>,
+}
+
+impl<R> FinishWrite for Done<R> {
+    fn finish(self: Box<Self>, commit_error: Option<&str>) {
+        let result = match (commit_error, self.result) {
+            (None, result) => result,
+            // The write's own error says more than the commit's.
+            (Some(_), Err(e)) => Err(e),
+            (Some(msg), Ok(_)) => {
+                Err(PortError::unavailable("committing", DbError::CommitFailed(msg.to_owned())))
+            }
+        };
+        let _ = self.tx.send(result);
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), DbError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(DbError::NoWal(mode));
+    }
+    // FULL: the WAL is fsynced at every commit, so a committed send survives a power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Checkpoints keep the WAL short; this bounds the file it leaves behind after a burst.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, component: &'static str, migrations: &[&str]) -> Result<(), DbError> {
+    let known = migrations.len() as i64;
+    let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    txn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS weir_schema (
+             component TEXT PRIMARY KEY,
+             version INTEGER NOT NULL
+         )",
+    )?;
+    let found: i64 = txn
+        .query_row("SELECT version FROM weir_schema WHERE component = ?1", [component], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if found > known {
+        return Err(DbError::SchemaTooNew { component, found, known });
+    }
+    for (i, step) in migrations.iter().enumerate().skip(found as usize) {
+        txn.execute_batch(step)?;
+        txn.execute(
+            "INSERT INTO weir_schema (component, version) VALUES (?1, ?2)
+             ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+            rusqlite::params![component, i as i64 + 1],
+        )?;
+        tracing::debug!(component, version = i + 1, "applied schema migration");
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_run_once_and_newer_schemas_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/db.sqlite");
+        let steps = ["CREATE TABLE t (x INTEGER)", "ALTER TABLE t ADD COLUMN y INTEGER"];
+        let db = Db::open(&path, "test", &steps[..1]).expect("open v1");
+        drop(db);
+        // Reopening with one more step runs only the new one.
+        let db = Db::open(&path, "test", &steps).expect("open v2");
+        let n = db
+            .write("insert", |c| c.execute("INSERT INTO t (x, y) VALUES (1, 2)", []).map_err(sql("insert")))
+            .await
+            .expect("insert");
+        assert_eq!(n, 1);
+        drop(db);
+        let err = Db::open(&path, "test", &steps[..1]).err().expect("older code must refuse a newer schema");
+        assert!(err.to_string().contains("newer"), "{err}");
+        // Another component in the same file has its own version.
+        Db::open(&path, "other", &["CREATE TABLE u (x INTEGER)"]).expect("second component");
+    }
+
+    #[tokio::test]
+    async fn connections_are_durable_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("db"), "test", &[]).expect("open");
+        let (mode, sync): (String, i64) = db
+            .read("pragmas", |c| {
+                let mode =
+                    c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(sql("journal_mode"))?;
+                let sync = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(sql("synchronous"))?;
+                Ok((mode, sync))
+            })
+            .await
+            .expect("pragmas");
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL: the WAL is fsynced at every commit");
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_does_not_undo_its_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("db"), "test", &["CREATE TABLE t (x INTEGER PRIMARY KEY)"])
+            .expect("open");
+        let mut tasks = Vec::new();
+        for i in 0..50i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write("insert", move |c| {
+                    c.execute("INSERT INTO t (x) VALUES (?1)", [i]).map_err(sql("insert"))?;
+                    if i % 2 == 1 {
+                        return Err(PortError::Invalid(format!("odd {i}")));
+                    }
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.expect("join");
+            assert_eq!(r.is_ok(), i % 2 == 0, "write {i}: {r:?}");
+        }
+        let rows: i64 = db
+            .read("count", |c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).map_err(sql("count")))
+            .await
+            .expect("count");
+        assert_eq!(rows, 25, "only the successful writes are kept");
+    }
+}
