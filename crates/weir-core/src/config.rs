@@ -71,8 +71,10 @@ impl Config {
             }
             // The recursion guard: nothing weir writes into the input bucket may match a source.
             let bucket = p.source.bucket.as_deref().unwrap_or(&self.buckets.input);
-            let sample_failed =
-                crate::keys::failed_key(&format!("x{}", p.source.suffix), chrono::NaiveDate::MIN);
+            let sample_failed = crate::keys::failed_key(
+                &format!("{}x{}", p.source.prefix, p.source.suffix),
+                chrono::NaiveDate::MIN,
+            );
             if bucket == self.buckets.input && p.source.matches(&sample_failed) {
                 problems.push(format!(
                     "{at}.source: prefix {:?} would match the `failed/` copies weir writes into {bucket}, an endless loop; use a prefix such as \"raw/\"",

@@ -91,10 +91,12 @@ impl OutputKeys {
     }
 }
 
-/// Where a rejected source is copied in its own bucket: `failed/YYYY/MM/DD/<file name>`.
+/// Where a rejected source is moved in its own bucket: `failed/YYYY/MM/DD/<source key>`.
+///
+/// The whole key (not just the file name) keeps `raw/a/x.csv` and `raw/b/x.csv` apart; the date
+/// is the job's creation date, so a redelivery on another day finds the same place.
 pub fn failed_key(source_key: &str, date: chrono::NaiveDate) -> String {
-    let name = source_key.rsplit('/').next().unwrap_or(source_key);
-    format!("failed/{}/{name}", date.format("%Y/%m/%d"))
+    format!("failed/{}/{source_key}", date.format("%Y/%m/%d"))
 }
 
 #[cfg(test)]

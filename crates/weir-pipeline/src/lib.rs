@@ -1,1 +1,39 @@
-//! placeholder
+//! The pipeline: what happens to a file, written against the ports only.
+//!
+//! * [`ingest`] — an object arrives: store it, emit the S3-shaped event to the queue for every
+//!   matching source, and record the job as `queued`.
+//! * [`tasks`] — the named workflow tasks (`weir:validate-schema`, `weir:transform`,
+//!   `weir:move-to-failed`, `weir:archive`, `weir:notify`) that take and return JSON state.
+//! * [`engine`] — runs one queue message: parse the event, find or create the job, run the
+//!   pipeline's workflow, record the outcome, and say what to do with the message.
+//! * [`worker`] — the receive loop with bounded concurrency and graceful shutdown.
+//! * [`one_shot`] — `weir process`: the same transform on a local file, no queue, no store.
+//!
+//! Which backend is behind the ports (folders and SQLite, or AWS) is decided by the binary.
+
+pub mod engine;
+pub mod ingest;
+pub mod messages;
+pub mod one_shot;
+pub mod state;
+pub mod tasks;
+pub mod worker;
+
+use std::sync::Arc;
+
+pub use engine::{Disposition, Engine, EngineError};
+use weir_ports::{JobStore, Notifier, ObjectStore, Queue, RecordsSink};
+pub use worker::Worker;
+
+/// The workflow every pipeline runs unless it names its own.
+pub const DEFAULT_WORKFLOW: &str = include_str!("default_workflow.asl.json");
+
+/// The adapters a pipeline runs on.
+#[derive(Clone)]
+pub struct Ports {
+    pub objects: Arc<dyn ObjectStore>,
+    pub queue: Arc<dyn Queue>,
+    pub jobs: Arc<dyn JobStore>,
+    pub records: Option<Arc<dyn RecordsSink>>,
+    pub notifier: Arc<dyn Notifier>,
+}

@@ -26,11 +26,28 @@ pub struct StateMachine {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
-    Task { resource: String, transition: Transition, catch: Vec<Catcher>, result_path: ResultPath, output_path: Option<String> },
-    Choice { choices: Vec<ChoiceRule>, default: Option<String> },
-    Pass { result: Option<Value>, transition: Transition, result_path: ResultPath, output_path: Option<String> },
+    Task {
+        resource: String,
+        transition: Transition,
+        catch: Vec<Catcher>,
+        result_path: ResultPath,
+        output_path: Option<String>,
+    },
+    Choice {
+        choices: Vec<ChoiceRule>,
+        default: Option<String>,
+    },
+    Pass {
+        result: Option<Value>,
+        transition: Transition,
+        result_path: ResultPath,
+        output_path: Option<String>,
+    },
     Succeed,
-    Fail { error: String, cause: String },
+    Fail {
+        error: String,
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,8 +120,9 @@ struct RawMachine {
 
 impl StateMachine {
     pub fn from_json(text: &str) -> Result<StateMachine, DefinitionError> {
-        let raw: RawMachine = serde_json::from_str(text)
-            .map_err(|e| DefinitionError { problems: vec![format!("/: not a state machine definition: {e}")] })?;
+        let raw: RawMachine = serde_json::from_str(text).map_err(|e| DefinitionError {
+            problems: vec![format!("/: not a state machine definition: {e}")],
+        })?;
         let mut problems = Vec::new();
         let mut states = BTreeMap::new();
         for (name, value) in &raw.states {
@@ -283,7 +301,11 @@ fn catchers(at: &str, v: &Value, problems: &mut Vec<String>) -> Vec<Catcher> {
             problems.push(format!("{cat}/Next: a catcher needs a Next"));
             continue;
         };
-        out.push(Catcher { error_equals: errors, next: next.into(), result_path: result_path(&cat, c, problems) });
+        out.push(Catcher {
+            error_equals: errors,
+            next: next.into(),
+            result_path: result_path(&cat, c, problems),
+        });
     }
     out
 }
@@ -291,7 +313,13 @@ fn catchers(at: &str, v: &Value, problems: &mut Vec<String>) -> Vec<Catcher> {
 fn condition(at: &str, rule: &Value, problems: &mut Vec<String>) -> Option<Condition> {
     let list = |key: &str, problems: &mut Vec<String>| -> Option<Vec<Condition>> {
         let items = rule.get(key)?.as_array()?;
-        Some(items.iter().enumerate().filter_map(|(i, r)| condition(&format!("{at}/{key}/{i}"), r, problems)).collect())
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| condition(&format!("{at}/{key}/{i}"), r, problems))
+                .collect(),
+        )
     };
     if let Some(c) = list("And", problems) {
         return Some(Condition::And(c));

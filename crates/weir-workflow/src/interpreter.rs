@@ -17,7 +17,11 @@ const MAX_TRANSITIONS: usize = 1000;
 pub enum Outcome {
     Succeeded,
     /// A `Fail` state was reached, or an error nothing caught.
-    Failed { error: String, cause: String, class: ErrorClass },
+    Failed {
+        error: String,
+        cause: String,
+        class: ErrorClass,
+    },
 }
 
 /// The result of one run: its outcome, the final state, and the path it took.
@@ -51,7 +55,11 @@ pub async fn run(machine: &StateMachine, tasks: &dyn TaskResolver, input: Value)
             }
             State::Fail { error, cause } => {
                 steps.push(step(error, Some(cause.clone())));
-                let outcome = Outcome::Failed { error: error.clone(), cause: cause.clone(), class: ErrorClass::Permanent };
+                let outcome = Outcome::Failed {
+                    error: error.clone(),
+                    cause: cause.clone(),
+                    class: ErrorClass::Permanent,
+                };
                 return Execution { outcome, output: data, steps };
             }
             State::Pass { result, transition, result_path, output_path } => {
@@ -64,48 +72,68 @@ pub async fn run(machine: &StateMachine, tasks: &dyn TaskResolver, input: Value)
                 transition.clone()
             }
             State::Choice { choices, default } => {
-                let chosen = choices.iter().find(|rule| evaluate(&rule.condition, &data)).map(|r| r.next.clone());
+                let chosen =
+                    choices.iter().find(|rule| evaluate(&rule.condition, &data)).map(|r| r.next.clone());
                 match chosen.or_else(|| default.clone()) {
                     Some(n) => {
                         steps.push(step("ok", None));
                         Transition::Next(n)
                     }
                     None => {
-                        let cause = format!("no Choice rule matched in state {state_name:?} and it has no Default");
-                        return runtime_failure(steps, step("States.NoChoiceMatched", Some(cause.clone())), cause);
+                        let cause =
+                            format!("no Choice rule matched in state {state_name:?} and it has no Default");
+                        return runtime_failure(
+                            steps,
+                            step("States.NoChoiceMatched", Some(cause.clone())),
+                            cause,
+                        );
                     }
                 }
             }
             State::Task { resource, transition, catch, result_path, output_path } => {
                 let result = match tasks.resolve(resource) {
                     Some(task) => task.run(data.clone()).await,
-                    None => Err(TaskError::permanent("States.Runtime", format!("no task registered for resource {resource:?}"))),
+                    None => Err(TaskError::permanent(
+                        "States.Runtime",
+                        format!("no task registered for resource {resource:?}"),
+                    )),
                 };
                 match result {
-                    Ok(result) => match apply_paths(data.clone(), result, result_path, output_path.as_deref()) {
-                        Ok(d) => {
-                            data = d;
-                            steps.push(step("ok", None));
-                            transition.clone()
+                    Ok(result) => {
+                        match apply_paths(data.clone(), result, result_path, output_path.as_deref()) {
+                            Ok(d) => {
+                                data = d;
+                                steps.push(step("ok", None));
+                                transition.clone()
+                            }
+                            Err(e) => {
+                                return runtime_failure(steps, step("States.Runtime", Some(e.clone())), e)
+                            }
                         }
-                        Err(e) => return runtime_failure(steps, step("States.Runtime", Some(e.clone())), e),
-                    },
+                    }
                     Err(err) => {
                         steps.push(step(&err.error, Some(err.cause.clone())));
-                        let catcher = catch.iter().find(|c| {
-                            c.error_equals.iter().any(|e| e == &err.error || e == "States.ALL")
-                        });
+                        let catcher = catch
+                            .iter()
+                            .find(|c| c.error_equals.iter().any(|e| e == &err.error || e == "States.ALL"));
                         match catcher {
                             Some(c) => {
                                 let info = json!({"Error": err.error, "Cause": err.cause});
                                 data = match apply_paths(data, info, &c.result_path, None) {
                                     Ok(d) => d,
-                                    Err(e) => return runtime_failure(steps, step("States.Runtime", Some(e.clone())), e),
+                                    Err(e) => {
+                                        return runtime_failure(
+                                            steps,
+                                            step("States.Runtime", Some(e.clone())),
+                                            e,
+                                        )
+                                    }
                                 };
                                 Transition::Next(c.next.clone())
                             }
                             None => {
-                                let outcome = Outcome::Failed { error: err.error, cause: err.cause, class: err.class };
+                                let outcome =
+                                    Outcome::Failed { error: err.error, cause: err.cause, class: err.class };
                                 return Execution { outcome, output: data, steps };
                             }
                         }
@@ -136,14 +164,21 @@ fn runtime_failure(mut steps: Vec<StepRecord>, step: StepRecord, cause: String) 
     }
 }
 
-fn apply_paths(input: Value, result: Value, result_path: &ResultPath, output_path: Option<&str>) -> Result<Value, String> {
+fn apply_paths(
+    input: Value,
+    result: Value,
+    result_path: &ResultPath,
+    output_path: Option<&str>,
+) -> Result<Value, String> {
     let combined = match result_path {
         ResultPath::Discard => input,
         ResultPath::Path(p) => path::set(input, p, result)?,
     };
     match output_path {
         None => Ok(combined),
-        Some(p) => path::get(&combined, p).cloned().ok_or_else(|| format!("OutputPath {p:?} matched nothing")),
+        Some(p) => {
+            path::get(&combined, p).cloned().ok_or_else(|| format!("OutputPath {p:?} matched nothing"))
+        }
     }
 }
 
@@ -258,7 +293,11 @@ mod tests {
         let ex = run_with(Box::new(Fixed(Err(TaskError::transient("Weir.Unavailable", "disk"))))).await;
         assert_eq!(
             ex.outcome,
-            Outcome::Failed { error: "Weir.Unavailable".into(), cause: "disk".into(), class: ErrorClass::Transient }
+            Outcome::Failed {
+                error: "Weir.Unavailable".into(),
+                cause: "disk".into(),
+                class: ErrorClass::Transient
+            }
         );
     }
 }

@@ -96,7 +96,10 @@ mod tests {
         assert_eq!(get(&v, "$.a.b[1].c"), Some(&json!(true)));
         assert_eq!(get(&v, "$"), Some(&v));
         assert_eq!(get(&v, "$.x"), None);
-        assert_eq!(set(json!({"a": 1}), "$.err.info", json!("x")).unwrap(), json!({"a": 1, "err": {"info": "x"}}));
+        assert_eq!(
+            set(json!({"a": 1}), "$.err.info", json!("x")).unwrap(),
+            json!({"a": 1, "err": {"info": "x"}})
+        );
         assert_eq!(set(json!({"a": 1}), "$", json!(2)).unwrap(), json!(2));
         assert!(parse("a.b").is_none());
     }

@@ -1,0 +1,298 @@
+//! The embedded object store: buckets are folders under the data dir.
+//!
+//! Built on `object_store`'s `LocalFileSystem`, which gives atomic, fsynced writes (stage, then
+//! rename) and the same API weir later uses for S3. What a plain folder cannot hold — the MD5
+//! ETag S3 reports and user metadata (`x-amz-meta-*`) — is kept in a sidecar JSON file under
+//! `<data dir>/.meta/<bucket>/<key>.meta.json`, outside every bucket, and trusted only while the
+//! object on disk is the one it was written for.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectMeta, ObjectStore as _, ObjectStoreExt as _, PutPayload};
+use serde::{Deserialize, Serialize};
+use weir_core::keys::{validate_bucket, validate_key};
+use weir_ports::{ByteStream, Metadata, ObjectInfo, ObjectStore, PortError};
+
+/// Buckets as folders under one root directory.
+#[derive(Debug, Clone)]
+pub struct LocalObjectStore {
+    root: PathBuf,
+    store: Arc<LocalFileSystem>,
+}
+
+/// What the sidecar remembers about one object.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sidecar {
+    /// The file's own fingerprint when the sidecar was written (inode, size, mtime).
+    fs_etag: String,
+    etag: String,
+    metadata: Metadata,
+}
+
+impl LocalObjectStore {
+    /// Opens (creating if needed) the store rooted at `root`.
+    pub fn open(root: &Path) -> Result<LocalObjectStore, PortError> {
+        std::fs::create_dir_all(root.join(".meta"))
+            .map_err(|e| PortError::unavailable(format!("creating {}", root.display()), e))?;
+        let root = root
+            .canonicalize()
+            .map_err(|e| PortError::unavailable(format!("resolving {}", root.display()), e))?;
+        let store = LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| PortError::unavailable(format!("opening {}", root.display()), e))?
+            .with_fsync(true)
+            .with_automatic_cleanup(false);
+        Ok(LocalObjectStore { root, store: Arc::new(store) })
+    }
+
+    /// The folder that holds a bucket.
+    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        self.root.join(bucket)
+    }
+
+    /// Where an object lives on disk (after checking that the key stays inside its bucket).
+    pub fn object_path(&self, bucket: &str, key: &str) -> Result<PathBuf, PortError> {
+        let loc = self.location(bucket, key)?;
+        self.store.path_to_filesystem(&loc).map_err(|e| PortError::Invalid(e.to_string()))
+    }
+
+    fn location(&self, bucket: &str, key: &str) -> Result<StorePath, PortError> {
+        validate_bucket(bucket).map_err(PortError::Invalid)?;
+        validate_key(key).map_err(|e| PortError::Invalid(e.to_string()))?;
+        StorePath::parse(format!("{bucket}/{key}"))
+            .map_err(|e| PortError::Invalid(format!("object key {key:?}: {e}")))
+    }
+
+    async fn require_bucket(&self, bucket: &str) -> Result<(), PortError> {
+        validate_bucket(bucket).map_err(PortError::Invalid)?;
+        match tokio::fs::metadata(self.bucket_dir(bucket)).await {
+            Ok(m) if m.is_dir() => Ok(()),
+            _ => Err(PortError::NotFound(format!("bucket {bucket}"))),
+        }
+    }
+
+    fn sidecar_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.root.join(".meta").join(bucket).join(format!("{key}.meta.json"))
+    }
+
+    async fn write_sidecar(&self, bucket: &str, key: &str, sidecar: &Sidecar) -> Result<(), PortError> {
+        let path = self.sidecar_path(bucket, key);
+        let body = serde_json::to_vec(sidecar).expect("sidecar serializes");
+        tokio::task::spawn_blocking(move || write_atomically(&path, &body))
+            .await
+            .map_err(|e| PortError::unavailable("writing object metadata", e))?
+            .map_err(|e| PortError::unavailable("writing object metadata", e))
+    }
+
+    async fn read_sidecar(&self, bucket: &str, key: &str) -> Option<Sidecar> {
+        let bytes = tokio::fs::read(self.sidecar_path(bucket, key)).await.ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Info for an object, with the sidecar's ETag and metadata if it still describes the file.
+    async fn info(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> ObjectInfo {
+        let fs_etag = meta.e_tag.clone().unwrap_or_default();
+        let (etag, metadata) = match self.read_sidecar(bucket, key).await {
+            Some(s) if s.fs_etag == fs_etag => (s.etag, s.metadata),
+            _ => (fs_etag, Metadata::new()),
+        };
+        ObjectInfo {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: meta.size,
+            etag,
+            last_modified: meta.last_modified,
+            metadata,
+        }
+    }
+
+    async fn record(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: Option<String>,
+        metadata: Metadata,
+    ) -> Result<ObjectInfo, PortError> {
+        let loc = self.location(bucket, key)?;
+        let meta = self.store.head(&loc).await.map_err(|e| store_error(e, bucket, key))?;
+        let fs_etag = meta.e_tag.clone().unwrap_or_default();
+        let etag = etag.unwrap_or_else(|| fs_etag.clone());
+        if metadata.is_empty() && etag == fs_etag {
+            // Nothing to remember beyond what the file says; drop any stale sidecar.
+            let _ = tokio::fs::remove_file(self.sidecar_path(bucket, key)).await;
+        } else {
+            self.write_sidecar(
+                bucket,
+                key,
+                &Sidecar { fs_etag, etag: etag.clone(), metadata: metadata.clone() },
+            )
+            .await?;
+        }
+        Ok(ObjectInfo {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: meta.size,
+            etag,
+            last_modified: meta.last_modified,
+            metadata,
+        })
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalObjectStore {
+    async fn create_bucket(&self, bucket: &str) -> Result<(), PortError> {
+        validate_bucket(bucket).map_err(PortError::Invalid)?;
+        tokio::fs::create_dir_all(self.bucket_dir(bucket))
+            .await
+            .map_err(|e| PortError::unavailable(format!("creating bucket folder for {bucket}"), e))
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, PortError> {
+        let loc = self.location(bucket, key)?;
+        self.require_bucket(bucket).await?;
+        let meta = self.store.head(&loc).await.map_err(|e| store_error(e, bucket, key))?;
+        Ok(self.info(bucket, key, &meta).await)
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<(ObjectInfo, ByteStream), PortError> {
+        let loc = self.location(bucket, key)?;
+        self.require_bucket(bucket).await?;
+        let result = self.store.get(&loc).await.map_err(|e| store_error(e, bucket, key))?;
+        let info = self.info(bucket, key, &result.meta).await;
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let stream = result.into_stream().map_err(move |e| store_error(e, &b, &k)).boxed();
+        Ok((info, stream))
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: Bytes,
+        metadata: Metadata,
+    ) -> Result<ObjectInfo, PortError> {
+        let loc = self.location(bucket, key)?;
+        self.require_bucket(bucket).await?;
+        let etag = hex::encode(Md5::digest(&data));
+        self.store.put(&loc, PutPayload::from_bytes(data)).await.map_err(|e| store_error(e, bucket, key))?;
+        self.record(bucket, key, Some(etag), metadata).await
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        metadata: Metadata,
+    ) -> Result<ObjectInfo, PortError> {
+        let dest = self.object_path(bucket, key)?;
+        self.require_bucket(bucket).await?;
+        let src = path.to_owned();
+        tokio::task::spawn_blocking(move || move_into_place(&src, &dest))
+            .await
+            .map_err(|e| PortError::unavailable("storing file", e))?
+            .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
+        self.record(bucket, key, None, metadata).await
+    }
+
+    async fn copy(
+        &self,
+        from_bucket: &str,
+        from_key: &str,
+        to_bucket: &str,
+        to_key: &str,
+        metadata: Option<Metadata>,
+    ) -> Result<ObjectInfo, PortError> {
+        let from = self.location(from_bucket, from_key)?;
+        let to = self.location(to_bucket, to_key)?;
+        self.require_bucket(from_bucket).await?;
+        self.require_bucket(to_bucket).await?;
+        let source = self.head(from_bucket, from_key).await?;
+        self.store.copy(&from, &to).await.map_err(|e| store_error(e, from_bucket, from_key))?;
+        self.record(to_bucket, to_key, Some(source.etag), metadata.unwrap_or(source.metadata)).await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError> {
+        let loc = self.location(bucket, key)?;
+        self.require_bucket(bucket).await?;
+        match self.store.delete(&loc).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(store_error(e, bucket, key)),
+        }
+        let _ = tokio::fs::remove_file(self.sidecar_path(bucket, key)).await;
+        Ok(())
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
+        self.require_bucket(bucket).await?;
+        // object_store lists whole path segments; S3 prefixes are plain string prefixes, so list
+        // the deepest folder the prefix names and filter.
+        let dir = match prefix.rfind('/') {
+            Some(i) => format!("{bucket}/{}", &prefix[..i]),
+            None => bucket.to_owned(),
+        };
+        let dir =
+            StorePath::parse(&dir).map_err(|e| PortError::Invalid(format!("prefix {prefix:?}: {e}")))?;
+        let metas: Vec<ObjectMeta> = match self.store.list(Some(&dir)).try_collect().await {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(store_error(e, bucket, prefix)),
+        };
+        let mut out = Vec::new();
+        for meta in metas {
+            let full = meta.location.as_ref();
+            let Some(key) = full.strip_prefix(bucket).and_then(|k| k.strip_prefix('/')) else { continue };
+            if key.starts_with(prefix) {
+                out.push(self.info(bucket, key, &meta).await);
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {
+    match e {
+        object_store::Error::NotFound { .. } => PortError::NotFound(format!("object {bucket}/{key}")),
+        object_store::Error::InvalidPath { .. } => PortError::Invalid(format!("object key {key:?}: {e}")),
+        other => PortError::unavailable(format!("object store ({bucket}/{key})"), other),
+    }
+}
+
+/// Moves `src` to `dest` atomically (rename on the same file system, else copy to a staging
+/// file beside `dest` and rename), fsyncing the file and its folder.
+fn move_into_place(src: &Path, dest: &Path) -> std::io::Result<()> {
+    let parent = dest.parent().expect("object paths have a parent");
+    std::fs::create_dir_all(parent)?;
+    std::fs::File::open(src)?.sync_all()?;
+    if std::fs::rename(src, dest).is_err() {
+        let staging = staging_path(dest);
+        std::fs::copy(src, &staging)?;
+        std::fs::File::open(&staging)?.sync_all()?;
+        std::fs::rename(&staging, dest)?;
+        std::fs::remove_file(src)?;
+    }
+    std::fs::File::open(parent)?.sync_all()
+}
+
+fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let parent = path.parent().expect("sidecar paths have a parent");
+    std::fs::create_dir_all(parent)?;
+    let staging = staging_path(path);
+    std::fs::write(&staging, body)?;
+    std::fs::rename(&staging, path)
+}
+
+fn staging_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    // A digits-only `#` suffix is what object_store itself stages with, and lists skip it.
+    name.push(format!("#{}", uuid::Uuid::new_v4().as_u128() % 10u128.pow(20)));
+    dest.with_file_name(name)
+}

@@ -1,0 +1,83 @@
+//! An object arrives: store it, and for every source it matches, queue the S3 event.
+//!
+//! This is what S3 bucket notifications do on AWS; embedded, every writer (`weir put`, the S3
+//! endpoint, the HTTP API) goes through here. The event is sent before the job record is
+//! written, so a crash in between leaves an event whose worker creates the job, never a job
+//! that no event will run.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use chrono::Utc;
+use weir_core::event::{S3Event, S3EventRecord};
+use weir_core::{Config, Job};
+use weir_ports::{Metadata, ObjectInfo, PortError};
+
+use crate::Ports;
+
+static SEQUENCER: AtomicU64 = AtomicU64::new(0);
+
+/// S3's `sequencer`: increases with each event for a key. Time-based so it also increases
+/// across processes and restarts.
+fn next_sequencer() -> u64 {
+    let now = Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+    let prev = SEQUENCER.fetch_max(now, Ordering::SeqCst);
+    if prev >= now {
+        SEQUENCER.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        now
+    }
+}
+
+/// Stores `data` as `bucket/key` and queues its event. Returns the object and the queued job,
+/// if a pipeline takes the key.
+pub async fn put_object(
+    ports: &Ports,
+    config: &Config,
+    bucket: &str,
+    key: &str,
+    data: Bytes,
+    metadata: Metadata,
+) -> Result<(ObjectInfo, Option<Job>), PortError> {
+    let info = ports.objects.put(bucket, key, data, metadata).await?;
+    let job = object_created(ports, config, &info, "Put").await?;
+    Ok((info, job))
+}
+
+/// Emits the `ObjectCreated:<event_name>` event for an object that was just written, if a
+/// pipeline's source matches it, and records its job as queued.
+pub async fn object_created(
+    ports: &Ports,
+    config: &Config,
+    info: &ObjectInfo,
+    event_name: &str,
+) -> Result<Option<Job>, PortError> {
+    let Some(pipeline) = config.pipeline_for(&info.bucket, &info.key) else {
+        return Ok(None);
+    };
+    let record = S3EventRecord::object_created(
+        event_name,
+        &info.bucket,
+        &info.key,
+        info.size,
+        &info.etag,
+        next_sequencer(),
+        Utc::now(),
+    );
+    ports.queue.send(&S3Event::single(record).to_json()).await?;
+    let job = Job::queued(&info.bucket, &info.key, &info.etag, info.size, Some(&pipeline.name));
+    ports.jobs.create(&job).await?;
+    Ok(Some(job))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequencers_increase() {
+        let a = next_sequencer();
+        let b = next_sequencer();
+        assert!(b > a);
+    }
+}

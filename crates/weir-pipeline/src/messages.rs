@@ -1,0 +1,127 @@
+//! What notifications say, in the shape the seeds' `send-notification` Lambda wrote them.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use weir_core::Summary;
+use weir_ports::Notification;
+
+fn file_name(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}
+
+fn attributes(job_id: &str, pipeline: &str, status: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("job_id".to_string(), job_id.to_string()),
+        ("pipeline".to_string(), pipeline.to_string()),
+        ("status".to_string(), status.to_string()),
+    ])
+}
+
+/// The success message: file, job id, finished at, rows, the configured total, output key.
+pub fn success(
+    job_id: &str,
+    pipeline: &str,
+    source_key: &str,
+    summary: &Summary,
+    total: Option<(&str, f64)>,
+    output_key: &str,
+) -> Notification {
+    let file = file_name(source_key);
+    let finished_at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let mut text = format!(
+        "weir processed a file.\n\nFile: {file}\nJob ID: {job_id}\nFinished at: {finished_at}\n\n\
+         Rows: {} total, {} valid, {} invalid ({}% valid)\n",
+        summary.total_rows, summary.valid_rows, summary.invalid_rows, summary.success_rate
+    );
+    if let Some((field, value)) = total {
+        text.push_str(&format!("Total {field}: {value:.2}\n"));
+    }
+    text.push_str(&format!("\nResults: {output_key}\n"));
+    let mut payload = json!({
+        "event": "job_succeeded",
+        "file": file,
+        "source_key": source_key,
+        "job_id": job_id,
+        "pipeline": pipeline,
+        "finished_at": finished_at,
+        "total_rows": summary.total_rows,
+        "valid_rows": summary.valid_rows,
+        "invalid_rows": summary.invalid_rows,
+        "output_key": output_key,
+    });
+    if let Some((field, value)) = total {
+        payload[format!("total_{field}")] = json!(value);
+    }
+    Notification {
+        topic: "success".into(),
+        subject: Notification::clamp_subject(&format!(
+            "✅ weir: {file} processed ({} rows)",
+            summary.valid_rows
+        )),
+        text,
+        attributes: attributes(job_id, pipeline, "succeeded"),
+        payload,
+    }
+}
+
+/// The rejection message: file, job id, reason, missing columns, where the file went.
+pub fn rejected(
+    job_id: &str,
+    pipeline: &str,
+    source_key: &str,
+    reason: &str,
+    missing_columns: &[String],
+    failed_key: &str,
+) -> Notification {
+    let file = file_name(source_key);
+    let at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let missing = if missing_columns.is_empty() { "none".to_string() } else { missing_columns.join(", ") };
+    let text = format!(
+        "weir rejected a file.\n\nFile: {file}\nJob ID: {job_id}\nAt: {at}\n\nReason: {reason}\n\
+         Missing columns: {missing}\n\nThe file was moved to: {failed_key}\n\
+         Fix the file and upload it again.\n"
+    );
+    Notification {
+        topic: "alerts".into(),
+        subject: Notification::clamp_subject(&format!("❌ weir: {file} rejected")),
+        text,
+        attributes: attributes(job_id, pipeline, "rejected"),
+        payload: json!({
+            "event": "job_rejected",
+            "file": file,
+            "source_key": source_key,
+            "job_id": job_id,
+            "pipeline": pipeline,
+            "at": at,
+            "reason": reason,
+            "missing_columns": missing_columns,
+            "failed_key": failed_key,
+        }),
+    }
+}
+
+/// Reads a string array field from a state.
+pub fn strings(state: &Value, field: &str) -> Vec<String> {
+    state
+        .get(field)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(Into::into)).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_stay_within_100_characters() {
+        let long = format!("raw/{}.csv", "ก".repeat(200));
+        let n = rejected("j-1", "sales", &long, "missing", &[], "failed/x");
+        assert!(n.subject.chars().count() <= 100);
+        let s =
+            success("j-1", "sales", "raw/a.csv", &Summary::default(), Some(("revenue", 12.5)), "processed/x");
+        assert!(s.text.contains("Total revenue: 12.50"));
+        assert_eq!(s.payload["total_revenue"], json!(12.5));
+    }
+}

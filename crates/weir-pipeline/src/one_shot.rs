@@ -1,0 +1,103 @@
+//! `weir process FILE`: the pipeline's transform on a local file, now, with no queue or store.
+//!
+//! The same processing core and the same output documents as a queued job; outputs go to a
+//! folder as `<file>.ndjson`, `<file>.summary.json` and, when rows are invalid,
+//! `<file>.errors.json`. Nothing is archived or moved: the file is the user's.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use weir_core::summary::SourceRef;
+use weir_core::{ErrorClass, PipelineConfig, Summary};
+use weir_process::{Plan, ProcessError};
+
+use crate::tasks::{error_report, run_transform};
+
+/// How a one-shot run ended, with the exit code the CLI uses.
+#[derive(Debug)]
+pub enum OneShot {
+    Succeeded {
+        summary: Summary,
+        outputs: Vec<PathBuf>,
+    },
+    /// The header does not fit the schema, or the file cannot be read as the format.
+    Rejected {
+        reason: String,
+    },
+}
+
+impl OneShot {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            OneShot::Succeeded { .. } => 0,
+            OneShot::Rejected { .. } => 2,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OneShotError {
+    #[error("pipeline {0:?}: {1}")]
+    Config(String, String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Process { path: PathBuf, source: ProcessError },
+}
+
+pub fn process_file(
+    pipeline: &PipelineConfig,
+    input: &Path,
+    out_dir: &Path,
+) -> Result<OneShot, OneShotError> {
+    let plan =
+        Plan::compile(pipeline).map_err(|e| OneShotError::Config(pipeline.name.clone(), e.to_string()))?;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OneShotError::Io { path, source }
+    };
+    std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
+    let file = File::open(input).map_err(io(input))?;
+    let stem = format!(".{name}.{}", std::process::id());
+    let mut output = match run_transform(&plan, file, out_dir, &stem) {
+        Ok(o) => o,
+        Err(e) if e.class() == ErrorClass::Permanent => {
+            cleanup(out_dir, &stem);
+            return Ok(OneShot::Rejected { reason: format!("{}: {e}", input.display()) });
+        }
+        Err(source) => {
+            cleanup(out_dir, &stem);
+            return Err(OneShotError::Process { path: input.to_owned(), source });
+        }
+    };
+    output.summary.source = Some(SourceRef {
+        bucket: None,
+        key: input.display().to_string(),
+        job_id: None,
+        pipeline: Some(pipeline.name.clone()),
+    });
+
+    let results = out_dir.join(format!("{name}.{}", pipeline.output.format.extension()));
+    let summary_path = out_dir.join(format!("{name}.summary.json"));
+    let errors_path = out_dir.join(format!("{name}.errors.json"));
+    std::fs::rename(&output.results, &results).map_err(io(&results))?;
+    let mut outputs = vec![results];
+    if output.summary.invalid_rows > 0 {
+        let report = error_report(&output.summary, &output.errors).map_err(io(&output.errors))?;
+        std::fs::write(&errors_path, report).map_err(io(&errors_path))?;
+        outputs.push(errors_path);
+    } else if errors_path.exists() {
+        std::fs::remove_file(&errors_path).map_err(io(&errors_path))?;
+    }
+    let _ = std::fs::remove_file(&output.errors);
+    let summary_json = serde_json::to_vec_pretty(&output.summary).expect("summary serializes");
+    std::fs::write(&summary_path, summary_json).map_err(io(&summary_path))?;
+    outputs.push(summary_path);
+    Ok(OneShot::Succeeded { summary: output.summary, outputs })
+}
+
+fn cleanup(dir: &Path, stem: &str) {
+    let _ = std::fs::remove_file(dir.join(format!("{stem}.results.ndjson")));
+    let _ = std::fs::remove_file(dir.join(format!("{stem}.errors.ndjson")));
+}

@@ -1,0 +1,28 @@
+//! `weir:archive`: move the processed source to the archive bucket under the same key.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use weir_ports::Metadata;
+use weir_workflow::{Task, TaskError};
+
+use super::{job_input, merge, move_object, TaskContext};
+use crate::state::fields;
+
+pub struct Archive(pub Arc<TaskContext>);
+
+#[async_trait]
+impl Task for Archive {
+    async fn run(&self, state: Value) -> Result<Value, TaskError> {
+        let input = job_input(&state)?;
+        let bucket = self.0.config.buckets.archive.clone();
+        let metadata = Metadata::from([
+            ("job_id".to_string(), input.job_id.clone()),
+            ("source_bucket".to_string(), input.source_bucket.clone()),
+            ("archived_at".to_string(), chrono::Utc::now().to_rfc3339()),
+        ]);
+        move_object(&self.0, &input, &bucket, &input.source_key, metadata).await?;
+        Ok(merge(state, json!({ fields::ARCHIVE_KEY: format!("{bucket}/{}", input.source_key) })))
+    }
+}

@@ -1,0 +1,153 @@
+//! The built-in workflow tasks, each a `weir:` resource a Task state can name.
+//!
+//! Every task takes the job's JSON state, does one thing with the ports, and returns the state
+//! with its own fields added. Each is safe to run again for the same job (a redelivered
+//! message re-runs the workflow): outputs go to deterministic keys and moves tolerate having
+//! already happened.
+
+mod archive;
+mod move_to_failed;
+mod notify;
+mod transform;
+mod validate_schema;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use weir_core::{Config, PipelineConfig};
+use weir_ports::PortError;
+use weir_process::Plan;
+use weir_workflow::{Task, TaskError, TaskResolver};
+
+pub use transform::{error_report, run_transform, TransformOutput};
+
+use crate::state::JobInput;
+use crate::Ports;
+
+/// Error names tasks raise; the default workflow catches `Weir.InvalidInput`.
+pub mod errors {
+    /// The file itself is bad (undecodable, unterminated quote, ...): reject it.
+    pub const INVALID_INPUT: &str = "Weir.InvalidInput";
+    /// The source object is gone (deleted between the event and processing).
+    pub const SOURCE_MISSING: &str = "Weir.SourceMissing";
+    /// The object now has other content than the event announced; its own event will follow.
+    pub const SOURCE_CHANGED: &str = "Weir.SourceChanged";
+    /// A backend failed; the message is retried.
+    pub const UNAVAILABLE: &str = "Weir.Unavailable";
+    /// A request that can never succeed (bad key).
+    pub const INVALID_REQUEST: &str = "Weir.InvalidRequest";
+}
+
+/// What every task of one pipeline shares.
+pub struct TaskContext {
+    pub ports: Ports,
+    pub config: Arc<Config>,
+    pub pipeline: Arc<PipelineConfig>,
+    pub plan: Arc<Plan>,
+    /// Local folder for spooled outputs (on the object store's file system when embedded, so
+    /// storing a result is a rename).
+    pub scratch: PathBuf,
+}
+
+/// The `weir:` tasks of one pipeline.
+pub struct PipelineTasks {
+    validate_schema: validate_schema::ValidateSchema,
+    transform: transform::Transform,
+    move_to_failed: move_to_failed::MoveToFailed,
+    archive: archive::Archive,
+    notify: notify::Notify,
+}
+
+impl PipelineTasks {
+    pub fn new(ctx: Arc<TaskContext>) -> Self {
+        PipelineTasks {
+            validate_schema: validate_schema::ValidateSchema(ctx.clone()),
+            transform: transform::Transform(ctx.clone()),
+            move_to_failed: move_to_failed::MoveToFailed(ctx.clone()),
+            archive: archive::Archive(ctx.clone()),
+            notify: notify::Notify(ctx),
+        }
+    }
+
+    /// The resource names these tasks answer to.
+    pub const RESOURCES: [&'static str; 5] =
+        ["weir:validate-schema", "weir:transform", "weir:move-to-failed", "weir:archive", "weir:notify"];
+}
+
+impl TaskResolver for PipelineTasks {
+    fn resolve(&self, resource: &str) -> Option<&dyn Task> {
+        Some(match resource {
+            "weir:validate-schema" => &self.validate_schema,
+            "weir:transform" => &self.transform,
+            "weir:move-to-failed" => &self.move_to_failed,
+            "weir:archive" => &self.archive,
+            "weir:notify" => &self.notify,
+            _ => return None,
+        })
+    }
+}
+
+fn job_input(state: &Value) -> Result<JobInput, TaskError> {
+    serde_json::from_value(state.clone())
+        .map_err(|e| TaskError::permanent("States.Runtime", format!("task input lacks the job fields: {e}")))
+}
+
+/// Adds `fields` (an object) to `state`.
+fn merge(mut state: Value, fields: Value) -> Value {
+    if let (Some(s), Value::Object(f)) = (state.as_object_mut(), fields) {
+        s.extend(f);
+    }
+    state
+}
+
+fn port_error(e: PortError, doing: &str) -> TaskError {
+    let cause = format!("{doing}: {e}");
+    match e {
+        PortError::NotFound(_) => TaskError::permanent(errors::SOURCE_MISSING, cause),
+        PortError::Invalid(_) => TaskError::permanent(errors::INVALID_REQUEST, cause),
+        PortError::Unavailable { .. } => TaskError::transient(errors::UNAVAILABLE, cause),
+    }
+}
+
+fn io_error(e: std::io::Error, doing: &str) -> TaskError {
+    TaskError::transient(errors::UNAVAILABLE, format!("{doing}: {e}"))
+}
+
+/// Moves an object within or across buckets (copy, then delete the source). Safe to repeat:
+/// if the source is already gone but the destination holds the same content, it is done.
+async fn move_object(
+    ctx: &TaskContext,
+    input: &JobInput,
+    to_bucket: &str,
+    to_key: &str,
+    metadata: weir_ports::Metadata,
+) -> Result<(), TaskError> {
+    let objects = &ctx.ports.objects;
+    match objects.copy(&input.source_bucket, &input.source_key, to_bucket, to_key, Some(metadata)).await {
+        Ok(_) => {}
+        Err(PortError::NotFound(_)) => {
+            let done = objects.head(to_bucket, to_key).await.is_ok_and(|o| o.etag == input.source_etag);
+            if done {
+                return Ok(());
+            }
+            return Err(TaskError::permanent(
+                errors::SOURCE_MISSING,
+                format!(
+                    "{}/{} no longer exists (deleted before it was processed)",
+                    input.source_bucket, input.source_key
+                ),
+            ));
+        }
+        Err(e) => return Err(port_error(e, &format!("copying to {to_bucket}/{to_key}"))),
+    }
+    objects
+        .delete(&input.source_bucket, &input.source_key)
+        .await
+        .map_err(|e| port_error(e, &format!("deleting {}/{}", input.source_bucket, input.source_key)))
+}
+
+/// Why a file was rejected, from a final workflow state.
+pub fn rejection_reason_of(state: &Value) -> String {
+    move_to_failed::rejection_reason(state)
+}

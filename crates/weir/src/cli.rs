@@ -1,0 +1,130 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "An event-driven file pipeline: validate, transform, summarise and load every file that lands in a bucket."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes, so several instances can live side by side.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where buckets, queue and job store live [default: the config's data_dir, else ./weir-data]
+    #[arg(long, global = true, env = "WEIR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file [default: <data dir>/weir.toml or ./weir.toml if present, else the bundled sales pipeline]
+    #[arg(long, short = 'c', global = true, env = "WEIR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More logging (-v debug, -vv trace); WEIR_LOG takes a tracing filter
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the workers of the embedded pipeline and run until Ctrl-C / SIGTERM
+    Run(RunArgs),
+    /// Upload files into the input bucket (each upload emits an S3 event)
+    Put(PutArgs),
+    /// Run the pipeline on one local file now, without a queue or server; prints the summary
+    Process(ProcessArgs),
+    /// List jobs, or show one
+    Jobs(JobsArgs),
+    /// Write a commented weir.toml and the sample files into a folder
+    Init(InitArgs),
+    /// Validate a configuration and print every problem with its location
+    Check,
+    /// Start weir on a temporary data dir, upload the samples, show what happened
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Jobs at once [default: worker.concurrency from the config]
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Files to upload
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Object key (one file only) [default: raw/<file name>]
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Bucket [default: the input bucket]
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Wait until every job has finished; exit non-zero unless all succeeded
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// The file to process
+    pub file: PathBuf,
+    /// Folder for the outputs
+    #[arg(long, default_value = "weir-out")]
+    pub out: PathBuf,
+    /// Pipeline to use [default: the first whose source suffix matches the file, else the first]
+    #[arg(long)]
+    pub pipeline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub show: Option<JobsCommand>,
+    /// Only jobs in this status (queued, running, succeeded, rejected, failed, skipped)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// At most this many, newest first
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON object per job
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// One job: counts, outputs, error and workflow steps
+    Show {
+        job_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to write into
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Exit after showing the jobs instead of running until Ctrl-C
+    #[arg(long)]
+    pub exit: bool,
+}

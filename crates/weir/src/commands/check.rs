@@ -1,0 +1,31 @@
+//! `weir check`: validate the configuration and every pipeline's schema and workflow.
+
+use anyhow::Result;
+use weir_process::Plan;
+use weir_workflow::StateMachine;
+
+use crate::cli::Global;
+use crate::setup;
+
+pub fn run(global: &Global) -> Result<u8> {
+    let loaded = setup::load(global)?;
+    let mut problems = Vec::new();
+    for (i, p) in loaded.config.pipelines.iter().enumerate() {
+        if let Err(e) = Plan::compile(p) {
+            problems.push(format!("pipeline[{i}] ({}): {e}", p.name));
+        }
+    }
+    if let Err(e) = StateMachine::from_json(weir_pipeline::DEFAULT_WORKFLOW) {
+        problems.push(format!("default workflow: {e}"));
+    }
+    if problems.is_empty() {
+        println!("{}: ok ({} pipeline(s))", loaded.source, loaded.config.pipelines.len());
+        Ok(0)
+    } else {
+        println!("{}: {} problem(s)", loaded.source, problems.len());
+        for p in problems {
+            println!("  {p}");
+        }
+        Ok(1)
+    }
+}

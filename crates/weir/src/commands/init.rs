@@ -1,0 +1,44 @@
+//! `weir init [DIR]`: a commented weir.toml for a sales pipeline, and the samples to try it on.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use weir_core::config::DEFAULT_CONFIG_TOML;
+
+use crate::cli::InitArgs;
+
+pub const SAMPLES: [(&str, &str); 3] = [
+    ("sales.csv", include_str!("../../../../samples/sales.csv")),
+    ("bad_schema.csv", include_str!("../../../../samples/bad_schema.csv")),
+    ("bad_rows.csv", include_str!("../../../../samples/bad_rows.csv")),
+];
+
+pub fn run(args: InitArgs) -> Result<u8> {
+    let files: Vec<(String, &str)> = std::iter::once(("weir.toml".to_string(), DEFAULT_CONFIG_TOML))
+        .chain(SAMPLES.iter().map(|(n, c)| (format!("samples/{n}"), *c)))
+        .collect();
+    if !args.force {
+        let existing: Vec<_> =
+            files.iter().filter(|(n, _)| args.dir.join(n).exists()).map(|(n, _)| n.as_str()).collect();
+        if !existing.is_empty() {
+            bail!(
+                "{} already exist(s) in {}; use --force to overwrite",
+                existing.join(", "),
+                args.dir.display()
+            );
+        }
+    }
+    for (name, content) in &files {
+        write(&args.dir.join(name), content)?;
+        println!("wrote {}", args.dir.join(name).display());
+    }
+    println!("\nnext: `weir run` in one terminal, then `weir put samples/sales.csv --wait` in another");
+    Ok(0)
+}
+
+fn write(path: &Path, content: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,43 @@
+//! One module per command; each returns the process exit code.
+
+mod check;
+mod demo;
+mod init;
+mod jobs;
+mod process;
+mod put;
+mod run;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub async fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Run(args) => run::run(&cli.global, args).await,
+        Command::Put(args) => put::run(&cli.global, args).await,
+        Command::Process(args) => process::run(&cli.global, args),
+        Command::Jobs(args) => jobs::run(&cli.global, args).await,
+        Command::Init(args) => init::run(args),
+        Command::Check => check::run(&cli.global),
+        Command::Demo(args) => demo::run(&cli.global, args).await,
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

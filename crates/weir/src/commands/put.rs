@@ -1,0 +1,77 @@
+//! `weir put`: upload files into the input bucket, as `aws s3 cp` would.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use weir_core::{Job, JobStatus};
+use weir_pipeline::ingest;
+use weir_ports::{JobStore, Metadata};
+
+use crate::cli::{Global, PutArgs};
+use crate::setup;
+
+pub async fn run(global: &Global, args: PutArgs) -> Result<u8> {
+    if args.key.is_some() && args.files.len() > 1 {
+        bail!("--key names one object; give one file, or leave --key out to upload each as raw/<file name>");
+    }
+    let loaded = setup::load(global)?;
+    let ports = setup::embedded_ports(&loaded.config, &loaded.data_dir)?;
+    let bucket = args.bucket.clone().unwrap_or_else(|| loaded.config.buckets.input.clone());
+    ports.objects.create_bucket(&bucket).await?;
+    let mut jobs = Vec::new();
+    for file in &args.files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("a file to upload needs a name")?;
+        let key = args.key.clone().unwrap_or_else(|| format!("raw/{name}"));
+        let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let (info, job) =
+            ingest::put_object(&ports, &loaded.config, &bucket, &key, Bytes::from(data), Metadata::new())
+                .await
+                .with_context(|| format!("uploading {} to {bucket}/{key}", file.display()))?;
+        match job {
+            Some(job) => {
+                println!("{}\t{bucket}/{key}\t{} bytes", job.job_id, info.size);
+                jobs.push(job);
+            }
+            None => println!("-\t{bucket}/{key}\t{} bytes\t(no pipeline takes this key: no job)", info.size),
+        }
+    }
+    if !args.wait {
+        return Ok(0);
+    }
+    let finished = wait_for(ports.jobs.as_ref(), &jobs, Duration::from_secs(args.timeout)).await?;
+    let mut all_ok = true;
+    for job in &finished {
+        all_ok &= job.status == JobStatus::Succeeded;
+        let error = job.error.as_deref().map(|e| format!("\t{e}")).unwrap_or_default();
+        println!("{}\t{}\t{}{error}", job.job_id, job.status, job.source_key);
+    }
+    Ok(if all_ok { 0 } else { 1 })
+}
+
+/// Polls the job store until every job is terminal, or the timeout passes.
+async fn wait_for(store: &dyn JobStore, jobs: &[Job], timeout: Duration) -> Result<Vec<Job>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut current = Vec::new();
+        for job in jobs {
+            current.push(store.get(&job.job_id).await?.unwrap_or_else(|| job.clone()));
+        }
+        if current.iter().all(|j| j.status.is_terminal()) {
+            return Ok(current);
+        }
+        if Instant::now() >= deadline {
+            let waiting: Vec<_> =
+                current.iter().filter(|j| !j.status.is_terminal()).map(|j| j.job_id.to_string()).collect();
+            bail!(
+                "timed out after {}s waiting for {} (is `weir run` running on this data dir?)",
+                timeout.as_secs(),
+                waiting.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

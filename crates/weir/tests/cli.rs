@@ -1,0 +1,304 @@
+//! The `weir` binary as a user runs it: separate processes sharing a data dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn weir() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    c.env_remove("WEIR_DATA_DIR").env_remove("WEIR_CONFIG").env("WEIR_LOG", "warn");
+    c
+}
+
+fn samples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn jobs_json(data: &Path) -> Vec<Value> {
+    let out =
+        weir().arg("--data-dir").arg(data).args(["jobs", "--json", "--limit", "1000"]).output().unwrap();
+    serde_json::from_str::<Value>(&ok(&out)).unwrap().as_array().unwrap().clone()
+}
+
+fn start_run(data: &Path) -> Child {
+    weir().arg("--data-dir").arg(data).arg("run").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+}
+
+/// Waits until every job in the store is terminal and there are `n` of them.
+fn wait_all_terminal(data: &Path, n: usize, timeout: Duration) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        if data.join("jobs.db").exists() {
+            let jobs = jobs_json(data);
+            let terminal =
+                jobs.iter().filter(|j| !matches!(j["status"].as_str(), Some("queued" | "running"))).count();
+            if jobs.len() == n && terminal == n {
+                return jobs;
+            }
+        }
+        assert!(start.elapsed() < timeout, "jobs did not all finish in {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn process_prints_the_summary_and_exit_codes_say_what_happened() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = weir()
+        .arg("process")
+        .arg(samples().join("sales.csv"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(summary["total_rows"], 8);
+    assert_eq!(summary["valid_rows"], 8);
+    assert!(out_dir.path().join("sales.csv.ndjson").exists());
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("sales.csv.summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(written, summary, "printed summary is the summary output");
+
+    let out = weir()
+        .arg("process")
+        .arg(samples().join("bad_schema.csv"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("order_id"));
+
+    let out = weir()
+        .arg("process")
+        .arg(samples().join("bad_rows.csv"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(summary["invalid_rows"], 4);
+    assert!(out_dir.path().join("bad_rows.csv.errors.json").exists());
+
+    let out =
+        weir().arg("process").arg("/nonexistent/file.csv").arg("--out").arg(out_dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/file.csv"));
+}
+
+#[test]
+fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&weir().arg("init").arg(dir.path()).output().unwrap());
+    for f in ["weir.toml", "samples/sales.csv", "samples/bad_schema.csv", "samples/bad_rows.csv"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let check = ok(&weir().arg("--config").arg(dir.path().join("weir.toml")).arg("check").output().unwrap());
+    assert!(check.contains("ok"), "{check}");
+    // init refuses to overwrite.
+    assert!(!weir().arg("init").arg(dir.path()).output().unwrap().status.success());
+
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(dir.path().join("weir.toml"))
+        .unwrap()
+        .replace("quantity * price", "quantity * prize")
+        .replace("prefix = \"raw/\"", "prefix = \"\"");
+    std::fs::write(&bad, text).unwrap();
+    let out = weir().arg("--config").arg(&bad).arg("check").output().unwrap();
+    assert!(!out.status.success());
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("pipeline[0]"), "{all}");
+}
+
+#[test]
+fn run_and_put_in_separate_processes() {
+    let data = tempfile::tempdir().unwrap();
+    let mut run = start_run(data.path());
+    let out = weir()
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("put")
+        .args([samples().join("sales.csv"), samples().join("bad_schema.csv")])
+        .arg("--wait")
+        .output()
+        .unwrap();
+    // One file was rejected, so `put --wait` says so with its exit code.
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("succeeded") && stdout.contains("rejected"), "{stdout}");
+
+    let ok_put = weir()
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("put")
+        .arg(samples().join("bad_rows.csv"))
+        .arg("--key")
+        .arg("raw/renamed.csv")
+        .arg("--wait")
+        .output()
+        .unwrap();
+    ok(&ok_put);
+
+    let jobs = jobs_json(data.path());
+    assert_eq!(jobs.len(), 3);
+    for j in &jobs {
+        for field in [
+            "job_id",
+            "status",
+            "source_bucket",
+            "source_key",
+            "total_rows",
+            "valid_rows",
+            "invalid_rows",
+            "output_keys",
+            "attempts",
+            "error",
+        ] {
+            assert!(j.get(field).is_some(), "job lacks {field}: {j}");
+        }
+    }
+    let renamed = jobs.iter().find(|j| j["source_key"] == "raw/renamed.csv").unwrap();
+    let id = renamed["job_id"].as_str().unwrap();
+    let show = ok(&weir().arg("--data-dir").arg(data.path()).args(["jobs", "show", id]).output().unwrap());
+    assert!(
+        show.contains("TransformData") && show.contains("errors/weir-input/raw/renamed.csv.errors.json"),
+        "{show}"
+    );
+    let table = ok(&weir()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["jobs", "--status", "rejected"])
+        .output()
+        .unwrap());
+    assert!(table.contains("bad_schema.csv") && !table.contains("renamed.csv"), "{table}");
+
+    // SIGTERM stops the worker cleanly.
+    Command::new("kill").arg("-TERM").arg(run.id().to_string()).status().unwrap();
+    let status = wait_exit(&mut run, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(start.elapsed() < timeout, "process did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// kill -9 while files are being processed, restart, and every file still ends in exactly one
+/// terminal state with complete outputs.
+#[test]
+fn restart_after_kill_with_messages_in_flight() {
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let header = "order_id,customer_name,product,quantity,price,date\n";
+    let n_files = 12;
+    let rows = 40_000;
+    let mut paths = Vec::new();
+    for f in 0..n_files {
+        let mut text = String::from(header);
+        for r in 0..rows {
+            text.push_str(&format!(
+                "O-{f}-{r},Name {r},P{},{},{}.5,2024-01-{:02}\n",
+                r % 7,
+                r % 9 + 1,
+                r % 50,
+                r % 28 + 1
+            ));
+        }
+        let p = files.path().join(format!("f{f:02}.csv"));
+        std::fs::write(&p, text).unwrap();
+        paths.push(p);
+    }
+    // Messages received by a killed process come back after the visibility timeout (30 s by
+    // default); a short one keeps the test quick.
+    std::fs::write(data.path().join("weir.toml"), config_with_short_visibility()).unwrap();
+    ok(&weir().arg("--data-dir").arg(data.path()).arg("put").args(&paths).output().unwrap());
+
+    // Kills at different moments, each while work is still unfinished, then a run to completion.
+    let mut interrupted = 0;
+    for delay in [150u64, 400, 250] {
+        let mut run = start_run(data.path());
+        std::thread::sleep(Duration::from_millis(delay));
+        run.kill().unwrap();
+        run.wait().unwrap();
+        let jobs = jobs_json(data.path());
+        let done = jobs.iter().filter(|j| j["status"] == "succeeded").count();
+        eprintln!(
+            "killed after {delay} ms: {done}/{n_files} done, statuses {:?}",
+            jobs.iter().map(|j| j["status"].as_str().unwrap_or("")).collect::<Vec<_>>()
+        );
+        if done < n_files {
+            interrupted += 1;
+        }
+    }
+    assert!(interrupted >= 2, "the kills must land while files are in flight; make the files bigger");
+    let mut run = start_run(data.path());
+    let jobs = wait_all_terminal(data.path(), n_files, Duration::from_secs(120));
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    assert!(jobs.iter().any(|j| j["attempts"].as_u64().unwrap() > 1), "some job was interrupted and retried");
+    for j in &jobs {
+        assert_eq!(j["status"], "succeeded", "{j}");
+        assert_eq!(j["valid_rows"], rows, "{j}");
+        let key = j["output_keys"]["results"].as_str().unwrap();
+        let results = std::fs::read_to_string(data.path().join("weir-output").join(key)).unwrap();
+        assert_eq!(results.lines().count(), rows, "complete results for {key}");
+        let name = j["source_key"].as_str().unwrap();
+        assert!(data.path().join("weir-archive").join(name).exists());
+        assert!(!data.path().join("weir-input").join(name).exists());
+    }
+    // No stray spool files are visible as objects.
+    let outputs = walk(&data.path().join("weir-output"));
+    assert_eq!(outputs.len(), n_files * 2, "{outputs:?}");
+}
+
+fn config_with_short_visibility() -> String {
+    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../weir-core/src/default_weir.toml");
+    std::fs::read_to_string(default)
+        .unwrap()
+        .replace("visibility_timeout_secs = 30", "visibility_timeout_secs = 2")
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn demo_shows_the_sample_jobs() {
+    let out = weir().args(["demo", "--exit"]).output().unwrap();
+    let stdout = ok(&out);
+    assert!(stdout.contains("raw/sales.csv") && stdout.contains("succeeded"), "{stdout}");
+    assert!(stdout.contains("raw/bad_schema.csv") && stdout.contains("rejected"), "{stdout}");
+    assert!(stdout.contains("raw/bad_rows.csv"), "{stdout}");
+}
