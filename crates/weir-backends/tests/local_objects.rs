@@ -1,0 +1,109 @@
+//! The embedded object store: S3 semantics on folders.
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use weir_backends::LocalObjectStore;
+use weir_ports::{Metadata, ObjectStore, PortError};
+
+async fn store() -> (tempfile::TempDir, LocalObjectStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalObjectStore::open(dir.path()).unwrap();
+    s.create_bucket("in-bucket").await.unwrap();
+    s.create_bucket("out-bucket").await.unwrap();
+    (dir, s)
+}
+
+async fn body(s: &LocalObjectStore, b: &str, k: &str) -> Vec<u8> {
+    let (_, stream) = s.get(b, k).await.unwrap();
+    let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+    chunks.concat()
+}
+
+#[tokio::test]
+async fn put_get_head_with_md5_etag_and_metadata() {
+    let (dir, s) = store().await;
+    let meta = Metadata::from([("owner".to_string(), "ann".to_string())]);
+    let info = s.put("in-bucket", "raw/a.csv", Bytes::from_static(b"hello"), meta.clone()).await.unwrap();
+    assert_eq!(info.etag, "5d41402abc4b2a76b9719d911017c592", "MD5 of the content, as S3");
+    assert_eq!(info.size, 5);
+    let head = s.head("in-bucket", "raw/a.csv").await.unwrap();
+    assert_eq!((head.etag.as_str(), &head.metadata), (info.etag.as_str(), &meta));
+    assert_eq!(body(&s, "in-bucket", "raw/a.csv").await, b"hello");
+    // The object is a plain file in the bucket's folder; metadata lives outside the bucket.
+    assert_eq!(std::fs::read(dir.path().join("in-bucket/raw/a.csv")).unwrap(), b"hello");
+    assert!(s.list("in-bucket", "").await.unwrap().iter().all(|o| !o.key.contains("meta")));
+}
+
+#[tokio::test]
+async fn a_file_replaced_behind_our_back_loses_its_stale_etag() {
+    let (dir, s) = store().await;
+    let info = s
+        .put("in-bucket", "k.csv", Bytes::from_static(b"one"), Metadata::from([("a".into(), "b".into())]))
+        .await
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(dir.path().join("in-bucket/k.csv"), b"two!").unwrap();
+    let head = s.head("in-bucket", "k.csv").await.unwrap();
+    assert_ne!(head.etag, info.etag);
+    assert!(head.metadata.is_empty());
+}
+
+#[tokio::test]
+async fn copy_keeps_or_replaces_metadata_and_delete_is_idempotent() {
+    let (_dir, s) = store().await;
+    let meta = Metadata::from([("k".to_string(), "v".to_string())]);
+    let src = s.put("in-bucket", "raw/x.csv", Bytes::from_static(b"data"), meta.clone()).await.unwrap();
+    let kept = s.copy("in-bucket", "raw/x.csv", "out-bucket", "copy/x.csv", None).await.unwrap();
+    assert_eq!((kept.etag.as_str(), &kept.metadata), (src.etag.as_str(), &meta));
+    let replaced = Metadata::from([("reason".to_string(), "missing columns: order_id".to_string())]);
+    let r =
+        s.copy("in-bucket", "raw/x.csv", "in-bucket", "failed/x.csv", Some(replaced.clone())).await.unwrap();
+    assert_eq!(r.metadata, replaced);
+    assert_eq!(s.head("in-bucket", "failed/x.csv").await.unwrap().metadata, replaced);
+    s.delete("in-bucket", "raw/x.csv").await.unwrap();
+    s.delete("in-bucket", "raw/x.csv").await.unwrap();
+    assert!(matches!(s.head("in-bucket", "raw/x.csv").await, Err(PortError::NotFound(_))));
+    assert!(matches!(
+        s.copy("in-bucket", "raw/x.csv", "out-bucket", "y", None).await,
+        Err(PortError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn list_uses_string_prefixes_like_s3() {
+    let (_dir, s) = store().await;
+    for k in ["raw/sales.csv", "raw/sales-2.csv", "raw/other.csv", "raw/sub/deep.csv", "top.csv"] {
+        s.put("in-bucket", k, Bytes::from_static(b"x"), Metadata::new()).await.unwrap();
+    }
+    let keys = |v: Vec<weir_ports::ObjectInfo>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
+    assert_eq!(keys(s.list("in-bucket", "raw/sa").await.unwrap()), ["raw/sales-2.csv", "raw/sales.csv"]);
+    assert_eq!(keys(s.list("in-bucket", "raw/").await.unwrap()).len(), 4);
+    assert_eq!(keys(s.list("in-bucket", "").await.unwrap()).len(), 5);
+    assert!(s.list("in-bucket", "nothing/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn put_file_moves_the_file_into_place() {
+    let (dir, s) = store().await;
+    let spool = dir.path().join(".tmp-spool");
+    std::fs::write(&spool, b"spooled").unwrap();
+    let info = s.put_file("out-bucket", "processed/a.ndjson", &spool, Metadata::new()).await.unwrap();
+    assert_eq!(info.size, 7);
+    assert!(!spool.exists(), "moved, not copied");
+    assert_eq!(body(&s, "out-bucket", "processed/a.ndjson").await, b"spooled");
+}
+
+#[tokio::test]
+async fn keys_and_buckets_that_would_escape_are_refused_and_nothing_is_written() {
+    let (dir, s) = store().await;
+    for key in ["../escape.csv", "/abs.csv", "a/../../b", "a\\b", "a\0b", "a//b", &"k".repeat(1025)] {
+        let r = s.put("in-bucket", key, Bytes::from_static(b"x"), Metadata::new()).await;
+        assert!(matches!(r, Err(PortError::Invalid(_))), "{key:?}: {r:?}");
+    }
+    assert!(matches!(s.put("No_Such", "k", Bytes::new(), Metadata::new()).await, Err(PortError::Invalid(_))));
+    assert!(matches!(s.head("missing-bucket", "k").await, Err(PortError::NotFound(_))));
+    assert!(!dir.path().join("escape.csv").exists());
+    let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, [".meta", "in-bucket", "out-bucket"]);
+}
