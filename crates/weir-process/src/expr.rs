@@ -128,7 +128,28 @@ fn eval_int(n: &Node, slots: &[Num]) -> Result<Option<i64>, EvalError> {
     })
 }
 
+#[inline]
 fn eval_float(n: &Node, slots: &[Num]) -> Result<Option<f64>, EvalError> {
+    match n {
+        Node::Slot(s) => return Ok(slots[*s].as_f64()),
+        Node::Bin(op, a, b) => {
+            if let (Node::Slot(x), Node::Slot(y)) = (&**a, &**b) {
+                let (Some(x), Some(y)) = (slots[*x].as_f64(), slots[*y].as_f64()) else { return Ok(None) };
+                return Ok(Some(match op {
+                    Op::Add => x + y,
+                    Op::Sub => x - y,
+                    Op::Mul => x * y,
+                    Op::Div if y == 0.0 => return Err(EvalError::DivisionByZero),
+                    Op::Div => x / y,
+                }));
+            }
+        }
+        _ => {}
+    }
+    eval_float_tree(n, slots)
+}
+
+fn eval_float_tree(n: &Node, slots: &[Num]) -> Result<Option<f64>, EvalError> {
     Ok(match n {
         Node::Int(v) => Some(*v as f64),
         Node::Float(v) => Some(*v),

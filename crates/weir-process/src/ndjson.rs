@@ -7,6 +7,8 @@
 
 use std::io::{self, Write};
 
+use crate::reader::{eq_mask, lt_mask};
+
 /// Which bytes need escaping inside a JSON string: 0 = none, else the escape letter, or `u`.
 static ESCAPE: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -25,33 +27,92 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// `out.extend_from_slice(s)` for the short slices output is made of (keys, most values):
+/// up to 32 bytes are moved with two overlapping unaligned loads and stores instead of a call
+/// to `memcpy`.
+#[inline(always)]
+pub(crate) fn put(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    if !(4..=32).contains(&n) {
+        out.extend_from_slice(s);
+        return;
+    }
+    out.reserve(32);
+    let len = out.len();
+    // SAFETY: `reserve(32)` leaves at least 32 writable bytes after `len` and n <= 32; every
+    // load reads inside `s` (offsets 0 and n - width, width <= n); `set_len` covers exactly the
+    // n bytes written.
+    unsafe {
+        let src = s.as_ptr();
+        let dst = out.as_mut_ptr().add(len);
+        if n >= 16 {
+            let a = src.cast::<u128>().read_unaligned();
+            let b = src.add(n - 16).cast::<u128>().read_unaligned();
+            dst.cast::<u128>().write_unaligned(a);
+            dst.add(n - 16).cast::<u128>().write_unaligned(b);
+        } else if n >= 8 {
+            let a = src.cast::<u64>().read_unaligned();
+            let b = src.add(n - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(a);
+            dst.add(n - 8).cast::<u64>().write_unaligned(b);
+        } else {
+            let a = src.cast::<u32>().read_unaligned();
+            let b = src.add(n - 4).cast::<u32>().read_unaligned();
+            dst.cast::<u32>().write_unaligned(a);
+            dst.add(n - 4).cast::<u32>().write_unaligned(b);
+        }
+        out.set_len(len + n);
+    }
+}
+
 /// Appends `s` as a JSON string, quotes included.
 #[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
+    let mut i = 0;
+    // Eight bytes at a time while nothing needs escaping.
+    while let Some(word) = s.get(i..i + 8) {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let m = lt_mask(x, 0x20) | eq_mask(x, b'"') | eq_mask(x, b'\\');
+        if m == 0 {
+            i += 8;
+            continue;
+        }
+        let p = i + (m.trailing_zeros() / 8) as usize;
+        put(out, &s[start..p]);
+        escape(out, s[p]);
+        start = p + 1;
+        i = p + 1;
+    }
+    for (i, &b) in s.iter().enumerate().skip(i) {
         let e = ESCAPE[b as usize];
         if e == 0 {
             continue;
         }
         out.extend_from_slice(&s[start..i]);
-        if e == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-        } else {
-            out.extend_from_slice(&[b'\\', e]);
-        }
+        escape(out, b);
         start = i + 1;
     }
-    out.extend_from_slice(&s[start..]);
+    put(out, &s[start..]);
     out.push(b'"');
+}
+
+#[cold]
+fn escape(out: &mut Vec<u8>, b: u8) {
+    let e = ESCAPE[b as usize];
+    if e == b'u' {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+    } else {
+        out.extend_from_slice(&[b'\\', e]);
+    }
 }
 
 #[inline]
 pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    put(out, itoa::Buffer::new().format(v).as_bytes());
 }
 
 #[inline]
@@ -59,14 +120,55 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// A finite float (callers guarantee finiteness; a non-finite one is written as `null`).
+/// A finite float as the shortest text that reads back to it (a non-finite one, which callers
+/// never pass, is written as `null`).
 #[inline]
 pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
-    if v.is_finite() {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
-    } else {
-        out.extend_from_slice(b"null");
+    if !write_short_decimal(out, v) {
+        if v.is_finite() {
+            out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+        } else {
+            out.extend_from_slice(b"null");
+        }
     }
+}
+
+const POW10: [f64; 5] = [1.0, 10.0, 100.0, 1000.0, 10000.0];
+const POW10_U: [u64; 5] = [1, 10, 100, 1000, 10000];
+
+/// The fast path for values such as `39.98` or `990.0`: the fewest fraction digits `k` (up to
+/// 4) for which `round(v * 10^k) / 10^k == v`. As the numerator is below 2^53 that decimal text
+/// parses back to exactly `v` (one correctly rounded division), so it round-trips like ryu's;
+/// values that need more digits go to ryu.
+#[inline]
+fn write_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
+    let a = v.abs();
+    if !(1e-4..1e11).contains(&a) {
+        return false;
+    }
+    for k in 0..POW10.len() {
+        // Round half up by truncation (`f64::round` is a libm call on baseline x86-64).
+        let d = (a * POW10[k] + 0.5) as u64;
+        if d as f64 / POW10[k] == a {
+            if v < 0.0 {
+                out.push(b'-');
+            }
+            let mut ib = itoa::Buffer::new();
+            put(out, ib.format(d / POW10_U[k]).as_bytes());
+            out.push(b'.');
+            if k == 0 {
+                out.push(b'0');
+            } else {
+                let frac = d % POW10_U[k];
+                let mut fb = itoa::Buffer::new();
+                let digits = fb.format(frac).as_bytes();
+                out.extend(std::iter::repeat_n(b'0', k - digits.len()));
+                out.extend_from_slice(digits);
+            }
+            return true;
+        }
+    }
+    false
 }
 
 /// `"name":` with the name escaped.
@@ -119,6 +221,63 @@ mod tests {
             write_str(&mut out, s.as_bytes());
             let back: String = serde_json::from_slice(&out).unwrap();
             assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn floats_read_back_exactly_and_match_ryu() {
+        let mut seed = 7u64;
+        for i in 0..200_000u64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let v = match i % 4 {
+                0 => (seed % 100_000) as f64 / 100.0 * ((seed >> 20) % 30) as f64,
+                1 => f64::from_bits(seed),
+                2 => (seed % 1_000_000) as f64 / 10_000.0,
+                _ => -((seed % 5000) as f64) * 0.05,
+            };
+            if !v.is_finite() {
+                continue;
+            }
+            let mut out = Vec::new();
+            write_f64(&mut out, v);
+            let text = std::str::from_utf8(&out).unwrap();
+            assert_eq!(text.parse::<f64>().unwrap(), v, "{text}");
+            let r = ryu::Buffer::new().format_finite(v).to_string();
+            assert_eq!(text, r, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn escaping_agrees_with_serde_json_everywhere_in_long_strings() {
+        let pieces = ["a", "é", "สม", "\"", "\\", "\n", "\u{1}", "\u{1f}", " ", "~", "\u{7f}", "xxxxxxx"];
+        let mut seed = 99u64;
+        for _ in 0..5000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 40) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            seed = seed.wrapping_add(1);
+            let mut out = Vec::new();
+            write_str(&mut out, s.as_bytes());
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&s).unwrap());
+        }
+    }
+
+    #[test]
+    fn put_copies_every_length() {
+        let src: Vec<u8> = (0..100u8).collect();
+        for n in 0..=40 {
+            for pre in [0usize, 1, 7] {
+                let mut out = vec![9u8; pre];
+                put(&mut out, &src[3..3 + n]);
+                assert_eq!(&out[pre..], &src[3..3 + n]);
+                assert_eq!(out.len(), pre + n);
+            }
         }
     }
 

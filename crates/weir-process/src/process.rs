@@ -199,6 +199,8 @@ enum Value {
     Bool(bool),
     /// Written as a JSON string: the field's content from `start` to `end`.
     Text(usize, usize),
+    /// Written as it is: a field whose text is a valid JSON number.
+    Number(usize, usize),
 }
 
 struct Run<'p, W: Write, E: Write> {
@@ -250,7 +252,8 @@ impl<W: Write, E: Write> Run<'_, W, E> {
             }
             // `t` starts this far into the field.
             let lead = t.as_ptr() as usize - raw.as_ptr() as usize;
-            let text = Value::Text(f.start + lead, f.start + lead + t.len());
+            let (ts, te) = (f.start + lead, f.start + lead + t.len());
+            let text = Value::Text(ts, te);
             let value = match col.kind {
                 Kind::String | Kind::Extra => Value::Text(f.start, f.end),
                 Kind::Integer => match validate::parse_i64(t) {
@@ -268,9 +271,14 @@ impl<W: Write, E: Write> Run<'_, W, E> {
                     }
                 },
                 Kind::Float => match validate::parse_f64(t) {
-                    Ok(v) => {
+                    Ok((v, json)) => {
                         self.slots[col.schema.unwrap_or_default()] = Num::Float(v);
-                        Value::Float(v)
+                        if json {
+                            // Already a JSON number: copied as written.
+                            Value::Number(ts, te)
+                        } else {
+                            Value::Float(v)
+                        }
                     }
                     Err(e) => {
                         let what = match e {
@@ -339,7 +347,7 @@ impl<W: Write, E: Write> Run<'_, W, E> {
     fn write_row(&mut self, rec: &Record<'_>) -> Result<(), ProcessError> {
         let out = &mut self.out.buf;
         for (col, value) in self.binding.cols.iter().zip(&self.values) {
-            out.extend_from_slice(&col.key);
+            ndjson::put(out, &col.key);
             match *value {
                 Value::Null => out.extend_from_slice(b"null"),
                 Value::Int(v) => ndjson::write_i64(out, v),
@@ -347,12 +355,13 @@ impl<W: Write, E: Write> Run<'_, W, E> {
                 Value::Bool(true) => out.extend_from_slice(b"true"),
                 Value::Bool(false) => out.extend_from_slice(b"false"),
                 Value::Text(s, e) => ndjson::write_str(out, &rec.buf[s..e]),
+                Value::Number(s, e) => ndjson::put(out, &rec.buf[s..e]),
             }
         }
         out.extend_from_slice(&self.binding.missing);
         let first_derived = self.plan.columns.len();
         for (j, key) in self.binding.derived_keys.iter().enumerate() {
-            out.extend_from_slice(key);
+            ndjson::put(out, key);
             match self.slots[first_derived + j] {
                 Num::Null => out.extend_from_slice(b"null"),
                 Num::Int(v) => ndjson::write_i64(out, v),

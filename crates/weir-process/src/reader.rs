@@ -96,10 +96,15 @@ pub(crate) struct CsvReader<'p, R> {
     /// Line number at `buf[pos]`.
     line: u64,
     quote: u8,
+    delimiter: u8,
     class: [u8; 256],
     max_record: usize,
     max_buffer: usize,
     bom_checked: bool,
+    /// `buf[..utf8_ok]` is known to be UTF-8 (validated a buffer at a time, not per record).
+    utf8_ok: usize,
+    /// Where validation stopped at a bad byte (or at a truncated character at the end).
+    utf8_bad: bool,
     fields: Vec<Field>,
     utf8_errors: Vec<(usize, u64)>,
     progress: Option<&'p dyn Fn(u64)>,
@@ -127,11 +132,13 @@ impl<'p, R: Read> CsvReader<'p, R> {
             buf_offset: 0,
             line: 1,
             quote,
-
+            delimiter,
             class,
             max_record,
             max_buffer: max_record.saturating_add(64 << 10).max(INITIAL_BUFFER),
             bom_checked: false,
+            utf8_ok: 0,
+            utf8_bad: false,
             fields: Vec::with_capacity(16),
             utf8_errors: Vec::new(),
             progress,
@@ -150,6 +157,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
             while self.end < 3 && !self.eof {
                 self.fill()?;
             }
+            self.validate_utf8();
             if self.buf[..self.end].starts_with(b"\xEF\xBB\xBF") {
                 self.pos = 3;
             }
@@ -183,7 +191,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
                     if raw_end - start > self.max_record {
                         return Ok(Some(Next::Oversized { line, bytes: (raw_end - start) as u64 }));
                     }
-                    self.finish_record(start, raw_end);
+                    self.finish_record(raw_end);
                     return Ok(Some(Next::Record(Record {
                         line,
                         buf: &self.buf,
@@ -208,6 +216,12 @@ impl<'p, R: Read> CsvReader<'p, R> {
     fn make_room(&mut self) -> io::Result<()> {
         let pending = self.end - self.pos;
         if self.pos > 0 {
+            if self.utf8_ok < self.pos {
+                // A skipped record went past what was validated; resume after it.
+                self.utf8_ok = self.pos;
+                self.utf8_bad = false;
+            }
+            self.utf8_ok -= self.pos;
             self.buf.copy_within(self.pos..self.end, 0);
             self.buf_offset += self.pos as u64;
             self.pos = 0;
@@ -225,7 +239,22 @@ impl<'p, R: Read> CsvReader<'p, R> {
         while self.end < self.buf.len() && !self.eof {
             self.fill()?;
         }
+        self.validate_utf8();
         Ok(())
+    }
+
+    /// Extends `utf8_ok` over the newly read bytes, up to the first bad byte.
+    fn validate_utf8(&mut self) {
+        if self.utf8_bad {
+            return;
+        }
+        if let Err(e) = std::str::from_utf8(&self.buf[self.utf8_ok..self.end]) {
+            self.utf8_ok += e.valid_up_to();
+            // A character cut by the end of the buffer is completed by the next read.
+            self.utf8_bad = e.error_len().is_some() || self.eof;
+        } else {
+            self.utf8_ok = self.end;
+        }
     }
 
     /// One read into the free end of the buffer.
@@ -307,7 +336,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
                 fields.push(Field { start: raw_start + 1, end: content_end, raw_start, raw_end: j, escaped });
                 i = j;
             } else {
-                let mut j = i;
+                let mut j = scan_unquoted(buf, i, self.delimiter);
                 while j < end && class[buf[j] as usize] == ORDINARY {
                     j += 1;
                 }
@@ -329,17 +358,22 @@ impl<'p, R: Read> CsvReader<'p, R> {
         }
     }
 
-    /// Checks UTF-8 on the raw bytes (quotes and delimiters are ASCII, so a record is UTF-8 iff
-    /// its fields are), then rewrites escaped fields in place.
-    fn finish_record(&mut self, start: usize, raw_end: usize) {
+    /// Finds the fields that are not UTF-8 if the record reaches past the validated part of the
+    /// buffer (quotes and delimiters are ASCII, so a record is UTF-8 iff its fields are), then
+    /// rewrites escaped fields in place.
+    fn finish_record(&mut self, raw_end: usize) {
         self.utf8_errors.clear();
-        if std::str::from_utf8(&self.buf[start..raw_end]).is_err() {
+        if raw_end > self.utf8_ok {
             for (i, f) in self.fields.iter().enumerate() {
                 if let Err(e) = std::str::from_utf8(&self.buf[f.raw_start..f.raw_end]) {
                     let offset = self.buf_offset + (f.raw_start + e.valid_up_to()) as u64;
                     self.utf8_errors.push((i, offset));
                 }
             }
+            // Validation of the buffer resumes after this record.
+            self.utf8_ok = self.utf8_ok.max(raw_end);
+            self.utf8_bad = false;
+            self.validate_utf8();
         }
         for f in self.fields.iter_mut().filter(|f| f.escaped) {
             let n = unescape_in_place(&mut self.buf[f.raw_start..f.raw_end], self.quote);
@@ -409,6 +443,38 @@ impl<'p, R: Read> CsvReader<'p, R> {
             self.make_room()?;
         }
     }
+}
+
+/// Skips whole 8-byte words of an unquoted field that hold no delimiter, `\n` or `\r`; returns
+/// the position of the first such byte or of the word where the byte loop must take over.
+#[inline]
+fn scan_unquoted(buf: &[u8], mut j: usize, delimiter: u8) -> usize {
+    while let Some(word) = buf.get(j..j + 8) {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let m = eq_mask(x, delimiter) | eq_mask(x, b'\n') | eq_mask(x, b'\r');
+        if m != 0 {
+            return j + (m.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    j
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in the lowest byte of `x` equal to `b` (higher bits may be false positives,
+/// the lowest never is).
+#[inline(always)]
+pub(crate) fn eq_mask(x: u64, b: u8) -> u64 {
+    let y = x ^ (LO * b as u64);
+    y.wrapping_sub(LO) & !y & HI
+}
+
+/// Like [`eq_mask`] for bytes below `n` (`n` ≤ 128).
+#[inline(always)]
+pub(crate) fn lt_mask(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(LO * n as u64) & !x & HI
 }
 
 #[inline]
@@ -570,6 +636,40 @@ mod tests {
         let Some(Next::Record(y)) = r.next_record().unwrap() else { panic!() };
         assert_eq!(y.utf8_errors, &[(1, 16)]);
         assert_eq!(data[16], 0xE9);
+    }
+
+    #[test]
+    fn utf8_is_checked_across_buffer_boundaries() {
+        // ~1.5 MB of multi-byte text, some rows with a bad byte, row lengths varying so that
+        // characters are cut by buffer ends.
+        let mut data = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..20_000usize {
+            let start = data.len();
+            let thai = "ก".repeat(1 + i % 13);
+            data.extend_from_slice(thai.as_bytes());
+            data.push(b',');
+            if i % 7 == 3 {
+                data.extend_from_slice(b"xx\xFFyy");
+                expected.push((i, vec![(1usize, (start + thai.len() + 3) as u64)]));
+            } else {
+                data.extend_from_slice("é".repeat(i % 5).as_bytes());
+                expected.push((i, vec![]));
+            }
+            data.push(b'\n');
+        }
+        // A truncated character at the very end.
+        data.extend_from_slice(b"last,\xE0\xB8");
+        expected.push((20_000, vec![(1, (data.len() - 2) as u64)]));
+        for chunk in [1 << 20, 4093] {
+            let mut r = CsvReader::new(Trickle { data: &data, chunk }, b',', b'"', 1 << 20, None);
+            let mut n = 0;
+            while let Some(Next::Record(rec)) = r.next_record().unwrap() {
+                assert_eq!(rec.utf8_errors, &expected[n].1[..], "row {n}");
+                n += 1;
+            }
+            assert_eq!(n, expected.len());
+        }
     }
 
     #[test]

@@ -50,6 +50,10 @@ impl DateFormat {
 /// Spaces and tabs around typed values are not part of them.
 #[inline]
 pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
+    match (s.first(), s.last()) {
+        (Some(b' ' | b'\t'), _) | (_, Some(b' ' | b'\t')) => {}
+        _ => return s,
+    }
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }
@@ -124,24 +128,26 @@ const POW10: [f64; 23] = [
     1e19, 1e20, 1e21, 1e22,
 ];
 
-/// A finite decimal number. `-?digits(.digits)?` with at most 15 significant digits takes the
-/// exact fast path (Clinger: an exact mantissa divided by an exact power of ten is correctly
-/// rounded); anything else goes through std's parser. NaN and infinities are refused.
+/// A finite decimal number, and whether its text is already a JSON number with a fraction (so
+/// it can be copied to the output as written). `-?digits(.digits)?` with at most 15
+/// significant digits takes the exact fast path (Clinger: an exact mantissa divided by an exact
+/// power of ten is correctly rounded); anything else goes through std's parser. NaN and
+/// infinities are refused.
 #[inline]
-pub(crate) fn parse_f64(s: &[u8]) -> Result<f64, FloatError> {
+pub(crate) fn parse_f64(s: &[u8]) -> Result<(f64, bool), FloatError> {
     if let Some(v) = fast_f64(s) {
         return Ok(v);
     }
     let v: f64 = std::str::from_utf8(s).ok().and_then(|t| t.parse().ok()).ok_or(FloatError::NotNumber)?;
     if v.is_finite() {
-        Ok(v)
+        Ok((v, false))
     } else {
         Err(FloatError::NotFinite)
     }
 }
 
 #[inline]
-fn fast_f64(s: &[u8]) -> Option<f64> {
+fn fast_f64(s: &[u8]) -> Option<(f64, bool)> {
     let (neg, s) = match s {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, s),
@@ -151,27 +157,28 @@ fn fast_f64(s: &[u8]) -> Option<f64> {
     }
     let mut mantissa: u64 = 0;
     let mut frac_digits = 0usize;
-    let mut seen_dot = false;
-    let mut digits = 0usize;
+    let mut dot = 0usize;
     for (i, &b) in s.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         if d <= 9 {
             mantissa = mantissa * 10 + d as u64;
-            digits += 1;
-            if seen_dot {
+            if dot > 0 {
                 frac_digits += 1;
             }
-        } else if b == b'.' && !seen_dot && i > 0 && i + 1 < s.len() {
-            seen_dot = true;
+        } else if b == b'.' && dot == 0 && i > 0 && i + 1 < s.len() {
+            dot = i;
         } else {
             return None;
         }
     }
+    let digits = s.len() - (dot > 0) as usize;
     if digits > 15 {
         return None;
     }
     let v = mantissa as f64 / POW10[frac_digits];
-    Some(if neg { -v } else { v })
+    // JSON allows no leading zero before other integer digits.
+    let json = dot > 0 && (s[0] != b'0' || dot == 1);
+    Some((if neg { -v } else { v }, json))
 }
 
 /// `true/false`, `1/0`, `yes/no`, any case.
@@ -281,12 +288,22 @@ mod tests {
 
     #[test]
     fn floats() {
-        for (s, v) in [("19.99", 19.99), ("12.00", 12.0), ("-0.5", -0.5), ("7", 7.0), ("1e3", 1000.0)] {
-            assert_eq!(parse_f64(s.as_bytes()), Ok(v), "{s}");
+        for (s, v, json) in [
+            ("19.99", 19.99, true),
+            ("12.00", 12.0, true),
+            ("-0.5", -0.5, true),
+            ("7", 7.0, false),
+            ("1e3", 1000.0, false),
+            (".5", 0.5, false),
+            ("007.5", 7.5, false),
+            ("0.1", 0.1, true),
+            ("+1.5", 1.5, false),
+            ("123456789.123456", 123456789.123456, true),
+            ("1234567891.123456", 1234567891.123456, false),
+            ("12345678.1234567", 12345678.1234567, true),
+        ] {
+            assert_eq!(parse_f64(s.as_bytes()), Ok((v, json)), "{s}");
         }
-        assert_eq!(parse_f64(b".5"), Ok(0.5));
-        assert_eq!(parse_f64(b"0.1"), Ok("0.1".parse().unwrap()));
-        assert_eq!(parse_f64(b"123456789.123456"), Ok("123456789.123456".parse().unwrap()));
         for s in ["NaN", "nan", "inf", "-Infinity", "1e999"] {
             assert_eq!(parse_f64(s.as_bytes()), Err(FloatError::NotFinite), "{s}");
         }
@@ -296,7 +313,7 @@ mod tests {
         // The fast path agrees with std on a sweep of short decimals.
         for i in 0..20000u64 {
             let s = format!("{}.{:02}", i / 7, i % 100);
-            assert_eq!(fast_f64(s.as_bytes()), Some(s.parse::<f64>().unwrap()), "{s}");
+            assert_eq!(fast_f64(s.as_bytes()), Some((s.parse::<f64>().unwrap(), true)), "{s}");
         }
     }
 

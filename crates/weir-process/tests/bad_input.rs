@@ -1,0 +1,365 @@
+//! Every kind of bad input gets a specific outcome: a permanent error for a bad file, an exact
+//! line/field/reason for a bad row, and processing carries on after bad rows.
+
+use serde_json::Value;
+use weir_core::config::{ColumnConfig, ColumnType, DerivedConfig, GroupByConfig, PipelineConfig};
+use weir_core::{ErrorClass, Summary};
+use weir_process::{check_header, process, Plan, ProcessError};
+
+const HEADER: &str = "order_id,customer_name,product,quantity,price,date\n";
+
+fn sales() -> PipelineConfig {
+    weir_core::Config::bundled().pipelines.remove(0)
+}
+
+struct Out {
+    summary: Summary,
+    rows: Vec<Value>,
+    errors: Vec<Value>,
+}
+
+fn try_run(cfg: &PipelineConfig, data: &[u8]) -> Result<Out, ProcessError> {
+    let plan = Plan::compile(cfg).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let summary = process(&plan, data, &mut out, &mut err, None)?;
+    let lines = |b: Vec<u8>| -> Vec<Value> {
+        String::from_utf8(b).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    Ok(Out { summary, rows: lines(out), errors: lines(err) })
+}
+
+fn run(data: &[u8]) -> Out {
+    try_run(&sales(), data).unwrap()
+}
+
+/// `(line, field, reason)` of each reported invalid row.
+fn reasons(o: &Out) -> Vec<(u64, String, String)> {
+    o.errors
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["field"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn r(line: u64, field: &str, reason: &str) -> (u64, String, String) {
+    (line, field.to_string(), reason.to_string())
+}
+
+#[test]
+fn empty_file_is_a_permanent_error() {
+    for data in [&b""[..], b"\n\n", b"\xEF\xBB\xBF"] {
+        let e = try_run(&sales(), data).err().unwrap();
+        assert_eq!(e.to_string(), "file is empty: expected a header line");
+        assert_eq!(e.class(), ErrorClass::Permanent);
+    }
+    let plan = Plan::compile(&sales()).unwrap();
+    assert!(matches!(check_header(&plan, &b""[..]), Err(ProcessError::Empty)));
+}
+
+#[test]
+fn header_only_is_zero_rows() {
+    let o = run(HEADER.as_bytes());
+    assert_eq!((o.summary.total_rows, o.summary.valid_rows, o.summary.success_rate), (0, 0, 100.0));
+    assert!(o.rows.is_empty() && o.errors.is_empty());
+    assert_eq!(o.summary.numeric["revenue"].count, 0);
+}
+
+#[test]
+fn non_utf8_bytes_make_an_invalid_row_with_the_file_offset() {
+    let mut data = HEADER.as_bytes().to_vec();
+    data.extend_from_slice(
+        b"ORD-1,Caf\xE9 Bob,Widget,2,1.50,2024-01-01\nORD-2,Ann,Widget,1,1.50,2024-01-01\n",
+    );
+    let offset = data.iter().position(|&b| b == 0xE9).unwrap();
+    let o = run(&data);
+    assert_eq!(
+        reasons(&o),
+        [r(2, "customer_name", &format!("not valid UTF-8 at byte offset {offset} of the file"))]
+    );
+    assert_eq!(o.errors[0]["values"]["customer_name"], "Caf\u{FFFD} Bob");
+    assert_eq!(o.summary.valid_rows, 1);
+
+    let e = try_run(&sales(), b"order_id,\xFFname\n").err().unwrap();
+    assert_eq!(e.to_string(), "header is not valid UTF-8 at byte offset 9 of the file");
+    assert_eq!(e.class(), ErrorClass::Permanent);
+}
+
+#[test]
+fn ragged_rows_are_invalid() {
+    let data = format!(
+        "{HEADER}ORD-1,Ann,Widget,2,1.5,2024-01-01,extra\nORD-2,Bob,Widget\nORD-3,Cy,Gizmo,1,2.0,2024-01-02\n"
+    );
+    let o = run(data.as_bytes());
+    assert_eq!(
+        reasons(&o),
+        [r(2, "(row)", "expected 6 fields, found 7"), r(3, "(row)", "expected 6 fields, found 3")]
+    );
+    assert_eq!(o.errors[0]["values"]["(field 7)"], "extra");
+    assert_eq!(o.errors[1]["values"].as_object().unwrap().len(), 3);
+    assert_eq!(o.summary.errors_by_field["(row)"], 2);
+    assert_eq!((o.summary.total_rows, o.summary.valid_rows), (3, 1));
+}
+
+#[test]
+fn unterminated_quote_names_the_line_it_opened_on() {
+    let data = format!("{HEADER}ORD-1,Ann,Widget,2,1.5,2024-01-01\nORD-2,\"Bob\nstill,open");
+    let e = try_run(&sales(), data.as_bytes()).err().unwrap();
+    assert!(matches!(e, ProcessError::UnterminatedQuote { line: 3 }), "{e:?}");
+    assert_eq!(e.to_string(), "unterminated quoted field: the quote opened on line 3 is never closed");
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    // The brief's minimal case.
+    let e = try_run(&sales(), format!("{HEADER}a,\"b").as_bytes()).err().unwrap();
+    assert!(matches!(e, ProcessError::UnterminatedQuote { line: 2 }));
+}
+
+#[test]
+fn a_50_mb_field_is_an_invalid_row_and_later_rows_still_validate() {
+    let mut data = format!("{HEADER}ORD-1,Ann,Widget,2,1.5,2024-01-01\nORD-2,").into_bytes();
+    data.extend(std::iter::repeat_n(b'x', 50 << 20));
+    data.extend_from_slice(
+        b",Widget,1,1.0,2024-01-01\nORD-3,Cy,Gizmo,two,2.0,2024-01-02\nORD-4,Di,Gizmo,3,2.0,2024-01-02\n",
+    );
+    let o = run(&data);
+    let bytes = (50 << 20) + "ORD-2,".len() + ",Widget,1,1.0,2024-01-01".len();
+    assert_eq!(
+        reasons(&o),
+        [
+            r(3, "(row)", &format!("record is {bytes} bytes; the limit is {}", 16 << 20)),
+            r(4, "quantity", "not an integer: \"two\""),
+        ]
+    );
+    assert_eq!((o.summary.total_rows, o.summary.valid_rows), (4, 2));
+    assert_eq!(o.rows[1]["order_id"], "ORD-4");
+}
+
+#[test]
+fn duplicate_column_names_are_a_header_mismatch() {
+    let data = "order_id,customer_name,product,quantity,price,date,Product \nx,y,z,1,1,2024-01-01,q\n";
+    match try_run(&sales(), data.as_bytes()) {
+        Err(e @ ProcessError::HeaderMismatch(_)) => {
+            assert_eq!(e.to_string(), "header does not match the schema: duplicate column names: product");
+            assert_eq!(e.class(), ErrorClass::Permanent);
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+#[test]
+fn crlf_and_bom_just_work() {
+    let data = "\u{FEFF}Order ID,Customer Name,Product,Quantity,Price,Date\r\nORD-1,Ann,Widget,2,1.5,2024-01-01\r\nORD-2,\"Bob\r\nLee\",Widget,x,1.5,2024-01-01\r\nORD-3,Cy,Gizmo,1,2.0,2024-01-02\r\n";
+    let o = run(data.as_bytes());
+    assert_eq!((o.summary.total_rows, o.summary.valid_rows), (3, 2));
+    assert_eq!(o.rows[0]["order_id"], "ORD-1");
+    assert_eq!(o.rows[0]["date"], "2024-01-01");
+    assert_eq!(reasons(&o), [r(3, "quantity", "not an integer: \"x\"")]);
+    assert_eq!(o.errors[0]["values"]["Customer Name"], "Bob\r\nLee");
+    assert_eq!(o.errors[0]["values"]["Order ID"], "ORD-2");
+}
+
+#[test]
+fn every_type_has_a_specific_reason() {
+    let mut cfg = sales();
+    cfg.columns.push(ColumnConfig {
+        name: "active".into(),
+        ty: ColumnType::Boolean,
+        required: false,
+        format: None,
+    });
+    cfg.columns.push(ColumnConfig {
+        name: "email".into(),
+        ty: ColumnType::Email,
+        required: false,
+        format: None,
+    });
+    let data = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+        "order_id,customer_name,product,quantity,price,date,active,email",
+        "A,Ann,W,99999999999999999999,1,2024-01-01,yes,a@b.co",
+        "B,Bob,W,1,NaN,2024-01-01,no,a@b.co",
+        "C,Cy,W,1,abc,2023-02-29,TRUE,a@b.co",
+        "D,Di,W,1,inf,2024-01-01,maybe,a@b.co",
+        "E,Ed,W,1,1,2024-01-01,0,not-an-email",
+        "F,,W,,,,,",
+        "G,Gil,W, 3 ,1e2,2024-02-29,,",
+        "H,Hu,W,-1,-0.5,2024-12-31,1,x.y+z@mail.example.org",
+    );
+    let o = try_run(&cfg, data.as_bytes()).unwrap();
+    assert_eq!(
+        reasons(&o),
+        [
+            r(2, "quantity", "integer out of range: \"99999999999999999999\""),
+            r(3, "price", "not a finite number: \"NaN\""),
+            r(4, "price", "not a number: \"abc\""),
+            r(5, "price", "not a finite number: \"inf\""),
+            r(6, "email", "not a valid email address: \"not-an-email\""),
+            r(7, "customer_name", "required field is empty"),
+        ]
+    );
+    let errs: Vec<(&str, &str)> = o.errors[2]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap(), e["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        errs,
+        [
+            ("price", "not a number: \"abc\""),
+            ("date", "not a valid date (expected %Y-%m-%d): \"2023-02-29\"")
+        ]
+    );
+    assert_eq!(
+        o.errors[3]["errors"][1]["reason"],
+        "not a boolean (expected true/false, 1/0 or yes/no): \"maybe\""
+    );
+    assert_eq!(o.errors[5]["errors"].as_array().unwrap().len(), 4);
+    // Valid rows are typed; empty optional fields are null.
+    assert_eq!(o.rows.len(), 2);
+    assert_eq!(o.rows[0]["quantity"], 3);
+    assert_eq!(o.rows[0]["price"], 100.0);
+    assert_eq!(o.rows[0]["active"], Value::Null);
+    assert_eq!(o.rows[0]["email"], Value::Null);
+    assert_eq!(o.rows[1]["active"], true);
+    assert_eq!(o.rows[1]["revenue"], 0.5);
+    let by_field: Vec<(&str, u64)> =
+        o.summary.errors_by_field.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        by_field,
+        [("active", 1), ("customer_name", 1), ("date", 2), ("email", 1), ("price", 4), ("quantity", 2)]
+    );
+}
+
+#[test]
+fn derived_field_errors_and_integer_results() {
+    let mut cfg = sales();
+    cfg.derived.push(DerivedConfig { name: "unit_share".into(), expr: "price / (quantity - 2)".into() });
+    cfg.derived.push(DerivedConfig { name: "double_qty".into(), expr: "quantity * 2".into() });
+    let data = format!(
+        "{HEADER}A,Ann,W,2,1.5,2024-01-01\nB,Bob,W,4,1.5,2024-01-01\nC,Cy,W,4611686018427387904,1,2024-01-01\n"
+    );
+    let o = try_run(&cfg, data.as_bytes()).unwrap();
+    assert_eq!(
+        reasons(&o),
+        [
+            r(2, "unit_share", "derived field `unit_share`: division by zero"),
+            r(4, "double_qty", "derived field `double_qty`: integer overflow"),
+        ]
+    );
+    assert_eq!(o.rows.len(), 1);
+    assert_eq!(o.rows[0]["unit_share"], 0.75);
+    assert_eq!(o.rows[0]["double_qty"], 8);
+    assert!(o.rows[0]["double_qty"].is_i64());
+    assert_eq!(o.summary.numeric["double_qty"].sum, 8.0);
+}
+
+#[test]
+fn optional_columns_may_be_missing_and_unknown_columns_are_kept() {
+    let mut cfg = sales();
+    cfg.columns[5].required = false; // date
+    let data =
+        "product,order_id,Customer Name,quantity,price,Note\nW,A,Ann,2,1.5,hello \"x\"\nW,B,Bob,1,2.5,\n";
+    let o = try_run(&cfg, data.as_bytes()).unwrap();
+    assert_eq!(o.summary.valid_rows, 2);
+    assert_eq!(o.rows[0]["note"], "hello \"x\"");
+    assert_eq!(o.rows[0]["date"], Value::Null);
+    assert_eq!(o.rows[1]["note"], Value::Null);
+    assert_eq!(o.rows[0]["revenue"], 3.0);
+    let plan = Plan::compile(&cfg).unwrap();
+    let mut text = Vec::new();
+    process(&plan, data.as_bytes(), &mut text, std::io::sink(), None).unwrap();
+    let first = String::from_utf8(text).unwrap().lines().next().unwrap().to_string();
+    assert_eq!(
+        first,
+        r#"{"product":"W","order_id":"A","customer_name":"Ann","quantity":2,"price":1.5,"note":"hello \"x\"","date":null,"revenue":3.0}"#
+    );
+}
+
+#[test]
+fn caps_on_distinct_values_groups_and_reported_errors() {
+    let mut cfg = sales();
+    cfg.summary.max_distinct = 2;
+    cfg.summary.top_n = 1;
+    cfg.summary.max_errors_in_report = 2;
+    cfg.summary.group_by =
+        vec![GroupByConfig { by: "product".into(), fields: vec!["quantity".into()], max_groups: 2 }];
+    let mut data = HEADER.to_string();
+    for (i, p) in ["A", "B", "B", "C", "D", "A", "B"].iter().enumerate() {
+        data.push_str(&format!("O{i},N,{p},{},1.0,2024-01-01\n", i + 1));
+    }
+    for i in 0..5 {
+        data.push_str(&format!("X{i},N,A,bad,1.0,2024-01-01\n"));
+    }
+    let o = try_run(&cfg, data.as_bytes()).unwrap();
+    let c = &o.summary.categorical["product"];
+    assert_eq!((c.distinct, c.distinct_capped), (2, true));
+    assert_eq!(c.top.len(), 1);
+    assert_eq!((c.top[0].value.as_str(), c.top[0].count), ("B", 3));
+    let g = &o.summary.group_by["product"];
+    assert_eq!(g.keys().collect::<Vec<_>>(), ["(other)", "A", "B"]);
+    assert_eq!(g["(other)"].count, 2);
+    assert_eq!(g["(other)"].fields["quantity"].sum, 4.0 + 5.0);
+    assert_eq!(g["A"].fields["quantity"].sum, 1.0 + 6.0);
+    assert_eq!(g["A"].fields["quantity"].avg, 3.5);
+    assert_eq!(o.errors.len(), 2);
+    assert_eq!(o.summary.errors_reported, 2);
+    assert_eq!(o.summary.invalid_rows, 5);
+    assert_eq!(o.summary.errors_by_field["quantity"], 5);
+}
+
+#[test]
+fn progress_reports_bytes_read() {
+    let plan = Plan::compile(&sales()).unwrap();
+    let mut data = HEADER.to_string();
+    for i in 0..20_000 {
+        data.push_str(&format!("O{i},Name,Widget,{},1.25,2024-01-01\n", i % 7));
+    }
+    let seen = std::cell::Cell::new(0u64);
+    let calls = std::cell::Cell::new(0u32);
+    let cb = |n: u64| {
+        assert!(n >= seen.get());
+        seen.set(n);
+        calls.set(calls.get() + 1);
+    };
+    let s = process(&plan, data.as_bytes(), std::io::sink(), std::io::sink(), Some(&cb)).unwrap();
+    assert_eq!(s.valid_rows, 20_000);
+    assert_eq!(seen.get(), data.len() as u64);
+    assert!(calls.get() >= 3);
+}
+
+#[test]
+fn write_errors_are_transient() {
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "disk gone"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let plan = Plan::compile(&sales()).unwrap();
+    let data = format!("{HEADER}A,Ann,W,2,1.5,2024-01-01\n");
+    let e = process(&plan, data.as_bytes(), Broken, std::io::sink(), None).unwrap_err();
+    assert!(matches!(e, ProcessError::Io(_)));
+    assert_eq!(e.class(), ErrorClass::Transient);
+}
+
+#[test]
+fn other_delimiters_date_formats_and_headerless_files() {
+    let mut cfg = sales();
+    cfg.format.delimiter = ';';
+    cfg.format.has_header = false;
+    cfg.columns[5].format = Some("%d/%m/%Y".into());
+    let data = "A;Ann;W;2;1.5;29/02/2024\nB;Bob;W;2;1.5;30/02/2024\n";
+    let o = try_run(&cfg, data.as_bytes()).unwrap();
+    assert_eq!(o.summary.valid_rows, 1);
+    assert_eq!(o.rows[0]["date"], "29/02/2024");
+    assert_eq!(reasons(&o), [r(2, "date", "not a valid date (expected %d/%m/%Y): \"30/02/2024\"")]);
+    // No header expected: an empty file is simply empty.
+    assert_eq!(try_run(&cfg, b"").unwrap().summary.total_rows, 0);
+}
