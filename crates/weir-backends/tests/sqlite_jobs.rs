@@ -131,3 +131,38 @@ async fn limit_zero_means_one_hundred() {
     assert_eq!(listed[0].created_at - listed[99].created_at, Duration::seconds(99), "the newest hundred");
     assert_eq!(store.counts().await.expect("counts"), BTreeMap::from([(JobStatus::Succeeded, 105)]));
 }
+
+#[tokio::test]
+async fn leases_keep_a_second_owner_out_until_they_expire_or_are_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = weir_backends::SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap();
+    let other_process = weir_backends::SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap();
+    let job = weir_core::Job::queued("b", "raw/l.csv", "e", 1, None);
+    let ttl = std::time::Duration::from_millis(300);
+    assert!(
+        store.acquire_lease(&job, "w1", ttl).await.unwrap(),
+        "first owner gets it (and the record is created)"
+    );
+    assert!(store.get(&job.job_id).await.unwrap().is_some());
+    assert!(!other_process.acquire_lease(&job, "w2", ttl).await.unwrap(), "held by w1");
+    assert!(store.acquire_lease(&job, "w1", ttl).await.unwrap(), "the owner renews");
+    // Saving the record does not drop the lease.
+    store.save(&job).await.unwrap();
+    assert!(!other_process.acquire_lease(&job, "w2", ttl).await.unwrap());
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
+    assert!(other_process.acquire_lease(&job, "w2", ttl).await.unwrap(), "expired leases can be taken");
+    other_process.release_lease(&job.job_id, "w1").await.unwrap(); // not the owner: no effect
+    assert!(!store.acquire_lease(&job, "w1", ttl).await.unwrap());
+    other_process.release_lease(&job.job_id, "w2").await.unwrap();
+    assert!(store.acquire_lease(&job, "w1", ttl).await.unwrap(), "released leases can be taken at once");
+}
+
+#[tokio::test]
+async fn claims_are_granted_once_across_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = weir_backends::SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap();
+    let b = weir_backends::SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap();
+    assert!(a.claim_once("dlq-alert:m1").await.unwrap());
+    assert!(!b.claim_once("dlq-alert:m1").await.unwrap());
+    assert!(b.claim_once("dlq-alert:m2").await.unwrap());
+}

@@ -1,6 +1,7 @@
 //! The job store port: one record per job, keyed by the job id.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use weir_core::{Job, JobId, JobStatus};
@@ -29,4 +30,16 @@ pub trait JobStore: Send + Sync {
 
     /// How many jobs are in each status.
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError>;
+
+    /// Takes (or renews) the in-progress lease on a job for `ttl`, creating the record from
+    /// `job` if it is missing. Returns false while another owner holds an unexpired lease: two
+    /// workers never run the same object at once (the AWS Lambda Powertools idempotency record).
+    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError>;
+
+    /// Gives the lease up early (a no-op if `owner` does not hold it).
+    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError>;
+
+    /// Records `key` as done. Returns true the first time only: for side effects that must
+    /// happen once (one alert per dead letter), even across processes and restarts.
+    async fn claim_once(&self, key: &str) -> Result<bool, PortError>;
 }

@@ -89,6 +89,11 @@ pub trait Queue: Send + Sync {
 
     async fn stats(&self) -> Result<QueueStats, PortError>;
 
+    /// Moves a received message to the DLQ now, without waiting for its receives to run out:
+    /// for messages that can never succeed (a body that is not an event). On SQS this is a
+    /// send to the DLQ and a delete.
+    async fn dead_letter(&self, receipt_handle: &str) -> Result<(), PortError>;
+
     /// Dead letters, oldest first.
     async fn dlq_list(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError>;
 

@@ -8,15 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::{JobFilter, JobStore, PortError};
 
-use super::{sql, Db};
+use super::{ms, now_ms, sql, Db};
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE jobs (
         job_id TEXT PRIMARY KEY,
         status TEXT NOT NULL,
@@ -25,7 +27,13 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX jobs_created ON jobs (created_at);
     CREATE INDEX jobs_status_created ON jobs (status, created_at);
-"];
+",
+    "
+    ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_expires INTEGER;
+    CREATE TABLE claims (key TEXT PRIMARY KEY, claimed_at INTEGER NOT NULL);
+",
+];
 
 /// Default and cap for [`JobFilter::limit`] 0.
 const DEFAULT_LIMIT: usize = 100;
@@ -163,5 +171,53 @@ impl JobStore for SqliteJobStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
+        let (id, status, created, json) = row(job)?;
+        let owner = owner.to_owned();
+        self.db
+            .write("taking a job lease", move |c| {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut st| st.execute(params![id, status, created, json]))
+                .map_err(sql("taking a job lease"))?;
+                let now = now_ms();
+                c.prepare_cached(
+                    "UPDATE jobs SET lease_owner = ?2, lease_expires = ?3
+                     WHERE job_id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_expires <= ?4)",
+                )
+                .and_then(|mut st| st.execute(params![id, owner, now.saturating_add(ms(ttl)), now]))
+                .map(|n| n == 1)
+                .map_err(sql("taking a job lease"))
+            })
+            .await
+    }
+
+    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
+        let (id, owner) = (id.0.clone(), owner.to_owned());
+        self.db
+            .write("releasing a job lease", move |c| {
+                c.prepare_cached(
+                    "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE job_id = ?1 AND lease_owner = ?2",
+                )
+                .and_then(|mut st| st.execute(params![id, owner]))
+                .map(drop)
+                .map_err(sql("releasing a job lease"))
+            })
+            .await
+    }
+
+    async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
+        let key = key.to_owned();
+        self.db
+            .write("claiming a key", move |c| {
+                c.prepare_cached("INSERT OR IGNORE INTO claims (key, claimed_at) VALUES (?1, ?2)")
+                    .and_then(|mut st| st.execute(params![key, now_ms()]))
+                    .map(|n| n == 1)
+                    .map_err(sql("claiming a key"))
+            })
+            .await
     }
 }

@@ -381,6 +381,29 @@ impl Queue for SqliteQueue {
             .await
     }
 
+    async fn dead_letter(&self, receipt_handle: &str) -> Result<(), PortError> {
+        let (message_id, handle) = split_handle(receipt_handle)?;
+        self.db
+            .write("dead-lettering", move |c| {
+                let now = now_ms();
+                let moved = c
+                    .prepare_cached(
+                        "UPDATE messages SET queue = 1, receipt_handle = NULL, dead_lettered_at = ?3, enqueued_at = ?3
+                         WHERE message_id = ?1 AND receipt_handle = ?2 AND queue = 0",
+                    )
+                    .and_then(|mut st| st.execute(params![message_id, handle, now]))
+                    .map_err(sql("dead-lettering a message"))?;
+                if moved > 0 {
+                    return Ok(());
+                }
+                match current_handle(c, &message_id)? {
+                    None => Err(PortError::NotFound(format!("message {message_id}"))),
+                    Some(_) => Err(stale(&message_id)),
+                }
+            })
+            .await
+    }
+
     /// `limit` 0 lists every dead letter.
     async fn dlq_list(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError> {
         let settings = self.settings;

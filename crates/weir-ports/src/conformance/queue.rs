@@ -97,6 +97,7 @@ where
     change_visibility_releases_and_extends(make, t).await;
     redrive_moves_to_dlq_after_max_receives(make, t).await;
     dlq_replay_and_purge(make, t).await;
+    dead_letter_moves_at_once(make, t).await;
     batch_receive_respects_limits(make, t).await;
     send_batch_returns_ids_in_order(make, t).await;
     long_poll_wakes_on_send(make, t).await;
@@ -449,6 +450,28 @@ where
 }
 
 /// receive returns at most `max` messages and at most 10, and refuses 0 or more than 10.
+/// `dead_letter` moves a received message to the DLQ now; a stale handle cannot.
+pub async fn dead_letter_moves_at_once<F, Fut>(make: &F, t: Timing)
+where
+    F: Fn(QueueSettings) -> Fut,
+    Fut: Future<Output = Arc<dyn Queue>>,
+{
+    const CASE: &str = "dead_letter_moves_at_once";
+    let q = make(t.settings(5)).await;
+    let id = ok(CASE, "send", q.send("poison").await);
+    let m = drain(CASE, &*q, 1, t.long_poll).await.remove(0);
+    ok(CASE, "dead_letter", q.dead_letter(&m.receipt_handle).await);
+    let dead = ok(CASE, "dlq_list", q.dlq_list(10).await);
+    assert_eq!(dead.len(), 1, "queue conformance {CASE}: the DLQ should hold the message");
+    assert_eq!((dead[0].message_id.as_str(), dead[0].body.as_str()), (id.as_str(), "poison"));
+    let again = ok(CASE, "receive", q.receive(10, Duration::ZERO).await);
+    assert!(again.is_empty(), "queue conformance {CASE}: a dead letter is not received from the main queue");
+    assert!(
+        q.dead_letter(&m.receipt_handle).await.is_err(),
+        "queue conformance {CASE}: dead-lettering twice with the same handle should fail"
+    );
+}
+
 pub async fn batch_receive_respects_limits<F, Fut>(make: &F, t: Timing)
 where
     F: Fn(QueueSettings) -> Fut,
