@@ -51,6 +51,7 @@ async fn save_and_get_round_trip_a_full_job() {
             duration_ms: 3,
             outcome: "ok".into(),
             error: None,
+            ..Default::default()
         },
         StepRecord {
             state: "TransformData".into(),
@@ -58,6 +59,8 @@ async fn save_and_get_round_trip_a_full_job() {
             duration_ms: 12,
             outcome: "States.TaskFailed".into(),
             error: Some("disk full".into()),
+            retries: 2,
+            ..Default::default()
         },
     ];
     j.finish(JobStatus::Succeeded, Some("note".into()));

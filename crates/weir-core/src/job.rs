@@ -85,8 +85,9 @@ impl fmt::Display for JobStatus {
     }
 }
 
-/// One workflow state as the job went through it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One workflow state as the job went through it (entered at `entered_at`, exited
+/// `duration_ms` later).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub state: String,
     pub entered_at: DateTime<Utc>,
@@ -95,6 +96,19 @@ pub struct StepRecord {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The state's input as JSON text, truncated (a few KiB at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The state's output as JSON text, truncated; absent if the state failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// How many times the state was retried (its `Retry` policy) before this outcome.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The job record kept in the job store.
