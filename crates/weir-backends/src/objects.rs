@@ -6,6 +6,7 @@
 //! `<data dir>/.meta/<bucket>/<key>.meta.json`, outside every bucket, and trusted only while the
 //! object on disk is the one it was written for.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,10 +16,10 @@ use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, ObjectStore as _, ObjectStoreExt as _, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore as _, ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
 use weir_core::keys::{validate_bucket, validate_key};
-use weir_ports::{ByteStream, Metadata, ObjectInfo, ObjectStore, PortError};
+use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PortError};
 
 /// Buckets as folders under one root directory.
 #[derive(Debug, Clone)]
@@ -112,6 +113,24 @@ impl LocalObjectStore {
         }
     }
 
+    async fn store_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        metadata: Metadata,
+        etag: Option<String>,
+    ) -> Result<ObjectInfo, PortError> {
+        let dest = self.object_path(bucket, key)?;
+        self.require_bucket(bucket).await?;
+        let src = path.to_owned();
+        tokio::task::spawn_blocking(move || move_into_place(&src, &dest))
+            .await
+            .map_err(|e| PortError::unavailable("storing file", e))?
+            .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
+        self.record(bucket, key, etag, metadata).await
+    }
+
     async fn record(
         &self,
         bucket: &str,
@@ -192,14 +211,18 @@ impl ObjectStore for LocalObjectStore {
         path: &Path,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
-        let dest = self.object_path(bucket, key)?;
-        self.require_bucket(bucket).await?;
-        let src = path.to_owned();
-        tokio::task::spawn_blocking(move || move_into_place(&src, &dest))
-            .await
-            .map_err(|e| PortError::unavailable("storing file", e))?
-            .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
-        self.record(bucket, key, None, metadata).await
+        self.store_file(bucket, key, path, metadata, None).await
+    }
+
+    async fn put_file_with_etag(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        metadata: Metadata,
+        etag: String,
+    ) -> Result<ObjectInfo, PortError> {
+        self.store_file(bucket, key, path, metadata, Some(etag)).await
     }
 
     async fn copy(
@@ -255,6 +278,55 @@ impl ObjectStore for LocalObjectStore {
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, PortError> {
+        let mut entries = tokio::fs::read_dir(&self.root)
+            .await
+            .map_err(|e| PortError::unavailable(format!("listing {}", self.root.display()), e))?;
+        let mut out = Vec::new();
+        while let Some(entry) =
+            entries.next_entry().await.map_err(|e| PortError::unavailable("listing buckets", e))?
+        {
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(meta) = entry.metadata().await else { continue };
+            // Only folders with S3 bucket names: not `.meta`, `.tmp`, nor the SQLite files.
+            if !meta.is_dir() || validate_bucket(&name).is_err() {
+                continue;
+            }
+            let created = meta.created().or_else(|_| meta.modified()).ok().map(chrono::DateTime::from);
+            out.push(BucketInfo { name, created });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn bucket_exists(&self, bucket: &str) -> Result<bool, PortError> {
+        match self.require_bucket(bucket).await {
+            Ok(()) => Ok(true),
+            Err(PortError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<(ObjectInfo, ByteStream), PortError> {
+        let loc = self.location(bucket, key)?;
+        self.require_bucket(bucket).await?;
+        if range.start >= range.end {
+            let info = self.head(bucket, key).await?;
+            return Ok((info, futures::stream::empty().boxed()));
+        }
+        let options = GetOptions { range: Some(GetRange::Bounded(range)), ..Default::default() };
+        let result = self.store.get_opts(&loc, options).await.map_err(|e| store_error(e, bucket, key))?;
+        let info = self.info(bucket, key, &result.meta).await;
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let stream = result.into_stream().map_err(move |e| store_error(e, &b, &k)).boxed();
+        Ok((info, stream))
     }
 }
 

@@ -1,12 +1,14 @@
 //! The object store port: buckets of keyed byte objects with S3's semantics.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
+use futures::StreamExt;
 
 use crate::PortError;
 
@@ -25,6 +27,13 @@ pub struct ObjectInfo {
     pub etag: String,
     pub last_modified: DateTime<Utc>,
     pub metadata: Metadata,
+}
+
+/// A bucket, as S3's ListBuckets reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created: Option<DateTime<Utc>>,
 }
 
 #[async_trait]
@@ -73,4 +82,85 @@ pub trait ObjectStore: Send + Sync {
 
     /// Objects whose key starts with `prefix`, in key order.
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError>;
+
+    /// Every bucket, by name. Stores that cannot enumerate their buckets say so.
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, PortError> {
+        Err(PortError::Invalid("this object store cannot list its buckets".into()))
+    }
+
+    /// Whether the bucket exists.
+    async fn bucket_exists(&self, bucket: &str) -> Result<bool, PortError> {
+        match self.list(bucket, "").await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The object's info and the bytes in `range` (end exclusive; an end past the object's size
+    /// stops at the size). The caller checks the range against `head` first, as S3 does.
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<(ObjectInfo, ByteStream), PortError> {
+        let (info, stream) = self.get(bucket, key).await?;
+        Ok((info, slice_stream(stream, range)))
+    }
+
+    /// [`ObjectStore::put_file`] with the ETag the caller computed while writing the file (the
+    /// MD5 hex, or S3's multipart form `<md5 of the part md5s>-<parts>`), which the store keeps
+    /// instead of reading the file again. Stores that compute ETags themselves ignore it.
+    async fn put_file_with_etag(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        metadata: Metadata,
+        etag: String,
+    ) -> Result<ObjectInfo, PortError> {
+        let _ = etag;
+        self.put_file(bucket, key, path, metadata).await
+    }
+}
+
+/// The bytes of `stream` that fall in `range` (positions counted from the stream's start); stops
+/// reading once the range is done.
+pub fn slice_stream(stream: ByteStream, range: Range<u64>) -> ByteStream {
+    stream
+        .scan(0u64, move |pos, chunk| {
+            if *pos >= range.end {
+                return futures::future::ready(None);
+            }
+            let item = match chunk {
+                Err(e) => Some(Err(e)),
+                Ok(bytes) => {
+                    let (start, end) = (*pos, *pos + bytes.len() as u64);
+                    *pos = end;
+                    let (from, to) = (range.start.max(start), range.end.min(end));
+                    (from < to).then(|| Ok(bytes.slice((from - start) as usize..(to - start) as usize)))
+                }
+            };
+            futures::future::ready(Some(item))
+        })
+        .filter_map(futures::future::ready)
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slices_across_chunks() {
+        let chunks: Vec<Result<Bytes, PortError>> = vec![
+            Ok(Bytes::from_static(b"abc")),
+            Ok(Bytes::from_static(b"def")),
+            Ok(Bytes::from_static(b"gh")),
+        ];
+        let sliced: Vec<Bytes> =
+            slice_stream(futures::stream::iter(chunks).boxed(), 2..7).map(|c| c.unwrap()).collect().await;
+        assert_eq!(sliced.concat(), b"cdefg");
+    }
 }
