@@ -292,6 +292,12 @@ mod tests {
     }
 
     #[test]
+    fn plans_are_shared_between_threads() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Plan>();
+    }
+
+    #[test]
     fn derived_fields_can_use_earlier_ones() {
         let mut p = sales();
         p.derived.push(DerivedConfig { name: "double".into(), expr: "quantity * 2".into() });

@@ -27,6 +27,10 @@ use crate::error::ProcessError;
 
 const INITIAL_BUFFER: usize = 256 << 10;
 
+/// Fields kept per record; more are counted but not stored, so a record of a million
+/// delimiters costs no more memory than its bytes.
+pub(crate) const MAX_FIELDS: usize = 1 << 16;
+
 const ORDINARY: u8 = 0;
 const DELIMITER: u8 = 1;
 const LF: u8 = 2;
@@ -49,7 +53,10 @@ pub(crate) struct Record<'a> {
     /// Line of the file where the record starts (1-based, counting `\n`).
     pub line: u64,
     pub buf: &'a [u8],
+    /// The stored fields (at most [`MAX_FIELDS`]).
     pub fields: &'a [Field],
+    /// How many fields the record has.
+    pub field_count: usize,
     /// `(field index, file offset of its first invalid byte)` for every field that is not UTF-8.
     pub utf8_errors: &'a [(usize, u64)],
 }
@@ -106,6 +113,7 @@ pub(crate) struct CsvReader<'p, R> {
     /// Where validation stopped at a bad byte (or at a truncated character at the end).
     utf8_bad: bool,
     fields: Vec<Field>,
+    field_count: usize,
     utf8_errors: Vec<(usize, u64)>,
     progress: Option<&'p dyn Fn(u64)>,
 }
@@ -140,6 +148,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
             utf8_ok: 0,
             utf8_bad: false,
             fields: Vec::with_capacity(16),
+            field_count: 0,
             utf8_errors: Vec::new(),
             progress,
         }
@@ -196,6 +205,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
                         line,
                         buf: &self.buf,
                         fields: &self.fields,
+                        field_count: self.field_count,
                         utf8_errors: &self.utf8_errors,
                     })));
                 }
@@ -289,6 +299,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
         let class = &self.class;
         let fields = &mut self.fields;
         fields.clear();
+        let mut count = 0usize;
         let mut i = self.pos;
         let mut lines = 0u64;
         loop {
@@ -333,7 +344,16 @@ impl<'p, R: Read> CsvReader<'p, R> {
                 if j == end && !eof {
                     return Parse::NeedMore;
                 }
-                fields.push(Field { start: raw_start + 1, end: content_end, raw_start, raw_end: j, escaped });
+                count += 1;
+                if count <= MAX_FIELDS {
+                    fields.push(Field {
+                        start: raw_start + 1,
+                        end: content_end,
+                        raw_start,
+                        raw_end: j,
+                        escaped,
+                    });
+                }
                 i = j;
             } else {
                 let mut j = scan_unquoted(buf, i, self.delimiter);
@@ -343,17 +363,27 @@ impl<'p, R: Read> CsvReader<'p, R> {
                 if j == end && !eof {
                     return Parse::NeedMore;
                 }
-                fields.push(Field { start: i, end: j, raw_start: i, raw_end: j, escaped: false });
+                count += 1;
+                if count <= MAX_FIELDS {
+                    fields.push(Field { start: i, end: j, raw_start: i, raw_end: j, escaped: false });
+                }
                 i = j;
             }
             if i == end {
+                self.field_count = count;
                 return Parse::Done { next: i, lines, raw_end: i };
             }
             match class[buf[i] as usize] {
                 DELIMITER => i += 1,
-                LF => return Parse::Done { next: i + 1, lines: lines + 1, raw_end: i },
+                LF => {
+                    self.field_count = count;
+                    return Parse::Done { next: i + 1, lines: lines + 1, raw_end: i };
+                }
                 // A `\n` right after is skipped as a blank line by the next call.
-                _ => return Parse::Done { next: i + 1, lines, raw_end: i },
+                _ => {
+                    self.field_count = count;
+                    return Parse::Done { next: i + 1, lines, raw_end: i };
+                }
             }
         }
     }
@@ -670,6 +700,15 @@ mod tests {
             }
             assert_eq!(n, expected.len());
         }
+    }
+
+    #[test]
+    fn fields_past_the_cap_are_counted_not_stored() {
+        let data = vec![b','; 3 * MAX_FIELDS];
+        let mut r = CsvReader::new(&data[..], b',', b'"', 1 << 20, None);
+        let Some(Next::Record(rec)) = r.next_record().unwrap() else { panic!() };
+        assert_eq!(rec.field_count, 3 * MAX_FIELDS + 1);
+        assert_eq!(rec.fields.len(), MAX_FIELDS);
     }
 
     #[test]

@@ -103,6 +103,15 @@ fn ragged_rows_are_invalid() {
     assert_eq!(o.errors[1]["values"].as_object().unwrap().len(), 3);
     assert_eq!(o.summary.errors_by_field["(row)"], 2);
     assert_eq!((o.summary.total_rows, o.summary.valid_rows), (3, 1));
+
+    // A million delimiters: counted exactly, described by the first few fields.
+    let mut data = HEADER.as_bytes().to_vec();
+    data.extend(std::iter::repeat_n(b',', 1_000_000));
+    data.extend_from_slice(b"\nORD-3,Cy,Gizmo,1,2.0,2024-01-02\n");
+    let o = run(&data);
+    assert_eq!(reasons(&o), [r(2, "(row)", "expected 6 fields, found 1000001")]);
+    assert_eq!(o.errors[0]["values"].as_object().unwrap().len(), 6 + 16);
+    assert_eq!(o.summary.valid_rows, 1);
 }
 
 #[test]
