@@ -26,6 +26,7 @@ pub struct Config {
     pub pipelines: Vec<PipelineConfig>,
     pub notify: NotifyConfig,
     pub records: RecordsConfig,
+    pub server: ServerConfig,
 }
 
 impl Config {
@@ -98,6 +99,7 @@ impl Config {
                 }
             }
         }
+        problems.extend(self.server.validate());
         problems
     }
 
@@ -393,6 +395,94 @@ pub enum RecordsSinkKind {
     Sqlite,
 }
 
+/// The S3-compatible endpoint and the HTTP API that `weir run` serves.
+///
+/// Credentials left out here come from the environment (`WEIR_ACCESS_KEY_ID`,
+/// `WEIR_SECRET_ACCESS_KEY`, `WEIR_API_TOKEN`), else from `<data dir>/credentials.toml`, which
+/// weir creates (mode 0600) on first start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the S3-compatible endpoint; an empty string turns it off.
+    pub s3_listen: String,
+    /// Address of the HTTP API; an empty string turns it off.
+    pub api_listen: String,
+    /// Domains under which buckets are addressed virtual-host style (`<bucket>.localhost:9000`);
+    /// path style (`localhost:9000/<bucket>`) always works.
+    pub s3_domains: Vec<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub api_token: Option<String>,
+    /// Largest object accepted through the S3 endpoint (one PUT, or all parts of a multipart
+    /// upload together).
+    pub max_object_bytes: u64,
+    /// Largest request body the HTTP API accepts.
+    pub max_api_body_bytes: u64,
+    /// Open connections per listener; further clients wait to be accepted.
+    pub max_connections: usize,
+    /// Longest an HTTP API request may take.
+    pub request_timeout_secs: u64,
+    /// Longest wait for a request's headers, or between two pieces of an upload's body.
+    pub idle_timeout_secs: u64,
+    /// PEM certificate chain and private key: both set serves HTTPS on both listeners.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Multipart uploads neither completed nor aborted for this long are removed.
+    pub multipart_expiry_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            s3_listen: "127.0.0.1:9000".into(),
+            api_listen: "127.0.0.1:8080".into(),
+            s3_domains: vec!["localhost".into()],
+            access_key_id: None,
+            secret_access_key: None,
+            api_token: None,
+            max_object_bytes: 5 << 30,
+            max_api_body_bytes: 64 << 20,
+            max_connections: 512,
+            request_timeout_secs: 300,
+            idle_timeout_secs: 30,
+            tls_cert: None,
+            tls_key: None,
+            multipart_expiry_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, addr) in [("s3_listen", &self.s3_listen), ("api_listen", &self.api_listen)] {
+            if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
+                problems.push(format!(
+                    "server.{name}: {addr:?} is not an address such as \"127.0.0.1:9000\" (\"\" turns it off)"
+                ));
+            }
+        }
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            problems.push("server: access_key_id and secret_access_key go together".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            problems.push("server: tls_cert and tls_key go together".into());
+        }
+        for (name, value) in [
+            ("max_object_bytes", self.max_object_bytes),
+            ("max_api_body_bytes", self.max_api_body_bytes),
+            ("max_connections", self.max_connections as u64),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                problems.push(format!("server.{name}: must be at least 1"));
+            }
+        }
+        problems
+    }
+}
+
 /// Field names as they appear in the output: trimmed, lowercased, spaces as `_`.
 pub fn normalize_field_name(name: &str) -> String {
     name.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("_")
@@ -436,5 +526,17 @@ mod tests {
     fn normalizes_names() {
         assert_eq!(normalize_field_name("  Customer Name "), "customer_name");
         assert_eq!(normalize_field_name("ORDER_ID"), "order_id");
+    }
+
+    #[test]
+    fn server_defaults_are_loopback_and_problems_are_found() {
+        let c = Config::bundled();
+        assert_eq!(c.server.s3_listen, "127.0.0.1:9000");
+        assert_eq!(c.server.api_listen, "127.0.0.1:8080");
+        let c = Config::from_toml("[server]\ns3_listen = \"nowhere\"\ntls_cert = \"c.pem\"\n").unwrap();
+        let problems = c.validate();
+        assert!(problems.iter().any(|p| p.contains("server.s3_listen")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("tls_key")), "{problems:?}");
+        assert!(Config::from_toml("[server]\ns3_listn = \"x\"\n").is_err());
     }
 }
