@@ -6,26 +6,79 @@
 //! knows nothing of buckets, queues or CSV. The state passed between tasks is JSON and carries
 //! keys and counts, never rows.
 //!
-//! Supported so far: `Task`, `Choice` (boolean, string and numeric comparisons, `And`/`Or`/`Not`,
-//! `IsPresent`), `Pass`, `Succeed`, `Fail`; `Next`/`End`; `Catch` with `ErrorEquals` and
-//! `ResultPath`; `ResultPath` and `OutputPath` on Task and Pass; `States.ALL`.
+//! Supported: every state type (`Task`, `Choice`, `Pass`, `Wait`, `Succeed`, `Fail`,
+//! `Parallel`, `Map`), every Choice operator, `InputPath`/`Parameters`/`ResultSelector`/
+//! `ResultPath`/`OutputPath` with JSONPath and the context object, the intrinsic functions,
+//! `Retry`/`Catch` with the predefined error names, `TimeoutSeconds` and `HeartbeatSeconds`.
+//! Not supported: JSONata states and variables (`Assign`), distributed Map (`ItemReader`,
+//! `ItemBatcher`, `ResultWriter`); a definition using them is refused at load. Unlike the
+//! spec's 60 s, a Task without `TimeoutSeconds` has no time limit (as on Step Functions): the
+//! pipeline's tasks stream files of any size.
+//!
+//! Modules: [`definition`] (parsing and load-time checks), [`path`] (JSONPath), `payload`
+//! (payload templates), `intrinsics`, `choice` (Choice rules), [`retry`] (Retry and Catch),
+//! `context` (options, checkpoints, the context object), `interpreter` (running),
+//! `resolver` (resource aliases).
 
-mod definition;
+mod choice;
+mod context;
+pub mod definition;
 mod interpreter;
-mod path;
+mod intrinsics;
+pub mod path;
+mod payload;
+mod resolver;
+pub mod retry;
 
+use std::sync::Arc;
+
+pub use context::{Checkpoint, Resume, RunOptions};
 pub use definition::{DefinitionError, StateMachine};
-pub use interpreter::{run, Execution, Outcome};
+pub use interpreter::{run, run_with, Execution, Outcome};
+pub use payload::apply_template;
+pub use resolver::{MappedResolver, PassThrough};
+pub use retry::errors;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::sync::Notify;
 use weir_core::ErrorClass;
 
 /// A unit of work a `Task` state names in its `Resource`.
 #[async_trait]
 pub trait Task: Send + Sync {
-    /// Takes the state (after `InputPath`) and returns the task's result.
+    /// Takes the state's effective input (after `InputPath` and `Parameters`) and returns the
+    /// task's result.
     async fn run(&self, input: Value) -> Result<Value, TaskError>;
+
+    /// Like [`Task::run`], with the call's details: who is calling, and a way to send
+    /// heartbeats (needed when the state has `HeartbeatSeconds`). By default, calls `run`.
+    async fn invoke(&self, input: Value, call: &TaskCall) -> Result<Value, TaskError> {
+        let _ = call;
+        self.run(input).await
+    }
+}
+
+/// One call of a task by a `Task` state.
+#[derive(Debug, Clone)]
+pub struct TaskCall {
+    /// `$$.Execution.Id`.
+    pub execution_id: String,
+    /// The calling state's name.
+    pub state: String,
+    /// How many times the state was retried before this call.
+    pub retry_count: u32,
+    /// The context object as the state sees it.
+    pub context: Value,
+    beats: Arc<Notify>,
+}
+
+impl TaskCall {
+    /// Tells the interpreter the task is alive: a state with `HeartbeatSeconds` fails with
+    /// `States.HeartbeatTimeout` when that long passes without one.
+    pub fn heartbeat(&self) {
+        self.beats.notify_one();
+    }
 }
 
 /// Finds the task for a `Resource` string (`weir:transform`, a mapped Lambda ARN, ...).

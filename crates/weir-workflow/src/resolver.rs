@@ -1,0 +1,102 @@
+//! Finding tasks for `Resource` strings: aliases, so the seed's Lambda ARNs run unchanged.
+//!
+//! A definition written for AWS names its tasks by Lambda ARN
+//! (`arn:aws:lambda:ap-southeast-1:[ACCOUNT-ID]:function:validate-schema`). A
+//! [`MappedResolver`] maps such names to the tasks weir has (`weir:validate-schema`) from a
+//! configured table, and passes every other name through to the inner resolver. A key may use
+//! `*` wildcards (`arn:aws:lambda:*:function:parse-csv`); exact keys win over patterns.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::choice::Pattern;
+use crate::{Task, TaskError, TaskResolver};
+
+/// A resolver that first translates `Resource` names through an alias table.
+pub struct MappedResolver<R> {
+    inner: R,
+    exact: BTreeMap<String, String>,
+    patterns: Vec<(Pattern, String)>,
+}
+
+impl<R: TaskResolver> MappedResolver<R> {
+    /// `aliases` maps a resource name (or a `*` pattern) to the name `inner` knows.
+    pub fn new(inner: R, aliases: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut exact = BTreeMap::new();
+        let mut patterns = Vec::new();
+        for (from, to) in aliases {
+            if from.contains('*') {
+                match Pattern::parse(&from) {
+                    Ok(p) => patterns.push((p, to)),
+                    Err(_) => {
+                        exact.insert(from, to);
+                    }
+                }
+            } else {
+                exact.insert(from, to);
+            }
+        }
+        MappedResolver { inner, exact, patterns }
+    }
+
+    /// The name `resource` is resolved as, after aliasing.
+    pub fn target<'r>(&'r self, resource: &'r str) -> &'r str {
+        if let Some(to) = self.exact.get(resource) {
+            return to;
+        }
+        self.patterns.iter().find(|(p, _)| p.matches(resource)).map(|(_, to)| to.as_str()).unwrap_or(resource)
+    }
+
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+}
+
+impl<R: TaskResolver> TaskResolver for MappedResolver<R> {
+    fn resolve(&self, resource: &str) -> Option<&dyn Task> {
+        self.inner.resolve(self.target(resource))
+    }
+}
+
+/// A task that returns its input: for states that do nothing in weir (the seed's `ParseCSV`,
+/// whose work the streaming transform does).
+pub struct PassThrough;
+
+#[async_trait]
+impl Task for PassThrough {
+    async fn run(&self, input: Value) -> Result<Value, TaskError> {
+        Ok(input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Names;
+
+    impl TaskResolver for Names {
+        fn resolve(&self, resource: &str) -> Option<&dyn Task> {
+            (resource == "weir:pass").then_some(&PassThrough as &dyn Task)
+        }
+    }
+
+    #[test]
+    fn exact_then_patterns_then_through() {
+        let r = MappedResolver::new(
+            Names,
+            [
+                ("arn:aws:lambda:eu:1:function:parse-csv".to_string(), "weir:pass".to_string()),
+                ("arn:aws:lambda:*:function:parse-*".to_string(), "weir:other".to_string()),
+            ],
+        );
+        assert_eq!(r.target("arn:aws:lambda:eu:1:function:parse-csv"), "weir:pass");
+        assert_eq!(r.target("arn:aws:lambda:us:2:function:parse-json"), "weir:other");
+        assert_eq!(r.target("weir:pass"), "weir:pass");
+        assert!(r.resolve("arn:aws:lambda:eu:1:function:parse-csv").is_some());
+        assert!(r.resolve("weir:pass").is_some());
+        assert!(r.resolve("arn:aws:lambda:us:2:function:parse-json").is_none());
+    }
+}
