@@ -1,0 +1,66 @@
+//! The HTTP API (default `127.0.0.1:8080`): ingest, files, jobs, dead letters, health.
+//!
+//! * [`routes`] — the handlers;
+//! * [`ingest`] — records in a request body → an object a pipeline takes;
+//! * [`auth`] — the bearer token, compared in constant time;
+//! * [`openapi`] — the OpenAPI 3 document generated from the handlers;
+//! * [`error`] — JSON error bodies.
+//!
+//! Limits: request bodies up to `server.max_api_body_bytes` (413 beyond), requests up to
+//! `server.request_timeout_secs` (408 beyond).
+
+pub mod auth;
+pub mod error;
+pub mod ingest;
+pub mod openapi;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::routing::{get, post, put};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::Context;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub ctx: Context,
+    openapi: Arc<String>,
+}
+
+/// The API's routes with auth, body limit and timeout.
+pub fn router(ctx: &Context) -> Router {
+    let server = &ctx.config.server;
+    let state = ApiState { ctx: ctx.clone(), openapi: Arc::new(openapi::document()) };
+    let body_limit = usize::try_from(server.max_api_body_bytes).unwrap_or(usize::MAX);
+    let protected = Router::new()
+        .route("/v1/ingest", post(routes::ingest))
+        .route("/v1/files/{*key}", put(routes::put_file))
+        .route("/v1/jobs", get(routes::list_jobs))
+        .route("/v1/jobs/{id}", get(routes::get_job))
+        .route("/v1/dlq", get(routes::list_dlq))
+        .route("/v1/dlq/replay", post(routes::replay_dlq))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/openapi.json", get(serve_openapi))
+        .merge(protected)
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(server.request_timeout_secs),
+        ))
+        .with_state(state)
+}
+
+async fn serve_openapi(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+) -> ([(header::HeaderName, &'static str); 1], String) {
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi.as_str().to_owned())
+}

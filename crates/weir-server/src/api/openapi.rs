@@ -1,0 +1,53 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations (utoipa) and served at
+//! `/openapi.json`, so the document cannot drift from the code.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ErrorBody, ErrorDetail};
+use super::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "weir HTTP API", description = "Ingest records and files, follow jobs, replay dead letters. Every endpoint but /healthz, /readyz and this document needs `Authorization: Bearer <token>` (`weir credentials` prints it)."),
+    paths(
+        routes::healthz,
+        routes::readyz,
+        routes::ingest,
+        routes::put_file,
+        routes::list_jobs,
+        routes::get_job,
+        routes::list_dlq,
+        routes::replay_dlq,
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        routes::Health,
+        routes::Ingested,
+        routes::Stored,
+        routes::JobDoc,
+        routes::JobPage,
+        routes::StatusParam,
+        routes::DeadLetterView,
+        routes::DeadLetters,
+        routes::ReplayRequest,
+        routes::Replayed,
+    )),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The document as JSON.
+pub fn document() -> String {
+    ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes")
+}

@@ -1,0 +1,69 @@
+//! The S3-compatible endpoint: s3s speaks the protocol (routing, XML, SigV4, aws-chunked
+//! bodies), this module maps it onto weir.
+//!
+//! * [`service`] — the operations over the object-store port, with the event on every create;
+//! * [`auth`] — which secret belongs to an access key id;
+//! * [`host`] — virtual-host-style bucket addressing on local domains;
+//! * [`multipart`] — the staging area for multipart uploads;
+//! * [`body`] — receiving bodies: bounded, hashed, spooled, never half-stored.
+
+pub mod auth;
+pub mod body;
+pub mod host;
+pub mod multipart;
+pub mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use s3s::config::{S3Config, StaticConfigProvider};
+use s3s::service::{S3Service, S3ServiceBuilder};
+
+use crate::{Context, ServerError};
+
+/// Builds the S3 service for `weir run`.
+pub fn build(ctx: &Context) -> Result<S3Service, ServerError> {
+    let server = &ctx.config.server;
+    let staging = multipart::Staging::open(ctx.data_dir.join(".multipart"))?;
+    let spool = ctx.data_dir.join(".incoming");
+    // Bodies spooled by a previous run that stopped mid-upload are garbage.
+    let _ = std::fs::remove_dir_all(&spool);
+    std::fs::create_dir_all(&spool).map_err(|source| ServerError::Staging { path: spool.clone(), source })?;
+    let weir = service::WeirS3 {
+        ports: ctx.ports.clone(),
+        config: ctx.config.clone(),
+        staging,
+        spool,
+        max_object_bytes: server.max_object_bytes,
+        idle_timeout: Duration::from_secs(server.idle_timeout_secs),
+    };
+    let mut builder = S3ServiceBuilder::new(weir);
+    builder.set_auth(auth::KeyAuth::new(&ctx.credentials));
+    builder.set_host(host::LocalDomains::new(&server.s3_domains));
+    let mut config = S3Config::default();
+    config.post_object_max_file_size = server.max_object_bytes;
+    // CompleteMultipartUpload with 10,000 parts is about 1 MiB of XML.
+    config.xml_max_body_size = 4 << 20;
+    builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
+    Ok(builder.build())
+}
+
+/// Sweeps abandoned multipart uploads now and then every hour until `stop`.
+pub fn spawn_sweeper(ctx: &Context, stop: tokio_util::sync::CancellationToken) {
+    let Ok(staging) = multipart::Staging::open(ctx.data_dir.join(".multipart")) else { return };
+    let max_age = Duration::from_secs(ctx.config.server.multipart_expiry_secs);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticks.tick() => {
+                    let removed = staging.sweep(max_age).await;
+                    if removed > 0 {
+                        tracing::info!(removed, "removed abandoned multipart uploads");
+                    }
+                }
+            }
+        }
+    });
+}
