@@ -11,16 +11,29 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
+use weir_core::job::StepRecord;
 
 use crate::TaskError;
 
 /// Told after each top-level state completes, so an execution can be resumed there.
 #[async_trait]
 pub trait Checkpoint: Send + Sync {
-    /// `state` completed with `output`; `next` is the state that runs next (`None`: the
-    /// execution ended). An error stops the execution with that error: without its
-    /// checkpoint, a crash would run the state again.
-    async fn completed(&self, state: &str, output: &Value, next: Option<&str>) -> Result<(), TaskError>;
+    /// A state completed (or its error was caught). An error stops the execution with that
+    /// error: without its checkpoint, a crash would run the state again.
+    async fn completed(&self, point: Completed<'_>) -> Result<(), TaskError>;
+}
+
+/// A completed top-level state, as a [`Checkpoint`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Completed<'a> {
+    pub state: &'a str,
+    /// The state's output: the input of `next`.
+    pub output: &'a Value,
+    /// The state that runs next (resume there); `None`: the execution ended.
+    pub next: Option<&'a str>,
+    /// The history records of this state (its own, then its branches' or iterations'), to
+    /// persist with the checkpoint so a resumed job keeps its whole path.
+    pub steps: &'a [StepRecord],
 }
 
 /// Where to start a resumed execution: the state a checkpoint named as `next`, with the

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use weir_core::job::StepRecord;
 use weir_core::ErrorClass;
 
-use crate::context::{ContextObject, RunOptions};
+use crate::context::{Completed, ContextObject, RunOptions};
 use crate::definition::{Concurrency, Dynamic, MapState, Seconds, State, StateKind, Transition, Wait};
 use crate::path::{kind_of, JsonPath};
 use crate::payload::Template;
@@ -251,11 +251,18 @@ impl Runner<'_> {
                     record.outcome = "ok".into();
                 }
                 record.output = Some(truncated(&output, max_bytes));
+                let first_new = steps.len();
                 steps.push(record);
                 steps.extend(children);
                 if top {
                     if let Some(cp) = &self.options.checkpoint {
-                        if let Err(e) = cp.completed(&name, &output, next.as_deref()).await {
+                        let point = Completed {
+                            state: &name,
+                            output: &output,
+                            next: next.as_deref(),
+                            steps: &steps[first_new..],
+                        };
+                        if let Err(e) = cp.completed(point).await {
                             return MachineRun { result: Err(Failure::task(e)), output, steps };
                         }
                     }

@@ -4,7 +4,9 @@
 //! (`arn:aws:lambda:ap-southeast-1:[ACCOUNT-ID]:function:validate-schema`). A
 //! [`MappedResolver`] maps such names to the tasks weir has (`weir:validate-schema`) from a
 //! configured table, and passes every other name through to the inner resolver. A key may use
-//! `*` wildcards (`arn:aws:lambda:*:function:parse-csv`); exact keys win over patterns.
+//! `*` wildcards (`arn:aws:lambda:*:function:parse-csv`); exact keys win over patterns. It also
+//! answers [`PASS_THROUGH`] itself (unless the inner resolver has it), for states that have
+//! nothing to do in weir, like the seed's `ParseCSV`.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,9 @@ use serde_json::Value;
 
 use crate::choice::Pattern;
 use crate::{Task, TaskError, TaskResolver};
+
+/// The resource name of the built-in task that returns its input.
+pub const PASS_THROUGH: &str = "weir:pass";
 
 /// A resolver that first translates `Resource` names through an alias table.
 pub struct MappedResolver<R> {
@@ -56,7 +61,8 @@ impl<R: TaskResolver> MappedResolver<R> {
 
 impl<R: TaskResolver> TaskResolver for MappedResolver<R> {
     fn resolve(&self, resource: &str) -> Option<&dyn Task> {
-        self.inner.resolve(self.target(resource))
+        let target = self.target(resource);
+        self.inner.resolve(target).or_else(|| (target == PASS_THROUGH).then_some(&PassThrough as &dyn Task))
     }
 }
 
@@ -79,7 +85,7 @@ mod tests {
 
     impl TaskResolver for Names {
         fn resolve(&self, resource: &str) -> Option<&dyn Task> {
-            (resource == "weir:pass").then_some(&PassThrough as &dyn Task)
+            (resource == "weir:known").then_some(&PassThrough as &dyn Task)
         }
     }
 
@@ -89,6 +95,7 @@ mod tests {
             Names,
             [
                 ("arn:aws:lambda:eu:1:function:parse-csv".to_string(), "weir:pass".to_string()),
+                ("arn:aws:lambda:eu:1:function:known".to_string(), "weir:known".to_string()),
                 ("arn:aws:lambda:*:function:parse-*".to_string(), "weir:other".to_string()),
             ],
         );
@@ -96,7 +103,9 @@ mod tests {
         assert_eq!(r.target("arn:aws:lambda:us:2:function:parse-json"), "weir:other");
         assert_eq!(r.target("weir:pass"), "weir:pass");
         assert!(r.resolve("arn:aws:lambda:eu:1:function:parse-csv").is_some());
-        assert!(r.resolve("weir:pass").is_some());
+        assert!(r.resolve("weir:pass").is_some(), "built in");
+        assert!(r.resolve("arn:aws:lambda:eu:1:function:known").is_some());
+        assert!(r.resolve("weir:known").is_some());
         assert!(r.resolve("arn:aws:lambda:us:2:function:parse-json").is_none());
     }
 }

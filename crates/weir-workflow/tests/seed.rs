@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{failed_with, path, Func, Script, Tasks};
 use serde_json::{json, Value};
-use weir_workflow::{run, MappedResolver, Outcome, PassThrough, StateMachine, TaskError};
+use weir_workflow::{run, MappedResolver, Outcome, StateMachine, TaskError, PASS_THROUGH};
 
 const WEEK4: &str = include_str!("fixtures/process_csv_workflow.asl.json");
 const WEEK3: &str = include_str!("fixtures/process_csv_workflow_week3.asl.json");
@@ -15,8 +15,9 @@ const WEEK3: &str = include_str!("fixtures/process_csv_workflow_week3.asl.json")
 fn aliases() -> Vec<(String, String)> {
     let arn = |f: &str| format!("arn:aws:lambda:ap-southeast-1:[ACCOUNT-ID]:function:{f}");
     vec![
-        // A pattern works too: any region and account.
-        ("arn:aws:lambda:*:function:parse-csv".into(), "weir:parse-csv".into()),
+        // A pattern works too (any region and account); weir:pass is the built-in pass-through:
+        // weir's streaming transform does the parsing.
+        ("arn:aws:lambda:*:function:parse-csv".into(), PASS_THROUGH.into()),
         (arn("validate-schema"), "weir:validate-schema".into()),
         (arn("transform-data"), "weir:transform".into()),
         (arn("move-to-failed"), "weir:move-to-failed".into()),
@@ -41,7 +42,6 @@ fn mocks(transform_errors: Vec<TaskError>) -> Mocks {
         v
     });
     let tasks = Tasks::new()
-        .with("weir:parse-csv", PassThrough)
         .with(
             "weir:validate-schema",
             Func(|mut v: Value| {
@@ -83,6 +83,10 @@ fn the_seed_loads_and_every_resource_is_mapped() {
     assert_eq!(m.start_at, "ParseCSV");
     let mocks = mocks(vec![]);
     m.check_resources(|r| mocks.resolver.target(r).starts_with("weir:")).unwrap();
+    assert_eq!(
+        mocks.resolver.target("arn:aws:lambda:ap-southeast-1:[ACCOUNT-ID]:function:parse-csv"),
+        PASS_THROUGH
+    );
     // Without the mapping, weir check would name every unmapped Lambda.
     let err = m.check_resources(|r| r.starts_with("weir:")).unwrap_err();
     assert_eq!(err.problems.len(), 6, "{err}");

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use common::{failed_with, machine, path, Func, Script, Slow, Tasks};
 use serde_json::{json, Value};
 use weir_workflow::{
-    run, run_with, Checkpoint, MappedResolver, Outcome, PassThrough, RunOptions, Task, TaskCall, TaskError,
+    run, run_with, Checkpoint, Completed, MappedResolver, Outcome, PassThrough, RunOptions, Task, TaskCall,
+    TaskError,
 };
 
 #[tokio::test]
@@ -402,8 +403,9 @@ struct Saved(Mutex<Vec<(String, Value, Option<String>)>>);
 
 #[async_trait]
 impl Checkpoint for Saved {
-    async fn completed(&self, state: &str, output: &Value, next: Option<&str>) -> Result<(), TaskError> {
-        self.0.lock().unwrap().push((state.into(), output.clone(), next.map(Into::into)));
+    async fn completed(&self, point: Completed<'_>) -> Result<(), TaskError> {
+        assert_eq!(point.steps[0].state, point.state);
+        self.0.lock().unwrap().push((point.state.into(), point.output.clone(), point.next.map(Into::into)));
         Ok(())
     }
 }
@@ -449,7 +451,7 @@ struct Refusing;
 
 #[async_trait]
 impl Checkpoint for Refusing {
-    async fn completed(&self, _: &str, _: &Value, _: Option<&str>) -> Result<(), TaskError> {
+    async fn completed(&self, _: Completed<'_>) -> Result<(), TaskError> {
         Err(TaskError::transient("Weir.Unavailable", "job store down"))
     }
 }
