@@ -36,7 +36,7 @@ pub use context::{Checkpoint, Completed, Resume, RunOptions};
 pub use definition::{DefinitionError, StateMachine};
 pub use interpreter::{run, run_with, Execution, Outcome};
 pub use payload::apply_template;
-pub use resolver::{MappedResolver, PassThrough, PASS_THROUGH};
+pub use resolver::{MappedResolver, PassThrough, ResourceAliases, PASS_THROUGH};
 pub use retry::errors;
 
 use async_trait::async_trait;

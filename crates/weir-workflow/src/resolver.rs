@@ -19,39 +19,56 @@ use crate::{Task, TaskError, TaskResolver};
 /// The resource name of the built-in task that returns its input.
 pub const PASS_THROUGH: &str = "weir:pass";
 
-/// A resolver that first translates `Resource` names through an alias table.
-pub struct MappedResolver<R> {
-    inner: R,
+/// A table of resource aliases: exact names, then `*` patterns in the order given.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceAliases {
     exact: BTreeMap<String, String>,
     patterns: Vec<(Pattern, String)>,
 }
 
-impl<R: TaskResolver> MappedResolver<R> {
-    /// `aliases` maps a resource name (or a `*` pattern) to the name `inner` knows.
-    pub fn new(inner: R, aliases: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut exact = BTreeMap::new();
-        let mut patterns = Vec::new();
+impl ResourceAliases {
+    /// `aliases` maps a resource name (or a `*` pattern) to the name it stands for.
+    pub fn new(aliases: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut table = ResourceAliases::default();
         for (from, to) in aliases {
-            if from.contains('*') {
-                match Pattern::parse(&from) {
-                    Ok(p) => patterns.push((p, to)),
-                    Err(_) => {
-                        exact.insert(from, to);
-                    }
+            match from.contains('*').then(|| Pattern::parse(&from).ok()).flatten() {
+                Some(p) => table.patterns.push((p, to)),
+                None => {
+                    table.exact.insert(from, to);
                 }
-            } else {
-                exact.insert(from, to);
             }
         }
-        MappedResolver { inner, exact, patterns }
+        table
     }
 
-    /// The name `resource` is resolved as, after aliasing.
+    /// The name `resource` stands for (itself if no alias applies).
     pub fn target<'r>(&'r self, resource: &'r str) -> &'r str {
         if let Some(to) = self.exact.get(resource) {
             return to;
         }
         self.patterns.iter().find(|(p, _)| p.matches(resource)).map(|(_, to)| to.as_str()).unwrap_or(resource)
+    }
+}
+
+/// A resolver that first translates `Resource` names through an alias table.
+pub struct MappedResolver<R> {
+    inner: R,
+    aliases: ResourceAliases,
+}
+
+impl<R: TaskResolver> MappedResolver<R> {
+    /// `aliases` maps a resource name (or a `*` pattern) to the name `inner` knows.
+    pub fn new(inner: R, aliases: impl IntoIterator<Item = (String, String)>) -> Self {
+        MappedResolver::with_aliases(inner, ResourceAliases::new(aliases))
+    }
+
+    pub fn with_aliases(inner: R, aliases: ResourceAliases) -> Self {
+        MappedResolver { inner, aliases }
+    }
+
+    /// The name `resource` is resolved as, after aliasing.
+    pub fn target<'r>(&'r self, resource: &'r str) -> &'r str {
+        self.aliases.target(resource)
     }
 
     pub fn inner(&self) -> &R {

@@ -35,6 +35,8 @@ pub struct Global {
 pub enum Command {
     /// Start the workers of the embedded pipeline and run until Ctrl-C / SIGTERM
     Run(RunArgs),
+    /// Print the S3 keys and API token as environment variables (eval "$(weir credentials)")
+    Credentials(CredentialsArgs),
     /// Upload files into the input bucket (each upload emits an S3 event)
     Put(PutArgs),
     /// Run the pipeline on one local file now, without a queue or server; prints the summary
@@ -54,6 +56,19 @@ pub struct RunArgs {
     /// Jobs at once [default: worker.concurrency from the config]
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Address of the S3-compatible endpoint, "" for none [default: server.s3_listen, 127.0.0.1:9000]
+    #[arg(long, env = "WEIR_S3_LISTEN")]
+    pub s3_listen: Option<String>,
+    /// Address of the HTTP API, "" for none [default: server.api_listen, 127.0.0.1:8080]
+    #[arg(long, env = "WEIR_API_LISTEN")]
+    pub api_listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialsArgs {
+    /// Print `aws configure set` commands for this profile instead of environment variables
+    #[arg(long)]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,6 @@
-//! `weir run`: the workers of the embedded pipeline, until Ctrl-C or SIGTERM.
+//! `weir run`: the workers of the embedded pipeline, the S3 endpoint and the HTTP API, until
+//! Ctrl-C or SIGTERM. The servers share the workers' ports (one queue), so an upload wakes a
+//! worker's long poll at once.
 
 use std::time::Duration;
 
@@ -20,13 +22,14 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
     let grace = Duration::from_secs(config.worker.shutdown_grace_secs);
     let worker = Worker::new(engine.clone(), concurrency, grace);
     let shutdown = CancellationToken::new();
+    let servers = super::serve::start(&loaded, &engine, &args, shutdown.clone()).await?;
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         super::shutdown_signal().await;
         tracing::info!("shutdown requested");
         trigger.cancel();
     });
-    worker.run(shutdown).await;
+    tokio::join!(worker.run(shutdown), servers.stopped());
     tracing::info!("stopped");
     Ok(0)
 }
