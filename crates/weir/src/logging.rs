@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init(verbose: u8) {
     let default = match verbose {
-        0 => "weir=info,weir_pipeline=info,weir_backends=info",
+        0 => "weir=info,weir_pipeline=info,weir_backends=info,weir_server=info",
         1 => "debug",
         _ => "trace",
     };

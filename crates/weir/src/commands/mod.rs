@@ -1,12 +1,14 @@
 //! One module per command; each returns the process exit code.
 
 mod check;
+mod credentials;
 mod demo;
 mod init;
 mod jobs;
 mod process;
 mod put;
 mod run;
+mod serve;
 
 use anyhow::Result;
 
@@ -15,6 +17,7 @@ use crate::cli::{Cli, Command};
 pub async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(args) => run::run(&cli.global, args).await,
+        Command::Credentials(args) => credentials::run(&cli.global, args),
         Command::Put(args) => put::run(&cli.global, args).await,
         Command::Process(args) => process::run(&cli.global, args),
         Command::Jobs(args) => jobs::run(&cli.global, args).await,

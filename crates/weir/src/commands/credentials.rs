@@ -1,0 +1,41 @@
+//! `weir credentials`: the S3 keys and the API token, for a shell or an AWS CLI profile.
+//!
+//! Resolved as `weir run` resolves them (environment, config, else `<data dir>/credentials.toml`,
+//! created if missing), and printed on request only: this is the one place secrets are shown.
+
+use anyhow::Result;
+use weir_server::Credentials;
+
+use crate::cli::{CredentialsArgs, Global};
+use crate::setup;
+
+pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
+    let loaded = setup::load(global)?;
+    std::fs::create_dir_all(&loaded.data_dir)?;
+    let server = &loaded.config.server;
+    let c = Credentials::resolve(server, &loaded.data_dir, |name| std::env::var(name).ok())?;
+    let scheme = if server.tls_cert.is_some() { "https" } else { "http" };
+    let endpoint = (!server.s3_listen.is_empty())
+        .then(|| format!("{scheme}://{}", server.s3_listen.replace("0.0.0.0", "127.0.0.1")));
+    let secret = c.secret_access_key.expose();
+    match args.profile {
+        Some(profile) => {
+            println!("aws configure set aws_access_key_id {} --profile {profile}", c.access_key_id);
+            println!("aws configure set aws_secret_access_key {secret} --profile {profile}");
+            println!("aws configure set region us-east-1 --profile {profile}");
+            if let Some(url) = &endpoint {
+                println!("aws configure set endpoint_url {url} --profile {profile}");
+            }
+        }
+        None => {
+            println!("export AWS_ACCESS_KEY_ID={}", c.access_key_id);
+            println!("export AWS_SECRET_ACCESS_KEY={secret}");
+            println!("export AWS_DEFAULT_REGION=us-east-1");
+            if let Some(url) = &endpoint {
+                println!("export AWS_ENDPOINT_URL={url}");
+            }
+            println!("export WEIR_API_TOKEN={}", c.api_token.expose());
+        }
+    }
+    Ok(0)
+}
