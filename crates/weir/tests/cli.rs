@@ -9,6 +9,8 @@ use serde_json::Value;
 fn weir() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
     c.env_remove("WEIR_DATA_DIR").env_remove("WEIR_CONFIG").env("WEIR_LOG", "warn");
+    // `weir run` also serves S3 and the HTTP API: on free ports, so runs side by side never clash.
+    c.env("WEIR_S3_LISTEN", "127.0.0.1:0").env("WEIR_API_LISTEN", "127.0.0.1:0");
     c
 }
 
