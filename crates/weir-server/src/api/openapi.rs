@@ -24,6 +24,7 @@ use super::routes;
         ErrorBody,
         ErrorDetail,
         routes::Health,
+        routes::IngestPayload,
         routes::Ingested,
         routes::Stored,
         routes::JobDoc,

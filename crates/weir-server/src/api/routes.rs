@@ -78,6 +78,14 @@ pub struct IngestQuery {
     pub pipeline: Option<String>,
 }
 
+/// The seed's direct-invocation payload.
+#[derive(Debug, ToSchema)]
+pub struct IngestPayload {
+    /// The records, one object each.
+    #[schema(min_items = 1)]
+    pub data: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ingested {
     pub job_id: String,
@@ -93,8 +101,10 @@ pub struct Ingested {
 /// Ingest records: `{"data": [{...}, ...]}` or NDJSON. They are stored as one object in the
 /// input bucket (converted to CSV for a CSV pipeline) and processed as a job.
 #[utoipa::path(post, path = "/v1/ingest", tag = "ingest", params(IngestQuery),
-    request_body(content = String, description = "`{\"data\": [{...}]}` (application/json) or NDJSON (application/x-ndjson)",
-        content_type = "application/json"),
+    request_body(description = "`{\"data\": [{...}, ...]}`, or NDJSON (one object per line)", content(
+        (IngestPayload = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
     responses(
         (status = 202, description = "stored and queued", body = Ingested),
         (status = 400, description = "not a payload of records", body = ErrorBody),
@@ -165,7 +175,7 @@ pub struct Stored {
 /// source matches the key processes it.
 #[utoipa::path(put, path = "/v1/files/{key}", tag = "files",
     params(("key" = String, Path, description = "object key in the input bucket, e.g. raw/sales.csv")),
-    request_body(content = Vec<u8>, description = "the file's bytes", content_type = "application/octet-stream"),
+    request_body(content = Vec<u8>, description = "the file's bytes (may be empty)", content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "stored (and queued if a pipeline takes it)", body = Stored),
         (status = 400, description = "a key that is not allowed", body = ErrorBody),

@@ -13,7 +13,12 @@ use weir_server::{Context, Credentials, Running};
 use crate::cli::RunArgs;
 use crate::setup::Loaded;
 
-pub async fn start(loaded: &Loaded, engine: &Arc<Engine>, args: &RunArgs, stop: CancellationToken) -> Result<Running> {
+pub async fn start(
+    loaded: &Loaded,
+    engine: &Arc<Engine>,
+    args: &RunArgs,
+    stop: CancellationToken,
+) -> Result<Running> {
     let mut config = engine.config().clone();
     if let Some(addr) = &args.s3_listen {
         config.server.s3_listen = addr.clone();
@@ -23,7 +28,8 @@ pub async fn start(loaded: &Loaded, engine: &Arc<Engine>, args: &RunArgs, stop: 
     }
     let problems = config.validate();
     anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
-    let credentials = Credentials::resolve(&config.server, &loaded.data_dir, |name| std::env::var(name).ok())?;
+    let credentials =
+        Credentials::resolve(&config.server, &loaded.data_dir, |name| std::env::var(name).ok())?;
     if let (true, Some(file)) = (credentials.created_file(), &credentials.file) {
         tracing::info!(
             file = %file.display(),
