@@ -238,7 +238,13 @@ impl ObjectStore for LocalObjectStore {
         self.require_bucket(from_bucket).await?;
         self.require_bucket(to_bucket).await?;
         let source = self.head(from_bucket, from_key).await?;
-        self.store.copy(&from, &to).await.map_err(|e| store_error(e, from_bucket, from_key))?;
+        // object_store copies by hard-linking to a staging name and renaming over the target;
+        // when the target already is a link to the same file (a repeated copy), POSIX makes
+        // that rename a no-op and the staging link would be left behind. It is the same
+        // object already, so there is nothing to copy.
+        if !same_file(&self.object_path(from_bucket, from_key)?, &self.object_path(to_bucket, to_key)?) {
+            self.store.copy(&from, &to).await.map_err(|e| store_error(e, from_bucket, from_key))?;
+        }
         self.record(to_bucket, to_key, Some(source.etag), metadata.unwrap_or(source.metadata)).await
     }
 
@@ -328,6 +334,20 @@ impl ObjectStore for LocalObjectStore {
         let stream = result.into_stream().map_err(move |e| store_error(e, &b, &k)).boxed();
         Ok((info, stream))
     }
+}
+
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &Path, _: &Path) -> bool {
+    false
 }
 
 fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {

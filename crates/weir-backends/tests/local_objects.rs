@@ -107,3 +107,17 @@ async fn keys_and_buckets_that_would_escape_are_refused_and_nothing_is_written()
     names.sort();
     assert_eq!(names, [".meta", "in-bucket", "out-bucket"]);
 }
+
+#[tokio::test]
+async fn repeating_a_copy_leaves_no_staging_files() {
+    let (dir, s) = store().await;
+    s.put("in-bucket", "raw/a.csv", Bytes::from_static(b"a"), Metadata::new()).await.unwrap();
+    for _ in 0..3 {
+        s.copy("in-bucket", "raw/a.csv", "in-bucket", "failed/a.csv", None).await.unwrap();
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("in-bucket/failed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["a.csv"]);
+}

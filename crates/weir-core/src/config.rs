@@ -158,11 +158,27 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Seconds a shutting-down worker waits for in-flight jobs before releasing them.
     pub shutdown_grace_secs: u64,
+    /// First retry delay after a transient failure; doubles per receive (with jitter).
+    pub retry_base_ms: u64,
+    /// The longest retry delay.
+    pub retry_max_secs: u64,
+    /// How often the dead-letter queue is checked for new arrivals to alert on.
+    pub dlq_scan_secs: u64,
+    /// On start, queue events for objects already waiting under a source prefix that have no
+    /// job yet (an upload whose event was lost in a crash, files from before weir ran).
+    pub reconcile_on_start: bool,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        WorkerConfig { concurrency: 2, shutdown_grace_secs: 30 }
+        WorkerConfig {
+            concurrency: 2,
+            shutdown_grace_secs: 30,
+            retry_base_ms: 1000,
+            retry_max_secs: 300,
+            dlq_scan_secs: 5,
+            reconcile_on_start: true,
+        }
     }
 }
 
@@ -182,6 +198,29 @@ pub struct PipelineConfig {
     pub summary: SummaryConfig,
     #[serde(default)]
     pub output: OutputConfig,
+    /// The workflow the pipeline's files run through (the built-in one by default).
+    #[serde(default, skip_serializing_if = "WorkflowConfig::is_default")]
+    pub workflow: WorkflowConfig,
+}
+
+/// `[pipeline.workflow]`: an Amazon States Language definition, and what its task resources
+/// mean in weir.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkflowConfig {
+    /// The definition's file (absolute, or relative to the current folder); unset: the
+    /// built-in workflow.
+    pub file: Option<PathBuf>,
+    /// Task resources the definition names, mapped to weir tasks, e.g.
+    /// `"arn:aws:lambda:eu-west-1:123456789012:function:validate-schema" = "weir:validate-schema"`.
+    /// A name may contain `*` wildcards; `weir:pass` passes its input through.
+    pub resources: std::collections::BTreeMap<String, String>,
+}
+
+impl WorkflowConfig {
+    pub fn is_default(&self) -> bool {
+        self == &WorkflowConfig::default()
+    }
 }
 
 /// Which objects a pipeline takes: the filter rules of an S3 bucket notification.
@@ -192,11 +231,13 @@ pub struct SourceConfig {
     pub bucket: Option<String>,
     pub prefix: String,
     pub suffix: String,
+    /// Larger files are rejected without being read.
+    pub max_size_bytes: u64,
 }
 
 impl Default for SourceConfig {
     fn default() -> Self {
-        SourceConfig { bucket: None, prefix: "raw/".into(), suffix: ".csv".into() }
+        SourceConfig { bucket: None, prefix: "raw/".into(), suffix: ".csv".into(), max_size_bytes: 5 << 30 }
     }
 }
 

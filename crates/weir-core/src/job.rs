@@ -134,6 +134,20 @@ pub struct Job {
     pub error: Option<String>,
     #[serde(default)]
     pub steps: Vec<StepRecord>,
+    /// Where an interrupted execution resumes: set after each completed side-effecting state,
+    /// cleared when the job finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// The state to run next and the data it gets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub next_state: String,
+    pub data: serde_json::Value,
+    /// The states completed before the interruption, so the history stays whole.
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
 }
 
 impl Job {
@@ -157,6 +171,7 @@ impl Job {
             duration_ms: None,
             error: None,
             steps: Vec::new(),
+            checkpoint: None,
         }
     }
 
@@ -166,6 +181,7 @@ impl Job {
         self.status = status;
         self.error = error;
         self.finished_at = Some(now);
+        self.checkpoint = None;
         let start = self.started_at.unwrap_or(self.created_at);
         self.duration_ms = Some((now - start).num_milliseconds().max(0) as u64);
     }

@@ -16,11 +16,14 @@ use weir_core::keys::validate_key;
 use weir_core::{Config, ErrorClass, Job, JobId, JobStatus, PipelineConfig, Summary};
 use weir_ports::{Message, PortError};
 use weir_process::Plan;
-use weir_workflow::{Outcome, StateMachine};
+use weir_workflow::{MappedResolver, Outcome, RunOptions, StateMachine};
+
+use crate::checkpoint::JobCheckpoints;
 
 use crate::state::{fields, JobInput};
 use crate::tasks::{PipelineTasks, TaskContext};
-use crate::{Ports, DEFAULT_WORKFLOW};
+use crate::workflow::WorkflowError;
+use crate::Ports;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -43,11 +46,13 @@ pub enum Disposition {
     Delete,
     /// A transient failure: make the message visible again after this long.
     Retry { after: Duration },
+    /// The message can never be processed (not an S3 event): move it to the DLQ now.
+    DeadLetter,
 }
 
 struct CompiledPipeline {
     machine: StateMachine,
-    tasks: PipelineTasks,
+    tasks: MappedResolver<PipelineTasks>,
 }
 
 /// Everything needed to run jobs: config, ports, and each pipeline compiled once.
@@ -55,6 +60,8 @@ pub struct Engine {
     config: Arc<Config>,
     ports: Ports,
     pipelines: HashMap<String, CompiledPipeline>,
+    /// Names this engine as a lease owner: host, process and a random part.
+    owner: String,
 }
 
 impl Engine {
@@ -68,8 +75,12 @@ impl Engine {
         for p in &config.pipelines {
             let plan = Plan::compile(p)
                 .map_err(|e| EngineError::Pipeline { pipeline: p.name.clone(), problem: e.to_string() })?;
-            let machine = StateMachine::from_json(DEFAULT_WORKFLOW)
-                .map_err(|source| EngineError::Workflow { pipeline: p.name.clone(), source })?;
+            let (machine, aliases) = crate::workflow::load(p).map_err(|e| match e {
+                WorkflowError::Definition { source, .. } => {
+                    EngineError::Workflow { pipeline: p.name.clone(), source }
+                }
+                other => EngineError::Pipeline { pipeline: p.name.clone(), problem: other.to_string() },
+            })?;
             let ctx = TaskContext {
                 ports: ports.clone(),
                 config: config.clone(),
@@ -79,10 +90,19 @@ impl Engine {
             };
             pipelines.insert(
                 p.name.clone(),
-                CompiledPipeline { machine, tasks: PipelineTasks::new(Arc::new(ctx)) },
+                CompiledPipeline {
+                    machine,
+                    tasks: MappedResolver::with_aliases(PipelineTasks::new(Arc::new(ctx)), aliases),
+                },
             );
         }
-        Ok(Engine { config, ports, pipelines })
+        let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Ok(Engine { config, ports, pipelines, owner })
+    }
+
+    /// How long a received message stays hidden, and a job lease lasts, between heartbeats.
+    fn visibility(&self) -> Duration {
+        Duration::from_secs(self.config.queue.visibility_timeout_secs.max(1))
     }
 
     pub fn config(&self) -> &Config {
@@ -118,14 +138,21 @@ impl Engine {
             Ok(QueueEvent::Records(e)) => e,
             Err(e) => {
                 let body: String = message.body.chars().take(200).collect();
-                tracing::error!(message_id = %message.message_id, error = %e, body = %body, "dropping a message that is not an S3 event");
-                return Disposition::Delete;
+                tracing::error!(message_id = %message.message_id, error = %e, body = %body, "message is not an S3 event: dead-lettering it");
+                return Disposition::DeadLetter;
             }
         };
+        // A message with several records is settled by its worst outcome: any retry keeps it.
         let mut disposition = Disposition::Delete;
         for record in &event.records {
-            if let Disposition::Retry { after } = self.handle_record(record, message).await {
-                disposition = Disposition::Retry { after };
+            match self.handle_record(record, message).await {
+                Disposition::Delete => {}
+                Disposition::DeadLetter => {
+                    if disposition == Disposition::Delete {
+                        disposition = Disposition::DeadLetter;
+                    }
+                }
+                retry => disposition = retry,
             }
         }
         disposition
@@ -141,12 +168,12 @@ impl Engine {
         let key = match record.key() {
             Ok(k) => k,
             Err(e) => {
-                tracing::error!(message_id = %message.message_id, error = %e, "dropping event with an undecodable key");
-                return Disposition::Delete;
+                tracing::error!(message_id = %message.message_id, error = %e, "event with an undecodable key: dead-lettering it");
+                return Disposition::DeadLetter;
             }
         };
         let pipeline = self.config.pipeline_for(bucket, &key);
-        let mut job = match self.ports.jobs.get(&JobId::for_object(bucket, &key, etag)).await {
+        let job = match self.ports.jobs.get(&JobId::for_object(bucket, &key, etag)).await {
             Ok(Some(job)) => job,
             Ok(None) => {
                 Job::queued(bucket, &key, etag, record.s3.object.size, pipeline.map(|p| p.name.as_str()))
@@ -165,6 +192,35 @@ impl Engine {
                 .finish(job, JobStatus::Skipped, Some(format!("no pipeline's source matches {bucket}/{key}")))
                 .await;
         };
+        // One worker at a time per object: a second delivery waits for the lease to lapse.
+        match self.ports.jobs.acquire_lease(&job, &self.owner, self.visibility()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(job_id = %job.job_id, "another worker is running this job; trying again later");
+                return Disposition::Retry { after: self.visibility() };
+            }
+            Err(e) => return self.retry_later(message, &format!("job store: {e}")),
+        }
+        let disposition = self.run_leased(job, pipeline, message).await;
+        let id = JobId::for_object(bucket, &key, etag);
+        if let Err(e) = self.ports.jobs.release_lease(&id, &self.owner).await {
+            tracing::warn!(job_id = %id, error = %e, "could not release the job lease; it expires by itself");
+        }
+        disposition
+    }
+
+    /// Runs a job whose lease this engine holds, keeping the message hidden and the lease alive
+    /// while the workflow runs.
+    async fn run_leased(&self, job: Job, pipeline: &PipelineConfig, message: &Message) -> Disposition {
+        // The record may have moved on between the first read and the lease.
+        let mut job = match self.ports.jobs.get(&job.job_id).await {
+            Ok(Some(current)) => current,
+            Ok(None) => job,
+            Err(e) => return self.retry_later(message, &format!("job store: {e}")),
+        };
+        if job.status.is_terminal() && job.status != JobStatus::Failed {
+            return Disposition::Delete;
+        }
         job.pipeline = Some(pipeline.name.clone());
         job.status = JobStatus::Running;
         job.attempts += 1;
@@ -173,8 +229,30 @@ impl Engine {
         if let Err(e) = self.ports.jobs.save(&job).await {
             return self.retry_later(message, &format!("job store: {e}"));
         }
-        tracing::info!(job_id = %job.job_id, key = %key, attempt = job.attempts, "job started");
-        self.run_workflow(job, pipeline, message).await
+        tracing::info!(job_id = %job.job_id, key = %job.source_key, attempt = job.attempts, "job started");
+        let heartbeat = self.heartbeat(message, &job);
+        tokio::select! {
+            disposition = self.run_workflow(job.clone(), pipeline, message) => disposition,
+            never = heartbeat => match never {},
+        }
+    }
+
+    /// Extends the message's visibility and the job's lease every third of the timeout, so a
+    /// long file is never handed to a second worker. Never returns.
+    async fn heartbeat(&self, message: &Message, job: &Job) -> std::convert::Infallible {
+        let period = self.visibility() / 3;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            ticks.tick().await;
+            if let Err(e) =
+                self.ports.queue.change_visibility(&message.receipt_handle, self.visibility()).await
+            {
+                tracing::warn!(job_id = %job.job_id, error = %e, "heartbeat: could not extend the message's visibility");
+            }
+            if let Err(e) = self.ports.jobs.acquire_lease(job, &self.owner, self.visibility()).await {
+                tracing::warn!(job_id = %job.job_id, error = %e, "heartbeat: could not renew the job lease");
+            }
+        }
     }
 
     async fn run_workflow(&self, mut job: Job, pipeline: &PipelineConfig, message: &Message) -> Disposition {
@@ -188,8 +266,22 @@ impl Engine {
             source_size: job.source_size,
             created_at: job.created_at.to_rfc3339(),
         };
-        let execution = weir_workflow::run(&compiled.machine, &compiled.tasks, json!(input)).await;
-        job.steps = execution.steps;
+        let checkpoints =
+            Arc::new(JobCheckpoints::new(self.ports.jobs.clone(), job.clone(), &compiled.machine));
+        let mut options = RunOptions::new(job.job_id.to_string()).checkpoint(checkpoints.clone());
+        let mut steps = Vec::new();
+        if let Some(cp) = &job.checkpoint {
+            tracing::info!(job_id = %job.job_id, state = %cp.next_state, "resuming the workflow where the last attempt stopped");
+            options = options.resume_from(cp.next_state.clone(), cp.data.clone());
+            steps = cp.steps.clone();
+        }
+
+        let execution =
+            weir_workflow::run_with(&compiled.machine, &compiled.tasks, json!(input), options).await;
+        steps.extend(execution.steps);
+        job.steps = steps;
+        job.checkpoint = checkpoints.latest();
+
         record_outputs(&mut job, &execution.output);
         match execution.outcome {
             Outcome::Succeeded => self.finish(job, JobStatus::Succeeded, None).await,
@@ -244,23 +336,29 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(job_id = %job.job_id, error = %e, "could not record the job's outcome; retrying");
-                Disposition::Retry { after: backoff(job.attempts) }
+                Disposition::Retry { after: self.backoff(job.attempts) }
             }
         }
     }
 
+    /// Exponential backoff with jitter for the n-th attempt.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let w = &self.config.worker;
+        backoff(attempt, Duration::from_millis(w.retry_base_ms), Duration::from_secs(w.retry_max_secs))
+    }
+
     fn retry_later(&self, message: &Message, why: &str) -> Disposition {
-        let after = backoff(message.receive_count);
+        let after = self.backoff(message.receive_count);
         tracing::warn!(message_id = %message.message_id, receive_count = message.receive_count, retry_in_ms = after.as_millis() as u64, error = %why, "transient failure; will retry");
         Disposition::Retry { after }
     }
 }
 
-/// Exponential backoff with full jitter: up to 2^n seconds, capped at 5 minutes.
-fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_secs(1u64 << attempt.min(8)).min(Duration::from_secs(300));
+/// `base · 2^(n-1)`, capped at `max`, with "equal jitter" (between half and all of it).
+fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let cap = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(max);
     let jitter: f64 = rand::random();
-    Duration::from_millis((cap.as_millis() as f64 * (0.5 + jitter / 2.0)) as u64)
+    cap.mul_f64(0.5 + jitter / 2.0)
 }
 
 /// Copies counts and output keys from the final workflow state into the job record.
@@ -293,10 +391,12 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        for n in 0..20 {
-            let b = backoff(n);
-            let cap = Duration::from_secs(1u64 << n.min(8)).min(Duration::from_secs(300));
+        let (base, max) = (Duration::from_secs(1), Duration::from_secs(300));
+        for n in 1..30 {
+            let b = backoff(n, base, max);
+            let cap = Duration::from_secs(1u64 << (n - 1).min(16)).min(max);
             assert!(b <= cap && b >= cap / 2, "{n}: {b:?}");
         }
+        assert!(backoff(1, base, max) <= base);
     }
 }

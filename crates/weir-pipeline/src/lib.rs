@@ -7,17 +7,24 @@
 //! * [`engine`] — runs one queue message: parse the event, find or create the job, run the
 //!   pipeline's workflow, record the outcome, and say what to do with the message.
 //! * [`worker`] — the receive loop with bounded concurrency and graceful shutdown.
+//! * [`workflow`] — which state machine a pipeline runs, and how its resources map to tasks.
+//! * [`dlq`] — one alert per message that reaches the dead-letter queue.
+//! * [`reconcile`] — events for objects already in a bucket (after a crash, or a backfill).
 //! * [`one_shot`] — `weir process`: the same transform on a local file, no queue, no store.
 //!
 //! Which backend is behind the ports (folders and SQLite, or AWS) is decided by the binary.
 
+pub mod checkpoint;
+pub mod dlq;
 pub mod engine;
 pub mod ingest;
 pub mod messages;
 pub mod one_shot;
+pub mod reconcile;
 pub mod state;
 pub mod tasks;
 pub mod worker;
+pub mod workflow;
 
 use std::sync::Arc;
 

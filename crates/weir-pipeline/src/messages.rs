@@ -101,6 +101,43 @@ pub fn rejected(
     }
 }
 
+/// The dead-letter alert, as the seeds' DLQ processor sent it.
+pub fn dead_letter(
+    message_id: &str,
+    bucket: Option<&str>,
+    key: Option<&str>,
+    last_error: &str,
+    receive_count: u32,
+    at: &str,
+) -> Notification {
+    let object = match (bucket, key) {
+        (Some(b), Some(k)) => format!("{b}/{k}"),
+        _ => "(unknown: the message is not an S3 event)".into(),
+    };
+    let file = key.map(file_name).unwrap_or("message");
+    let text = format!(
+        "A message reached the dead-letter queue.\n\nAlert: dead_letter\nTime: {at}\nMessage ID: {message_id}\n         Object: {object}\nReceive count: {receive_count}\nLast error: {last_error}\n\n         Fix the cause, then: weir dlq replay {message_id}\n"
+    );
+    Notification {
+        topic: "alerts".into(),
+        subject: Notification::clamp_subject(&format!("🚨 weir: {file} dead-lettered")),
+        text,
+        attributes: BTreeMap::from([
+            ("alert".to_string(), "dead_letter".to_string()),
+            ("status".to_string(), "failed".to_string()),
+        ]),
+        payload: json!({
+            "alert_type": "dead_letter",
+            "time": at,
+            "message_id": message_id,
+            "bucket": bucket,
+            "key": key,
+            "last_error": last_error,
+            "receive_count": receive_count,
+        }),
+    }
+}
+
 /// Reads a string array field from a state.
 pub fn strings(state: &Value, field: &str) -> Vec<String> {
     state

@@ -17,7 +17,7 @@ use crate::tasks::{error_report, run_transform};
 #[derive(Debug)]
 pub enum OneShot {
     Succeeded {
-        summary: Summary,
+        summary: Box<Summary>,
         outputs: Vec<PathBuf>,
     },
     /// The header does not fit the schema, or the file cannot be read as the format.
@@ -94,7 +94,7 @@ pub fn process_file(
     let summary_json = serde_json::to_vec_pretty(&output.summary).expect("summary serializes");
     std::fs::write(&summary_path, summary_json).map_err(io(&summary_path))?;
     outputs.push(summary_path);
-    Ok(OneShot::Succeeded { summary: output.summary, outputs })
+    Ok(OneShot::Succeeded { summary: Box::new(output.summary), outputs })
 }
 
 fn cleanup(dir: &Path, stem: &str) {

@@ -29,8 +29,32 @@ impl Worker {
         Worker { engine, concurrency: concurrency.max(1), grace }
     }
 
-    /// Runs until `shutdown` is cancelled, then drains as described above.
+    /// Runs until `shutdown` is cancelled, then drains as described above. Alongside, the DLQ
+    /// is scanned every `worker.dlq_scan_secs` for new dead letters to alert on.
     pub async fn run(&self, shutdown: CancellationToken) {
+        let scanner = {
+            let engine = self.engine.clone();
+            let stop = shutdown.clone();
+            let every = Duration::from_secs(engine.config().worker.dlq_scan_secs.max(1));
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = ticks.tick() => {
+                            if let Err(e) = crate::dlq::scan_once(&engine).await {
+                                tracing::warn!(error = %e, "scanning the dead-letter queue failed");
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        self.receive_loop(shutdown).await;
+        let _ = scanner.await;
+    }
+
+    async fn receive_loop(&self, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let in_flight: Arc<Mutex<HashMap<String, String>>> = Default::default();
         let mut jobs = JoinSet::new();
@@ -93,6 +117,7 @@ async fn settle(engine: &Engine, receipt_handle: &str, disposition: Disposition)
     let result = match disposition {
         Disposition::Delete => queue.delete(receipt_handle).await,
         Disposition::Retry { after } => queue.change_visibility(receipt_handle, after).await,
+        Disposition::DeadLetter => queue.dead_letter(receipt_handle).await,
     };
     if let Err(e) = result {
         // The message comes back after its visibility timeout and the job store makes the

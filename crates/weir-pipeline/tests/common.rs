@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use weir_backends::{LocalObjectStore, SqliteJobStore, SqliteQueue, SqliteRecordsSink};
 use weir_core::{Config, Job, JobId};
 use weir_pipeline::{ingest, Engine, Ports, Worker};
-use weir_ports::{Metadata, Notification, Notifier, PortError, QueueSettings};
+use weir_ports::{JobStore, Metadata, Notification, Notifier, PortError, QueueSettings};
 
 /// Keeps every notification for the test to read.
 #[derive(Default)]
@@ -31,8 +31,22 @@ pub struct Harness {
     pub engine: Arc<Engine>,
     pub notes: Arc<Recorder>,
     pub records: Arc<SqliteRecordsSink>,
+    /// The job store without any wrapper, for the test's own reads.
+    pub jobs: Arc<SqliteJobStore>,
+    /// The ports before any wrapper: uploads go through these.
+    pub raw: Ports,
     shutdown: CancellationToken,
     worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The bundled config with test-speed timings: short visibility, fast retries and DLQ scans.
+pub fn fast_config() -> Config {
+    let mut c = Config::bundled();
+    c.queue.visibility_timeout_secs = 2;
+    c.worker.retry_base_ms = 20;
+    c.worker.retry_max_secs = 1;
+    c.worker.dlq_scan_secs = 1;
+    c
 }
 
 pub fn samples() -> PathBuf {
@@ -41,52 +55,53 @@ pub fn samples() -> PathBuf {
 
 impl Harness {
     pub async fn start(config: Config) -> Harness {
+        Harness::start_with(config, |ports| ports).await
+    }
+
+    /// Starts with the ports passed through `wrap` (e.g. a fault-injecting wrapper).
+    pub async fn start_with(config: Config, wrap: impl FnOnce(Ports) -> Ports) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = QueueSettings::from(&config.queue);
-        settings.visibility_timeout = Duration::from_secs(5);
+        let settings = QueueSettings::from(&config.queue);
         let notes = Arc::new(Recorder::default());
         let records = Arc::new(SqliteRecordsSink::open(&dir.path().join("records.db")).unwrap());
+        let jobs = Arc::new(SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap());
         let ports = Ports {
             objects: Arc::new(LocalObjectStore::open(dir.path()).unwrap()),
             queue: Arc::new(SqliteQueue::open(&dir.path().join("queue.db"), settings).unwrap()),
-            jobs: Arc::new(SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap()),
+            jobs: jobs.clone(),
             records: Some(records.clone()),
             notifier: notes.clone(),
         };
+        let raw = ports.clone();
+        let ports = wrap(ports);
         let engine = Arc::new(Engine::new(config, ports, dir.path().join(".tmp")).unwrap());
         engine.ensure_buckets().await.unwrap();
         let shutdown = CancellationToken::new();
         let worker = Worker::new(engine.clone(), 2, Duration::from_secs(5));
         let token = shutdown.clone();
         let worker = Some(tokio::spawn(async move { worker.run(token).await }));
-        Harness { dir, engine, notes, records, shutdown, worker }
+        Harness { dir, engine, notes, records, jobs, raw, shutdown, worker }
     }
 
     pub async fn upload(&self, key: &str, data: impl Into<Bytes>) -> Job {
         let bucket = self.engine.config().buckets.input.clone();
-        let (_, job) = ingest::put_object(
-            self.engine.ports(),
-            self.engine.config(),
-            &bucket,
-            key,
-            data.into(),
-            Metadata::new(),
-        )
-        .await
-        .unwrap();
+        let (_, job) =
+            ingest::put_object(&self.raw, self.engine.config(), &bucket, key, data.into(), Metadata::new())
+                .await
+                .unwrap();
         job.expect("a pipeline takes this key")
     }
 
     pub async fn wait(&self, id: &JobId) -> Job {
-        for _ in 0..400 {
-            if let Some(j) = self.engine.ports().jobs.get(id).await.unwrap() {
+        for _ in 0..1200 {
+            if let Some(j) = self.jobs.get(id).await.unwrap() {
                 if j.status.is_terminal() {
                     return j;
                 }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("job {id} did not finish in 10 s");
+        panic!("job {id} did not finish in 30 s");
     }
 
     pub async fn run(&self, key: &str, data: impl Into<Bytes>) -> Job {

@@ -49,6 +49,58 @@ pub enum Command {
     Check,
     /// Start weir on a temporary data dir, upload the samples, show what happened
     Demo(DemoArgs),
+    /// Inspect, replay or purge the dead-letter queue
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Send events for objects already in a bucket (backfill), or re-run finished jobs with --force
+    Reprocess(ReprocessArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Dead letters, oldest first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter with its event body and its job
+    Show { message_id: String },
+    /// Put dead letters back on the main queue with a fresh receive count
+    Replay {
+        /// Message ids to replay
+        ids: Vec<String>,
+        /// Replay every dead letter
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Delete every dead letter
+    Purge {
+        /// Required: purging cannot be undone
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReprocessArgs {
+    /// Key prefix to reprocess
+    #[arg(long)]
+    pub prefix: String,
+    /// Bucket [default: the input bucket]; the archive bucket restores files into the input bucket
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Only objects whose job has this status (objects without a job count as queued)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Re-run jobs that already finished
+    #[arg(long)]
+    pub force: bool,
+    /// Events per second at most
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// Start over instead of continuing an interrupted run
+    #[arg(long)]
+    pub restart: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,8 @@
 //!
 //! A state with a `failed_key` is a rejection (topic `alerts`); otherwise a success (topic
 //! `success`). A delivery failure is recorded in the state and logged but does not fail the job:
-//! the file has been processed either way.
+//! the file has been processed either way. Each job's notification is claimed in the job store
+//! before it is sent, so a workflow re-run after a later failure does not notify twice.
 
 use std::sync::Arc;
 
@@ -48,6 +49,21 @@ impl Task for Notify {
             let output_key = state[fields::OUTPUT_KEYS]["results"].as_str().unwrap_or("n/a").to_owned();
             messages::success(&input.job_id, &input.pipeline, &input.source_key, &summary, total, &output_key)
         };
+        let kind = if state.get(fields::FAILED_KEY).is_some() { "rejected" } else { "succeeded" };
+        let claim = format!("notify:{}:{kind}", input.job_id);
+        let first = self
+            .0
+            .ports
+            .jobs
+            .claim_once(&claim)
+            .await
+            .map_err(|e| super::port_error(e, "claiming the notification"))?;
+        if !first {
+            return Ok(merge(
+                state,
+                json!({ fields::NOTIFICATION: {"status": "already_sent", "topic": notification.topic} }),
+            ));
+        }
         let status = match self.0.ports.notifier.publish(&notification).await {
             Ok(()) => json!({"status": "sent", "topic": notification.topic}),
             Err(e) => {

@@ -88,6 +88,16 @@ pub(super) async fn open_source(
         .get(&input.source_bucket, &input.source_key)
         .await
         .map_err(|e| port_error(e, &format!("reading {}/{}", input.source_bucket, input.source_key)))?;
+    let limit = ctx.pipeline.source.max_size_bytes;
+    if info.size > limit {
+        return Err(TaskError::permanent(
+            errors::INVALID_INPUT,
+            format!(
+                "{}/{} is {} bytes; the pipeline's limit (source.max_size_bytes) is {limit}",
+                input.source_bucket, input.source_key, info.size
+            ),
+        ));
+    }
     if !input.source_etag.is_empty() && info.etag.trim_matches('"') != input.source_etag {
         return Err(TaskError::permanent(
             errors::SOURCE_CHANGED,

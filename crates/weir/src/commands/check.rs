@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use weir_process::Plan;
-use weir_workflow::StateMachine;
 
 use crate::cli::Global;
 use crate::setup;
@@ -14,9 +13,9 @@ pub fn run(global: &Global) -> Result<u8> {
         if let Err(e) = Plan::compile(p) {
             problems.push(format!("pipeline[{i}] ({}): {e}", p.name));
         }
-    }
-    if let Err(e) = StateMachine::from_json(weir_pipeline::DEFAULT_WORKFLOW) {
-        problems.push(format!("default workflow: {e}"));
+        if let Err(e) = weir_pipeline::workflow::load(p) {
+            problems.push(format!("pipeline[{i}] ({}): {e}", p.name));
+        }
     }
     if problems.is_empty() {
         println!("{}: ok ({} pipeline(s))", loaded.source, loaded.config.pipelines.len());

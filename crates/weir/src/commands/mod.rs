@@ -3,10 +3,12 @@
 mod check;
 mod credentials;
 mod demo;
+mod dlq;
 mod init;
 mod jobs;
 mod process;
 mod put;
+mod reprocess;
 mod run;
 mod serve;
 
@@ -24,6 +26,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Init(args) => init::run(args),
         Command::Check => check::run(&cli.global),
         Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Dlq(cmd) => dlq::run(&cli.global, cmd).await,
+        Command::Reprocess(args) => reprocess::run(&cli.global, args).await,
     }
 }
 

@@ -19,6 +19,12 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
         data_dir = %loaded.data_dir.display(), config = %loaded.source, concurrency,
         input = %config.buckets.input, "weir is running; upload with `weir put FILE` (Ctrl-C stops)"
     );
+    if config.worker.reconcile_on_start {
+        let queued = weir_pipeline::reconcile::on_start(&engine).await?;
+        if queued > 0 {
+            tracing::info!(queued, "queued objects that were waiting without a job");
+        }
+    }
     let grace = Duration::from_secs(config.worker.shutdown_grace_secs);
     let worker = Worker::new(engine.clone(), concurrency, grace);
     let shutdown = CancellationToken::new();

@@ -1,0 +1,63 @@
+//! Persisting a job's workflow position, so a redelivered message resumes where the last
+//! attempt stopped instead of repeating side effects (moving a source that is already moved).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use weir_core::job::Checkpoint;
+use weir_core::Job;
+use weir_ports::JobStore;
+use weir_workflow::definition::StateKind;
+use weir_workflow::{Completed, StateMachine, TaskError};
+
+/// Saves the job with a checkpoint after every completed Task state (the states with side
+/// effects; Choice and Pass are cheap to repeat).
+pub struct JobCheckpoints {
+    jobs: Arc<dyn JobStore>,
+    job: Mutex<Job>,
+    tasks: HashSet<String>,
+}
+
+impl JobCheckpoints {
+    pub fn new(jobs: Arc<dyn JobStore>, job: Job, machine: &StateMachine) -> Self {
+        let tasks = machine
+            .states
+            .iter()
+            .filter(|(_, s)| matches!(s.kind, StateKind::Task { .. }))
+            .map(|(name, _)| name.clone())
+            .collect();
+        JobCheckpoints { jobs, job: Mutex::new(job), tasks }
+    }
+
+    /// The latest checkpoint saved (or the one the job started with).
+    pub fn latest(&self) -> Option<Checkpoint> {
+        self.job.lock().unwrap().checkpoint.clone()
+    }
+}
+
+#[async_trait]
+impl weir_workflow::Checkpoint for JobCheckpoints {
+    async fn completed(&self, point: Completed<'_>) -> Result<(), TaskError> {
+        let job = {
+            let mut job = self.job.lock().unwrap();
+            let mut steps = job.checkpoint.as_ref().map(|c| c.steps.clone()).unwrap_or_default();
+            // Every state's records are kept, so the history of a resumed job stays whole...
+            steps.extend_from_slice(point.steps);
+            let Some(next) = point.next else { return Ok(()) };
+            job.checkpoint =
+                Some(Checkpoint { next_state: next.to_owned(), data: point.output.clone(), steps });
+            // ...but only a Task's completion is worth a write: the others have no side effects.
+            if !self.tasks.contains(point.state) {
+                return Ok(());
+            }
+            job.clone()
+        };
+        self.jobs.save(&job).await.map_err(|e| {
+            TaskError::transient(
+                crate::tasks::errors::UNAVAILABLE,
+                format!("saving the workflow checkpoint: {e}"),
+            )
+        })
+    }
+}

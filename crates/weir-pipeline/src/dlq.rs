@@ -1,0 +1,79 @@
+//! Watching the dead-letter queue: one alert per message that lands there.
+//!
+//! Messages reach the DLQ by the queue's own redrive (on SQS, by SQS itself), often after the
+//! worker that last held them died, so no worker can be relied on to see the moment. Instead
+//! the DLQ is scanned; each dead letter (message id and the time it was dead-lettered) is
+//! claimed once in the job store, its job is marked `failed`, and an alert goes to `alerts`.
+
+use chrono::SecondsFormat;
+use weir_core::event::QueueEvent;
+use weir_core::{JobId, JobStatus};
+use weir_ports::{DeadLetter, PortError};
+
+use crate::{messages, Engine};
+
+/// Dead letters looked at per scan.
+const SCAN_LIMIT: usize = 1000;
+
+/// Alerts on every dead letter not alerted on before. Returns how many alerts were sent.
+pub async fn scan_once(engine: &Engine) -> Result<usize, PortError> {
+    let ports = engine.ports();
+    let mut alerted = 0;
+    for dead in ports.queue.dlq_list(SCAN_LIMIT).await? {
+        let claim = format!("dlq-alert:{}:{}", dead.message_id, dead.dead_lettered_at.timestamp_millis());
+        if !ports.jobs.claim_once(&claim).await? {
+            continue;
+        }
+        let (bucket, key, last_error) = mark_job_failed(engine, &dead).await?;
+        let alert = messages::dead_letter(
+            &dead.message_id,
+            bucket.as_deref(),
+            key.as_deref(),
+            &last_error,
+            dead.receive_count,
+            &dead.dead_lettered_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        );
+        if let Err(e) = ports.notifier.publish(&alert).await {
+            tracing::error!(message_id = %dead.message_id, error = %e, "could not deliver the dead-letter alert");
+        }
+        tracing::error!(message_id = %dead.message_id, key = key.as_deref().unwrap_or("-"), error = %last_error, "message dead-lettered");
+        alerted += 1;
+    }
+    Ok(alerted)
+}
+
+/// Finds the dead letter's job, marks it failed, and returns its bucket, key and last error.
+async fn mark_job_failed(
+    engine: &Engine,
+    dead: &DeadLetter,
+) -> Result<(Option<String>, Option<String>, String), PortError> {
+    let record = match QueueEvent::parse(&dead.body) {
+        Ok(QueueEvent::Records(e)) => e.records.into_iter().next(),
+        Ok(QueueEvent::TestEvent) => None,
+        Err(e) => return Ok((None, None, format!("not an S3 event: {}", e.reason))),
+    };
+    let Some(record) = record else { return Ok((None, None, "an event with no records".into())) };
+    let Ok(key) = record.key() else {
+        return Ok((Some(record.s3.bucket.name), None, "undecodable key".into()));
+    };
+    let bucket = record.s3.bucket.name.clone();
+    let id = JobId::for_object(&bucket, &key, &record.s3.object.e_tag);
+    let jobs = &engine.ports().jobs;
+    let mut last_error = "no job record (the worker never got to it)".to_string();
+    if let Some(mut job) = jobs.get(&id).await? {
+        if let Some(e) = &job.error {
+            last_error = e.clone();
+        }
+        if !job.status.is_terminal() {
+            job.finish(
+                JobStatus::Failed,
+                Some(format!(
+                    "dead-lettered after {} receives; last error: {last_error}",
+                    dead.receive_count
+                )),
+            );
+            jobs.save(&job).await?;
+        }
+    }
+    Ok((Some(bucket), Some(key), last_error))
+}

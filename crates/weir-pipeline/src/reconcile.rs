@@ -1,0 +1,141 @@
+//! Events for objects that are already in a bucket.
+//!
+//! Two users of the same mechanism: on start, `weir run` queues every object waiting under a
+//! source prefix that has no job yet (an upload whose event was lost when the process died
+//! between storing it and queueing its event); and `weir reprocess` backfills a prefix, or
+//! re-runs finished jobs with `--force` (after a schema change). The usual idempotency holds:
+//! an object with a job in flight is left alone, and outputs go to the same keys.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use weir_core::{Job, JobId, JobStatus};
+use weir_ports::{ObjectInfo, PortError};
+
+use crate::{ingest, Engine};
+
+/// What to reprocess.
+#[derive(Debug, Clone)]
+pub struct Reprocess {
+    pub bucket: String,
+    pub prefix: String,
+    /// Only objects whose job is in this status (objects without a job count as `queued`).
+    pub status: Option<JobStatus>,
+    /// Re-run jobs that already finished.
+    pub force: bool,
+    /// Events per second at most.
+    pub rate: u32,
+    /// Remembers the last key sent, so an interrupted run continues where it stopped.
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// What happened to each object considered.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub sent: u64,
+    pub skipped_in_flight: u64,
+    pub skipped_finished: u64,
+    pub skipped_status: u64,
+    pub skipped_no_pipeline: u64,
+}
+
+/// Queues events for source objects that have no job record. Returns how many.
+pub async fn on_start(engine: &Engine) -> Result<u64, PortError> {
+    let config = engine.config();
+    let mut sent = 0;
+    for p in &config.pipelines {
+        let bucket = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
+        for obj in engine.ports().objects.list(bucket, &p.source.prefix).await? {
+            if !p.source.matches(&obj.key) {
+                continue;
+            }
+            let id = JobId::for_object(&obj.bucket, &obj.key, &obj.etag);
+            if engine.ports().jobs.get(&id).await?.is_none() {
+                tracing::info!(key = %obj.key, "found an object with no job: queueing it");
+                ingest::object_created(engine.ports(), config, &obj, "Put").await?;
+                sent += 1;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// The objects a reprocess run will consider, in key order, after its checkpoint.
+pub async fn candidates(engine: &Engine, r: &Reprocess) -> Result<Vec<ObjectInfo>, PortError> {
+    let mut objects = engine.ports().objects.list(&r.bucket, &r.prefix).await?;
+    if let Some(last) = r.checkpoint.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
+        let last = last.trim();
+        objects.retain(|o| o.key.as_str() > last);
+    }
+    Ok(objects)
+}
+
+/// Sends events for `objects`, paced at `r.rate`, calling `progress` after each.
+pub async fn run(
+    engine: &Engine,
+    r: &Reprocess,
+    objects: Vec<ObjectInfo>,
+    mut progress: impl FnMut(&ObjectInfo),
+) -> Result<Tally, PortError> {
+    let config = engine.config();
+    let restore = r.bucket == config.buckets.archive;
+    let mut tally = Tally::default();
+    let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(r.rate.max(1))));
+    for obj in objects {
+        // From the archive, files go back into the input bucket under their key.
+        let (bucket, etag) = if restore {
+            (config.buckets.input.as_str(), obj.etag.as_str())
+        } else {
+            (obj.bucket.as_str(), obj.etag.as_str())
+        };
+        if config.pipeline_for(bucket, &obj.key).is_none() {
+            tally.skipped_no_pipeline += 1;
+        } else {
+            let id = JobId::for_object(bucket, &obj.key, etag);
+            let job = engine.ports().jobs.get(&id).await?;
+            let status = job.as_ref().map_or(JobStatus::Queued, |j| j.status);
+            if r.status.is_some_and(|s| s != status) {
+                tally.skipped_status += 1;
+            } else if job.as_ref().is_some_and(|j| !j.status.is_terminal()) {
+                tally.skipped_in_flight += 1;
+            } else if status.is_terminal() && status != JobStatus::Failed && !r.force {
+                tally.skipped_finished += 1;
+            } else {
+                pace.tick().await;
+                send(engine, &obj, restore, job).await?;
+                tally.sent += 1;
+            }
+        }
+        if let Some(path) = &r.checkpoint {
+            if let Err(e) = std::fs::write(path, &obj.key) {
+                tracing::warn!(path = %path.display(), error = %e, "could not write the reprocess checkpoint");
+            }
+        }
+        progress(&obj);
+    }
+    if let Some(path) = &r.checkpoint {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(tally)
+}
+
+async fn send(engine: &Engine, obj: &ObjectInfo, restore: bool, job: Option<Job>) -> Result<(), PortError> {
+    let ports = engine.ports();
+    let config = engine.config();
+    if let Some(mut job) = job {
+        // A finished job runs again: back to queued, keeping its attempts and history.
+        job.status = JobStatus::Queued;
+        job.error = None;
+        job.finished_at = None;
+        job.checkpoint = None;
+        ports.jobs.save(&job).await?;
+    }
+    if restore {
+        let restored =
+            ports.objects.copy(&obj.bucket, &obj.key, &config.buckets.input, &obj.key, None).await?;
+        ingest::object_created(ports, config, &restored, "Copy").await?;
+    } else {
+        ingest::object_created(ports, config, obj, "Put").await?;
+    }
+    Ok(())
+}
