@@ -150,16 +150,37 @@ struct Runner<'a> {
     options: &'a RunOptions,
 }
 
+/// `v` as JSON text, cut after `max` bytes (on a character boundary) with a `…` marker.
+/// Serialisation stops at the limit, so a large state costs no more than a small one.
 fn truncated(v: &Value, max: usize) -> String {
-    let mut s = v.to_string();
-    if s.len() > max {
-        let total = s.len();
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
+    struct Bounded {
+        buf: Vec<u8>,
+        max: usize,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            let room = self.max + 4 - self.buf.len().min(self.max + 4);
+            self.buf.extend_from_slice(&data[..data.len().min(room)]);
+            if data.len() > room {
+                return Err(std::io::Error::other("full"));
+            }
+            Ok(data.len())
         }
-        s.truncate(cut);
-        s.push_str(&format!("… ({total} bytes)"));
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Bounded { buf: Vec::with_capacity(256), max };
+    let complete = serde_json::to_writer(&mut w, v).is_ok() && w.buf.len() <= max;
+    let mut cut = w.buf.len().min(max);
+    // Back off to a character boundary (a UTF-8 continuation byte is 0b10xx_xxxx).
+    while cut > 0 && cut < w.buf.len() && (w.buf[cut] & 0xC0) == 0x80 {
+        cut -= 1;
+    }
+    w.buf.truncate(cut);
+    let mut s = String::from_utf8(w.buf).expect("serde_json writes UTF-8, cut on a boundary");
+    if !complete {
+        s.push_str("… (truncated)");
     }
     s
 }
@@ -655,8 +676,11 @@ mod tests {
     fn history_values_are_truncated_on_char_boundaries() {
         let v = json!({"k": "é".repeat(3000)});
         let s = truncated(&v, 2048);
-        assert!(s.len() < 2100, "{}", s.len());
-        assert!(s.ends_with("bytes)"));
+        assert!(s.len() <= 2048 + "… (truncated)".len(), "{}", s.len());
+        assert!(s.ends_with("… (truncated)"));
+        assert!(s.starts_with(r#"{"k":"ééé"#));
+        let exact = json!("x".repeat(2046));
+        assert_eq!(truncated(&exact, 2048).len(), 2048, "two quotes and 2046 x fit");
         assert_eq!(truncated(&json!({"a": 1}), 2048), r#"{"a":1}"#);
     }
 }
