@@ -257,11 +257,13 @@ impl S3 for WeirS3 {
             self.ports.objects.get(&input.bucket, &input.key).await
         }
         .map_err(port_error)?;
+        // Without a range, the object as read now (it may have been replaced since the HEAD).
+        let length = if content_range.is_some() { range.end - range.start } else { info.size };
         let frames = stream.map_ok(hyper::body::Frame::data);
         let body = s3s::Body::http_body_unsync(http_body_util::StreamBody::new(frames));
         let output = GetObjectOutput {
             body: Some(StreamingBlob::from(body)),
-            content_length: i64::try_from(range.end - range.start).ok(),
+            content_length: i64::try_from(length).ok(),
             content_range,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(ETag::Strong(info.etag)),
