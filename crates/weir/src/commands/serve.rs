@@ -33,7 +33,8 @@ pub async fn start(
     if let (true, Some(file)) = (credentials.created_file(), &credentials.file) {
         tracing::info!(
             file = %file.display(),
-            "created S3 keys and an API token (mode 0600); `weir credentials` prints them as environment variables for the AWS CLI and boto3"
+            "created S3 keys and an API token (mode 0600); `weir --data-dir {} credentials` prints them as environment variables for the AWS CLI and boto3",
+            loaded.data_dir.display()
         );
     }
     let input = config.buckets.input.clone();
@@ -51,13 +52,15 @@ pub async fn start(
         tracing::info!(
             endpoint = %url, access_key_id = %ctx.credentials.access_key_id,
             keys_from = source(ctx.credentials.s3_source),
-            "S3 endpoint ready: eval \"$(weir credentials)\" && aws --endpoint-url {url} s3 cp FILE s3://{input}/raw/"
+            "S3 endpoint ready: eval \"$(weir --data-dir {} credentials)\" && aws --endpoint-url {url} s3 cp FILE s3://{input}/raw/",
+            loaded.data_dir.display()
         );
     }
     if let Some(url) = &api {
         tracing::info!(
             endpoint = %url, token_from = source(ctx.credentials.api_source),
-            "HTTP API ready ({url}/openapi.json; bearer token from `weir credentials`)"
+            "HTTP API ready ({url}/openapi.json; bearer token from `weir --data-dir {} credentials`)",
+            loaded.data_dir.display()
         );
     }
     let endpoints = serde_json::json!({ "s3": s3, "api": api });
