@@ -1,7 +1,8 @@
 //! `weir credentials`: the S3 keys and the API token, for a shell or an AWS CLI profile.
 //!
 //! Resolved as `weir run` resolves them (environment, config, else `<data dir>/credentials.toml`,
-//! created if missing), and printed on request only: this is the one place secrets are shown.
+//! created if missing), and printed on request only: this is the one place secrets are shown. The
+//! endpoint is the one `weir run` last wrote to `<data dir>/endpoints.json`, else the configured one.
 
 use anyhow::Result;
 use weir_server::Credentials;
@@ -14,9 +15,16 @@ pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
     std::fs::create_dir_all(&loaded.data_dir)?;
     let server = &loaded.config.server;
     let c = Credentials::resolve(server, &loaded.data_dir, |name| std::env::var(name).ok())?;
+    // Where a running (or the last) `weir run` on this data dir listens, else the configured address.
+    let running = std::fs::read(loaded.data_dir.join("endpoints.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|e| e["s3"].as_str().map(str::to_owned));
     let scheme = if server.tls_cert.is_some() { "https" } else { "http" };
-    let endpoint = (!server.s3_listen.is_empty())
-        .then(|| format!("{scheme}://{}", server.s3_listen.replace("0.0.0.0", "127.0.0.1")));
+    let endpoint = running.or_else(|| {
+        (!server.s3_listen.is_empty())
+            .then(|| format!("{scheme}://{}", server.s3_listen.replace("0.0.0.0", "127.0.0.1")))
+    });
     let secret = c.secret_access_key.expose();
     match args.profile {
         Some(profile) => {
