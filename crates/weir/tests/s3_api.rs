@@ -377,6 +377,16 @@ fn wrong_keys_unsigned_requests_skew_and_escaping_keys_are_refused() {
     let text = ok(&out, "curl traversal");
     assert!(text.ends_with("400") || text.ends_with("403"), "{text}");
     assert!(!weir.data().join("escape.csv").exists());
+    // A key that is not UTF-8.
+    let out = Command::new(curl_bin())
+        .args(["-s", "-X", "PUT", "--data-binary", "x", "-w", "\n%{http_code}"])
+        .arg(format!("{}/weir-input/raw/%FF%FE.csv", weir.s3))
+        .output()
+        .unwrap();
+    let text = ok(&out, "curl invalid UTF-8");
+    assert!(text.contains("InvalidURI") && text.ends_with("400"), "{text}");
+    let raw = weir.data().join("weir-input/raw");
+    assert!(raw.read_dir().map_or(true, |d| d.count() == 0), "something was written under raw/");
 }
 
 #[test]
