@@ -16,7 +16,7 @@ use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore as _, ObjectStoreExt as _, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore as _, ObjectStoreExt as _};
 use serde::{Deserialize, Serialize};
 use weir_core::keys::{validate_bucket, validate_key};
 use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PortError};
@@ -113,6 +113,8 @@ impl LocalObjectStore {
         }
     }
 
+    /// Stores a local file as the object, with its sidecar in place before the object appears:
+    /// a reader (or a reconcile scan) never sees the object without its ETag and metadata.
     async fn store_file(
         &self,
         bucket: &str,
@@ -123,12 +125,12 @@ impl LocalObjectStore {
     ) -> Result<ObjectInfo, PortError> {
         let dest = self.object_path(bucket, key)?;
         self.require_bucket(bucket).await?;
-        let src = path.to_owned();
-        tokio::task::spawn_blocking(move || move_into_place(&src, &dest))
+        let (src, sidecar) = (path.to_owned(), self.sidecar_path(bucket, key));
+        let meta = tokio::task::spawn_blocking(move || publish(&src, &dest, &sidecar, etag, metadata))
             .await
             .map_err(|e| PortError::unavailable("storing file", e))?
             .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
-        self.record(bucket, key, etag, metadata).await
+        Ok(ObjectInfo { bucket: bucket.into(), key: key.into(), ..meta })
     }
 
     async fn record(
@@ -197,11 +199,26 @@ impl ObjectStore for LocalObjectStore {
         data: Bytes,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
-        let loc = self.location(bucket, key)?;
+        let dest = self.object_path(bucket, key)?;
         self.require_bucket(bucket).await?;
         let etag = hex::encode(Md5::digest(&data));
-        self.store.put(&loc, PutPayload::from_bytes(data)).await.map_err(|e| store_error(e, bucket, key))?;
-        self.record(bucket, key, Some(etag), metadata).await
+        let staging = staging_path(&dest);
+        let written = {
+            let staging = staging.clone();
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::create_dir_all(staging.parent().expect("object paths have a parent"))?;
+                let mut f = std::fs::File::create(&staging)?;
+                std::io::Write::write_all(&mut f, &data)?;
+                f.sync_all()
+            })
+            .await
+            .map_err(|e| PortError::unavailable("storing object", e))?
+        };
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&staging);
+            return Err(PortError::unavailable(format!("storing {bucket}/{key}"), e));
+        }
+        self.store_file(bucket, key, &staging, metadata, Some(etag)).await
     }
 
     async fn put_file(
@@ -358,20 +375,76 @@ fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {
     }
 }
 
-/// Moves `src` to `dest` atomically (rename on the same file system, else copy to a staging
-/// file beside `dest` and rename), fsyncing the file and its folder.
-fn move_into_place(src: &Path, dest: &Path) -> std::io::Result<()> {
+/// Moves `src` to `dest` atomically, writing the sidecar first (rename on the same file
+/// system, else a copy to a staging file beside `dest`), fsyncing file and folder. A rename
+/// keeps the inode and the modification time, so the fingerprint taken before it still
+/// describes the object after it.
+fn publish(
+    src: &Path,
+    dest: &Path,
+    sidecar: &Path,
+    etag: Option<String>,
+    metadata: Metadata,
+) -> std::io::Result<ObjectInfo> {
     let parent = dest.parent().expect("object paths have a parent");
     std::fs::create_dir_all(parent)?;
     std::fs::File::open(src)?.sync_all()?;
-    if std::fs::rename(src, dest).is_err() {
-        let staging = staging_path(dest);
-        std::fs::copy(src, &staging)?;
-        std::fs::File::open(&staging)?.sync_all()?;
-        std::fs::rename(&staging, dest)?;
-        std::fs::remove_file(src)?;
+    // Same file system: rename straight from `src`; otherwise copy beside `dest` first.
+    let probe = staging_path(dest);
+    let staged = match std::fs::hard_link(src, &probe) {
+        Ok(()) => {
+            std::fs::remove_file(src)?;
+            probe
+        }
+        Err(_) => {
+            std::fs::copy(src, &probe)?;
+            std::fs::File::open(&probe)?.sync_all()?;
+            std::fs::remove_file(src)?;
+            probe
+        }
+    };
+    let meta = std::fs::metadata(&staged)?;
+    let fs_etag = fs_fingerprint(&meta);
+    let etag = etag.unwrap_or_else(|| fs_etag.clone());
+    if metadata.is_empty() && etag == fs_etag {
+        let _ = std::fs::remove_file(sidecar);
+    } else {
+        let body = serde_json::to_vec(&Sidecar { fs_etag, etag: etag.clone(), metadata: metadata.clone() })
+            .expect("sidecar serializes");
+        write_atomically(sidecar, &body)?;
     }
-    std::fs::File::open(parent)?.sync_all()
+    if let Err(e) = std::fs::rename(&staged, dest) {
+        let _ = std::fs::remove_file(&staged);
+        return Err(e);
+    }
+    std::fs::File::open(parent)?.sync_all()?;
+    Ok(ObjectInfo {
+        bucket: String::new(),
+        key: String::new(),
+        size: meta.len(),
+        etag,
+        last_modified: meta
+            .modified()
+            .map(chrono::DateTime::<chrono::Utc>::from)
+            .unwrap_or_else(|_| chrono::Utc::now()),
+        metadata,
+    })
+}
+
+/// The ETag `object_store`'s `LocalFileSystem` reports for a file (inode, mtime in µs, size),
+/// which the sidecar must match to be trusted. A test checks the two agree.
+fn fs_fingerprint(meta: &std::fs::Metadata) -> String {
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+        .unwrap_or_default()
+        .as_micros();
+    format!("\"{inode:x}-{mtime:x}-{:x}\"", meta.len())
 }
 
 fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {

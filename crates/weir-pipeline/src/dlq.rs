@@ -2,8 +2,8 @@
 //!
 //! Messages reach the DLQ by the queue's own redrive (on SQS, by SQS itself), often after the
 //! worker that last held them died, so no worker can be relied on to see the moment. Instead
-//! the DLQ is scanned; each dead letter (message id and the time it was dead-lettered) is
-//! claimed once in the job store, its job is marked `failed`, and an alert goes to `alerts`.
+//! the DLQ is scanned; each dead letter's job is marked `failed`, and the dead letter (message
+//! id and the time it was dead-lettered) is claimed once in the job store for its alert.
 
 use chrono::SecondsFormat;
 use weir_core::event::QueueEvent;
@@ -20,11 +20,13 @@ pub async fn scan_once(engine: &Engine) -> Result<usize, PortError> {
     let ports = engine.ports();
     let mut alerted = 0;
     for dead in ports.queue.dlq_list(SCAN_LIMIT).await? {
+        // Marking the job is idempotent and comes first: a scanner that dies after claiming
+        // must not leave the job looking as if it were still on its way.
+        let (bucket, key, last_error) = mark_job_failed(engine, &dead).await?;
         let claim = format!("dlq-alert:{}:{}", dead.message_id, dead.dead_lettered_at.timestamp_millis());
         if !ports.jobs.claim_once(&claim).await? {
             continue;
         }
-        let (bucket, key, last_error) = mark_job_failed(engine, &dead).await?;
         let alert = messages::dead_letter(
             &dead.message_id,
             bucket.as_deref(),

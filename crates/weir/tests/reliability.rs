@@ -1,0 +1,279 @@
+//! Reliability through the CLI: the DLQ commands, reprocessing, and kill -9 at random moments.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use weir_ports::{Queue, QueueSettings};
+
+fn weir(data: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    // No S3 endpoint or API: these tests drive weir through the CLI, and run side by side.
+    c.env_remove("WEIR_DATA_DIR").env_remove("WEIR_CONFIG").env("WEIR_LOG", "warn");
+    c.env("WEIR_S3_LISTEN", "").env("WEIR_API_LISTEN", "").arg("--data-dir").arg(data);
+    c
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+/// A config with test-speed timings (and optionally without reconcile-on-start).
+fn write_config(data: &Path, reconcile: bool) {
+    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../weir-core/src/default_weir.toml");
+    let text = std::fs::read_to_string(default)
+        .unwrap()
+        .replace("visibility_timeout_secs = 30", "visibility_timeout_secs = 2")
+        .replace("retry_base_ms = 1000", "retry_base_ms = 50")
+        .replace("dlq_scan_secs = 5", "dlq_scan_secs = 1")
+        .replace("reconcile_on_start = true", &format!("reconcile_on_start = {reconcile}"));
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(data.join("weir.toml"), text).unwrap();
+}
+
+fn start_run(data: &Path) -> Child {
+    weir(data).arg("run").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(15) {
+            child.kill().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn jobs(data: &Path) -> Vec<Value> {
+    json(&weir(data).args(["jobs", "--json", "--limit", "10000"]).output().unwrap())
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Like [`until`] with two minutes, but shows the jobs that are not done when it gives up.
+fn until_or_dump<T>(data: &Path, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let stuck: Vec<_> = jobs(data).into_iter().filter(|j| j["status"] != "succeeded").collect();
+            let dlq = String::from_utf8_lossy(&weir(data).args(["dlq", "list"]).output().unwrap().stdout)
+                .into_owned();
+            panic!("timed out waiting for {what}; not succeeded: {stuck:#?}\nDLQ: {dlq}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sales(rows: usize, seed: usize) -> String {
+    let mut s = String::from("order_id,customer_name,product,quantity,price,date\n");
+    for r in 0..rows {
+        s.push_str(&format!(
+            "O-{seed}-{r},Name {r},P{},{},{}.25,2024-03-{:02}\n",
+            r % 5,
+            r % 7 + 1,
+            r % 40,
+            r % 28 + 1
+        ));
+    }
+    s
+}
+
+#[test]
+fn dlq_commands_list_show_replay_and_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    write_config(data, true);
+    // A message that is not an S3 event, as if some other producer wrote to the queue.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let settings = QueueSettings::from(&weir_core::config::QueueConfig::default());
+    let queue = weir_backends::SqliteQueue::open(&data.join("queue.db"), settings).unwrap();
+    let id = rt.block_on(queue.send("this is not an event")).unwrap();
+
+    let run = start_run(data);
+    let dead = until("the dead letter", Duration::from_secs(20), || {
+        let v = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
+        (v.as_array().unwrap().len() == 1).then_some(v)
+    });
+    assert_eq!(dead[0]["message_id"], id.as_str());
+    assert!(dead[0]["object"].as_str().unwrap().contains("not an S3 event"), "{dead}");
+    let show = ok(&weir(data).args(["dlq", "show", &id]).output().unwrap());
+    assert!(show.contains("this is not an event"), "{show}");
+    let table = ok(&weir(data).args(["dlq", "list"]).output().unwrap());
+    assert!(table.contains(&id), "{table}");
+
+    // Replay puts it back; it is still not an event, so it comes straight back to the DLQ.
+    let replay = ok(&weir(data).args(["dlq", "replay", &id]).output().unwrap());
+    assert!(replay.contains("replayed 1"), "{replay}");
+    until("the dead letter again", Duration::from_secs(20), || {
+        let v = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
+        (v.as_array().unwrap().len() == 1).then_some(())
+    });
+    assert!(
+        !weir(data).args(["dlq", "replay"]).output().unwrap().status.success(),
+        "replay needs ids or --all"
+    );
+    assert!(!weir(data).args(["dlq", "purge"]).output().unwrap().status.success(), "purge needs --yes");
+    let purged = ok(&weir(data).args(["dlq", "purge", "--yes"]).output().unwrap());
+    assert!(purged.contains("purged 1"), "{purged}");
+    assert_eq!(json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap()), serde_json::json!([]));
+    stop(run);
+}
+
+#[test]
+fn reprocess_backfills_files_that_arrived_before_weir_and_reruns_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    write_config(data, false);
+    // Files dropped straight into the bucket folder: no events were ever sent for them.
+    let raw = data.join("weir-input/raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    for i in 0..5 {
+        std::fs::write(raw.join(format!("old-{i}.csv")), sales(20, i)).unwrap();
+    }
+    std::fs::write(raw.join("notes.txt"), "not a csv").unwrap();
+    let run = start_run(data);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(jobs(data).is_empty(), "without reconcile, nothing happens by itself");
+
+    let out = ok(&weir(data).args(["reprocess", "--prefix", "raw/", "--rate", "50"]).output().unwrap());
+    assert!(out.contains("sent 5 event(s)") && out.contains("1 with no pipeline"), "{out}");
+    let all = until("5 succeeded jobs", Duration::from_secs(30), || {
+        let j = jobs(data);
+        (j.len() == 5 && j.iter().all(|j| j["status"] == "succeeded")).then_some(j)
+    });
+    assert!(all.iter().all(|j| j["attempts"] == 1));
+
+    // Again without --force: everything is finished, nothing is sent.
+    let out = ok(&weir(data).args(["reprocess", "--prefix", "raw/"]).output().unwrap());
+    assert!(out.contains("sent 0 event(s)"), "{out}");
+
+    // After a schema change: restore from the archive and re-run the finished jobs.
+    let out = ok(&weir(data)
+        .args(["reprocess", "--prefix", "raw/old-", "--bucket", "weir-archive", "--force"])
+        .output()
+        .unwrap());
+    assert!(out.contains("sent 5 event(s)"), "{out}");
+    let rerun = until("5 re-run jobs", Duration::from_secs(30), || {
+        let j = jobs(data);
+        (j.len() == 5 && j.iter().all(|j| j["status"] == "succeeded" && j["attempts"] == 2)).then_some(j)
+    });
+    assert_eq!(rerun.len(), 5, "the same jobs, not new ones");
+    stop(run);
+}
+
+/// kill -9 of `weir run` at random moments while uploads keep arriving, many times over; then
+/// every upload ends in exactly one terminal state with complete outputs.
+#[test]
+fn kill_9_at_random_moments_while_uploading() {
+    let dir = tempfile::tempdir().unwrap();
+    let files_dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    write_config(data, true);
+    let mut seed: u64 = 0x5eed_1234;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    let iterations = 16;
+    let per_batch = 4;
+    let rows = 10_000;
+    let mut expected = Vec::new();
+    for it in 0..iterations {
+        let mut batch = Vec::new();
+        for f in 0..per_batch {
+            let name = format!("i{it:02}-f{f}.csv");
+            let path = files_dir.path().join(&name);
+            std::fs::write(&path, sales(rows, it * 10 + f)).unwrap();
+            batch.push(path);
+            expected.push(format!("raw/{name}"));
+        }
+        let mut put =
+            weir(data).arg("put").args(&batch).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut run = start_run(data);
+        std::thread::sleep(Duration::from_millis(50 + next() % 600));
+        run.kill().unwrap();
+        run.wait().unwrap();
+        let status = put.wait().unwrap();
+        assert!(status.success(), "weir put failed in iteration {it}");
+    }
+    let run = start_run(data);
+    let terminal = until_or_dump(data, "every upload to reach a terminal state", || {
+        let j = jobs(data);
+        (j.len() == expected.len()
+            && j.iter().all(|j| !matches!(j["status"].as_str(), Some("queued" | "running"))))
+        .then_some(j)
+    });
+    // A message received by three processes that all died is dead-lettered, as SQS would do
+    // (max_receive_count = 3). Those jobs are `failed`, their messages are in the DLQ, and a
+    // replay finishes them.
+    let failed: Vec<_> = terminal.iter().filter(|j| j["status"] == "failed").collect();
+    let dead = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
+    assert_eq!(
+        dead.as_array().unwrap().len(),
+        failed.len(),
+        "the DLQ holds exactly the failed jobs' messages"
+    );
+    if !failed.is_empty() {
+        eprintln!(
+            "kill -9 loop: {} job(s) dead-lettered after three receives by killed processes; replaying",
+            failed.len()
+        );
+        ok(&weir(data).args(["dlq", "replay", "--all"]).output().unwrap());
+    }
+    let all = until_or_dump(data, "every upload to succeed", || {
+        let j = jobs(data);
+        (j.len() == expected.len() && j.iter().all(|j| j["status"] == "succeeded")).then_some(j)
+    });
+    stop(run);
+    let mut keys: Vec<String> = all.iter().map(|j| j["source_key"].as_str().unwrap().to_owned()).collect();
+    keys.sort();
+    expected.sort();
+    assert_eq!(keys, expected, "one job per upload, no more, no less");
+    let retried = all.iter().filter(|j| j["attempts"].as_u64().unwrap() > 1).count();
+    eprintln!(
+        "kill -9 loop: {iterations} kills, {} uploads, {retried} jobs interrupted and resumed",
+        expected.len()
+    );
+    assert!(retried > 0, "some kill must land while a job runs");
+    for j in &all {
+        assert_eq!(j["valid_rows"], rows, "{j}");
+        let results = std::fs::read_to_string(
+            data.join("weir-output").join(j["output_keys"]["results"].as_str().unwrap()),
+        )
+        .unwrap();
+        assert_eq!(results.lines().count(), rows);
+    }
+    let input_left: Vec<_> = std::fs::read_dir(data.join("weir-input/raw")).unwrap().collect();
+    assert!(input_left.is_empty(), "every source archived");
+    let dlq = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
+    assert_eq!(dlq, serde_json::json!([]));
+}
