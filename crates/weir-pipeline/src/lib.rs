@@ -17,6 +17,7 @@
 pub mod checkpoint;
 pub mod dlq;
 pub mod engine;
+pub mod faults;
 pub mod ingest;
 pub mod messages;
 pub mod one_shot;

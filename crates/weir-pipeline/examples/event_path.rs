@@ -1,0 +1,283 @@
+//! The embedded event path, measured: upload → job `succeeded`, with the durable queue.
+//!
+//! ```text
+//! cargo run --release -p weir-pipeline --example event_path -- [--steady-files N] [--rate R]
+//!     [--burst-files N] [--concurrency C] [--soak-files N --failure-rate P]
+//! ```
+//!
+//! * steady: 1 KB CSV files uploaded at a fixed rate (default 50/s); latency percentiles.
+//! * burst: files uploaded as fast as four uploaders can; sustained files/s until all finish.
+//! * soak (optional): the burst with random transient failures injected into every port; checks
+//!   the invariants afterwards (one terminal state each, all succeeded, queue empty, DLQ empty).
+//!
+//! Uploads go through `ingest::put_object`, the path the S3 endpoint and `weir put` use.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use weir_backends::{LocalObjectStore, SqliteJobStore, SqliteQueue};
+use weir_core::{Config, Job, JobId, JobStatus};
+use weir_pipeline::faults::{self, Fault, FaultPlan};
+use weir_pipeline::{ingest, Engine, Ports, Worker};
+use weir_ports::{JobFilter, JobStore, Metadata, Notification, Notifier, PortError, QueueSettings};
+
+/// Records when each job was saved as succeeded.
+struct Timed {
+    inner: Arc<dyn JobStore>,
+    done: Mutex<HashMap<JobId, Instant>>,
+}
+
+#[async_trait]
+impl JobStore for Timed {
+    async fn create(&self, job: &Job) -> Result<bool, PortError> {
+        self.inner.create(job).await
+    }
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
+        self.inner.get(id).await
+    }
+    async fn save(&self, job: &Job) -> Result<(), PortError> {
+        self.inner.save(job).await?;
+        if job.status == JobStatus::Succeeded {
+            self.done.lock().unwrap().entry(job.job_id.clone()).or_insert_with(Instant::now);
+        }
+        Ok(())
+    }
+    async fn list(&self, f: &JobFilter) -> Result<Vec<Job>, PortError> {
+        self.inner.list(f).await
+    }
+    async fn counts(&self) -> Result<std::collections::BTreeMap<JobStatus, u64>, PortError> {
+        self.inner.counts().await
+    }
+    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
+        self.inner.acquire_lease(job, owner, ttl).await
+    }
+    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
+        self.inner.release_lease(id, owner).await
+    }
+    async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
+        self.inner.claim_once(key).await
+    }
+}
+
+struct Quiet;
+
+#[async_trait]
+impl Notifier for Quiet {
+    async fn publish(&self, _: &Notification) -> Result<(), PortError> {
+        Ok(())
+    }
+}
+
+/// Fails a share of calls at random, before or after the work.
+struct RandomFaults {
+    rate: f64,
+    injected: AtomicU64,
+}
+
+impl FaultPlan for RandomFaults {
+    fn decide(&self, _op: &'static str, _detail: &str) -> Option<Fault> {
+        let r: f64 = rand::random();
+        if r >= self.rate {
+            return None;
+        }
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        Some(if r < self.rate / 2.0 { Fault::Before } else { Fault::After })
+    }
+}
+
+fn csv_1kb(i: usize) -> Bytes {
+    let mut s = String::from("order_id,customer_name,product,quantity,price,date\n");
+    let mut r = 0;
+    while s.len() < 1000 {
+        s.push_str(&format!("O-{i}-{r},Customer {r},Widget,{},{}.99,2024-01-{:02}\n", r % 9 + 1, r % 50, r % 28 + 1));
+        r += 1;
+    }
+    Bytes::from(s)
+}
+
+fn arg(name: &str, default: f64) -> f64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    engine: Arc<Engine>,
+    timed: Arc<Timed>,
+    raw: Ports,
+    stop: CancellationToken,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+async fn setup(concurrency: usize, failure_rate: f64) -> (Setup, Arc<RandomFaults>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::bundled();
+    if failure_rate > 0.0 {
+        config.queue.visibility_timeout_secs = 2;
+        config.queue.max_receive_count = 10;
+        config.worker.retry_base_ms = 20;
+        config.worker.retry_max_secs = 1;
+    }
+    let timed = Arc::new(Timed {
+        inner: Arc::new(SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap()),
+        done: Mutex::new(HashMap::new()),
+    });
+    let raw = Ports {
+        objects: Arc::new(LocalObjectStore::open(dir.path()).unwrap()),
+        queue: Arc::new(SqliteQueue::open(&dir.path().join("queue.db"), QueueSettings::from(&config.queue)).unwrap()),
+        jobs: timed.clone(),
+        records: None,
+        notifier: Arc::new(Quiet),
+    };
+    let plan = Arc::new(RandomFaults { rate: failure_rate, injected: AtomicU64::new(0) });
+    let ports = if failure_rate > 0.0 { faults::wrap(raw.clone(), plan.clone()) } else { raw.clone() };
+    let engine = Arc::new(Engine::new(config, ports, dir.path().join(".tmp")).unwrap());
+    engine.ensure_buckets().await.unwrap();
+    let stop = CancellationToken::new();
+    let worker = Worker::new(engine.clone(), concurrency, Duration::from_secs(5));
+    let token = stop.clone();
+    let worker = tokio::spawn(async move { worker.run(token).await });
+    (Setup { _dir: dir, engine, timed, raw, stop, worker }, plan)
+}
+
+async fn upload(s: &Setup, key: &str, body: Bytes) -> (JobId, Instant) {
+    let start = Instant::now();
+    let (_, job) = ingest::put_object(&s.raw, s.engine.config(), "weir-input", key, body, Metadata::new()).await.unwrap();
+    (job.unwrap().job_id, start)
+}
+
+async fn wait_all(s: &Setup, ids: &[JobId], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let done = s.timed.done.lock().unwrap().len();
+        if ids.iter().all(|id| s.timed.done.lock().unwrap().contains_key(id)) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("only {done} of {} jobs succeeded in {timeout:?}", ids.len());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn steady(files: usize, rate: f64, concurrency: usize) {
+    let (s, _) = setup(concurrency, 0.0).await;
+    let mut started = Vec::new();
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    for i in 0..files {
+        ticks.tick().await;
+        started.push(upload(&s, &format!("raw/steady-{i}.csv"), csv_1kb(i)).await);
+    }
+    let ids: Vec<JobId> = started.iter().map(|(id, _)| id.clone()).collect();
+    wait_all(&s, &ids, Duration::from_secs(120)).await;
+    let done = s.timed.done.lock().unwrap().clone();
+    let mut lat: Vec<Duration> = started.iter().map(|(id, t)| done[id] - *t).collect();
+    lat.sort();
+    println!(
+        "steady  {files} files of 1 KB at {rate}/s, concurrency {concurrency}: upload→succeeded p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.9)),
+        ms(percentile(&lat, 0.99)),
+        ms(*lat.last().unwrap())
+    );
+    s.stop.cancel();
+    s.worker.await.unwrap();
+}
+
+async fn burst(files: usize, concurrency: usize, failure_rate: f64) {
+    let (s, plan) = setup(concurrency, failure_rate).await;
+    let s = Arc::new(s);
+    let start = Instant::now();
+    let mut uploaders = Vec::new();
+    for u in 0..4 {
+        let s = s.clone();
+        uploaders.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in (u..files).step_by(4) {
+                ids.push(upload(&s, &format!("raw/burst-{i}.csv"), csv_1kb(i)).await.0);
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for u in uploaders {
+        ids.extend(u.await.unwrap());
+    }
+    let uploaded = start.elapsed();
+    wait_all(&s, &ids, Duration::from_secs(600)).await;
+    let elapsed = start.elapsed();
+    let label = if failure_rate > 0.0 { "soak " } else { "burst" };
+    println!(
+        "{label}   {files} files of 1 KB, concurrency {concurrency}: uploaded in {:.2} s, all succeeded in {:.2} s: {:.0} files/s sustained",
+        uploaded.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        files as f64 / elapsed.as_secs_f64()
+    );
+    if failure_rate > 0.0 {
+        // The invariants: one job each, all succeeded, nothing left on the queue or in the DLQ.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let counts = s.timed.inner.counts().await.unwrap();
+        let stats = s.raw.queue.stats().await.unwrap();
+        let total: u64 = counts.values().sum();
+        let ok = total == files as u64
+            && counts.get(&JobStatus::Succeeded) == Some(&(files as u64))
+            && stats.visible + stats.in_flight + stats.dead_letters == 0;
+        println!(
+            "soak    failure rate {failure_rate}: {} failures injected; jobs {counts:?}; queue {stats:?}; invariants {}",
+            plan.injected.load(Ordering::Relaxed),
+            if ok { "HELD" } else { "VIOLATED" }
+        );
+        if !ok {
+            std::process::exit(1);
+        }
+    }
+    let s = Arc::try_unwrap(s).ok().expect("uploaders are done");
+    s.stop.cancel();
+    s.worker.await.unwrap();
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let concurrency = arg("--concurrency", 4.0) as usize;
+    let steady_files = arg("--steady-files", 500.0) as usize;
+    let rate = arg("--rate", 50.0);
+    let burst_files = arg("--burst-files", 3000.0) as usize;
+    let soak_files = arg("--soak-files", 0.0) as usize;
+    let failure_rate = arg("--failure-rate", 0.02);
+    if steady_files > 0 {
+        steady(steady_files, rate, concurrency).await;
+    }
+    if burst_files > 0 {
+        burst(burst_files, concurrency, 0.0).await;
+    }
+    if soak_files > 0 {
+        burst(soak_files, concurrency, failure_rate).await;
+    }
+    println!("peak RSS {:.1} MiB", peak_rss_mib());
+}

@@ -1,0 +1,185 @@
+//! Fault injection: wrappers around every port that fail chosen calls.
+//!
+//! The failure-point tests and the soak benchmark use these to prove the pipeline's
+//! invariants (one terminal state per upload, outputs as a clean run's, no duplicates) under
+//! store errors. A [`FaultPlan`] decides, call by call, whether to fail before the work, after
+//! it (the work happened but the caller sees an error: a crash or a lost acknowledgement), or
+//! not at all. Queue receives and read-only listings are not faulted: an idle worker makes a
+//! varying number of them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use weir_core::{Job, JobId, JobStatus};
+use weir_ports::{
+    ByteStream, DeadLetter, JobFilter, JobStore, Message, Metadata, Notification, Notifier, ObjectInfo,
+    ObjectStore, PortError, Queue, QueueStats, RecordItem, RecordsSink,
+};
+
+use crate::Ports;
+
+/// When a call fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Before the work: nothing happened.
+    Before,
+    /// After the work: it happened, but the caller is told it failed.
+    After,
+}
+
+/// Decides the fate of each port call, named like `objects.put` or `jobs.save`.
+pub trait FaultPlan: Send + Sync {
+    fn decide(&self, op: &'static str, detail: &str) -> Option<Fault>;
+}
+
+macro_rules! faulty {
+    ($plan:expr, $op:literal, $detail:expr, $call:expr) => {{
+        match $plan.decide($op, $detail) {
+            Some(Fault::Before) => {
+                return Err(PortError::unavailable(concat!("injected failure before ", $op), "fault"))
+            }
+            Some(Fault::After) => {
+                let _ = $call;
+                return Err(PortError::unavailable(concat!("injected failure after ", $op), "fault"));
+            }
+            None => $call,
+        }
+    }};
+}
+
+/// Wraps every port of `ports` with `plan`.
+pub fn wrap(ports: Ports, plan: Arc<dyn FaultPlan>) -> Ports {
+    Ports {
+        objects: Arc::new(FaultyObjects(ports.objects, plan.clone())),
+        queue: Arc::new(FaultyQueue(ports.queue, plan.clone())),
+        jobs: Arc::new(FaultyJobs(ports.jobs, plan.clone())),
+        records: ports.records.map(|r| Arc::new(FaultyRecords(r, plan.clone())) as Arc<dyn RecordsSink>),
+        notifier: Arc::new(FaultyNotifier(ports.notifier, plan)),
+    }
+}
+
+struct FaultyObjects(Arc<dyn ObjectStore>, Arc<dyn FaultPlan>);
+struct FaultyQueue(Arc<dyn Queue>, Arc<dyn FaultPlan>);
+struct FaultyJobs(Arc<dyn JobStore>, Arc<dyn FaultPlan>);
+struct FaultyRecords(Arc<dyn RecordsSink>, Arc<dyn FaultPlan>);
+struct FaultyNotifier(Arc<dyn Notifier>, Arc<dyn FaultPlan>);
+
+#[async_trait]
+impl ObjectStore for FaultyObjects {
+    async fn create_bucket(&self, b: &str) -> Result<(), PortError> {
+        self.0.create_bucket(b).await
+    }
+    async fn head(&self, b: &str, k: &str) -> Result<ObjectInfo, PortError> {
+        faulty!(self.1, "objects.head", "", self.0.head(b, k).await)
+    }
+    async fn get(&self, b: &str, k: &str) -> Result<(ObjectInfo, ByteStream), PortError> {
+        faulty!(self.1, "objects.get", k, self.0.get(b, k).await)
+    }
+    async fn put(&self, b: &str, k: &str, d: Bytes, m: Metadata) -> Result<ObjectInfo, PortError> {
+        faulty!(self.1, "objects.put", "", self.0.put(b, k, d, m).await)
+    }
+    async fn put_file(&self, b: &str, k: &str, p: &Path, m: Metadata) -> Result<ObjectInfo, PortError> {
+        faulty!(self.1, "objects.put_file", "", self.0.put_file(b, k, p, m).await)
+    }
+    async fn copy(
+        &self,
+        fb: &str,
+        fk: &str,
+        tb: &str,
+        tk: &str,
+        m: Option<Metadata>,
+    ) -> Result<ObjectInfo, PortError> {
+        faulty!(self.1, "objects.copy", "", self.0.copy(fb, fk, tb, tk, m).await)
+    }
+    async fn delete(&self, b: &str, k: &str) -> Result<(), PortError> {
+        faulty!(self.1, "objects.delete", "", self.0.delete(b, k).await)
+    }
+    async fn list(&self, b: &str, p: &str) -> Result<Vec<ObjectInfo>, PortError> {
+        faulty!(self.1, "objects.list", "", self.0.list(b, p).await)
+    }
+}
+
+#[async_trait]
+impl Queue for FaultyQueue {
+    async fn send(&self, body: &str) -> Result<String, PortError> {
+        faulty!(self.1, "queue.send", "", self.0.send(body).await)
+    }
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<String>, PortError> {
+        faulty!(self.1, "queue.send_batch", "", self.0.send_batch(bodies).await)
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Message>, PortError> {
+        // Receives are not counted: an idle worker polls a varying number of times.
+        self.0.receive(max, wait).await
+    }
+    async fn delete(&self, h: &str) -> Result<(), PortError> {
+        faulty!(self.1, "queue.delete", "", self.0.delete(h).await)
+    }
+    async fn change_visibility(&self, h: &str, t: Duration) -> Result<(), PortError> {
+        faulty!(self.1, "queue.change_visibility", "", self.0.change_visibility(h, t).await)
+    }
+    async fn dead_letter(&self, h: &str) -> Result<(), PortError> {
+        faulty!(self.1, "queue.dead_letter", "", self.0.dead_letter(h).await)
+    }
+    async fn stats(&self) -> Result<QueueStats, PortError> {
+        self.0.stats().await
+    }
+    async fn dlq_list(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError> {
+        self.0.dlq_list(limit).await
+    }
+    async fn dlq_replay(&self, ids: Option<&[String]>) -> Result<usize, PortError> {
+        self.0.dlq_replay(ids).await
+    }
+    async fn dlq_purge(&self) -> Result<usize, PortError> {
+        self.0.dlq_purge().await
+    }
+}
+
+#[async_trait]
+impl JobStore for FaultyJobs {
+    async fn create(&self, job: &Job) -> Result<bool, PortError> {
+        faulty!(self.1, "jobs.create", "", self.0.create(job).await)
+    }
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
+        faulty!(self.1, "jobs.get", "", self.0.get(id).await)
+    }
+    async fn save(&self, job: &Job) -> Result<(), PortError> {
+        faulty!(self.1, "jobs.save", "", self.0.save(job).await)
+    }
+    async fn list(&self, f: &JobFilter) -> Result<Vec<Job>, PortError> {
+        self.0.list(f).await
+    }
+    async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
+        self.0.counts().await
+    }
+    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
+        faulty!(self.1, "jobs.acquire_lease", "", self.0.acquire_lease(job, owner, ttl).await)
+    }
+    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
+        faulty!(self.1, "jobs.release_lease", "", self.0.release_lease(id, owner).await)
+    }
+    async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
+        faulty!(self.1, "jobs.claim_once", "", self.0.claim_once(key).await)
+    }
+}
+
+#[async_trait]
+impl RecordsSink for FaultyRecords {
+    async fn put_batch(&self, items: &[RecordItem]) -> Result<(), PortError> {
+        faulty!(self.1, "records.put_batch", "", self.0.put_batch(items).await)
+    }
+    async fn query(&self, pk: &str, limit: usize) -> Result<Vec<RecordItem>, PortError> {
+        self.0.query(pk, limit).await
+    }
+}
+
+#[async_trait]
+impl Notifier for FaultyNotifier {
+    async fn publish(&self, n: &Notification) -> Result<(), PortError> {
+        faulty!(self.1, "notifier.publish", "", self.0.publish(n).await)
+    }
+}
+
