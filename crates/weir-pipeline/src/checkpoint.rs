@@ -11,8 +11,12 @@ use weir_ports::JobStore;
 use weir_workflow::definition::StateKind;
 use weir_workflow::{Completed, StateMachine, TaskError};
 
-/// Saves the job with a checkpoint after every completed Task state (the states with side
-/// effects; Choice and Pass are cheap to repeat).
+/// Built-in tasks that are safe to run again, so no checkpoint is written after them.
+const REPEATABLE: [&str; 2] = ["weir:validate-schema", "weir:notify"];
+
+/// Saves the job with a checkpoint after every completed Task state that changes the world
+/// (moving, storing). Choice and Pass states, reading the header, and notifying (claimed once
+/// in the job store) are safe to repeat, so they cost no write.
 pub struct JobCheckpoints {
     jobs: Arc<dyn JobStore>,
     job: Mutex<Job>,
@@ -24,7 +28,10 @@ impl JobCheckpoints {
         let tasks = machine
             .states
             .iter()
-            .filter(|(_, s)| matches!(s.kind, StateKind::Task { .. }))
+            .filter(|(_, s)| match &s.kind {
+                StateKind::Task { resource, .. } => !REPEATABLE.contains(&resource.as_str()),
+                _ => false,
+            })
             .map(|(name, _)| name.clone())
             .collect();
         JobCheckpoints { jobs, job: Mutex::new(job), tasks }

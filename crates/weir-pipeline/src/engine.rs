@@ -202,9 +202,13 @@ impl Engine {
             Err(e) => return self.retry_later(message, &format!("job store: {e}")),
         }
         let disposition = self.run_leased(job, pipeline, message).await;
-        let id = JobId::for_object(bucket, &key, etag);
-        if let Err(e) = self.ports.jobs.release_lease(&id, &self.owner).await {
-            tracing::warn!(job_id = %id, error = %e, "could not release the job lease; it expires by itself");
+        // A finished job's lease went with its final save; one that will be retried gives its
+        // lease up now, so the retry need not wait for it to expire.
+        if disposition != Disposition::Delete {
+            let id = JobId::for_object(bucket, &key, etag);
+            if let Err(e) = self.ports.jobs.release_lease(&id, &self.owner).await {
+                tracing::warn!(job_id = %id, error = %e, "could not release the job lease; it expires by itself");
+            }
         }
         disposition
     }
@@ -219,6 +223,8 @@ impl Engine {
             Err(e) => return self.retry_later(message, &format!("job store: {e}")),
         };
         if job.status.is_terminal() && job.status != JobStatus::Failed {
+            // Finished by someone else meanwhile: give the lease back, nothing else to do.
+            let _ = self.ports.jobs.release_lease(&job.job_id, &self.owner).await;
             return Disposition::Delete;
         }
         job.pipeline = Some(pipeline.name.clone());

@@ -22,7 +22,8 @@ pub trait JobStore: Send + Sync {
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError>;
 
-    /// Writes the whole record, inserting it if needed.
+    /// Writes the whole record, inserting it if needed. Saving a job in a terminal status
+    /// also releases its lease (one write instead of two at the end of every job).
     async fn save(&self, job: &Job) -> Result<(), PortError>;
 
     /// Newest first (by creation time).

@@ -112,14 +112,18 @@ impl JobStore for SqliteJobStore {
 
     async fn save(&self, job: &Job) -> Result<(), PortError> {
         let (id, status, created, json) = row(job)?;
+        let terminal = job.status.is_terminal();
         self.db
             .write("saving a job", move |c| {
+                // A finished job needs no lease: saving it releases the lease in the same write.
                 c.prepare_cached(
                     "INSERT INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (job_id) DO UPDATE
-                     SET status = excluded.status, created_at = excluded.created_at, job = excluded.job",
+                     SET status = excluded.status, created_at = excluded.created_at, job = excluded.job,
+                         lease_owner = CASE WHEN ?5 THEN NULL ELSE lease_owner END,
+                         lease_expires = CASE WHEN ?5 THEN NULL ELSE lease_expires END",
                 )
-                .and_then(|mut st| st.execute(params![id, status, created, json]))
+                .and_then(|mut st| st.execute(params![id, status, created, json, terminal]))
                 .map(drop)
                 .map_err(sql("saving a job"))
             })
