@@ -94,7 +94,12 @@ fn csv_1kb(i: usize) -> Bytes {
     let mut s = String::from("order_id,customer_name,product,quantity,price,date\n");
     let mut r = 0;
     while s.len() < 1000 {
-        s.push_str(&format!("O-{i}-{r},Customer {r},Widget,{},{}.99,2024-01-{:02}\n", r % 9 + 1, r % 50, r % 28 + 1));
+        s.push_str(&format!(
+            "O-{i}-{r},Customer {r},Widget,{},{}.99,2024-01-{:02}\n",
+            r % 9 + 1,
+            r % 50,
+            r % 28 + 1
+        ));
         r += 1;
     }
     Bytes::from(s)
@@ -102,7 +107,11 @@ fn csv_1kb(i: usize) -> Bytes {
 
 fn arg(name: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn peak_rss_mib() -> f64 {
@@ -146,7 +155,9 @@ async fn setup(concurrency: usize, failure_rate: f64) -> (Setup, Arc<RandomFault
     });
     let raw = Ports {
         objects: Arc::new(LocalObjectStore::open(dir.path()).unwrap()),
-        queue: Arc::new(SqliteQueue::open(&dir.path().join("queue.db"), QueueSettings::from(&config.queue)).unwrap()),
+        queue: Arc::new(
+            SqliteQueue::open(&dir.path().join("queue.db"), QueueSettings::from(&config.queue)).unwrap(),
+        ),
         jobs: timed.clone(),
         records: None,
         notifier: Arc::new(Quiet),
@@ -164,7 +175,9 @@ async fn setup(concurrency: usize, failure_rate: f64) -> (Setup, Arc<RandomFault
 
 async fn upload(s: &Setup, key: &str, body: Bytes) -> (JobId, Instant) {
     let start = Instant::now();
-    let (_, job) = ingest::put_object(&s.raw, s.engine.config(), "weir-input", key, body, Metadata::new()).await.unwrap();
+    let (_, job) = ingest::put_object(&s.raw, s.engine.config(), "weir-input", key, body, Metadata::new())
+        .await
+        .unwrap();
     (job.unwrap().job_id, start)
 }
 

@@ -182,4 +182,3 @@ impl Notifier for FaultyNotifier {
         faulty!(self.1, "notifier.publish", "", self.0.publish(n).await)
     }
 }
-

@@ -54,7 +54,6 @@ impl Faults {
     }
 }
 
-
 impl FaultPlan for Faults {
     fn decide(&self, op: &'static str, detail: &str) -> Option<Fault> {
         if op == "objects.get" && self.poison.lock().unwrap().iter().any(|p| p == detail) {
