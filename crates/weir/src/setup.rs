@@ -32,7 +32,16 @@ pub fn load(global: &Global) -> Result<Loaded> {
         Some(p) => {
             let text =
                 std::fs::read_to_string(&p).with_context(|| format!("reading config {}", p.display()))?;
-            let config = Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            let mut config = Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            // Files the config names are relative to the config file, not to where weir runs.
+            let base = p.parent().unwrap_or(Path::new("."));
+            for pipeline in &mut config.pipelines {
+                if let Some(file) = &mut pipeline.workflow.file {
+                    if file.is_relative() {
+                        *file = base.join(&*file);
+                    }
+                }
+            }
             (config, p.display().to_string())
         }
         None => (Config::bundled(), "bundled sales pipeline (no weir.toml found)".to_string()),

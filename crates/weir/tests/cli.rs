@@ -106,11 +106,29 @@ fn process_prints_the_summary_and_exit_codes_say_what_happened() {
 fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
     let dir = tempfile::tempdir().unwrap();
     ok(&weir().arg("init").arg(dir.path()).output().unwrap());
-    for f in ["weir.toml", "samples/sales.csv", "samples/bad_schema.csv", "samples/bad_rows.csv"] {
+    for f in [
+        "weir.toml",
+        "workflow.asl.json",
+        "samples/sales.csv",
+        "samples/bad_schema.csv",
+        "samples/bad_rows.csv",
+    ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
     let check = ok(&weir().arg("--config").arg(dir.path().join("weir.toml")).arg("check").output().unwrap());
     assert!(check.contains("ok"), "{check}");
+    // The config names the workflow beside it; a broken workflow is reported with its pointer.
+    let toml = std::fs::read_to_string(dir.path().join("weir.toml")).unwrap();
+    assert!(toml.contains("\n[pipeline.workflow]\nfile = \"workflow.asl.json\""), "{toml}");
+    let workflow = dir.path().join("workflow.asl.json");
+    let good = std::fs::read_to_string(&workflow).unwrap();
+    std::fs::write(&workflow, good.replace("\"Next\": \"CheckValidation\"", "\"Next\": \"Nowhere\""))
+        .unwrap();
+    let out = weir().arg("--config").arg(dir.path().join("weir.toml")).arg("check").output().unwrap();
+    assert!(!out.status.success());
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("/States/ValidateSchema") && all.contains("Nowhere"), "{all}");
+    std::fs::write(&workflow, good).unwrap();
     // init refuses to overwrite.
     assert!(!weir().arg("init").arg(dir.path()).output().unwrap().status.success());
 

@@ -14,9 +14,19 @@ pub const SAMPLES: [(&str, &str); 3] = [
 ];
 
 pub fn run(args: InitArgs) -> Result<u8> {
-    let files: Vec<(String, &str)> = std::iter::once(("weir.toml".to_string(), DEFAULT_CONFIG_TOML))
-        .chain(SAMPLES.iter().map(|(n, c)| (format!("samples/{n}"), *c)))
-        .collect();
+    // The config names the workflow file written beside it, so the path a file takes is there
+    // to read and change.
+    let config = DEFAULT_CONFIG_TOML.replace(
+        "# [pipeline.workflow]\n# file = \"workflow.asl.json\"",
+        "[pipeline.workflow]\nfile = \"workflow.asl.json\"",
+    );
+    let files: Vec<(String, &str)> = [
+        ("weir.toml".to_string(), config.as_str()),
+        ("workflow.asl.json".to_string(), weir_pipeline::DEFAULT_WORKFLOW),
+    ]
+    .into_iter()
+    .chain(SAMPLES.iter().map(|(n, c)| (format!("samples/{n}"), *c)))
+    .collect();
     if !args.force {
         let existing: Vec<_> =
             files.iter().filter(|(n, _)| args.dir.join(n).exists()).map(|(n, _)| n.as_str()).collect();
