@@ -1,13 +1,16 @@
 //! The embedded adapters: every port of weir implemented with nothing but this machine.
 //!
 //! Buckets are folders ([`objects`]), the queue, the job store and the records sink are SQLite
-//! files ([`sqlite`]), and notifications go to the log ([`notify`]). `weir run` needs nothing
-//! else installed.
+//! files ([`sqlite`]), and notifications go to the log ([`notify`]) or, through a SQLite outbox
+//! ([`outbox`]), to email and webhooks ([`deliver`]). `weir run` needs nothing else installed.
 
+pub mod deliver;
 pub mod notify;
 pub mod objects;
+pub mod outbox;
 pub mod sqlite;
 
 pub use notify::{LogNotifier, TopicNotifier};
 pub use objects::LocalObjectStore;
+pub use outbox::{OutboxNotifier, OutboxStats};
 pub use sqlite::{SqliteJobStore, SqliteQueue, SqliteRecordsSink};

@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use weir_core::config::{NotifyConfig, SubscriptionKind};
 use weir_ports::{Notification, Notifier, PortError};
 
+use crate::deliver::{EmailSender, WebhookSender};
+
 /// Writes each message as one structured JSON log line (target `weir::notify`).
 #[derive(Debug, Default, Clone)]
 pub struct LogNotifier;
@@ -41,12 +43,27 @@ impl TopicNotifier {
         Self::default()
     }
 
-    /// The subscriptions named in the config.
+    /// The subscriptions named in the config, each sent to once with no retries and no filter;
+    /// `weir run` uses [`crate::OutboxNotifier`] instead, which retries and filters.
     pub fn from_config(config: &NotifyConfig) -> Self {
         let mut t = TopicNotifier::new();
         for sub in &config.subscriptions {
             let notifier: Arc<dyn Notifier> = match sub.kind {
                 SubscriptionKind::Log => Arc::new(LogNotifier),
+                SubscriptionKind::Email => match EmailSender::from_config(sub) {
+                    Ok(s) => Arc::new(s),
+                    Err(e) => {
+                        tracing::warn!(topic = %sub.topic, error = %e, "email subscription skipped");
+                        continue;
+                    }
+                },
+                SubscriptionKind::Webhook => match WebhookSender::from_config(sub) {
+                    Ok(s) => Arc::new(s),
+                    Err(e) => {
+                        tracing::warn!(topic = %sub.topic, error = %e, "webhook subscription skipped");
+                        continue;
+                    }
+                },
             };
             t.subscribe(&sub.topic, notifier);
         }

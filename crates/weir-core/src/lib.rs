@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod job;
 pub mod keys;
+pub mod notify_config;
 pub mod summary;
 
 pub use config::{Config, PipelineConfig};

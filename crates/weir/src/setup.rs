@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use weir_backends::{LocalObjectStore, SqliteJobStore, SqliteQueue, SqliteRecordsSink, TopicNotifier};
+use weir_backends::{LocalObjectStore, OutboxNotifier, SqliteJobStore, SqliteQueue, SqliteRecordsSink};
 use weir_core::config::RecordsSinkKind;
 use weir_core::Config;
 use weir_pipeline::{Engine, Ports};
@@ -67,13 +67,14 @@ pub fn embedded_ports(config: &Config, data_dir: &Path) -> Result<Ports> {
             SqliteRecordsSink::open(&data_dir.join("records.db")).context("opening the records sink")?,
         )),
     };
-    Ok(Ports {
-        objects: Arc::new(objects),
-        queue: Arc::new(queue),
-        jobs: Arc::new(jobs),
-        records,
-        notifier: Arc::new(TopicNotifier::from_config(&config.notify)),
-    })
+    // Email and webhook notifications go through `outbox.db`; any process that opened it (and
+    // runs on a tokio runtime) delivers what is due, so a restart does not drop a pending one.
+    let notifier = Arc::new(
+        OutboxNotifier::open(&data_dir.join("outbox.db"), &config.notify)
+            .context("opening the notification outbox")?,
+    );
+    notifier.spawn_delivery();
+    Ok(Ports { objects: Arc::new(objects), queue: Arc::new(queue), jobs: Arc::new(jobs), records, notifier })
 }
 
 /// Config, ports and a ready engine (buckets created).

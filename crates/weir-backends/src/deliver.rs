@@ -1,0 +1,199 @@
+//! Senders that leave the machine: email over SMTP ([`EmailSender`]) and HTTP webhooks
+//! ([`WebhookSender`]).
+//!
+//! They are [`Notifier`]s that try once and report the error; retries, backoff and surviving a
+//! restart are the outbox's job ([`crate::outbox`]), so a slow or down mail server never holds up
+//! a job.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use weir_core::config::{SmtpSecurity, SubscriptionConfig, WebhookFormat};
+use weir_ports::{Notification, Notifier, PortError};
+
+/// How long one delivery attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a sender could not be built from its subscription.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("missing `{0}`")]
+    Missing(&'static str),
+    #[error("address {0:?}: {1}")]
+    Address(String, lettre::address::AddressError),
+    #[error("SMTP security {0:?} needs TLS, which this weir was built without (cargo feature `smtp-tls`)")]
+    NoTls(SmtpSecurity),
+    #[error("{0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+}
+
+fn mailbox(s: &str) -> Result<Mailbox, SenderError> {
+    s.parse().map_err(|e| SenderError::Address(s.to_owned(), e))
+}
+
+/// Sends each message as one email with a text and an HTML body.
+pub struct EmailSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+}
+
+impl EmailSender {
+    pub fn from_config(sub: &SubscriptionConfig) -> Result<Self, SenderError> {
+        let host = sub.host.as_deref().ok_or(SenderError::Missing("host"))?;
+        let from = mailbox(sub.from.as_deref().ok_or(SenderError::Missing("from"))?)?;
+        let to = sub.to.iter().map(|t| mailbox(t)).collect::<Result<Vec<_>, _>>()?;
+        if to.is_empty() {
+            return Err(SenderError::Missing("to"));
+        }
+        let mut builder = match sub.security {
+            SmtpSecurity::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(sub.port.unwrap_or(25))
+            }
+            #[cfg(feature = "smtp-tls")]
+            SmtpSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?.port(sub.port.unwrap_or(587))
+            }
+            #[cfg(feature = "smtp-tls")]
+            SmtpSecurity::Tls => {
+                AsyncSmtpTransport::<Tokio1Executor>::relay(host)?.port(sub.port.unwrap_or(465))
+            }
+            #[cfg(not(feature = "smtp-tls"))]
+            other => return Err(SenderError::NoTls(other)),
+        };
+        let username = sub.username.clone().or_else(|| std::env::var("WEIR_SMTP_USERNAME").ok());
+        let password = sub.password.clone().or_else(|| std::env::var("WEIR_SMTP_PASSWORD").ok());
+        if let (Some(u), Some(p)) = (username, password) {
+            builder = builder.credentials(Credentials::new(u, p));
+        }
+        let transport = builder.timeout(Some(ATTEMPT_TIMEOUT)).build();
+        Ok(EmailSender { transport, from, to })
+    }
+
+    /// The email for a notification (also used by tests).
+    pub fn message(&self, n: &Notification) -> Result<Message, PortError> {
+        let mut builder =
+            Message::builder().from(self.from.clone()).subject(Notification::clamp_subject(&n.subject));
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        builder
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(n.text.clone()))
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html(n))),
+            )
+            .map_err(|e| PortError::unavailable("building the email", e))
+    }
+}
+
+#[async_trait]
+impl Notifier for EmailSender {
+    async fn publish(&self, n: &Notification) -> Result<(), PortError> {
+        let message = self.message(n)?;
+        self.transport.send(message).await.map_err(|e| PortError::unavailable("sending email", e))?;
+        Ok(())
+    }
+}
+
+/// The HTML body: the subject as a heading, the text, and the attributes as a table.
+pub fn html(n: &Notification) -> String {
+    let mut rows = String::new();
+    for (k, v) in &n.attributes {
+        rows.push_str(&format!("<tr><th align=\"left\">{}</th><td>{}</td></tr>", escape(k), escape(v)));
+    }
+    format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><pre style=\"font-family:inherit;white-space:pre-wrap\">{}</pre><table>{}</table></body></html>",
+        escape(&Notification::clamp_subject(&n.subject)),
+        escape(&n.text),
+        rows
+    )
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// POSTs each message as JSON; any status but 2xx is a failed attempt.
+pub struct WebhookSender {
+    client: reqwest::Client,
+    url: String,
+    format: WebhookFormat,
+}
+
+impl WebhookSender {
+    pub fn from_config(sub: &SubscriptionConfig) -> Result<Self, SenderError> {
+        let url = sub.url.clone().ok_or(SenderError::Missing("url"))?;
+        let client = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build()?;
+        Ok(WebhookSender { client, url, format: sub.format })
+    }
+
+    /// The JSON body for a notification.
+    pub fn body(format: WebhookFormat, n: &Notification) -> serde_json::Value {
+        match format {
+            WebhookFormat::Json => to_json(n),
+            WebhookFormat::Slack => serde_json::json!({ "text": format!("*{}*\n{}", n.subject, n.text) }),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for WebhookSender {
+    async fn publish(&self, n: &Notification) -> Result<(), PortError> {
+        let response = self
+            .client
+            .post(&self.url)
+            .json(&Self::body(self.format, n))
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable(format!("POST {}", self.url), e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(PortError::unavailable(
+                format!("POST {}", self.url),
+                std::io::Error::other(format!("the webhook answered {status}")),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A notification as JSON (the webhook body and the outbox's stored form).
+pub fn to_json(n: &Notification) -> serde_json::Value {
+    serde_json::json!({
+        "topic": n.topic,
+        "subject": n.subject,
+        "text": n.text,
+        "attributes": n.attributes,
+        "payload": n.payload,
+    })
+}
+
+/// The inverse of [`to_json`].
+pub fn from_json(v: &serde_json::Value) -> Notification {
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
+    Notification {
+        topic: s("topic"),
+        subject: s("subject"),
+        text: s("text"),
+        attributes: serde_json::from_value(v.get("attributes").cloned().unwrap_or_default())
+            .unwrap_or_default(),
+        payload: v.get("payload").cloned().unwrap_or_default(),
+    }
+}
