@@ -53,7 +53,6 @@ impl Config {
                 problems.push(format!("buckets.{role}: {e}"));
             }
         }
-        problems.extend(self.notify.validate());
         if self.queue.max_receive_count == 0 {
             problems.push("queue.max_receive_count: must be at least 1".into());
         }
@@ -98,6 +97,11 @@ impl Config {
                 if d.expr.trim().is_empty() {
                     problems.push(format!("{at}.derived[{j}] ({}): empty expression", d.name));
                 }
+            }
+            if self.records.sink != RecordsSinkKind::None && p.output.format != OutputFormat::Ndjson {
+                problems.push(format!(
+                    "{at}.output.format: the records sink loads NDJSON results; use format = \"ndjson\" or records.sink = \"none\""
+                ));
             }
         }
         problems.extend(self.server.validate());
@@ -195,6 +199,9 @@ pub struct PipelineConfig {
     pub columns: Vec<ColumnConfig>,
     #[serde(default)]
     pub derived: Vec<DerivedConfig>,
+    /// Row-level rules: unknown columns, the invalid-row ratio that rejects a file.
+    #[serde(default, skip_serializing_if = "ValidationConfig::is_default")]
+    pub validation: ValidationConfig,
     #[serde(default)]
     pub summary: SummaryConfig,
     #[serde(default)]
@@ -242,11 +249,27 @@ impl Default for SourceConfig {
     }
 }
 
+/// Suffixes of compressed files weir reads (gzip, zstd): `raw/*.csv` also takes `raw/x.csv.gz`.
+pub const COMPRESSED_SUFFIXES: [&str; 4] = [".gz", ".gzip", ".zst", ".zstd"];
+
 impl SourceConfig {
     pub fn matches(&self, key: &str) -> bool {
-        key.starts_with(&self.prefix)
-            && key.ends_with(&self.suffix)
-            && key.len() >= self.prefix.len() + self.suffix.len()
+        key.starts_with(&self.prefix) && key.len() >= self.prefix.len() + self.suffix.len() && {
+            let name = &key[self.prefix.len()..];
+            self.matches_name(name)
+        }
+    }
+
+    /// Whether a file name ends with the suffix, optionally followed by a compression suffix.
+    pub fn matches_name(&self, name: &str) -> bool {
+        if name.ends_with(&self.suffix) {
+            return true;
+        }
+        COMPRESSED_SUFFIXES.iter().any(|c| {
+            name.len() >= c.len()
+                && name[name.len() - c.len()..].eq_ignore_ascii_case(c)
+                && name[..name.len() - c.len()].ends_with(&self.suffix)
+        })
     }
 }
 
@@ -261,6 +284,13 @@ pub struct FormatConfig {
     pub has_header: bool,
     /// A record larger than this is an invalid row, not an out-of-memory.
     pub max_record_bytes: usize,
+    /// Text encoding of the input: `utf-8` (default; a bad byte is reported with its offset), or
+    /// any WHATWG label such as `latin-1`, `iso-8859-1`, `windows-1252`, `utf-16le`.
+    pub encoding: String,
+    /// Compression of the input: `auto` (by suffix or magic bytes), `none`, `gzip`, `zstd`.
+    pub compression: Compression,
+    /// A compressed input that inflates past this many bytes is refused (a decompression bomb).
+    pub max_decompressed_bytes: u64,
 }
 
 impl Default for FormatConfig {
@@ -271,14 +301,33 @@ impl Default for FormatConfig {
             quote: '"',
             has_header: true,
             max_record_bytes: 16 << 20,
+            encoding: "utf-8".into(),
+            compression: Compression::Auto,
+            max_decompressed_bytes: 50 << 30,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FormatKind {
+    #[default]
     Csv,
+    /// One JSON object, an array of objects, or objects one after another.
+    Json,
+    /// One JSON object per line (read exactly as `json`).
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Gzip or zstd when the name ends with `.gz`/`.zst` or the content starts with their magic bytes.
+    #[default]
+    Auto,
+    None,
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,13 +336,93 @@ pub struct ColumnConfig {
     pub name: String,
     #[serde(rename = "type", default)]
     pub ty: ColumnType,
-    /// Present in the header (else the file is rejected) and non-empty in every row (else the
-    /// row is invalid).
+    /// Present in the header (else the file is rejected) and, unless `nullable`, non-empty in
+    /// every row (else the row is invalid).
     #[serde(default)]
     pub required: bool,
-    /// For `date`: a chrono format string; defaults to `%Y-%m-%d`.
+    /// Whether an empty (or JSON `null`) value is allowed; defaults to `!required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nullable: Option<bool>,
+    /// For `date` and `datetime`: a chrono format string (`%Y-%m-%d`; RFC 3339 for datetime).
     #[serde(default)]
     pub format: Option<String>,
+    /// Smallest and largest allowed value: numbers for numeric columns, text in the column's
+    /// format for `date`/`datetime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Scalar>,
+    /// Length limits in characters, for text columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// The whole value must match this regular expression (Rust `regex` syntax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// No two valid rows may share a value (checked exactly for up to `summary.max_unique_values`
+    /// distinct values; past that only against the values already seen, with a warning).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
+    /// The value used when the field is empty or missing (parsed as the column's type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Scalar>,
+    /// For `enum`: the allowed values (compared exactly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// For `decimal`: total significant digits (at most 38) and digits after the point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u8>,
+}
+
+impl ColumnConfig {
+    /// A column with only a name and a type, everything else default.
+    pub fn new(name: &str, ty: ColumnType) -> ColumnConfig {
+        ColumnConfig {
+            name: name.into(),
+            ty,
+            required: false,
+            nullable: None,
+            format: None,
+            min: None,
+            max: None,
+            min_length: None,
+            max_length: None,
+            regex: None,
+            unique: false,
+            default: None,
+            values: Vec::new(),
+            precision: None,
+            scale: None,
+        }
+    }
+
+    pub fn is_nullable(&self) -> bool {
+        self.nullable.unwrap_or(!self.required)
+    }
+}
+
+/// A value written in the configuration: a bound, a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(v) => write!(f, "{v}"),
+            Scalar::Text(t) => f.write_str(t),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -303,15 +432,60 @@ pub enum ColumnType {
     String,
     Integer,
     Float,
+    /// Exact decimal with `precision`/`scale` (default 18/2), e.g. money.
+    Decimal,
     Boolean,
     Date,
+    /// A date and time: RFC 3339 by default, or `format`.
+    Datetime,
     Email,
+    /// One of `values`.
+    Enum,
 }
 
 impl ColumnType {
     pub fn is_numeric(self) -> bool {
-        matches!(self, ColumnType::Integer | ColumnType::Float)
+        matches!(self, ColumnType::Integer | ColumnType::Float | ColumnType::Decimal)
     }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::String => "string",
+            ColumnType::Integer => "integer",
+            ColumnType::Float => "float",
+            ColumnType::Decimal => "decimal",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Date => "date",
+            ColumnType::Datetime => "datetime",
+            ColumnType::Email => "email",
+            ColumnType::Enum => "enum",
+        }
+    }
+}
+
+/// `[pipeline.validation]`: rules about whole rows and the whole file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Columns (or JSON keys) the schema does not name: `keep` (as strings) or `drop`.
+    pub unknown_columns: UnknownColumns,
+    /// Reject the whole file (a permanent error) when more than this share of its rows is
+    /// invalid, e.g. `0.05`; unset accepts any share.
+    pub max_invalid_ratio: Option<f64>,
+}
+
+impl ValidationConfig {
+    pub fn is_default(&self) -> bool {
+        self == &ValidationConfig::default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownColumns {
+    #[default]
+    Keep,
+    Drop,
 }
 
 /// A field computed from others, e.g. `revenue = quantity * price`.
@@ -319,7 +493,9 @@ impl ColumnType {
 #[serde(deny_unknown_fields)]
 pub struct DerivedConfig {
     pub name: String,
-    /// Arithmetic over numeric columns and literals: `+ - * /`, parentheses.
+    /// Arithmetic over numeric columns and literals (`+ - * /`, parentheses), and functions:
+    /// `concat(a, "-", b)`, `upper(x)`, `lower(x)`, `trim(x)`, `length(x)`, `substr(x, start, len)`,
+    /// `coalesce(a, b)`, `round(x, digits)`, `abs(x)`.
     pub expr: String,
 }
 
@@ -337,6 +513,16 @@ pub struct SummaryConfig {
     pub total: Option<String>,
     /// Invalid rows described in the error report (the count is always exact).
     pub max_errors_in_report: usize,
+    /// Fields whose distinct values are counted (e.g. unique users): exact up to
+    /// `max_unique_values`, then a HyperLogLog estimate (about 1 % error), flagged as such.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unique: Vec<String>,
+    /// Fields whose smallest and largest value are reported (e.g. the time range of `timestamp`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub range: Vec<String>,
+    /// Distinct values remembered per `unique` summary field or `unique = true` column (16 bytes
+    /// each, so the default bounds each set to about 16 MiB).
+    pub max_unique_values: usize,
 }
 
 impl Default for SummaryConfig {
@@ -348,6 +534,9 @@ impl Default for SummaryConfig {
             group_by: Vec::new(),
             total: None,
             max_errors_in_report: 1000,
+            unique: Vec::new(),
+            range: Vec::new(),
+            max_unique_values: 500_000,
         }
     }
 }
@@ -368,30 +557,77 @@ fn default_max_groups() -> usize {
     10_000
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutputConfig {
     pub format: OutputFormat,
+    /// Parquet: rows per row group (each is buffered in memory before it is written).
+    pub parquet_row_group_rows: usize,
+    /// Threads one large file is processed on (NDJSON output, uncompressed CSV input, no
+    /// `unique` column); 1 is a single pass.
+    pub threads: usize,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig { format: OutputFormat::Ndjson, parquet_row_group_rows: 65_536, threads: 1 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
+    /// One JSON object per valid row.
     #[default]
     Ndjson,
+    /// One document: `{source_file, processed_at, data: [...], total_records, valid_records,
+    /// invalid_records}`.
+    Json,
+    /// Apache Parquet with typed columns.
+    Parquet,
 }
 
 impl OutputFormat {
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Ndjson => "ndjson",
+            OutputFormat::Json => "json",
+            OutputFormat::Parquet => "parquet",
         }
     }
 }
 
-pub use crate::notify_config::{
-    NotifyConfig, SmtpSecurity, SubscriptionConfig, SubscriptionKind, WebhookFormat,
-};
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub subscriptions: Vec<SubscriptionConfig>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            subscriptions: vec![
+                SubscriptionConfig { topic: "success".into(), kind: SubscriptionKind::Log },
+                SubscriptionConfig { topic: "alerts".into(), kind: SubscriptionKind::Log },
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    pub topic: String,
+    #[serde(rename = "type")]
+    pub kind: SubscriptionKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionKind {
+    /// One structured JSON line per message on the log.
+    Log,
+}
 
 /// Where valid records are loaded besides the results object.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -534,6 +770,64 @@ mod tests {
         let problems = c.validate();
         assert!(problems.iter().any(|p| p.contains("failed/")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("duplicate column")), "{problems:?}");
+    }
+
+    #[test]
+    fn the_schema_language_parses_and_unknown_keys_are_errors() {
+        let c = Config::from_toml(
+            r#"
+[[pipeline]]
+name = "events"
+source = { suffix = ".json" }
+format = { type = "json", compression = "auto", encoding = "latin-1" }
+validation = { unknown_columns = "drop", max_invalid_ratio = 0.05 }
+output = { format = "parquet", threads = 2 }
+[[pipeline.columns]]
+name = "amount"
+type = "decimal"
+precision = 10
+scale = 2
+min = 0
+max = 1e6
+default = "0.00"
+nullable = false
+[[pipeline.columns]]
+name = "code"
+regex = "[A-Z]{3}"
+min_length = 3
+unique = true
+[[pipeline.columns]]
+name = "kind"
+type = "enum"
+values = ["a", "b"]
+"#,
+        )
+        .unwrap();
+        let p = &c.pipelines[0];
+        assert_eq!(p.format.kind, FormatKind::Json);
+        assert_eq!(p.output.format, OutputFormat::Parquet);
+        assert_eq!(p.validation.unknown_columns, UnknownColumns::Drop);
+        assert_eq!(p.columns[0].min, Some(Scalar::Int(0)));
+        assert_eq!(p.columns[0].max, Some(Scalar::Float(1e6)));
+        assert!(!p.columns[0].is_nullable() && p.columns[2].is_nullable());
+        assert!(p.columns[1].unique);
+        assert!(Config::from_toml(
+            "[[pipeline]]\nname = \"x\"\n[[pipeline.columns]]\nname = \"a\"\nregexp = \"x\"\n"
+        )
+        .is_err());
+        assert!(Config::from_toml("[[pipeline]]\nname = \"x\"\nvalidation = { max_invalid = 1 }\n").is_err());
+        let mut c = Config::bundled();
+        c.records.sink = RecordsSinkKind::Sqlite;
+        c.pipelines[0].output.format = OutputFormat::Parquet;
+        assert!(c.validate().iter().any(|p| p.contains("output.format: the records sink loads NDJSON")));
+    }
+
+    #[test]
+    fn compressed_files_match_their_suffix() {
+        let s = SourceConfig::default();
+        assert!(s.matches("raw/a.csv") && s.matches("raw/a.csv.gz") && s.matches("raw/a.csv.ZST"));
+        assert!(!s.matches("raw/a.gz") && !s.matches("raw/a.csv.bz2") && !s.matches("raw/.gz"));
+        assert!(s.matches_name("sales.csv.gzip"));
     }
 
     #[test]

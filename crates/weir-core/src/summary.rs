@@ -25,6 +25,30 @@ pub struct Summary {
     pub errors_by_field: BTreeMap<String, u64>,
     /// Invalid rows described in the error report (at most the configured maximum).
     pub errors_reported: u64,
+    /// Distinct values per configured `summary.unique` field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unique: BTreeMap<String, UniqueCount>,
+    /// Smallest and largest value per configured `summary.range` field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ranges: BTreeMap<String, ValueRange>,
+    /// Things the reader should know about the figures (a cap reached, an estimate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UniqueCount {
+    pub count: u64,
+    /// False when the count is a HyperLogLog estimate (more values than were remembered).
+    pub exact: bool,
+}
+
+/// The smallest and largest value as text, in the column's own order (numbers numerically,
+/// dates and datetimes chronologically, text by bytes); absent when no valid row had one.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ValueRange {
+    pub min: Option<String>,
+    pub max: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -10,8 +10,8 @@ use weir_core::ErrorClass;
 
 use crate::header::HeaderCheck;
 
-/// Every problem found in a pipeline configuration, one line each, e.g.
-/// ``derived[0] (revenue): unknown field `quantty` ``.
+/// Every problem found in a pipeline configuration, one line each, located by its path in the
+/// pipeline, e.g. ``derived[0].expr: unknown field `quantty` ``.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid pipeline configuration: {}", .problems.join("; "))]
 pub struct ConfigError {
@@ -36,9 +36,28 @@ pub enum ProcessError {
     /// A quoted field was still open at the end of the file.
     #[error("unterminated quoted field: the quote opened on line {line} is never closed")]
     UnterminatedQuote { line: u64 },
-    /// Reading the input or writing an output failed.
-    #[error("I/O error: {0}")]
+    /// A JSON file's structure is broken between elements (a broken element is an invalid row).
+    #[error("invalid JSON at byte offset {offset}: {reason}")]
+    Json { offset: u64, reason: String },
+    /// More of the file's rows were invalid than `validation.max_invalid_ratio` allows.
+    #[error(
+        "{invalid} of {total} rows are invalid ({:.2} %), more than validation.max_invalid_ratio allows ({:.2} %)",
+        *invalid as f64 * 100.0 / *total as f64,
+        max_ratio * 100.0
+    )]
+    TooManyInvalid { invalid: u64, total: u64, max_ratio: f64 },
+    /// Reading the input or writing an output failed; `InvalidData` is input that cannot be
+    /// decoded (a corrupt or oversized compressed stream).
+    #[error("{}", io_message(.0))]
     Io(#[from] std::io::Error),
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        format!("unreadable input: {e}")
+    } else {
+        format!("I/O error: {e}")
+    }
 }
 
 impl ProcessError {
@@ -52,7 +71,9 @@ impl ProcessError {
             | ProcessError::HeaderEncoding { .. }
             | ProcessError::HeaderTooLarge { .. }
             | ProcessError::HeaderMismatch(_)
-            | ProcessError::UnterminatedQuote { .. } => ErrorClass::Permanent,
+            | ProcessError::UnterminatedQuote { .. }
+            | ProcessError::Json { .. }
+            | ProcessError::TooManyInvalid { .. } => ErrorClass::Permanent,
         }
     }
 }

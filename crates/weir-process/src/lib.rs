@@ -1,35 +1,48 @@
-//! weir's processing core: one streaming pass over a CSV byte stream.
+//! weir's processing core: one streaming pass over a CSV or JSON byte stream.
 //!
 //! A [`Plan`] is compiled once from a pipeline's configuration. [`process`] then reads a file
-//! (any `std::io::Read`, never wholly in memory) and in a single pass checks its header against
-//! the schema, validates and types every row, computes derived fields, writes valid rows as
-//! NDJSON and invalid ones to an error report, and returns the [`weir_core::Summary`].
-//! [`check_header`] reads only the header, for the `validate-schema` step.
+//! (any `std::io::Read`, never wholly in memory; gzip/zstd and other text encodings decoded on
+//! the way) and in a single pass checks its header against the schema, validates and types every
+//! row, computes derived fields, writes valid rows as NDJSON, a JSON document or Parquet and
+//! invalid ones to an error report, and returns the [`weir_core::Summary`]. [`check_header`]
+//! reads only the header, for the `validate-schema` step.
 //!
 //! This crate knows nothing of queues, buckets or async: callers hand it byte streams.
 //!
 //! Memory is bounded by the input buffer (256 KiB, growing only for a record up to
-//! `format.max_record_bytes`), two 64 KiB output chunks and the summary caps, whatever the file
-//! size. The row loop allocates nothing for a valid row; `examples/gen_sales.rs` and
-//! `examples/process_file.rs` generate and time a sales file of any size.
+//! `format.max_record_bytes`), the output chunks (64 KiB; one Parquet row group), the summary
+//! caps and the `unique` sets, whatever the file size. The row loop allocates nothing for a valid
+//! row of the common types; `bench/process.sh` measures it against DuckDB.
 //!
-//! Modules, one concern each: `reader` (CSV records with bounded memory and exact
-//! positions), `header` (schema matching), `plan` (compiled configuration), `expr` (derived
-//! field expressions), `validate` (typing a field), `ndjson` (output), `summary` (aggregates),
-//! `process` (the pass that ties them together), `error`.
+//! Modules, one concern each: `decompress` (gzip/zstd with a size ceiling), `formats` (bytes to
+//! records: `csv`, `json`, transcoding), `header` (schema matching), `schema` (the column
+//! language: `types` for typing a field, rules, `unique` sets), `plan` (compiled
+//! configuration), `expr` (derived field expressions), `output` (`ndjson`, `json`, `parquet`
+//! sinks), `summary` (aggregates), `process` (the pass that ties them together), `parallel`
+//! (one file on N threads), `error`.
 
+mod decompress;
 mod error;
 mod expr;
+mod formats;
 mod header;
-mod ndjson;
+mod output;
+mod parallel;
 mod plan;
 mod process;
-mod reader;
+mod schema;
 mod summary;
-mod validate;
 
 pub use error::{ConfigError, ProcessError};
 pub use header::HeaderCheck;
 pub use plan::Plan;
-pub use process::{check_header, process};
+pub use process::{check_header, check_header_named, process, process_with, Options};
 pub use summary::{NULL_GROUP, OTHER_GROUP};
+
+/// The parse, validate and serialize loops, exposed for the criterion benches (not an API).
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::formats::csv::bench_parse;
+    pub use crate::output::ndjson::bench_write_str;
+    pub use crate::schema::types::bench_validate;
+}

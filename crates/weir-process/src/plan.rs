@@ -2,21 +2,25 @@
 //!
 //! Compiling resolves every name to an index (schema columns first, then derived fields, which
 //! share one "slot" numbering so expressions and aggregates address both alike), parses the
-//! derived expressions and date formats, and finds every configuration problem at once, each
-//! with its location. Per-file work (matching the header) starts from this and never re-parses
-//! configuration text.
+//! derived expressions, date formats and regexes, and finds every configuration problem at once,
+//! each with its location as a path in the pipeline (`columns[3].regex: ...`), which `weir check`
+//! prefixes with `pipeline[i].`. Per-file work starts from this and never re-parses configuration
+//! text.
 
-use weir_core::config::{normalize_field_name, ColumnType, PipelineConfig};
+use weir_core::config::{
+    normalize_field_name, ColumnType, Compression, FormatKind, OutputFormat, PipelineConfig, UnknownColumns,
+};
 
 use crate::error::ConfigError;
-use crate::expr::{Expr, Scope};
-use crate::validate::DateFormat;
+use crate::expr::{Expr, Node, Scope, Ty};
+pub(crate) use crate::schema::ColumnSpec;
 
 /// A compiled pipeline: cheap to share between threads and reuse for every file.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub(crate) columns: Vec<ColumnSpec>,
     pub(crate) derived: Vec<DerivedSpec>,
+    pub(crate) input: InputFormat,
     pub(crate) delimiter: u8,
     pub(crate) quote: u8,
     pub(crate) has_header: bool,
@@ -27,15 +31,26 @@ pub struct Plan {
     pub(crate) max_distinct: usize,
     pub(crate) group_by: Vec<GroupSpec>,
     pub(crate) max_errors: usize,
+    /// Schema columns whose distinct values the summary counts.
+    pub(crate) unique_summary: Vec<usize>,
+    /// Schema columns whose smallest and largest values the summary reports.
+    pub(crate) range_summary: Vec<usize>,
+    pub(crate) max_unique_values: usize,
+    pub(crate) keep_unknown: bool,
+    pub(crate) max_invalid_ratio: Option<f64>,
+    pub(crate) output: OutputFormat,
+    pub(crate) row_group_rows: usize,
+    pub(crate) threads: usize,
 }
 
+/// How the input bytes are read before parsing.
 #[derive(Debug, Clone)]
-pub(crate) struct ColumnSpec {
-    /// Normalized.
-    pub name: String,
-    pub ty: ColumnType,
-    pub required: bool,
-    pub date: DateFormat,
+pub(crate) struct InputFormat {
+    pub kind: FormatKind,
+    /// `None` for UTF-8 (read as it is); otherwise transcoded to UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    pub compression: Compression,
+    pub max_decompressed_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -72,51 +87,81 @@ impl Plan {
         if p.format.max_record_bytes == 0 {
             problems.push("format.max_record_bytes: must be at least 1".into());
         }
+        let label = p.format.encoding.trim().to_ascii_lowercase();
+        // Spellings people use that the WHATWG label list lacks.
+        let label = match label.as_str() {
+            "latin-1" | "latin_1" | "iso8859-1" => "latin1",
+            "cp1252" | "windows1252" => "windows-1252",
+            "utf8" => "utf-8",
+            other => other,
+        };
+        let encoding = match encoding_rs::Encoding::for_label(label.as_bytes()) {
+            Some(e) if e == encoding_rs::UTF_8 => None,
+            Some(e) if e.output_encoding() != e => {
+                problems.push(format!(
+                    "format.encoding: {:?} cannot be read (it is an output-only label)",
+                    p.format.encoding
+                ));
+                None
+            }
+            Some(e) => Some(e),
+            None => {
+                problems.push(format!(
+                    "format.encoding: unknown encoding {:?} (e.g. utf-8, latin-1, windows-1252, utf-16le)",
+                    p.format.encoding
+                ));
+                None
+            }
+        };
+        if p.format.max_decompressed_bytes == 0 {
+            problems.push("format.max_decompressed_bytes: must be at least 1".into());
+        }
+        let json = p.format.kind != FormatKind::Csv;
+        if json && !p.format.has_header {
+            problems.push("format.has_header: only CSV files have a header line to leave out".into());
+        }
 
         let mut columns: Vec<ColumnSpec> = Vec::with_capacity(p.columns.len());
         for (i, c) in p.columns.iter().enumerate() {
-            let name = normalize_field_name(&c.name);
-            let at = format!("columns[{i}] ({})", c.name);
-            if name.is_empty() {
-                problems.push(format!("{at}: empty column name"));
-            } else if columns.iter().any(|o| o.name == name) {
-                problems.push(format!("{at}: duplicate column `{name}`"));
+            let at = format!("columns[{i}]");
+            let spec = ColumnSpec::compile(c, &at, &mut problems);
+            if spec.name.is_empty() {
+                problems.push(format!("{at}.name: empty column name"));
+            } else if columns.iter().any(|o| o.name == spec.name) {
+                problems.push(format!("{at}.name: duplicate column `{}`", spec.name));
             }
-            let date = match (c.ty, c.format.as_deref()) {
-                (ColumnType::Date, f) => DateFormat::new(f).unwrap_or_else(|e| {
-                    problems.push(format!("{at}.format: {e}"));
-                    DateFormat::Iso
-                }),
-                (_, Some(_)) => {
-                    problems.push(format!("{at}.format: only date columns take a format"));
-                    DateFormat::Iso
+            columns.push(spec);
+        }
+        if json {
+            // A path cannot also be a prefix of another: `user` and `user.id` would both claim it.
+            for (i, c) in columns.iter().enumerate() {
+                if let Some(o) = columns.iter().find(|o| o.name.starts_with(&format!("{}.", c.name))) {
+                    problems.push(format!(
+                        "columns[{i}].name: `{}` is an object holding `{}`; name its fields, not both",
+                        c.name, o.name
+                    ));
                 }
-                (_, None) => DateFormat::Iso,
-            };
-            columns.push(ColumnSpec { name, ty: c.ty, required: c.required, date });
+            }
         }
 
         let mut derived: Vec<DerivedSpec> = Vec::with_capacity(p.derived.len());
         for (i, d) in p.derived.iter().enumerate() {
             let name = normalize_field_name(&d.name);
-            let at = format!("derived[{i}] ({})", d.name);
+            let at = format!("derived[{i}]");
             if name.is_empty() {
-                problems.push(format!("{at}: empty name"));
+                problems.push(format!("{at}.name: empty name"));
             } else if columns.iter().any(|c| c.name == name) {
-                problems.push(format!("{at}: name `{name}` is already a column"));
+                problems.push(format!("{at}.name: `{name}` is already a column"));
             } else if derived.iter().any(|o| o.name == name) {
-                problems.push(format!("{at}: duplicate derived field `{name}`"));
+                problems.push(format!("{at}.name: duplicate derived field `{name}`"));
             }
             let scope = Names { columns: &columns, derived: &derived, later: &p.derived[i..] };
             match Expr::parse(&d.expr, &scope) {
                 Ok(expr) => derived.push(DerivedSpec { name, expr }),
                 Err(e) => {
-                    problems.push(format!("{at}: {e}"));
+                    problems.push(format!("{at}.expr: {e}"));
                     // Keep the indexes of later fields right.
-                    derived.push(DerivedSpec {
-                        name,
-                        expr: Expr { root: crate::expr::Node::Int(0), integer: true },
-                    });
+                    derived.push(DerivedSpec { name, expr: Expr { root: Node::Int(0), ty: Ty::Int } });
                 }
             }
         }
@@ -130,6 +175,26 @@ impl Plan {
                 None => problems.push(format!("summary.categorical[{i}]: unknown column `{name}`")),
             }
         }
+        let mut unique_summary = Vec::new();
+        for (i, name) in s.unique.iter().enumerate() {
+            match column_index(name) {
+                Some(c) => unique_summary.push(c),
+                None => problems.push(format!("summary.unique[{i}]: unknown column `{name}`")),
+            }
+        }
+        let mut range_summary = Vec::new();
+        for (i, name) in s.range.iter().enumerate() {
+            match column_index(name) {
+                Some(c) if columns[c].ty == ColumnType::Boolean => {
+                    problems.push(format!("summary.range[{i}]: column `{name}` is boolean"))
+                }
+                Some(c) => range_summary.push(c),
+                None => problems.push(format!("summary.range[{i}]: unknown column `{name}`")),
+            }
+        }
+        if s.max_unique_values == 0 && (!s.unique.is_empty() || columns.iter().any(|c| c.unique)) {
+            problems.push("summary.max_unique_values: must be at least 1".into());
+        }
         let numeric_slot = |name: &str| -> Result<usize, String> {
             let n = normalize_field_name(name);
             if let Some(c) = columns.iter().position(|c| c.name == n) {
@@ -140,7 +205,8 @@ impl Plan {
                 };
             }
             match derived.iter().position(|d| d.name == n) {
-                Some(d) => Ok(columns.len() + d),
+                Some(d) if derived[d].expr.ty.is_numeric() => Ok(columns.len() + d),
+                Some(_) => Err(format!("derived field `{n}` is text, not numeric")),
                 None => Err(format!("unknown field `{name}`")),
             }
         };
@@ -167,6 +233,17 @@ impl Plan {
                 problems.push(format!("summary.total: {e}"));
             }
         }
+        if let Some(r) = p.validation.max_invalid_ratio {
+            if !(0.0..=1.0).contains(&r) {
+                problems.push(format!("validation.max_invalid_ratio: {r} is not between 0 and 1"));
+            }
+        }
+        if p.output.threads == 0 {
+            problems.push("output.threads: must be at least 1".into());
+        }
+        if p.output.parquet_row_group_rows == 0 {
+            problems.push("output.parquet_row_group_rows: must be at least 1".into());
+        }
 
         if !problems.is_empty() {
             return Err(ConfigError { problems });
@@ -174,6 +251,12 @@ impl Plan {
         Ok(Plan {
             columns,
             derived,
+            input: InputFormat {
+                kind: p.format.kind,
+                encoding,
+                compression: p.format.compression,
+                max_decompressed_bytes: p.format.max_decompressed_bytes,
+            },
             delimiter,
             quote,
             has_header: p.format.has_header,
@@ -183,7 +266,20 @@ impl Plan {
             max_distinct: s.max_distinct,
             group_by,
             max_errors: s.max_errors_in_report,
+            unique_summary,
+            range_summary,
+            max_unique_values: s.max_unique_values.max(1),
+            keep_unknown: p.validation.unknown_columns == UnknownColumns::Keep,
+            max_invalid_ratio: p.validation.max_invalid_ratio,
+            output: p.output.format,
+            row_group_rows: p.output.parquet_row_group_rows,
+            threads: p.output.threads,
         })
+    }
+
+    /// The output format the results are written in.
+    pub fn output_format(&self) -> OutputFormat {
+        self.output
     }
 
     /// Slot of a schema column or derived field: schema columns first, then derived fields.
@@ -191,7 +287,15 @@ impl Plan {
         self.columns.len() + self.derived.len()
     }
 
-    /// Name of a numeric slot.
+    /// Whether a slot holds numbers.
+    pub(crate) fn slot_is_numeric(&self, slot: usize) -> bool {
+        match slot.checked_sub(self.columns.len()) {
+            None => self.columns[slot].ty.is_numeric(),
+            Some(d) => self.derived[d].expr.ty.is_numeric(),
+        }
+    }
+
+    /// Name of a slot.
     pub(crate) fn slot_name(&self, slot: usize) -> &str {
         match slot.checked_sub(self.columns.len()) {
             None => &self.columns[slot].name,
@@ -200,7 +304,7 @@ impl Plan {
     }
 }
 
-/// Names an expression may use: numeric columns and derived fields defined before it.
+/// Names an expression may use: columns and derived fields defined before it.
 struct Names<'a> {
     columns: &'a [ColumnSpec],
     derived: &'a [DerivedSpec],
@@ -208,18 +312,18 @@ struct Names<'a> {
 }
 
 impl Scope for Names<'_> {
-    fn lookup(&self, name: &str) -> Result<(usize, bool), String> {
+    fn lookup(&self, name: &str) -> Result<(usize, Ty), String> {
         let n = normalize_field_name(name);
         if let Some(i) = self.columns.iter().position(|c| c.name == n) {
-            let ty = self.columns[i].ty;
-            return match ty {
-                ColumnType::Integer => Ok((i, true)),
-                ColumnType::Float => Ok((i, false)),
-                other => Err(format!("field `{n}` is {}, not numeric", format!("{other:?}").to_lowercase())),
+            return match self.columns[i].ty {
+                ColumnType::Integer => Ok((i, Ty::Int)),
+                ColumnType::Float | ColumnType::Decimal => Ok((i, Ty::Float)),
+                ColumnType::Boolean => Err(format!("field `{n}` is boolean, which expressions do not use")),
+                _ => Ok((i, Ty::Str)),
             };
         }
         if let Some(d) = self.derived.iter().position(|d| d.name == n) {
-            return Ok((self.columns.len() + d, self.derived[d].expr.integer));
+            return Ok((self.columns.len() + d, self.derived[d].expr.ty));
         }
         if self.later.iter().any(|d| normalize_field_name(&d.name) == n) {
             return Err(format!("field `{n}` is derived at or after this one; use it only in later fields"));
@@ -231,7 +335,7 @@ impl Scope for Names<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_core::config::{ColumnConfig, DerivedConfig, GroupByConfig};
+    use weir_core::config::{ColumnConfig, ColumnType, DerivedConfig, GroupByConfig};
 
     fn sales() -> PipelineConfig {
         weir_core::Config::bundled().pipelines.remove(0)
@@ -242,7 +346,7 @@ mod tests {
         let plan = Plan::compile(&sales()).unwrap();
         assert_eq!(plan.columns.len(), 6);
         assert_eq!(plan.derived[0].name, "revenue");
-        assert!(!plan.derived[0].expr.integer);
+        assert_eq!(plan.derived[0].expr.ty, Ty::Float);
         assert_eq!(plan.categorical, vec![2]);
         assert_eq!(plan.group_by[0].fields, vec![("revenue".to_string(), 6), ("quantity".to_string(), 3)]);
         assert_eq!(plan.slot_name(6), "revenue");
@@ -258,12 +362,14 @@ mod tests {
         p.derived.push(DerivedConfig { name: "early".into(), expr: "late * 2".into() });
         p.derived.push(DerivedConfig { name: "late".into(), expr: "quantity * 2".into() });
         p.derived.push(DerivedConfig { name: "bad".into(), expr: "(quantity".into() });
-        p.columns.push(ColumnConfig {
-            name: "when".into(),
-            ty: ColumnType::Date,
-            required: false,
-            format: Some("%Q".into()),
-        });
+        let mut when = ColumnConfig::new("when", ColumnType::Date);
+        when.format = Some("%Q".into());
+        p.columns.push(when);
+        let mut code = ColumnConfig::new("code", ColumnType::String);
+        code.regex = Some("[".into());
+        p.columns.push(code);
+        p.validation.max_invalid_ratio = Some(1.5);
+        p.format.encoding = "klingon".into();
         p.summary.categorical.push("prodcut".into());
         p.summary.group_by.push(GroupByConfig {
             by: "nope".into(),
@@ -277,16 +383,19 @@ mod tests {
             e.problems,
             vec![
                 "format.delimiter: must be one ASCII character other than a line break",
-                "columns[6] (when).format: invalid date format \"%Q\"",
-                "derived[0] (revenue): unknown field `quantty`",
-                "derived[1] (label): field `product` is string, not numeric",
-                "derived[2] (Quantity): name `quantity` is already a column",
-                "derived[3] (early): field `late` is derived at or after this one; use it only in later fields",
-                "derived[5] (bad): expected `)` at position 10 to close `(` at position 1",
+                "format.encoding: unknown encoding \"klingon\" (e.g. utf-8, latin-1, windows-1252, utf-16le)",
+                "columns[6].format: invalid date format \"%Q\"",
+                "columns[7].regex: invalid pattern \"[\": error: unclosed character class",
+                "derived[0].expr: unknown field `quantty`",
+                "derived[1].expr: `+` needs numbers, not text (use concat() to join text)",
+                "derived[2].name: `quantity` is already a column",
+                "derived[3].expr: field `late` is derived at or after this one; use it only in later fields",
+                "derived[5].expr: expected `)` at position 10 to close `(` at position 1",
                 "summary.categorical[1]: unknown column `prodcut`",
                 "summary.group_by[1].by: unknown column `nope`",
                 "summary.group_by[1].fields[0]: column `customer_name` is not numeric",
                 "summary.total: unknown field `revenu`",
+                "validation.max_invalid_ratio: 1.5 is not between 0 and 1",
             ]
         );
     }
@@ -303,6 +412,6 @@ mod tests {
         p.derived.push(DerivedConfig { name: "double".into(), expr: "quantity * 2".into() });
         p.derived.push(DerivedConfig { name: "quad".into(), expr: "double * 2".into() });
         let plan = Plan::compile(&p).unwrap();
-        assert!(plan.derived[2].expr.integer);
+        assert_eq!(plan.derived[2].expr.ty, Ty::Int);
     }
 }

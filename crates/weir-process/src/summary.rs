@@ -5,15 +5,21 @@
 //! costs a hash and no allocation. A map stops growing at its cap (`max_distinct`,
 //! `max_groups`); after that, new categorical values are not counted (and the counts say so)
 //! and new groups are folded into `(other)`. [`Accumulator::finish`] turns it all into the
-//! [`Summary`] the job writes.
+//! [`Summary`] the job writes. Distinct counts (`summary.unique`, e.g. unique users) use
+//! `schema::unique::DistinctCounter` (exact, then HyperLogLog); ranges (`summary.range`, e.g. the
+//! time span of `timestamp`) keep the smallest and largest value in the column's own order.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxBuildHasher;
-use weir_core::summary::{success_rate, CategoricalCounts, GroupStats, NumericStats, Summary, ValueCount};
+use weir_core::summary::{
+    success_rate, CategoricalCounts, GroupStats, NumericStats, Summary, UniqueCount, ValueCount, ValueRange,
+};
 
 use crate::expr::Num;
 use crate::plan::Plan;
+use crate::schema::unique::DistinctCounter;
+use crate::schema::Key;
 
 type Map<V> = HashMap<Box<[u8]>, V, FxBuildHasher>;
 
@@ -29,6 +35,39 @@ pub(crate) struct Accumulator {
     groups: Vec<Groups>,
     pub errors_by_field: BTreeMap<String, u64>,
     top_n: usize,
+    /// `(name, schema column, counter)` per `summary.unique` field.
+    pub unique: Vec<(String, usize, DistinctCounter)>,
+    /// `(name, schema column, range)` per `summary.range` field.
+    pub ranges: Vec<(String, usize, Range)>,
+    pub warnings: Vec<String>,
+}
+
+/// The smallest and largest value seen, with their text.
+#[derive(Default)]
+pub(crate) struct Range {
+    min: Option<(Option<Key>, Box<[u8]>)>,
+    max: Option<(Option<Key>, Box<[u8]>)>,
+}
+
+impl Range {
+    /// Adds a value: ordered by `key` when it has one, else by its bytes.
+    #[inline]
+    pub fn add(&mut self, key: Option<Key>, text: &[u8]) {
+        let less = |a: &(Option<Key>, Box<[u8]>)| match (key, a.0) {
+            (Some(k), Some(o)) => k < o,
+            _ => text < &a.1[..],
+        };
+        let more = |a: &(Option<Key>, Box<[u8]>)| match (key, a.0) {
+            (Some(k), Some(o)) => k > o,
+            _ => text > &a.1[..],
+        };
+        if self.min.as_ref().is_none_or(less) {
+            self.min = Some((key, text.into()));
+        }
+        if self.max.as_ref().is_none_or(more) {
+            self.max = Some((key, text.into()));
+        }
+    }
 }
 
 struct Categorical {
@@ -75,7 +114,7 @@ impl Accumulator {
     /// `file_column[i]` is the file column of schema column `i`, if present.
     pub fn new(plan: &Plan, file_column: &[Option<usize>]) -> Accumulator {
         let numeric = (0..plan.slot_count())
-            .filter(|&s| s >= plan.columns.len() || plan.columns[s].ty.is_numeric())
+            .filter(|&s| plan.slot_is_numeric(s))
             .map(|s| (plan.slot_name(s).to_string(), s, NumericStats::default()))
             .collect();
         let categorical = plan
@@ -102,7 +141,23 @@ impl Accumulator {
                 max: g.max_groups,
             })
             .collect();
-        Accumulator { numeric, categorical, groups, errors_by_field: BTreeMap::new(), top_n: plan.top_n }
+        let unique = plan
+            .unique_summary
+            .iter()
+            .map(|&c| (plan.columns[c].name.clone(), c, DistinctCounter::new(plan.max_unique_values)))
+            .collect();
+        let ranges =
+            plan.range_summary.iter().map(|&c| (plan.columns[c].name.clone(), c, Range::default())).collect();
+        Accumulator {
+            numeric,
+            categorical,
+            groups,
+            errors_by_field: BTreeMap::new(),
+            top_n: plan.top_n,
+            unique,
+            ranges,
+            warnings: Vec::new(),
+        }
     }
 
     /// Adds a valid row: `slots` are its typed values, `field(i)` the text of file column `i`.
@@ -143,6 +198,73 @@ impl Accumulator {
             };
             group.add(&g.fields, slots);
         }
+    }
+
+    /// Adds the accumulator of a later piece of the same file (the parallel driver). Caps hold
+    /// as they would have in one pass, except that which values were first to fill a cap may
+    /// differ (the counts of values that made it stay exact).
+    pub fn merge(&mut self, other: Accumulator) {
+        for ((_, _, a), (_, _, b)) in self.numeric.iter_mut().zip(other.numeric) {
+            if b.count > 0 {
+                if a.count == 0 {
+                    *a = b;
+                } else {
+                    a.min = a.min.min(b.min);
+                    a.max = a.max.max(b.max);
+                    a.count += b.count;
+                    a.sum += b.sum;
+                }
+            }
+        }
+        for (a, b) in self.categorical.iter_mut().zip(other.categorical) {
+            a.capped |= b.capped;
+            for (k, n) in b.counts {
+                if let Some(c) = a.counts.get_mut(&k) {
+                    *c += n;
+                } else if a.counts.len() < a.max {
+                    a.counts.insert(k, n);
+                } else {
+                    a.capped = true;
+                }
+            }
+        }
+        for (a, b) in self.groups.iter_mut().zip(other.groups) {
+            let n = a.fields.len();
+            let into = |dst: &mut Group, src: Group| {
+                dst.count += src.count;
+                for (d, s) in dst.stats.iter_mut().zip(src.stats) {
+                    if s.count > 0 {
+                        if d.count == 0 {
+                            *d = s;
+                        } else {
+                            d.min = d.min.min(s.min);
+                            d.max = d.max.max(s.max);
+                            d.count += s.count;
+                            d.sum += s.sum;
+                        }
+                    }
+                }
+            };
+            for (k, g) in b.map {
+                if let Some(dst) = a.map.get_mut(&k) {
+                    into(dst, g);
+                } else if a.map.len() < a.max {
+                    a.map.insert(k, g);
+                } else {
+                    into(a.other.get_or_insert_with(|| Group::new(n)), g);
+                }
+            }
+            if let Some(g) = b.null {
+                into(a.null.get_or_insert_with(|| Group::new(n)), g);
+            }
+            if let Some(g) = b.other {
+                into(a.other.get_or_insert_with(|| Group::new(n)), g);
+            }
+        }
+        for (k, n) in other.errors_by_field {
+            *self.errors_by_field.entry(k).or_default() += n;
+        }
+        self.warnings.extend(other.warnings);
     }
 
     pub fn error_in(&mut self, field: &str) {
@@ -207,6 +329,27 @@ impl Accumulator {
                 (g.by, out)
             })
             .collect();
+        let mut warnings = self.warnings;
+        let unique = self
+            .unique
+            .into_iter()
+            .map(|(name, _, counter)| {
+                let (count, exact) = counter.count();
+                if !exact {
+                    warnings.push(format!(
+                        "summary.unique: `{name}` has more distinct values than summary.max_unique_values; its count is an estimate (about 1 % error)"
+                    ));
+                }
+                (name, UniqueCount { count, exact })
+            })
+            .collect();
+        let ranges = self
+            .ranges
+            .into_iter()
+            .map(|(name, _, r)| {
+                (name, ValueRange { min: r.min.map(|m| text(&m.1)), max: r.max.map(|m| text(&m.1)) })
+            })
+            .collect();
         Summary {
             source: None,
             total_rows: total,
@@ -218,6 +361,9 @@ impl Accumulator {
             group_by,
             errors_by_field: self.errors_by_field,
             errors_reported,
+            unique,
+            ranges,
+            warnings,
         }
     }
 }

@@ -173,18 +173,8 @@ fn crlf_and_bom_just_work() {
 #[test]
 fn every_type_has_a_specific_reason() {
     let mut cfg = sales();
-    cfg.columns.push(ColumnConfig {
-        name: "active".into(),
-        ty: ColumnType::Boolean,
-        required: false,
-        format: None,
-    });
-    cfg.columns.push(ColumnConfig {
-        name: "email".into(),
-        ty: ColumnType::Email,
-        required: false,
-        format: None,
-    });
+    cfg.columns.push(ColumnConfig::new("active", ColumnType::Boolean));
+    cfg.columns.push(ColumnConfig::new("email", ColumnType::Email));
     let data = format!(
         "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
         "order_id,customer_name,product,quantity,price,date,active,email",

@@ -1,4 +1,5 @@
 //! A streaming CSV record reader built for this job rather than the `csv` crate's.
+//! (Delimiter, quote, header or not, BOM and `\r\n` all configurable or handled.)
 //!
 //! The `csv` crate parses well but cannot give what weir promises about bad input: it buffers a
 //! record of any size whole (a 10 GB field is an out-of-memory, not an invalid row), it silently
@@ -23,6 +24,7 @@ use std::io::{self, Read};
 
 use memchr::memchr;
 
+use super::{Field, Next, Record, Source};
 use crate::error::ProcessError;
 
 const INITIAL_BUFFER: usize = 256 << 10;
@@ -35,49 +37,6 @@ const ORDINARY: u8 = 0;
 const DELIMITER: u8 = 1;
 const LF: u8 = 2;
 const CR: u8 = 3;
-
-/// One field of the current record: `start..end` is its content in [`Record::buf`].
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Field {
-    pub start: usize,
-    pub end: usize,
-    /// The field as it is in the file, quotes included.
-    raw_start: usize,
-    raw_end: usize,
-    /// Quoted with doubled quotes or text after the closing quote: rewritten on completion.
-    escaped: bool,
-}
-
-/// A complete record, borrowed from the reader until the next call.
-pub(crate) struct Record<'a> {
-    /// Line of the file where the record starts (1-based, counting `\n`).
-    pub line: u64,
-    pub buf: &'a [u8],
-    /// The stored fields (at most [`MAX_FIELDS`]).
-    pub fields: &'a [Field],
-    /// How many fields the record has.
-    pub field_count: usize,
-    /// `(field index, file offset of its first invalid byte)` for every field that is not UTF-8.
-    pub utf8_errors: &'a [(usize, u64)],
-}
-
-impl Record<'_> {
-    #[inline]
-    pub fn field(&self, i: usize) -> &[u8] {
-        let f = self.fields[i];
-        &self.buf[f.start..f.end]
-    }
-}
-
-pub(crate) enum Next<'a> {
-    Record(Record<'a>),
-    /// A record larger than the limit, skipped without being stored; `bytes` is its size
-    /// without the line terminator.
-    Oversized {
-        line: u64,
-        bytes: u64,
-    },
-}
 
 enum Parse {
     /// The record ends before `next`; `lines` newlines were consumed, terminator included.
@@ -154,6 +113,15 @@ impl<'p, R: Read> CsvReader<'p, R> {
         }
     }
 
+    /// A reader of a piece of a file that starts at a record boundary: `line` and `offset` are
+    /// where the piece starts in the whole file (for error positions); no BOM is looked for.
+    pub fn starting_at(mut self, line: u64, offset: u64) -> Self {
+        self.line = line;
+        self.buf_offset = offset;
+        self.bom_checked = true;
+        self
+    }
+
     /// Bytes consumed from the input so far.
     #[cfg(test)]
     pub fn bytes_read(&self) -> u64 {
@@ -207,6 +175,9 @@ impl<'p, R: Read> CsvReader<'p, R> {
                         fields: &self.fields,
                         field_count: self.field_count,
                         utf8_errors: &self.utf8_errors,
+                        extra: &[],
+                        malformed: None,
+                        absent: &[],
                     })));
                 }
                 Parse::Unterminated { line } => return Err(ProcessError::UnterminatedQuote { line }),
@@ -475,6 +446,13 @@ impl<'p, R: Read> CsvReader<'p, R> {
     }
 }
 
+impl<R: Read> Source for CsvReader<'_, R> {
+    #[inline]
+    fn next_record(&mut self) -> Result<Option<Next<'_>>, ProcessError> {
+        CsvReader::next_record(self)
+    }
+}
+
 /// Skips whole 8-byte words of an unquoted field that hold no delimiter, `\n` or `\r`; returns
 /// the position of the first such byte or of the word where the byte loop must take over.
 #[inline]
@@ -538,8 +516,19 @@ fn unescape_in_place(raw: &mut [u8], quote: u8) -> usize {
     w
 }
 
+/// Parses every record of `data`; the number of fields seen (for the criterion benches).
+#[doc(hidden)]
+pub fn bench_parse(data: &[u8]) -> usize {
+    let mut r = CsvReader::new(data, b',', b'"', 1 << 20, None);
+    let mut n = 0;
+    while let Ok(Some(Next::Record(rec))) = r.next_record() {
+        n += rec.field_count;
+    }
+    n
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A reader that hands out at most `chunk` bytes per read, to cross buffer boundaries.

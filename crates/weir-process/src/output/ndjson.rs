@@ -2,12 +2,136 @@
 //!
 //! Keys are escaped once per file (`,"order_id":`), numbers go through `itoa`/`ryu`, strings are
 //! copied whole when no byte needs escaping (the usual case) and escaped byte by byte otherwise.
-//! Input is already known to be UTF-8, so only `"`, `\` and control characters are escaped.
-//! [`OutBuf`] collects output and hands it to the writer in large chunks.
+//! Input is already known to be UTF-8, so only `"`, `\\` and control characters are escaped.
+//! [`OutBuf`] collects output and hands it to the writer in large chunks; [`RowWriter`] writes
+//! one row object and [`NdjsonSink`] one row per line.
 
 use std::io::{self, Write};
 
-use crate::reader::{eq_mask, lt_mask};
+use super::{Kind, Layout, RowRef, Sink, Value};
+use crate::error::ProcessError;
+use crate::expr::Num;
+use crate::formats::csv::{eq_mask, lt_mask};
+use crate::schema::types::write_decimal;
+
+/// Serializes a row of a [`Layout`] as one JSON object (no newline).
+pub(crate) struct RowWriter {
+    /// `,"name":` per file column (empty for columns not written), and its decimal scale.
+    file_keys: Vec<(Vec<u8>, u8)>,
+    /// Defaults of the file columns, as JSON.
+    defaults: Vec<Vec<u8>>,
+    /// `,"name":null` (or the default) for every missing schema column, all together.
+    missing: Vec<u8>,
+    derived_keys: Vec<Vec<u8>>,
+}
+
+impl RowWriter {
+    pub fn new(layout: &Layout) -> RowWriter {
+        let keyed = |name: &str| {
+            let mut k = vec![b','];
+            k.extend_from_slice(&key(name));
+            k
+        };
+        let mut cols = layout.columns.iter();
+        let mut file_keys = Vec::new();
+        let mut defaults = Vec::new();
+        for &written in &layout.written {
+            if written {
+                let c = cols.next().expect("a column per written file column");
+                let scale = match c.kind {
+                    Kind::Decimal { scale, .. } => scale,
+                    _ => 0,
+                };
+                file_keys.push((keyed(&c.name), scale));
+                defaults.push(c.default.as_ref().map(|d| d.json.clone()).unwrap_or_else(|| b"null".to_vec()));
+            } else {
+                file_keys.push((Vec::new(), 0));
+                defaults.push(Vec::new());
+            }
+        }
+        let mut missing = Vec::new();
+        for c in cols.by_ref().take(layout.missing) {
+            missing.extend_from_slice(&keyed(&c.name));
+            match &c.default {
+                Some(d) => missing.extend_from_slice(&d.json),
+                None => missing.extend_from_slice(b"null"),
+            }
+        }
+        let derived_keys = cols.map(|c| keyed(&c.name)).collect();
+        RowWriter { file_keys, defaults, missing, derived_keys }
+    }
+
+    #[inline]
+    pub fn write(&self, out: &mut Vec<u8>, row: &RowRef<'_>) {
+        let start = out.len();
+        for (i, value) in row.values.iter().enumerate() {
+            let (key, scale) = &self.file_keys[i];
+            if key.is_empty() {
+                continue;
+            }
+            put(out, key);
+            match *value {
+                Value::Null => out.extend_from_slice(b"null"),
+                Value::Int(v) => write_i64(out, v),
+                Value::Float(v) => write_f64(out, v),
+                Value::Bool(true) => out.extend_from_slice(b"true"),
+                Value::Bool(false) => out.extend_from_slice(b"false"),
+                Value::Text(s, e) | Value::Date(_, s, e) | Value::DateTime(_, s, e) => {
+                    write_str(out, &row.buf[s..e])
+                }
+                Value::Number(_, s, e) => put(out, &row.buf[s..e]),
+                Value::Decimal(v) => write_decimal(out, v, *scale),
+                Value::Default => out.extend_from_slice(&self.defaults[i]),
+            }
+        }
+        out.extend_from_slice(&self.missing);
+        for (j, key) in self.derived_keys.iter().enumerate() {
+            put(out, key);
+            match row.derived[j] {
+                Num::Null => out.extend_from_slice(b"null"),
+                Num::Int(v) => write_i64(out, v),
+                Num::Float(v) => write_f64(out, v),
+                Num::Str => write_str(out, &row.derived_text[j]),
+            }
+        }
+        out.extend_from_slice(row.extra);
+        if out.len() == start {
+            out.push(b'{');
+        } else {
+            out[start] = b'{';
+        }
+        out.push(b'}');
+    }
+}
+
+/// One JSON object per line.
+pub(crate) struct NdjsonSink<W: Write> {
+    out: OutBuf<W>,
+    rows: RowWriter,
+}
+
+impl<W: Write> NdjsonSink<W> {
+    pub fn new(writer: W, layout: &Layout) -> Self {
+        NdjsonSink { out: OutBuf::new(writer), rows: RowWriter::new(layout) }
+    }
+
+    pub fn into_inner(self) -> io::Result<W> {
+        self.out.into_inner()
+    }
+}
+
+impl<W: Write> Sink for NdjsonSink<W> {
+    #[inline]
+    fn row(&mut self, row: &RowRef<'_>) -> io::Result<()> {
+        self.rows.write(&mut self.out.buf, row);
+        self.out.buf.push(b'\n');
+        self.out.line_done()
+    }
+
+    fn finish(&mut self, _total: u64, _valid: u64) -> Result<(), ProcessError> {
+        Ok(self.out.flush()?)
+    }
+}
 
 /// Which bytes need escaping inside a JSON string: 0 = none, else the escape letter, or `u`.
 static ESCAPE: [u8; 256] = {
@@ -202,10 +326,23 @@ impl<W: Write> OutBuf<W> {
         Ok(())
     }
 
-    pub fn finish(mut self) -> io::Result<()> {
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.flush()?;
+        Ok(self.writer)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
         self.writer.write_all(&self.buf)?;
         self.buf.clear();
         self.writer.flush()
+    }
+}
+
+/// Writes each value as a JSON string (for the criterion benches).
+#[doc(hidden)]
+pub fn bench_write_str(values: &[&[u8]], out: &mut Vec<u8>) {
+    for v in values {
+        write_str(out, v);
     }
 }
 
@@ -305,7 +442,7 @@ mod tests {
         o.line_done().unwrap();
         assert!(o.buf.is_empty());
         o.buf.push(b'z');
-        o.finish().unwrap();
+        o.flush().unwrap();
         assert_eq!(sink.len(), 101 + OutBuf::<Vec<u8>>::CHUNK);
     }
 }

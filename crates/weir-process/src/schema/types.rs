@@ -6,7 +6,7 @@
 //! what was expected; they are built only for invalid fields.
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 /// How a `date` column is parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,13 +37,149 @@ impl DateFormat {
         }
     }
 
+    #[cfg(test)]
     pub fn is_valid(&self, s: &[u8]) -> bool {
+        self.parse(s).is_some()
+    }
+
+    /// Days since 1970-01-01 of a valid date.
+    #[inline]
+    pub fn parse(&self, s: &[u8]) -> Option<i32> {
         match self {
-            DateFormat::Iso => parse_iso_date(s).is_some(),
+            DateFormat::Iso => parse_iso_date(s).map(|(y, m, d)| days_from_civil(y as i32, m, d)),
             DateFormat::Chrono(f) => {
-                std::str::from_utf8(s).is_ok_and(|s| NaiveDate::parse_from_str(s, f).is_ok())
+                let d = NaiveDate::parse_from_str(std::str::from_utf8(s).ok()?, f).ok()?;
+                Some((d - NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
             }
         }
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub(crate) fn days_from_civil(y: i32, m: u8, d: u8) -> i32 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i32 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i32 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// How a `datetime` column is parsed; values become microseconds since the Unix epoch (UTC;
+/// a value without an offset is taken as UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DateTimeFormat {
+    /// RFC 3339 (`2024-01-15T10:30:00Z`, `+07:00` offsets, fractions), also without an offset
+    /// and with a space instead of `T`.
+    Rfc3339,
+    /// A chrono format string; `zoned` when it has an offset (`%z`, `%:z`).
+    Chrono { format: String, zoned: bool },
+}
+
+impl DateTimeFormat {
+    pub fn new(format: Option<&str>) -> Result<DateTimeFormat, String> {
+        match format {
+            None | Some("rfc3339") | Some("RFC3339") => Ok(DateTimeFormat::Rfc3339),
+            Some(f) => {
+                if f.is_empty() || StrftimeItems::new(f).any(|i| matches!(i, Item::Error)) {
+                    return Err(format!("invalid datetime format {f:?}"));
+                }
+                let zoned = f.contains("%z") || f.contains("%:z") || f.contains("%#z");
+                Ok(DateTimeFormat::Chrono { format: f.to_string(), zoned })
+            }
+        }
+    }
+
+    pub fn pattern(&self) -> &str {
+        match self {
+            DateTimeFormat::Rfc3339 => "RFC 3339, e.g. 2024-01-15T10:30:00Z",
+            DateTimeFormat::Chrono { format, .. } => format,
+        }
+    }
+
+    pub fn parse(&self, s: &[u8]) -> Option<i64> {
+        let s = std::str::from_utf8(s).ok()?;
+        match self {
+            DateTimeFormat::Rfc3339 => {
+                if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                    return Some(t.timestamp_micros());
+                }
+                for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+                    if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+                        return Some(t.and_utc().timestamp_micros());
+                    }
+                }
+                None
+            }
+            DateTimeFormat::Chrono { format, zoned: true } => {
+                DateTime::parse_from_str(s, format).ok().map(|t| t.timestamp_micros())
+            }
+            DateTimeFormat::Chrono { format, zoned: false } => {
+                NaiveDateTime::parse_from_str(s, format).ok().map(|t| t.and_utc().timestamp_micros())
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DecimalError {
+    NotDecimal,
+    /// More digits after the point than the scale.
+    Scale,
+    /// More significant digits than the precision.
+    Precision,
+}
+
+/// An exact decimal `[+-]digits[.digits]`, as its value times `10^scale`.
+pub(crate) fn parse_decimal(s: &[u8], precision: u8, scale: u8) -> Result<i128, DecimalError> {
+    let (neg, s) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, s),
+    };
+    let (int, frac) = match memchr::memchr(b'.', s) {
+        Some(p) => (&s[..p], &s[p + 1..]),
+        None => (s, &s[..0]),
+    };
+    if (int.is_empty() && frac.is_empty())
+        || !int.iter().chain(frac).all(u8::is_ascii_digit)
+        || (memchr::memchr(b'.', s).is_some() && frac.is_empty() && int.is_empty())
+    {
+        return Err(DecimalError::NotDecimal);
+    }
+    // Trailing zeros after the point do not count against the scale.
+    let frac_sig = frac.len() - frac.iter().rev().take_while(|&&b| b == b'0').count();
+    if frac_sig > scale as usize {
+        return Err(DecimalError::Scale);
+    }
+    let int = &int[int.iter().take_while(|&&b| b == b'0').count()..];
+    if int.len() + scale as usize > precision as usize {
+        return Err(DecimalError::Precision);
+    }
+    let mut v: i128 = 0;
+    for &b in int {
+        v = v * 10 + (b - b'0') as i128;
+    }
+    for i in 0..scale as usize {
+        v = v * 10 + frac.get(i).map_or(0, |b| (b - b'0') as i128);
+    }
+    Ok(if neg { -v } else { v })
+}
+
+/// Appends a scaled decimal as JSON number text with exactly `scale` fraction digits.
+pub(crate) fn write_decimal(out: &mut Vec<u8>, v: i128, scale: u8) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    let a = v.unsigned_abs();
+    let p = 10u128.pow(scale as u32);
+    out.extend_from_slice(itoa::Buffer::new().format(a / p).as_bytes());
+    if scale > 0 {
+        out.push(b'.');
+        let frac = itoa::Buffer::new().format(a % p).as_bytes().to_vec();
+        out.extend(std::iter::repeat_n(b'0', scale as usize - frac.len()));
+        out.extend_from_slice(&frac);
     }
 }
 
@@ -266,6 +402,15 @@ pub(crate) fn quoted(s: &[u8]) -> String {
     out
 }
 
+/// Types a sales row's fields: integer, float, ISO date, email (for the criterion benches).
+#[doc(hidden)]
+pub fn bench_validate(quantity: &[u8], price: &[u8], date: &[u8], email: &[u8]) -> bool {
+    parse_i64(quantity).is_ok()
+        && parse_f64(price).is_ok()
+        && DateFormat::Iso.parse(date).is_some()
+        && is_email(email)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,11 +503,50 @@ mod tests {
                 }
             }
         }
+        assert_eq!(DateFormat::Iso.parse(b"1970-01-01"), Some(0));
+        assert_eq!(DateFormat::Iso.parse(b"2024-03-01"), Some(19783));
+        assert_eq!(DateFormat::Iso.parse(b"1969-12-31"), Some(-1));
         let f = DateFormat::new(Some("%d/%m/%Y")).unwrap();
+        assert_eq!(f.parse(b"01/03/2024"), Some(19783));
         assert!(f.is_valid(b"29/02/2024"));
         assert!(!f.is_valid(b"30/02/2024"));
         assert!(DateFormat::new(Some("%Q")).is_err());
         assert_eq!(DateFormat::new(Some("%Y-%m-%d")), Ok(DateFormat::Iso));
+    }
+
+    #[test]
+    fn datetimes() {
+        let f = DateTimeFormat::new(None).unwrap();
+        assert_eq!(f.parse(b"1970-01-01T00:00:01Z"), Some(1_000_000));
+        assert_eq!(f.parse(b"1970-01-01T07:00:00+07:00"), Some(0));
+        assert_eq!(f.parse(b"1970-01-01 00:00:00.5"), Some(500_000));
+        assert_eq!(f.parse(b"2024-02-30T00:00:00Z"), None);
+        assert_eq!(f.parse(b"2024-01-01"), None);
+        let f = DateTimeFormat::new(Some("%d/%m/%Y %H:%M")).unwrap();
+        assert_eq!(f.parse(b"01/01/1970 00:01"), Some(60_000_000));
+        assert!(DateTimeFormat::new(Some("%Q")).is_err());
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal(b"19.99", 18, 2), Ok(1999));
+        assert_eq!(parse_decimal(b"-0.5", 18, 2), Ok(-50));
+        assert_eq!(parse_decimal(b"7", 18, 2), Ok(700));
+        assert_eq!(parse_decimal(b"1.250", 18, 2), Ok(125));
+        assert_eq!(parse_decimal(b".5", 18, 2), Ok(50));
+        assert_eq!(parse_decimal(b"1.234", 18, 2), Err(DecimalError::Scale));
+        assert_eq!(parse_decimal(b"12345", 5, 2), Err(DecimalError::Precision));
+        assert_eq!(parse_decimal(b"00123.4", 5, 2), Ok(12340));
+        for bad in [&b""[..], b".", b"1e3", b"NaN", b"1.2.3", b"--1", b"1,5"] {
+            assert_eq!(parse_decimal(bad, 18, 2), Err(DecimalError::NotDecimal), "{bad:?}");
+        }
+        let mut out = Vec::new();
+        write_decimal(&mut out, -1205, 2);
+        out.push(b' ');
+        write_decimal(&mut out, 7, 3);
+        out.push(b' ');
+        write_decimal(&mut out, 42, 0);
+        assert_eq!(out, b"-12.05 0.007 42");
     }
 
     #[test]

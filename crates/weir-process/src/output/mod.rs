@@ -1,0 +1,113 @@
+//! Where valid rows go: NDJSON (default), one JSON document, or Parquet.
+//!
+//! The row loop types each field once into a [`Value`] (ranges into the record's buffer, no
+//! copies) and hands a [`RowRef`] to a [`Sink`]. The [`Layout`] is fixed per file when the header
+//! is bound: which file columns are written and as what, the optional schema columns the file
+//! lacks (null or their default), then the derived fields. Each sink turns that into its own
+//! format: `ndjson` serializes straight into a buffer, `json` wraps the same rows in the seed's
+//! document, `parquet` fills typed Arrow columns and writes bounded row groups.
+
+pub(crate) mod json;
+pub(crate) mod ndjson;
+pub(crate) mod parquet;
+
+use std::io;
+
+use weir_core::config::ColumnType;
+
+use crate::error::ProcessError;
+use crate::expr::{Num, Ty};
+use crate::schema::Default;
+
+/// A typed field of the current row, ready to write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Written as a JSON string: the field's content from `start` to `end`.
+    Text(usize, usize),
+    /// A float whose text (`start..end`) is already a JSON number, copied as written.
+    Number(f64, usize, usize),
+    /// A decimal as its value times `10^scale`.
+    Decimal(i128),
+    /// Days since the epoch, and the text as written.
+    Date(i32, usize, usize),
+    /// Microseconds since the epoch (UTC), and the text as written.
+    DateTime(i64, usize, usize),
+    /// The column's configured default.
+    Default,
+}
+
+/// The type of an output column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Kind {
+    Text,
+    Int,
+    Float,
+    Bool,
+    Decimal { precision: u8, scale: u8 },
+    Date,
+    DateTime,
+}
+
+impl Kind {
+    pub fn of(ty: ColumnType, precision: u8, scale: u8) -> Kind {
+        match ty {
+            ColumnType::String | ColumnType::Email | ColumnType::Enum => Kind::Text,
+            ColumnType::Integer => Kind::Int,
+            ColumnType::Float => Kind::Float,
+            ColumnType::Decimal => Kind::Decimal { precision, scale },
+            ColumnType::Boolean => Kind::Bool,
+            ColumnType::Date => Kind::Date,
+            ColumnType::Datetime => Kind::DateTime,
+        }
+    }
+
+    pub fn of_expr(ty: Ty) -> Kind {
+        match ty {
+            Ty::Int => Kind::Int,
+            Ty::Float => Kind::Float,
+            Ty::Str => Kind::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Column {
+    pub name: String,
+    pub kind: Kind,
+    pub default: Option<Default>,
+}
+
+/// The output columns of one file, in order: written file columns, missing schema columns,
+/// derived fields.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layout {
+    pub columns: Vec<Column>,
+    /// For each file column, whether it is written (dropped unknown columns are not).
+    pub written: Vec<bool>,
+    /// After the written file columns: how many are missing schema columns; derived fields
+    /// follow.
+    pub missing: usize,
+}
+
+/// One valid row as the sinks see it.
+pub(crate) struct RowRef<'a> {
+    /// Per file column (only `written` ones are read).
+    pub values: &'a [Value],
+    pub buf: &'a [u8],
+    /// Derived values, and the text of text-typed ones.
+    pub derived: &'a [Num],
+    pub derived_text: &'a [Vec<u8>],
+    /// JSON input: unknown keys as `,"key":value` pairs.
+    pub extra: &'a [u8],
+}
+
+/// A results writer.
+pub(crate) trait Sink {
+    fn row(&mut self, row: &RowRef<'_>) -> io::Result<()>;
+    /// Completes the output once every row is in.
+    fn finish(&mut self, total: u64, valid: u64) -> Result<(), ProcessError>;
+}

@@ -1,0 +1,432 @@
+//! One large CSV file on N threads (`output.threads`), with the same outputs as one thread.
+//!
+//! The calling thread reads the (decompressed) input in blocks and cuts each at the last record
+//! boundary; worker threads run the ordinary row loop ([`Pass`]) on whole pieces and hand back
+//! their NDJSON, their error-report lines and their partial summary, which the calling thread
+//! writes and merges strictly in file order. Memory is bounded: at most `2 × N + 1` pieces of
+//! [`PIECE`] bytes are in flight.
+//!
+//! Finding a boundary without parsing every byte: outside quotes, a record ends at a newline.
+//! The splitter counts quote characters (their parity says whether a newline is inside a quoted
+//! field) and checks that every quote that would open a quoted field really is at the start of a
+//! field; a quote inside an unquoted field (`5" screen`), where quote parity would lie, sends
+//! that block through an exact byte-by-byte scan instead. Line numbers are the newlines before
+//! a piece, counted as the sequential reader counts them.
+//!
+//! Used for NDJSON output of CSV input without `unique` columns or `summary.unique`/`range`
+//! (whose state cannot be split); anything else runs on one thread.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::mpsc;
+
+use weir_core::config::{FormatKind, OutputFormat};
+use weir_core::Summary;
+
+use crate::error::ProcessError;
+use crate::formats;
+use crate::formats::csv::CsvReader;
+use crate::output::ndjson::{NdjsonSink, OutBuf};
+use crate::plan::Plan;
+use crate::process::{read_header, Binding, Options, Pass};
+use crate::summary::Accumulator;
+
+/// Bytes per piece of work.
+pub(crate) const PIECE: usize = 1 << 20;
+
+/// Whether a pass can be split between threads.
+pub(crate) fn applies(plan: &Plan, _options: &Options<'_>) -> bool {
+    plan.threads > 1
+        && plan.input.kind == FormatKind::Csv
+        && plan.output == OutputFormat::Ndjson
+        && !plan.columns.iter().any(|c| c.unique)
+        && plan.unique_summary.is_empty()
+        && plan.range_summary.is_empty()
+}
+
+struct Piece {
+    index: u64,
+    bytes: Vec<u8>,
+    line: u64,
+    offset: u64,
+}
+
+struct Done {
+    index: u64,
+    out: Vec<u8>,
+    err: Vec<u8>,
+    err_lines: u64,
+    acc: Accumulator,
+    total: u64,
+    valid: u64,
+}
+
+pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
+    plan: &Plan,
+    input: R,
+    mut results: W,
+    mut errors: E,
+    options: &Options<'_>,
+) -> Result<Summary, ProcessError> {
+    let mut input = formats::open(plan, input, options.source_name)?;
+    let mut splitter = Splitter::new(plan);
+    // The header: the first record, parsed by the ordinary reader.
+    let (check, originals, mut line, mut offset, mut carry) = {
+        let head = splitter.first_record(&mut input)?;
+        let (header_bytes, rest) = head;
+        let lines = memchr::memchr_iter(b'\n', &header_bytes).count() as u64;
+        let mut reader =
+            CsvReader::new(&header_bytes[..], plan.delimiter, plan.quote, plan.max_record_bytes, None);
+        let (check, originals) = read_header(plan, &mut reader)?;
+        let consumed = if plan.has_header { header_bytes.len() as u64 } else { 0 };
+        let carry = if plan.has_header {
+            rest
+        } else {
+            let mut all = header_bytes;
+            all.extend_from_slice(&rest);
+            all
+        };
+        (check, originals, if plan.has_header { 1 + lines } else { 1 }, consumed, carry)
+    };
+    if !check.is_valid() {
+        return Err(ProcessError::HeaderMismatch(check));
+    }
+    let binding = Binding::new(plan, &check, originals);
+    let layout = binding.layout(plan);
+
+    let threads = plan.threads;
+    let (job_tx, job_rx) = mpsc::sync_channel::<Piece>(threads * 2);
+    let job_rx = std::sync::Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Result<Done, ProcessError>>();
+    let mut acc = Accumulator::new(plan, &binding.file_column);
+    let (mut total, mut valid, mut reported) = (0u64, 0u64, 0u64);
+
+    std::thread::scope(|scope| -> Result<(), ProcessError> {
+        for _ in 0..threads {
+            let (job_rx, done_tx, binding, layout) = (&job_rx, done_tx.clone(), &binding, &layout);
+            scope.spawn(move || loop {
+                let piece = match job_rx.lock().expect("job queue").recv() {
+                    Ok(p) => p,
+                    Err(_) => return,
+                };
+                let result = run_piece(plan, binding, layout, piece);
+                if done_tx.send(result).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+        let mut next_write = 0u64;
+        let mut sent = 0u64;
+        let mut read_bytes = offset;
+        let mut write_done =
+            |d: Done, acc: &mut Accumulator, results: &mut W, errors: &mut E| -> Result<(), ProcessError> {
+                results.write_all(&d.out)?;
+                // Keep only the first `max_errors` descriptions of the whole file.
+                let room = (plan.max_errors as u64).saturating_sub(reported);
+                if room >= d.err_lines {
+                    errors.write_all(&d.err)?;
+                    reported += d.err_lines;
+                } else if room > 0 {
+                    let cut = memchr::memchr_iter(b'\n', &d.err)
+                        .nth(room as usize - 1)
+                        .map_or(d.err.len(), |p| p + 1);
+                    errors.write_all(&d.err[..cut])?;
+                    reported += room;
+                }
+                acc.merge(d.acc);
+                total += d.total;
+                valid += d.valid;
+                Ok(())
+            };
+        let mut drain = |block: bool,
+                         pending: &mut BTreeMap<u64, Done>,
+                         next_write: &mut u64,
+                         acc: &mut Accumulator,
+                         results: &mut W,
+                         errors: &mut E|
+         -> Result<(), ProcessError> {
+            loop {
+                let got = if block { done_rx.recv().ok() } else { done_rx.try_recv().ok() };
+                let Some(d) = got else { return Ok(()) };
+                let d = d?;
+                pending.insert(d.index, d);
+                while let Some(d) = pending.remove(next_write) {
+                    *next_write += 1;
+                    write_done(d, acc, results, errors)?;
+                }
+                if block {
+                    return Ok(());
+                }
+            }
+        };
+        let result = (|| -> Result<(), ProcessError> {
+            loop {
+                let (piece, rest, eof) = splitter.next_piece(&mut input, std::mem::take(&mut carry))?;
+                read_bytes += piece.len() as u64;
+                if let Some(p) = options.progress {
+                    p(read_bytes);
+                }
+                if !piece.is_empty() {
+                    let lines = memchr::memchr_iter(b'\n', &piece).count() as u64;
+                    let len = piece.len() as u64;
+                    let job = Piece { index: sent, bytes: piece, line, offset };
+                    sent += 1;
+                    line += lines;
+                    offset += len;
+                    // Keep the number of finished-but-unwritten pieces bounded too.
+                    while sent - next_write > (threads * 2) as u64 {
+                        drain(true, &mut pending, &mut next_write, &mut acc, &mut results, &mut errors)?;
+                    }
+                    if job_tx.send(job).is_err() {
+                        break;
+                    }
+                    drain(false, &mut pending, &mut next_write, &mut acc, &mut results, &mut errors)?;
+                }
+                carry = rest;
+                if eof {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(job_tx);
+        result?;
+        while next_write < sent {
+            drain(true, &mut pending, &mut next_write, &mut acc, &mut results, &mut errors)?;
+        }
+        Ok(())
+    })?;
+    results.flush()?;
+    errors.flush()?;
+    if let Some(max) = plan.max_invalid_ratio {
+        let invalid = total - valid;
+        if total > 0 && invalid as f64 / total as f64 > max {
+            return Err(ProcessError::TooManyInvalid { invalid, total, max_ratio: max });
+        }
+    }
+    Ok(acc.finish(total, valid, reported))
+}
+
+fn run_piece(
+    plan: &Plan,
+    binding: &Binding,
+    layout: &crate::output::Layout,
+    piece: Piece,
+) -> Result<Done, ProcessError> {
+    let mut reader =
+        CsvReader::new(&piece.bytes[..], plan.delimiter, plan.quote, plan.max_record_bytes, None)
+            .starting_at(piece.line, piece.offset);
+    let sink = NdjsonSink::new(Vec::with_capacity(piece.bytes.len() * 3 / 2), layout);
+    let mut pass = Pass::new(plan, binding.clone(), sink, OutBuf::new(Vec::new()));
+    while let Some(next) = reader.next_record()? {
+        pass.record(next)?;
+    }
+    let (sink, err, acc, total, valid, reported) = pass.into_parts();
+    Ok(Done {
+        index: piece.index,
+        out: sink.into_inner()?,
+        err: err.into_inner()?,
+        err_lines: reported,
+        acc,
+        total,
+        valid,
+    })
+}
+
+/// Cuts the input into pieces that end at record boundaries.
+struct Splitter {
+    quote: u8,
+    delimiter: u8,
+    max_record: usize,
+    eof: bool,
+}
+
+impl Splitter {
+    fn new(plan: &Plan) -> Splitter {
+        Splitter {
+            quote: plan.quote,
+            delimiter: plan.delimiter,
+            max_record: plan.max_record_bytes,
+            eof: false,
+        }
+    }
+
+    fn fill(&mut self, input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<()> {
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let mut n = start;
+        while n < buf.len() {
+            match input.read(&mut buf[n..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(n);
+        Ok(())
+    }
+
+    /// The first record's bytes (the header, terminator included) and what was read after it.
+    fn first_record(&mut self, input: &mut dyn Read) -> Result<(Vec<u8>, Vec<u8>), ProcessError> {
+        let mut buf = Vec::new();
+        loop {
+            self.fill(input, &mut buf, 64 << 10)?;
+            if let Some(end) = exact_first_end(&buf, self.quote, self.delimiter) {
+                let rest = buf.split_off(end);
+                return Ok((buf, rest));
+            }
+            if self.eof || buf.len() > self.max_record.saturating_add(1 << 20) {
+                return Ok((buf, Vec::new()));
+            }
+        }
+    }
+
+    /// The next piece (whole records), the bytes after it, and whether the input is done.
+    fn next_piece(
+        &mut self,
+        input: &mut dyn Read,
+        mut buf: Vec<u8>,
+    ) -> Result<(Vec<u8>, Vec<u8>, bool), ProcessError> {
+        loop {
+            if !self.eof && buf.len() < PIECE {
+                let want = PIECE - buf.len();
+                self.fill(input, &mut buf, want)?;
+            }
+            if self.eof {
+                return Ok((buf, Vec::new(), true));
+            }
+            let cut = fast_last_end(&buf, self.quote, self.delimiter)
+                .or_else(|| exact_last_end(&buf, self.quote, self.delimiter));
+            match cut {
+                Some(end) if end > 0 => {
+                    let rest = buf.split_off(end);
+                    return Ok((buf, rest, false));
+                }
+                // One record longer than a piece: read on.
+                _ => {
+                    let more = buf.len();
+                    self.fill(input, &mut buf, more.max(PIECE))?;
+                    if self.eof {
+                        return Ok((buf, Vec::new(), true));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The end (after its `\n`) of the last whole record in `buf`, which starts at a record
+/// boundary, by quote parity; `None` when a quote could make parity wrong, or no newline is
+/// outside quotes.
+fn fast_last_end(buf: &[u8], quote: u8, delimiter: u8) -> Option<usize> {
+    let mut quotes = Vec::new();
+    let mut open = false;
+    for q in memchr::memchr_iter(quote, buf) {
+        if !open
+            && q > 0
+            && !matches!(buf[q - 1], b'\n' | b'\r')
+            && buf[q - 1] != delimiter
+            && buf[q - 1] != quote
+        {
+            // A quote inside an unquoted field is literal: parity would be wrong.
+            return None;
+        }
+        open = !open;
+        quotes.push(q);
+    }
+    let mut end = buf.len();
+    while let Some(nl) = memchr::memrchr(b'\n', &buf[..end]) {
+        let before = quotes.partition_point(|&q| q < nl);
+        if before % 2 == 0 {
+            return Some(nl + 1);
+        }
+        end = nl;
+    }
+    None
+}
+
+#[derive(PartialEq, Clone, Copy)]
+enum State {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+/// Where each record ends, by the exact state machine (as the reader parses).
+fn exact_ends(buf: &[u8], quote: u8, delimiter: u8, mut f: impl FnMut(usize) -> bool) {
+    let mut state = State::FieldStart;
+    let mut i = 0;
+    while i < buf.len() {
+        let b = buf[i];
+        state = match state {
+            State::Quoted => match memchr::memchr(quote, &buf[i..]) {
+                Some(k) => {
+                    i += k + 1;
+                    state = State::QuoteInQuoted;
+                    continue;
+                }
+                None => return,
+            },
+            State::FieldStart if b == quote => State::Quoted,
+            State::QuoteInQuoted if b == quote => State::Quoted,
+            _ if b == delimiter => State::FieldStart,
+            _ if b == b'\n' || b == b'\r' => {
+                // `\r\n` ends at its `\n`; a lone `\r` ends a record too, once the next byte
+                // shows it is lone.
+                let ends = b == b'\n' || buf.get(i + 1).is_some_and(|&n| n != b'\n');
+                if ends && !f(i + 1) {
+                    return;
+                }
+                State::FieldStart
+            }
+            _ => State::Unquoted,
+        };
+        i += 1;
+    }
+}
+
+fn exact_first_end(buf: &[u8], quote: u8, delimiter: u8) -> Option<usize> {
+    let mut first = None;
+    exact_ends(buf, quote, delimiter, |end| {
+        first = Some(end);
+        false
+    });
+    first
+}
+
+fn exact_last_end(buf: &[u8], quote: u8, delimiter: u8) -> Option<usize> {
+    let mut last = None;
+    exact_ends(buf, quote, delimiter, |end| {
+        last = Some(end);
+        true
+    });
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_by_parity_and_exactly() {
+        let data = b"a,\"x\ny\",1\nb,\"q\"\"q\",2\nc,3";
+        assert_eq!(fast_last_end(data, b'"', b','), Some(21));
+        assert_eq!(exact_last_end(data, b'"', b','), Some(21));
+        assert_eq!(exact_first_end(data, b'"', b','), Some(10));
+        // A literal quote in an unquoted field: parity gives up, the exact scan does not.
+        let inch = b"tv,55\" screen\nradio,x\n";
+        assert_eq!(fast_last_end(inch, b'"', b','), None);
+        assert_eq!(exact_last_end(inch, b'"', b','), Some(inch.len()));
+        assert_eq!(exact_first_end(inch, b'"', b','), Some(14));
+        // Inside an open quote there is no boundary.
+        assert_eq!(fast_last_end(b"\"open\nstill", b'"', b','), None);
+        assert_eq!(exact_last_end(b"\"open\nstill", b'"', b','), None);
+    }
+}
