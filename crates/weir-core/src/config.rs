@@ -53,6 +53,7 @@ impl Config {
                 problems.push(format!("buckets.{role}: {e}"));
             }
         }
+        problems.extend(self.notify.validate());
         if self.queue.max_receive_count == 0 {
             problems.push("queue.max_receive_count: must be at least 1".into());
         }
@@ -597,37 +598,9 @@ impl OutputFormat {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NotifyConfig {
-    pub subscriptions: Vec<SubscriptionConfig>,
-}
-
-impl Default for NotifyConfig {
-    fn default() -> Self {
-        NotifyConfig {
-            subscriptions: vec![
-                SubscriptionConfig { topic: "success".into(), kind: SubscriptionKind::Log },
-                SubscriptionConfig { topic: "alerts".into(), kind: SubscriptionKind::Log },
-            ],
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubscriptionConfig {
-    pub topic: String,
-    #[serde(rename = "type")]
-    pub kind: SubscriptionKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SubscriptionKind {
-    /// One structured JSON line per message on the log.
-    Log,
-}
+pub use crate::notify_config::{
+    NotifyConfig, SmtpSecurity, SubscriptionConfig, SubscriptionKind, WebhookFormat,
+};
 
 /// Where valid records are loaded besides the results object.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
