@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use weir_core::config::{NotifyConfig, SubscriptionConfig, SubscriptionKind};
-use weir_ports::{Notification, Notifier, PortError};
+use weir_ports::{DeliveryStats, Notification, Notifier, PortError};
 
 use crate::deliver::{from_json, to_json, EmailSender, WebhookSender};
 use crate::notify::LogNotifier;
@@ -303,5 +303,10 @@ impl Notifier for OutboxNotifier {
             .await?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    async fn delivery_stats(&self) -> Result<Option<DeliveryStats>, PortError> {
+        let s = self.stats().await?;
+        Ok(Some(DeliveryStats { pending: s.pending, delivered: s.delivered, failed: s.failed }))
     }
 }

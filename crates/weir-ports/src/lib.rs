@@ -15,7 +15,7 @@ pub mod records;
 
 pub use error::PortError;
 pub use jobs::{JobFilter, JobStore};
-pub use notify::{Notification, Notifier};
+pub use notify::{DeliveryStats, Notification, Notifier};
 pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore};
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};
 pub use records::{RecordItem, RecordsSink};

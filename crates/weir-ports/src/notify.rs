@@ -27,7 +27,22 @@ impl Notification {
     }
 }
 
+/// Deliveries by outcome, for notifiers that deliver later (an outbox).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// Stored and not yet delivered (including those waiting for a retry).
+    pub pending: u64,
+    pub delivered: u64,
+    /// Given up after the last attempt.
+    pub failed: u64,
+}
+
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn publish(&self, notification: &Notification) -> Result<(), PortError>;
+
+    /// Counts of deliveries, when this notifier keeps them (`None`: it delivers as it publishes).
+    async fn delivery_stats(&self) -> Result<Option<DeliveryStats>, PortError> {
+        Ok(None)
+    }
 }

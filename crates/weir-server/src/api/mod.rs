@@ -3,6 +3,7 @@
 //! * [`routes`] — the handlers;
 //! * [`ingest`] — records in a request body → an object a pipeline takes;
 //! * [`auth`] — the bearer token, compared in constant time;
+//! * [`metrics`] — `GET /metrics`, Prometheus text computed from the stores;
 //! * [`openapi`] — the OpenAPI 3 document generated from the handlers;
 //! * [`error`] — JSON error bodies.
 //!
@@ -12,6 +13,7 @@
 pub mod auth;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 
@@ -44,6 +46,7 @@ pub fn router(ctx: &Context) -> Router {
         .route("/v1/jobs/{id}", get(routes::get_job))
         .route("/v1/dlq", get(routes::list_dlq))
         .route("/v1/dlq/replay", post(routes::replay_dlq))
+        .route("/metrics", get(metrics::metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .route("/healthz", get(routes::healthz))
