@@ -20,6 +20,8 @@ fn run(cfg: &PipelineConfig, data: &[u8]) -> (Summary, Vec<u8>, Vec<u8>) {
     (s, out, err)
 }
 
+// `is_multiple_of` is newer than the workspace's rust-version (1.85).
+#[allow(clippy::manual_is_multiple_of)]
 fn data(rows: usize, stray_quote_every: usize) -> Vec<u8> {
     let mut d = b"order_id,customer_name,product,quantity,price,date\r\n".to_vec();
     let names = ["Ann", "\"Doe, John\"", "\"multi\nline\"", "\"q \"\"x\"\"\"", "Bob 5\" tall"];
