@@ -6,6 +6,7 @@
 //! whether a failure is retried. It performs no I/O and depends on no other crate of ours, so
 //! every adapter and every tool can share it.
 
+pub mod alarms;
 pub mod config;
 pub mod error;
 pub mod event;
