@@ -5,6 +5,8 @@
 //!
 //! * [`s3`] — the S3 endpoint (default `127.0.0.1:9000`) on `s3s`, over the object-store port;
 //! * [`api`] — the HTTP API (default `127.0.0.1:8080`) on axum, with its OpenAPI document;
+//! * [`alarms`] — the alarm monitor beside the API: rules evaluated every 10 s, transitions to
+//!   the `alerts` topic;
 //! * [`credentials`] — the S3 key pair and the API token: from the environment, the config, or
 //!   a 0600 file created on first start;
 //! * [`listen`] — the accept loop both share: connection limit, timeouts, TLS, graceful stop.
@@ -12,6 +14,7 @@
 //! Both listen on loopback unless configured otherwise, and warn when they listen elsewhere
 //! without TLS.
 
+pub mod alarms;
 pub mod api;
 pub mod credentials;
 mod error;
@@ -87,6 +90,7 @@ pub async fn start(ctx: Context, shutdown: CancellationToken) -> Result<Running,
     if !server.api_listen.is_empty() {
         let listener = listen::bind("HTTP API", &server.api_listen, tls.is_some()).await?;
         api_addr = listener.local_addr().ok();
+        alarms::spawn(&ctx, shutdown.clone());
         let service = hyper_util::service::TowerToHyperService::new(api::router(&ctx));
         let (limits, tls, stop) = (limits.clone(), tls.clone(), shutdown.clone());
         tasks.push(tokio::spawn(listen::serve("HTTP API", listener, service, limits, tls, stop)));
