@@ -1,15 +1,15 @@
 //! `weir process FILE`: the pipeline's transform on a local file, now, with no queue or store.
 //!
 //! The same processing core and the same output documents as a queued job; outputs go to a
-//! folder as `<file>.ndjson`, `<file>.summary.json` and, when rows are invalid,
-//! `<file>.errors.json`. Nothing is archived or moved: the file is the user's.
+//! folder as `<file>.ndjson` (or `.json`/`.parquet`, as the pipeline's output format says),
+//! `<file>.summary.json` and, when rows are invalid, `<file>.errors.json`. Nothing is archived or moved: the file is the user's.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use weir_core::summary::SourceRef;
 use weir_core::{ErrorClass, PipelineConfig, Summary};
-use weir_process::{Plan, ProcessError};
+use weir_process::{Options, Plan, ProcessError};
 
 use crate::tasks::{error_report, run_transform};
 
@@ -50,6 +50,16 @@ pub fn process_file(
     input: &Path,
     out_dir: &Path,
 ) -> Result<OneShot, OneShotError> {
+    process_file_with_progress(pipeline, input, out_dir, None)
+}
+
+/// [`process_file`], calling `progress` with the input bytes read so far (for a progress bar).
+pub fn process_file_with_progress(
+    pipeline: &PipelineConfig,
+    input: &Path,
+    out_dir: &Path,
+    progress: Option<&dyn Fn(u64)>,
+) -> Result<OneShot, OneShotError> {
     let plan =
         Plan::compile(pipeline).map_err(|e| OneShotError::Config(pipeline.name.clone(), e.to_string()))?;
     let io = |path: &Path| {
@@ -60,16 +70,13 @@ pub fn process_file(
     let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
     let file = File::open(input).map_err(io(input))?;
     let stem = format!(".{name}.{}", std::process::id());
-    let mut output = match run_transform(&plan, file, out_dir, &stem) {
+    let options = Options { source_name: Some(&name), progress };
+    let mut output = match run_transform(&plan, file, out_dir, &stem, &options) {
         Ok(o) => o,
         Err(e) if e.class() == ErrorClass::Permanent => {
-            cleanup(out_dir, &stem);
             return Ok(OneShot::Rejected { reason: format!("{}: {e}", input.display()) });
         }
-        Err(source) => {
-            cleanup(out_dir, &stem);
-            return Err(OneShotError::Process { path: input.to_owned(), source });
-        }
+        Err(source) => return Err(OneShotError::Process { path: input.to_owned(), source }),
     };
     output.summary.source = Some(SourceRef {
         bucket: None,
@@ -95,9 +102,4 @@ pub fn process_file(
     std::fs::write(&summary_path, summary_json).map_err(io(&summary_path))?;
     outputs.push(summary_path);
     Ok(OneShot::Succeeded { summary: Box::new(output.summary), outputs })
-}
-
-fn cleanup(dir: &Path, stem: &str) {
-    let _ = std::fs::remove_file(dir.join(format!("{stem}.results.ndjson")));
-    let _ = std::fs::remove_file(dir.join(format!("{stem}.errors.ndjson")));
 }

@@ -100,6 +100,20 @@ fn process_prints_the_summary_and_exit_codes_say_what_happened() {
         weir().arg("process").arg("/nonexistent/file.csv").arg("--out").arg(out_dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/file.csv"));
+
+    // A gzipped file goes to the pipeline of its inner suffix, and to the same results; piped
+    // (not a terminal), no progress bar is drawn.
+    let gz = out_dir.path().join("sales.csv.gz");
+    let status = Command::new("gzip").arg("-c").arg(samples().join("sales.csv")).output().unwrap();
+    std::fs::write(&gz, status.stdout).unwrap();
+    let out = weir().arg("process").arg(&gz).arg("--out").arg(out_dir.path()).output().unwrap();
+    let summary: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(summary["valid_rows"], 8);
+    assert_eq!(
+        std::fs::read(out_dir.path().join("sales.csv.gz.ndjson")).unwrap(),
+        std::fs::read(out_dir.path().join("sales.csv.ndjson")).unwrap()
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\r'), "no progress bar when piped");
 }
 
 #[test]
@@ -142,6 +156,22 @@ fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
     assert!(!out.status.success());
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(all.contains("pipeline[0]"), "{all}");
+
+    // Schema problems: every one, on its own line, with its path in the configuration.
+    let schema = dir.path().join("schema.toml");
+    let text = std::fs::read_to_string(dir.path().join("weir.toml"))
+        .unwrap()
+        .replace("quantity * price", "quantity * prize")
+        .replace("type = \"integer\"", "type = \"integer\"\nmin = \"one\"");
+    std::fs::write(&schema, text).unwrap();
+    let out = weir().arg("--config").arg(&schema).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\n  pipeline[0].columns[3].min: one is not a valid bound for this integer column\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n  pipeline[0].derived[0].expr: unknown field `prize`"), "{stdout}");
 }
 
 #[test]

@@ -18,7 +18,7 @@ use weir_core::keys::OutputKeys;
 use weir_core::summary::SourceRef;
 use weir_core::{ErrorClass, Summary};
 use weir_ports::{Metadata, RecordItem};
-use weir_process::{Plan, ProcessError};
+use weir_process::{Options, Plan, ProcessError};
 use weir_workflow::{Task, TaskError};
 
 use super::{errors, io_error, job_input, merge, port_error, TaskContext};
@@ -40,21 +40,39 @@ pub struct TransformOutput {
 }
 
 /// Runs the processing core over `input`, spooling to files named after `stem` in `dir`.
+/// `options` carry the source's name (its `.gz`/`.zst` suffix, the JSON document's
+/// `source_file`) and a progress callback. Nothing is left in `dir` when it fails.
 pub fn run_transform(
     plan: &Plan,
     input: impl Read,
     dir: &Path,
     stem: &str,
+    options: &Options<'_>,
 ) -> Result<TransformOutput, ProcessError> {
-    let results = dir.join(format!("{stem}.results.ndjson"));
+    let results = dir.join(format!("{stem}.results.{}", plan.output_format().extension()));
     let errors = dir.join(format!("{stem}.errors.ndjson"));
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(&results)?);
-    let mut errs = BufWriter::new(File::create(&errors)?);
-    let summary =
-        weir_process::process(plan, BufReader::with_capacity(1 << 20, input), &mut out, &mut errs, None)?;
-    out.flush()?;
-    errs.flush()?;
-    Ok(TransformOutput { summary, results, errors })
+    let run = || -> Result<Summary, ProcessError> {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&results)?);
+        let mut errs = BufWriter::new(File::create(&errors)?);
+        let summary = weir_process::process_with(
+            plan,
+            BufReader::with_capacity(1 << 20, input),
+            &mut out,
+            &mut errs,
+            options,
+        )?;
+        out.flush()?;
+        errs.flush()?;
+        Ok(summary)
+    };
+    match run() {
+        Ok(summary) => Ok(TransformOutput { summary, results, errors }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&results);
+            let _ = std::fs::remove_file(&errors);
+            Err(e)
+        }
+    }
 }
 
 /// The error report document: the source, the counts, and the described invalid rows.
@@ -131,10 +149,14 @@ impl Task for Transform {
             ctx.scratch.clone(),
             format!("{}-{}", input.job_id, uuid::Uuid::new_v4().simple()),
         );
-        let output = tokio::task::spawn_blocking(move || run_transform(&plan, reader, &scratch, &stem))
-            .await
-            .map_err(|e| TaskError::transient(errors::UNAVAILABLE, format!("transform crashed: {e}")))?
-            .map_err(|e| process_error(e, &input));
+        let name = input.source_key.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            let options = Options { source_name: Some(&name), progress: None };
+            run_transform(&plan, reader, &scratch, &stem, &options)
+        })
+        .await
+        .map_err(|e| TaskError::transient(errors::UNAVAILABLE, format!("transform crashed: {e}")))?
+        .map_err(|e| process_error(e, &input));
         let mut output = output?;
         let result = self.store(&input, &mut output).await;
         let _ = std::fs::remove_file(&output.results);

@@ -270,7 +270,7 @@ impl ColumnSpec {
                     format!("{t:?} is not a datetime in the column's format ({})", self.datetime.pattern())
                 })
             }
-            (ty, b) => Err(format!("{b} is not a bound for a {} column", ty.name())),
+            (ty, b) => Err(format!("{b} is not a valid bound for this {} column", ty.name())),
         }
     }
 
@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                "columns[0].min: a is not a bound for a integer column",
+                "columns[0].min: a is not a valid bound for this integer column",
                 "columns[0].max_length: only string, email and enum columns take a max_length",
                 "columns[0].default: \"x\" is not a valid integer",
             ]

@@ -1,4 +1,5 @@
-//! `weir check`: validate the configuration and every pipeline's schema and workflow.
+//! `weir check`: validate the configuration and every pipeline's schema and workflow, printing
+//! every problem on its own line with its location (`pipeline[0].columns[3].regex: ...`).
 
 use anyhow::Result;
 use weir_process::Plan;
@@ -11,7 +12,7 @@ pub fn run(global: &Global) -> Result<u8> {
     let mut problems = Vec::new();
     for (i, p) in loaded.config.pipelines.iter().enumerate() {
         if let Err(e) = Plan::compile(p) {
-            problems.push(format!("pipeline[{i}] ({}): {e}", p.name));
+            problems.extend(e.problems.iter().map(|problem| format!("pipeline[{i}].{problem}")));
         }
         if let Err(e) = weir_pipeline::workflow::load(p) {
             problems.push(format!("pipeline[{i}] ({}): {e}", p.name));
