@@ -54,6 +54,15 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Send events for objects already in a bucket (backfill), or re-run finished jobs with --force
     Reprocess(ReprocessArgs),
+    /// The alarms with their state (OK, ALARM, INSUFFICIENT_DATA) and why, as weir run evaluated them
+    Alarms(AlarmsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AlarmsArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

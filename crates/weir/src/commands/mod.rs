@@ -1,5 +1,6 @@
 //! One module per command; each returns the process exit code.
 
+mod alarms;
 mod check;
 mod credentials;
 mod demo;
@@ -28,6 +29,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Dlq(cmd) => dlq::run(&cli.global, cmd).await,
         Command::Reprocess(args) => reprocess::run(&cli.global, args).await,
+        Command::Alarms(args) => alarms::run(&cli.global, args),
     }
 }
 

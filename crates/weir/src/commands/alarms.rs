@@ -1,0 +1,35 @@
+//! `weir alarms`: every alarm rule with its state and the reason, as `weir run` last evaluated
+//! them (`<data dir>/alarms.json`, written every 10 s).
+
+use anyhow::{Context, Result};
+use weir_core::alarms::{default_rules, AlarmState};
+use weir_server::alarms::{read_states, AlarmStatus};
+
+use crate::cli::{AlarmsArgs, Global};
+use crate::setup;
+
+pub fn run(global: &Global, args: AlarmsArgs) -> Result<u8> {
+    let loaded = setup::load(global)?;
+    let mut states = read_states(&loaded.data_dir)
+        .with_context(|| format!("reading {}", loaded.data_dir.join("alarms.json").display()))?;
+    if states.is_empty() {
+        states = default_rules()
+            .into_iter()
+            .map(|r| AlarmStatus {
+                name: r.name,
+                description: r.description,
+                state: AlarmState::InsufficientData,
+                reason: "not evaluated yet (weir run evaluates the alarms every 10 s)".into(),
+            })
+            .collect();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&states)?);
+        return Ok(0);
+    }
+    println!("{:<16} {:<18} {:<58} REASON", "ALARM", "STATE", "DESCRIPTION");
+    for s in &states {
+        println!("{:<16} {:<18} {:<58} {}", s.name, s.state.as_str(), s.description, s.reason);
+    }
+    Ok(0)
+}
