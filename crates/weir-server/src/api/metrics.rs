@@ -1,9 +1,9 @@
 //! `GET /metrics`: the pipeline's state in the Prometheus text format (version 0.0.4).
 //!
 //! Everything is computed from the stores when scraped (job counts and totals from the job
-//! store, depths from the queue, deliveries from the notification outbox), so the numbers are
-//! the same whichever process serves them and survive restarts, and the pipeline carries no
-//! instrumentation of its own. The encoder is a few lines: the format is simple and a metrics
+//! store, depths from the queue, deliveries from the notification outbox, alarm states from
+//! `alarms.json`), so the numbers are the same whichever process serves them and survive
+//! restarts, and the pipeline carries no instrumentation of its own. The encoder is a few lines: the format is simple and a metrics
 //! crate would cost more to build than it saves.
 //!
 //! Totals are computed by reading every job; a store with millions of jobs wants an aggregate
@@ -15,11 +15,13 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use weir_core::alarms::AlarmState;
 use weir_core::JobStatus;
 use weir_ports::{DeliveryStats, JobFilter, QueueStats};
 
 use super::error::ApiError;
 use super::ApiState;
+use crate::alarms::AlarmStatus;
 
 /// Upper bounds (seconds) of the job duration histogram's buckets.
 pub const DURATION_BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
@@ -37,6 +39,8 @@ pub struct Snapshot {
     pub duration_count: u64,
     pub queue: QueueStats,
     pub notifications: Option<DeliveryStats>,
+    /// As the alarm monitor last wrote them.
+    pub alarms: Vec<AlarmStatus>,
 }
 
 impl Snapshot {
@@ -120,6 +124,25 @@ impl Snapshot {
             );
             let _ = writeln!(out, "weir_notifications_pending {}", n.pending);
         }
+        if !self.alarms.is_empty() {
+            family(
+                &mut out,
+                "weir_alarm_state",
+                "gauge",
+                "1 for each alarm's current state, 0 for the others.",
+            );
+            for a in &self.alarms {
+                for state in [AlarmState::Ok, AlarmState::Alarm, AlarmState::InsufficientData] {
+                    let v = u8::from(a.state == state);
+                    let _ = writeln!(
+                        out,
+                        "weir_alarm_state{{alarm=\"{}\",state=\"{}\"}} {v}",
+                        a.name,
+                        state.as_str()
+                    );
+                }
+            }
+        }
         out
     }
 
@@ -147,6 +170,7 @@ pub async fn snapshot(state: &ApiState) -> Result<Snapshot, ApiError> {
     }
     snap.queue = ports.queue.stats().await?;
     snap.notifications = ports.notifier.delivery_stats().await?;
+    snap.alarms = crate::alarms::read_states(&state.ctx.data_dir).unwrap_or_default();
     Ok(snap)
 }
 
@@ -171,6 +195,12 @@ mod tests {
             rows_valid: 10,
             rows_invalid: 2,
             notifications: Some(DeliveryStats { pending: 1, delivered: 3, failed: 1 }),
+            alarms: vec![AlarmStatus {
+                name: "dlq-not-empty".into(),
+                description: String::new(),
+                state: AlarmState::Alarm,
+                reason: String::new(),
+            }],
             ..Snapshot::default()
         };
         s.observe(0.2);
@@ -189,6 +219,8 @@ mod tests {
             "weir_job_duration_seconds_count 2",
             "weir_notification_deliveries_total{result=\"failed\"} 1",
             "# TYPE weir_job_duration_seconds histogram",
+            "weir_alarm_state{alarm=\"dlq-not-empty\",state=\"ALARM\"} 1",
+            "weir_alarm_state{alarm=\"dlq-not-empty\",state=\"OK\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
