@@ -204,6 +204,8 @@ struct Col {
     schema: Option<usize>,
     /// Empty values are refused (and the reason when they are).
     not_null: Option<&'static str>,
+    /// The column has rules beyond its type.
+    checked: bool,
 }
 
 /// The plan bound to one file's header.
@@ -238,7 +240,8 @@ impl Binding {
                     None if plan.keep_unknown => (Kind::Extra, None),
                     None => (Kind::Dropped, None),
                 };
-                Col { name: name.clone(), original, kind, schema, not_null }
+                let checked = schema.is_some_and(|s| plan.columns[s].checks.is_some());
+                Col { name: name.clone(), original, kind, schema, not_null, checked }
             })
             .collect();
         Binding { cols, file_column }
@@ -463,7 +466,6 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
             let lead = t.as_ptr() as usize - raw.as_ptr() as usize;
             let (ts, te) = (f.start + lead, f.start + lead + t.len());
             self.trimmed[i] = (ts, te);
-            let mut key = None;
             let value = match ty {
                 ColumnType::String => {
                     self.slots[s] = Num::Str;
@@ -472,7 +474,6 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 ColumnType::Integer => match types::parse_i64(t) {
                     Ok(v) => {
                         self.slots[s] = Num::Int(v);
-                        key = Some(Key::Num(v as f64));
                         Value::Int(v)
                     }
                     Err(e) => {
@@ -487,7 +488,6 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 ColumnType::Float => match types::parse_f64(t) {
                     Ok((v, json)) => {
                         self.slots[s] = Num::Float(v);
-                        key = Some(Key::Num(v));
                         if json {
                             // Already a JSON number: copied as written.
                             Value::Number(v, ts, te)
@@ -510,7 +510,6 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                         Ok(v) => {
                             let f = v as f64 / 10f64.powi(spec.scale as i32);
                             self.slots[s] = Num::Float(f);
-                            key = Some(Key::Num(f));
                             Value::Decimal(v)
                         }
                         Err(e) => {
@@ -548,7 +547,6 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     match format.parse(t) {
                         Some(days) => {
                             self.slots[s] = Num::Str;
-                            key = Some(Key::Time(days as i64));
                             Value::Date(days, ts, te)
                         }
                         None => {
@@ -564,7 +562,6 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     match format.parse(t) {
                         Some(micros) => {
                             self.slots[s] = Num::Str;
-                            key = Some(Key::Time(micros));
                             Value::DateTime(micros, ts, te)
                         }
                         None => {
@@ -593,7 +590,16 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     Value::Text(ts, te)
                 }
             };
-            if let Some(checks) = &plan.columns[s].checks {
+            if col.checked {
+                let checks = plan.columns[s].checks.as_deref().expect("checked columns have checks");
+                let key = match value {
+                    Value::Int(v) => Some(Key::Num(v as f64)),
+                    Value::Float(v) | Value::Number(v, ..) => Some(Key::Num(v)),
+                    Value::Decimal(_) => self.slots[s].as_f64().map(Key::Num),
+                    Value::Date(d, ..) => Some(Key::Time(d as i64)),
+                    Value::DateTime(t, ..) => Some(Key::Time(t)),
+                    _ => None,
+                };
                 if let Some(reason) = checks.check(t, key) {
                     self.problems.push((col.name.clone(), reason));
                     continue;
