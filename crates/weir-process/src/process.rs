@@ -456,6 +456,12 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     continue;
                 }
                 if let Some(why) = col.not_null {
+                    let why = match (rec.absent.get(i), why) {
+                        // JSON: say what the object had.
+                        (Some(true), "required field is empty") => "required field is missing or null",
+                        (Some(true), _) => "field is missing or null and the column is not nullable",
+                        _ => why,
+                    };
                     self.problems.push((col.name.clone(), why.into()));
                 }
                 self.values[i] = Value::Null;

@@ -134,6 +134,8 @@ fn ndjson_and_a_single_object_read_the_same_way() {
     // A required key that is missing or null is a specific row error.
     let o = run(&cfg, br#"{"type":"view","timestamp":"2024-01-01T00:00:00Z","event_id":null}"#).unwrap();
     assert_eq!(o.errors[0]["field"], "event_id");
+    assert_eq!(o.errors[0]["reason"], "required field is missing or null");
+    let o = run(&cfg, br#"{"type":"view","timestamp":"2024-01-01T00:00:00Z","event_id":""}"#).unwrap();
     assert_eq!(o.errors[0]["reason"], "required field is empty");
 }
 
