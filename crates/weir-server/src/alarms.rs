@@ -23,6 +23,9 @@ use crate::Context;
 /// How often the monitor samples and evaluates.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 
+/// How many of the newest jobs a tick reads.
+const RECENT_JOBS: usize = 10_000;
+
 /// One rule's state, as written to `alarms.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmStatus {
@@ -148,7 +151,9 @@ async fn sample(
 ) -> Result<Vec<(&'static str, Vec<f64>)>, PortError> {
     let ports = &ctx.ports;
     let queue = ports.queue.stats().await?;
-    let jobs = ports.jobs.list(&JobFilter { status: None, limit: usize::MAX }).await?;
+    // The newest jobs (by creation) hold every job that finished since the last tick in practice;
+    // reading all of them every 10 s would not scale with the job store.
+    let jobs = ports.jobs.list(&JobFilter { status: None, limit: RECENT_JOBS }).await?;
     let finished_now = |j: &&weir_core::Job| {
         j.finished_at
             .map(|t| t.timestamp_millis())
