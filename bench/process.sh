@@ -11,7 +11,8 @@
 # binary with the bundled sales pipeline (schema check, typed validation, revenue derived, NDJSON
 # out, summary with revenue per product, error report). DuckDB (PyPI, pinned, in bench/out/venv)
 # reads the same CSV with typed columns, writes NDJSON with revenue and groups by product with
-# SET threads=1. Times are wall clock, best of --repeat runs; RSS is /usr/bin/time's maximum.
+# SET threads=1. Times are wall clock, best of --repeat runs, with that run's CPU time (user +
+# system; on a shared machine the steadier figure); RSS is /usr/bin/time's maximum.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,17 +54,22 @@ generate() { # rows file
   fi
 }
 
-# best-of-K run of a command; prints "seconds max_rss_kib" of the fastest run.
+# best-of-K run of a command; prints "seconds max_rss_kib cpu_seconds" (the fastest run's wall
+# and CPU time, the largest RSS of all runs).
 measure() {
-  local best="" rss="" i t
+  local best="" rss="" cpu="" i t r u s
   for i in $(seq "$REPEAT"); do
-    /usr/bin/time -f "%e %M" -o "$OUT/time.txt" "$@" > "$OUT/stdout.txt" 2> "$OUT/stderr.txt" || {
+    # Every run starts with no old outputs (truncating a large file costs a writer time) and
+    # with the previous run's writes on disk (so they do not throttle this one).
+    rm -rf "$OUT/weir" "$OUT/duckdb.ndjson"
+    sync
+    /usr/bin/time -f "%e %M %U %S" -o "$OUT/time.txt" "$@" > "$OUT/stdout.txt" 2> "$OUT/stderr.txt" || {
       cat "$OUT/stderr.txt" >&2; echo "failed: $*" >&2; exit 1; }
-    read -r t r < <(tail -n 1 "$OUT/time.txt")
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+    read -r t r u s < <(tail -n 1 "$OUT/time.txt")
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; cpu=$(awk "BEGIN{print $u + $s}"); fi
     if [ -z "$rss" ] || [ "$r" -gt "$rss" ]; then rss=$r; fi
   done
-  echo "$best $rss"
+  echo "$best $rss $cpu"
 }
 
 threads_config() { # n -> path of the bundled config with output.threads = n
@@ -71,9 +77,9 @@ threads_config() { # n -> path of the bundled config with output.threads = n
   echo "$OUT/threads$1.toml"
 }
 
-report() { # label rows bytes seconds rss_kib
-  awk -v l="$1" -v n="$2" -v b="$3" -v s="$4" -v r="$5" 'BEGIN {
-    printf "%-34s %7.3f s  %6.2f M rows/s  %6.1f MB/s  peak RSS %6.1f MiB\n", l, s, n / s / 1e6, b / s / 1e6, r / 1024 }'
+report() { # label rows bytes seconds rss_kib cpu_seconds
+  awk -v l="$1" -v n="$2" -v b="$3" -v s="$4" -v r="$5" -v c="$6" 'BEGIN {
+    printf "%-36s %7.3f s  %6.2f M rows/s  %6.1f MB/s  peak RSS %6.1f MiB  (CPU %.2f s)\n", l, s, n / s / 1e6, b / s / 1e6, r / 1024, c }'
 }
 
 CSV=$OUT/sales_$ROWS.csv
@@ -81,31 +87,31 @@ generate "$ROWS" "$CSV"
 BYTES=$(stat -c %s "$CSV")
 rm -rf "$OUT/weir"
 
-read -r W1 R1 < <(measure "$WEIR" process "$CSV" --out "$OUT/weir")
+read -r W1 R1 C1 < <(measure "$WEIR" process "$CSV" --out "$OUT/weir")
 VALID=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['valid_rows'], s['invalid_rows'])" "$OUT/weir/$(basename "$CSV").summary.json")
 CFG=$(threads_config "$THREADS")
-read -r WN RN < <(measure "$WEIR" --config "$CFG" process "$CSV" --out "$OUT/weir")
-read -r D1 DR < <(measure "$OUT/venv/bin/python" bench/duckdb_sales.py "$CSV" "$OUT/duckdb.ndjson" 1)
+read -r WN RN CN < <(measure "$WEIR" --config "$CFG" process "$CSV" --out "$OUT/weir")
+read -r D1 DR DC < <(measure "$OUT/venv/bin/python" bench/duckdb_sales.py "$CSV" "$OUT/duckdb.ndjson" 1)
 DVALID=$(cat "$OUT/stdout.txt")
 
 echo
 echo "sales CSV: $ROWS rows, $BYTES bytes, $BAD % bad rows (weir: valid/invalid $VALID; duckdb kept $DVALID)"
-report "weir process, 1 thread" "$ROWS" "$BYTES" "$W1" "$R1"
-report "weir process, $THREADS threads" "$ROWS" "$BYTES" "$WN" "$RN"
-report "duckdb $DUCKDB_VERSION, threads=1" "$ROWS" "$BYTES" "$D1" "$DR"
-awk -v w="$W1" -v d="$D1" -v n="$WN" -v t="$THREADS" 'BEGIN {
-  printf "weir vs DuckDB (1 thread each):    %.2fx faster\n", d / w
-  printf "weir scaling, 1 -> %d threads:      %.2fx\n", t, w / n }'
+report "weir process, 1 thread" "$ROWS" "$BYTES" "$W1" "$R1" "$C1"
+report "weir process, $THREADS threads" "$ROWS" "$BYTES" "$WN" "$RN" "$CN"
+report "duckdb $DUCKDB_VERSION, threads=1" "$ROWS" "$BYTES" "$D1" "$DR" "$DC"
+awk -v w="$W1" -v d="$D1" -v wc="$C1" -v dc="$DC" -v n="$WN" -v t="$THREADS" 'BEGIN {
+  printf "weir vs DuckDB (1 thread each):    %.2fx faster (wall), %.2fx less CPU\n", d / w, dc / wc
+  printf "weir scaling, 1 -> %d threads:      %.2fx (wall)\n", t, w / n }'
 
 if [ "$BIG" = 1 ]; then
   BIGCSV=$OUT/sales_20000000.csv
   generate 20000000 "$BIGCSV"
   BIGBYTES=$(stat -c %s "$BIGCSV")
   SAVED=$REPEAT; REPEAT=1
-  read -r B1 BR < <(measure "$WEIR" process "$BIGCSV" --out "$OUT/weir")
-  read -r BN BRN < <(measure "$WEIR" --config "$CFG" process "$BIGCSV" --out "$OUT/weir")
+  read -r B1 BR BC < <(measure "$WEIR" process "$BIGCSV" --out "$OUT/weir")
+  read -r BN BRN BNC < <(measure "$WEIR" --config "$CFG" process "$BIGCSV" --out "$OUT/weir")
   REPEAT=$SAVED
-  report "weir process 20M rows, 1 thread" 20000000 "$BIGBYTES" "$B1" "$BR"
-  report "weir process 20M rows, $THREADS threads" 20000000 "$BIGBYTES" "$BN" "$BRN"
-  rm -f "$OUT/weir/$(basename "$BIGCSV")".*
+  report "weir process 20M rows, 1 thread" 20000000 "$BIGBYTES" "$B1" "$BR" "$BC"
+  report "weir process 20M rows, $THREADS threads" 20000000 "$BIGBYTES" "$BN" "$BRN" "$BNC"
+  rm -rf "$OUT/weir"
 fi

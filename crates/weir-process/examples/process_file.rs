@@ -1,6 +1,6 @@
 //! Runs `process` on a file with the bundled sales pipeline and prints rows/s, for benchmarks.
 //!
-//! `cargo run --release -p weir-process --example process_file -- IN.csv [OUT_DIR]`
+//! `cargo run --release -p weir-process --example process_file -- IN.csv [OUT_DIR] [THREADS]`
 
 use std::time::Instant;
 
@@ -8,7 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let input = args.get(1).map(String::as_str).unwrap_or("/tmp/sales_2m.csv");
     let dir = args.get(2).map(String::as_str).unwrap_or("/tmp");
-    let plan = weir_process::Plan::compile(&weir_core::Config::bundled().pipelines[0])?;
+    let mut pipeline = weir_core::Config::bundled().pipelines.remove(0);
+    pipeline.output.threads = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let plan = weir_process::Plan::compile(&pipeline)?;
     let start = Instant::now();
     let summary = weir_process::process(
         &plan,

@@ -417,7 +417,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
 
     #[inline]
     fn row(&mut self, rec: &Record<'_>) -> Result<(), ProcessError> {
-        if let Some(why) = rec.malformed {
+        if let Some(why) = rec.malformed() {
             self.problems.push((ROW.into(), why.to_string()));
             return self.invalid(rec.line, Some(rec));
         }
@@ -456,10 +456,10 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     continue;
                 }
                 if let Some(why) = col.not_null {
-                    let why = match (rec.absent.get(i), why) {
+                    let why = match (rec.absent(i), why) {
                         // JSON: say what the object had.
-                        (Some(true), "required field is empty") => "required field is missing or null",
-                        (Some(true), _) => "field is missing or null and the column is not nullable",
+                        (true, "required field is empty") => "required field is missing or null",
+                        (true, _) => "field is missing or null and the column is not nullable",
                         _ => why,
                     };
                     self.problems.push((col.name.clone(), why.into()));
@@ -550,10 +550,10 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 },
                 ColumnType::Date => {
                     let format = &plan.columns[s].date;
-                    match format.parse(t) {
-                        Some(days) => {
+                    match format.parse_packed(t) {
+                        Some(date) => {
                             self.slots[s] = Num::Str;
-                            Value::Date(days, ts, te)
+                            Value::Date(date, ts, te)
                         }
                         None => {
                             let reason =
@@ -646,7 +646,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
             buf: rec.buf,
             derived: &self.slots[first_derived..],
             derived_text: &self.derived_text,
-            extra: rec.extra,
+            extra: rec.extra(),
         })?;
         self.valid += 1;
         let (values, trimmed) = (&self.values, &self.trimmed);
@@ -785,7 +785,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 out.push(b'}');
             }
             out.extend_from_slice(b"],\"values\":{");
-            if let Some(rec) = rec.filter(|r| r.malformed.is_none()) {
+            if let Some(rec) = rec.filter(|r| r.malformed().is_none()) {
                 // A row with thousands of extra fields is described by its first few.
                 let shown = rec.fields.len().min(self.binding.cols.len() + MAX_EXTRA_REPORTED);
                 for i in 0..shown {
@@ -797,7 +797,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                         None => ndjson::write_str(out, format!("(field {})", i + 1).as_bytes()),
                     }
                     out.push(b':');
-                    if rec.absent.get(i) == Some(&true) {
+                    if rec.absent(i) {
                         out.extend_from_slice(b"null");
                         continue;
                     }

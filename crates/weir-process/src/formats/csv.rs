@@ -175,9 +175,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
                         fields: &self.fields,
                         field_count: self.field_count,
                         utf8_errors: &self.utf8_errors,
-                        extra: &[],
-                        malformed: None,
-                        absent: &[],
+                        json: None,
                     })));
                 }
                 Parse::Unterminated { line } => return Err(ProcessError::UnterminatedQuote { line }),

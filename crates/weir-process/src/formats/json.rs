@@ -24,7 +24,7 @@ use std::io::{self, Read};
 type FxHashMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 use weir_core::config::normalize_field_name;
 
-use super::{Field, Next, Record, Source};
+use super::{Field, JsonParts, Next, Record, Source};
 use crate::error::ProcessError;
 use crate::plan::Plan;
 
@@ -78,9 +78,7 @@ pub(crate) struct JsonReader<'p, R> {
     columns: usize,
     out: Vec<u8>,
     fields: Vec<Field>,
-    absent: Vec<bool>,
-    extra: Vec<u8>,
-    malformed: Option<String>,
+    parts: JsonParts,
     utf8_errors: Vec<(usize, u64)>,
     progress: Option<&'p dyn Fn(u64)>,
 }
@@ -116,9 +114,7 @@ impl<'p, R: Read> JsonReader<'p, R> {
             columns: n,
             out: Vec::with_capacity(4096),
             fields: vec![Field::default(); n],
-            absent: vec![true; n],
-            extra: Vec::new(),
-            malformed: None,
+            parts: JsonParts { extra: Vec::new(), malformed: None, absent: vec![true; n] },
             utf8_errors: Vec::new(),
             progress,
         }
@@ -394,15 +390,15 @@ impl<'p, R: Read> JsonReader<'p, R> {
     /// Flattens the element at `buf[start..start + len]` into the record fields.
     fn flatten(&mut self, start: usize, len: usize) {
         self.out.clear();
-        self.extra.clear();
-        self.malformed = None;
+        self.parts.extra.clear();
+        self.parts.malformed = None;
         self.utf8_errors.clear();
-        self.absent.iter_mut().for_each(|a| *a = true);
+        self.parts.absent.iter_mut().for_each(|a| *a = true);
         self.fields.iter_mut().for_each(|f| *f = Field::default());
         let base = self.buf_offset + start as u64;
         let el = &self.buf[start..start + len];
         if let Err(e) = std::str::from_utf8(el) {
-            self.malformed =
+            self.parts.malformed =
                 Some(format!("not valid UTF-8 at byte offset {}", base + e.valid_up_to() as u64));
             return;
         }
@@ -414,8 +410,8 @@ impl<'p, R: Read> JsonReader<'p, R> {
             keep: self.keep_unknown,
             out: &mut self.out,
             fields: &mut self.fields,
-            absent: &mut self.absent,
-            extra: &mut self.extra,
+            absent: &mut self.parts.absent,
+            extra: &mut self.parts.extra,
             path: Vec::new(),
             key: Vec::new(),
         };
@@ -431,7 +427,7 @@ impl<'p, R: Read> JsonReader<'p, R> {
             b => Err(format!("expected a JSON object, found {}", describe_value(b))),
         };
         if let Err(e) = result {
-            self.malformed = Some(e);
+            self.parts.malformed = Some(e);
         }
     }
 }
@@ -454,9 +450,7 @@ impl<R: Read> Source for JsonReader<'_, R> {
                     fields: &self.fields,
                     field_count: self.columns,
                     utf8_errors: &self.utf8_errors,
-                    extra: &self.extra,
-                    malformed: self.malformed.as_deref(),
-                    absent: &self.absent,
+                    json: Some(&self.parts),
                 })))
             }
         }
@@ -872,16 +866,16 @@ mod tests {
         while let Some(n) = Source::next_record(&mut r)? {
             out.push(match n {
                 Next::Oversized { line, bytes } => Item::Big(line, bytes),
-                Next::Record(rec) => match rec.malformed {
+                Next::Record(rec) => match rec.malformed() {
                     Some(m) => Item::Bad(rec.line, m.to_string()),
                     None => Item::Row(
                         rec.line,
                         (0..rec.field_count)
                             .map(|i| {
-                                (!rec.absent[i]).then(|| String::from_utf8(rec.field(i).to_vec()).unwrap())
+                                (!rec.absent(i)).then(|| String::from_utf8(rec.field(i).to_vec()).unwrap())
                             })
                             .collect(),
-                        String::from_utf8(rec.extra.to_vec()).unwrap(),
+                        String::from_utf8(rec.extra().to_vec()).unwrap(),
                     ),
                 },
             });
@@ -966,7 +960,7 @@ mod tests {
         let plan = plan(&["id"], true, 1 << 20);
         let mut r = JsonReader::new(&data[..], &plan, None);
         let Some(Next::Record(rec)) = Source::next_record(&mut r).unwrap() else { panic!() };
-        assert!(rec.malformed.unwrap().contains("nested more than 128 levels"), "{:?}", rec.malformed);
+        assert!(rec.malformed().unwrap().contains("nested more than 128 levels"), "{:?}", rec.malformed());
         let Some(Next::Record(rec)) = Source::next_record(&mut r).unwrap() else { panic!() };
         assert_eq!(rec.field(0), b"2");
     }

@@ -43,12 +43,19 @@ pub(crate) struct Record<'a> {
     pub field_count: usize,
     /// `(field index, file offset of its first invalid byte)` for every field that is not UTF-8.
     pub utf8_errors: &'a [(usize, u64)],
-    /// JSON only: keys the schema does not name, as `,"key":value` pairs ready to write.
-    pub extra: &'a [u8],
-    /// JSON only: why the record is not an object the schema can read (it is then invalid).
-    pub malformed: Option<&'a str>,
-    /// JSON only: fields that were absent or `null` (as opposed to an empty string).
-    pub absent: &'a [bool],
+    /// JSON only (kept behind one reference so that a CSV record stays small to move).
+    pub json: Option<&'a JsonParts>,
+}
+
+/// What a JSON record has beyond its fields.
+#[derive(Debug, Default)]
+pub(crate) struct JsonParts {
+    /// Keys the schema does not name, as `,"key":value` pairs ready to write.
+    pub extra: Vec<u8>,
+    /// Why the element is not an object the schema can read (the row is then invalid).
+    pub malformed: Option<String>,
+    /// Fields that were absent or `null` (as opposed to an empty string).
+    pub absent: Vec<bool>,
 }
 
 impl Record<'_> {
@@ -56,6 +63,22 @@ impl Record<'_> {
     pub fn field(&self, i: usize) -> &[u8] {
         let f = self.fields[i];
         &self.buf[f.start..f.end]
+    }
+
+    #[inline]
+    pub fn extra(&self) -> &[u8] {
+        self.json.map_or(&[], |j| &j.extra)
+    }
+
+    #[inline]
+    pub fn malformed(&self) -> Option<&str> {
+        self.json.and_then(|j| j.malformed.as_deref())
+    }
+
+    /// Whether field `i` was absent or `null` in a JSON object.
+    #[inline]
+    pub fn absent(&self, i: usize) -> bool {
+        self.json.is_some_and(|j| j.absent.get(i) == Some(&true))
     }
 }
 

@@ -32,8 +32,8 @@ pub(crate) enum Value {
     Number(f64, usize, usize),
     /// A decimal as its value times `10^scale`.
     Decimal(i128),
-    /// Days since the epoch, and the text as written.
-    Date(i32, usize, usize),
+    /// A packed date (`schema::types::pack_date`), and the text as written.
+    Date(u32, usize, usize),
     /// Microseconds since the epoch (UTC), and the text as written.
     DateTime(i64, usize, usize),
     /// The column's configured default.

@@ -24,6 +24,7 @@ use parquet::file::properties::WriterProperties;
 use super::{Kind, Layout, RowRef, Sink, Value};
 use crate::error::ProcessError;
 use crate::expr::Num;
+use crate::schema::types::packed_days;
 use crate::schema::Owned;
 
 /// Rows per Arrow batch handed to the writer.
@@ -114,7 +115,7 @@ impl Builder {
             (Builder::Float(b), Value::Int(i)) => b.append_value(i as f64),
             (Builder::Bool(b), Value::Bool(x)) => b.append_value(x),
             (Builder::Decimal(b), Value::Decimal(d)) => b.append_value(d),
-            (Builder::Date(b), Value::Date(d, ..)) => b.append_value(d),
+            (Builder::Date(b), Value::Date(d, ..)) => b.append_value(packed_days(d)),
             (Builder::DateTime(b), Value::DateTime(t, ..)) => b.append_value(t),
             (b @ Builder::Text(_), Value::Text(s, e) | Value::Date(_, s, e) | Value::DateTime(_, s, e)) => {
                 b.text(&buf[s..e])

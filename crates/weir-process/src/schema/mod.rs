@@ -38,7 +38,7 @@ pub(crate) struct ColumnSpec {
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub(crate) enum Key {
     Num(f64),
-    /// Days (dates) or microseconds (datetimes).
+    /// Packed dates (`types::pack_date`) or microseconds (datetimes).
     Time(i64),
 }
 
@@ -261,7 +261,7 @@ impl ColumnSpec {
                 Ok(Key::Num(*f))
             }
             (ColumnType::Date, Scalar::Text(t)) => {
-                self.date.parse(t.as_bytes()).map(|d| Key::Time(d as i64)).ok_or_else(|| {
+                self.date.parse_packed(t.as_bytes()).map(|d| Key::Time(d as i64)).ok_or_else(|| {
                     format!("{t:?} is not a date in the column's format ({})", self.date.pattern())
                 })
             }

@@ -42,8 +42,20 @@ impl DateFormat {
         self.parse(s).is_some()
     }
 
-    /// Days since 1970-01-01 of a valid date.
+    /// A valid date, packed ([`pack_date`]).
     #[inline]
+    pub fn parse_packed(&self, s: &[u8]) -> Option<u32> {
+        match self {
+            DateFormat::Iso => parse_iso_date(s).map(|(y, m, d)| pack_date(y as i32, m, d)),
+            DateFormat::Chrono(f) => {
+                use chrono::Datelike;
+                let d = NaiveDate::parse_from_str(std::str::from_utf8(s).ok()?, f).ok()?;
+                Some(pack_date(d.year(), d.month() as u8, d.day() as u8))
+            }
+        }
+    }
+
+    /// Days since 1970-01-01 of a valid date.
     pub fn parse(&self, s: &[u8]) -> Option<i32> {
         match self {
             DateFormat::Iso => parse_iso_date(s).map(|(y, m, d)| days_from_civil(y as i32, m, d)),
@@ -53,6 +65,18 @@ impl DateFormat {
             }
         }
     }
+}
+
+/// A date packed as `(year + 2^18) << 9 | month << 5 | day`: ordered as the dates are, and
+/// cheaper to make than a day count (which only Parquet output needs, see [`packed_days`]).
+#[inline]
+pub(crate) fn pack_date(y: i32, m: u8, d: u8) -> u32 {
+    (((y + (1 << 18)) as u32) << 9) | ((m as u32) << 5) | d as u32
+}
+
+/// Days since 1970-01-01 of a packed date.
+pub(crate) fn packed_days(p: u32) -> i32 {
+    days_from_civil((p >> 9) as i32 - (1 << 18), ((p >> 5) & 15) as u8, (p & 31) as u8)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
@@ -407,7 +431,7 @@ pub(crate) fn quoted(s: &[u8]) -> String {
 pub fn bench_validate(quantity: &[u8], price: &[u8], date: &[u8], email: &[u8]) -> bool {
     parse_i64(quantity).is_ok()
         && parse_f64(price).is_ok()
-        && DateFormat::Iso.parse(date).is_some()
+        && DateFormat::Iso.parse_packed(date).is_some()
         && is_email(email)
 }
 
@@ -506,6 +530,12 @@ mod tests {
         assert_eq!(DateFormat::Iso.parse(b"1970-01-01"), Some(0));
         assert_eq!(DateFormat::Iso.parse(b"2024-03-01"), Some(19783));
         assert_eq!(DateFormat::Iso.parse(b"1969-12-31"), Some(-1));
+        for s in ["1969-12-31", "2024-02-29", "0001-01-01", "9999-12-31"] {
+            let p = DateFormat::Iso.parse_packed(s.as_bytes()).unwrap();
+            assert_eq!(packed_days(p), DateFormat::Iso.parse(s.as_bytes()).unwrap(), "{s}");
+        }
+        let p = |s: &str| DateFormat::Iso.parse_packed(s.as_bytes()).unwrap();
+        assert!(p("2023-12-31") < p("2024-01-01") && p("2024-01-31") < p("2024-02-01"));
         let f = DateFormat::new(Some("%d/%m/%Y")).unwrap();
         assert_eq!(f.parse(b"01/03/2024"), Some(19783));
         assert!(f.is_valid(b"29/02/2024"));
