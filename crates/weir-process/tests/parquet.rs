@@ -46,6 +46,10 @@ fn pipeline() -> PipelineConfig {
     amount.scale = Some(2);
     amount.default = Some(Scalar::Text("0".into()));
     p.columns.push(amount);
+    let mut big = ColumnConfig::new("big", ColumnType::Decimal);
+    big.precision = Some(30);
+    big.scale = Some(4);
+    p.columns.push(big);
     p.columns.push(ColumnConfig::new("paid", ColumnType::Boolean));
     p.columns.push(ColumnConfig::new("at", ColumnType::Datetime));
     p.columns.push(ColumnConfig::new("channel", ColumnType::String));
@@ -58,11 +62,12 @@ fn pipeline() -> PipelineConfig {
 #[test]
 fn pyarrow_reads_typed_parquet_back() {
     let python = python();
-    let mut csv = String::from("order_id,customer_name,product,quantity,price,date,amount,paid,at,note\n");
+    let mut csv =
+        String::from("order_id,customer_name,product,quantity,price,date,amount,big,paid,at,note\n");
     for i in 0..2500 {
         let amount = if i % 10 == 0 { String::new() } else { format!("{}.{:02}", i, i % 100) };
         csv.push_str(&format!(
-            "O{i},\"Doe, J{i}\",Widget,{},{}.5,2024-01-{:02},{amount},{},2024-01-15T10:00:{:02}Z,n{i}\n",
+            "O{i},\"Doe, J{i}\",Widget,{},{}.5,2024-01-{:02},{amount},-12345678901234567890.{i},{},2024-01-15T10:00:{:02}Z,n{i}\n",
             1 + i % 7,
             i % 50,
             1 + i % 28,
@@ -70,13 +75,15 @@ fn pyarrow_reads_typed_parquet_back() {
             i % 60,
         ));
     }
-    csv.push_str("bad,row,Widget,x,1,2024-01-01,1,yes,2024-01-15T10:00:00Z,n\n");
+    csv.push_str("bad,row,Widget,x,1,2024-01-01,1,1,yes,2024-01-15T10:00:00Z,n\n");
     let plan = Plan::compile(&pipeline()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.parquet");
     let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let summary = process(&plan, csv.as_bytes(), file, std::io::sink(), None).unwrap();
-    assert_eq!((summary.valid_rows, summary.invalid_rows), (2500, 1));
+    let mut errors = Vec::new();
+    let summary = process(&plan, csv.as_bytes(), file, &mut errors, None).unwrap();
+    let first_error = String::from_utf8_lossy(&errors[..errors.len().min(400)]).into_owned();
+    assert_eq!((summary.valid_rows, summary.invalid_rows), (2500, 1), "{first_error}");
 
     let out = Command::new(&python).args(["-c", READ_BACK]).arg(&path).output().unwrap();
     assert!(out.status.success(), "pyarrow failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -90,6 +97,7 @@ fn pyarrow_reads_typed_parquet_back() {
         ("price", "double"),
         ("date", "date32[day]"),
         ("amount", "decimal128(10, 2)"),
+        ("big", "decimal128(30, 4)"),
         ("paid", "bool"),
         ("at", "timestamp[us, tz=UTC]"),
         ("note", "string"),
@@ -108,6 +116,7 @@ fn pyarrow_reads_typed_parquet_back() {
     assert_eq!(first["date"], "2024-01-01");
     assert_eq!(first["amount"], "0.00", "empty: the default");
     assert_eq!(first["paid"], true);
+    assert_eq!(first["big"], "-12345678901234567890.0000");
     assert_eq!(first["at"], "2024-01-15T10:00:00+00:00");
     assert_eq!(first["channel"], Value::Null, "a schema column the file lacks");
     assert_eq!(first["revenue"], 0.5);
@@ -115,5 +124,6 @@ fn pyarrow_reads_typed_parquet_back() {
     let second = &got["rows"][1];
     assert_eq!(second["amount"], "1.01");
     assert_eq!(second["paid"], false);
+    assert_eq!(second["big"], "-12345678901234567890.1000");
     assert_eq!(second["double_qty"], 4);
 }

@@ -1,25 +1,27 @@
 //! Parquet output with typed columns: what DuckDB, pyarrow, Spark and Athena read directly.
 //!
-//! Column types come from the schema: integer → INT64, float → DOUBLE, decimal → DECIMAL(p, s),
-//! boolean → BOOLEAN, date → DATE, datetime → TIMESTAMP(µs, UTC), text types and columns the
-//! schema does not know → UTF8 strings; derived fields by their expression's type. Rows are
-//! appended to Arrow builders and handed to the writer every [`BATCH_ROWS`] rows; the writer
-//! closes a row group every `output.parquet_row_group_rows` rows, so memory is bounded by one row
-//! group whatever the file size. Pages are Snappy-compressed. JSON keys the schema does not name
-//! vary per row and have no column: Parquet output keeps the schema's columns and derived fields.
+//! Column types come from the schema: integer → INT64, float → DOUBLE, decimal → DECIMAL(p, s)
+//! (on INT64 up to 18 digits, else a 16-byte fixed-length array), boolean → BOOLEAN, date → DATE,
+//! datetime → TIMESTAMP(µs, UTC), text types and columns the schema does not know → UTF8 strings;
+//! derived fields by their expression's type. Every column is optional (nullable).
+//!
+//! This writes with the `parquet` crate's column writers directly rather than through Arrow:
+//! the Arrow writer would add the arrow-* crates to every build (about three more minutes of
+//! compiling on two cores) for nothing weir needs. Values are buffered per column, with their
+//! definition levels, and each `output.parquet_row_group_rows` rows become one row group, so
+//! memory is bounded by one row group whatever the file size. Pages are Snappy-compressed. JSON
+//! keys the schema does not name vary per row and have no column: Parquet output keeps the
+//! schema's columns and derived fields.
 
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    ArrayBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
-    StringBuilder, TimestampMicrosecondBuilder,
-};
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit, Type as Physical};
+use parquet::column::writer::ColumnWriter;
+use parquet::data_type::{ByteArray, FixedLenByteArray};
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::Type;
 
 use super::{Kind, Layout, RowRef, Sink, Value};
 use crate::error::ProcessError;
@@ -27,163 +29,235 @@ use crate::expr::Num;
 use crate::schema::types::packed_days;
 use crate::schema::Owned;
 
-/// Rows per Arrow batch handed to the writer.
-pub(crate) const BATCH_ROWS: usize = 8192;
-
-enum Builder {
-    Text(StringBuilder),
-    Int(Int64Builder),
-    Float(Float64Builder),
-    Bool(BooleanBuilder),
-    Decimal(Decimal128Builder),
-    Date(Date32Builder),
-    DateTime(TimestampMicrosecondBuilder),
+/// One column's values of the current row group (nulls only in `levels`).
+enum Values {
+    Int64(Vec<i64>),
+    Int32(Vec<i32>),
+    Double(Vec<f64>),
+    Bool(Vec<bool>),
+    Bytes(Vec<ByteArray>),
+    Fixed(Vec<FixedLenByteArray>),
 }
 
-impl Builder {
-    fn new(kind: Kind) -> Builder {
-        match kind {
-            Kind::Text => Builder::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
-            Kind::Int => Builder::Int(Int64Builder::with_capacity(BATCH_ROWS)),
-            Kind::Float => Builder::Float(Float64Builder::with_capacity(BATCH_ROWS)),
-            Kind::Bool => Builder::Bool(BooleanBuilder::with_capacity(BATCH_ROWS)),
-            Kind::Decimal { precision, scale } => Builder::Decimal(
-                Decimal128Builder::with_capacity(BATCH_ROWS)
-                    .with_precision_and_scale(precision, scale as i8)
-                    .expect("precision and scale were checked when the plan was compiled"),
-            ),
-            Kind::Date => Builder::Date(Date32Builder::with_capacity(BATCH_ROWS)),
-            Kind::DateTime => {
-                Builder::DateTime(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"))
+struct Column {
+    kind: Kind,
+    values: Values,
+    /// Definition levels: 1 for a value, 0 for null.
+    levels: Vec<i16>,
+}
+
+impl Column {
+    fn new(kind: Kind) -> Column {
+        let values = match kind {
+            Kind::Text => Values::Bytes(Vec::new()),
+            Kind::Int | Kind::DateTime => Values::Int64(Vec::new()),
+            Kind::Decimal { precision, .. } if precision <= 18 => Values::Int64(Vec::new()),
+            Kind::Decimal { .. } => Values::Fixed(Vec::new()),
+            Kind::Float => Values::Double(Vec::new()),
+            Kind::Bool => Values::Bool(Vec::new()),
+            Kind::Date => Values::Int32(Vec::new()),
+        };
+        Column { kind, values, levels: Vec::new() }
+    }
+
+    fn schema(name: &str, kind: Kind) -> Result<Type, parquet::errors::ParquetError> {
+        let (physical, logical) = match kind {
+            Kind::Text => (Physical::BYTE_ARRAY, Some(LogicalType::String)),
+            Kind::Int => (Physical::INT64, None),
+            Kind::Float => (Physical::DOUBLE, None),
+            Kind::Bool => (Physical::BOOLEAN, None),
+            Kind::Date => (Physical::INT32, Some(LogicalType::Date)),
+            Kind::DateTime => (Physical::INT64, Some(LogicalType::timestamp(true, TimeUnit::MICROS))),
+            Kind::Decimal { precision, scale } => {
+                let physical = if precision <= 18 { Physical::INT64 } else { Physical::FIXED_LEN_BYTE_ARRAY };
+                (physical, Some(LogicalType::decimal(scale as i32, precision as i32)))
+            }
+        };
+        let mut b = Type::primitive_type_builder(name, physical)
+            .with_repetition(Repetition::OPTIONAL)
+            .with_logical_type(logical);
+        if let Kind::Decimal { precision, scale } = kind {
+            b = b.with_precision(precision as i32).with_scale(scale as i32);
+            if precision > 18 {
+                b = b.with_length(16);
             }
         }
+        b.build()
     }
 
-    fn data_type(kind: Kind) -> DataType {
-        match kind {
-            Kind::Text => DataType::Utf8,
-            Kind::Int => DataType::Int64,
-            Kind::Float => DataType::Float64,
-            Kind::Bool => DataType::Boolean,
-            Kind::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
-            Kind::Date => DataType::Date32,
-            Kind::DateTime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        }
-    }
-
+    #[inline]
     fn null(&mut self) {
-        match self {
-            Builder::Text(b) => b.append_null(),
-            Builder::Int(b) => b.append_null(),
-            Builder::Float(b) => b.append_null(),
-            Builder::Bool(b) => b.append_null(),
-            Builder::Decimal(b) => b.append_null(),
-            Builder::Date(b) => b.append_null(),
-            Builder::DateTime(b) => b.append_null(),
-        }
+        self.levels.push(0);
     }
 
-    fn text(&mut self, t: &[u8]) {
-        match self {
-            Builder::Text(b) => b.append_value(String::from_utf8_lossy(t)),
-            other => other.null(),
+    #[inline]
+    fn int(&mut self, v: i64) {
+        match &mut self.values {
+            Values::Int64(x) => x.push(v),
+            Values::Double(x) => x.push(v as f64),
+            _ => return self.null(),
         }
+        self.levels.push(1);
+    }
+
+    #[inline]
+    fn float(&mut self, v: f64) {
+        match &mut self.values {
+            Values::Double(x) => x.push(v),
+            _ => return self.null(),
+        }
+        self.levels.push(1);
+    }
+
+    #[inline]
+    fn text(&mut self, t: &[u8]) {
+        match &mut self.values {
+            Values::Bytes(x) => x.push(ByteArray::from(t.to_vec())),
+            _ => return self.null(),
+        }
+        self.levels.push(1);
+    }
+
+    #[inline]
+    fn decimal(&mut self, v: i128) {
+        match &mut self.values {
+            Values::Int64(x) => x.push(v as i64),
+            Values::Fixed(x) => x.push(FixedLenByteArray::from(v.to_be_bytes().to_vec())),
+            _ => return self.null(),
+        }
+        self.levels.push(1);
     }
 
     fn owned(&mut self, v: &Owned) {
-        match (self, v) {
-            (Builder::Int(b), Owned::Int(i)) => b.append_value(*i),
-            (Builder::Float(b), Owned::Float(f)) => b.append_value(*f),
-            (Builder::Decimal(b), Owned::Decimal(d)) => b.append_value(*d),
-            (Builder::Bool(b), Owned::Bool(x)) => b.append_value(*x),
-            (Builder::Date(b), Owned::Date(d, _)) => b.append_value(*d),
-            (Builder::DateTime(b), Owned::DateTime(t, _)) => b.append_value(*t),
-            (Builder::Text(b), Owned::Text(s)) => b.append_value(s),
-            (other, _) => other.null(),
+        match (v, self.kind) {
+            (Owned::Int(i), _) => self.int(*i),
+            (Owned::Float(f), _) => self.float(*f),
+            (Owned::Decimal(d), _) => self.decimal(*d),
+            (Owned::Bool(b), _) => self.bool(*b),
+            (Owned::Date(d, _), Kind::Date) => self.date(*d),
+            (Owned::DateTime(t, _), Kind::DateTime) => self.int(*t),
+            (Owned::Text(s) | Owned::Date(_, s) | Owned::DateTime(_, s), _) => self.text(s.as_bytes()),
         }
     }
 
+    fn bool(&mut self, b: bool) {
+        match &mut self.values {
+            Values::Bool(x) => x.push(b),
+            _ => return self.null(),
+        }
+        self.levels.push(1);
+    }
+
+    fn date(&mut self, days: i32) {
+        match &mut self.values {
+            Values::Int32(x) => x.push(days),
+            _ => return self.null(),
+        }
+        self.levels.push(1);
+    }
+
+    #[inline]
     fn value(&mut self, v: Value, buf: &[u8], default: Option<&Owned>) {
-        match (self, v) {
-            (b, Value::Null) => b.null(),
-            (b, Value::Default) => match default {
-                Some(d) => b.owned(d),
-                None => b.null(),
+        match (v, self.kind) {
+            (Value::Null, _) => self.null(),
+            (Value::Default, _) => match default {
+                Some(d) => self.owned(d),
+                None => self.null(),
             },
-            (Builder::Int(b), Value::Int(i)) => b.append_value(i),
-            (Builder::Float(b), Value::Float(f) | Value::Number(f, ..)) => b.append_value(f),
-            (Builder::Float(b), Value::Int(i)) => b.append_value(i as f64),
-            (Builder::Bool(b), Value::Bool(x)) => b.append_value(x),
-            (Builder::Decimal(b), Value::Decimal(d)) => b.append_value(d),
-            (Builder::Date(b), Value::Date(d, ..)) => b.append_value(packed_days(d)),
-            (Builder::DateTime(b), Value::DateTime(t, ..)) => b.append_value(t),
-            (b @ Builder::Text(_), Value::Text(s, e) | Value::Date(_, s, e) | Value::DateTime(_, s, e)) => {
-                b.text(&buf[s..e])
+            (Value::Int(i), _) => self.int(i),
+            (Value::Float(f) | Value::Number(f, ..), _) => self.float(f),
+            (Value::Bool(b), _) => self.bool(b),
+            (Value::Decimal(d), _) => self.decimal(d),
+            (Value::Date(d, ..), Kind::Date) => self.date(packed_days(d)),
+            (Value::DateTime(t, ..), Kind::DateTime) => self.int(t),
+            (Value::Text(s, e) | Value::Date(_, s, e) | Value::DateTime(_, s, e), _) => self.text(&buf[s..e]),
+        }
+    }
+
+    /// Writes the buffered values into the row group's next column and empties the buffers.
+    fn write(&mut self, w: &mut ColumnWriter<'_>) -> Result<(), parquet::errors::ParquetError> {
+        let levels = Some(&self.levels[..]);
+        match (&mut self.values, w) {
+            (Values::Int64(v), ColumnWriter::Int64ColumnWriter(w)) => {
+                w.write_batch(v, levels, None)?;
+                v.clear();
             }
-            (b, _) => b.null(),
+            (Values::Int32(v), ColumnWriter::Int32ColumnWriter(w)) => {
+                w.write_batch(v, levels, None)?;
+                v.clear();
+            }
+            (Values::Double(v), ColumnWriter::DoubleColumnWriter(w)) => {
+                w.write_batch(v, levels, None)?;
+                v.clear();
+            }
+            (Values::Bool(v), ColumnWriter::BoolColumnWriter(w)) => {
+                w.write_batch(v, levels, None)?;
+                v.clear();
+            }
+            (Values::Bytes(v), ColumnWriter::ByteArrayColumnWriter(w)) => {
+                w.write_batch(v, levels, None)?;
+                v.clear();
+            }
+            (Values::Fixed(v), ColumnWriter::FixedLenByteArrayColumnWriter(w)) => {
+                w.write_batch(v, levels, None)?;
+                v.clear();
+            }
+            _ => unreachable!("buffers are made from the same kinds as the schema"),
         }
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Builder::Text(b) => Arc::new(b.finish()),
-            Builder::Int(b) => Arc::new(b.finish()),
-            Builder::Float(b) => Arc::new(b.finish()),
-            Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::Decimal(b) => Arc::new(b.finish()),
-            Builder::Date(b) => Arc::new(b.finish()),
-            Builder::DateTime(b) => Arc::new(b.finish()),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Builder::Text(b) => b.len(),
-            Builder::Int(b) => b.len(),
-            Builder::Float(b) => b.len(),
-            Builder::Bool(b) => b.len(),
-            Builder::Decimal(b) => b.len(),
-            Builder::Date(b) => b.len(),
-            Builder::DateTime(b) => b.len(),
-        }
+        self.levels.clear();
+        Ok(())
     }
 }
 
 pub(crate) struct ParquetSink<W: Write + Send> {
-    writer: ArrowWriter<W>,
-    schema: SchemaRef,
+    writer: Option<SerializedFileWriter<W>>,
     layout: Layout,
-    builders: Vec<Builder>,
+    columns: Vec<Column>,
     defaults: Vec<Option<Owned>>,
+    rows: usize,
+    row_group_rows: usize,
 }
 
 impl<W: Write + Send> ParquetSink<W> {
     pub fn new(out: W, layout: &Layout, row_group_rows: usize) -> Result<Self, ProcessError> {
-        let fields: Vec<Field> =
-            layout.columns.iter().map(|c| Field::new(&c.name, Builder::data_type(c.kind), true)).collect();
-        let schema = Arc::new(Schema::new(fields));
+        let fields = layout
+            .columns
+            .iter()
+            .map(|c| Column::schema(&c.name, c.kind).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(parquet_error)?;
+        let schema = Type::group_type_builder("weir").with_fields(fields).build().map_err(parquet_error)?;
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(row_group_rows))
             .set_created_by("weir".into())
             .build();
-        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(parquet_error)?;
+        let writer =
+            SerializedFileWriter::new(out, Arc::new(schema), Arc::new(props)).map_err(parquet_error)?;
         Ok(ParquetSink {
-            writer,
-            schema,
-            builders: layout.columns.iter().map(|c| Builder::new(c.kind)).collect(),
+            writer: Some(writer),
+            columns: layout.columns.iter().map(|c| Column::new(c.kind)).collect(),
             defaults: layout.columns.iter().map(|c| c.default.as_ref().map(|d| d.value.clone())).collect(),
             layout: layout.clone(),
+            rows: 0,
+            row_group_rows,
         })
     }
 
-    fn flush_batch(&mut self) -> Result<(), ProcessError> {
-        if self.builders.first().is_none_or(|b| b.len() == 0) {
+    /// Writes the buffered rows as one row group.
+    fn flush_row_group(&mut self) -> Result<(), ProcessError> {
+        if self.rows == 0 {
             return Ok(());
         }
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| parquet_error(e.into()))?;
-        self.writer.write(&batch).map_err(parquet_error)
+        let writer = self.writer.as_mut().expect("open until finished");
+        let mut group = writer.next_row_group().map_err(parquet_error)?;
+        for column in &mut self.columns {
+            let mut w = group.next_column().map_err(parquet_error)?.expect("a writer per schema column");
+            column.write(w.untyped()).map_err(parquet_error)?;
+            w.close().map_err(parquet_error)?;
+        }
+        group.close().map_err(parquet_error)?;
+        self.rows = 0;
+        Ok(())
     }
 }
 
@@ -205,28 +279,28 @@ impl<W: Write + Send> Sink for ParquetSink<W> {
             if !self.layout.written[i] {
                 continue;
             }
-            self.builders[c].value(*v, row.buf, self.defaults[c].as_ref());
+            self.columns[c].value(*v, row.buf, self.defaults[c].as_ref());
             c += 1;
         }
         for _ in 0..self.layout.missing {
-            match &self.defaults[c] {
-                Some(d) => self.builders[c].owned(&d.clone()),
-                None => self.builders[c].null(),
+            match self.defaults[c].clone() {
+                Some(d) => self.columns[c].owned(&d),
+                None => self.columns[c].null(),
             }
             c += 1;
         }
         for (j, d) in row.derived.iter().enumerate() {
-            let b = &mut self.builders[c + j];
-            match (b, *d) {
-                (b, Num::Null) => b.null(),
-                (Builder::Int(b), Num::Int(v)) => b.append_value(v),
-                (Builder::Float(b), Num::Float(v)) => b.append_value(v),
-                (b @ Builder::Text(_), Num::Str) => b.text(&row.derived_text[j]),
-                (b, _) => b.null(),
+            let column = &mut self.columns[c + j];
+            match *d {
+                Num::Null => column.null(),
+                Num::Int(v) => column.int(v),
+                Num::Float(v) => column.float(v),
+                Num::Str => column.text(&row.derived_text[j]),
             }
         }
-        if self.builders.first().is_some_and(|b| b.len() >= BATCH_ROWS) {
-            self.flush_batch().map_err(|e| match e {
+        self.rows += 1;
+        if self.rows >= self.row_group_rows {
+            self.flush_row_group().map_err(|e| match e {
                 ProcessError::Io(io) => io,
                 other => std::io::Error::other(other.to_string()),
             })?;
@@ -235,9 +309,11 @@ impl<W: Write + Send> Sink for ParquetSink<W> {
     }
 
     fn finish(&mut self, _total: u64, _valid: u64) -> Result<(), ProcessError> {
-        self.flush_batch()?;
-        self.writer.finish().map_err(parquet_error)?;
-        self.writer.inner_mut().flush()?;
+        self.flush_row_group()?;
+        if let Some(mut writer) = self.writer.take() {
+            writer.finish().map_err(parquet_error)?;
+            writer.inner_mut().flush()?;
+        }
         Ok(())
     }
 }
