@@ -103,9 +103,7 @@ impl Db {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(e.into()))?;
         }
-        let mut conn = Connection::open(path).map_err(|e| fail(e.into()))?;
-        configure(&conn).map_err(fail)?;
-        migrate(&mut conn, component, migrations).map_err(fail)?;
+        let conn = open_configured(path, component, migrations).map_err(fail)?;
         Ok(Db {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -275,6 +273,39 @@ impl<R> FinishWrite for Done<R> {
     }
 }
 
+/// Opens, configures and migrates the file, retrying while another process holds a lock.
+///
+/// The busy timeout covers ordinary reads and writes, but SQLite returns `SQLITE_BUSY` at once,
+/// without calling the busy handler, on some paths taken only while opening: switching a new
+/// file to WAL while another connection does the same, and the recovery of a WAL left by a
+/// process that died. Two processes starting at the same moment (`weir run` and `weir jobs`)
+/// hit exactly those, so the whole open is retried for as long as the busy timeout.
+fn open_configured(path: &Path, component: &'static str, migrations: &[&str]) -> Result<Connection, DbError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let attempt = Connection::open(path).map_err(DbError::from).and_then(|mut conn| {
+            configure(&conn)?;
+            migrate(&mut conn, component, migrations)?;
+            Ok(conn)
+        });
+        match attempt {
+            Err(DbError::Sqlite(e)) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 fn configure(conn: &Connection) -> Result<(), DbError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
@@ -388,5 +419,29 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(rows, 25, "only the successful writes are kept");
+    }
+
+    /// Processes starting together (`weir run` beside `weir jobs`) open a new file at once; here
+    /// threads stand in for them, each with its own connection, on many fresh files.
+    #[test]
+    fn concurrent_opens_of_a_new_file_all_succeed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let steps = ["CREATE TABLE t (x INTEGER)"];
+        for round in 0..30 {
+            let path = dir.path().join(format!("db-{round}.sqlite"));
+            let barrier = Arc::new(std::sync::Barrier::new(6));
+            let threads: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Db::open(&path, "test", &steps).map(drop)
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().expect("join").unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+        }
     }
 }
