@@ -98,6 +98,12 @@ impl AlarmMonitor {
         Ok(transitions)
     }
 
+    /// The samples of one metric still kept (the longest rule's window), oldest first: the
+    /// dashboard draws queue and DLQ depth from them.
+    pub fn history(&self, metric: &str) -> Vec<Datapoint> {
+        self.lock().samples.get(metric).cloned().unwrap_or_default()
+    }
+
     /// Every rule with its state and reason.
     pub fn states(&self) -> Vec<AlarmStatus> {
         let inner = self.lock();

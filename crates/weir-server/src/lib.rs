@@ -5,6 +5,7 @@
 //!
 //! * [`s3`] — the S3 endpoint (default `127.0.0.1:9000`) on `s3s`, over the object-store port;
 //! * [`api`] — the HTTP API (default `127.0.0.1:8080`) on axum, with its OpenAPI document;
+//! * [`dashboard`] — the web page at `/` on the API's listener, and its session cookie;
 //! * [`alarms`] — the alarm monitor beside the API: rules evaluated every 10 s, transitions to
 //!   the `alerts` topic;
 //! * [`credentials`] — the S3 key pair and the API token: from the environment, the config, or
@@ -17,6 +18,7 @@
 pub mod alarms;
 pub mod api;
 pub mod credentials;
+pub mod dashboard;
 mod error;
 pub mod listen;
 pub mod s3;
@@ -90,8 +92,8 @@ pub async fn start(ctx: Context, shutdown: CancellationToken) -> Result<Running,
     if !server.api_listen.is_empty() {
         let listener = listen::bind("HTTP API", &server.api_listen, tls.is_some()).await?;
         api_addr = listener.local_addr().ok();
-        alarms::spawn(&ctx, shutdown.clone());
-        let service = hyper_util::service::TowerToHyperService::new(api::router(&ctx));
+        let monitor = alarms::spawn(&ctx, shutdown.clone());
+        let service = hyper_util::service::TowerToHyperService::new(api::router(&ctx, Some(monitor)));
         let (limits, tls, stop) = (limits.clone(), tls.clone(), shutdown.clone());
         tasks.push(tokio::spawn(listen::serve("HTTP API", listener, service, limits, tls, stop)));
     }

@@ -4,6 +4,7 @@
 //! * [`ingest`] — records in a request body → an object a pipeline takes;
 //! * [`auth`] — the bearer token, compared in constant time;
 //! * [`metrics`] — `GET /metrics`, Prometheus text computed from the stores;
+//! * [`overview`] — the JSON the dashboard draws (time series, queue, alarms, error previews);
 //! * [`openapi`] — the OpenAPI 3 document generated from the handlers;
 //! * [`error`] — JSON error bodies.
 //!
@@ -15,6 +16,7 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
+pub mod overview;
 pub mod routes;
 
 use std::sync::Arc;
@@ -26,24 +28,35 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::alarms::AlarmMonitor;
 use crate::Context;
 
 #[derive(Clone)]
 pub struct ApiState {
     pub ctx: Context,
     openapi: Arc<String>,
+    /// The running alarm monitor, for live alarm states and queue history (else `alarms.json`).
+    pub monitor: Option<Arc<AlarmMonitor>>,
+    pub overview_cache: overview::OverviewCache,
 }
 
-/// The API's routes with auth, body limit and timeout.
-pub fn router(ctx: &Context) -> Router {
+/// The API's routes (and the dashboard's) with auth, body limit and timeout.
+pub fn router(ctx: &Context, monitor: Option<Arc<AlarmMonitor>>) -> Router {
     let server = &ctx.config.server;
-    let state = ApiState { ctx: ctx.clone(), openapi: Arc::new(openapi::document()) };
+    let state = ApiState {
+        ctx: ctx.clone(),
+        openapi: Arc::new(openapi::document()),
+        monitor,
+        overview_cache: Default::default(),
+    };
     let body_limit = usize::try_from(server.max_api_body_bytes).unwrap_or(usize::MAX);
     let protected = Router::new()
         .route("/v1/ingest", post(routes::ingest))
         .route("/v1/files/{*key}", put(routes::put_file))
         .route("/v1/jobs", get(routes::list_jobs))
         .route("/v1/jobs/{id}", get(routes::get_job))
+        .route("/v1/jobs/{id}/errors", get(overview::error_preview))
+        .route("/v1/overview", get(overview::overview))
         .route("/v1/dlq", get(routes::list_dlq))
         .route("/v1/dlq/replay", post(routes::replay_dlq))
         .route("/metrics", get(metrics::metrics))
@@ -53,6 +66,7 @@ pub fn router(ctx: &Context) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/openapi.json", get(serve_openapi))
         .merge(protected)
+        .merge(crate::dashboard::routes())
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(

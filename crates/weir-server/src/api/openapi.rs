@@ -5,11 +5,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::routes;
+use super::{overview, routes};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "weir HTTP API", description = "Ingest records and files, follow jobs, replay dead letters. Every endpoint but /healthz, /readyz and this document needs `Authorization: Bearer <token>` (`weir credentials` prints it)."),
+    info(title = "weir HTTP API", description = "Ingest records and files, follow jobs, replay dead letters. Every endpoint but /healthz, /readyz and this document needs `Authorization: Bearer <token>` (`weir credentials` prints it); GET endpoints also take the dashboard's session cookie."),
     paths(
         routes::healthz,
         routes::readyz,
@@ -19,6 +19,8 @@ use super::routes;
         routes::get_job,
         routes::list_dlq,
         routes::replay_dlq,
+        overview::overview,
+        overview::error_preview,
     ),
     components(schemas(
         ErrorBody,
@@ -34,6 +36,14 @@ use super::routes;
         routes::DeadLetters,
         routes::ReplayRequest,
         routes::Replayed,
+        overview::Overview,
+        overview::SeriesPoint,
+        overview::Latency,
+        overview::QueueNow,
+        overview::QueuePoint,
+        overview::AlarmView,
+        overview::JobSummary,
+        overview::ErrorPreview,
     )),
     modifiers(&BearerAuth),
 )]

@@ -1,0 +1,315 @@
+// The weir dashboard: reads the JSON API with the session cookie and redraws every 2 s.
+// Views: the overview (#/) and one job (#/jobs/<id>). Every piece of data is put in the page as
+// text nodes (never as HTML), so a file name cannot inject markup.
+
+import { stackedBars, lines, formatMs } from './charts.js';
+
+const POLL_MS = 2000;
+const MAX_BACKOFF_MS = 15000;
+const $ = (id) => document.getElementById(id);
+
+/** Builds an element: h('td', { class: 'num' }, 'text', childNode, ...). */
+function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k.startsWith('data-')) e.setAttribute(k, String(v));
+    else if (k === 'class') e.className = v;
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c == null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const state = {
+  minutes: Number(localStorage.getItem('weir.minutes')) || 60,
+  timer: null,
+  failures: 0,
+  lastOk: 0,
+  renders: 0,
+};
+
+class Unauthorized extends Error {}
+
+async function getJson(url) {
+  const r = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store' });
+  if (r.status === 401 || r.status === 403) throw new Unauthorized();
+  if (!r.ok) {
+    let msg = `${r.status}`;
+    try { msg = (await r.json()).error.message; } catch { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return r.json();
+}
+
+// ---------- formatting ----------
+
+function ago(iso) {
+  if (!iso) return '–';
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 5) return 'just now';
+  if (s < 60) return `${Math.floor(s)} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(iso).toLocaleDateString();
+}
+
+function bytes(n) {
+  if (n == null) return '–';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${i ? n.toFixed(1) : n} ${u[i]}`;
+}
+
+const int = (n) => (n == null ? '–' : Number(n).toLocaleString());
+const pill = (s, label = s) => h('span', { class: `pill ${s}` }, label);
+const jobLink = (j) => h('a', { href: `#/jobs/${encodeURIComponent(j.job_id)}`, class: 'mono' }, j.source_key);
+
+// ---------- views ----------
+
+function show(view) {
+  for (const id of ['signin', 'overview', 'job']) $(id).hidden = id !== view;
+  const signedIn = view !== 'signin';
+  $('signout').hidden = !signedIn;
+  $('live').hidden = !signedIn;
+  $('window').hidden = view !== 'overview';
+}
+
+function showSignin() {
+  stop();
+  show('signin');
+  const params = new URLSearchParams(location.search);
+  $('signin-msg').hidden = params.get('login') !== 'failed';
+  if (location.search) history.replaceState(null, '', `/${location.hash}`);
+  $('token').focus();
+}
+
+function setLive(kind, text) {
+  $('live').className = `live ${kind}`;
+  $('live-text').textContent = text;
+}
+
+function tile(label, value, sub, cls = '') {
+  return h('div', { class: `tile ${cls}` }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value), sub ? h('div', { class: 'sub' }, sub) : null);
+}
+
+function renderOverview(o) {
+  const t = o.totals;
+  const n = (k) => t[k] || 0;
+  const received = Object.values(t).reduce((a, b) => a + b, 0);
+  const finished = n('succeeded') + n('rejected') + n('failed');
+  const errRate = finished ? (100 * (n('rejected') + n('failed'))) / finished : 0;
+  $('tiles').replaceChildren(
+    tile('Files received', int(received), `${int(n('queued') + n('running'))} in progress`),
+    tile('Succeeded', int(n('succeeded')), finished ? `${(100 - errRate).toFixed(1)} % of finished` : null, 'ok'),
+    tile('Rejected', int(n('rejected')), 'header did not fit', n('rejected') ? 'warn' : ''),
+    tile('Failed', int(n('failed')), 'retries exhausted', n('failed') ? 'bad' : ''),
+    tile('Queue', int(o.queue.visible), `${int(o.queue.in_flight)} in flight${o.queue.oldest_age_seconds ? `, oldest ${formatMs(o.queue.oldest_age_seconds * 1000)}` : ''}`),
+    tile('Dead letters', int(o.queue.dead_letters), 'in the DLQ', o.queue.dead_letters ? 'bad' : ''),
+    tile('Duration p50', formatMs(o.latency.p50_ms), `${int(o.latency.samples)} jobs in window`),
+    tile('Duration p99', formatMs(o.latency.p99_ms), o.latency.max_ms != null ? `max ${formatMs(o.latency.max_ms)}` : null),
+  );
+
+  const times = o.series.map((p) => Date.parse(p.start));
+  const per = o.bucket_seconds >= 60 ? `${o.bucket_seconds / 60} min` : `${o.bucket_seconds} s`;
+  $('throughput-note').textContent = `files finished per ${per}`;
+  stackedBars($('chart-throughput'), {
+    label: 'Files finished over time',
+    times,
+    series: [
+      { name: 'succeeded', cls: 's-ok', values: o.series.map((p) => p.succeeded) },
+      { name: 'rejected', cls: 's-warn', values: o.series.map((p) => p.rejected) },
+      { name: 'failed', cls: 's-bad', values: o.series.map((p) => p.failed) },
+    ],
+    empty: 'no job finished in this window',
+  });
+  $('latency-note').textContent = `per ${per}, start to end of each job`;
+  lines($('chart-latency'), {
+    label: 'Job duration p50 and p99',
+    times,
+    format: formatMs,
+    series: [
+      { name: 'p50', cls: 's-accent', values: o.series.map((p) => p.p50_ms) },
+      { name: 'p99', cls: 's-info', values: o.series.map((p) => p.p99_ms) },
+    ],
+    empty: 'no job finished in this window',
+  });
+  const q = o.queue_history;
+  lines($('chart-queue'), {
+    label: 'Queue and DLQ depth',
+    times: q.map((p) => Date.parse(p.at)),
+    area: true,
+    series: [
+      { name: 'waiting', cls: 's-accent', values: q.map((p) => p.visible) },
+      { name: 'dead letters', cls: 's-bad', values: q.map((p) => p.dead_letters) },
+    ],
+    empty: 'sampled every 10 s once weir run is up',
+  });
+
+  const firing = o.alarms.filter((a) => a.state === 'ALARM').length;
+  $('alarms-note').textContent = o.alarms.length ? (firing ? `${firing} firing` : 'none firing') : '';
+  $('alarms').replaceChildren(
+    ...(o.alarms.length
+      ? o.alarms.map((a) => h('li', { 'data-alarm': a.name, 'data-state': a.state },
+        pill(a.state, a.state === 'INSUFFICIENT_DATA' ? 'NO DATA' : a.state),
+        h('span', { class: 'name' }, a.name, h('span', { class: 'reason' }, ` — ${a.description}`)),
+        h('span', { class: 'reason' }, a.reason)))
+      : [h('li', {}, h('span', { class: 'reason' }, 'The alarm monitor has not evaluated yet.'))]),
+  );
+
+  $('recent-note').textContent = o.truncated ? `charts from the newest ${int(o.jobs_sampled)} jobs` : '';
+  $('recent-jobs').tBodies[0].replaceChildren(
+    ...(o.recent_jobs.length
+      ? o.recent_jobs.map((j) => h('tr', { 'data-job-key': j.source_key, 'data-job-id': j.job_id, 'data-status': j.status },
+        h('td', {}, pill(j.status)),
+        h('td', { class: 'key' }, jobLink(j)),
+        h('td', { class: 'num' }, int(j.total_rows)),
+        h('td', { class: 'num' }, j.invalid_rows ? int(j.invalid_rows) : '–'),
+        h('td', { class: 'num' }, formatMs(j.duration_ms)),
+        h('td', { class: 'when', title: j.finished_at || j.created_at }, ago(j.finished_at || j.created_at))))
+      : [h('tr', { class: 'empty-row' }, h('td', { colspan: 6 }, 'No jobs yet. Upload a file to weir-input/raw/ (weir put sales.csv).'))]),
+  );
+  $('failed-jobs').tBodies[0].replaceChildren(
+    ...(o.failed_jobs.length
+      ? o.failed_jobs.map((j) => h('tr', { 'data-job-key': j.source_key, 'data-status': j.status },
+        h('td', {}, pill(j.status)),
+        h('td', { class: 'reason' }, jobLink(j), h('br'), j.error || 'no reason recorded'),
+        h('td', { class: 'when', title: j.finished_at || j.created_at }, ago(j.finished_at || j.created_at))))
+      : [h('tr', { class: 'empty-row' }, h('td', { colspan: 3 }, 'Nothing failed or rejected.'))]),
+  );
+  const banner = $('banner');
+  banner.hidden = !(o.queue.dead_letters > 0);
+  if (o.queue.dead_letters > 0) {
+    banner.replaceChildren(`${o.queue.dead_letters} message(s) in the dead-letter queue. Fix the cause, then `, h('code', {}, 'weir dlq replay --all'), '.');
+  }
+  for (const b of $('window').querySelectorAll('button')) b.setAttribute('aria-pressed', String(Number(b.dataset.minutes) === state.minutes));
+}
+
+async function renderJob(id) {
+  const [job, preview] = await Promise.all([
+    getJson(`/v1/jobs/${encodeURIComponent(id)}`),
+    getJson(`/v1/jobs/${encodeURIComponent(id)}/errors?limit=50`),
+  ]);
+  const root = $('job');
+  const meta = [
+    h('span', {}, `job `, h('code', {}, job.job_id)),
+    job.pipeline ? h('span', {}, `pipeline ${job.pipeline}`) : null,
+    h('span', {}, `received ${new Date(job.created_at).toLocaleString()}`),
+    job.finished_at ? h('span', {}, `finished ${ago(job.finished_at)}`) : null,
+  ];
+  const outputs = Object.entries(job.output_keys || {});
+  const steps = job.steps || [];
+  const errorRows = preview.errors || [];
+  root.replaceChildren(...[
+    h('div', { class: 'crumbs' }, h('a', { href: '#/' }, '← all jobs')),
+    h('div', { class: 'jobhead' }, pill(job.status), h('h1', { class: 'mono', id: 'job-key' }, `${job.source_bucket}/${job.source_key}`)),
+    h('div', { class: 'jobmeta' }, ...meta),
+    job.error ? h('div', { class: 'errorbox', id: 'job-error' }, h('strong', {}, 'Why: '), job.error) : null,
+    h('div', { class: 'tiles', id: 'job-counts' },
+      tile('Rows', int(job.total_rows)),
+      tile('Valid', int(job.valid_rows), job.total_rows ? `${((100 * job.valid_rows) / job.total_rows).toFixed(1)} %` : null, 'ok'),
+      tile('Invalid', int(job.invalid_rows), null, job.invalid_rows ? 'warn' : ''),
+      tile('Size', bytes(job.source_size), job.source_etag ? `ETag ${job.source_etag.slice(0, 10)}…` : null),
+      tile('Attempts', int(job.attempts)),
+      tile('Duration', formatMs(job.duration_ms))),
+    h('div', { class: 'grid' },
+      h('section', { class: 'panel span-5' },
+        h('header', {}, h('h2', {}, 'Workflow')),
+        steps.length
+          ? h('ol', { class: 'steps', id: 'job-steps' }, ...steps.map((s) => h('li', { class: s.outcome === 'ok' ? 'ok' : 'fail', 'data-state': s.state },
+            h('span', { class: 'mark' }),
+            h('span', { class: 'state' }, s.state),
+            h('span', { class: 'meta' }, `${formatMs(s.duration_ms)} · ${s.outcome}${s.retries ? ` · ${s.retries} retries` : ''}`),
+            s.error ? h('div', { class: 'err' }, s.error) : null)))
+          : h('p', { class: 'reason' }, 'No workflow state has run yet.')),
+      h('section', { class: 'panel span-7' },
+        h('header', {}, h('h2', {}, 'Outputs')),
+        outputs.length
+          ? h('dl', { class: 'kv', id: 'job-outputs' }, ...outputs.flatMap(([role, key]) => [h('dt', {}, role), h('dd', { class: 'mono' }, key)]))
+          : h('p', { class: 'reason' }, 'No outputs.')),
+      h('section', { class: 'panel span-12' },
+        h('header', {}, h('h2', {}, 'Error report'),
+          h('span', { class: 'note' }, preview.key
+            ? `${preview.bucket}/${preview.key} · ${bytes(preview.size)} · ${preview.complete ? 'all rows' : `first ${errorRows.length} rows`}`
+            : '')),
+        preview.key
+          ? h('div', { class: 'scroll' }, h('table', { id: 'job-errors' },
+            h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'Line'), h('th', {}, 'Field'), h('th', {}, 'Reason'), h('th', {}, 'Values'))),
+            h('tbody', {}, ...errorRows.map((e) => h('tr', {},
+              h('td', { class: 'num' }, e.line ?? '–'),
+              h('td', { class: 'mono' }, e.field ?? '–'),
+              h('td', { class: 'reason' }, e.reason ?? ''),
+              h('td', { class: 'values' }, e.values ? JSON.stringify(e.values) : ''))))))
+          : h('p', { class: 'reason', id: 'job-errors-none' }, 'Every row was valid: no error report.'))),
+  ].filter(Boolean));
+  document.title = `${job.source_key} · weir`;
+  return job;
+}
+
+// ---------- the loop ----------
+
+function stop() {
+  clearTimeout(state.timer);
+  state.timer = null;
+}
+
+function schedule(ms = POLL_MS) {
+  stop();
+  state.timer = setTimeout(tick, ms);
+}
+
+async function tick() {
+  if (document.hidden) return; // resumed by visibilitychange
+  const route = location.hash.match(/^#\/jobs\/(.+)$/);
+  try {
+    if (route) {
+      show('job');
+      const job = await renderJob(decodeURIComponent(route[1]));
+      // A finished job does not change: stop polling it.
+      if (['queued', 'running'].includes(job.status)) schedule(); else stop();
+    } else {
+      show('overview');
+      document.title = 'weir';
+      renderOverview(await getJson(`/v1/overview?minutes=${state.minutes}`));
+      schedule();
+    }
+    state.failures = 0;
+    state.lastOk = Date.now();
+    state.renders += 1;
+    document.body.dataset.renders = String(state.renders);
+    setLive('', `live · ${new Date().toLocaleTimeString()}`);
+  } catch (e) {
+    if (e instanceof Unauthorized) {
+      showSignin();
+      return;
+    }
+    state.failures += 1;
+    setLive(state.failures > 2 ? 'down' : 'stale', `cannot reach weir (${e.message}); retrying`);
+    schedule(Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** state.failures));
+  }
+}
+
+async function start() {
+  const session = await fetch('/session', { credentials: 'same-origin', cache: 'no-store' }).then((r) => r.json()).catch(() => ({ authenticated: false }));
+  if (!session.authenticated) {
+    showSignin();
+    return;
+  }
+  if (location.search) history.replaceState(null, '', `/${location.hash}`);
+  tick();
+}
+
+window.addEventListener('hashchange', () => { window.scrollTo(0, 0); tick(); });
+document.addEventListener('visibilitychange', () => { if (!document.hidden) tick(); });
+$('window').addEventListener('click', (ev) => {
+  const m = Number(ev.target?.dataset?.minutes);
+  if (!m) return;
+  state.minutes = m;
+  localStorage.setItem('weir.minutes', String(m));
+  tick();
+});
+start();

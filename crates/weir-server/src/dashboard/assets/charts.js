@@ -1,0 +1,148 @@
+// Small hand-written SVG charts: stacked bars and lines over a time axis.
+// Colours come from CSS classes (s-ok, s-bad, ...), so light and dark themes need nothing here.
+
+const NS = 'http://www.w3.org/2000/svg';
+const W = 640;
+const H = 180;
+const PAD = { left: 44, right: 10, top: 10, bottom: 22 };
+
+function el(name, attrs = {}, text) {
+  const e = document.createElementNS(NS, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** A "nice" upper bound and tick step for values up to max. */
+function niceScale(max) {
+  if (!(max > 0)) return { top: 1, step: 0.25 };
+  const raw = max / 4;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  return { top: step * Math.ceil(max / step), step };
+}
+
+export function formatNumber(v) {
+  if (v >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
+  if (v >= 1e4) return `${+(v / 1e3).toFixed(1)}k`;
+  return `${+v.toFixed(2)}`;
+}
+
+export function formatMs(ms) {
+  if (ms == null) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60000) return `${+(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  return `${+(ms / 60000).toFixed(1)} min`;
+}
+
+function clock(t) {
+  return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function frame(svg, times, max, format) {
+  const { top, step } = niceScale(max);
+  const ih = H - PAD.top - PAD.bottom;
+  for (let v = 0; v <= top + step / 2; v += step) {
+    const y = PAD.top + ih - (v / top) * ih;
+    svg.append(el('line', { class: 'gridline', x1: PAD.left, x2: W - PAD.right, y1: y, y2: y }));
+    svg.append(el('text', { x: PAD.left - 6, y: y + 3.5, 'text-anchor': 'end' }, format(v)));
+  }
+  if (times.length > 1) {
+    const iw = W - PAD.left - PAD.right;
+    for (const i of [0, Math.floor((times.length - 1) / 2), times.length - 1]) {
+      const x = PAD.left + (i / (times.length - 1)) * iw;
+      const anchor = i === 0 ? 'start' : i === times.length - 1 ? 'end' : 'middle';
+      svg.append(el('text', { x, y: H - 6, 'text-anchor': anchor }, clock(times[i])));
+    }
+  }
+  return top;
+}
+
+function svgRoot(label) {
+  return el('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
+}
+
+function emptyNote(svg, text) {
+  svg.append(el('text', { class: 'empty', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, text));
+}
+
+/**
+ * Stacked bars: one bar per time bucket, one segment per series.
+ * series: [{ name, cls, values: number[] }], times: epoch ms per bucket.
+ */
+export function stackedBars(container, { label, times, series, empty = 'no data yet' }) {
+  const svg = svgRoot(label);
+  const totals = times.map((_, i) => series.reduce((s, x) => s + (x.values[i] || 0), 0));
+  const max = Math.max(0, ...totals);
+  const top = frame(svg, times, max, formatNumber);
+  const iw = W - PAD.left - PAD.right;
+  const ih = H - PAD.top - PAD.bottom;
+  const slot = iw / Math.max(1, times.length);
+  const bw = Math.max(1, slot * 0.72);
+  times.forEach((t, i) => {
+    let y = PAD.top + ih;
+    for (const s of series) {
+      const v = s.values[i] || 0;
+      if (!v) continue;
+      const h = (v / top) * ih;
+      y -= h;
+      const r = el('rect', { class: `bar ${s.cls}`, x: PAD.left + i * slot + (slot - bw) / 2, y, width: bw, height: Math.max(h, 0.5) });
+      r.append(el('title', {}, `${clock(t)} — ${s.name}: ${v}`));
+      svg.append(r);
+    }
+  });
+  if (max === 0) emptyNote(svg, empty);
+  container.replaceChildren(svg);
+  svg.dataset.points = String(totals.filter((v) => v > 0).length);
+}
+
+/**
+ * Lines over time; null values leave gaps.
+ * series: [{ name, cls, values: (number|null)[] }], times: epoch ms per point.
+ */
+export function lines(container, { label, times, series, format = formatNumber, empty = 'no data yet', area = false }) {
+  const svg = svgRoot(label);
+  const all = series.flatMap((s) => s.values.filter((v) => v != null));
+  const max = Math.max(0, ...all);
+  const top = frame(svg, times, max, format);
+  const iw = W - PAD.left - PAD.right;
+  const ih = H - PAD.top - PAD.bottom;
+  const x = (i) => PAD.left + (times.length > 1 ? (i / (times.length - 1)) * iw : iw / 2);
+  const y = (v) => PAD.top + ih - (v / top) * ih;
+  let drawn = 0;
+  for (const s of series) {
+    let d = '';
+    let run = [];
+    const runs = [];
+    s.values.forEach((v, i) => {
+      if (v == null) {
+        if (run.length) runs.push(run);
+        run = [];
+      } else {
+        run.push(i);
+      }
+    });
+    if (run.length) runs.push(run);
+    for (const r of runs) {
+      d += r.map((i, k) => `${k ? 'L' : 'M'}${x(i).toFixed(1)},${y(s.values[i]).toFixed(1)}`).join('');
+      if (r.length === 1) {
+        const c = el('circle', { class: s.cls, cx: x(r[0]), cy: y(s.values[r[0]]), r: 2.5 });
+        c.append(el('title', {}, `${clock(times[r[0]])} — ${s.name}: ${format(s.values[r[0]])}`));
+        svg.append(c);
+      }
+      if (area && r.length > 1) {
+        const a = `M${x(r[0]).toFixed(1)},${y(0)}` + r.map((i) => `L${x(i).toFixed(1)},${y(s.values[i]).toFixed(1)}`).join('') + `L${x(r[r.length - 1]).toFixed(1)},${y(0)}Z`;
+        svg.append(el('path', { class: `area ${s.cls}`, d: a }));
+      }
+      drawn += r.length;
+    }
+    if (d) {
+      const p = el('path', { class: `line ${s.cls}`, d, 'vector-effect': 'non-scaling-stroke' });
+      p.append(el('title', {}, s.name));
+      svg.append(p);
+    }
+  }
+  if (drawn === 0) emptyNote(svg, empty);
+  container.replaceChildren(svg);
+  svg.dataset.points = String(drawn);
+}

@@ -1,0 +1,371 @@
+//! The dashboard of a real `weir run`: its sign-in contract over HTTP (curl), and the page itself
+//! in headless Chromium (Debian's `/usr/bin/chromium` driven by `playwright-core` from
+//! `tests/browser/`, a Node script): it loads with no console errors, shows the uploaded jobs and
+//! their failures, draws its charts, and shows a job that finishes later without a reload.
+//!
+//! `scripts/test` installs Chromium and runs `npm ci` in `tests/browser`. When node, Chromium or
+//! the npm packages are missing the test fails and says so; it never passes without a browser.
+//! Screenshots go to `<target>/tmp/dashboard/` (printed by the test).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `weir run` on a temporary data dir with its servers on free loopback ports.
+struct Weir {
+    child: Child,
+    dir: tempfile::TempDir,
+    api: String,
+    token: String,
+}
+
+impl Weir {
+    fn start() -> Weir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+        for var in
+            ["WEIR_DATA_DIR", "WEIR_CONFIG", "WEIR_ACCESS_KEY_ID", "WEIR_SECRET_ACCESS_KEY", "WEIR_API_TOKEN"]
+        {
+            cmd.env_remove(var);
+        }
+        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
+        let child = cmd
+            .env("WEIR_LOG", "warn")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let endpoints = dir.path().join("endpoints.json");
+        let start = Instant::now();
+        while !endpoints.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "weir run did not start: {}",
+                log_of(dir.path())
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let e: Value = serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
+        let creds = std::fs::read_to_string(dir.path().join("credentials.toml")).unwrap();
+        let token = creds
+            .lines()
+            .find_map(|l| l.strip_prefix("api_token = \""))
+            .and_then(|v| v.strip_suffix('"'))
+            .expect("api_token in credentials.toml")
+            .to_owned();
+        Weir { api: e["api"].as_str().unwrap().to_owned(), token, child, dir }
+    }
+
+    fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// curl with extra arguments; (status, headers, body).
+    fn curl(&self, args: &[&str], path: &str) -> (u16, String, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "-w", "\n%{http_code}"])
+            .args(args)
+            .arg(format!("{}{path}", self.api))
+            .output()
+            .expect("curl is needed for this test");
+        let text = ok(&out, "curl");
+        let (rest, code) = text.rsplit_once('\n').unwrap();
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        (code.parse().unwrap(), head.to_owned(), body.to_owned())
+    }
+
+    /// Uploads a sample through the HTTP API.
+    fn upload(&self, sample: &str, key: &str) {
+        let auth = format!("Authorization: Bearer {}", self.token);
+        let file = repo().join("samples").join(sample);
+        let (code, _, body) =
+            self.curl(&["-H", &auth, "-T", file.to_str().unwrap()], &format!("/v1/files/{key}"));
+        assert_eq!(code, 201, "upload {key}: {body}");
+    }
+
+    /// Waits until every key has a job in a terminal state.
+    fn wait_finished(&self, keys: &[&str]) -> Vec<Value> {
+        let auth = format!("Authorization: Bearer {}", self.token);
+        let start = Instant::now();
+        loop {
+            let (code, _, body) = self.curl(&["-H", &auth], "/v1/jobs?limit=1000");
+            assert_eq!(code, 200, "{body}");
+            let page: Value = serde_json::from_str(&body).unwrap();
+            let jobs: Vec<Value> = keys
+                .iter()
+                .filter_map(|k| {
+                    page["jobs"].as_array().unwrap().iter().find(|j| j["source_key"] == *k).cloned()
+                })
+                .filter(|j| !matches!(j["status"].as_str(), Some("queued" | "running")))
+                .collect();
+            if jobs.len() == keys.len() {
+                return jobs;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "jobs not finished: {page}\n{}",
+                log_of(self.data())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn log_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("weir.log")).unwrap_or_default()
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn the_session_cookie_comes_from_the_token_and_authorizes_reads_only() {
+    let weir = Weir::start();
+    // The page is public and strict about what it loads.
+    let (code, head, body) = weir.curl(&[], "/");
+    assert_eq!(code, 200);
+    assert!(body.contains("<script type=\"module\" src=\"/assets/app.js\">"), "{body}");
+    assert!(
+        header(&head, "content-security-policy").is_some_and(|c| c.contains("default-src 'none'")),
+        "{head}"
+    );
+    let (code, head, _) = weir.curl(&[], "/assets/app.js");
+    assert_eq!(code, 200);
+    assert!(header(&head, "content-type").is_some_and(|c| c.starts_with("text/javascript")), "{head}");
+    assert_eq!(weir.curl(&[], "/assets/nope.js").0, 404);
+
+    // A wrong token: back to the form, no cookie.
+    let (code, head, _) = weir.curl(&[], "/?token=weir_wrong");
+    assert_eq!(code, 303);
+    assert_eq!(header(&head, "location"), Some("/?login=failed"));
+    assert!(header(&head, "set-cookie").is_none(), "{head}");
+
+    // The token: a redirect to the bare page with an HttpOnly, SameSite=Strict cookie.
+    let (code, head, _) = weir.curl(&[], &format!("/?token={}", weir.token));
+    assert_eq!(code, 303);
+    assert_eq!(header(&head, "location"), Some("/"));
+    let set = header(&head, "set-cookie").expect("a session cookie");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("weir_session=") && !cookie.contains(&weir.token), "{cookie}");
+    // The form does the same.
+    let (code, head, _) = weir.curl(&["--data-urlencode", &format!("token={}", weir.token)], "/session");
+    assert_eq!(code, 303);
+    assert_eq!(header(&head, "set-cookie").map(|s| s.split(';').next().unwrap()), Some(cookie.as_str()));
+
+    // The cookie reads the API; a wrong cookie is refused; no cookie is 401.
+    let (code, _, body) = weir.curl(&["-b", &cookie], "/v1/overview");
+    assert_eq!(code, 200, "{body}");
+    let overview: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(overview["series"].as_array().unwrap().len(), 60);
+    assert_eq!(weir.curl(&["-b", &cookie], "/v1/jobs").0, 200);
+    assert_eq!(weir.curl(&["-b", &cookie], "/metrics").0, 200);
+    assert_eq!(weir.curl(&["-b", "weir_session=0000"], "/v1/overview").0, 403);
+    assert_eq!(weir.curl(&[], "/v1/overview").0, 401);
+    let (_, _, body) = weir.curl(&["-b", &cookie], "/session");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"authenticated": true}));
+    let (_, _, body) = weir.curl(&[], "/session");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"authenticated": false}));
+
+    // Writes need the bearer token: a browser sends cookies on its own.
+    let (code, _, body) = weir.curl(&["-b", &cookie, "-X", "POST", "-d", "{\"all\":true}"], "/v1/dlq/replay");
+    assert_eq!(code, 401, "{body}");
+    let (code, _, _) =
+        weir.curl(&["-b", &cookie, "-X", "PUT", "--data-binary", "a,b\n"], "/v1/files/raw/x.csv");
+    assert_eq!(code, 401);
+
+    // Signing out clears the cookie.
+    let (code, head, _) = weir.curl(&["-b", &cookie, "-X", "POST"], "/logout");
+    assert_eq!(code, 303);
+    assert!(header(&head, "set-cookie")
+        .is_some_and(|s| s.starts_with("weir_session=;") && s.contains("Max-Age=0")));
+}
+
+#[test]
+fn the_error_preview_shows_the_first_rows_of_the_report() {
+    let weir = Weir::start();
+    weir.upload("bad_rows.csv", "raw/bad_rows.csv");
+    weir.upload("sales.csv", "raw/sales.csv");
+    let jobs = weir.wait_finished(&["raw/bad_rows.csv", "raw/sales.csv"]);
+    let auth = format!("Authorization: Bearer {}", weir.token);
+    let preview = |id: &Value, q: &str| {
+        let (code, _, body) =
+            weir.curl(&["-H", &auth], &format!("/v1/jobs/{}/errors{q}", id.as_str().unwrap()));
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let p = preview(&jobs[0]["job_id"], "");
+    assert_eq!(p["complete"], true, "{p}");
+    assert_eq!(p["key"], "errors/weir-input/raw/bad_rows.csv.errors.json");
+    let lines: Vec<u64> =
+        p["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [3, 4, 6, 7]);
+    assert_eq!(p["errors"][0]["values"]["quantity"], "two");
+    let p = preview(&jobs[0]["job_id"], "?limit=2");
+    assert_eq!((p["errors"].as_array().unwrap().len(), &p["complete"]), (2, &json!(false)));
+    // A job without invalid rows has no report.
+    let p = preview(&jobs[1]["job_id"], "");
+    assert_eq!((&p["key"], p["errors"].as_array().unwrap().len()), (&Value::Null, 0));
+    let (code, _, _) = weir.curl(&["-H", &auth], "/v1/jobs/j-nope/errors");
+    assert_eq!(code, 404);
+    let (code, _, _) = weir
+        .curl(&["-H", &auth], &format!("/v1/jobs/{}/errors?limit=0", jobs[0]["job_id"].as_str().unwrap()));
+    assert_eq!(code, 400);
+
+    // The overview counts them.
+    let (_, _, body) = weir.curl(&["-H", &auth], "/v1/overview?minutes=15");
+    let o: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(o["totals"]["succeeded"], 2, "{o}");
+    let finished: u64 =
+        o["series"].as_array().unwrap().iter().map(|p| p["succeeded"].as_u64().unwrap()).sum();
+    let invalid: u64 =
+        o["series"].as_array().unwrap().iter().map(|p| p["rows_invalid"].as_u64().unwrap()).sum();
+    assert_eq!((finished, invalid), (2, 4), "{o}");
+    assert_eq!(o["latency"]["samples"], 2);
+    assert_eq!(o["recent_jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(weir.curl(&["-H", &auth], "/v1/overview?minutes=2").0, 400);
+}
+
+/// Node, Chromium and the script's npm packages; fails the test with what to do when missing.
+fn browser_tools() -> (PathBuf, PathBuf) {
+    let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(
+        node_ok,
+        "node is needed for the dashboard test (Debian: apt-get install nodejs npm); scripts/test checks it"
+    );
+    let chromium =
+        PathBuf::from(std::env::var("WEIR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    assert!(
+        chromium.exists(),
+        "{} is needed for the dashboard test: apt-get install -y chromium (scripts/test does)",
+        chromium.display()
+    );
+    let dir = repo().join("crates/weir/tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core/package.json").exists(),
+        "playwright-core is not installed: run `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in {} (scripts/test does)",
+        dir.display()
+    );
+    (chromium, dir)
+}
+
+#[test]
+fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
+    let (chromium, script_dir) = browser_tools();
+    let weir = Weir::start();
+    weir.upload("sales.csv", "raw/sales.csv");
+    weir.upload("bad_rows.csv", "raw/bad_rows.csv");
+    weir.upload("bad_schema.csv", "raw/bad_schema.csv");
+    let jobs = weir.wait_finished(&["raw/sales.csv", "raw/bad_rows.csv", "raw/bad_schema.csv"]);
+    let statuses: Vec<&str> = jobs.iter().map(|j| j["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["succeeded", "succeeded", "rejected"]);
+    let expect = json!([
+        {"key": "raw/sales.csv", "status": "succeeded"},
+        {"key": "raw/bad_rows.csv", "status": "succeeded", "invalid_rows": 4},
+        {"key": "raw/bad_schema.csv", "status": "rejected", "reason": "missing required columns: order_id"},
+    ]);
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&shots).unwrap();
+    for old in ["overview.png", "overview-live.png", "job.png", "failure.png"] {
+        let _ = std::fs::remove_file(shots.join(old));
+    }
+
+    let mut node = Command::new("node")
+        .arg(script_dir.join("dashboard.mjs"))
+        .current_dir(&script_dir)
+        .env("WEIR_API", &weir.api)
+        .env("WEIR_TOKEN", &weir.token)
+        .env("WEIR_EXPECT", expect.to_string())
+        .env("WEIR_SHOTS", &shots)
+        .env("WEIR_CHROMIUM", &chromium)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = node.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = node.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut said = Vec::new();
+    let mut verdict = None;
+    while verdict.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line == "ready" => {
+                // The page is up and shows the first jobs: now a new file arrives and finishes.
+                weir.upload("sales.csv", "raw/late/sales.csv");
+                weir.wait_finished(&["raw/late/sales.csv"]);
+                writeln!(node.stdin.as_mut().unwrap(), "uploaded raw/late/sales.csv").unwrap();
+            }
+            Ok(line) if line.starts_with("ok ") => verdict = Some(line),
+            Ok(line) => said.push(line),
+            Err(_) => {
+                let _ = node.kill();
+                break;
+            }
+        }
+    }
+    let status = node.wait().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert!(
+        status.success() && verdict.is_some(),
+        "the browser test failed ({status}):\n{}\n{stderr}\nscreenshots: {}\nweir log:\n{}",
+        said.join("\n"),
+        shots.display(),
+        log_of(weir.data())
+    );
+    let report: Value = serde_json::from_str(verdict.unwrap().trim_start_matches("ok ")).unwrap();
+    assert!(report["renders"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["steps"].as_u64().unwrap() >= 2, "{report}");
+    for shot in ["overview.png", "overview-live.png", "job.png"] {
+        let bytes = std::fs::read(shots.join(shot)).unwrap_or_default();
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+            "{shot} is not a screenshot"
+        );
+    }
+    println!("dashboard screenshots: {}", shots.display());
+}
