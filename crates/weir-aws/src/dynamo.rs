@@ -1,0 +1,502 @@
+//! The job store and the records sink on Amazon DynamoDB.
+//!
+//! Both tables use the seeds' key shape, a string partition key `pk` and sort key `sk`:
+//!
+//! - **jobs**: one item per job, `pk = JOB#<job id>`, `sk = META`, holding the whole [`Job`] as
+//!   JSON (`job`) plus the attributes it is found by: `status`, `created_at` (RFC 3339, UTC, µs)
+//!   and `processed_date` (`YYYY-MM-DD`), the partition key of the GSI `processed-date-index`
+//!   (sort key `created_at`) that lists a day's jobs newest first, as the seeds' metadata table
+//!   did with its processed-at index. A job's lease is `lease_owner` + `lease_expires` (epoch
+//!   ms), taken with a conditional update, so two workers on two machines never run one object
+//!   at once. `claim_once` keys are items `pk = CLAIM#<key>`, `sk = CLAIM`, written with
+//!   `attribute_not_exists(pk)`.
+//! - **records**: the valid rows, `pk = CSV#<bucket>/<key>`, `sk = ROW#000042`, written with
+//!   BatchWriteItem in groups of 25; the UnprocessedItems DynamoDB hands back under throttling are
+//!   retried with exponential backoff.
+//!
+//! Listing reads the GSI day by day, back [`LIST_DAYS`] days; `counts` scans the table (fine for
+//! a dashboard, not for a hot path).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{SecondsFormat, Utc};
+use weir_core::{Job, JobId, JobStatus};
+use weir_ports::{JobFilter, JobStore, PortError, RecordItem, RecordsSink};
+
+use crate::client::port_error;
+
+/// The GSI that lists jobs by day.
+pub const DATE_INDEX: &str = "processed-date-index";
+/// How many days back `list` looks.
+pub const LIST_DAYS: i64 = 90;
+/// DynamoDB's BatchWriteItem limit.
+pub const BATCH: usize = 25;
+/// Attempts of one batch before the sink gives up (the job is then retried as a whole).
+const BATCH_ATTEMPTS: u32 = 8;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn job_key(id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(format!("JOB#{id}"))), ("sk".to_string(), s("META"))])
+}
+
+fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+fn created_at(job: &Job) -> String {
+    job.created_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn encode(job: &Job) -> Result<String, PortError> {
+    serde_json::to_string(job)
+        .map_err(|e| PortError::Invalid(format!("job {} cannot be encoded: {e}", job.job_id)))
+}
+
+fn decode(item: &HashMap<String, AttributeValue>) -> Result<Job, PortError> {
+    let json = item
+        .get("job")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| PortError::unavailable("reading a job item", "the item has no job attribute"))?;
+    serde_json::from_str(json).map_err(|e| PortError::unavailable("decoding a stored job", e))
+}
+
+/// Creates the jobs table (with its GSI) and the records table if missing, on-demand billing.
+/// Returns, per table, whether it was created.
+pub async fn ensure_tables(
+    client: &Client,
+    jobs: &str,
+    records: &str,
+) -> Result<Vec<(String, bool)>, PortError> {
+    let mut out = Vec::new();
+    for (name, gsi) in [(jobs, true), (records, false)] {
+        let exists = match client.describe_table().table_name(name).send().await {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => false,
+            Err(e) => return Err(port_error(&format!("describing table {name}"), e)),
+        };
+        if !exists {
+            let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+            let attr = |n: &str| {
+                AttributeDefinition::builder()
+                    .attribute_name(n)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+            };
+            let mut req = client
+                .create_table()
+                .table_name(name)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(attr("pk").map_err(invalid)?)
+                .attribute_definitions(attr("sk").map_err(invalid)?)
+                .key_schema(key("pk", KeyType::Hash).map_err(invalid)?)
+                .key_schema(key("sk", KeyType::Range).map_err(invalid)?);
+            if gsi {
+                req = req
+                    .attribute_definitions(attr("processed_date").map_err(invalid)?)
+                    .attribute_definitions(attr("created_at").map_err(invalid)?)
+                    .global_secondary_indexes(
+                        GlobalSecondaryIndex::builder()
+                            .index_name(DATE_INDEX)
+                            .key_schema(key("processed_date", KeyType::Hash).map_err(invalid)?)
+                            .key_schema(key("created_at", KeyType::Range).map_err(invalid)?)
+                            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                            .build()
+                            .map_err(invalid)?,
+                    );
+            }
+            req.send().await.map_err(|e| port_error(&format!("creating table {name}"), e))?;
+        }
+        out.push((name.to_string(), !exists));
+    }
+    Ok(out)
+}
+
+fn invalid(e: impl std::fmt::Display) -> PortError {
+    PortError::Invalid(e.to_string())
+}
+
+/// Jobs in a DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoJobStore {
+        DynamoJobStore { client, table: table.into() }
+    }
+
+    /// The attributes a job item is written with (besides its key and lease).
+    fn job_values(job: &Job) -> Result<HashMap<String, AttributeValue>, PortError> {
+        Ok(HashMap::from([
+            (":job".to_string(), s(encode(job)?)),
+            (":status".to_string(), s(job.status.as_str())),
+            (":created".to_string(), s(created_at(job))),
+            (":date".to_string(), s(job.created_at.format("%Y-%m-%d").to_string())),
+            (":id".to_string(), s(job.job_id.0.clone())),
+        ]))
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoJobStore {
+    async fn create(&self, job: &Job) -> Result<bool, PortError> {
+        let mut item = job_key(&job.job_id.0);
+        for (k, v) in Self::job_values(job)? {
+            let name = match k.as_str() {
+                ":job" => "job",
+                ":status" => "status",
+                ":created" => "created_at",
+                ":date" => "processed_date",
+                _ => "job_id",
+            };
+            item.insert(name.to_string(), v);
+        }
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(port_error("creating a job", e)),
+        }
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(&id.0)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("reading a job", e))?;
+        out.item.as_ref().map(decode).transpose()
+    }
+
+    async fn save(&self, job: &Job) -> Result<(), PortError> {
+        let mut update = "SET job = :job, #st = :status, created_at = :created, processed_date = :date, \
+                          job_id = :id"
+            .to_string();
+        if job.status.is_terminal() {
+            // A finished job needs no lease: released in the same write.
+            update.push_str(" REMOVE lease_owner, lease_expires");
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(&job.job_id.0)))
+            .update_expression(update)
+            .expression_attribute_names("#st", "status")
+            .set_expression_attribute_values(Some(Self::job_values(job)?))
+            .send()
+            .await
+            .map_err(|e| port_error("saving a job", e))?;
+        Ok(())
+    }
+
+    async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, PortError> {
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        let today = Utc::now().date_naive();
+        let mut jobs = Vec::new();
+        for back in 0..LIST_DAYS {
+            let day = (today - chrono::Duration::days(back)).format("%Y-%m-%d").to_string();
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            loop {
+                let mut req = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DATE_INDEX)
+                    .key_condition_expression("processed_date = :d")
+                    .expression_attribute_values(":d", s(day.clone()))
+                    .scan_index_forward(false)
+                    .set_exclusive_start_key(start.take());
+                if let Some(st) = filter.status {
+                    req = req
+                        .filter_expression("#st = :s")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":s", s(st.as_str()));
+                }
+                let out = req.send().await.map_err(|e| port_error("listing jobs", e))?;
+                for item in out.items.as_deref().unwrap_or_default() {
+                    jobs.push(decode(item)?);
+                    if jobs.len() >= limit {
+                        return Ok(jobs);
+                    }
+                }
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
+        let mut counts = BTreeMap::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .projection_expression("#st")
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":p", s("JOB#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("counting jobs", e))?;
+            for item in out.items.as_deref().unwrap_or_default() {
+                if let Some(st) =
+                    item.get("status").and_then(|v| v.as_s().ok()).and_then(|v| JobStatus::parse(v))
+                {
+                    *counts.entry(st).or_insert(0) += 1;
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
+        let now = Utc::now().timestamp_millis();
+        let mut values = Self::job_values(job)?;
+        values.insert(":owner".into(), s(owner));
+        values.insert(":expires".into(), AttributeValue::N((now + ttl.as_millis() as i64).to_string()));
+        values.insert(":now".into(), AttributeValue::N(now.to_string()));
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(&job.job_id.0)))
+            .update_expression(
+                "SET lease_owner = :owner, lease_expires = :expires, job = if_not_exists(job, :job), \
+                 #st = if_not_exists(#st, :status), created_at = if_not_exists(created_at, :created), \
+                 processed_date = if_not_exists(processed_date, :date), job_id = if_not_exists(job_id, :id)",
+            )
+            .condition_expression(
+                "attribute_not_exists(lease_owner) OR lease_owner = :owner OR lease_expires <= :now",
+            )
+            .expression_attribute_names("#st", "status")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(port_error("taking a job lease", e)),
+        }
+    }
+
+    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(&id.0)))
+            .update_expression("REMOVE lease_owner, lease_expires")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(port_error("releasing a job lease", e)),
+        }
+    }
+
+    async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("CLAIM#{key}")))
+            .item("sk", s("CLAIM"))
+            .item("claimed_at", s(Utc::now().to_rfc3339()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(port_error("claiming a key", e)),
+        }
+    }
+}
+
+/// JSON as a DynamoDB attribute value (numbers keep their decimal text).
+pub fn to_attr(v: &serde_json::Value) -> AttributeValue {
+    match v {
+        serde_json::Value::Null => AttributeValue::Null(true),
+        serde_json::Value::Bool(b) => AttributeValue::Bool(*b),
+        serde_json::Value::Number(n) => AttributeValue::N(n.to_string()),
+        serde_json::Value::String(t) => AttributeValue::S(t.clone()),
+        serde_json::Value::Array(a) => AttributeValue::L(a.iter().map(to_attr).collect()),
+        serde_json::Value::Object(o) => {
+            AttributeValue::M(o.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect())
+        }
+    }
+}
+
+/// A DynamoDB attribute value as JSON.
+pub fn from_attr(v: &AttributeValue) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        AttributeValue::S(t) => Value::String(t.clone()),
+        AttributeValue::N(n) => n
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| n.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(n.clone())),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::L(l) => Value::Array(l.iter().map(from_attr).collect()),
+        AttributeValue::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), from_attr(v))).collect()),
+        AttributeValue::Ss(x) => Value::from(x.clone()),
+        AttributeValue::Ns(x) => {
+            Value::Array(x.iter().map(|n| from_attr(&AttributeValue::N(n.clone()))).collect())
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Writes `requests` (at most 25) through `write`, which returns the unprocessed ones, retrying
+/// those with exponential backoff from `base` until none are left or the attempts run out.
+pub async fn write_with_retries<F, Fut>(
+    mut requests: Vec<WriteRequest>,
+    base: Duration,
+    mut write: F,
+) -> Result<u32, PortError>
+where
+    F: FnMut(Vec<WriteRequest>) -> Fut,
+    Fut: Future<Output = Result<Vec<WriteRequest>, PortError>>,
+{
+    let mut attempt = 0;
+    while !requests.is_empty() {
+        if attempt > 0 {
+            let backoff = base.saturating_mul(1 << (attempt - 1).min(10)).min(Duration::from_secs(5));
+            tokio::time::sleep(backoff).await;
+        }
+        if attempt >= BATCH_ATTEMPTS {
+            return Err(PortError::unavailable(
+                "writing records",
+                format!("{} items still unprocessed after {BATCH_ATTEMPTS} attempts", requests.len()),
+            ));
+        }
+        requests = write(requests).await?;
+        attempt += 1;
+    }
+    Ok(attempt)
+}
+
+/// Valid rows in a DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoRecordsSink {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRecordsSink {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoRecordsSink {
+        DynamoRecordsSink { client, table: table.into() }
+    }
+}
+
+#[async_trait]
+impl RecordsSink for DynamoRecordsSink {
+    async fn put_batch(&self, items: &[RecordItem]) -> Result<(), PortError> {
+        // One request may not name a key twice: the last write of a key wins, as in an upsert.
+        let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, it) in items.iter().enumerate() {
+            last.insert((&it.pk, &it.sk), i);
+        }
+        let mut order: Vec<usize> = last.into_values().collect();
+        order.sort_unstable();
+        let requests = order
+            .into_iter()
+            .map(|i| {
+                let it = &items[i];
+                let mut item: HashMap<String, AttributeValue> = match to_attr(&it.item) {
+                    AttributeValue::M(m) => m,
+                    other => HashMap::from([("value".to_string(), other)]),
+                };
+                item.insert("pk".into(), s(it.pk.clone()));
+                item.insert("sk".into(), s(it.sk.clone()));
+                let put = PutRequest::builder().set_item(Some(item)).build().map_err(invalid)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        let mut requests = requests.into_iter().peekable();
+        while requests.peek().is_some() {
+            let chunk: Vec<WriteRequest> = requests.by_ref().take(BATCH).collect();
+            write_with_retries(chunk, Duration::from_millis(50), |batch| async move {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, batch)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("writing records", e))?;
+                Ok(out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn query(&self, pk: &str, limit: usize) -> Result<Vec<RecordItem>, PortError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let r = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("querying records", e))?;
+            for mut item in r.items.unwrap_or_default() {
+                let sk = item.remove("sk").and_then(|v| v.as_s().ok().cloned()).unwrap_or_default();
+                item.remove("pk");
+                let json = from_attr(&AttributeValue::M(item));
+                out.push(RecordItem { pk: pk.to_string(), sk, item: json });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
