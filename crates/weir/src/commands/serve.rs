@@ -59,7 +59,7 @@ pub async fn start(
     if let Some(url) = &api {
         tracing::info!(
             endpoint = %url, token_from = source(ctx.credentials.api_source),
-            "HTTP API ready ({url}/openapi.json; bearer token from `weir --data-dir {} credentials`)",
+            "HTTP API ready ({url}/openapi.json) and the dashboard at {url}/ (bearer token, or sign in on the page, with the token from `weir --data-dir {} credentials`)",
             loaded.data_dir.display()
         );
     }

@@ -113,6 +113,13 @@ try {
   result.renders = Number(await page.getAttribute('body', 'data-renders')) - rendersBefore;
   check(result.renders > 0, 'no redraw after the upload');
   await page.screenshot({ path: join(shots, 'overview-live.png'), fullPage: true });
+  // The page follows the system's dark mode.
+  const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  check(light !== dark, `the background stays ${light} in dark mode`);
+  await page.screenshot({ path: join(shots, 'overview-dark.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
 
   // 6. The job page: counts, outputs, workflow steps and the error-report preview.
   const withErrors = expected.find((e) => e.invalid_rows);

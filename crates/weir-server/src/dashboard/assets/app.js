@@ -126,6 +126,7 @@ function renderOverview(o) {
       { name: 'failed', cls: 's-bad', values: o.series.map((p) => p.failed) },
     ],
     empty: 'no job finished in this window',
+    height: 250,
   });
   $('latency-note').textContent = `per ${per}, start to end of each job`;
   lines($('chart-latency'), {
@@ -143,6 +144,7 @@ function renderOverview(o) {
     label: 'Queue and DLQ depth',
     times: q.map((p) => Date.parse(p.at)),
     area: true,
+    integer: true,
     series: [
       { name: 'waiting', cls: 's-accent', values: q.map((p) => p.visible) },
       { name: 'dead letters', cls: 's-bad', values: q.map((p) => p.dead_letters) },
@@ -154,10 +156,10 @@ function renderOverview(o) {
   $('alarms-note').textContent = o.alarms.length ? (firing ? `${firing} firing` : 'none firing') : '';
   $('alarms').replaceChildren(
     ...(o.alarms.length
-      ? o.alarms.map((a) => h('li', { 'data-alarm': a.name, 'data-state': a.state },
+      ? o.alarms.map((a) => h('li', { 'data-alarm': a.name, 'data-state': a.state, title: a.reason },
+        h('span', { class: 'name' }, a.description || a.name),
         pill(a.state, a.state === 'INSUFFICIENT_DATA' ? 'NO DATA' : a.state),
-        h('span', { class: 'name' }, a.name, h('span', { class: 'reason' }, ` — ${a.description}`)),
-        h('span', { class: 'reason' }, a.reason)))
+        h('span', { class: 'reason' }, a.state === 'ALARM' ? a.reason : a.name)))
       : [h('li', {}, h('span', { class: 'reason' }, 'The alarm monitor has not evaluated yet.'))]),
   );
 
@@ -187,6 +189,14 @@ function renderOverview(o) {
     banner.replaceChildren(`${o.queue.dead_letters} message(s) in the dead-letter queue. Fix the cause, then `, h('code', {}, 'weir dlq replay --all'), '.');
   }
   for (const b of $('window').querySelectorAll('button')) b.setAttribute('aria-pressed', String(Number(b.dataset.minutes) === state.minutes));
+}
+
+/** A row's original values as `field: value` pairs, the failing field first and marked. */
+function valuesOf(e) {
+  const entries = Object.entries(e.values || {});
+  entries.sort(([a], [b]) => (b === e.field) - (a === e.field));
+  return entries.map(([k, v], i) => h('span', { class: k === e.field ? 'bad-field' : null },
+    `${i ? '  ' : ''}${k}: ${v === '' ? '""' : typeof v === 'string' ? v : JSON.stringify(v)}`));
 }
 
 async function renderJob(id) {
@@ -243,7 +253,7 @@ async function renderJob(id) {
               h('td', { class: 'num' }, e.line ?? '–'),
               h('td', { class: 'mono' }, e.field ?? '–'),
               h('td', { class: 'reason' }, e.reason ?? ''),
-              h('td', { class: 'values' }, e.values ? JSON.stringify(e.values) : ''))))))
+              h('td', { class: 'values' }, ...valuesOf(e)))))))
           : h('p', { class: 'reason', id: 'job-errors-none' }, 'Every row was valid: no error report.'))),
   ].filter(Boolean));
   document.title = `${job.source_key} · weir`;

@@ -2,9 +2,15 @@
 // Colours come from CSS classes (s-ok, s-bad, ...), so light and dark themes need nothing here.
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 640;
-const H = 180;
-const PAD = { left: 44, right: 10, top: 10, bottom: 22 };
+const PAD = { left: 52, right: 10, top: 10, bottom: 22 };
+// Drawn at the container's pixel width (redrawn on every update), so text keeps its size.
+let W = 640;
+let H = 180;
+
+function size(container, height) {
+  W = Math.max(280, Math.round(container.clientWidth || 640));
+  H = height;
+}
 
 function el(name, attrs = {}, text) {
   const e = document.createElementNS(NS, name);
@@ -13,8 +19,9 @@ function el(name, attrs = {}, text) {
   return e;
 }
 
-/** A "nice" upper bound and tick step for values up to max. */
-function niceScale(max) {
+/** A "nice" upper bound and tick step for values up to max (whole steps for counts). */
+function niceScale(max, integer) {
+  if (integer && max <= 4) return { top: 4, step: 1 };
   if (!(max > 0)) return { top: 1, step: 0.25 };
   const raw = max / 4;
   const mag = 10 ** Math.floor(Math.log10(raw));
@@ -39,8 +46,8 @@ function clock(t) {
   return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
-function frame(svg, times, max, format) {
-  const { top, step } = niceScale(max);
+function frame(svg, times, max, format, integer = false) {
+  const { top, step } = niceScale(max, integer);
   const ih = H - PAD.top - PAD.bottom;
   for (let v = 0; v <= top + step / 2; v += step) {
     const y = PAD.top + ih - (v / top) * ih;
@@ -59,7 +66,7 @@ function frame(svg, times, max, format) {
 }
 
 function svgRoot(label) {
-  return el('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
+  return el('svg', { class: 'chart', width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
 }
 
 function emptyNote(svg, text) {
@@ -70,11 +77,12 @@ function emptyNote(svg, text) {
  * Stacked bars: one bar per time bucket, one segment per series.
  * series: [{ name, cls, values: number[] }], times: epoch ms per bucket.
  */
-export function stackedBars(container, { label, times, series, empty = 'no data yet' }) {
+export function stackedBars(container, { label, times, series, empty = 'no data yet', height = 200 }) {
+  size(container, height);
   const svg = svgRoot(label);
   const totals = times.map((_, i) => series.reduce((s, x) => s + (x.values[i] || 0), 0));
   const max = Math.max(0, ...totals);
-  const top = frame(svg, times, max, formatNumber);
+  const top = frame(svg, times, max, formatNumber, true);
   const iw = W - PAD.left - PAD.right;
   const ih = H - PAD.top - PAD.bottom;
   const slot = iw / Math.max(1, times.length);
@@ -100,11 +108,12 @@ export function stackedBars(container, { label, times, series, empty = 'no data 
  * Lines over time; null values leave gaps.
  * series: [{ name, cls, values: (number|null)[] }], times: epoch ms per point.
  */
-export function lines(container, { label, times, series, format = formatNumber, empty = 'no data yet', area = false }) {
+export function lines(container, { label, times, series, format = formatNumber, empty = 'no data yet', area = false, integer = false, height = 170 }) {
+  size(container, height);
   const svg = svgRoot(label);
   const all = series.flatMap((s) => s.values.filter((v) => v != null));
   const max = Math.max(0, ...all);
-  const top = frame(svg, times, max, format);
+  const top = frame(svg, times, max, format, integer);
   const iw = W - PAD.left - PAD.right;
   const ih = H - PAD.top - PAD.bottom;
   const x = (i) => PAD.left + (times.length > 1 ? (i / (times.length - 1)) * iw : iw / 2);
