@@ -215,7 +215,7 @@ fn the_session_cookie_comes_from_the_token_and_authorizes_reads_only() {
 }
 
 #[test]
-fn the_error_preview_shows_the_first_rows_of_the_report() {
+fn the_job_page_endpoints_preview_the_error_report_and_the_summary() {
     let weir = Weir::start();
     weir.upload("bad_rows.csv", "raw/bad_rows.csv");
     weir.upload("sales.csv", "raw/sales.csv");
@@ -244,6 +244,15 @@ fn the_error_preview_shows_the_first_rows_of_the_report() {
     let (code, _, _) = weir
         .curl(&["-H", &auth], &format!("/v1/jobs/{}/errors?limit=0", jobs[0]["job_id"].as_str().unwrap()));
     assert_eq!(code, 400);
+
+    // The summary, for the job page.
+    let (code, _, body) =
+        weir.curl(&["-H", &auth], &format!("/v1/jobs/{}/summary", jobs[0]["job_id"].as_str().unwrap()));
+    assert_eq!(code, 200, "{body}");
+    let s: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["key"], "reports/weir-input/raw/bad_rows.csv.summary.json");
+    assert_eq!((&s["summary"]["total_rows"], &s["summary"]["valid_rows"]), (&json!(6), &json!(2)), "{s}");
+    assert_eq!(weir.curl(&["-H", &auth], "/v1/jobs/j-nope/summary").0, 404);
 
     // The overview counts them.
     let (_, _, body) = weir.curl(&["-H", &auth], "/v1/overview?minutes=15");

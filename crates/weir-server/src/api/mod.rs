@@ -56,6 +56,7 @@ pub fn router(ctx: &Context, monitor: Option<Arc<AlarmMonitor>>) -> Router {
         .route("/v1/jobs", get(routes::list_jobs))
         .route("/v1/jobs/{id}", get(routes::get_job))
         .route("/v1/jobs/{id}/errors", get(overview::error_preview))
+        .route("/v1/jobs/{id}/summary", get(overview::job_summary))
         .route("/v1/overview", get(overview::overview))
         .route("/v1/dlq", get(routes::list_dlq))
         .route("/v1/dlq/replay", post(routes::replay_dlq))

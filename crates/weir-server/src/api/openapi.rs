@@ -21,6 +21,7 @@ use super::{overview, routes};
         routes::replay_dlq,
         overview::overview,
         overview::error_preview,
+        overview::job_summary,
     ),
     components(schemas(
         ErrorBody,
@@ -44,6 +45,7 @@ use super::{overview, routes};
         overview::AlarmView,
         overview::JobSummary,
         overview::ErrorPreview,
+        overview::SummaryDoc,
     )),
     modifiers(&BearerAuth),
 )]

@@ -1,6 +1,7 @@
 //! The JSON the dashboard draws: `GET /v1/overview` (throughput, errors and latency over time,
-//! queue and DLQ depth, alarms, recent and failed jobs in one response) and
-//! `GET /v1/jobs/{id}/errors` (the first rows of a job's error report).
+//! queue and DLQ depth, alarms, recent and failed jobs in one response), and for a job's page
+//! `GET /v1/jobs/{id}/errors` (the first rows of its error report) and
+//! `GET /v1/jobs/{id}/summary` (its summary document).
 //!
 //! Both are ordinary API endpoints (bearer token or the dashboard's session cookie, in the
 //! OpenAPI document), so a script can read what the page shows.
@@ -411,6 +412,60 @@ pub async fn error_preview(
     out.size = Some(info.size);
     out.errors = errors;
     out.complete = complete;
+    Ok(Json(out))
+}
+
+/// A job's summary document, if it has one and it is small enough to show.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryDoc {
+    pub job_id: String,
+    /// Where the summary is; absent when the job has none (yet).
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub size: Option<u64>,
+    /// The summary (`total_rows`, `valid_rows`, `success_rate`, `numeric`, `categorical`,
+    /// `group_by`, ...); absent when it is missing or larger than 256 KiB.
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Value>,
+}
+
+/// A job's summary: row counts, numeric statistics, top values and group-by aggregates, read from
+/// the output bucket (up to 256 KiB).
+#[utoipa::path(get, path = "/v1/jobs/{id}/summary", tag = "jobs",
+    params(("id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, description = "the summary (empty when the job has none)", body = SummaryDoc),
+        (status = 401, description = "no bearer token or session", body = ErrorBody),
+        (status = 403, description = "wrong bearer token or session", body = ErrorBody),
+        (status = 404, description = "no such job", body = ErrorBody),
+        (status = 503, description = "a backend is unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn job_summary(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<SummaryDoc>, ApiError> {
+    let ports = &state.ctx.ports;
+    let job = ports
+        .jobs
+        .get(&JobId(id.clone()))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id:?} not found")))?;
+    let mut out = SummaryDoc { job_id: id, bucket: None, key: None, size: None, summary: None };
+    let Some(key) = job.output_keys.get("summary") else { return Ok(Json(out)) };
+    let bucket = state.ctx.config.buckets.output.clone();
+    out.bucket = Some(bucket.clone());
+    out.key = Some(key.clone());
+    let (info, stream) = match ports.objects.get_range(&bucket, key, 0..PREVIEW_BYTES).await {
+        Ok(found) => found,
+        Err(e) if e.is_not_found() => return Ok(Json(out)),
+        Err(e) => return Err(e.into()),
+    };
+    out.size = Some(info.size);
+    if info.size <= PREVIEW_BYTES {
+        let chunks: Vec<Bytes> = stream.try_collect().await.map_err(ApiError::from)?;
+        out.summary = serde_json::from_slice(&chunks.concat()).ok();
+    }
     Ok(Json(out))
 }
 

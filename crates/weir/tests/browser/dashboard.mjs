@@ -137,6 +137,10 @@ try {
     const steps = await page.locator('#job-steps li').allInnerTexts();
     check(steps.length >= 2 && steps.some((s) => s.includes('TransformData')), `steps: ${steps}`);
     result.steps = steps.length;
+    // The summary: numeric statistics and a bar per product.
+    await page.waitForSelector('#job-summary [data-group="product"] svg rect.bar');
+    const summary = await page.locator('#job-summary').innerText();
+    check(summary.includes('revenue') && summary.includes('33.33'), `summary: ${summary}`);
     await page.screenshot({ path: join(shots, 'job.png'), fullPage: true });
   }
   const rejected = expected.find((e) => e.status === 'rejected');

@@ -2,7 +2,7 @@
 // Views: the overview (#/) and one job (#/jobs/<id>). Every piece of data is put in the page as
 // text nodes (never as HTML), so a file name cannot inject markup.
 
-import { stackedBars, lines, formatMs } from './charts.js';
+import { stackedBars, lines, hbars, formatMs, formatNumber } from './charts.js';
 
 const POLL_MS = 2000;
 const MAX_BACKOFF_MS = 15000;
@@ -27,6 +27,7 @@ function h(tag, attrs = {}, ...children) {
 const state = {
   minutes: Number(localStorage.getItem('weir.minutes')) || 60,
   timer: null,
+  seq: 0,
   failures: 0,
   lastOk: 0,
   renders: 0,
@@ -199,11 +200,50 @@ function valuesOf(e) {
     `${i ? '  ' : ''}${k}: ${v === '' ? '""' : typeof v === 'string' ? v : JSON.stringify(v)}`));
 }
 
-async function renderJob(id) {
-  const [job, preview] = await Promise.all([
+async function loadJob(id) {
+  const [job, preview, summary] = await Promise.all([
     getJson(`/v1/jobs/${encodeURIComponent(id)}`),
     getJson(`/v1/jobs/${encodeURIComponent(id)}/errors?limit=50`),
+    getJson(`/v1/jobs/${encodeURIComponent(id)}/summary`),
   ]);
+  return { job, preview, summary };
+}
+
+const afterRender = [];
+const num = (v) => (typeof v === 'number' ? formatNumber(v) : '–');
+
+/** The summary's numeric statistics and group-by aggregates, or null when there is none. */
+function summaryPanel(doc) {
+  const s = doc.summary;
+  if (!s) return null;
+  const numeric = Object.entries(s.numeric || {});
+  const groups = [];
+  for (const [field, byValue] of Object.entries(s.group_by || {})) {
+    const entries = Object.entries(byValue || {});
+    const measures = [...new Set(entries.flatMap(([, g]) => Object.keys(g).filter((k) => g[k] && typeof g[k] === 'object')))];
+    // The last measure is the derived one in the bundled pipeline (revenue); any is fine.
+    const measure = measures.includes('revenue') ? 'revenue' : measures[measures.length - 1];
+    if (!measure) continue;
+    const chart = h('div', { class: 'groupchart', 'data-group': field });
+    const items = entries.map(([name, g]) => ({ name, value: g[measure]?.sum ?? 0 }));
+    // Drawn once in the page, at its width.
+    afterRender.push(() => hbars(chart, { label: `${measure} by ${field}`, items }));
+    groups.push(h('div', {}, h('h3', {}, `${measure} by ${field}`, h('span', { class: 'note' }, ' (sum)')), chart));
+  }
+  return h('section', { class: 'panel span-12', id: 'job-summary' },
+    h('header', {}, h('h2', {}, 'Summary'),
+      h('span', { class: 'note' }, `${doc.bucket}/${doc.key} · success rate ${s.success_rate ?? '–'} %`)),
+    h('div', { class: 'summary-grid' },
+      numeric.length
+        ? h('div', { class: 'scroll' }, h('table', {},
+          h('thead', {}, h('tr', {}, h('th', {}, 'Field'), ...['count', 'min', 'max', 'sum', 'avg'].map((k) => h('th', { class: 'num' }, k)))),
+          h('tbody', {}, ...numeric.map(([f, st]) => h('tr', {}, h('td', { class: 'mono' }, f),
+            ...['count', 'min', 'max', 'sum', 'avg'].map((k) => h('td', { class: 'num' }, num(st[k]))))))))
+        : h('p', { class: 'reason' }, 'No numeric fields.'),
+      ...groups));
+}
+
+function renderJob({ job, preview, summary }) {
   const root = $('job');
   const meta = [
     h('span', {}, `job `, h('code', {}, job.job_id)),
@@ -241,6 +281,7 @@ async function renderJob(id) {
         outputs.length
           ? h('dl', { class: 'kv', id: 'job-outputs' }, ...outputs.flatMap(([role, key]) => [h('dt', {}, role), h('dd', { class: 'mono' }, key)]))
           : h('p', { class: 'reason' }, 'No outputs.')),
+      summaryPanel(summary),
       h('section', { class: 'panel span-12' },
         h('header', {}, h('h2', {}, 'Error report'),
           h('span', { class: 'note' }, preview.key
@@ -256,8 +297,8 @@ async function renderJob(id) {
               h('td', { class: 'values' }, ...valuesOf(e)))))))
           : h('p', { class: 'reason', id: 'job-errors-none' }, 'Every row was valid: no error report.'))),
   ].filter(Boolean));
+  for (const draw of afterRender.splice(0)) draw();
   document.title = `${job.source_key} · weir`;
-  return job;
 }
 
 // ---------- the loop ----------
@@ -273,18 +314,26 @@ function schedule(ms = POLL_MS) {
 }
 
 async function tick() {
+  stop();
   if (document.hidden) return; // resumed by visibilitychange
+  // A newer tick (a click, a new route) supersedes this one: its answer is dropped.
+  const seq = ++state.seq;
+  const current = () => seq === state.seq;
   const route = location.hash.match(/^#\/jobs\/(.+)$/);
   try {
     if (route) {
+      const data = await loadJob(decodeURIComponent(route[1]));
+      if (!current()) return;
       show('job');
-      const job = await renderJob(decodeURIComponent(route[1]));
+      renderJob(data);
       // A finished job does not change: stop polling it.
-      if (['queued', 'running'].includes(job.status)) schedule(); else stop();
+      if (['queued', 'running'].includes(data.job.status)) schedule();
     } else {
+      const o = await getJson(`/v1/overview?minutes=${state.minutes}`);
+      if (!current()) return;
       show('overview');
       document.title = 'weir';
-      renderOverview(await getJson(`/v1/overview?minutes=${state.minutes}`));
+      renderOverview(o);
       schedule();
     }
     state.failures = 0;
@@ -293,6 +342,7 @@ async function tick() {
     document.body.dataset.renders = String(state.renders);
     setLive('', `live · ${new Date().toLocaleTimeString()}`);
   } catch (e) {
+    if (!current()) return;
     if (e instanceof Unauthorized) {
       showSignin();
       return;

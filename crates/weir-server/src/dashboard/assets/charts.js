@@ -155,3 +155,29 @@ export function lines(container, { label, times, series, format = formatNumber, 
   container.replaceChildren(svg);
   svg.dataset.points = String(drawn);
 }
+
+/**
+ * Horizontal bars, one per item, largest first: items [{ name, value }].
+ */
+export function hbars(container, { label, items, format = formatNumber, cls = 's-accent', max = 12 }) {
+  const shown = [...items].sort((a, b) => b.value - a.value).slice(0, max);
+  const row = 24;
+  size(container, Math.max(1, shown.length) * row + 6);
+  const svg = svgRoot(label);
+  const nameW = Math.min(180, Math.round(W * 0.3));
+  const valueW = 84;
+  const top = Math.max(0, ...shown.map((i) => i.value)) || 1;
+  shown.forEach((item, k) => {
+    const y = 3 + k * row;
+    const name = item.name.length > 26 ? `${item.name.slice(0, 25)}…` : item.name;
+    svg.append(el('text', { x: 0, y: y + 15 }, name));
+    const w = Math.max(1, (item.value / top) * (W - nameW - valueW - 8));
+    const r = el('rect', { class: `bar ${cls}`, x: nameW, y: y + 4, width: w, height: row - 9, rx: 3 });
+    r.append(el('title', {}, `${item.name}: ${format(item.value)}`));
+    svg.append(r);
+    svg.append(el('text', { x: nameW + w + 6, y: y + 15 }, format(item.value)));
+  });
+  if (!shown.length) emptyNote(svg, 'nothing to show');
+  container.replaceChildren(svg);
+  svg.dataset.points = String(shown.length);
+}
