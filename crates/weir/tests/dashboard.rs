@@ -308,7 +308,7 @@ fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
     ]);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&shots).unwrap();
-    for old in ["overview.png", "overview-live.png", "overview-dark.png", "job.png", "failure.png"] {
+    for old in ["signin.png", "overview.png", "overview-live.png", "overview-dark.png", "job.png", "failure.png"] {
         let _ = std::fs::remove_file(shots.join(old));
     }
 
@@ -369,7 +369,7 @@ fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
     let report: Value = serde_json::from_str(verdict.unwrap().trim_start_matches("ok ")).unwrap();
     assert!(report["renders"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["steps"].as_u64().unwrap() >= 2, "{report}");
-    for shot in ["overview.png", "overview-live.png", "overview-dark.png", "job.png"] {
+    for shot in ["signin.png", "overview.png", "overview-live.png", "overview-dark.png", "job.png"] {
         let bytes = std::fs::read(shots.join(shot)).unwrap_or_default();
         assert!(
             bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,

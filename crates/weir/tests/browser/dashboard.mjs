@@ -60,6 +60,8 @@ try {
   await page.fill('#token', 'weir_not-the-token');
   await Promise.all([page.waitForURL(`${api}/`), page.click('#signin button[type=submit]')]);
   await page.waitForSelector('#signin-msg:not([hidden])');
+  check(!page.url().includes('login='), `the sign-in message stays in the URL: ${page.url()}`);
+  await page.screenshot({ path: join(shots, 'signin.png') });
 
   // 2. The right token in the form signs in: an HttpOnly, SameSite=Strict session cookie.
   await page.fill('#token', token);
@@ -120,6 +122,11 @@ try {
   check(light !== dark, `the background stays ${light} in dark mode`);
   await page.screenshot({ path: join(shots, 'overview-dark.png'), fullPage: true });
   await page.emulateMedia({ colorScheme: 'light' });
+
+  // The time window: 15 minutes in 60 points of 15 s.
+  await page.click('#window button[data-minutes="15"]');
+  await page.waitForFunction(() => document.getElementById('throughput-note').textContent.includes('per 15 s'));
+  check(await page.getAttribute('#window button[data-minutes="15"]', 'aria-pressed') === 'true', 'the 15 m button is not pressed');
 
   // 6. The job page: counts, outputs, workflow steps and the error-report preview.
   const withErrors = expected.find((e) => e.invalid_rows);
