@@ -308,7 +308,9 @@ fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
     ]);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&shots).unwrap();
-    for old in ["signin.png", "overview.png", "overview-live.png", "overview-dark.png", "job.png", "failure.png"] {
+    for old in
+        ["signin.png", "overview.png", "overview-live.png", "overview-dark.png", "job.png", "failure.png"]
+    {
         let _ = std::fs::remove_file(shots.join(old));
     }
 
