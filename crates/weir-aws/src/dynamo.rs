@@ -76,10 +76,10 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<Job, PortError> {
 pub async fn ensure_tables(
     client: &Client,
     jobs: &str,
-    records: &str,
+    records: Option<&str>,
 ) -> Result<Vec<(String, bool)>, PortError> {
     let mut out = Vec::new();
-    for (name, gsi) in [(jobs, true), (records, false)] {
+    for (name, gsi) in std::iter::once((jobs, true)).chain(records.map(|r| (r, false))) {
         let exists = match client.describe_table().table_name(name).send().await {
             Ok(_) => true,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => false,

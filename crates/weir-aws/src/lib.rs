@@ -17,3 +17,56 @@ pub use dynamo::{DynamoJobStore, DynamoRecordsSink};
 pub use s3::{S3ObjectStore, S3Settings};
 pub use sns::SnsNotifier;
 pub use sqs::{SqsQueue, SqsQueueNames};
+
+pub mod setup;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weir_core::config::AwsConfig;
+use weir_core::Config;
+use weir_ports::{JobStore, Notifier, ObjectStore, PortError, Queue, QueueSettings, RecordsSink};
+
+/// The five ports on AWS, ready to hand to the pipeline engine.
+pub struct AwsPorts {
+    pub objects: Arc<dyn ObjectStore>,
+    pub queue: Arc<dyn Queue>,
+    pub jobs: Arc<dyn JobStore>,
+    pub records: Option<Arc<dyn RecordsSink>>,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+/// Opens the adapters for the resources `aws` names (which `weir setup aws` created): fails if
+/// a queue or topic is missing rather than creating it.
+pub async fn open(
+    config: &Config,
+    aws: &AwsConfig,
+    sdk: &aws_config::SdkConfig,
+    endpoint_url: Option<&str>,
+) -> Result<AwsPorts, PortError> {
+    let objects = S3ObjectStore::new(sdk, setup::s3_settings(aws, endpoint_url))?;
+    let names = SqsQueueNames { queue: aws.queue.clone(), dlq: aws.dlq.clone() };
+    let queue =
+        SqsQueue::open(aws_sdk_sqs::Client::new(sdk), &names, QueueSettings::from(&config.queue)).await?;
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let jobs = DynamoJobStore::new(dynamo.clone(), aws.jobs_table.clone());
+    let records = aws
+        .records_table
+        .as_ref()
+        .map(|t| Arc::new(DynamoRecordsSink::new(dynamo.clone(), t.clone())) as Arc<dyn RecordsSink>);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let mut topics = BTreeMap::new();
+    for (topic, name) in &aws.topics {
+        let arn = sns::find_topic(&sns, name)
+            .await?
+            .ok_or_else(|| PortError::NotFound(format!("SNS topic {name} (run `weir setup aws`)")))?;
+        topics.insert(topic.clone(), arn);
+    }
+    Ok(AwsPorts {
+        objects: Arc::new(objects),
+        queue: Arc::new(queue),
+        jobs: Arc::new(jobs),
+        records,
+        notifier: Arc::new(SnsNotifier::new(sns, topics)),
+    })
+}

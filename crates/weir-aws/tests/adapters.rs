@@ -123,9 +123,9 @@ fn job(key: &str, minutes_ago: i64) -> Job {
 async fn dynamodb_job_store_leases_claims_and_lists() {
     let moto = common::Moto::start();
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let created = ensure_tables(&client, "weir-jobs", "weir-records").await.expect("tables");
+    let created = ensure_tables(&client, "weir-jobs", Some("weir-records")).await.expect("tables");
     assert_eq!(created, [("weir-jobs".to_string(), true), ("weir-records".to_string(), true)]);
-    let again = ensure_tables(&client, "weir-jobs", "weir-records").await.expect("tables again");
+    let again = ensure_tables(&client, "weir-jobs", Some("weir-records")).await.expect("tables again");
     assert_eq!(again, [("weir-jobs".to_string(), false), ("weir-records".to_string(), false)]);
     let store = DynamoJobStore::new(client.clone(), "weir-jobs");
 
@@ -175,7 +175,7 @@ async fn dynamodb_job_store_leases_claims_and_lists() {
 async fn dynamodb_records_sink_writes_batches_of_25_and_upserts() {
     let moto = common::Moto::start();
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    ensure_tables(&client, "jobs", "records").await.expect("tables");
+    ensure_tables(&client, "jobs", Some("records")).await.expect("tables");
     let sink = DynamoRecordsSink::new(client.clone(), "records");
     let pk = "CSV#in/raw/sales.csv";
     let mut items: Vec<RecordItem> = (1..=60)

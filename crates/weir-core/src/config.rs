@@ -27,6 +27,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub records: RecordsConfig,
     pub server: ServerConfig,
+    /// The AWS backend (S3, SQS, DynamoDB, SNS) for `weir worker`; absent: embedded.
+    pub aws: Option<AwsConfig>,
 }
 
 impl Config {
@@ -106,6 +108,9 @@ impl Config {
             }
         }
         problems.extend(self.server.validate());
+        if let Some(aws) = &self.aws {
+            problems.extend(aws.validate());
+        }
         problems
     }
 
@@ -598,6 +603,7 @@ impl OutputFormat {
     }
 }
 
+pub use crate::aws_config::AwsConfig;
 pub use crate::notify_config::{
     NotifyConfig, SmtpSecurity, SubscriptionConfig, SubscriptionKind, WebhookFormat,
 };

@@ -7,6 +7,7 @@
 //! every adapter and every tool can share it.
 
 pub mod alarms;
+pub mod aws_config;
 pub mod config;
 pub mod error;
 pub mod event;
