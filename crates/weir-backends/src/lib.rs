@@ -13,4 +13,4 @@ pub mod sqlite;
 pub use notify::{LogNotifier, TopicNotifier};
 pub use objects::LocalObjectStore;
 pub use outbox::{OutboxNotifier, OutboxStats};
-pub use sqlite::{SqliteJobStore, SqliteQueue, SqliteRecordsSink};
+pub use sqlite::{SqliteFile, SqliteJobStore, SqliteQueue, SqliteRecordsSink};

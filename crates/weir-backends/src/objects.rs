@@ -122,14 +122,16 @@ impl LocalObjectStore {
         path: &Path,
         metadata: Metadata,
         etag: Option<String>,
+        synced: bool,
     ) -> Result<ObjectInfo, PortError> {
         let dest = self.object_path(bucket, key)?;
         self.require_bucket(bucket).await?;
         let (src, sidecar) = (path.to_owned(), self.sidecar_path(bucket, key));
-        let meta = tokio::task::spawn_blocking(move || publish(&src, &dest, &sidecar, etag, metadata))
-            .await
-            .map_err(|e| PortError::unavailable("storing file", e))?
-            .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
+        let meta =
+            tokio::task::spawn_blocking(move || publish(&src, &dest, &sidecar, etag, metadata, synced))
+                .await
+                .map_err(|e| PortError::unavailable("storing file", e))?
+                .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
         Ok(ObjectInfo { bucket: bucket.into(), key: key.into(), ..meta })
     }
 
@@ -218,7 +220,7 @@ impl ObjectStore for LocalObjectStore {
             let _ = std::fs::remove_file(&staging);
             return Err(PortError::unavailable(format!("storing {bucket}/{key}"), e));
         }
-        self.store_file(bucket, key, &staging, metadata, Some(etag)).await
+        self.store_file(bucket, key, &staging, metadata, Some(etag), true).await
     }
 
     async fn put_file(
@@ -228,7 +230,7 @@ impl ObjectStore for LocalObjectStore {
         path: &Path,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
-        self.store_file(bucket, key, path, metadata, None).await
+        self.store_file(bucket, key, path, metadata, None, false).await
     }
 
     async fn put_file_with_etag(
@@ -239,7 +241,7 @@ impl ObjectStore for LocalObjectStore {
         metadata: Metadata,
         etag: String,
     ) -> Result<ObjectInfo, PortError> {
-        self.store_file(bucket, key, path, metadata, Some(etag)).await
+        self.store_file(bucket, key, path, metadata, Some(etag), false).await
     }
 
     async fn copy(
@@ -367,6 +369,21 @@ fn same_file(_: &Path, _: &Path) -> bool {
     false
 }
 
+/// Whether a rename from `file` into `dir` stays on one file system.
+#[cfg(unix)]
+fn same_device(file: &Path, dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(file), std::fs::metadata(dir)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_device(_: &Path, _: &Path) -> bool {
+    false
+}
+
 fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {
     match e {
         object_store::Error::NotFound { .. } => PortError::NotFound(format!("object {bucket}/{key}")),
@@ -376,32 +393,30 @@ fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {
 }
 
 /// Moves `src` to `dest` atomically, writing the sidecar first (rename on the same file
-/// system, else a copy to a staging file beside `dest`), fsyncing file and folder. A rename
-/// keeps the inode and the modification time, so the fingerprint taken before it still
-/// describes the object after it.
+/// system, else a copy to a staging file beside `dest`), fsyncing file (unless the caller
+/// already has: `synced`) and folder. A rename keeps the inode and the modification time, so
+/// the fingerprint taken before it still describes the object after it.
 fn publish(
     src: &Path,
     dest: &Path,
     sidecar: &Path,
     etag: Option<String>,
     metadata: Metadata,
+    synced: bool,
 ) -> std::io::Result<ObjectInfo> {
     let parent = dest.parent().expect("object paths have a parent");
     std::fs::create_dir_all(parent)?;
-    std::fs::File::open(src)?.sync_all()?;
-    // Same file system: rename straight from `src`; otherwise copy beside `dest` first.
-    let probe = staging_path(dest);
-    let staged = match std::fs::hard_link(src, &probe) {
-        Ok(()) => {
-            std::fs::remove_file(src)?;
-            probe
+    let staged = if same_device(src, parent) {
+        if !synced {
+            std::fs::File::open(src)?.sync_all()?;
         }
-        Err(_) => {
-            std::fs::copy(src, &probe)?;
-            std::fs::File::open(&probe)?.sync_all()?;
-            std::fs::remove_file(src)?;
-            probe
-        }
+        src.to_owned()
+    } else {
+        let probe = staging_path(dest);
+        std::fs::copy(src, &probe)?;
+        std::fs::File::open(&probe)?.sync_all()?;
+        std::fs::remove_file(src)?;
+        probe
     };
     let meta = std::fs::metadata(&staged)?;
     let fs_etag = fs_fingerprint(&meta);

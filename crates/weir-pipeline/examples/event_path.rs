@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p weir-pipeline --example event_path -- [--steady-files N] [--rate R]
-//!     [--burst-files N] [--concurrency C] [--soak-files N --failure-rate P]
+//!     [--burst-files N] [--uploaders U] [--concurrency C] [--soak-files N --failure-rate P]
 //! ```
 //!
 //! * steady: 1 KB CSV files uploaded at a fixed rate (default 50/s); latency percentiles.
-//! * burst: files uploaded as fast as four uploaders can; sustained files/s until all finish.
+//! * burst: files uploaded as fast as `--uploaders` clients (default 32) can; sustained files/s
+//!   until all finish.
 //! * soak (optional): the burst with random transient failures injected into every port; checks
 //!   the invariants afterwards (one terminal state each, all succeeded, queue empty, DLQ empty).
 //!
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
-use weir_backends::{LocalObjectStore, SqliteJobStore, SqliteQueue};
+use weir_backends::{LocalObjectStore, SqliteFile, SqliteJobStore, SqliteQueue};
 use weir_core::{Config, Job, JobId, JobStatus};
 use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_pipeline::{ingest, Engine, Ports, Worker};
@@ -149,15 +150,15 @@ async fn setup(concurrency: usize, failure_rate: f64) -> (Setup, Arc<RandomFault
         config.worker.retry_base_ms = 20;
         config.worker.retry_max_secs = 1;
     }
+    // As `weir run` opens them: queue and job store in one file.
+    let state = SqliteFile::open(&dir.path().join("weir.db")).unwrap();
     let timed = Arc::new(Timed {
-        inner: Arc::new(SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap()),
+        inner: Arc::new(SqliteJobStore::in_file(&state).unwrap()),
         done: Mutex::new(HashMap::new()),
     });
     let raw = Ports {
         objects: Arc::new(LocalObjectStore::open(dir.path()).unwrap()),
-        queue: Arc::new(
-            SqliteQueue::open(&dir.path().join("queue.db"), QueueSettings::from(&config.queue)).unwrap(),
-        ),
+        queue: Arc::new(SqliteQueue::in_file(&state, QueueSettings::from(&config.queue)).unwrap()),
         jobs: timed.clone(),
         records: None,
         notifier: Arc::new(Quiet),
@@ -224,11 +225,12 @@ async fn burst(files: usize, concurrency: usize, failure_rate: f64) {
     let s = Arc::new(s);
     let start = Instant::now();
     let mut uploaders = Vec::new();
-    for u in 0..4 {
+    let uploaders_n = arg("--uploaders", 32.0) as usize;
+    for u in 0..uploaders_n {
         let s = s.clone();
         uploaders.push(tokio::spawn(async move {
             let mut ids = Vec::new();
-            for i in (u..files).step_by(4) {
+            for i in (u..files).step_by(uploaders_n) {
                 ids.push(upload(&s, &format!("raw/burst-{i}.csv"), csv_1kb(i)).await.0);
             }
             ids

@@ -64,10 +64,12 @@ impl Harness {
         let settings = QueueSettings::from(&config.queue);
         let notes = Arc::new(Recorder::default());
         let records = Arc::new(SqliteRecordsSink::open(&dir.path().join("records.db")).unwrap());
-        let jobs = Arc::new(SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap());
+        // As `weir run` opens them: queue and job store in one file.
+        let state = weir_backends::SqliteFile::open(&dir.path().join("weir.db")).unwrap();
+        let jobs = Arc::new(SqliteJobStore::in_file(&state).unwrap());
         let ports = Ports {
             objects: Arc::new(LocalObjectStore::open(dir.path()).unwrap()),
-            queue: Arc::new(SqliteQueue::open(&dir.path().join("queue.db"), settings).unwrap()),
+            queue: Arc::new(SqliteQueue::in_file(&state, settings).unwrap()),
             jobs: jobs.clone(),
             records: Some(records.clone()),
             notifier: notes.clone(),

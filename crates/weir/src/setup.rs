@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use weir_backends::{LocalObjectStore, OutboxNotifier, SqliteJobStore, SqliteQueue, SqliteRecordsSink};
+use weir_backends::{
+    LocalObjectStore, OutboxNotifier, SqliteFile, SqliteJobStore, SqliteQueue, SqliteRecordsSink,
+};
 use weir_core::config::RecordsSinkKind;
 use weir_core::Config;
 use weir_pipeline::{Engine, Ports};
@@ -54,13 +56,21 @@ pub fn load(global: &Global) -> Result<Loaded> {
     Ok(Loaded { config, source, data_dir })
 }
 
+/// The SQLite file with the queue and the job records of a data dir.
+pub fn state_db(data_dir: &Path) -> PathBuf {
+    data_dir.join("weir.db")
+}
+
 /// The embedded adapters over a data dir: folders for buckets, SQLite for the rest.
 pub fn embedded_ports(config: &Config, data_dir: &Path) -> Result<Ports> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let objects = LocalObjectStore::open(data_dir).context("opening the object store")?;
-    let queue = SqliteQueue::open(&data_dir.join("queue.db"), QueueSettings::from(&config.queue))
-        .context("opening the queue")?;
-    let jobs = SqliteJobStore::open(&data_dir.join("jobs.db")).context("opening the job store")?;
+    // The queue and the job store share one file, so the synced delete that ends a job also
+    // puts its record on disk (see weir_backends::sqlite).
+    let state = SqliteFile::open(&state_db(data_dir)).context("opening the queue and job store")?;
+    let queue =
+        SqliteQueue::in_file(&state, QueueSettings::from(&config.queue)).context("opening the queue")?;
+    let jobs = SqliteJobStore::in_file(&state).context("opening the job store")?;
     let records: Option<Arc<dyn RecordsSink>> = match config.records.sink {
         RecordsSinkKind::None => None,
         RecordsSinkKind::Sqlite => Some(Arc::new(

@@ -43,7 +43,7 @@ fn start_run(data: &Path) -> Child {
 fn wait_all_terminal(data: &Path, n: usize, timeout: Duration) -> Vec<Value> {
     let start = Instant::now();
     loop {
-        if data.join("jobs.db").exists() {
+        if data.join("weir.db").exists() {
             let jobs = jobs_json(data);
             let terminal =
                 jobs.iter().filter(|j| !matches!(j["status"].as_str(), Some("queued" | "running"))).count();

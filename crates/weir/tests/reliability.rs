@@ -115,7 +115,7 @@ fn dlq_commands_list_show_replay_and_purge() {
     // A message that is not an S3 event, as if some other producer wrote to the queue.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let settings = QueueSettings::from(&weir_core::config::QueueConfig::default());
-    let queue = weir_backends::SqliteQueue::open(&data.join("queue.db"), settings).unwrap();
+    let queue = weir_backends::SqliteQueue::open(&data.join("weir.db"), settings).unwrap();
     let id = rt.block_on(queue.send("this is not an event")).unwrap();
 
     let run = start_run(data);

@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::{JobFilter, JobStore, PortError};
 
-use super::{ms, now_ms, sql, Db};
+use super::{ms, now_ms, sql, Db, Durability, SqliteFile};
 
 const MIGRATIONS: &[&str] = &[
     "
@@ -42,6 +42,8 @@ const DEFAULT_LIMIT: usize = 100;
 #[derive(Clone)]
 pub struct SqliteJobStore {
     db: Db,
+    /// How every write commits: synced in a file of its own, deferred in the queue's file.
+    durability: Durability,
 }
 
 impl std::fmt::Debug for SqliteJobStore {
@@ -53,7 +55,17 @@ impl std::fmt::Debug for SqliteJobStore {
 impl SqliteJobStore {
     /// Opens the job store at `path`, creating the file and its schema if needed.
     pub fn open(path: &Path) -> Result<SqliteJobStore, PortError> {
-        Ok(SqliteJobStore { db: Db::open(path, "jobs", MIGRATIONS)? })
+        Ok(SqliteJobStore { db: Db::open(path, "jobs", MIGRATIONS)?, durability: Durability::Synced })
+    }
+
+    /// The job store in the file the queue lives in (see [`SqliteFile`]). Its writes are
+    /// deferred, not fsynced one by one: every job ends with a synced queue write on the same
+    /// file (the delete of its message, or a send), which puts the job's record on disk first,
+    /// and a record lost before that to a power cut is rebuilt by redelivery of the message —
+    /// the job store is bookkeeping for a message that is still on the queue.
+    pub fn in_file(file: &SqliteFile) -> Result<SqliteJobStore, PortError> {
+        file.db.migrate("jobs", MIGRATIONS)?;
+        Ok(SqliteJobStore { db: file.db.clone(), durability: Durability::Deferred })
     }
 }
 
@@ -86,7 +98,7 @@ impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<bool, PortError> {
         let (id, status, created, json) = row(job)?;
         self.db
-            .write("creating a job", move |c| {
+            .write_with(self.durability, "creating a job", move |c| {
                 c.prepare_cached(
                     "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)",
                 )
@@ -114,7 +126,7 @@ impl JobStore for SqliteJobStore {
         let (id, status, created, json) = row(job)?;
         let terminal = job.status.is_terminal();
         self.db
-            .write("saving a job", move |c| {
+            .write_with(self.durability, "saving a job", move |c| {
                 // A finished job needs no lease: saving it releases the lease in the same write.
                 c.prepare_cached(
                     "INSERT INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)
@@ -181,7 +193,7 @@ impl JobStore for SqliteJobStore {
         let (id, status, created, json) = row(job)?;
         let owner = owner.to_owned();
         self.db
-            .write("taking a job lease", move |c| {
+            .write_with(self.durability, "taking a job lease", move |c| {
                 c.prepare_cached(
                     "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)",
                 )
@@ -202,7 +214,7 @@ impl JobStore for SqliteJobStore {
     async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
         let (id, owner) = (id.0.clone(), owner.to_owned());
         self.db
-            .write("releasing a job lease", move |c| {
+            .write_with(self.durability, "releasing a job lease", move |c| {
                 c.prepare_cached(
                     "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE job_id = ?1 AND lease_owner = ?2",
                 )
@@ -216,7 +228,7 @@ impl JobStore for SqliteJobStore {
     async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
         let key = key.to_owned();
         self.db
-            .write("claiming a key", move |c| {
+            .write_with(self.durability, "claiming a key", move |c| {
                 c.prepare_cached("INSERT OR IGNORE INTO claims (key, claimed_at) VALUES (?1, ?2)")
                     .and_then(|mut st| st.execute(params![key, now_ms()]))
                     .map(|n| n == 1)

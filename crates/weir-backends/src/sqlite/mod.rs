@@ -16,6 +16,16 @@
 //!   next writer runs all of them in a single transaction, each inside its own savepoint, so
 //!   one fsync acknowledges many sends/deletes while each operation still succeeds or fails on
 //!   its own. Nothing is acknowledged before its transaction has committed.
+//! - **Durability per write** ([`Durability`]): a write the caller acknowledges to someone else
+//!   (a queue send, a delete that ends a job) commits with `synchronous=FULL` and is fsynced
+//!   before it returns. Bookkeeping that is redone anyway if it is lost — a receive, a lease, a
+//!   checkpoint — commits with `synchronous=NORMAL`: it survives a crash of the process at once
+//!   (it is in the OS's cache) and reaches the disk with the next synced commit on the same file,
+//!   because the WAL is appended in order and one fsync covers every frame before it. A group
+//!   with any synced write is synced as a whole.
+//! - **One file, several stores** ([`SqliteFile`]): the queue and the job store share a file in
+//!   `weir run`, so the synced delete that ends a job also makes that job's record durable, and
+//!   the job's own writes need no fsync of their own.
 //! - **Errors**: rusqlite errors become [`PortError::Unavailable`] (transient: the database was
 //!   busy, the disk full, ...) with the file and the operation as context.
 
@@ -82,7 +92,17 @@ pub(crate) fn datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// One SQLite file opened for one store: a connection behind a mutex and the group-commit queue.
+/// When a write's commit must be on disk (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Fsynced before the write returns.
+    Synced,
+    /// Committed and visible at once; on disk with the next synced commit on the same file.
+    Deferred,
+}
+
+/// One SQLite file opened for one or more stores: a connection behind a mutex and the
+/// group-commit queue.
 #[derive(Clone)]
 pub(crate) struct Db {
     inner: Arc<Inner>,
@@ -92,6 +112,34 @@ struct Inner {
     path: PathBuf,
     conn: Mutex<Connection>,
     pending: Mutex<Vec<Box<dyn PendingWrite>>>,
+    /// Whether the connection is set to `synchronous=FULL` now; changed only under `conn`.
+    synced: std::sync::atomic::AtomicBool,
+}
+
+/// An SQLite file that several embedded stores share (one connection, one group commit), so
+/// that their writes commit together: see [`crate::SqliteQueue::in_file`] and
+/// [`crate::SqliteJobStore::in_file`].
+#[derive(Clone)]
+pub struct SqliteFile {
+    pub(crate) db: Db,
+}
+
+impl SqliteFile {
+    /// Opens (creating if needed) the file; each store brings its own schema up to date when it
+    /// is opened in it.
+    pub fn open(path: &Path) -> Result<SqliteFile, PortError> {
+        Ok(SqliteFile { db: Db::open(path, "file", &[])? })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+}
+
+impl std::fmt::Debug for SqliteFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteFile").field("path", &self.db.path()).finish()
+    }
 }
 
 impl Db {
@@ -109,7 +157,17 @@ impl Db {
                 path: path.to_path_buf(),
                 conn: Mutex::new(conn),
                 pending: Mutex::new(Vec::new()),
+                synced: std::sync::atomic::AtomicBool::new(true),
             }),
+        })
+    }
+
+    /// Brings `component`'s schema up to date in a file that is already open (a store joining
+    /// a [`SqliteFile`]).
+    pub(crate) fn migrate(&self, component: &'static str, migrations: &[&str]) -> Result<(), PortError> {
+        let mut conn = self.inner.lock_conn();
+        migrate(&mut conn, component, migrations).map_err(|e| {
+            PortError::unavailable(format!("opening {component} {}", self.inner.path.display()), e)
         })
     }
 
@@ -142,8 +200,22 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, PortError> + Send + 'static,
     {
+        self.write_with(Durability::Synced, what, f).await
+    }
+
+    /// [`Db::write`] with the durability the caller needs (see the module docs).
+    pub(crate) async fn write_with<R, F>(
+        &self,
+        durability: Durability,
+        what: &'static str,
+        f: F,
+    ) -> Result<R, PortError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, PortError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        self.inner.lock_pending().push(Box::new(Op { f, tx }));
+        self.inner.lock_pending().push(Box::new(Op { f, tx, durability }));
         let inner = self.inner.clone();
         // Whoever gets the connection first runs every queued write, this one included; this
         // task then finds the queue empty (or runs later arrivals).
@@ -181,6 +253,16 @@ impl Inner {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Switches the connection between `synchronous=FULL` and `NORMAL` when it is not already so.
+    fn set_synced(&self, conn: &Connection, synced: bool) -> rusqlite::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.synced.load(Ordering::Relaxed) != synced {
+            conn.pragma_update(None, "synchronous", if synced { "FULL" } else { "NORMAL" })?;
+            self.synced.store(synced, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// Takes the connection, then every queued write (up to [`MAX_GROUP`]), and runs them in one
     /// transaction. Called once per queued write, so a write left over by a full group is run
     /// by a later call.
@@ -192,6 +274,14 @@ impl Inner {
             pending.drain(..n).collect()
         };
         if ops.is_empty() {
+            return;
+        }
+        let synced = ops.iter().any(|op| op.durability() == Durability::Synced);
+        if let Err(e) = self.set_synced(&conn, synced) {
+            let msg = e.to_string();
+            for op in ops {
+                op.fail(PortError::unavailable("writing", DbError::BeginFailed(msg.clone())));
+            }
             return;
         }
         let mut txn = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -217,6 +307,7 @@ impl Inner {
 
 /// A queued write: run it inside the group's transaction, or fail it without running.
 trait PendingWrite: Send {
+    fn durability(&self) -> Durability;
     fn run(self: Box<Self>, txn: &mut rusqlite::Transaction<'_>) -> Box<dyn FinishWrite>;
     fn fail(self: Box<Self>, error: PortError);
 }
@@ -229,6 +320,7 @@ trait FinishWrite {
 struct Op<F, R> {
     f: F,
     tx: oneshot::Sender<Result<R, PortError>>,
+    durability: Durability,
 }
 
 impl<F, R> PendingWrite for Op<F, R>
@@ -236,8 +328,12 @@ where
     R: Send + 'static,
     F: FnOnce(&Connection) -> Result<R, PortError> + Send + 'static,
 {
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
     fn run(self: Box<Self>, txn: &mut rusqlite::Transaction<'_>) -> Box<dyn FinishWrite> {
-        let Op { f, tx } = *self;
+        let Op { f, tx, .. } = *self;
         let result = match txn.savepoint() {
             Ok(sp) => match f(&sp) {
                 Ok(value) => sp.commit().map(|()| value).map_err(sql("releasing a savepoint")),
@@ -389,6 +485,45 @@ mod tests {
             .expect("pragmas");
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "synchronous=FULL: the WAL is fsynced at every commit");
+    }
+
+    /// A deferred write commits with `synchronous=NORMAL` (no fsync), a synced one with `FULL`,
+    /// and a group holding both is synced; every write is visible to another connection at once.
+    #[tokio::test]
+    async fn deferred_writes_commit_without_fsync_and_synced_ones_with() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        let db = Db::open(&path, "test", &["CREATE TABLE t (x INTEGER)"]).expect("open");
+        let sync_now = |db: &Db| {
+            let db = db.clone();
+            async move {
+                db.read("synchronous", |c| {
+                    c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).map_err(sql("synchronous"))
+                })
+                .await
+                .expect("pragma")
+            }
+        };
+        let insert =
+            |x: i64| move |c: &Connection| c.execute("INSERT INTO t VALUES (?1)", [x]).map_err(sql("insert"));
+        db.write_with(Durability::Deferred, "insert", insert(1)).await.expect("deferred");
+        assert_eq!(sync_now(&db).await, 1, "a deferred write commits with synchronous=NORMAL");
+        db.write("insert", insert(2)).await.expect("synced");
+        assert_eq!(sync_now(&db).await, 2, "a synced write commits with synchronous=FULL");
+        // Many at once: they share groups, and any group with a synced write is synced.
+        let writes: Vec<_> = (3..40)
+            .map(|x| {
+                let db = db.clone();
+                let durability = if x == 39 { Durability::Synced } else { Durability::Deferred };
+                tokio::spawn(async move { db.write_with(durability, "insert", insert(x)).await })
+            })
+            .collect();
+        for w in writes {
+            w.await.expect("join").expect("write");
+        }
+        let other = Connection::open(&path).expect("second connection");
+        let n: i64 = other.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, 39, "deferred and synced writes are all committed and visible");
     }
 
     #[tokio::test]

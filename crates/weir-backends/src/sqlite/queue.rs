@@ -35,7 +35,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::Notify;
 use weir_ports::{DeadLetter, Message, PortError, Queue, QueueSettings, QueueStats};
 
-use super::{datetime, ms, now_ms, sql, Db};
+use super::{datetime, ms, now_ms, sql, Db, Durability, SqliteFile};
 
 /// How often a waiting receive looks at the file for messages it was not told about.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -93,6 +93,12 @@ impl SqliteQueue {
         Ok(SqliteQueue { db, settings, arrivals: Arc::new(Notify::new()) })
     }
 
+    /// The queue in a file that other stores share (see [`SqliteFile`]).
+    pub fn in_file(file: &SqliteFile, settings: QueueSettings) -> Result<SqliteQueue, PortError> {
+        file.db.migrate("queue", MIGRATIONS)?;
+        Ok(SqliteQueue { db: file.db.clone(), settings, arrivals: Arc::new(Notify::new()) })
+    }
+
     pub fn settings(&self) -> &QueueSettings {
         &self.settings
     }
@@ -115,7 +121,9 @@ impl SqliteQueue {
             return Ok(Vec::new());
         }
         let settings = self.settings;
-        self.db.write("receiving", move |c| receive_now(c, max, &settings)).await
+        // Deferred: a receive lost to a power cut only makes the message visible again sooner
+        // (and undercounts one receive), which at-least-once delivery allows.
+        self.db.write_with(Durability::Deferred, "receiving", move |c| receive_now(c, max, &settings)).await
     }
 }
 
@@ -322,8 +330,9 @@ impl Queue for SqliteQueue {
             )));
         }
         let (message_id, handle) = split_handle(receipt_handle)?;
+        // Deferred like a receive: losing it only changes when the message is seen again.
         self.db
-            .write("changing visibility", move |c| {
+            .write_with(Durability::Deferred, "changing visibility", move |c| {
                 let visible_at = now_ms().saturating_add(ms(timeout));
                 let changed = c
                     .prepare_cached(

@@ -35,7 +35,7 @@ pub struct TransformOutput {
     pub summary: Summary,
     /// NDJSON of valid rows.
     pub results: PathBuf,
-    /// NDJSON of invalid-row descriptions (at most the configured number).
+    /// NDJSON of invalid-row descriptions (at most the configured number); no file when none.
     pub errors: PathBuf,
 }
 
@@ -53,7 +53,7 @@ pub fn run_transform(
     let errors = dir.join(format!("{stem}.errors.ndjson"));
     let run = || -> Result<Summary, ProcessError> {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&results)?);
-        let mut errs = BufWriter::new(File::create(&errors)?);
+        let mut errs = CreateOnWrite { path: &errors, file: None };
         let summary = weir_process::process_with(
             plan,
             BufReader::with_capacity(1 << 20, input),
@@ -75,10 +75,40 @@ pub fn run_transform(
     }
 }
 
-/// The error report document: the source, the counts, and the described invalid rows.
+/// A file writer that creates its file at the first write. Most files have no invalid rows, and
+/// every file created and deleted costs: on ext4 without a journal, each new inode is found by
+/// stepping over the inodes freed in the last half minute, so churn slows every later create.
+struct CreateOnWrite<'a> {
+    path: &'a Path,
+    file: Option<BufWriter<File>>,
+}
+
+impl Write for CreateOnWrite<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => self.file.insert(BufWriter::new(File::create(self.path)?)).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
+/// The error report document: the source, the counts, and the described invalid rows. The
+/// spooled descriptions may be missing: no file is made when none was written.
 pub fn error_report(summary: &Summary, errors_ndjson: &Path) -> std::io::Result<Vec<u8>> {
     let mut entries = Vec::new();
-    for line in BufReader::new(File::open(errors_ndjson)?).lines() {
+    let spooled = match File::open(errors_ndjson) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    for line in spooled.into_iter().flat_map(|f| BufReader::new(f).lines()) {
         let line = line?;
         if !line.is_empty() {
             entries.push(serde_json::from_str::<Value>(&line).map_err(std::io::Error::other)?);

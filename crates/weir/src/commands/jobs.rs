@@ -10,7 +10,7 @@ use crate::setup;
 
 pub async fn run(global: &Global, args: JobsArgs) -> Result<u8> {
     let loaded = setup::load(global)?;
-    let db = loaded.data_dir.join("jobs.db");
+    let db = setup::state_db(&loaded.data_dir);
     if !db.exists() {
         bail!("no job store at {} (has `weir run` or `weir put` used this data dir?)", db.display());
     }
