@@ -46,7 +46,7 @@ fn job(now: DateTime<Utc>, key: &str, status: JobStatus, finished_ago_min: i64, 
 }
 
 /// The series point whose bucket holds `t`.
-fn point_at<'a>(o: &'a Value, t: DateTime<Utc>) -> &'a Value {
+fn point_at(o: &Value, t: DateTime<Utc>) -> &Value {
     let width = chrono::Duration::seconds(o["bucket_seconds"].as_i64().unwrap());
     o["series"]
         .as_array()
