@@ -2,7 +2,8 @@
 //!
 //! * [`routes`] — the handlers;
 //! * [`ingest`] — records in a request body → an object a pipeline takes;
-//! * [`auth`] — the bearer token, compared in constant time;
+//! * [`auth`] — the bearer token (or, for reads, the dashboard's session cookie), compared in
+//!   constant time;
 //! * [`metrics`] — `GET /metrics`, Prometheus text computed from the stores;
 //! * [`overview`] — the JSON the dashboard draws (time series, queue, alarms, error previews);
 //! * [`openapi`] — the OpenAPI 3 document generated from the handlers;

@@ -140,7 +140,8 @@ function renderOverview(o) {
     ],
     empty: 'no job finished in this window',
   });
-  const q = o.queue_history;
+  // The monitor's samples, then the queue as it is now.
+  const q = [...o.queue_history, { at: o.generated_at, visible: o.queue.visible, dead_letters: o.queue.dead_letters }];
   lines($('chart-queue'), {
     label: 'Queue and DLQ depth',
     times: q.map((p) => Date.parse(p.at)),
