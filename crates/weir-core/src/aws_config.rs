@@ -91,3 +91,28 @@ impl AwsConfig {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn the_example_aws_config_is_valid() {
+        let config = Config::from_toml(include_str!("../../../deploy/aws/weir.toml")).expect("parses");
+        assert_eq!(config.validate(), Vec::<String>::new());
+        let aws = config.aws.expect("has [aws]");
+        assert_eq!((aws.queue.as_str(), aws.dlq.as_str()), ("weir-events", "weir-events-dlq"));
+        assert_eq!(aws.records_table.as_deref(), Some("weir-records"));
+        assert_eq!(aws.topics.len(), 2);
+    }
+
+    #[test]
+    fn bad_names_are_reported_by_field() {
+        let config =
+            Config::from_toml("[aws]\nqueue = \"a b\"\ndlq = \"a b\"\njobs_table = \"x\"\n").expect("parses");
+        let problems = config.validate();
+        assert!(problems.iter().any(|p| p.starts_with("aws.queue:")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("aws.dlq: must differ")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("aws.jobs_table:")), "{problems:?}");
+    }
+}

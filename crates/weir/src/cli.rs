@@ -56,6 +56,35 @@ pub enum Command {
     Reprocess(ReprocessArgs),
     /// The alarms with their state (OK, ALARM, INSUFFICIENT_DATA) and why, as weir run evaluated them
     Alarms(AlarmsArgs),
+    /// Create or verify the cloud resources a configuration names
+    #[command(subcommand)]
+    Setup(SetupCommand),
+    /// Run workers only, on the AWS backend ([aws] in the config): any number of processes share the SQS queue
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// Buckets, queues with redrive, queue policy, bucket notifications, SNS topics and DynamoDB
+    /// tables; safe to run again (prints what it created and what was there)
+    Aws(SetupAwsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetupAwsArgs {
+    /// Another endpoint for every AWS service (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Jobs at once [default: worker.concurrency from the config]
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Another endpoint for every AWS service (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! The `weir` binary: parse the command line, set up logging, hand over to a command.
 
+mod aws;
 mod cli;
 mod commands;
 mod logging;

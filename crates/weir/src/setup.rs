@@ -87,9 +87,14 @@ pub fn embedded_ports(config: &Config, data_dir: &Path) -> Result<Ports> {
     Ok(Ports { objects: Arc::new(objects), queue: Arc::new(queue), jobs: Arc::new(jobs), records, notifier })
 }
 
-/// Config, ports and a ready engine (buckets created).
+/// Config, ports and a ready engine (buckets created); on AWS when the config has `[aws]`.
 pub async fn engine(global: &Global) -> Result<(Loaded, Arc<Engine>)> {
     let loaded = load(global)?;
+    if loaded.config.aws.is_some() {
+        // The AWS backend: the resources exist already (`weir setup aws`).
+        let engine = crate::aws::engine(&loaded, None).await?;
+        return Ok((loaded, engine));
+    }
     let ports = embedded_ports(&loaded.config, &loaded.data_dir)?;
     let engine = Engine::new(loaded.config.clone(), ports, loaded.data_dir.join(".tmp"))?;
     engine.ensure_buckets().await.context("creating buckets")?;

@@ -1,6 +1,7 @@
 //! One module per command; each returns the process exit code.
 
 mod alarms;
+mod aws;
 mod check;
 mod credentials;
 mod demo;
@@ -15,7 +16,7 @@ mod serve;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SetupCommand};
 
 pub async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
@@ -30,6 +31,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Dlq(cmd) => dlq::run(&cli.global, cmd).await,
         Command::Reprocess(args) => reprocess::run(&cli.global, args).await,
         Command::Alarms(args) => alarms::run(&cli.global, args),
+        Command::Setup(SetupCommand::Aws(args)) => aws::setup_aws(&cli.global, args).await,
+        Command::Worker(args) => aws::worker(&cli.global, args).await,
     }
 }
 

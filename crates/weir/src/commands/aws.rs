@@ -1,0 +1,55 @@
+//! `weir setup aws` and `weir worker`: the pipeline on AWS.
+//!
+//! `setup aws` creates or verifies the resources an `[aws]` section names and prints what it
+//! did, so it can run on every deploy. `worker` runs only the receive loop of the embedded
+//! `weir run` — no S3 endpoint, no HTTP API — against SQS, so any number of processes on any
+//! number of machines share one queue; S3 itself sends the events.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+use weir_pipeline::Worker;
+
+use crate::cli::{Global, SetupAwsArgs, WorkerArgs};
+use crate::{aws, setup};
+
+pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
+    let loaded = setup::load(global)?;
+    let section = aws::section(&loaded)?;
+    let endpoint = aws::endpoint(&section, args.endpoint_url.as_deref());
+    let sdk = aws::sdk(&section, endpoint.as_deref()).await;
+    let items = weir_aws::setup::ensure_all(&loaded.config, &section, &sdk, endpoint.as_deref())
+        .await
+        .context("setting up the AWS resources")?;
+    for item in &items {
+        println!("{item}");
+    }
+    let created = items.iter().filter(|i| i.created).count();
+    println!("{created} created, {} already there", items.len() - created);
+    Ok(0)
+}
+
+pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
+    let loaded = setup::load(global)?;
+    let engine = aws::engine(&loaded, args.endpoint_url.as_deref()).await?;
+    let config = engine.config();
+    let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
+    let section = aws::section(&loaded)?;
+    tracing::info!(
+        config = %loaded.source, concurrency, queue = %section.queue, region = %section.region,
+        "weir worker is running (Ctrl-C stops)"
+    );
+    let grace = Duration::from_secs(config.worker.shutdown_grace_secs);
+    let worker = Worker::new(engine.clone(), concurrency, grace);
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        super::shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        trigger.cancel();
+    });
+    worker.run(shutdown).await;
+    tracing::info!("stopped");
+    Ok(0)
+}
