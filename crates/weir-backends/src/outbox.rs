@@ -305,6 +305,12 @@ impl Notifier for OutboxNotifier {
         Ok(())
     }
 
+    /// The same `id` attribute is stored once per subscription (log subscriptions aside, which
+    /// write a line each time).
+    fn idempotent(&self) -> bool {
+        true
+    }
+
     async fn delivery_stats(&self) -> Result<Option<DeliveryStats>, PortError> {
         let s = self.stats().await?;
         Ok(Some(DeliveryStats { pending: s.pending, delivered: s.delivered, failed: s.failed }))

@@ -127,7 +127,8 @@ async fn webhook_is_posted_as_json_and_slack_text_and_filtered() {
     assert!(json["text"].as_str().unwrap().contains("Job: j2"));
     assert!(got[1]["text"].as_str().unwrap().contains("Job: j2"));
 
-    // The same message again (a retried job) is not sent again.
+    // The same message again (a retried job) is not sent again: the pipeline relies on that.
+    assert!(outbox.idempotent(), "the outbox says it is idempotent");
     outbox.publish(&notification("j2", "rejected")).await.unwrap();
     let stats = wait_stats(&outbox, |s| s.delivered == 3).await;
     assert_eq!(stats, OutboxStats { pending: 0, delivered: 3, failed: 0 });

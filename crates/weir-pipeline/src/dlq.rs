@@ -27,7 +27,7 @@ pub async fn scan_once(engine: &Engine) -> Result<usize, PortError> {
         if !ports.jobs.claim_once(&claim).await? {
             continue;
         }
-        let alert = messages::dead_letter(
+        let mut alert = messages::dead_letter(
             &dead.message_id,
             bucket.as_deref(),
             key.as_deref(),
@@ -35,6 +35,9 @@ pub async fn scan_once(engine: &Engine) -> Result<usize, PortError> {
             dead.receive_count,
             &dead.dead_lettered_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         );
+        alert.attributes.insert("id".into(), claim);
+        // At most once, even with an idempotent notifier: publishing on every scan until a
+        // claim is recorded would repeat the alert's log line at every scan.
         if let Err(e) = ports.notifier.publish(&alert).await {
             tracing::error!(message_id = %dead.message_id, error = %e, "could not deliver the dead-letter alert");
         }

@@ -181,4 +181,7 @@ impl Notifier for FaultyNotifier {
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
         faulty!(self.1, "notifier.publish", "", self.0.publish(n).await)
     }
+    fn idempotent(&self) -> bool {
+        self.0.idempotent()
+    }
 }

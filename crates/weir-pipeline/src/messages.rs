@@ -10,8 +10,11 @@ fn file_name(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
 }
 
+/// Attributes of a job's message; `id` names the message, so that an idempotent notifier stores
+/// it once however often a retried job publishes it.
 fn attributes(job_id: &str, pipeline: &str, status: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
+        ("id".to_string(), format!("notify:{job_id}:{status}")),
         ("job_id".to_string(), job_id.to_string()),
         ("pipeline".to_string(), pipeline.to_string()),
         ("status".to_string(), status.to_string()),

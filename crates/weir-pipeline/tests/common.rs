@@ -14,15 +14,25 @@ use weir_core::{Config, Job, JobId};
 use weir_pipeline::{ingest, Engine, Ports, Worker};
 use weir_ports::{JobStore, Metadata, Notification, Notifier, PortError, QueueSettings};
 
-/// Keeps every notification for the test to read.
+/// Keeps notifications for the test to read. When idempotent (the second field) it keeps one
+/// per `id` attribute, which is what the outbox `weir run` publishes to promises (weir-backends'
+/// tests/outbox.rs holds the real one to it); otherwise it keeps every publish.
 #[derive(Default)]
-pub struct Recorder(pub Mutex<Vec<Notification>>);
+pub struct Recorder(pub Mutex<Vec<Notification>>, pub bool);
 
 #[async_trait]
 impl Notifier for Recorder {
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
-        self.0.lock().unwrap().push(n.clone());
+        let mut notes = self.0.lock().unwrap();
+        let id = n.attributes.get("id");
+        if !(self.1 && id.is_some() && notes.iter().any(|m| m.attributes.get("id") == id)) {
+            notes.push(n.clone());
+        }
         Ok(())
+    }
+
+    fn idempotent(&self) -> bool {
+        self.1
     }
 }
 
@@ -60,9 +70,18 @@ impl Harness {
 
     /// Starts with the ports passed through `wrap` (e.g. a fault-injecting wrapper).
     pub async fn start_with(config: Config, wrap: impl FnOnce(Ports) -> Ports) -> Harness {
+        Harness::start_with_notifier(config, Recorder::default(), wrap).await
+    }
+
+    /// Starts with `notes` as the notifier and the ports passed through `wrap`.
+    pub async fn start_with_notifier(
+        config: Config,
+        notes: Recorder,
+        wrap: impl FnOnce(Ports) -> Ports,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let settings = QueueSettings::from(&config.queue);
-        let notes = Arc::new(Recorder::default());
+        let notes = Arc::new(notes);
         let records = Arc::new(SqliteRecordsSink::open(&dir.path().join("records.db")).unwrap());
         // As `weir run` opens them: queue and job store in one file.
         let state = weir_backends::SqliteFile::open(&dir.path().join("weir.db")).unwrap();

@@ -5,7 +5,8 @@
 //! * outputs (results, summaries, error reports, archived and failed sources) are byte for byte
 //!   those of a clean run;
 //! * the records sink holds each row once;
-//! * at most one notification per job;
+//! * exactly one notification per job with an idempotent notifier (the outbox of `weir run`),
+//!   at most one with any other;
 //! * the queue is empty and the DLQ holds exactly the poison messages.
 
 mod common;
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{fast_config, samples, Harness};
+use common::{fast_config, samples, Harness, Recorder};
 use weir_core::{Job, JobStatus};
 use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_pipeline::Ports;
@@ -115,11 +116,12 @@ struct RunResult {
     dead: usize,
 }
 
-async fn run_once(target: Option<(&'static str, usize, bool)>) -> RunResult {
+async fn run_once(target: Option<(&'static str, usize, bool)>, idempotent_notifier: bool) -> RunResult {
     let faults = Faults::new(target);
     faults.armed.store(true, Ordering::SeqCst);
     let f = faults.clone();
-    let h = Harness::start_with(fast_config(), move |p| wrap(p, f)).await;
+    let notes = Recorder(Default::default(), idempotent_notifier);
+    let h = Harness::start_with_notifier(fast_config(), notes, move |p| wrap(p, f)).await;
     let mut ids = Vec::new();
     for (name, _) in FILES {
         ids.push(h.upload(&format!("raw/{name}"), std::fs::read(samples().join(name)).unwrap()).await.job_id);
@@ -154,7 +156,7 @@ async fn run_once(target: Option<(&'static str, usize, bool)>) -> RunResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failure_point_recovers_to_the_clean_result() {
-    let clean = run_once(None).await;
+    let clean = run_once(None, true).await;
     for (job, (_, status)) in clean.jobs.iter().zip(FILES) {
         assert_eq!(job.status, status);
     }
@@ -164,7 +166,7 @@ async fn every_failure_point_recovers_to_the_clean_result() {
     for (&op, &count) in &clean.counts {
         for k in 1..=count {
             for after in [false, true] {
-                let r = run_once(Some((op, k, after))).await;
+                let r = run_once(Some((op, k, after)), true).await;
                 iterations += 1;
                 let ctx = format!(
                     "failing call {k} of {op} {}",
@@ -180,25 +182,47 @@ async fn every_failure_point_recovers_to_the_clean_result() {
                     assert!(r.files[path] == *content, "{ctx}: {path} differs from the clean run");
                 }
                 assert_eq!(r.records, clean.records, "{ctx}: the records sink holds each row once");
-                let mut per_job: BTreeMap<String, usize> = BTreeMap::new();
-                for n in &r.notes {
-                    *per_job.entry(n.attributes.get("job_id").cloned().unwrap_or_default()).or_default() += 1;
-                }
+                let per_job = notifications_per_job(&r.notes);
                 assert!(
-                    per_job.values().all(|&n| n == 1),
-                    "{ctx}: at most one notification per job: {per_job:?}"
+                    per_job.len() == FILES.len() && per_job.values().all(|&n| n == 1),
+                    "{ctx}: exactly one notification per job: {per_job:?}"
                 );
-                // Notifications are at most once per job until the outbox (issue 6) makes them
-                // at least once too: a failed publish, or a lost acknowledgement of the claim
-                // taken before publishing, drops one.
-                let lost = FILES.len() - per_job.len();
-                let may_drop = matches!(op, "notifier.publish" | "jobs.claim_once");
-                assert!(lost == 0 || (may_drop && lost == 1), "{ctx}: notifications lost: {per_job:?}");
                 assert_eq!(r.dead, 0, "{ctx}: nothing is poison here, the DLQ must stay empty");
             }
         }
     }
     eprintln!("fault injection: {iterations} runs, every call of a clean run failed before and after its work: {:?}", clean.counts);
+}
+
+fn notifications_per_job(notes: &[Notification]) -> BTreeMap<String, usize> {
+    let mut per_job: BTreeMap<String, usize> = BTreeMap::new();
+    for n in notes {
+        *per_job.entry(n.attributes.get("job_id").cloned().unwrap_or_default()).or_default() += 1;
+    }
+    per_job
+}
+
+/// A notifier that cannot tell a repeated message (SNS, a bare webhook) gets each job's
+/// message at most once: it is claimed in the job store before it is published, so a failed
+/// publish, or a lost acknowledgement of the claim, drops it rather than sending it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_that_is_not_idempotent_is_told_at_most_once() {
+    let clean = run_once(None, false).await;
+    assert_eq!(notifications_per_job(&clean.notes).len(), FILES.len(), "a clean run notifies every job");
+    for op in ["notifier.publish", "jobs.claim_once"] {
+        for k in 1..=clean.counts[op] {
+            for after in [false, true] {
+                let r = run_once(Some((op, k, after)), false).await;
+                let ctx = format!("failing call {k} of {op} (after its work: {after})");
+                let per_job = notifications_per_job(&r.notes);
+                assert!(per_job.values().all(|&n| n == 1), "{ctx}: at most one per job: {per_job:?}");
+                assert!(FILES.len() - per_job.len() <= 1, "{ctx}: only the failed one is lost: {per_job:?}");
+                for (job, (name, status)) in r.jobs.iter().zip(FILES) {
+                    assert_eq!(job.status, status, "{ctx}: {name}: {job:?}");
+                }
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

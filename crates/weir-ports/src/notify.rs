@@ -41,6 +41,14 @@ pub struct DeliveryStats {
 pub trait Notifier: Send + Sync {
     async fn publish(&self, notification: &Notification) -> Result<(), PortError>;
 
+    /// Whether publishing the same message twice (the same `id` attribute) delivers it once, as
+    /// a notifier with an outbox does. The pipeline then publishes again whenever it cannot
+    /// tell that an earlier attempt did (at least once into the notifier, once out of it);
+    /// otherwise it claims a message in the job store before publishing it (at most once).
+    fn idempotent(&self) -> bool {
+        false
+    }
+
     /// Counts of deliveries, when this notifier keeps them (`None`: it delivers as it publishes).
     async fn delivery_stats(&self) -> Result<Option<DeliveryStats>, PortError> {
         Ok(None)

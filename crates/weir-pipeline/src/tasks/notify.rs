@@ -1,9 +1,14 @@
 //! `weir:notify`: tell the subscribers what happened to the file.
 //!
 //! A state with a `failed_key` is a rejection (topic `alerts`); otherwise a success (topic
-//! `success`). A delivery failure is recorded in the state and logged but does not fail the job:
-//! the file has been processed either way. Each job's notification is claimed in the job store
-//! before it is sent, so a workflow re-run after a later failure does not notify twice.
+//! `success`). How a repeated run of this state (a job retried after a crash or a failure) is
+//! kept from notifying twice depends on the notifier:
+//!
+//! - an idempotent notifier (the outbox of `weir run`) stores a message once per `id`, so the
+//!   task publishes every time it runs, and a failure to store it is transient: the job is
+//!   retried until the message is in. At least once in, exactly once out.
+//! - any other notifier: the message is claimed in the job store first, and a delivery failure
+//!   is recorded in the state and logged but does not fail the job (at most once).
 
 use std::sync::Arc;
 
@@ -49,6 +54,19 @@ impl Task for Notify {
             let output_key = state[fields::OUTPUT_KEYS]["results"].as_str().unwrap_or("n/a").to_owned();
             messages::success(&input.job_id, &input.pipeline, &input.source_key, &summary, total, &output_key)
         };
+        let notifier = &self.0.ports.notifier;
+        if notifier.idempotent() {
+            notifier.publish(&notification).await.map_err(|e| {
+                TaskError::transient(
+                    super::errors::UNAVAILABLE,
+                    format!("storing the notification for delivery: {e}"),
+                )
+            })?;
+            return Ok(merge(
+                state,
+                json!({ fields::NOTIFICATION: {"status": "sent", "topic": notification.topic} }),
+            ));
+        }
         let kind = if state.get(fields::FAILED_KEY).is_some() { "rejected" } else { "succeeded" };
         let claim = format!("notify:{}:{kind}", input.job_id);
         let first = self
