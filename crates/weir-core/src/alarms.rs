@@ -43,6 +43,10 @@ pub mod metrics {
     pub const JOB_DURATION_SECONDS: &str = "job_duration_seconds";
     /// Seconds since the last successful job, while files arrive (0 when none arrived since).
     pub const STALE_SECONDS: &str = "stale_seconds";
+
+    /// Every metric a rule may name.
+    pub const ALL: [&str; 5] =
+        [DLQ_MESSAGES, QUEUE_MESSAGES, ERROR_RATE_PERCENT, JOB_DURATION_SECONDS, STALE_SECONDS];
 }
 
 /// How the datapoints of one period become one value.

@@ -29,6 +29,69 @@ pub struct Config {
     pub server: ServerConfig,
     /// The AWS backend (S3, SQS, DynamoDB, SNS) for `weir worker`; absent: embedded.
     pub aws: Option<AwsConfig>,
+    pub alarms: AlarmsConfig,
+}
+
+/// Alarm rules: the five defaults unless turned off, plus the user's own (`[[alarms.rule]]`),
+/// where a rule named like a default replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlarmsConfig {
+    pub defaults: bool,
+    #[serde(rename = "rule")]
+    pub rules: Vec<crate::alarms::AlarmRule>,
+}
+
+impl Default for AlarmsConfig {
+    fn default() -> Self {
+        AlarmsConfig { defaults: true, rules: Vec::new() }
+    }
+}
+
+impl AlarmsConfig {
+    /// The rules in force: the defaults (unless turned off) in their order, each replaced by a
+    /// configured rule of the same name, then the other configured rules.
+    pub fn rules(&self) -> Vec<crate::alarms::AlarmRule> {
+        let mut rules = if self.defaults { crate::alarms::default_rules() } else { Vec::new() };
+        for rule in &self.rules {
+            match rules.iter_mut().find(|r| r.name == rule.name) {
+                Some(slot) => *slot = rule.clone(),
+                None => rules.push(rule.clone()),
+            }
+        }
+        rules
+    }
+
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let at = format!("alarms.rule[{i}] ({})", r.name);
+            if r.name.trim().is_empty() {
+                problems.push(format!("{at}.name: empty"));
+            }
+            if !names.insert(r.name.as_str()) {
+                problems.push(format!("{at}.name: duplicate alarm name"));
+            }
+            if !crate::alarms::metrics::ALL.contains(&r.metric.as_str()) {
+                problems.push(format!(
+                    "{at}.metric: unknown metric {:?}; one of {}",
+                    r.metric,
+                    crate::alarms::metrics::ALL.join(", ")
+                ));
+            }
+            if r.period_secs == 0 {
+                problems.push(format!("{at}.period_secs: must be at least 1"));
+            }
+            if r.evaluation_periods == 0 {
+                problems.push(format!("{at}.evaluation_periods: must be at least 1"));
+            }
+            if !r.threshold.is_finite() {
+                problems.push(format!("{at}.threshold: must be a number"));
+            }
+        }
+        problems
+    }
 }
 
 impl Config {
@@ -56,6 +119,7 @@ impl Config {
             }
         }
         problems.extend(self.notify.validate());
+        problems.extend(self.alarms.validate());
         if self.queue.max_receive_count == 0 {
             problems.push("queue.max_receive_count: must be at least 1".into());
         }
@@ -825,5 +889,67 @@ values = ["a", "b"]
         assert!(problems.iter().any(|p| p.contains("server.s3_listen")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("tls_key")), "{problems:?}");
         assert!(Config::from_toml("[server]\ns3_listn = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn alarm_rules_from_the_config_replace_and_extend_the_defaults() {
+        let bundled = Config::bundled();
+        assert_eq!(bundled.alarms.rules(), crate::alarms::default_rules());
+        let c = Config::from_toml(
+            r#"
+            [[alarms.rule]]
+            name = "queue-backlog"
+            metric = "queue_messages"
+            statistic = "Maximum"
+            period_secs = 60
+            evaluation_periods = 2
+            threshold = 1000
+            comparison = "GreaterThanThreshold"
+
+            [[alarms.rule]]
+            name = "slow-p90"
+            metric = "job_duration_seconds"
+            statistic = "p90"
+            period_secs = 60
+            evaluation_periods = 1
+            threshold = 5
+            comparison = "GreaterThanThreshold"
+            "#,
+        )
+        .unwrap();
+        assert!(c.validate().iter().all(|p| !p.contains("alarms")), "{:?}", c.validate());
+        let rules = c.alarms.rules();
+        let names: Vec<_> = rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["dlq-not-empty", "queue-backlog", "error-rate", "slow-jobs", "stale-data", "slow-p90"]
+        );
+        assert_eq!((rules[1].threshold, rules[1].period_secs), (1000.0, 60));
+        assert_eq!(rules[5].statistic, crate::alarms::Statistic::Percentile(90.0));
+
+        let only = Config::from_toml("[alarms]\ndefaults = false\n").unwrap();
+        assert!(only.alarms.rules().is_empty());
+
+        let bad = Config::from_toml(
+            r#"
+            [[alarms.rule]]
+            name = "x"
+            metric = "queue_depth"
+            statistic = "Maximum"
+            period_secs = 0
+            evaluation_periods = 1
+            threshold = 1
+            comparison = "GreaterThanThreshold"
+            "#,
+        )
+        .unwrap();
+        let problems = bad.validate();
+        assert!(
+            problems.iter().any(|p| p.contains("alarms.rule[0] (x).metric: unknown metric \"queue_depth\"")),
+            "{problems:?}"
+        );
+        assert!(problems.iter().any(|p| p.contains("alarms.rule[0] (x).period_secs")), "{problems:?}");
+        let err = Config::from_toml("[[alarms.rule]]\nname = \"x\"\nstatistic = \"Median\"\n").unwrap_err();
+        assert!(err.to_string().contains("statistic"), "{err}");
     }
 }

@@ -215,9 +215,9 @@ pub fn read_states(data_dir: &Path) -> std::io::Result<Vec<AlarmStatus>> {
     }
 }
 
-/// Evaluates the default rules every [`INTERVAL`] until `stop`.
+/// Evaluates the configured rules (`[alarms]` in weir.toml) every [`INTERVAL`] until `stop`.
 pub fn spawn(ctx: &Context, stop: CancellationToken) -> Arc<AlarmMonitor> {
-    let monitor = Arc::new(AlarmMonitor::new(weir_core::alarms::default_rules()));
+    let monitor = Arc::new(AlarmMonitor::new(ctx.config.alarms.rules()));
     let (m, ctx) = (monitor.clone(), ctx.clone());
     tokio::spawn(async move {
         let mut every = tokio::time::interval(INTERVAL);

@@ -36,3 +36,35 @@ fn lists_the_default_rules_then_the_evaluated_states() {
     let json: serde_json::Value = serde_json::from_str(&weir_alarms(dir.path(), true)).unwrap();
     assert_eq!(json[0]["state"], "ALARM");
 }
+
+#[test]
+fn lists_the_rules_of_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    let mut text = weir_core::config::DEFAULT_CONFIG_TOML.replace("defaults = true", "defaults = false");
+    text.push_str(
+        r#"
+[[alarms.rule]]
+name = "many-rejects"
+description = "More than 5 % rejected"
+metric = "error_rate_percent"
+statistic = "Average"
+period_secs = 60
+evaluation_periods = 1
+threshold = 5
+comparison = "GreaterThanThreshold"
+"#,
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["alarms", "--json", "--data-dir"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<_> = json.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["many-rejects"], "{json}");
+}

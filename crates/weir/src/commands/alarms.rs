@@ -2,7 +2,7 @@
 //! them (`<data dir>/alarms.json`, written every 10 s).
 
 use anyhow::{Context, Result};
-use weir_core::alarms::{default_rules, AlarmState};
+use weir_core::alarms::AlarmState;
 use weir_server::alarms::{read_states, AlarmStatus};
 
 use crate::cli::{AlarmsArgs, Global};
@@ -13,7 +13,10 @@ pub fn run(global: &Global, args: AlarmsArgs) -> Result<u8> {
     let mut states = read_states(&loaded.data_dir)
         .with_context(|| format!("reading {}", loaded.data_dir.join("alarms.json").display()))?;
     if states.is_empty() {
-        states = default_rules()
+        states = loaded
+            .config
+            .alarms
+            .rules()
             .into_iter()
             .map(|r| AlarmStatus {
                 name: r.name,
