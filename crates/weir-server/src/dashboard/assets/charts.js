@@ -56,7 +56,11 @@ function frame(svg, times, max, format, integer = false) {
   }
   if (times.length > 1) {
     const iw = W - PAD.left - PAD.right;
-    for (const i of [0, Math.floor((times.length - 1) / 2), times.length - 1]) {
+    const ticks = [...new Set([0, Math.floor((times.length - 1) / 2), times.length - 1])];
+    const labels = new Set();
+    for (const i of ticks) {
+      if (labels.has(clock(times[i]))) continue;
+      labels.add(clock(times[i]));
       const x = PAD.left + (i / (times.length - 1)) * iw;
       const anchor = i === 0 ? 'start' : i === times.length - 1 ? 'end' : 'middle';
       svg.append(el('text', { x, y: H - 6, 'text-anchor': anchor }, clock(times[i])));
@@ -92,9 +96,10 @@ export function stackedBars(container, { label, times, series, empty = 'no data 
     for (const s of series) {
       const v = s.values[i] || 0;
       if (!v) continue;
-      const h = (v / top) * ih;
+      // At least 2 px: one failed file among hundreds must still show.
+      const h = Math.max((v / top) * ih, 2);
       y -= h;
-      const r = el('rect', { class: `bar ${s.cls}`, x: PAD.left + i * slot + (slot - bw) / 2, y, width: bw, height: Math.max(h, 0.5) });
+      const r = el('rect', { class: `bar ${s.cls}`, x: PAD.left + i * slot + (slot - bw) / 2, y, width: bw, height: h });
       r.append(el('title', {}, `${clock(t)} — ${s.name}: ${v}`));
       svg.append(r);
     }
