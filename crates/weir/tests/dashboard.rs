@@ -207,6 +207,18 @@ fn the_session_cookie_comes_from_the_token_and_authorizes_reads_only() {
         weir.curl(&["-b", &cookie, "-X", "PUT", "--data-binary", "a,b\n"], "/v1/files/raw/x.csv");
     assert_eq!(code, 401);
 
+    // `weir credentials` prints the sign-in link of the running instance.
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--data-dir")
+        .arg(weir.data())
+        .arg("credentials")
+        .env_remove("WEIR_API_TOKEN")
+        .output()
+        .unwrap();
+    let printed = ok(&out, "weir credentials");
+    let link = format!("# the dashboard: {}/?token={}", weir.api, weir.token);
+    assert!(printed.lines().any(|l| l == link), "{printed}");
+
     // Signing out clears the cookie.
     let (code, head, _) = weir.curl(&["-b", &cookie, "-X", "POST"], "/logout");
     assert_eq!(code, 303);

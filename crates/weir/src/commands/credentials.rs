@@ -2,7 +2,8 @@
 //!
 //! Resolved as `weir run` resolves them (environment, config, else `<data dir>/credentials.toml`,
 //! created if missing), and printed on request only: this is the one place secrets are shown. The
-//! endpoint is the one `weir run` last wrote to `<data dir>/endpoints.json`, else the configured one.
+//! endpoint is the one `weir run` last wrote to `<data dir>/endpoints.json`, else the configured one;
+//! a comment line gives the dashboard's sign-in link.
 
 use anyhow::Result;
 use weir_server::Credentials;
@@ -16,15 +17,16 @@ pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
     let server = &loaded.config.server;
     let c = Credentials::resolve(server, &loaded.data_dir, |name| std::env::var(name).ok())?;
     // Where a running (or the last) `weir run` on this data dir listens, else the configured address.
-    let running = std::fs::read(loaded.data_dir.join("endpoints.json"))
+    let endpoints = std::fs::read(loaded.data_dir.join("endpoints.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|e| e["s3"].as_str().map(str::to_owned));
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let running = |name: &str| endpoints.as_ref().and_then(|e| e[name].as_str().map(str::to_owned));
     let scheme = if server.tls_cert.is_some() { "https" } else { "http" };
-    let endpoint = running.or_else(|| {
-        (!server.s3_listen.is_empty())
-            .then(|| format!("{scheme}://{}", server.s3_listen.replace("0.0.0.0", "127.0.0.1")))
-    });
+    let configured = |listen: &str| {
+        (!listen.is_empty()).then(|| format!("{scheme}://{}", listen.replace("0.0.0.0", "127.0.0.1")))
+    };
+    let endpoint = running("s3").or_else(|| configured(&server.s3_listen));
+    let api = running("api").or_else(|| configured(&server.api_listen));
     let secret = c.secret_access_key.expose();
     match args.profile {
         Some(profile) => {
@@ -43,6 +45,10 @@ pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
                 println!("export AWS_ENDPOINT_URL={url}");
             }
             println!("export WEIR_API_TOKEN={}", c.api_token.expose());
+            if let Some(url) = &api {
+                // Opened once, this signs the browser in and the token leaves the address bar.
+                println!("# the dashboard: {url}/?token={}", c.api_token.expose());
+            }
         }
     }
     Ok(0)
