@@ -151,7 +151,49 @@ fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {
         object_store::Error::InvalidPath { .. } | object_store::Error::Precondition { .. } => {
             PortError::Invalid(format!("s3://{bucket}/{key}: {e}"))
         }
-        other => PortError::unavailable(format!("S3 s3://{bucket}/{key}"), other),
+        other => PortError::unavailable(format!("S3 s3://{bucket}/{key}"), concise(&other.to_string())),
+    }
+}
+
+/// An S3 error without the XML document S3 answered with: its `Code` and `Message` say what
+/// matters, and the request ids and host ids make a job's error text long and unreadable.
+fn concise(text: &str) -> String {
+    let Some(start) = text.find("<?xml").or_else(|| text.find("<Error>")) else {
+        return text.to_string();
+    };
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let from = text.find(&open)? + open.len();
+        let to = text[from..].find(&format!("</{name}>"))? + from;
+        Some(&text[from..to])
+    };
+    let mut out = text[..start].trim_end().trim_end_matches(':').to_string();
+    if let Some(code) = tag("Code") {
+        out.push_str(&format!(": {code}"));
+    }
+    if let Some(message) = tag("Message") {
+        out.push_str(&format!(": {message}"));
+    }
+    if let Some(class) = tag("StorageClass") {
+        out.push_str(&format!(" ({class})"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn s3_errors_keep_code_and_message_only() {
+        let raw = "Error performing GET http://h/b/k in 49ms - Server returned non-2xx status code: 403 Forbidden: \
+                   <?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Error><Code>InvalidObjectState</Code>\
+                   <Message>The operation is not valid for the object's storage class</Message>\
+                   <StorageClass>GLACIER</StorageClass><RequestId>NK1w</RequestId></Error>";
+        assert_eq!(
+            super::concise(raw),
+            "Error performing GET http://h/b/k in 49ms - Server returned non-2xx status code: 403 Forbidden: \
+             InvalidObjectState: The operation is not valid for the object's storage class (GLACIER)"
+        );
+        assert_eq!(super::concise("connection refused"), "connection refused");
     }
 }
 

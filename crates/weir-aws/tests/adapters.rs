@@ -107,6 +107,25 @@ async fn s3_object_store_round_trips_objects_metadata_and_copies() {
         .expect_err("copy a missing key")
         .is_not_found());
 
+    // An object S3 cannot serve (in GLACIER): a short error with S3's code, no XML.
+    let frozen = dir.path().join("frozen");
+    std::fs::write(&frozen, b"cold").expect("write");
+    let out = std::process::Command::new(&aws)
+        .args(["--endpoint-url", &moto.endpoint, "--region", common::REGION, "s3", "cp"])
+        .args([frozen.to_str().expect("path"), "s3://weir-in/raw/frozen.csv", "--storage-class", "GLACIER"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("aws s3 cp");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = match s3.get("weir-in", "raw/frozen.csv").await {
+        Ok(_) => panic!("a GLACIER object cannot be read"),
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    assert!(text.contains("InvalidObjectState") && !text.contains("<"), "{text}");
+    assert_eq!(err.class(), weir_core::ErrorClass::Transient, "restoring the object makes it readable");
+
     s3.delete("weir-in", key).await.expect("delete");
     s3.delete("weir-in", key).await.expect("deleting a missing object succeeds");
     assert!(s3.head("weir-in", key).await.expect_err("deleted").is_not_found());
@@ -143,6 +162,19 @@ async fn dynamodb_job_store_leases_claims_and_lists() {
     assert!(!store.acquire_lease(&a, "w2", ttl).await.expect("lease"), "still w1's");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(store.acquire_lease(&a, "w2", Duration::from_secs(60)).await.expect("lease"), "expired");
+    // Whatever text a job's errors hold comes back unchanged (quotes, newlines, XML).
+    let mut retried = a.clone();
+    let err = "Weir.Unavailable: GET 403: <?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Error><Code>InvalidObjectState</Code></Error>";
+    retried.error = Some(format!("attempt 1 failed, will retry: {err}"));
+    retried.steps = vec![weir_core::job::StepRecord {
+        state: "ValidateSchema".into(),
+        outcome: "Weir.Unavailable".into(),
+        error: Some(err.into()),
+        input: Some("{\"job_id\":\"j\"}".into()),
+        ..Default::default()
+    }];
+    store.save(&retried).await.expect("save");
+    assert_eq!(store.get(&a.job_id).await.expect("get"), Some(retried.clone()));
     let mut done = a.clone();
     done.finish(JobStatus::Succeeded, None);
     store.save(&done).await.expect("save");

@@ -6,11 +6,18 @@
 //! still counting them in the queue's attributes) and the oldest-age part of the stats case
 //! (SQS has no such attribute; CloudWatch's `ApproximateAgeOfOldestMessage` is the metric). The
 //! stats case runs here without its oldest-age checks.
+//!
+//! The concurrency case runs in an at-least-once form: moto's receive is not atomic across the
+//! threads of its server, so under load two racing receivers now and then get the same message
+//! (as standard SQS may, rarely). The pipeline does not rely on it: a job's DynamoDB lease keeps
+//! a second delivery from running the object twice. Here every message must arrive, and
+//! duplicates must stay rare.
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weir_aws::{SqsQueue, SqsQueueNames};
@@ -49,7 +56,7 @@ async fn sqs_queue_passes_the_queue_conformance_suite() {
     queue::long_poll_wakes_on_send(&make, t).await;
     queue::long_poll_on_empty_queue_waits(&make, t).await;
     stats_without_oldest_age(&make, t).await;
-    queue::concurrent_receivers_never_share_a_message(&make, t).await;
+    concurrent_receivers_get_every_message(&make, t).await;
     eprintln!("queue conformance on SQS (moto): {:?}", start.elapsed());
 }
 
@@ -81,4 +88,45 @@ where
     }
     let s = q.stats().await.expect("stats");
     assert_eq!((s.visible, s.in_flight, s.dead_letters), (0, 0, 1), "after deletes: {s:?}");
+}
+
+/// Four receivers racing over 200 messages, deleting each at once: every message is delivered,
+/// and at most a few twice.
+async fn concurrent_receivers_get_every_message<F, Fut>(make: &F, t: Timing)
+where
+    F: Fn(QueueSettings) -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Queue>>,
+{
+    const N: usize = 200;
+    let q = make(QueueSettings { visibility_timeout: t.long_visibility, ..t.settings(3) }).await;
+    let mut sent = Vec::new();
+    for chunk in 0..N / 10 {
+        let bodies: Vec<String> = (0..10).map(|i| format!("{chunk}-{i}")).collect();
+        sent.extend(q.send_batch(&bodies).await.expect("send"));
+    }
+    let deliveries: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let deadline = Instant::now() + t.long_visibility / 2;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (q, deliveries) = (q.clone(), deliveries.clone());
+        tasks.push(tokio::spawn(async move {
+            while deliveries.lock().expect("lock").len() < N && Instant::now() < deadline {
+                for m in q.receive(10, Duration::from_millis(200)).await.expect("receive") {
+                    *deliveries.lock().expect("lock").entry(m.message_id.clone()).or_default() += 1;
+                    q.delete(&m.receipt_handle).await.expect("delete");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("receiver task");
+    }
+    let deliveries = deliveries.lock().expect("lock").clone();
+    let mut got: Vec<&String> = deliveries.keys().collect();
+    got.sort();
+    sent.sort();
+    assert_eq!(got, sent.iter().collect::<Vec<_>>(), "every message delivered");
+    let twice = deliveries.values().filter(|n| **n > 1).count();
+    eprintln!("concurrent receivers: {N} messages, {twice} delivered twice");
+    assert!(twice <= N / 20, "{twice} of {N} messages delivered twice");
 }
