@@ -93,6 +93,7 @@ try {
   }
   // Charts drawn from the jobs: bars for the finished files, a latency point, alarm states.
   await page.waitForSelector('#chart-throughput svg rect.bar');
+  await page.waitForSelector('#chart-rows svg rect.bar.s-bad'); // bad_rows.csv's invalid rows
   const latencyPoints = Number(await page.getAttribute('#chart-latency svg', 'data-points'));
   check(latencyPoints > 0, 'the latency chart has no point');
   await page.waitForSelector('#alarms li[data-state]');

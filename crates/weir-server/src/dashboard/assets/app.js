@@ -127,9 +127,22 @@ function renderOverview(o) {
       { name: 'failed', cls: 's-bad', values: o.series.map((p) => p.failed) },
     ],
     empty: 'no job finished in this window',
-    height: 250,
+    height: 270,
   });
-  $('latency-note').textContent = `per ${per}, start to end of each job`;
+  const valid = o.series.reduce((a, p) => a + p.rows_valid, 0);
+  const invalid = o.series.reduce((a, p) => a + p.rows_invalid, 0);
+  $('rows-note').textContent = valid + invalid ? `${((100 * invalid) / (valid + invalid)).toFixed(2)} % invalid` : '';
+  stackedBars($('chart-rows'), {
+    label: 'Rows validated over time',
+    times,
+    series: [
+      { name: 'valid', cls: 's-ok', values: o.series.map((p) => p.rows_valid) },
+      { name: 'invalid', cls: 's-bad', values: o.series.map((p) => p.rows_invalid) },
+    ],
+    empty: 'no rows in this window',
+    height: 170,
+  });
+  $('latency-note').textContent = `per ${per}`;
   lines($('chart-latency'), {
     label: 'Job duration p50 and p99',
     times,
