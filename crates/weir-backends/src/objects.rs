@@ -1,10 +1,16 @@
 //! The embedded object store: buckets are folders under the data dir.
 //!
-//! Built on `object_store`'s `LocalFileSystem`, which gives atomic, fsynced writes (stage, then
-//! rename) and the same API weir later uses for S3. What a plain folder cannot hold — the MD5
-//! ETag S3 reports and user metadata (`x-amz-meta-*`) — is kept in a sidecar JSON file under
-//! `<data dir>/.meta/<bucket>/<key>.meta.json`, outside every bucket, and trusted only while the
-//! object on disk is the one it was written for.
+//! Built on `object_store`'s `LocalFileSystem`, which gives atomic writes (stage, then rename)
+//! and the same API weir later uses for S3. What a plain file cannot hold — the MD5 ETag S3
+//! reports and user metadata (`x-amz-meta-*`) — is kept in an extended attribute of the file
+//! (`user.weir.meta`), set on the staged file before it is renamed into place: it appears, moves
+//! and disappears with the object, costs no file of its own (on a busy data dir, every file
+//! created and deleted slows the next create), and it is trusted only while the file's own
+//! fingerprint (inode, size, mtime) is the one it was written for, so a file changed behind
+//! weir's back loses its stale ETag.
+//!
+//! A move within the store ([`ObjectStore::move_object`], how the pipeline archives a source)
+//! links the file under its new key and unlinks the old one: no bytes copied, nothing freed.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -28,23 +34,37 @@ pub struct LocalObjectStore {
     store: Arc<LocalFileSystem>,
 }
 
-/// What the sidecar remembers about one object.
+/// The extended attribute holding an object's [`StoredMeta`].
+const META_XATTR: &str = "user.weir.meta";
+
+/// What the extended attribute remembers about one object.
 #[derive(Debug, Serialize, Deserialize)]
-struct Sidecar {
-    /// The file's own fingerprint when the sidecar was written (inode, size, mtime).
+struct StoredMeta {
+    /// The file's own fingerprint when the attribute was written (inode, size, mtime).
     fs_etag: String,
     etag: String,
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     metadata: Metadata,
 }
 
 impl LocalObjectStore {
     /// Opens (creating if needed) the store rooted at `root`.
+    /// Fails when the file system cannot hold extended attributes.
     pub fn open(root: &Path) -> Result<LocalObjectStore, PortError> {
-        std::fs::create_dir_all(root.join(".meta"))
+        std::fs::create_dir_all(root)
             .map_err(|e| PortError::unavailable(format!("creating {}", root.display()), e))?;
         let root = root
             .canonicalize()
             .map_err(|e| PortError::unavailable(format!("resolving {}", root.display()), e))?;
+        check_xattrs(&root).map_err(|e| {
+            PortError::unavailable(
+                format!(
+                    "{} cannot hold extended attributes (user.*), where weir keeps each object's ETag and metadata; use a data dir on ext4, xfs, btrfs or tmpfs",
+                    root.display()
+                ),
+                e,
+            )
+        })?;
         let store = LocalFileSystem::new_with_prefix(&root)
             .map_err(|e| PortError::unavailable(format!("opening {}", root.display()), e))?
             .with_fsync(true)
@@ -78,28 +98,14 @@ impl LocalObjectStore {
         }
     }
 
-    fn sidecar_path(&self, bucket: &str, key: &str) -> PathBuf {
-        self.root.join(".meta").join(bucket).join(format!("{key}.meta.json"))
-    }
-
-    async fn write_sidecar(&self, bucket: &str, key: &str, sidecar: &Sidecar) -> Result<(), PortError> {
-        let path = self.sidecar_path(bucket, key);
-        let body = serde_json::to_vec(sidecar).expect("sidecar serializes");
-        tokio::task::spawn_blocking(move || write_atomically(&path, &body))
-            .await
-            .map_err(|e| PortError::unavailable("writing object metadata", e))?
-            .map_err(|e| PortError::unavailable("writing object metadata", e))
-    }
-
-    async fn read_sidecar(&self, bucket: &str, key: &str) -> Option<Sidecar> {
-        let bytes = tokio::fs::read(self.sidecar_path(bucket, key)).await.ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    /// Info for an object, with the sidecar's ETag and metadata if it still describes the file.
+    /// Info for an object, with the stored ETag and metadata if they still describe the file.
     async fn info(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> ObjectInfo {
         let fs_etag = meta.e_tag.clone().unwrap_or_default();
-        let (etag, metadata) = match self.read_sidecar(bucket, key).await {
+        let stored = match self.object_path(bucket, key) {
+            Ok(path) => tokio::task::spawn_blocking(move || read_meta(&path)).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let (etag, metadata) = match stored {
             Some(s) if s.fs_etag == fs_etag => (s.etag, s.metadata),
             _ => (fs_etag, Metadata::new()),
         };
@@ -113,8 +119,8 @@ impl LocalObjectStore {
         }
     }
 
-    /// Stores a local file as the object, with its sidecar in place before the object appears:
-    /// a reader (or a reconcile scan) never sees the object without its ETag and metadata.
+    /// Stores a local file as the object, with its ETag and metadata on it before the object
+    /// appears: a reader (or a reconcile scan) never sees the object without them.
     async fn store_file(
         &self,
         bucket: &str,
@@ -122,49 +128,15 @@ impl LocalObjectStore {
         path: &Path,
         metadata: Metadata,
         etag: Option<String>,
-        synced: bool,
     ) -> Result<ObjectInfo, PortError> {
         let dest = self.object_path(bucket, key)?;
         self.require_bucket(bucket).await?;
-        let (src, sidecar) = (path.to_owned(), self.sidecar_path(bucket, key));
-        let meta =
-            tokio::task::spawn_blocking(move || publish(&src, &dest, &sidecar, etag, metadata, synced))
-                .await
-                .map_err(|e| PortError::unavailable("storing file", e))?
-                .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
+        let src = path.to_owned();
+        let meta = tokio::task::spawn_blocking(move || publish(&src, &dest, etag, metadata))
+            .await
+            .map_err(|e| PortError::unavailable("storing file", e))?
+            .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
         Ok(ObjectInfo { bucket: bucket.into(), key: key.into(), ..meta })
-    }
-
-    async fn record(
-        &self,
-        bucket: &str,
-        key: &str,
-        etag: Option<String>,
-        metadata: Metadata,
-    ) -> Result<ObjectInfo, PortError> {
-        let loc = self.location(bucket, key)?;
-        let meta = self.store.head(&loc).await.map_err(|e| store_error(e, bucket, key))?;
-        let fs_etag = meta.e_tag.clone().unwrap_or_default();
-        let etag = etag.unwrap_or_else(|| fs_etag.clone());
-        if metadata.is_empty() && etag == fs_etag {
-            // Nothing to remember beyond what the file says; drop any stale sidecar.
-            let _ = tokio::fs::remove_file(self.sidecar_path(bucket, key)).await;
-        } else {
-            self.write_sidecar(
-                bucket,
-                key,
-                &Sidecar { fs_etag, etag: etag.clone(), metadata: metadata.clone() },
-            )
-            .await?;
-        }
-        Ok(ObjectInfo {
-            bucket: bucket.into(),
-            key: key.into(),
-            size: meta.size,
-            etag,
-            last_modified: meta.last_modified,
-            metadata,
-        })
     }
 }
 
@@ -204,23 +176,27 @@ impl ObjectStore for LocalObjectStore {
         let dest = self.object_path(bucket, key)?;
         self.require_bucket(bucket).await?;
         let etag = hex::encode(Md5::digest(&data));
-        let staging = staging_path(&dest);
-        let written = {
-            let staging = staging.clone();
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let meta = tokio::task::spawn_blocking(move || -> std::io::Result<ObjectInfo> {
+            let staging = staging_path(&dest);
+            let result = (|| {
                 std::fs::create_dir_all(staging.parent().expect("object paths have a parent"))?;
                 let mut f = std::fs::File::create(&staging)?;
                 std::io::Write::write_all(&mut f, &data)?;
-                f.sync_all()
-            })
-            .await
-            .map_err(|e| PortError::unavailable("storing object", e))?
-        };
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&staging);
-            return Err(PortError::unavailable(format!("storing {bucket}/{key}"), e));
-        }
-        self.store_file(bucket, key, &staging, metadata, Some(etag), true).await
+                // The attribute goes on before the one fsync, which makes data and attribute durable.
+                let fs_etag = fs_fingerprint(&f.metadata()?);
+                write_meta(&staging, &fs_etag, etag, metadata.clone())?;
+                f.sync_all()?;
+                publish_staged(&staging, &dest, metadata)
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&staging);
+            }
+            result
+        })
+        .await
+        .map_err(|e| PortError::unavailable("storing object", e))?
+        .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
+        Ok(ObjectInfo { bucket: bucket.into(), key: key.into(), ..meta })
     }
 
     async fn put_file(
@@ -230,7 +206,7 @@ impl ObjectStore for LocalObjectStore {
         path: &Path,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
-        self.store_file(bucket, key, path, metadata, None, false).await
+        self.store_file(bucket, key, path, metadata, None).await
     }
 
     async fn put_file_with_etag(
@@ -241,7 +217,7 @@ impl ObjectStore for LocalObjectStore {
         metadata: Metadata,
         etag: String,
     ) -> Result<ObjectInfo, PortError> {
-        self.store_file(bucket, key, path, metadata, Some(etag), false).await
+        self.store_file(bucket, key, path, metadata, Some(etag)).await
     }
 
     async fn copy(
@@ -257,25 +233,65 @@ impl ObjectStore for LocalObjectStore {
         self.require_bucket(from_bucket).await?;
         self.require_bucket(to_bucket).await?;
         let source = self.head(from_bucket, from_key).await?;
-        // object_store copies by hard-linking to a staging name and renaming over the target;
-        // when the target already is a link to the same file (a repeated copy), POSIX makes
-        // that rename a no-op and the staging link would be left behind. It is the same
-        // object already, so there is nothing to copy.
-        if !same_file(&self.object_path(from_bucket, from_key)?, &self.object_path(to_bucket, to_key)?) {
-            self.store.copy(&from, &to).await.map_err(|e| store_error(e, from_bucket, from_key))?;
+        let (from_path, to_path) =
+            (self.object_path(from_bucket, from_key)?, self.object_path(to_bucket, to_key)?);
+        match metadata {
+            // New metadata: the copy needs an inode of its own, or the source's would change too.
+            Some(metadata) if metadata != source.metadata => {
+                let etag = source.etag.clone();
+                let meta =
+                    tokio::task::spawn_blocking(move || copy_bytes(&from_path, &to_path, etag, metadata))
+                        .await
+                        .map_err(|e| PortError::unavailable("copying object", e))?
+                        .map_err(|e| {
+                            PortError::unavailable(format!("copying {from_bucket}/{from_key}"), e)
+                        })?;
+                Ok(ObjectInfo { bucket: to_bucket.into(), key: to_key.into(), ..meta })
+            }
+            // The same metadata: a hard link shares the file and its attribute. object_store
+            // links to a staging name and renames over the target; when the target already is
+            // a link to the same file (a repeated copy), POSIX makes that rename a no-op and
+            // the staging link would be left behind, so that case copies nothing.
+            _ => {
+                if !same_file(&from_path, &to_path) {
+                    self.store.copy(&from, &to).await.map_err(|e| store_error(e, from_bucket, from_key))?;
+                }
+                self.head(to_bucket, to_key).await
+            }
         }
-        self.record(to_bucket, to_key, Some(source.etag), metadata.unwrap_or(source.metadata)).await
+    }
+
+    /// Links the file under the new key, then unlinks the old one: no bytes copied, the inode
+    /// (with its attribute, rewritten first when the metadata changes) moves. Repeating a move
+    /// that was cut short finishes it.
+    async fn move_object(
+        &self,
+        from_bucket: &str,
+        from_key: &str,
+        to_bucket: &str,
+        to_key: &str,
+        metadata: Option<Metadata>,
+    ) -> Result<ObjectInfo, PortError> {
+        self.require_bucket(to_bucket).await?;
+        let source = self.head(from_bucket, from_key).await?;
+        let (from_path, to_path) =
+            (self.object_path(from_bucket, from_key)?, self.object_path(to_bucket, to_key)?);
+        let metadata = metadata.unwrap_or(source.metadata);
+        let etag = source.etag;
+        tokio::task::spawn_blocking(move || move_file(&from_path, &to_path, etag, metadata))
+            .await
+            .map_err(|e| PortError::unavailable("moving object", e))?
+            .map_err(|e| PortError::unavailable(format!("moving {from_bucket}/{from_key}"), e))?;
+        self.head(to_bucket, to_key).await
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError> {
         let loc = self.location(bucket, key)?;
         self.require_bucket(bucket).await?;
         match self.store.delete(&loc).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(store_error(e, bucket, key)),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(e, bucket, key)),
         }
-        let _ = tokio::fs::remove_file(self.sidecar_path(bucket, key)).await;
-        Ok(())
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
@@ -315,7 +331,7 @@ impl ObjectStore for LocalObjectStore {
         {
             let Ok(name) = entry.file_name().into_string() else { continue };
             let Ok(meta) = entry.metadata().await else { continue };
-            // Only folders with S3 bucket names: not `.meta`, `.tmp`, nor the SQLite files.
+            // Only folders with S3 bucket names: not `.tmp`, nor the SQLite files.
             if !meta.is_dir() || validate_bucket(&name).is_err() {
                 continue;
             }
@@ -392,47 +408,44 @@ fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {
     }
 }
 
-/// Moves `src` to `dest` atomically, writing the sidecar first (rename on the same file
-/// system, else a copy to a staging file beside `dest`), fsyncing file (unless the caller
-/// already has: `synced`) and folder. A rename keeps the inode and the modification time, so
-/// the fingerprint taken before it still describes the object after it.
-fn publish(
-    src: &Path,
-    dest: &Path,
-    sidecar: &Path,
-    etag: Option<String>,
-    metadata: Metadata,
-    synced: bool,
-) -> std::io::Result<ObjectInfo> {
+/// Moves `src` to `dest` atomically (a rename on the same file system, else a copy to a staging
+/// file beside `dest` first), with the ETag and metadata set on the file and both fsynced
+/// before the rename, and the folder fsynced after it. A rename keeps the inode and the
+/// modification time, so the fingerprint taken before it still describes the object after it.
+fn publish(src: &Path, dest: &Path, etag: Option<String>, metadata: Metadata) -> std::io::Result<ObjectInfo> {
     let parent = dest.parent().expect("object paths have a parent");
     std::fs::create_dir_all(parent)?;
     let staged = if same_device(src, parent) {
-        if !synced {
-            std::fs::File::open(src)?.sync_all()?;
-        }
         src.to_owned()
     } else {
         let probe = staging_path(dest);
         std::fs::copy(src, &probe)?;
-        std::fs::File::open(&probe)?.sync_all()?;
         std::fs::remove_file(src)?;
         probe
     };
-    let meta = std::fs::metadata(&staged)?;
-    let fs_etag = fs_fingerprint(&meta);
-    let etag = etag.unwrap_or_else(|| fs_etag.clone());
-    if metadata.is_empty() && etag == fs_etag {
-        let _ = std::fs::remove_file(sidecar);
-    } else {
-        let body = serde_json::to_vec(&Sidecar { fs_etag, etag: etag.clone(), metadata: metadata.clone() })
-            .expect("sidecar serializes");
-        write_atomically(sidecar, &body)?;
-    }
-    if let Err(e) = std::fs::rename(&staged, dest) {
+    let result = (|| {
+        let file = std::fs::File::open(&staged)?;
+        let fs_etag = fs_fingerprint(&file.metadata()?);
+        let etag = etag.unwrap_or_else(|| fs_etag.clone());
+        write_meta(&staged, &fs_etag, etag, metadata.clone())?;
+        file.sync_all()?;
+        publish_staged(&staged, dest, metadata)
+    })();
+    if result.is_err() {
         let _ = std::fs::remove_file(&staged);
-        return Err(e);
     }
-    std::fs::File::open(parent)?.sync_all()?;
+    result
+}
+
+/// Renames a staged file, already fsynced with its attribute, into place and fsyncs the folder.
+fn publish_staged(staged: &Path, dest: &Path, metadata: Metadata) -> std::io::Result<ObjectInfo> {
+    let meta = std::fs::metadata(staged)?;
+    let etag = match read_meta(staged) {
+        Some(m) => m.etag,
+        None => fs_fingerprint(&meta),
+    };
+    std::fs::rename(staged, dest)?;
+    sync_dir(dest)?;
     Ok(ObjectInfo {
         bucket: String::new(),
         key: String::new(),
@@ -444,6 +457,84 @@ fn publish(
             .unwrap_or_else(|_| chrono::Utc::now()),
         metadata,
     })
+}
+
+/// A copy with its own inode: the bytes to a staging file beside `dest`, the attribute, fsync,
+/// rename.
+fn copy_bytes(src: &Path, dest: &Path, etag: String, metadata: Metadata) -> std::io::Result<ObjectInfo> {
+    std::fs::create_dir_all(dest.parent().expect("object paths have a parent"))?;
+    let staging = staging_path(dest);
+    let result = (|| {
+        std::fs::copy(src, &staging)?;
+        let file = std::fs::File::open(&staging)?;
+        write_meta(&staging, &fs_fingerprint(&file.metadata()?), etag, metadata.clone())?;
+        file.sync_all()?;
+        publish_staged(&staging, dest, metadata)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    result
+}
+
+/// The local move: attribute on the source's inode, a link under the new name (staged, then
+/// renamed over whatever is there), the folder fsynced, then the old name removed.
+fn move_file(src: &Path, dest: &Path, etag: String, metadata: Metadata) -> std::io::Result<()> {
+    let fs_etag = fs_fingerprint(&std::fs::metadata(src)?);
+    write_meta(src, &fs_etag, etag, metadata)?;
+    if src == dest {
+        return Ok(());
+    }
+    if !same_file(src, dest) {
+        std::fs::create_dir_all(dest.parent().expect("object paths have a parent"))?;
+        let staging = staging_path(dest);
+        std::fs::hard_link(src, &staging)?;
+        if let Err(e) = std::fs::rename(&staging, dest) {
+            let _ = std::fs::remove_file(&staging);
+            return Err(e);
+        }
+    }
+    sync_dir(dest)?;
+    std::fs::remove_file(src)
+}
+
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path.parent().expect("object paths have a parent"))?.sync_all()
+}
+
+/// The stored ETag and metadata of a file, if it has any that can be read.
+fn read_meta(path: &Path) -> Option<StoredMeta> {
+    let bytes = xattr::get(path, META_XATTR).ok().flatten()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Sets (or, when the file says all there is to say, removes) a file's stored ETag and metadata.
+fn write_meta(path: &Path, fs_etag: &str, etag: String, metadata: Metadata) -> std::io::Result<()> {
+    if metadata.is_empty() && etag == fs_etag {
+        return match xattr::remove(path, META_XATTR) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(NO_ATTRIBUTE) => Ok(()),
+            Err(e) => Err(e),
+        };
+    }
+    let body = serde_json::to_vec(&StoredMeta { fs_etag: fs_etag.to_owned(), etag, metadata })
+        .expect("object metadata serializes");
+    xattr::set(path, META_XATTR, &body)
+}
+
+/// `ENODATA`: the file has no such attribute.
+const NO_ATTRIBUTE: i32 = 61;
+
+/// Sets and reads back an attribute on a scratch file under `root`.
+fn check_xattrs(root: &Path) -> std::io::Result<()> {
+    let probe = root.join(format!(".xattr-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    let result = xattr::set(&probe, META_XATTR, b"{}").and_then(|()| match xattr::get(&probe, META_XATTR)? {
+        Some(v) if v == b"{}" => Ok(()),
+        _ => Err(std::io::Error::other("an attribute that was set does not read back")),
+    });
+    let _ = std::fs::remove_file(&probe);
+    result
 }
 
 /// The ETag `object_store`'s `LocalFileSystem` reports for a file (inode, mtime in µs, size),
@@ -460,14 +551,6 @@ fn fs_fingerprint(meta: &std::fs::Metadata) -> String {
         .unwrap_or_default()
         .as_micros();
     format!("\"{inode:x}-{mtime:x}-{:x}\"", meta.len())
-}
-
-fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let parent = path.parent().expect("sidecar paths have a parent");
-    std::fs::create_dir_all(parent)?;
-    let staging = staging_path(path);
-    std::fs::write(&staging, body)?;
-    std::fs::rename(&staging, path)
 }
 
 fn staging_path(dest: &Path) -> PathBuf {

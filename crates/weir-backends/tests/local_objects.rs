@@ -105,7 +105,7 @@ async fn keys_and_buckets_that_would_escape_are_refused_and_nothing_is_written()
     assert!(!dir.path().join("escape.csv").exists());
     let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
-    assert_eq!(names, [".meta", "in-bucket", "out-bucket"]);
+    assert_eq!(names, ["in-bucket", "out-bucket"]);
 }
 
 #[tokio::test]
@@ -120,4 +120,51 @@ async fn repeating_a_copy_leaves_no_staging_files() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["a.csv"]);
+}
+
+#[tokio::test]
+async fn move_renames_without_copying_and_a_repeated_move_finishes() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, s) = store().await;
+    let src = s
+        .put(
+            "in-bucket",
+            "raw/m.csv",
+            Bytes::from_static(b"moved"),
+            Metadata::from([("a".into(), "1".into())]),
+        )
+        .await
+        .unwrap();
+    let inode = std::fs::metadata(dir.path().join("in-bucket/raw/m.csv")).unwrap().ino();
+    let archived = Metadata::from([("archived_at".to_string(), "now".to_string())]);
+    let moved = s
+        .move_object("in-bucket", "raw/m.csv", "out-bucket", "raw/m.csv", Some(archived.clone()))
+        .await
+        .unwrap();
+    assert_eq!((moved.etag.as_str(), &moved.metadata), (src.etag.as_str(), &archived));
+    assert_eq!(
+        std::fs::metadata(dir.path().join("out-bucket/raw/m.csv")).unwrap().ino(),
+        inode,
+        "a rename, not a copy"
+    );
+    assert!(matches!(s.head("in-bucket", "raw/m.csv").await, Err(PortError::NotFound(_))));
+    assert!(matches!(
+        s.move_object("in-bucket", "raw/m.csv", "out-bucket", "raw/m.csv", None).await,
+        Err(PortError::NotFound(_))
+    ));
+
+    // A move cut short after the link: both names exist; moving again finishes it.
+    s.put("in-bucket", "raw/n.csv", Bytes::from_static(b"n"), Metadata::new()).await.unwrap();
+    std::fs::create_dir_all(dir.path().join("out-bucket/raw")).unwrap();
+    std::fs::hard_link(dir.path().join("in-bucket/raw/n.csv"), dir.path().join("out-bucket/raw/n.csv"))
+        .unwrap();
+    let n = s.move_object("in-bucket", "raw/n.csv", "out-bucket", "raw/n.csv", None).await.unwrap();
+    assert_eq!(body(&s, "out-bucket", "raw/n.csv").await, b"n");
+    assert_eq!(n.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(b"n")));
+    assert!(!dir.path().join("in-bucket/raw/n.csv").exists());
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("out-bucket/raw"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "m.csv and n.csv, no staging links left: {names:?}");
 }

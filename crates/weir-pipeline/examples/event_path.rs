@@ -115,6 +115,16 @@ fn arg(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
+/// CPU seconds this process has used so far (user, system), from /proc/self/stat.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0.0)).collect();
+    let tick = 100.0; // USER_HZ on Linux
+    (f.get(11).copied().unwrap_or(0.0) / tick, f.get(12).copied().unwrap_or(0.0) / tick)
+}
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -224,6 +234,7 @@ async fn burst(files: usize, concurrency: usize, failure_rate: f64) {
     let (s, plan) = setup(concurrency, failure_rate).await;
     let s = Arc::new(s);
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     let mut uploaders = Vec::new();
     let uploaders_n = arg("--uploaders", 32.0) as usize;
     for u in 0..uploaders_n {
@@ -249,6 +260,15 @@ async fn burst(files: usize, concurrency: usize, failure_rate: f64) {
         uploaded.as_secs_f64(),
         elapsed.as_secs_f64(),
         files as f64 / elapsed.as_secs_f64()
+    );
+    let cpu = cpu_seconds();
+    let (user, system) = ((cpu.0 - cpu_start.0) / files as f64, (cpu.1 - cpu_start.1) / files as f64);
+    println!(
+        "        CPU per file (uploaders included): {:.2} ms user + {:.2} ms system = {:.2} ms; on 2 cores that bounds the rate at {:.0} files/s",
+        user * 1e3,
+        system * 1e3,
+        (user + system) * 1e3,
+        2.0 / (user + system)
     );
     if failure_rate > 0.0 {
         // The invariants: one job each, all succeeded, nothing left on the queue or in the DLQ.

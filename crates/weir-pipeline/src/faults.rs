@@ -98,6 +98,16 @@ impl ObjectStore for FaultyObjects {
     async fn delete(&self, b: &str, k: &str) -> Result<(), PortError> {
         faulty!(self.1, "objects.delete", "", self.0.delete(b, k).await)
     }
+    async fn move_object(
+        &self,
+        fb: &str,
+        fk: &str,
+        tb: &str,
+        tk: &str,
+        m: Option<Metadata>,
+    ) -> Result<ObjectInfo, PortError> {
+        faulty!(self.1, "objects.move", "", self.0.move_object(fb, fk, tb, tk, m).await)
+    }
     async fn list(&self, b: &str, p: &str) -> Result<Vec<ObjectInfo>, PortError> {
         faulty!(self.1, "objects.list", "", self.0.list(b, p).await)
     }

@@ -80,6 +80,22 @@ pub trait ObjectStore: Send + Sync {
     /// Deletes the object; deleting a missing object succeeds, as in S3.
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError>;
 
+    /// Moves an object to another key (and bucket), with `metadata` as in [`ObjectStore::copy`]:
+    /// a copy, then the delete of the source. Stores that can rename do it without copying
+    /// bytes. `NotFound` if the source does not exist; repeating a move cut short finishes it.
+    async fn move_object(
+        &self,
+        from_bucket: &str,
+        from_key: &str,
+        to_bucket: &str,
+        to_key: &str,
+        metadata: Option<Metadata>,
+    ) -> Result<ObjectInfo, PortError> {
+        let info = self.copy(from_bucket, from_key, to_bucket, to_key, metadata).await?;
+        self.delete(from_bucket, from_key).await?;
+        Ok(info)
+    }
+
     /// Objects whose key starts with `prefix`, in key order.
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError>;
 

@@ -114,7 +114,7 @@ fn io_error(e: std::io::Error, doing: &str) -> TaskError {
     TaskError::transient(errors::UNAVAILABLE, format!("{doing}: {e}"))
 }
 
-/// Moves an object within or across buckets (copy, then delete the source). Safe to repeat:
+/// Moves an object within or across buckets (a rename where the store can). Safe to repeat:
 /// if the source is already gone but the destination holds the same content, it is done.
 async fn move_object(
     ctx: &TaskContext,
@@ -124,27 +124,26 @@ async fn move_object(
     metadata: weir_ports::Metadata,
 ) -> Result<(), TaskError> {
     let objects = &ctx.ports.objects;
-    match objects.copy(&input.source_bucket, &input.source_key, to_bucket, to_key, Some(metadata)).await {
-        Ok(_) => {}
+    match objects
+        .move_object(&input.source_bucket, &input.source_key, to_bucket, to_key, Some(metadata))
+        .await
+    {
+        Ok(_) => Ok(()),
         Err(PortError::NotFound(_)) => {
             let done = objects.head(to_bucket, to_key).await.is_ok_and(|o| o.etag == input.source_etag);
             if done {
                 return Ok(());
             }
-            return Err(TaskError::permanent(
+            Err(TaskError::permanent(
                 errors::SOURCE_MISSING,
                 format!(
                     "{}/{} no longer exists (deleted before it was processed)",
                     input.source_bucket, input.source_key
                 ),
-            ));
+            ))
         }
-        Err(e) => return Err(port_error(e, &format!("copying to {to_bucket}/{to_key}"))),
+        Err(e) => Err(port_error(e, &format!("moving to {to_bucket}/{to_key}"))),
     }
-    objects
-        .delete(&input.source_bucket, &input.source_key)
-        .await
-        .map_err(|e| port_error(e, &format!("deleting {}/{}", input.source_bucket, input.source_key)))
 }
 
 /// Why a file was rejected, from a final workflow state.
