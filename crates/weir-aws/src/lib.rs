@@ -31,6 +31,8 @@ use weir_ports::{JobStore, Notifier, ObjectStore, PortError, Queue, QueueSetting
 pub struct AwsPorts {
     pub objects: Arc<dyn ObjectStore>,
     pub queue: Arc<dyn Queue>,
+    /// The same queue as its concrete type (for the Lambda handler's `send_to_dlq`).
+    pub sqs: Arc<SqsQueue>,
     pub jobs: Arc<dyn JobStore>,
     pub records: Option<Arc<dyn RecordsSink>>,
     pub notifier: Arc<dyn Notifier>,
@@ -62,9 +64,11 @@ pub async fn open(
             .ok_or_else(|| PortError::NotFound(format!("SNS topic {name} (run `weir setup aws`)")))?;
         topics.insert(topic.clone(), arn);
     }
+    let sqs = Arc::new(queue);
     Ok(AwsPorts {
         objects: Arc::new(objects),
-        queue: Arc::new(queue),
+        queue: sqs.clone(),
+        sqs,
         jobs: Arc::new(jobs),
         records,
         notifier: Arc::new(SnsNotifier::new(sns, topics)),

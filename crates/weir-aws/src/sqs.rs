@@ -36,13 +36,13 @@ use weir_ports::{DeadLetter, Message, PortError, Queue, QueueSettings, QueueStat
 use crate::client::port_error;
 
 /// The message attribute that carries a message's original id through the DLQ and back.
-const ID_ATTR: &str = "weir.message_id";
+pub const ID_ATTR: &str = "weir.message_id";
 /// The receive count a message had when it was dead-lettered explicitly.
 const COUNT_ATTR: &str = "weir.receive_count";
 /// When a message was dead-lettered explicitly (RFC 3339).
 const DEAD_AT_ATTR: &str = "weir.dead_lettered_at";
 /// When the original message was sent (RFC 3339), kept through the DLQ and replays.
-const SENT_AT_ATTR: &str = "weir.sent_at";
+pub const SENT_AT_ATTR: &str = "weir.sent_at";
 /// How long [`Queue::dlq_list`] hides the dead letters it reads.
 const PEEK_VISIBILITY: i32 = 30;
 /// Receipts older than SQS's longest visibility timeout can no longer be used.
@@ -175,6 +175,33 @@ impl SqsQueue {
         }
         let out = req.send().await.map_err(|e| port_error("receiving from SQS", e))?;
         Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Sends a copy of a received message to the DLQ with its original id, receive count and
+    /// send time, without deleting it: for consumers that delete the original themselves (the
+    /// Lambda SQS event source deletes what the function reports as done).
+    pub async fn send_to_dlq(&self, message: &Message) -> Result<(), PortError> {
+        self.send_to_dlq_with(message, HashMap::new()).await
+    }
+
+    async fn send_to_dlq_with(
+        &self,
+        message: &Message,
+        mut attrs: HashMap<String, MessageAttributeValue>,
+    ) -> Result<(), PortError> {
+        attrs.insert(ID_ATTR.into(), string_attr(&message.message_id));
+        attrs.insert(COUNT_ATTR.into(), string_attr(message.receive_count.to_string()));
+        attrs.insert(DEAD_AT_ATTR.into(), string_attr(Utc::now().to_rfc3339()));
+        attrs.insert(SENT_AT_ATTR.into(), string_attr(message.sent_at.to_rfc3339()));
+        self.client
+            .send_message()
+            .queue_url(&self.dlq_url)
+            .message_body(&message.body)
+            .set_message_attributes(Some(attrs))
+            .send()
+            .await
+            .map_err(|e| port_error("sending to the DLQ", e))?;
+        Ok(())
     }
 
     fn check_handle(&self, handle: &str) -> Result<(), PortError> {
@@ -533,19 +560,7 @@ impl Queue for SqsQueue {
                         .into(),
                 )
             })?;
-        let mut attrs = r.attributes.clone();
-        attrs.insert(ID_ATTR.into(), string_attr(&r.message.message_id));
-        attrs.insert(COUNT_ATTR.into(), string_attr(r.message.receive_count.to_string()));
-        attrs.insert(DEAD_AT_ATTR.into(), string_attr(Utc::now().to_rfc3339()));
-        attrs.insert(SENT_AT_ATTR.into(), string_attr(r.message.sent_at.to_rfc3339()));
-        self.client
-            .send_message()
-            .queue_url(&self.dlq_url)
-            .message_body(&r.message.body)
-            .set_message_attributes(Some(attrs))
-            .send()
-            .await
-            .map_err(|e| port_error("sending to the DLQ", e))?;
+        self.send_to_dlq_with(&r.message, r.attributes.clone()).await?;
         // Sent before deleted: a crash between the two leaves a copy in both queues, never none.
         self.delete_raw(&self.url, receipt_handle).await?;
         self.receipts.lock().unwrap_or_else(|e| e.into_inner()).forget(receipt_handle);

@@ -1,0 +1,140 @@
+//! weir on AWS Lambda: the handler for the SQS event source.
+//!
+//! Lambda's event source mapping receives from the queue and hands the function a batch; the
+//! function runs each message through the same engine `weir worker` uses and answers with the
+//! messages that must come back (`batchItemFailures`, with `ReportBatchItemFailures` on the
+//! mapping). Lambda deletes the others. The engine's dispositions map onto that:
+//!
+//! - done (succeeded, rejected, skipped, failed for good): not reported, so Lambda deletes it;
+//! - retry later: its visibility is set to the engine's backoff, and it is reported, so SQS
+//!   delivers it again then (and redrives it to the DLQ after `maxReceiveCount`);
+//! - not an event at all: a copy goes to the DLQ now and it is not reported (if the copy cannot
+//!   be sent, it is reported instead, so nothing is lost).
+//!
+//! The function keeps its engine between invocations, as Lambda keeps the process warm.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, TimeZone, Utc};
+use weir_core::Config;
+use weir_pipeline::{Disposition, Engine, Ports};
+use weir_ports::Message;
+
+/// The engine and the queue a handler needs.
+#[derive(Clone)]
+pub struct Handler {
+    engine: Arc<Engine>,
+    queue: Arc<weir_aws::SqsQueue>,
+}
+
+impl Handler {
+    /// Opens the AWS resources the configuration's `[aws]` section names.
+    pub async fn open(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+        endpoint_url: Option<&str>,
+        scratch: std::path::PathBuf,
+    ) -> Result<Handler> {
+        let aws = config.aws.clone().context("the configuration has no [aws] section")?;
+        let p =
+            weir_aws::open(&config, &aws, sdk, endpoint_url).await.context("opening the AWS resources")?;
+        let queue = p.sqs.clone();
+        let ports = Ports {
+            objects: p.objects,
+            queue: p.queue,
+            jobs: p.jobs,
+            records: p.records,
+            notifier: p.notifier,
+        };
+        let engine = Arc::new(Engine::new(config, ports, scratch)?);
+        Ok(Handler { engine, queue })
+    }
+
+    /// From the environment of a Lambda function: the configuration file in `WEIR_CONFIG`
+    /// (default `weir.toml` beside the binary in `LAMBDA_TASK_ROOT`), the endpoint in
+    /// `AWS_ENDPOINT_URL`, scratch space in `/tmp`.
+    pub async fn from_env() -> Result<Handler> {
+        let path = std::env::var("WEIR_CONFIG").unwrap_or_else(|_| {
+            let root = std::env::var("LAMBDA_TASK_ROOT").unwrap_or_else(|_| ".".into());
+            format!("{root}/weir.toml")
+        });
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let config = Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        let problems = config.validate();
+        anyhow::ensure!(problems.is_empty(), "{path} has problems:\n  {}", problems.join("\n  "));
+        let aws = config.aws.clone().context("the configuration has no [aws] section")?;
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().or(aws.endpoint_url).filter(|e| !e.is_empty());
+        let sdk = weir_aws::client::load(&weir_aws::AwsSettings {
+            region: Some(aws.region.clone()),
+            endpoint_url: endpoint.clone(),
+        })
+        .await;
+        Handler::open(config, &sdk, endpoint.as_deref(), std::env::temp_dir().join("weir")).await
+    }
+
+    /// Handles one batch; the response names the messages SQS must deliver again.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for record in &event.records {
+            let sqs_id = record.message_id.clone().unwrap_or_default();
+            let Some(message) = to_message(record) else {
+                tracing::error!(message_id = %sqs_id, "a record without a receipt handle; reporting it");
+                response.add_failure(sqs_id);
+                continue;
+            };
+            match self.engine.handle_message(&message).await {
+                Disposition::Delete => {}
+                Disposition::Retry { after } => {
+                    self.back_off(&message, after).await;
+                    response.add_failure(sqs_id);
+                }
+                Disposition::DeadLetter => {
+                    if let Err(e) = self.queue.send_to_dlq(&message).await {
+                        tracing::error!(message_id = %sqs_id, error = %e, "could not dead-letter; reporting it");
+                        response.add_failure(sqs_id);
+                    }
+                }
+            }
+        }
+        response
+    }
+
+    async fn back_off(&self, message: &Message, after: Duration) {
+        if let Err(e) = self.engine.ports().queue.change_visibility(&message.receipt_handle, after).await {
+            tracing::warn!(message_id = %message.message_id, error = %e, "could not set the retry delay");
+        }
+    }
+}
+
+/// The port's message for a Lambda SQS record (the original id if the DLQ replayed it).
+pub fn to_message(record: &SqsMessage) -> Option<Message> {
+    let sent_at = record
+        .message_attributes
+        .get(weir_aws::sqs::SENT_AT_ATTR)
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(|v| DateTime::parse_from_rfc3339(v).ok().map(|t| t.with_timezone(&Utc)))
+        .or_else(|| {
+            let ms = record.attributes.get("SentTimestamp")?.parse().ok()?;
+            Utc.timestamp_millis_opt(ms).single()
+        })
+        .unwrap_or_else(Utc::now);
+    Some(Message {
+        message_id: record
+            .message_attributes
+            .get(weir_aws::sqs::ID_ATTR)
+            .and_then(|a| a.string_value.clone())
+            .or_else(|| record.message_id.clone())
+            .unwrap_or_default(),
+        receipt_handle: record.receipt_handle.clone()?,
+        body: record.body.clone().unwrap_or_default(),
+        receive_count: record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+        sent_at,
+    })
+}
