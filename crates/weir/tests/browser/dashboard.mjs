@@ -166,6 +166,9 @@ try {
   check(consoleErrors.length === 0, `console errors:\n${consoleErrors.join('\n')}`);
   check(pageErrors.length === 0, `page errors:\n${pageErrors.join('\n')}`);
   check(badResponses.length === 0, `error responses:\n${badResponses.join('\n')}`);
+  // A job that does not exist (last: its 404 is the one expected error response).
+  await page.goto(`${api}/#/jobs/j-does-not-exist`);
+  await page.waitForSelector('#job:not([hidden]) #job-missing');
   result.screenshots = shots;
   console.log(`ok ${JSON.stringify(result)}`);
   await context.close();

@@ -34,10 +34,12 @@ const state = {
 };
 
 class Unauthorized extends Error {}
+class NotFound extends Error {}
 
 async function getJson(url) {
   const r = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store' });
   if (r.status === 401 || r.status === 403) throw new Unauthorized();
+  if (r.status === 404) throw new NotFound(url);
   if (!r.ok) {
     let msg = `${r.status}`;
     try { msg = (await r.json()).error.message; } catch { /* not JSON */ }
@@ -340,8 +342,9 @@ async function tick() {
       if (!current()) return;
       show('job');
       renderJob(data);
+      $('job').dataset.finished = String(!['queued', 'running'].includes(data.job.status));
       // A finished job does not change: stop polling it.
-      if (['queued', 'running'].includes(data.job.status)) schedule();
+      if ($('job').dataset.finished !== 'true') schedule();
     } else {
       const o = await getJson(`/v1/overview?minutes=${state.minutes}`);
       if (!current()) return;
@@ -354,11 +357,20 @@ async function tick() {
     state.lastOk = Date.now();
     state.renders += 1;
     document.body.dataset.renders = String(state.renders);
-    setLive('', `live · ${new Date().toLocaleTimeString()}`);
+    const done = route && $('job').dataset.finished === 'true';
+    setLive('', done ? 'job finished' : `live · ${new Date().toLocaleTimeString()}`);
   } catch (e) {
     if (!current()) return;
     if (e instanceof Unauthorized) {
       showSignin();
+      return;
+    }
+    if (e instanceof NotFound && route) {
+      show('job');
+      $('job').replaceChildren(
+        h('div', { class: 'crumbs' }, h('a', { href: '#/' }, '← all jobs')),
+        h('p', { id: 'job-missing' }, 'There is no job ', h('code', {}, decodeURIComponent(route[1])), '.'));
+      setLive('', 'live');
       return;
     }
     state.failures += 1;
@@ -368,7 +380,15 @@ async function tick() {
 }
 
 async function start() {
-  const session = await fetch('/session', { credentials: 'same-origin', cache: 'no-store' }).then((r) => r.json()).catch(() => ({ authenticated: false }));
+  let session;
+  try {
+    session = await (await fetch('/session', { credentials: 'same-origin', cache: 'no-store' })).json();
+  } catch {
+    $('live').hidden = false;
+    setLive('down', 'cannot reach weir; retrying');
+    setTimeout(start, 3000);
+    return;
+  }
   if (!session.authenticated) {
     showSignin();
     return;
