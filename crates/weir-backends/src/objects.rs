@@ -498,8 +498,102 @@ fn move_file(src: &Path, dest: &Path, etag: String, metadata: Metadata) -> std::
     std::fs::remove_file(src)
 }
 
+/// Fsyncs the folder holding `path`, so that a rename into it survives a power cut.
 fn sync_dir(path: &Path) -> std::io::Result<()> {
-    std::fs::File::open(path.parent().expect("object paths have a parent"))?.sync_all()
+    dir_sync::sync(path.parent().expect("object paths have a parent"))
+}
+
+/// Group commit for folder fsyncs. Busy folders (`raw/` while files arrive, the output folders
+/// while jobs finish) take many renames at once, and one fsync makes all renames before it
+/// durable; on ext4 a folder fsync costs several times a file's. A caller needs a sync that
+/// *started* after its rename: if one is running, it waits for it to end and then runs (or
+/// waits for) the next, which covers every caller that arrived meanwhile.
+mod dir_sync {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Condvar, LazyLock, Mutex};
+
+    #[derive(Default)]
+    struct Folder {
+        state: Mutex<State>,
+        done: Condvar,
+    }
+
+    #[derive(Default)]
+    struct State {
+        /// Callers so far, numbered; a sync started after caller n covers it.
+        requested: u64,
+        /// Every caller up to this number is covered by a finished sync.
+        synced: u64,
+        running: bool,
+    }
+
+    static FOLDERS: LazyLock<Mutex<HashMap<PathBuf, Arc<Folder>>>> = LazyLock::new(Default::default);
+
+    pub fn sync(dir: &Path) -> std::io::Result<()> {
+        let folder =
+            FOLDERS.lock().unwrap_or_else(|p| p.into_inner()).entry(dir.to_owned()).or_default().clone();
+        let result = sync_in(&folder, dir);
+        // Forget the folder when no one else holds it (no one can take it without the map's
+        // lock), so the map holds only folders being written.
+        let mut folders = FOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&folder) == 2 {
+            folders.remove(dir);
+        }
+        result
+    }
+
+    fn sync_in(folder: &Folder, dir: &Path) -> std::io::Result<()> {
+        let mut state = folder.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.requested += 1;
+        let me = state.requested;
+        loop {
+            if state.synced >= me {
+                return Ok(());
+            }
+            if !state.running {
+                state.running = true;
+                let covers = state.requested;
+                drop(state);
+                let result = std::fs::File::open(dir).and_then(|f| f.sync_all());
+                state = folder.state.lock().unwrap_or_else(|p| p.into_inner());
+                state.running = false;
+                if result.is_ok() {
+                    state.synced = state.synced.max(covers);
+                }
+                folder.done.notify_all();
+                result?;
+                continue;
+            }
+            state = folder.done.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// Many writers syncing one folder at once all return, with fewer fsyncs than writers
+        /// (not checked: timing decides), and a folder left idle is forgotten.
+        #[test]
+        fn concurrent_syncs_of_one_folder_all_finish_and_idle_folders_are_forgotten() {
+            let dir = tempfile::tempdir().unwrap();
+            let threads: Vec<_> = (0..16)
+                .map(|i| {
+                    let d = dir.path().to_owned();
+                    std::thread::spawn(move || {
+                        std::fs::write(d.join(format!("f{i}")), b"x").unwrap();
+                        super::sync(&d)
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap().unwrap();
+            }
+            assert!(!super::FOLDERS.lock().unwrap().contains_key(dir.path()));
+            let missing = dir.path().join("missing");
+            assert!(super::sync(&missing).is_err(), "a folder that is not there fails");
+            assert!(!super::FOLDERS.lock().unwrap().contains_key(&missing));
+        }
+    }
 }
 
 /// The stored ETag and metadata of a file, if it has any that can be read.
