@@ -3,7 +3,8 @@
 //! SQS → two `weir worker` processes → outputs in S3, jobs in DynamoDB, the success
 //! notification received through an SNS → SQS subscription, the bad-schema file rejected, and a
 //! poison file (stored in GLACIER, so every read fails with InvalidObjectState) retried until SQS
-//! moves its message to the DLQ after 3 receives, which raises an alert on the alerts topic.
+//! moves its message to the DLQ after 3 receives, which raises an alert on the alerts topic; then
+//! `weir reprocess` backfills a file that arrived while the bucket notification was off.
 //!
 //! The Python tools come from `WEIR_TEST_PYTHON` / `WEIR_TEST_AWS` (set by `scripts/test`), else
 //! the repo's `.venv`; without them the test fails and says how to get them.
@@ -371,7 +372,33 @@ fn the_pipeline_runs_on_aws_services_with_two_workers() {
     });
     assert!(!alerts.is_empty());
 
+    // A backfill: with the bucket notification off, a new file waits until `weir reprocess`
+    // lists the prefix in S3 and sends its event to SQS.
+    env.aws(&[
+        "s3api",
+        "put-bucket-notification-configuration",
+        "--bucket",
+        "example-weir-input",
+        "--notification-configuration",
+        "{}",
+    ]);
+    env.upload(&samples.join("sales.csv"), "raw/backfill.csv", &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(status_of(&env.jobs(), "raw/backfill.csv"), None, "no event without the notification");
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["--config", &env.config.display().to_string()])
+        .args(["--data-dir", &env.dir.path().join("reprocess").display().to_string()])
+        .args(["reprocess", "--prefix", "raw/"])
+        .envs(AWS_ENV)
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output()
+        .expect("weir reprocess");
+    assert!(out.status.success(), "weir reprocess: {}", String::from_utf8_lossy(&out.stderr));
+    wait_for("the backfilled file's job", Duration::from_secs(60), || {
+        (status_of(&env.jobs(), "raw/backfill.csv").as_deref() == Some("succeeded")).then_some(())
+    });
+
     let started = |name: &str| env.log(name).matches("\"job started\"").count();
     eprintln!("jobs started: worker 1 {}, worker 2 {}", started("w1"), started("w2"));
-    assert!(started("w1") + started("w2") >= 6, "4 files, the poison one 3 times");
+    assert!(started("w1") + started("w2") >= 7, "5 files, the poison one 3 times");
 }
