@@ -175,6 +175,15 @@ pub async fn snapshot(state: &ApiState) -> Result<Snapshot, ApiError> {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    description = "Prometheus text exposition (version 0.0.4): files, rows, bytes, job durations, queue and DLQ depth, notification deliveries, alarm states.",
+    responses(
+        (status = 200, description = "the metrics", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, description = "no bearer token", body = super::error::ErrorBody),
+        (status = 403, description = "wrong bearer token", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn metrics(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
     let text = snapshot(&state).await?.encode();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))

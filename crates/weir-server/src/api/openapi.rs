@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::{overview, routes};
+use super::{metrics, overview, routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,7 @@ use super::{overview, routes};
         overview::overview,
         overview::error_preview,
         overview::job_summary,
+        metrics::metrics,
     ),
     components(schemas(
         ErrorBody,
