@@ -57,13 +57,15 @@ impl LocalObjectStore {
             .canonicalize()
             .map_err(|e| PortError::unavailable(format!("resolving {}", root.display()), e))?;
         check_xattrs(&root).map_err(|e| {
-            PortError::unavailable(
+            let context = if e.raw_os_error() == Some(NOT_SUPPORTED) {
                 format!(
                     "{} cannot hold extended attributes (user.*), where weir keeps each object's ETag and metadata; use a data dir on ext4, xfs, btrfs or tmpfs",
                     root.display()
-                ),
-                e,
-            )
+                )
+            } else {
+                format!("writing to {}", root.display())
+            };
+            PortError::unavailable(context, e)
         })?;
         let store = LocalFileSystem::new_with_prefix(&root)
             .map_err(|e| PortError::unavailable(format!("opening {}", root.display()), e))?
@@ -618,6 +620,9 @@ fn write_meta(path: &Path, fs_etag: &str, etag: String, metadata: Metadata) -> s
 
 /// `ENODATA`: the file has no such attribute.
 const NO_ATTRIBUTE: i32 = 61;
+
+/// `EOPNOTSUPP`: the file system has no extended attributes.
+const NOT_SUPPORTED: i32 = 95;
 
 /// Sets and reads back an attribute on a scratch file under `root`.
 fn check_xattrs(root: &Path) -> std::io::Result<()> {

@@ -277,3 +277,145 @@ fn kill_9_at_random_moments_while_uploading() {
     let dlq = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
     assert_eq!(dlq, serde_json::json!([]));
 }
+
+/// A tmpfs mounted for one test (the tests run as root, where `chmod` restricts nothing, so a
+/// real full or read-only file system is the only honest way to get ENOSPC and EROFS).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path, size: &str) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output();
+        let out = out.expect("running mount(8)");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs to fill it and make it read-only, which needs root (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Mount(at.to_owned())
+    }
+
+    fn remount(&self, mode: &str) {
+        let out =
+            Command::new("mount").args(["-o", &format!("remount,{mode}")]).arg(&self.0).output().unwrap();
+        assert!(out.status.success(), "remount {mode}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system under `dir` with ballast files until a write fails for lack of space.
+fn fill(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut chunk = 1 << 20;
+    let mut i = 0;
+    while chunk >= 512 {
+        i += 1;
+        match std::fs::write(dir.join(format!("b{i}")), vec![7u8; chunk]) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(28) => chunk /= 2, // ENOSPC
+            Err(e) => panic!("filling {}: {e}", dir.display()),
+        }
+    }
+}
+
+/// Files a failed write may have left: staging names (`#`) and spooled job outputs.
+fn leftovers(data: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![data.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains('#') || p.starts_with(data.join(".tmp")) {
+                found.push(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_full_or_read_only_data_dir_loses_nothing_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mount = Mount::tmpfs(&data, "32m");
+    write_config(&data, false);
+    // Keep retrying while the disk is full, rather than dead-lettering after three receives.
+    let config = data.join("weir.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("max_receive_count = 3", "max_receive_count = 1000");
+    std::fs::write(&config, text).unwrap();
+    let file = dir.path().join("a.csv");
+    std::fs::write(&file, sales(3000, 1)).unwrap(); // ~150 KB in, ~500 KB of NDJSON out
+
+    let log = dir.path().join("run.log");
+    let mut run = weir(&data)
+        .arg("run")
+        .env("WEIR_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    ok(&weir(&data).args(["put", "--wait", "--key", "raw/warm.csv"]).arg(&file).output().unwrap());
+
+    // Full: an upload fails with a clear error and leaves nothing behind.
+    let ballast = data.join("ballast");
+    std::fs::create_dir_all(&ballast).unwrap();
+    std::fs::write(ballast.join("reserve"), vec![0u8; 256 << 10]).unwrap();
+    fill(&ballast);
+    let put = weir(&data).args(["put", "--key", "raw/full.csv"]).arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&put.stderr);
+    assert!(!put.status.success(), "an upload to a full disk must fail");
+    assert!(err.contains("No space left on device") || err.contains("is full"), "a clear error: {err}");
+    assert_eq!(leftovers(&data), Vec::<String>::new());
+
+    // Room for the upload (150 KB) but not for its outputs (400 KB): the job is retried, and
+    // weir run stays up.
+    std::fs::remove_file(ballast.join("reserve")).unwrap();
+    ok(&weir(&data).args(["put", "--key", "raw/a.csv"]).arg(&file).output().unwrap());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(run.try_wait().unwrap().is_none(), "weir run stays up on a full disk");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("No space left on device"), "the log says why: {logged}");
+    let a = jobs(&data).into_iter().find(|j| j["source_key"] == "raw/a.csv").expect("a job for raw/a.csv");
+    assert_ne!(a["status"], "succeeded", "{a}");
+
+    // Room again: the file goes through, and nothing half-done is left behind.
+    std::fs::remove_dir_all(&ballast).unwrap();
+    let a = until_or_dump(&data, "raw/a.csv after the disk was freed", || {
+        jobs(&data).into_iter().find(|j| j["source_key"] == "raw/a.csv" && j["status"] == "succeeded")
+    });
+    assert!(a["attempts"].as_u64().unwrap() >= 2, "it failed before it succeeded: {a}");
+    assert_eq!(leftovers(&data), Vec::<String>::new());
+    assert!(jobs(&data).iter().all(|j| j["source_key"] != "raw/full.csv"), "the failed upload made no job");
+
+    // Read-only (the kernel refuses to remount while weir run holds files open for writing, so
+    // it is stopped first): uploads and the start fail with a clear error; writable again, all
+    // goes on.
+    stop(run);
+    mount.remount("ro");
+    let put = weir(&data).args(["put", "--key", "raw/b.csv"]).arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&put.stderr);
+    assert!(!put.status.success() && err.contains("Read-only file system"), "a clear error: {err}");
+    let start = weir(&data).arg("run").output().unwrap();
+    let err = String::from_utf8_lossy(&start.stderr);
+    assert!(!start.status.success() && err.contains("Read-only file system"), "a clear error: {err}");
+    mount.remount("rw");
+    let run = start_run(&data);
+    ok(&weir(&data).args(["put", "--key", "raw/b.csv"]).arg(&file).output().unwrap());
+    until_or_dump(&data, "raw/b.csv once writable", || {
+        jobs(&data).into_iter().find(|j| j["source_key"] == "raw/b.csv" && j["status"] == "succeeded")
+    });
+    assert_eq!(leftovers(&data), Vec::<String>::new());
+    stop(run);
+}

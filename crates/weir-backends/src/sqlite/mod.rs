@@ -72,6 +72,22 @@ pub(crate) enum DbError {
     Io(#[from] std::io::Error),
 }
 
+/// What is wrong with the file system holding `path`, when something obvious is: SQLite reports
+/// a full disk or a read-only one as "disk I/O error" in several of its paths, which tells the
+/// user nothing. Empty when the file system looks fine (or cannot be asked).
+pub(crate) fn fs_trouble(path: &Path) -> String {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(st) = rustix::fs::statvfs(dir) else { return String::new() };
+    if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+        return format!("; the file system holding {} is read-only", dir.display());
+    }
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    if free < 1 << 20 {
+        return format!("; the file system holding {} is full ({free} bytes free)", dir.display());
+    }
+    String::new()
+}
+
 /// Maps a rusqlite error to a transient [`PortError`] with context, for `map_err`.
 pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> PortError {
     move |e| PortError::unavailable(context, DbError::Sqlite(e))
@@ -147,7 +163,9 @@ impl Db {
     /// `migrations[i]` is the SQL that takes the schema from version `i` to `i + 1`. Runs in an
     /// `IMMEDIATE` transaction, so two processes opening a new file at once migrate it once.
     pub(crate) fn open(path: &Path, component: &'static str, migrations: &[&str]) -> Result<Db, PortError> {
-        let fail = |e: DbError| PortError::unavailable(format!("opening {component} {}", path.display()), e);
+        let fail = |e: DbError| {
+            PortError::unavailable(format!("opening {component} {}{}", path.display(), fs_trouble(path)), e)
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(e.into()))?;
         }
@@ -234,7 +252,11 @@ impl Db {
     fn with_path(&self, what: &'static str, e: PortError) -> PortError {
         match e {
             PortError::Unavailable { context, source } => PortError::Unavailable {
-                context: format!("{what} ({}): {context}", self.inner.path.display()),
+                context: format!(
+                    "{what} ({}{}): {context}",
+                    self.inner.path.display(),
+                    fs_trouble(&self.inner.path)
+                ),
                 source,
             },
             other => other,
