@@ -24,7 +24,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
+    PointInTimeRecoverySpecification, Projection, ProjectionType, PutRequest, ScalarAttributeType,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{SecondsFormat, Utc};
@@ -71,7 +72,8 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<Job, PortError> {
     serde_json::from_str(json).map_err(|e| PortError::unavailable("decoding a stored job", e))
 }
 
-/// Creates the jobs table (with its GSI) and the records table if missing, on-demand billing.
+/// Creates the jobs table (with its GSI) and the records table if missing, on-demand billing,
+/// and turns on point-in-time recovery.
 /// Returns, per table, whether it was created.
 pub async fn ensure_tables(
     client: &Client,
@@ -117,6 +119,19 @@ pub async fn ensure_tables(
             }
             req.send().await.map_err(|e| port_error(&format!("creating table {name}"), e))?;
         }
+        // Point-in-time recovery, as the seeds' table had (idempotent; set on existing tables too).
+        client
+            .update_continuous_backups()
+            .table_name(name)
+            .point_in_time_recovery_specification(
+                PointInTimeRecoverySpecification::builder()
+                    .point_in_time_recovery_enabled(true)
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .send()
+            .await
+            .map_err(|e| port_error(&format!("enabling point-in-time recovery on {name}"), e))?;
         out.push((name.to_string(), !exists));
     }
     Ok(out)

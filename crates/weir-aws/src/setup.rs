@@ -236,9 +236,9 @@ pub async fn ensure_all(
         crate::dynamo::ensure_tables(&dynamo, &aws.jobs_table, aws.records_table.as_deref()).await?
     {
         let detail = if name == aws.jobs_table {
-            format!("pk/sk, GSI {}", crate::dynamo::DATE_INDEX)
+            format!("pk/sk, GSI {}, PITR", crate::dynamo::DATE_INDEX)
         } else {
-            "pk/sk records".to_string()
+            "pk/sk records, PITR".to_string()
         };
         items.push(SetupItem { kind: "table", name, created, detail });
     }

@@ -60,6 +60,8 @@ async fn setup_creates_everything_then_finds_it_and_s3_notifies_the_queue() {
     // What other clients see.
     let versioning = aws_cli(&moto, &["s3api", "get-bucket-versioning", "--bucket", "weir-input"]);
     assert!(versioning.contains("Enabled"), "{versioning}");
+    let backups = aws_cli(&moto, &["dynamodb", "describe-continuous-backups", "--table-name", "weir-jobs"]);
+    assert!(backups.contains("\"PointInTimeRecoveryStatus\": \"ENABLED\""), "{backups}");
     let notification =
         aws_cli(&moto, &["s3api", "get-bucket-notification-configuration", "--bucket", "weir-input"]);
     assert!(notification.contains("weir-events") && notification.contains("raw/"), "{notification}");
