@@ -568,7 +568,8 @@ impl Queue for SqsQueue {
     }
 
     async fn dlq_list(&self, limit: usize) -> Result<Vec<DeadLetter>, PortError> {
-        let raw = self.peek_dlq(limit).await?;
+        // 0: all of them, as the embedded queue reads it.
+        let raw = self.peek_dlq(if limit == 0 { usize::MAX } else { limit }).await?;
         let handles: Vec<String> = raw.iter().filter_map(|m| m.receipt_handle.clone()).collect();
         let listed: Vec<DeadLetter> = raw
             .iter()

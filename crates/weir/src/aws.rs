@@ -36,16 +36,20 @@ pub async fn sdk(aws: &AwsConfig, endpoint: Option<&str>) -> aws_config::SdkConf
     .await
 }
 
-/// The engine over the AWS adapters.
-pub async fn engine(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Arc<Engine>> {
+/// The ports over the AWS adapters.
+pub async fn ports(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Ports> {
     let aws = section(loaded)?;
     let endpoint = endpoint(&aws, endpoint_flag);
     let sdk = sdk(&aws, endpoint.as_deref()).await;
     let p = weir_aws::open(&loaded.config, &aws, &sdk, endpoint.as_deref())
         .await
         .context("opening the AWS resources (has `weir setup aws` run?)")?;
-    let ports =
-        Ports { objects: p.objects, queue: p.queue, jobs: p.jobs, records: p.records, notifier: p.notifier };
+    Ok(Ports { objects: p.objects, queue: p.queue, jobs: p.jobs, records: p.records, notifier: p.notifier })
+}
+
+/// The engine over the AWS adapters.
+pub async fn engine(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Arc<Engine>> {
+    let ports = ports(loaded, endpoint_flag).await?;
     let scratch = loaded.data_dir.join(".tmp");
     Ok(Arc::new(Engine::new(loaded.config.clone(), ports, scratch)?))
 }

@@ -398,6 +398,23 @@ fn the_pipeline_runs_on_aws_services_with_two_workers() {
         (status_of(&env.jobs(), "raw/backfill.csv").as_deref() == Some("succeeded")).then_some(())
     });
 
+    // The operator's view through weir itself: jobs from DynamoDB, dead letters from the SQS DLQ.
+    let with_endpoint = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["--config", &env.config.display().to_string()])
+            .args(args)
+            .envs(AWS_ENV)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .output()
+            .expect("run weir");
+        assert!(out.status.success(), "weir {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = with_endpoint(&["jobs"]);
+    assert!(listed.contains("raw/bad_schema.csv") && listed.contains("rejected"), "{listed}");
+    let dead = with_endpoint(&["dlq", "list", "--json"]);
+    assert!(dead.contains("frozen.csv"), "{dead}");
+
     let started = |name: &str| env.log(name).matches("\"job started\"").count();
     eprintln!("jobs started: worker 1 {}, worker 2 {}", started("w1"), started("w2"));
     assert!(started("w1") + started("w2") >= 7, "5 files, the poison one 3 times");

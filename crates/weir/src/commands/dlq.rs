@@ -10,7 +10,11 @@ use crate::setup;
 
 pub async fn run(global: &Global, cmd: DlqCommand) -> Result<u8> {
     let loaded = setup::load(global)?;
-    let ports = setup::embedded_ports(&loaded.config, &loaded.data_dir)?;
+    let ports = if loaded.config.aws.is_some() {
+        crate::aws::ports(&loaded, None).await?
+    } else {
+        setup::embedded_ports(&loaded.config, &loaded.data_dir)?
+    };
     match cmd {
         DlqCommand::List { json } => {
             let dead = ports.queue.dlq_list(0).await?;

@@ -10,11 +10,15 @@ use crate::setup;
 
 pub async fn run(global: &Global, args: JobsArgs) -> Result<u8> {
     let loaded = setup::load(global)?;
-    let db = setup::state_db(&loaded.data_dir);
-    if !db.exists() {
-        bail!("no job store at {} (has `weir run` or `weir put` used this data dir?)", db.display());
-    }
-    let store = SqliteJobStore::open(&db)?;
+    let store: std::sync::Arc<dyn JobStore> = if loaded.config.aws.is_some() {
+        crate::aws::ports(&loaded, None).await?.jobs
+    } else {
+        let db = setup::state_db(&loaded.data_dir);
+        if !db.exists() {
+            bail!("no job store at {} (has `weir run` or `weir put` used this data dir?)", db.display());
+        }
+        std::sync::Arc::new(SqliteJobStore::open(&db)?)
+    };
     match args.show {
         Some(JobsCommand::Show { job_id, json }) => {
             let job = store.get(&JobId(job_id.clone())).await?.with_context(|| format!("no job {job_id}"))?;
