@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Disposition, Engine};
 
-/// How long one receive waits for a message before looking at the shutdown signal again.
-const POLL_WAIT: Duration = Duration::from_secs(1);
+/// How long one receive waits for messages: SQS's longest long poll, so an idle worker on SQS
+/// asks three times a minute. Shutdown does not wait for it: the receive is dropped (on SQS,
+/// messages in a response that was never read come back after their visibility timeout).
+const POLL_WAIT: Duration = Duration::from_secs(20);
 
 pub struct Worker {
     engine: Arc<Engine>,
