@@ -36,7 +36,7 @@ mod summary;
 pub use error::{ConfigError, ProcessError};
 pub use header::HeaderCheck;
 pub use plan::Plan;
-pub use process::{check_header, check_header_named, process, process_with, Options};
+pub use process::{check_header, check_header_named, check_header_with, process, process_with, Options};
 pub use summary::{NULL_GROUP, OTHER_GROUP};
 
 /// The parse, validate and serialize loops, exposed for the criterion benches (not an API).

@@ -36,6 +36,8 @@ pub struct Options<'a> {
     pub source_name: Option<&'a str>,
     /// Called with the number of input bytes read (after decompression) after each refill.
     pub progress: Option<&'a dyn Fn(u64)>,
+    /// The input's size in bytes, when known: a small input is read with a small buffer.
+    pub size_hint: Option<u64>,
 }
 
 /// Reads just the header record and compares it with the schema (the `validate-schema` task).
@@ -51,14 +53,31 @@ pub fn check_header_named<R: Read>(
     input: R,
     name: Option<&str>,
 ) -> Result<HeaderCheck, ProcessError> {
-    let input = formats::open(plan, input, name)?;
+    check_header_with(plan, input, &Options { source_name: name, ..Options::default() })
+}
+
+/// [`check_header`] with what else is known of the input (its name, its size).
+pub fn check_header_with<R: Read>(
+    plan: &Plan,
+    input: R,
+    options: &Options<'_>,
+) -> Result<HeaderCheck, ProcessError> {
+    let input = formats::open(plan, input, options.source_name)?;
+    let buffer = formats::initial_buffer(options.size_hint);
     match plan.input.kind {
         FormatKind::Csv => {
-            let mut reader = CsvReader::new(input, plan.delimiter, plan.quote, plan.max_record_bytes, None);
+            let mut reader = CsvReader::with_buffer(
+                input,
+                plan.delimiter,
+                plan.quote,
+                plan.max_record_bytes,
+                None,
+                buffer,
+            );
             Ok(read_header(plan, &mut reader)?.0)
         }
         FormatKind::Json | FormatKind::Ndjson => {
-            JsonReader::new(input, plan, None).check_start()?;
+            JsonReader::with_buffer(input, plan, None, buffer).check_start()?;
             let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
             Ok(HeaderCheck::new(plan, &names))
         }
@@ -80,7 +99,7 @@ pub fn process<R: Read, W: Write + Send, E: Write>(
     errors: E,
     progress: Option<&dyn Fn(u64)>,
 ) -> Result<Summary, ProcessError> {
-    process_with(plan, input, results, errors, &Options { source_name: None, progress })
+    process_with(plan, input, results, errors, &Options { progress, ..Options::default() })
 }
 
 /// [`process`] with the file's name and other [`Options`].
@@ -95,17 +114,18 @@ pub fn process_with<R: Read, W: Write + Send, E: Write>(
         return crate::parallel::process(plan, input, results, errors, options);
     }
     let input = formats::open(plan, input, options.source_name)?;
+    let buffer = formats::initial_buffer(options.size_hint);
     match plan.input.kind {
         FormatKind::Csv => {
-            let mut reader =
-                CsvReader::new(input, plan.delimiter, plan.quote, plan.max_record_bytes, options.progress);
+            let (delimiter, quote, max) = (plan.delimiter, plan.quote, plan.max_record_bytes);
+            let mut reader = CsvReader::with_buffer(input, delimiter, quote, max, options.progress, buffer);
             let (check, originals) = read_header(plan, &mut reader)?;
             run(plan, check, originals, reader, results, errors, options)
         }
         FormatKind::Json | FormatKind::Ndjson => {
             let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
             let check = HeaderCheck::new(plan, &names);
-            let reader = JsonReader::new(input, plan, options.progress);
+            let reader = JsonReader::with_buffer(input, plan, options.progress, buffer);
             run(plan, check, names, reader, results, errors, options)
         }
     }

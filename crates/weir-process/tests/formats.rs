@@ -35,7 +35,7 @@ fn run_named(cfg: &PipelineConfig, data: &[u8], name: Option<&str>) -> Result<Ou
     let plan = Plan::compile(cfg).unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let summary =
-        process_with(&plan, data, &mut out, &mut err, &Options { source_name: name, progress: None })?;
+        process_with(&plan, data, &mut out, &mut err, &Options { source_name: name, ..Options::default() })?;
     let errors = String::from_utf8(err).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     Ok(Out { summary, results: out, errors })
 }

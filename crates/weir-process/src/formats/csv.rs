@@ -27,7 +27,7 @@ use memchr::memchr;
 use super::{Field, Next, Record, Source};
 use crate::error::ProcessError;
 
-const INITIAL_BUFFER: usize = 256 << 10;
+pub(crate) const INITIAL_BUFFER: usize = 256 << 10;
 
 /// Fields kept per record; more are counted but not stored, so a record of a million
 /// delimiters costs no more memory than its bytes.
@@ -85,6 +85,19 @@ impl<'p, R: Read> CsvReader<'p, R> {
         max_record: usize,
         progress: Option<&'p dyn Fn(u64)>,
     ) -> Self {
+        Self::with_buffer(inner, delimiter, quote, max_record, progress, INITIAL_BUFFER)
+    }
+
+    /// [`CsvReader::new`] starting with a buffer of `initial` bytes (it grows as records need),
+    /// for inputs known to be small: see [`super::initial_buffer`].
+    pub fn with_buffer(
+        inner: R,
+        delimiter: u8,
+        quote: u8,
+        max_record: usize,
+        progress: Option<&'p dyn Fn(u64)>,
+        initial: usize,
+    ) -> Self {
         let mut class = [ORDINARY; 256];
         class[delimiter as usize] = DELIMITER;
         class[b'\n' as usize] = LF;
@@ -92,7 +105,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
         let max_record = max_record.max(1);
         CsvReader {
             inner,
-            buf: vec![0; INITIAL_BUFFER],
+            buf: vec![0; initial.clamp(1, INITIAL_BUFFER)],
             pos: 0,
             end: 0,
             eof: false,

@@ -84,7 +84,14 @@ pub(crate) struct JsonReader<'p, R> {
 }
 
 impl<'p, R: Read> JsonReader<'p, R> {
+    #[cfg(test)]
     pub fn new(inner: R, plan: &Plan, progress: Option<&'p dyn Fn(u64)>) -> Self {
+        Self::with_buffer(inner, plan, progress, INITIAL_BUFFER)
+    }
+
+    /// [`JsonReader::new`] starting with a buffer of `initial` bytes (it grows as records
+    /// need), for inputs known to be small: see [`super::initial_buffer`].
+    pub fn with_buffer(inner: R, plan: &Plan, progress: Option<&'p dyn Fn(u64)>, initial: usize) -> Self {
         let mut targets = FxHashMap::default();
         for c in &plan.columns {
             let mut dot = 0;
@@ -100,7 +107,7 @@ impl<'p, R: Read> JsonReader<'p, R> {
         let n = plan.columns.len();
         JsonReader {
             inner,
-            buf: vec![0; INITIAL_BUFFER],
+            buf: vec![0; initial.clamp(1, INITIAL_BUFFER)],
             pos: 0,
             end: 0,
             eof: false,

@@ -92,6 +92,19 @@ pub(crate) enum Next<'a> {
     },
 }
 
+/// The buffer a reader starts with for an input of `size_hint` bytes: the whole input and a
+/// byte to see its end when it is small, else the usual size. A small file then costs a small
+/// allocation, not a quarter megabyte that the allocator may have to zero and fault in.
+pub(crate) fn initial_buffer(size_hint: Option<u64>) -> usize {
+    const SMALLEST: u64 = 4 << 10;
+    match size_hint {
+        Some(n) => {
+            usize::try_from(n.saturating_add(1).max(SMALLEST)).unwrap_or(usize::MAX).min(csv::INITIAL_BUFFER)
+        }
+        None => csv::INITIAL_BUFFER,
+    }
+}
+
 /// A reader of records, whatever the format.
 pub(crate) trait Source {
     fn next_record(&mut self) -> Result<Option<Next<'_>>, ProcessError>;

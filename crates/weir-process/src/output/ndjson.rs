@@ -313,7 +313,8 @@ impl<W: Write> OutBuf<W> {
     pub const CHUNK: usize = 64 << 10;
 
     pub fn new(writer: W) -> Self {
-        OutBuf { buf: Vec::with_capacity(Self::CHUNK * 2), writer }
+        // Starts small and grows to a chunk as lines arrive: small files stay small allocations.
+        OutBuf { buf: Vec::with_capacity(8 << 10), writer }
     }
 
     /// Call after each complete line.
