@@ -107,16 +107,11 @@ impl SqliteQueue {
     async fn try_receive(&self, max: usize) -> Result<Vec<Message>, PortError> {
         // The cheap check first: an idle poll must not take the write lock, which other
         // processes' sends and deletes need.
-        let has_visible = self
-            .db
-            .read("checking for visible messages", |c| {
-                c.prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM messages WHERE queue = 0 AND visible_at <= ?1)",
-                )
+        let has_visible = self.db.lookup("checking for visible messages", |c| {
+            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE queue = 0 AND visible_at <= ?1)")
                 .and_then(|mut st| st.query_row([now_ms()], |r| r.get::<_, bool>(0)))
                 .map_err(sql("checking for visible messages"))
-            })
-            .await?;
+        })?;
         if !has_visible {
             return Ok(Vec::new());
         }
