@@ -168,3 +168,54 @@ async fn move_renames_without_copying_and_a_repeated_move_finishes() {
         .collect();
     assert_eq!(names.len(), 2, "m.csv and n.csv, no staging links left: {names:?}");
 }
+
+#[tokio::test]
+async fn put_all_stores_bytes_and_files_together_and_leaves_nothing_staged_on_failure() {
+    use weir_ports::{PutBody, PutItem};
+    let (dir, s) = store().await;
+    let spool = dir.path().join(".tmp-results");
+    std::fs::write(&spool, b"{\"a\":1}\n").unwrap();
+    let meta = Metadata::from([("job_id".to_string(), "j1".to_string())]);
+    let items = vec![
+        PutItem {
+            key: "processed/x.ndjson".into(),
+            body: PutBody::File(spool.clone()),
+            metadata: meta.clone(),
+        },
+        PutItem {
+            key: "reports/x.summary.json".into(),
+            body: PutBody::Bytes(Bytes::from_static(b"{}")),
+            metadata: meta.clone(),
+        },
+    ];
+    let stored = s.put_all("out-bucket", items).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        ["processed/x.ndjson", "reports/x.summary.json"]
+    );
+    assert_eq!(body(&s, "out-bucket", "processed/x.ndjson").await, b"{\"a\":1}\n");
+    assert_eq!(s.head("out-bucket", "reports/x.summary.json").await.unwrap().metadata, meta);
+    assert_eq!(stored[1].etag, hex::encode(<md5::Md5 as md5::Digest>::digest(b"{}")));
+    assert!(!spool.exists(), "the spooled file was moved into place");
+
+    // An invalid key in the middle: nothing is published and no staging file is left behind.
+    let items = vec![
+        PutItem {
+            key: "processed/y.ndjson".into(),
+            body: PutBody::Bytes(Bytes::from_static(b"y")),
+            metadata: Metadata::new(),
+        },
+        PutItem {
+            key: "../escape".into(),
+            body: PutBody::Bytes(Bytes::from_static(b"z")),
+            metadata: Metadata::new(),
+        },
+    ];
+    assert!(matches!(s.put_all("out-bucket", items).await, Err(PortError::Invalid(_))));
+    assert!(matches!(s.head("out-bucket", "processed/y.ndjson").await, Err(PortError::NotFound(_))));
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("out-bucket/processed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["x.ndjson"], "no staging files: {names:?}");
+}

@@ -29,6 +29,23 @@ pub struct ObjectInfo {
     pub metadata: Metadata,
 }
 
+/// One object of an [`ObjectStore::put_all`].
+#[derive(Debug, Clone)]
+pub struct PutItem {
+    pub key: String,
+    pub body: PutBody,
+    pub metadata: Metadata,
+}
+
+/// Where a [`PutItem`]'s bytes are.
+#[derive(Debug, Clone)]
+pub enum PutBody {
+    Bytes(Bytes),
+    /// A local file, which the store may move rather than copy (as in
+    /// [`ObjectStore::put_file`]).
+    File(std::path::PathBuf),
+}
+
 /// A bucket, as S3's ListBuckets reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BucketInfo {
@@ -65,6 +82,21 @@ pub trait ObjectStore: Send + Sync {
         path: &Path,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError>;
+
+    /// Stores several objects in one bucket, as [`ObjectStore::put`] and
+    /// [`ObjectStore::put_file`] would one after the other: each appears whole, in the order
+    /// given. Stores that can make them durable together do, for one sync instead of one per
+    /// object. On an error, the objects before the failing one may have been stored.
+    async fn put_all(&self, bucket: &str, items: Vec<PutItem>) -> Result<Vec<ObjectInfo>, PortError> {
+        let mut stored = Vec::with_capacity(items.len());
+        for item in items {
+            stored.push(match item.body {
+                PutBody::Bytes(data) => self.put(bucket, &item.key, data, item.metadata).await?,
+                PutBody::File(path) => self.put_file(bucket, &item.key, &path, item.metadata).await?,
+            });
+        }
+        Ok(stored)
+    }
 
     /// Server-side copy. `metadata: None` keeps the source's metadata (S3 `COPY`), `Some`
     /// replaces it (S3 `REPLACE`).

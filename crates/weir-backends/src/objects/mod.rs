@@ -1,17 +1,25 @@
 //! The embedded object store: buckets are folders under the data dir.
 //!
-//! Built on `object_store`'s `LocalFileSystem`, which gives atomic writes (stage, then rename)
-//! and the same API weir later uses for S3. What a plain file cannot hold — the MD5 ETag S3
-//! reports and user metadata (`x-amz-meta-*`) — is kept in an extended attribute of the file
-//! (`user.weir.meta`), set on the staged file before it is renamed into place: it appears, moves
-//! and disappears with the object, costs no file of its own (on a busy data dir, every file
-//! created and deleted slows the next create), and it is trusted only while the file's own
-//! fingerprint (inode, size, mtime) is the one it was written for, so a file changed behind
-//! weir's back loses its stale ETag.
+//! Keys map to paths as `object_store`'s `LocalFileSystem` maps them, and listings and large
+//! reads go through it. The calls on the event path (head, small get, put, move, delete) are
+//! plain syscalls made on the calling thread instead: each takes microseconds, and at a
+//! thousand small files a second, `LocalFileSystem`'s thread handoff per call cost more CPU than
+//! the file work itself. Bodies over [`INLINE_BYTES`] are read and written on blocking threads.
 //!
-//! A move within the store ([`ObjectStore::move_object`], how the pipeline archives a source)
-//! links the file under its new key and unlinks the old one: no bytes copied, nothing freed.
+//! Every write is atomic and durable when it returns, as on S3: the bytes go to a staging file
+//! beside the key (a `#<digits>` name, which listings skip), which is made durable, renamed into
+//! place, and the rename made durable. A move links the file under its new key, makes the link
+//! durable, then removes the old name: at every moment the object is under at least one key.
+//! The "made durable" steps are group commits ([`durable`]): one `syncfs` for every write that
+//! waits at that moment, instead of an `fsync` per file and per folder.
+//!
+//! ETags and user metadata live in an extended attribute of each file ([`meta`]).
 
+mod durable;
+mod meta;
+
+use std::fs::File;
+use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,28 +31,28 @@ use md5::{Digest, Md5};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore as _, ObjectStoreExt as _};
-use serde::{Deserialize, Serialize};
 use weir_core::keys::{validate_bucket, validate_key};
-use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PortError};
+use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PortError, PutBody, PutItem};
+
+use durable::Durability;
+use meta::StoredMeta;
+
+/// Bodies up to this size are read and written on the calling thread; larger ones on a
+/// blocking thread.
+pub const INLINE_BYTES: u64 = 256 * 1024;
 
 /// Buckets as folders under one root directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalObjectStore {
     root: PathBuf,
     store: Arc<LocalFileSystem>,
+    durability: Durability,
 }
 
-/// The extended attribute holding an object's [`StoredMeta`].
-const META_XATTR: &str = "user.weir.meta";
-
-/// What the extended attribute remembers about one object.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredMeta {
-    /// The file's own fingerprint when the attribute was written (inode, size, mtime).
-    fs_etag: String,
-    etag: String,
-    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
-    metadata: Metadata,
+impl std::fmt::Debug for LocalObjectStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalObjectStore").field("root", &self.root).finish()
+    }
 }
 
 impl LocalObjectStore {
@@ -56,8 +64,8 @@ impl LocalObjectStore {
         let root = root
             .canonicalize()
             .map_err(|e| PortError::unavailable(format!("resolving {}", root.display()), e))?;
-        check_xattrs(&root).map_err(|e| {
-            let context = if e.raw_os_error() == Some(NOT_SUPPORTED) {
+        meta::check_support(&root).map_err(|e| {
+            let context = if e.raw_os_error() == Some(meta::NOT_SUPPORTED) {
                 format!(
                     "{} cannot hold extended attributes (user.*), where weir keeps each object's ETag and metadata; use a data dir on ext4, xfs, btrfs or tmpfs",
                     root.display()
@@ -69,9 +77,11 @@ impl LocalObjectStore {
         })?;
         let store = LocalFileSystem::new_with_prefix(&root)
             .map_err(|e| PortError::unavailable(format!("opening {}", root.display()), e))?
-            .with_fsync(true)
             .with_automatic_cleanup(false);
-        Ok(LocalObjectStore { root, store: Arc::new(store) })
+        let durability = Durability::start(&root).map_err(|e| {
+            PortError::unavailable(format!("starting the sync thread for {}", root.display()), e)
+        })?;
+        Ok(LocalObjectStore { root, store: Arc::new(store), durability })
     }
 
     /// The folder that holds a bucket.
@@ -92,53 +102,213 @@ impl LocalObjectStore {
             .map_err(|e| PortError::Invalid(format!("object key {key:?}: {e}")))
     }
 
-    async fn require_bucket(&self, bucket: &str) -> Result<(), PortError> {
+    fn require_bucket(&self, bucket: &str) -> Result<(), PortError> {
         validate_bucket(bucket).map_err(PortError::Invalid)?;
-        match tokio::fs::metadata(self.bucket_dir(bucket)).await {
+        match std::fs::metadata(self.bucket_dir(bucket)) {
             Ok(m) if m.is_dir() => Ok(()),
             _ => Err(PortError::NotFound(format!("bucket {bucket}"))),
         }
     }
 
-    /// Info for an object, with the stored ETag and metadata if they still describe the file.
-    async fn info(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> ObjectInfo {
-        let fs_etag = meta.e_tag.clone().unwrap_or_default();
-        let stored = match self.object_path(bucket, key) {
-            Ok(path) => tokio::task::spawn_blocking(move || read_meta(&path)).await.ok().flatten(),
-            Err(_) => None,
-        };
-        let (etag, metadata) = match stored {
-            Some(s) if s.fs_etag == fs_etag => (s.etag, s.metadata),
-            _ => (fs_etag, Metadata::new()),
-        };
-        ObjectInfo {
-            bucket: bucket.into(),
-            key: key.into(),
-            size: meta.size,
-            etag,
-            last_modified: meta.last_modified,
-            metadata,
-        }
+    /// The path of an object in an existing bucket.
+    fn existing_bucket_path(&self, bucket: &str, key: &str) -> Result<PathBuf, PortError> {
+        let path = self.object_path(bucket, key)?;
+        self.require_bucket(bucket)?;
+        Ok(path)
     }
 
-    /// Stores a local file as the object, with its ETag and metadata on it before the object
-    /// appears: a reader (or a reconcile scan) never sees the object without them.
-    async fn store_file(
+    /// Waits for a sync that started after the call (see [`durable`]).
+    async fn sync(&self, doing: impl FnOnce() -> String) -> Result<(), PortError> {
+        self.durability.sync().await.map_err(|e| PortError::unavailable(doing(), e))
+    }
+
+    /// Publishes staged files, whose bytes and attributes are written, under their keys in
+    /// order: makes them durable, renames each into place, makes the renames durable. Staged
+    /// files not yet renamed are removed if a step fails.
+    async fn publish(&self, bucket: &str, staged: Vec<Staged>) -> Result<Vec<ObjectInfo>, PortError> {
+        let doing = |key: &str| format!("storing {bucket}/{key}");
+        let first_key = staged.first().map(|s| s.info.key.clone()).unwrap_or_default();
+        if let Err(e) = self.sync(|| doing(&first_key)).await {
+            staged.iter().for_each(Staged::discard);
+            return Err(e);
+        }
+        let mut infos = Vec::with_capacity(staged.len());
+        let mut rest = staged.into_iter();
+        while let Some(s) = rest.next() {
+            if let Err(e) = std::fs::rename(&s.path, &s.dest) {
+                s.discard();
+                rest.for_each(|s| s.discard());
+                return Err(PortError::unavailable(doing(&s.info.key), e));
+            }
+            infos.push(s.info);
+        }
+        self.sync(|| doing(&first_key)).await?;
+        Ok(infos)
+    }
+
+    /// Writes `data` to a staging file beside the object's path, with its ETag and metadata.
+    async fn stage_bytes(
         &self,
         bucket: &str,
         key: &str,
-        path: &Path,
+        data: Bytes,
+        metadata: Metadata,
+    ) -> Result<Staged, PortError> {
+        let dest = self.existing_bucket_path(bucket, key)?;
+        let doing = || format!("storing {bucket}/{key}");
+        let path = staging_path(&dest);
+        let len = data.len() as u64;
+        let write = {
+            let (path, metadata) = (path.clone(), metadata.clone());
+            move || -> std::io::Result<(std::fs::Metadata, String)> {
+                let etag = hex::encode(Md5::digest(&data));
+                std::fs::create_dir_all(path.parent().expect("object paths have a parent"))?;
+                let mut f = File::create(&path)?;
+                f.write_all(&data)?;
+                let stat = f.metadata()?;
+                meta::write(&f, &meta::fingerprint(&stat), etag.clone(), metadata)?;
+                Ok((stat, etag))
+            }
+        };
+        let written = if len > INLINE_BYTES {
+            tokio::task::spawn_blocking(write).await.map_err(|e| PortError::unavailable(doing(), e))?
+        } else {
+            write()
+        };
+        match written {
+            Ok((stat, etag)) => {
+                Ok(Staged { info: object_info(bucket, key, &stat, etag, metadata), path, dest })
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(PortError::unavailable(doing(), e))
+            }
+        }
+    }
+
+    /// Makes a local file the staged object (moving it, or copying it when it is on another
+    /// file system), with its ETag and metadata.
+    async fn stage_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
         metadata: Metadata,
         etag: Option<String>,
-    ) -> Result<ObjectInfo, PortError> {
-        let dest = self.object_path(bucket, key)?;
-        self.require_bucket(bucket).await?;
-        let src = path.to_owned();
-        let meta = tokio::task::spawn_blocking(move || publish(&src, &dest, etag, metadata))
+    ) -> Result<Staged, PortError> {
+        let dest = self.existing_bucket_path(bucket, key)?;
+        let doing = || format!("storing {bucket}/{key}");
+        let parent = dest.parent().expect("object paths have a parent").to_owned();
+        std::fs::create_dir_all(&parent).map_err(|e| PortError::unavailable(doing(), e))?;
+        let path = if same_device(file, &parent) {
+            file.to_owned()
+        } else {
+            // Another file system: copy beside the key first, on a blocking thread.
+            let (src, probe) = (file.to_owned(), staging_path(&dest));
+            let copy = probe.clone();
+            let copied = tokio::task::spawn_blocking(move || {
+                std::fs::copy(&src, &copy)?;
+                std::fs::remove_file(&src)
+            })
             .await
-            .map_err(|e| PortError::unavailable("storing file", e))?
-            .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
-        Ok(ObjectInfo { bucket: bucket.into(), key: key.into(), ..meta })
+            .map_err(|e| PortError::unavailable(doing(), e))?;
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&probe);
+                return Err(PortError::unavailable(doing(), e));
+            }
+            probe
+        };
+        let described = (|| {
+            let f = File::open(&path)?;
+            let stat = f.metadata()?;
+            let fs_etag = meta::fingerprint(&stat);
+            let etag = etag.unwrap_or_else(|| fs_etag.clone());
+            meta::write(&f, &fs_etag, etag.clone(), metadata.clone())?;
+            Ok::<_, std::io::Error>(object_info(bucket, key, &stat, etag, metadata))
+        })();
+        match described {
+            Ok(info) => Ok(Staged { info, path, dest }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(PortError::unavailable(doing(), e))
+            }
+        }
+    }
+
+    /// Stores one staged object.
+    async fn publish_one(&self, bucket: &str, staged: Staged) -> Result<ObjectInfo, PortError> {
+        let mut infos = self.publish(bucket, vec![staged]).await?;
+        Ok(infos.pop().expect("one object published"))
+    }
+
+    /// Info for an object from its file's metadata, with the stored ETag and metadata if they
+    /// still describe the file.
+    fn info_of(
+        &self,
+        bucket: &str,
+        key: &str,
+        stat: &std::fs::Metadata,
+        stored: Option<StoredMeta>,
+    ) -> ObjectInfo {
+        let (etag, metadata) = StoredMeta::resolve(stored, meta::fingerprint(stat));
+        object_info(bucket, key, stat, etag, metadata)
+    }
+
+    /// `head` on a path: a file, not a folder.
+    fn head_path(&self, bucket: &str, key: &str, path: &Path) -> Result<ObjectInfo, PortError> {
+        match std::fs::metadata(path) {
+            Ok(stat) if stat.is_file() => Ok(self.info_of(bucket, key, &stat, meta::read(path))),
+            Ok(_) => Err(PortError::NotFound(format!("object {bucket}/{key}"))),
+            Err(e) => Err(io_error(e, bucket, key)),
+        }
+    }
+
+    /// Info for an object listed by `object_store` (whose ETag is the fingerprint).
+    fn listed_info(&self, bucket: &str, key: &str, listed: &ObjectMeta) -> ObjectInfo {
+        let fs_etag = listed.e_tag.clone().unwrap_or_default();
+        let stored = self.object_path(bucket, key).ok().and_then(|p| meta::read(&p));
+        let (etag, metadata) = StoredMeta::resolve(stored, fs_etag);
+        ObjectInfo {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: listed.size,
+            etag,
+            last_modified: listed.last_modified,
+            metadata,
+        }
+    }
+}
+
+/// An object written under a staging name beside its key, not yet published.
+struct Staged {
+    info: ObjectInfo,
+    path: PathBuf,
+    dest: PathBuf,
+}
+
+impl Staged {
+    fn discard(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn object_info(
+    bucket: &str,
+    key: &str,
+    stat: &std::fs::Metadata,
+    etag: String,
+    metadata: Metadata,
+) -> ObjectInfo {
+    ObjectInfo {
+        bucket: bucket.into(),
+        key: key.into(),
+        size: stat.len(),
+        etag,
+        last_modified: stat
+            .modified()
+            .map(chrono::DateTime::<chrono::Utc>::from)
+            .unwrap_or_else(|_| chrono::Utc::now()),
+        metadata,
     }
 }
 
@@ -146,26 +316,36 @@ impl LocalObjectStore {
 impl ObjectStore for LocalObjectStore {
     async fn create_bucket(&self, bucket: &str) -> Result<(), PortError> {
         validate_bucket(bucket).map_err(PortError::Invalid)?;
-        tokio::fs::create_dir_all(self.bucket_dir(bucket))
-            .await
-            .map_err(|e| PortError::unavailable(format!("creating bucket folder for {bucket}"), e))
+        std::fs::create_dir_all(self.bucket_dir(bucket))
+            .map_err(|e| PortError::unavailable(format!("creating bucket folder for {bucket}"), e))?;
+        self.sync(|| format!("creating bucket folder for {bucket}")).await
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, PortError> {
-        let loc = self.location(bucket, key)?;
-        self.require_bucket(bucket).await?;
-        let meta = self.store.head(&loc).await.map_err(|e| store_error(e, bucket, key))?;
-        Ok(self.info(bucket, key, &meta).await)
+        let path = self.existing_bucket_path(bucket, key)?;
+        self.head_path(bucket, key, &path)
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<(ObjectInfo, ByteStream), PortError> {
-        let loc = self.location(bucket, key)?;
-        self.require_bucket(bucket).await?;
-        let result = self.store.get(&loc).await.map_err(|e| store_error(e, bucket, key))?;
-        let info = self.info(bucket, key, &result.meta).await;
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        let stream = result.into_stream().map_err(move |e| store_error(e, &b, &k)).boxed();
-        Ok((info, stream))
+        let path = self.existing_bucket_path(bucket, key)?;
+        let mut file = File::open(&path).map_err(|e| io_error(e, bucket, key))?;
+        let stat = file.metadata().map_err(|e| io_error(e, bucket, key))?;
+        if !stat.is_file() {
+            return Err(PortError::NotFound(format!("object {bucket}/{key}")));
+        }
+        let info = self.info_of(bucket, key, &stat, meta::read_file(&file));
+        if info.size > INLINE_BYTES {
+            // Streamed in chunks on blocking threads.
+            drop(file);
+            let loc = self.location(bucket, key)?;
+            let result = self.store.get(&loc).await.map_err(|e| store_error(e, bucket, key))?;
+            let (b, k) = (bucket.to_owned(), key.to_owned());
+            let stream = result.into_stream().map_err(move |e| store_error(e, &b, &k)).boxed();
+            return Ok((info, stream));
+        }
+        let mut body = Vec::with_capacity(info.size as usize);
+        file.read_to_end(&mut body).map_err(|e| io_error(e, bucket, key))?;
+        Ok((info, futures::stream::once(futures::future::ready(Ok(Bytes::from(body)))).boxed()))
     }
 
     async fn put(
@@ -175,30 +355,8 @@ impl ObjectStore for LocalObjectStore {
         data: Bytes,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
-        let dest = self.object_path(bucket, key)?;
-        self.require_bucket(bucket).await?;
-        let etag = hex::encode(Md5::digest(&data));
-        let meta = tokio::task::spawn_blocking(move || -> std::io::Result<ObjectInfo> {
-            let staging = staging_path(&dest);
-            let result = (|| {
-                std::fs::create_dir_all(staging.parent().expect("object paths have a parent"))?;
-                let mut f = std::fs::File::create(&staging)?;
-                std::io::Write::write_all(&mut f, &data)?;
-                // The attribute goes on before the one fsync, which makes data and attribute durable.
-                let fs_etag = fs_fingerprint(&f.metadata()?);
-                write_meta(&staging, &fs_etag, etag, metadata.clone())?;
-                f.sync_all()?;
-                publish_staged(&staging, &dest, metadata)
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&staging);
-            }
-            result
-        })
-        .await
-        .map_err(|e| PortError::unavailable("storing object", e))?
-        .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))?;
-        Ok(ObjectInfo { bucket: bucket.into(), key: key.into(), ..meta })
+        let staged = self.stage_bytes(bucket, key, data, metadata).await?;
+        self.publish_one(bucket, staged).await
     }
 
     async fn put_file(
@@ -208,7 +366,8 @@ impl ObjectStore for LocalObjectStore {
         path: &Path,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
-        self.store_file(bucket, key, path, metadata, None).await
+        let staged = self.stage_file(bucket, key, path, metadata, None).await?;
+        self.publish_one(bucket, staged).await
     }
 
     async fn put_file_with_etag(
@@ -219,7 +378,27 @@ impl ObjectStore for LocalObjectStore {
         metadata: Metadata,
         etag: String,
     ) -> Result<ObjectInfo, PortError> {
-        self.store_file(bucket, key, path, metadata, Some(etag)).await
+        let staged = self.stage_file(bucket, key, path, metadata, Some(etag)).await?;
+        self.publish_one(bucket, staged).await
+    }
+
+    /// Stages every object, then publishes them together: two syncs in all.
+    async fn put_all(&self, bucket: &str, items: Vec<PutItem>) -> Result<Vec<ObjectInfo>, PortError> {
+        let mut staged = Vec::with_capacity(items.len());
+        for item in items {
+            let one = match item.body {
+                PutBody::Bytes(data) => self.stage_bytes(bucket, &item.key, data, item.metadata).await,
+                PutBody::File(path) => self.stage_file(bucket, &item.key, &path, item.metadata, None).await,
+            };
+            match one {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    staged.iter().for_each(Staged::discard);
+                    return Err(e);
+                }
+            }
+        }
+        self.publish(bucket, staged).await
     }
 
     async fn copy(
@@ -230,37 +409,53 @@ impl ObjectStore for LocalObjectStore {
         to_key: &str,
         metadata: Option<Metadata>,
     ) -> Result<ObjectInfo, PortError> {
-        let from = self.location(from_bucket, from_key)?;
-        let to = self.location(to_bucket, to_key)?;
-        self.require_bucket(from_bucket).await?;
-        self.require_bucket(to_bucket).await?;
-        let source = self.head(from_bucket, from_key).await?;
-        let (from_path, to_path) =
-            (self.object_path(from_bucket, from_key)?, self.object_path(to_bucket, to_key)?);
+        let from_path = self.existing_bucket_path(from_bucket, from_key)?;
+        let to_path = self.existing_bucket_path(to_bucket, to_key)?;
+        let source = self.head_path(from_bucket, from_key, &from_path)?;
+        let doing = || format!("copying {from_bucket}/{from_key} to {to_bucket}/{to_key}");
+        std::fs::create_dir_all(to_path.parent().expect("object paths have a parent"))
+            .map_err(|e| PortError::unavailable(doing(), e))?;
+        let staging = staging_path(&to_path);
         match metadata {
             // New metadata: the copy needs an inode of its own, or the source's would change too.
             Some(metadata) if metadata != source.metadata => {
+                let (from, stage) = (from_path.clone(), staging.clone());
                 let etag = source.etag.clone();
-                let meta =
-                    tokio::task::spawn_blocking(move || copy_bytes(&from_path, &to_path, etag, metadata))
-                        .await
-                        .map_err(|e| PortError::unavailable("copying object", e))?
-                        .map_err(|e| {
-                            PortError::unavailable(format!("copying {from_bucket}/{from_key}"), e)
-                        })?;
-                Ok(ObjectInfo { bucket: to_bucket.into(), key: to_key.into(), ..meta })
+                let copied = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::Metadata> {
+                    std::fs::copy(&from, &stage)?;
+                    let file = File::open(&stage)?;
+                    let stat = file.metadata()?;
+                    meta::write(&file, &meta::fingerprint(&stat), etag, metadata)?;
+                    Ok(stat)
+                })
+                .await
+                .map_err(|e| PortError::unavailable(doing(), e))?;
+                let stat = match copied {
+                    Ok(stat) => stat,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&staging);
+                        return Err(PortError::unavailable(doing(), e));
+                    }
+                };
+                let info = object_info(to_bucket, to_key, &stat, String::new(), Metadata::new());
+                self.publish_one(to_bucket, Staged { info, path: staging, dest: to_path.clone() }).await?;
             }
-            // The same metadata: a hard link shares the file and its attribute. object_store
-            // links to a staging name and renames over the target; when the target already is
-            // a link to the same file (a repeated copy), POSIX makes that rename a no-op and
-            // the staging link would be left behind, so that case copies nothing.
+            // The same metadata: a hard link shares the file and its attribute. When the target
+            // already is a link to the same file (a repeated copy), POSIX makes a rename over
+            // it a no-op that would leave the staging link behind, so that case copies nothing.
             _ => {
                 if !same_file(&from_path, &to_path) {
-                    self.store.copy(&from, &to).await.map_err(|e| store_error(e, from_bucket, from_key))?;
+                    std::fs::hard_link(&from_path, &staging)
+                        .map_err(|e| io_error(e, from_bucket, from_key))?;
+                    if let Err(e) = std::fs::rename(&staging, &to_path) {
+                        let _ = std::fs::remove_file(&staging);
+                        return Err(PortError::unavailable(doing(), e));
+                    }
+                    self.sync(doing).await?;
                 }
-                self.head(to_bucket, to_key).await
             }
         }
+        self.head_path(to_bucket, to_key, &to_path)
     }
 
     /// Links the file under the new key, then unlinks the old one: no bytes copied, the inode
@@ -274,30 +469,51 @@ impl ObjectStore for LocalObjectStore {
         to_key: &str,
         metadata: Option<Metadata>,
     ) -> Result<ObjectInfo, PortError> {
-        self.require_bucket(to_bucket).await?;
-        let source = self.head(from_bucket, from_key).await?;
-        let (from_path, to_path) =
-            (self.object_path(from_bucket, from_key)?, self.object_path(to_bucket, to_key)?);
+        let from_path = self.existing_bucket_path(from_bucket, from_key)?;
+        let to_path = self.existing_bucket_path(to_bucket, to_key)?;
+        let doing = || format!("moving {from_bucket}/{from_key} to {to_bucket}/{to_key}");
+        let source = self.head_path(from_bucket, from_key, &from_path)?;
         let metadata = metadata.unwrap_or(source.metadata);
-        let etag = source.etag;
-        tokio::task::spawn_blocking(move || move_file(&from_path, &to_path, etag, metadata))
-            .await
-            .map_err(|e| PortError::unavailable("moving object", e))?
-            .map_err(|e| PortError::unavailable(format!("moving {from_bucket}/{from_key}"), e))?;
-        self.head(to_bucket, to_key).await
+        // The attribute on the source's inode first, so the object appears under its new key
+        // with it.
+        let described = File::open(&from_path).and_then(|file| {
+            meta::write(&file, &meta::fingerprint(&file.metadata()?), source.etag.clone(), metadata)
+        });
+        described.map_err(|e| io_error(e, from_bucket, from_key))?;
+        if from_path == to_path {
+            self.sync(doing).await?;
+            return self.head_path(to_bucket, to_key, &to_path);
+        }
+        if !same_file(&from_path, &to_path) {
+            std::fs::create_dir_all(to_path.parent().expect("object paths have a parent"))
+                .map_err(|e| PortError::unavailable(doing(), e))?;
+            let staging = staging_path(&to_path);
+            std::fs::hard_link(&from_path, &staging).map_err(|e| io_error(e, from_bucket, from_key))?;
+            if let Err(e) = std::fs::rename(&staging, &to_path) {
+                let _ = std::fs::remove_file(&staging);
+                return Err(PortError::unavailable(doing(), e));
+            }
+        }
+        // The new name must be on disk before the old one goes.
+        self.sync(doing).await?;
+        std::fs::remove_file(&from_path).map_err(|e| io_error(e, from_bucket, from_key))?;
+        self.sync(doing).await?;
+        self.head_path(to_bucket, to_key, &to_path)
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError> {
-        let loc = self.location(bucket, key)?;
-        self.require_bucket(bucket).await?;
-        match self.store.delete(&loc).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(store_error(e, bucket, key)),
+        let path = self.existing_bucket_path(bucket, key)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => self.sync(|| format!("deleting {bucket}/{key}")).await,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            // A folder under the key is not an object: nothing to delete, as on S3.
+            Err(_) if path.is_dir() => Ok(()),
+            Err(e) => Err(PortError::unavailable(format!("deleting {bucket}/{key}"), e)),
         }
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
-        self.require_bucket(bucket).await?;
+        self.require_bucket(bucket)?;
         // object_store lists whole path segments; S3 prefixes are plain string prefixes, so list
         // the deepest folder the prefix names and filter.
         let dir = match prefix.rfind('/') {
@@ -311,28 +527,31 @@ impl ObjectStore for LocalObjectStore {
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(store_error(e, bucket, prefix)),
         };
-        let mut out = Vec::new();
-        for meta in metas {
-            let full = meta.location.as_ref();
-            let Some(key) = full.strip_prefix(bucket).and_then(|k| k.strip_prefix('/')) else { continue };
-            if key.starts_with(prefix) {
-                out.push(self.info(bucket, key, &meta).await);
-            }
-        }
+        // One attribute read per object: on a blocking thread, as a listing can be long.
+        let (this, bucket_name, prefix) = (self.clone(), bucket.to_owned(), prefix.to_owned());
+        let mut out = tokio::task::spawn_blocking(move || {
+            metas
+                .iter()
+                .filter_map(|meta| {
+                    let key = meta.location.as_ref().strip_prefix(&bucket_name)?.strip_prefix('/')?;
+                    key.starts_with(&prefix).then(|| this.listed_info(&bucket_name, key, meta))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| PortError::unavailable(format!("listing {bucket}"), e))?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, PortError> {
-        let mut entries = tokio::fs::read_dir(&self.root)
-            .await
+        let entries = std::fs::read_dir(&self.root)
             .map_err(|e| PortError::unavailable(format!("listing {}", self.root.display()), e))?;
         let mut out = Vec::new();
-        while let Some(entry) =
-            entries.next_entry().await.map_err(|e| PortError::unavailable("listing buckets", e))?
-        {
+        for entry in entries {
+            let entry = entry.map_err(|e| PortError::unavailable("listing buckets", e))?;
             let Ok(name) = entry.file_name().into_string() else { continue };
-            let Ok(meta) = entry.metadata().await else { continue };
+            let Ok(meta) = entry.metadata() else { continue };
             // Only folders with S3 bucket names: not `.tmp`, nor the SQLite files.
             if !meta.is_dir() || validate_bucket(&name).is_err() {
                 continue;
@@ -345,7 +564,7 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn bucket_exists(&self, bucket: &str) -> Result<bool, PortError> {
-        match self.require_bucket(bucket).await {
+        match self.require_bucket(bucket) {
             Ok(()) => Ok(true),
             Err(PortError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
@@ -358,15 +577,14 @@ impl ObjectStore for LocalObjectStore {
         key: &str,
         range: Range<u64>,
     ) -> Result<(ObjectInfo, ByteStream), PortError> {
-        let loc = self.location(bucket, key)?;
-        self.require_bucket(bucket).await?;
+        let path = self.existing_bucket_path(bucket, key)?;
+        let info = self.head_path(bucket, key, &path)?;
         if range.start >= range.end {
-            let info = self.head(bucket, key).await?;
             return Ok((info, futures::stream::empty().boxed()));
         }
+        let loc = self.location(bucket, key)?;
         let options = GetOptions { range: Some(GetRange::Bounded(range)), ..Default::default() };
         let result = self.store.get_opts(&loc, options).await.map_err(|e| store_error(e, bucket, key))?;
-        let info = self.info(bucket, key, &result.meta).await;
         let (b, k) = (bucket.to_owned(), key.to_owned());
         let stream = result.into_stream().map_err(move |e| store_error(e, &b, &k)).boxed();
         Ok((info, stream))
@@ -402,6 +620,15 @@ fn same_device(_: &Path, _: &Path) -> bool {
     false
 }
 
+/// A failed file operation on an object: a missing file is `NotFound`.
+fn io_error(e: std::io::Error, bucket: &str, key: &str) -> PortError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        PortError::NotFound(format!("object {bucket}/{key}"))
+    } else {
+        PortError::unavailable(format!("object store ({bucket}/{key})"), e)
+    }
+}
+
 fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {
     match e {
         object_store::Error::NotFound { .. } => PortError::NotFound(format!("object {bucket}/{key}")),
@@ -410,251 +637,28 @@ fn store_error(e: object_store::Error, bucket: &str, key: &str) -> PortError {
     }
 }
 
-/// Moves `src` to `dest` atomically (a rename on the same file system, else a copy to a staging
-/// file beside `dest` first), with the ETag and metadata set on the file and both fsynced
-/// before the rename, and the folder fsynced after it. A rename keeps the inode and the
-/// modification time, so the fingerprint taken before it still describes the object after it.
-fn publish(src: &Path, dest: &Path, etag: Option<String>, metadata: Metadata) -> std::io::Result<ObjectInfo> {
-    let parent = dest.parent().expect("object paths have a parent");
-    std::fs::create_dir_all(parent)?;
-    let staged = if same_device(src, parent) {
-        src.to_owned()
-    } else {
-        let probe = staging_path(dest);
-        std::fs::copy(src, &probe)?;
-        std::fs::remove_file(src)?;
-        probe
-    };
-    let result = (|| {
-        let file = std::fs::File::open(&staged)?;
-        let fs_etag = fs_fingerprint(&file.metadata()?);
-        let etag = etag.unwrap_or_else(|| fs_etag.clone());
-        write_meta(&staged, &fs_etag, etag, metadata.clone())?;
-        file.sync_all()?;
-        publish_staged(&staged, dest, metadata)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&staged);
-    }
-    result
-}
-
-/// Renames a staged file, already fsynced with its attribute, into place and fsyncs the folder.
-fn publish_staged(staged: &Path, dest: &Path, metadata: Metadata) -> std::io::Result<ObjectInfo> {
-    let meta = std::fs::metadata(staged)?;
-    let etag = match read_meta(staged) {
-        Some(m) => m.etag,
-        None => fs_fingerprint(&meta),
-    };
-    std::fs::rename(staged, dest)?;
-    sync_dir(dest)?;
-    Ok(ObjectInfo {
-        bucket: String::new(),
-        key: String::new(),
-        size: meta.len(),
-        etag,
-        last_modified: meta
-            .modified()
-            .map(chrono::DateTime::<chrono::Utc>::from)
-            .unwrap_or_else(|_| chrono::Utc::now()),
-        metadata,
-    })
-}
-
-/// A copy with its own inode: the bytes to a staging file beside `dest`, the attribute, fsync,
-/// rename.
-fn copy_bytes(src: &Path, dest: &Path, etag: String, metadata: Metadata) -> std::io::Result<ObjectInfo> {
-    std::fs::create_dir_all(dest.parent().expect("object paths have a parent"))?;
-    let staging = staging_path(dest);
-    let result = (|| {
-        std::fs::copy(src, &staging)?;
-        let file = std::fs::File::open(&staging)?;
-        write_meta(&staging, &fs_fingerprint(&file.metadata()?), etag, metadata.clone())?;
-        file.sync_all()?;
-        publish_staged(&staging, dest, metadata)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&staging);
-    }
-    result
-}
-
-/// The local move: attribute on the source's inode, a link under the new name (staged, then
-/// renamed over whatever is there), the folder fsynced, then the old name removed.
-fn move_file(src: &Path, dest: &Path, etag: String, metadata: Metadata) -> std::io::Result<()> {
-    let fs_etag = fs_fingerprint(&std::fs::metadata(src)?);
-    write_meta(src, &fs_etag, etag, metadata)?;
-    if src == dest {
-        return Ok(());
-    }
-    if !same_file(src, dest) {
-        std::fs::create_dir_all(dest.parent().expect("object paths have a parent"))?;
-        let staging = staging_path(dest);
-        std::fs::hard_link(src, &staging)?;
-        if let Err(e) = std::fs::rename(&staging, dest) {
-            let _ = std::fs::remove_file(&staging);
-            return Err(e);
-        }
-    }
-    sync_dir(dest)?;
-    std::fs::remove_file(src)
-}
-
-/// Fsyncs the folder holding `path`, so that a rename into it survives a power cut.
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    dir_sync::sync(path.parent().expect("object paths have a parent"))
-}
-
-/// Group commit for folder fsyncs. Busy folders (`raw/` while files arrive, the output folders
-/// while jobs finish) take many renames at once, and one fsync makes all renames before it
-/// durable; on ext4 a folder fsync costs several times a file's. A caller needs a sync that
-/// *started* after its rename: if one is running, it waits for it to end and then runs (or
-/// waits for) the next, which covers every caller that arrived meanwhile.
-mod dir_sync {
-    use std::collections::HashMap;
-    use std::path::{Path, PathBuf};
-    use std::sync::{Arc, Condvar, LazyLock, Mutex};
-
-    #[derive(Default)]
-    struct Folder {
-        state: Mutex<State>,
-        done: Condvar,
-    }
-
-    #[derive(Default)]
-    struct State {
-        /// Callers so far, numbered; a sync started after caller n covers it.
-        requested: u64,
-        /// Every caller up to this number is covered by a finished sync.
-        synced: u64,
-        running: bool,
-    }
-
-    static FOLDERS: LazyLock<Mutex<HashMap<PathBuf, Arc<Folder>>>> = LazyLock::new(Default::default);
-
-    pub fn sync(dir: &Path) -> std::io::Result<()> {
-        let folder =
-            FOLDERS.lock().unwrap_or_else(|p| p.into_inner()).entry(dir.to_owned()).or_default().clone();
-        let result = sync_in(&folder, dir);
-        // Forget the folder when no one else holds it (no one can take it without the map's
-        // lock), so the map holds only folders being written.
-        let mut folders = FOLDERS.lock().unwrap_or_else(|p| p.into_inner());
-        if Arc::strong_count(&folder) == 2 {
-            folders.remove(dir);
-        }
-        result
-    }
-
-    fn sync_in(folder: &Folder, dir: &Path) -> std::io::Result<()> {
-        let mut state = folder.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.requested += 1;
-        let me = state.requested;
-        loop {
-            if state.synced >= me {
-                return Ok(());
-            }
-            if !state.running {
-                state.running = true;
-                let covers = state.requested;
-                drop(state);
-                let result = std::fs::File::open(dir).and_then(|f| f.sync_all());
-                state = folder.state.lock().unwrap_or_else(|p| p.into_inner());
-                state.running = false;
-                if result.is_ok() {
-                    state.synced = state.synced.max(covers);
-                }
-                folder.done.notify_all();
-                result?;
-                continue;
-            }
-            state = folder.done.wait(state).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        /// Many writers syncing one folder at once all return, with fewer fsyncs than writers
-        /// (not checked: timing decides), and a folder left idle is forgotten.
-        #[test]
-        fn concurrent_syncs_of_one_folder_all_finish_and_idle_folders_are_forgotten() {
-            let dir = tempfile::tempdir().unwrap();
-            let threads: Vec<_> = (0..16)
-                .map(|i| {
-                    let d = dir.path().to_owned();
-                    std::thread::spawn(move || {
-                        std::fs::write(d.join(format!("f{i}")), b"x").unwrap();
-                        super::sync(&d)
-                    })
-                })
-                .collect();
-            for t in threads {
-                t.join().unwrap().unwrap();
-            }
-            assert!(!super::FOLDERS.lock().unwrap().contains_key(dir.path()));
-            let missing = dir.path().join("missing");
-            assert!(super::sync(&missing).is_err(), "a folder that is not there fails");
-            assert!(!super::FOLDERS.lock().unwrap().contains_key(&missing));
-        }
-    }
-}
-
-/// The stored ETag and metadata of a file, if it has any that can be read.
-fn read_meta(path: &Path) -> Option<StoredMeta> {
-    let bytes = xattr::get(path, META_XATTR).ok().flatten()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Sets (or, when the file says all there is to say, removes) a file's stored ETag and metadata.
-fn write_meta(path: &Path, fs_etag: &str, etag: String, metadata: Metadata) -> std::io::Result<()> {
-    if metadata.is_empty() && etag == fs_etag {
-        return match xattr::remove(path, META_XATTR) {
-            Ok(()) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(NO_ATTRIBUTE) => Ok(()),
-            Err(e) => Err(e),
-        };
-    }
-    let body = serde_json::to_vec(&StoredMeta { fs_etag: fs_etag.to_owned(), etag, metadata })
-        .expect("object metadata serializes");
-    xattr::set(path, META_XATTR, &body)
-}
-
-/// `ENODATA`: the file has no such attribute.
-const NO_ATTRIBUTE: i32 = 61;
-
-/// `EOPNOTSUPP`: the file system has no extended attributes.
-const NOT_SUPPORTED: i32 = 95;
-
-/// Sets and reads back an attribute on a scratch file under `root`.
-fn check_xattrs(root: &Path) -> std::io::Result<()> {
-    let probe = root.join(format!(".xattr-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"")?;
-    let result = xattr::set(&probe, META_XATTR, b"{}").and_then(|()| match xattr::get(&probe, META_XATTR)? {
-        Some(v) if v == b"{}" => Ok(()),
-        _ => Err(std::io::Error::other("an attribute that was set does not read back")),
-    });
-    let _ = std::fs::remove_file(&probe);
-    result
-}
-
-/// The ETag `object_store`'s `LocalFileSystem` reports for a file (inode, mtime in µs, size),
-/// which the sidecar must match to be trusted. A test checks the two agree.
-fn fs_fingerprint(meta: &std::fs::Metadata) -> String {
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(meta);
-    #[cfg(not(unix))]
-    let inode = 0u64;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
-        .unwrap_or_default()
-        .as_micros();
-    format!("\"{inode:x}-{mtime:x}-{:x}\"", meta.len())
-}
-
 fn staging_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     // A digits-only `#` suffix is what object_store itself stages with, and lists skip it.
     name.push(format!("#{}", uuid::Uuid::new_v4().as_u128() % 10u128.pow(20)));
     dest.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fingerprint the attribute is checked against is the ETag `object_store` lists a file
+    /// with, so listed objects keep their stored ETags.
+    #[tokio::test]
+    async fn the_fingerprint_is_object_stores_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalObjectStore::open(dir.path()).unwrap();
+        store.create_bucket("bkt").await.unwrap();
+        store.put("bkt", "k/x.csv", Bytes::from_static(b"abc"), Metadata::new()).await.unwrap();
+        let listed =
+            store.store.head(&StorePath::from("bkt/k/x.csv")).await.expect("object_store reads the object");
+        let stat = std::fs::metadata(dir.path().join("bkt/k/x.csv")).unwrap();
+        assert_eq!(listed.e_tag.unwrap(), meta::fingerprint(&stat));
+    }
 }
