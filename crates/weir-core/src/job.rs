@@ -96,7 +96,9 @@ pub struct StepRecord {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The state's input as JSON text, truncated (a few KiB at most).
+    /// The state's input as JSON text, truncated (a few KiB at most). Recorded for the first
+    /// state of a run only: every later state's input is the output of the state before it (in
+    /// the same branch, for the states of a Parallel or Map).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
     /// The state's output as JSON text, truncated; absent if the state failed.
@@ -173,6 +175,21 @@ impl Job {
             steps: Vec::new(),
             checkpoint: None,
         }
+    }
+
+    /// Starts a new attempt: running `pipeline` from now, one attempt more, no error.
+    pub fn start_attempt(&mut self, pipeline: &str) {
+        self.pipeline = Some(pipeline.to_owned());
+        self.status = JobStatus::Running;
+        self.attempts += 1;
+        self.started_at = Some(Utc::now());
+        self.error = None;
+    }
+
+    /// Whether the job ended for good: terminal, and not `failed` (retries exhausted), which a
+    /// replayed dead letter runs again.
+    pub fn is_done(&self) -> bool {
+        self.status.is_terminal() && self.status != JobStatus::Failed
     }
 
     /// Marks the job terminal now, computing its duration from its start.

@@ -25,7 +25,7 @@ use weir_backends::{LocalObjectStore, SqliteFile, SqliteJobStore, SqliteQueue};
 use weir_core::{Config, Job, JobId, JobStatus};
 use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_pipeline::{ingest, Engine, Ports, Worker};
-use weir_ports::{JobFilter, JobStore, Metadata, Notification, Notifier, PortError, QueueSettings};
+use weir_ports::{Begin, JobFilter, JobStore, Metadata, Notification, Notifier, PortError, QueueSettings};
 
 /// Records when each job was saved as succeeded.
 struct Timed {
@@ -56,6 +56,9 @@ impl JobStore for Timed {
     }
     async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
         self.inner.acquire_lease(job, owner, ttl).await
+    }
+    async fn begin(&self, job: &Job, pipeline: &str, owner: &str, ttl: Duration) -> Result<Begin, PortError> {
+        self.inner.begin(job, pipeline, owner, ttl).await
     }
     async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
         self.inner.release_lease(id, owner).await
@@ -106,6 +109,32 @@ fn csv_1kb(i: usize) -> Bytes {
     Bytes::from(s)
 }
 
+/// Where a run keeps its data: a fresh folder under `--data-dir` (kept) or a temporary one.
+enum DataDir {
+    Kept(std::path::PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl DataDir {
+    fn new() -> DataDir {
+        let args: Vec<String> = std::env::args().collect();
+        match args.iter().position(|a| a == "--data-dir").and_then(|i| args.get(i + 1)) {
+            Some(base) => {
+                let dir = tempfile::Builder::new().prefix("run-").tempdir_in(base).unwrap().keep();
+                DataDir::Kept(dir)
+            }
+            None => DataDir::Temporary(tempfile::tempdir().unwrap()),
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            DataDir::Kept(p) => p,
+            DataDir::Temporary(t) => t.path(),
+        }
+    }
+}
+
 fn arg(name: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -143,7 +172,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 struct Setup {
-    _dir: tempfile::TempDir,
+    _dir: DataDir,
     engine: Arc<Engine>,
     timed: Arc<Timed>,
     raw: Ports,
@@ -152,7 +181,7 @@ struct Setup {
 }
 
 async fn setup(concurrency: usize, failure_rate: f64) -> (Setup, Arc<RandomFaults>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = DataDir::new();
     let mut config = Config::bundled();
     if failure_rate > 0.0 {
         config.queue.visibility_timeout_secs = 2;

@@ -11,12 +11,14 @@ use weir_ports::JobStore;
 use weir_workflow::definition::StateKind;
 use weir_workflow::{Completed, StateMachine, TaskError};
 
-/// Built-in tasks that are safe to run again, so no checkpoint is written after them.
+/// Built-in tasks that are safe to run again, so no checkpoint is written after them. Moving
+/// the source is safe to repeat too, but what ran before it is not once the source has moved
+/// (reading it again fails), so a move is always checkpointed.
 const REPEATABLE: [&str; 2] = ["weir:validate-schema", "weir:notify"];
 
 /// Saves the job with a checkpoint after every completed Task state that changes the world
-/// (moving, storing). Choice and Pass states, reading the header, and notifying (claimed once
-/// in the job store) are safe to repeat, so they cost no write.
+/// (moving, storing). Choice and Pass states and the [`REPEATABLE`] tasks are safe to repeat,
+/// so they cost no write.
 pub struct JobCheckpoints {
     jobs: Arc<dyn JobStore>,
     job: Mutex<Job>,

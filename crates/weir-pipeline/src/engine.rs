@@ -9,12 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::{json, Value};
 use weir_core::event::{QueueEvent, S3EventRecord};
 use weir_core::keys::validate_key;
-use weir_core::{Config, ErrorClass, Job, JobId, JobStatus, PipelineConfig, Summary};
-use weir_ports::{Message, PortError};
+use weir_core::{Config, ErrorClass, Job, JobStatus, PipelineConfig, Summary};
+use weir_ports::{Begin, Message, PortError};
 use weir_process::Plan;
 use weir_workflow::{MappedResolver, Outcome, RunOptions, StateMachine};
 
@@ -173,39 +172,41 @@ impl Engine {
             }
         };
         let pipeline = self.config.pipeline_for(bucket, &key);
-        let job = match self.ports.jobs.get(&JobId::for_object(bucket, &key, etag)).await {
-            Ok(Some(job)) => job,
-            Ok(None) => {
-                Job::queued(bucket, &key, etag, record.s3.object.size, pipeline.map(|p| p.name.as_str()))
+        let job = Job::queued(bucket, &key, etag, record.s3.object.size, pipeline.map(|p| p.name.as_str()));
+        let pipeline = match (validate_key(&key), pipeline) {
+            (Err(e), _) => {
+                let why = format!("refused object key: {e}");
+                return self.refuse(job, message, JobStatus::Rejected, why).await;
             }
-            Err(e) => return self.retry_later(message, &format!("job store: {e}")),
-        };
-        if job.status.is_terminal() && job.status != JobStatus::Failed {
-            tracing::info!(job_id = %job.job_id, status = %job.status, "duplicate delivery of a finished job");
-            return Disposition::Delete;
-        }
-        if let Err(e) = validate_key(&key) {
-            return self.finish(job, JobStatus::Rejected, Some(format!("refused object key: {e}"))).await;
-        }
-        let Some(pipeline) = pipeline else {
-            return self
-                .finish(job, JobStatus::Skipped, Some(format!("no pipeline's source matches {bucket}/{key}")))
-                .await;
+            (Ok(()), None) => {
+                let why = format!("no pipeline's source matches {bucket}/{key}");
+                return self.refuse(job, message, JobStatus::Skipped, why).await;
+            }
+            (Ok(()), Some(p)) => p,
         };
         // One worker at a time per object: a second delivery waits for the lease to lapse.
-        match self.ports.jobs.acquire_lease(&job, &self.owner, self.visibility()).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let job = match self.ports.jobs.begin(&job, &pipeline.name, &self.owner, self.visibility()).await {
+            Ok(Begin::Started(job)) => job,
+            Ok(Begin::Finished(job)) => {
+                tracing::info!(job_id = %job.job_id, status = %job.status, "duplicate delivery of a finished job");
+                return Disposition::Delete;
+            }
+            Ok(Begin::Busy) => {
                 tracing::info!(job_id = %job.job_id, "another worker is running this job; trying again later");
                 return Disposition::Retry { after: self.visibility() };
             }
             Err(e) => return self.retry_later(message, &format!("job store: {e}")),
-        }
-        let disposition = self.run_leased(job, pipeline, message).await;
+        };
+        let id = job.job_id.clone();
+        tracing::info!(job_id = %job.job_id, key = %job.source_key, attempt = job.attempts, "job started");
+        let heartbeat = self.heartbeat(message, &job);
+        let disposition = tokio::select! {
+            disposition = self.run_workflow(job.clone(), pipeline, message) => disposition,
+            never = heartbeat => match never {},
+        };
         // A finished job's lease went with its final save; one that will be retried gives its
         // lease up now, so the retry need not wait for it to expire.
         if disposition != Disposition::Delete {
-            let id = JobId::for_object(bucket, &key, etag);
             if let Err(e) = self.ports.jobs.release_lease(&id, &self.owner).await {
                 tracing::warn!(job_id = %id, error = %e, "could not release the job lease; it expires by itself");
             }
@@ -213,33 +214,16 @@ impl Engine {
         disposition
     }
 
-    /// Runs a job whose lease this engine holds, keeping the message hidden and the lease alive
-    /// while the workflow runs.
-    async fn run_leased(&self, job: Job, pipeline: &PipelineConfig, message: &Message) -> Disposition {
-        // The record may have moved on between the first read and the lease.
-        let mut job = match self.ports.jobs.get(&job.job_id).await {
-            Ok(Some(current)) => current,
-            Ok(None) => job,
-            Err(e) => return self.retry_later(message, &format!("job store: {e}")),
-        };
-        if job.status.is_terminal() && job.status != JobStatus::Failed {
-            // Finished by someone else meanwhile: give the lease back, nothing else to do.
-            let _ = self.ports.jobs.release_lease(&job.job_id, &self.owner).await;
-            return Disposition::Delete;
-        }
-        job.pipeline = Some(pipeline.name.clone());
-        job.status = JobStatus::Running;
-        job.attempts += 1;
-        job.started_at = Some(Utc::now());
-        job.error = None;
-        if let Err(e) = self.ports.jobs.save(&job).await {
-            return self.retry_later(message, &format!("job store: {e}"));
-        }
-        tracing::info!(job_id = %job.job_id, key = %job.source_key, attempt = job.attempts, "job started");
-        let heartbeat = self.heartbeat(message, &job);
-        tokio::select! {
-            disposition = self.run_workflow(job.clone(), pipeline, message) => disposition,
-            never = heartbeat => match never {},
+    /// Ends a job that is not work for any pipeline (a refused key, no matching source) with
+    /// `status`, unless its record says it already ended.
+    async fn refuse(&self, job: Job, message: &Message, status: JobStatus, why: String) -> Disposition {
+        match self.ports.jobs.get(&job.job_id).await {
+            Ok(Some(existing)) if existing.is_done() => {
+                tracing::info!(job_id = %existing.job_id, status = %existing.status, "duplicate delivery of a finished job");
+                Disposition::Delete
+            }
+            Ok(existing) => self.finish(existing.unwrap_or(job), status, Some(why)).await,
+            Err(e) => self.retry_later(message, &format!("job store: {e}")),
         }
     }
 

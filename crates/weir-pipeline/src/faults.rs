@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::{
-    ByteStream, DeadLetter, JobFilter, JobStore, Message, Metadata, Notification, Notifier, ObjectInfo,
-    ObjectStore, PortError, Queue, QueueStats, RecordItem, RecordsSink,
+    Begin, ByteStream, DeadLetter, JobFilter, JobStore, Message, Metadata, Notification, Notifier,
+    ObjectInfo, ObjectStore, PortError, Queue, QueueStats, RecordItem, RecordsSink,
 };
 
 use crate::Ports;
@@ -68,6 +68,8 @@ struct FaultyJobs(Arc<dyn JobStore>, Arc<dyn FaultPlan>);
 struct FaultyRecords(Arc<dyn RecordsSink>, Arc<dyn FaultPlan>);
 struct FaultyNotifier(Arc<dyn Notifier>, Arc<dyn FaultPlan>);
 
+/// `put_all` and `move_object` keep their default implementations, which call `put`, `copy`
+/// and `delete` through this wrapper: each object stored or moved is a failure point of its own.
 #[async_trait]
 impl ObjectStore for FaultyObjects {
     async fn create_bucket(&self, b: &str) -> Result<(), PortError> {
@@ -167,6 +169,9 @@ impl JobStore for FaultyJobs {
     }
     async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
         faulty!(self.1, "jobs.acquire_lease", "", self.0.acquire_lease(job, owner, ttl).await)
+    }
+    async fn begin(&self, job: &Job, pipeline: &str, owner: &str, ttl: Duration) -> Result<Begin, PortError> {
+        faulty!(self.1, "jobs.begin", "", self.0.begin(job, pipeline, owner, ttl).await)
     }
     async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
         faulty!(self.1, "jobs.release_lease", "", self.0.release_lease(id, owner).await)

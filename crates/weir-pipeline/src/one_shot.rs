@@ -70,7 +70,8 @@ pub fn process_file_with_progress(
     let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
     let file = File::open(input).map_err(io(input))?;
     let stem = format!(".{name}.{}", std::process::id());
-    let options = Options { source_name: Some(&name), progress };
+    let size_hint = file.metadata().ok().map(|m| m.len());
+    let options = Options { source_name: Some(&name), progress, size_hint };
     let mut output = match run_transform(&plan, file, out_dir, &stem, &options) {
         Ok(o) => o,
         Err(e) if e.class() == ErrorClass::Permanent => {

@@ -15,6 +15,17 @@ pub struct JobFilter {
     pub limit: usize,
 }
 
+/// What [`JobStore::begin`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Begin {
+    /// The lease is this owner's and the record says running: the attempt is on.
+    Started(Job),
+    /// Another owner holds an unexpired lease.
+    Busy,
+    /// The job already ended for good ([`Job::is_done`]); no lease was taken.
+    Finished(Job),
+}
+
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Inserts the job unless a job with its id exists. Returns whether it was inserted.
@@ -36,6 +47,24 @@ pub trait JobStore: Send + Sync {
     /// `job` if it is missing. Returns false while another owner holds an unexpired lease: two
     /// workers never run the same object at once (the AWS Lambda Powertools idempotency record).
     async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError>;
+
+    /// Begins an attempt at `job` for `owner`: takes the lease for `ttl` (creating the record
+    /// from `job` if it is missing) and saves the current record as running `pipeline`
+    /// ([`Job::start_attempt`]). The default takes the lease, reads and saves; stores that can
+    /// do it in one write override it.
+    async fn begin(&self, job: &Job, pipeline: &str, owner: &str, ttl: Duration) -> Result<Begin, PortError> {
+        if !self.acquire_lease(job, owner, ttl).await? {
+            return Ok(Begin::Busy);
+        }
+        let mut current = self.get(&job.job_id).await?.unwrap_or_else(|| job.clone());
+        if current.is_done() {
+            self.release_lease(&current.job_id, owner).await?;
+            return Ok(Begin::Finished(current));
+        }
+        current.start_attempt(pipeline);
+        self.save(&current).await?;
+        Ok(Begin::Started(current))
+    }
 
     /// Gives the lease up early (a no-op if `owner` does not hold it).
     async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError>;

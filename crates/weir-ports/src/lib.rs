@@ -14,8 +14,8 @@ pub mod queue;
 pub mod records;
 
 pub use error::PortError;
-pub use jobs::{JobFilter, JobStore};
+pub use jobs::{Begin, JobFilter, JobStore};
 pub use notify::{DeliveryStats, Notification, Notifier};
-pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore};
+pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PutBody, PutItem};
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};
 pub use records::{RecordItem, RecordsSink};

@@ -233,10 +233,13 @@ impl Runner<'_> {
                 let entered_at = Utc::now();
                 let started = Instant::now();
                 ctx.enter(&name, entered_at);
+                // Every state after the first gets the output of the one before, which its
+                // record holds already.
+                let input = steps.is_empty().then(|| truncated(&data, max_bytes));
                 let mut record = StepRecord {
                     state: format!("{prefix}{name}"),
                     entered_at,
-                    input: Some(truncated(&data, max_bytes)),
+                    input,
                     ..StepRecord::default()
                 };
                 let mut children = Vec::new();

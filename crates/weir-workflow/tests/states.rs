@@ -393,6 +393,7 @@ async fn history_keeps_truncated_input_and_output() {
     let out = a.output.as_deref().unwrap();
     assert!(out.len() < 2100 && out.ends_with("… (truncated)"), "{}", out.len());
     assert_eq!(ex.steps[1].output.as_deref(), Some("1"));
+    assert_eq!(ex.steps[1].input, None, "B's input is A's output, recorded once");
     // The record serialises without the empty fields.
     let text = serde_json::to_string(&ex.steps[1]).unwrap();
     assert!(!text.contains("retries") && !text.contains("error"), "{text}");

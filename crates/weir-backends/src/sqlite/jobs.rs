@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use weir_core::{Job, JobId, JobStatus};
-use weir_ports::{JobFilter, JobStore, PortError};
+use weir_ports::{Begin, JobFilter, JobStore, PortError};
 
 use super::{ms, now_ms, sql, Db, Durability, SqliteFile};
 
@@ -110,15 +110,11 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
-        let id = id.0.clone();
-        let json = self
-            .db
-            .read("reading a job", move |c| {
-                c.prepare_cached("SELECT job FROM jobs WHERE job_id = ?1")
-                    .and_then(|mut st| st.query_row([id], |r| r.get::<_, String>(0)).optional())
-                    .map_err(sql("reading a job"))
-            })
-            .await?;
+        let json = self.db.lookup("reading a job", |c| {
+            c.prepare_cached("SELECT job FROM jobs WHERE job_id = ?1")
+                .and_then(|mut st| st.query_row([&id.0], |r| r.get::<_, String>(0)).optional())
+                .map_err(sql("reading a job"))
+        })?;
         json.as_deref().map(decode).transpose()
     }
 
@@ -207,6 +203,48 @@ impl JobStore for SqliteJobStore {
                 .and_then(|mut st| st.execute(params![id, owner, now.saturating_add(ms(ttl)), now]))
                 .map(|n| n == 1)
                 .map_err(sql("taking a job lease"))
+            })
+            .await
+    }
+
+    /// One write: the lease, the check and the running record together.
+    async fn begin(&self, job: &Job, pipeline: &str, owner: &str, ttl: Duration) -> Result<Begin, PortError> {
+        let (id, status, created, json) = row(job)?;
+        let (owner, pipeline) = (owner.to_owned(), pipeline.to_owned());
+        self.db
+            .write_with(self.durability, "beginning a job", move |c| {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut st| st.execute(params![id, status, created, json]))
+                .map_err(sql("beginning a job"))?;
+                let (stored, lease_owner, lease_expires) = c
+                    .prepare_cached("SELECT job, lease_owner, lease_expires FROM jobs WHERE job_id = ?1")
+                    .and_then(|mut st| {
+                        st.query_row([&id], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<i64>>(2)?))
+                        })
+                    })
+                    .map_err(sql("beginning a job"))?;
+                let mut current = decode(&stored)?;
+                if current.is_done() {
+                    return Ok(Begin::Finished(current));
+                }
+                let now = now_ms();
+                // As `acquire_lease`: free, ours, or expired.
+                let held_by_other =
+                    lease_owner.is_some_and(|o| o != owner) && lease_expires.is_none_or(|e| e > now);
+                if held_by_other {
+                    return Ok(Begin::Busy);
+                }
+                current.start_attempt(&pipeline);
+                let (_, status, _, json) = row(&current)?;
+                c.prepare_cached(
+                    "UPDATE jobs SET status = ?2, job = ?3, lease_owner = ?4, lease_expires = ?5 WHERE job_id = ?1",
+                )
+                .and_then(|mut st| st.execute(params![id, status, json, owner, now.saturating_add(ms(ttl))]))
+                .map_err(sql("beginning a job"))?;
+                Ok(Begin::Started(current))
             })
             .await
     }

@@ -114,8 +114,10 @@ fn io_error(e: std::io::Error, doing: &str) -> TaskError {
     TaskError::transient(errors::UNAVAILABLE, format!("{doing}: {e}"))
 }
 
-/// Moves an object within or across buckets (a rename where the store can). Safe to repeat:
-/// if the source is already gone but the destination holds the same content, it is done.
+/// Moves the job's source within or across buckets (a rename where the store can). Safe to
+/// repeat: if the source is already gone but the destination holds the same content, it is
+/// done; and only the version the job is about is moved, never a newer upload under the same
+/// key (that one is a job of its own).
 async fn move_object(
     ctx: &TaskContext,
     input: &JobInput,
@@ -124,11 +126,24 @@ async fn move_object(
     metadata: weir_ports::Metadata,
 ) -> Result<(), TaskError> {
     let objects = &ctx.ports.objects;
-    match objects
-        .move_object(&input.source_bucket, &input.source_key, to_bucket, to_key, Some(metadata))
-        .await
-    {
-        Ok(_) => Ok(()),
+    let source = match objects.head(&input.source_bucket, &input.source_key).await {
+        Ok(info) if input.source_etag.is_empty() || info.etag.trim_matches('"') == input.source_etag => {
+            Ok(info)
+        }
+        Ok(_) => {
+            Err(PortError::NotFound(format!("this version of {}/{}", input.source_bucket, input.source_key)))
+        }
+        Err(e) => Err(e),
+    };
+    let moved = match source {
+        Ok(_) => objects
+            .move_object(&input.source_bucket, &input.source_key, to_bucket, to_key, Some(metadata))
+            .await
+            .map(drop),
+        Err(e) => Err(e),
+    };
+    match moved {
+        Ok(()) => Ok(()),
         Err(PortError::NotFound(_)) => {
             let done = objects.head(to_bucket, to_key).await.is_ok_and(|o| o.etag == input.source_etag);
             if done {

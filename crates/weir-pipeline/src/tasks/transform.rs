@@ -2,7 +2,10 @@
 //!
 //! The object is streamed from the store into the synchronous processing core on a blocking
 //! thread; results and invalid-row descriptions are spooled to local files and stored under the
-//! source's deterministic output keys, summary last.
+//! source's deterministic output keys, summary last. A small object (up to [`SMALL_SOURCE`]) is
+//! read whole and processed on the task's own thread with its outputs in memory: for a file of
+//! a few kilobytes, the thread handoffs and scratch files of the streaming path cost many times
+//! the processing itself.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -17,7 +20,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use weir_core::keys::OutputKeys;
 use weir_core::summary::SourceRef;
 use weir_core::{ErrorClass, Summary};
-use weir_ports::{Metadata, RecordItem};
+use weir_ports::{Metadata, PutBody, PutItem, RecordItem};
 use weir_process::{Options, Plan, ProcessError};
 use weir_workflow::{Task, TaskError};
 
@@ -26,6 +29,10 @@ use crate::state::{fields, JobInput};
 
 /// Rows per records-sink batch.
 const RECORDS_BATCH: usize = 500;
+
+/// Sources up to this size are processed in memory on the task's thread (about a tenth of a
+/// millisecond of work, short enough not to hold up the other tasks of that thread).
+pub(super) const SMALL_SOURCE: u64 = 16 << 10;
 
 pub struct Transform(pub Arc<TaskContext>);
 
@@ -102,13 +109,17 @@ impl Write for CreateOnWrite<'_> {
 /// The error report document: the source, the counts, and the described invalid rows. The
 /// spooled descriptions may be missing: no file is made when none was written.
 pub fn error_report(summary: &Summary, errors_ndjson: &Path) -> std::io::Result<Vec<u8>> {
+    match File::open(errors_ndjson) {
+        Ok(f) => error_report_from(summary, BufReader::new(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => error_report_from(summary, &b""[..]),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`error_report`] from the invalid-row descriptions, one NDJSON line each.
+fn error_report_from(summary: &Summary, errors_ndjson: impl BufRead) -> std::io::Result<Vec<u8>> {
     let mut entries = Vec::new();
-    let spooled = match File::open(errors_ndjson) {
-        Ok(f) => Some(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    for line in spooled.into_iter().flat_map(|f| BufReader::new(f).lines()) {
+    for line in errors_ndjson.lines() {
         let line = line?;
         if !line.is_empty() {
             entries.push(serde_json::from_str::<Value>(&line).map_err(std::io::Error::other)?);
@@ -125,11 +136,14 @@ pub fn error_report(summary: &Summary, errors_ndjson: &Path) -> std::io::Result<
     Ok(serde_json::to_vec_pretty(&report).expect("report serializes"))
 }
 
-/// A blocking reader over the source object, checked to be the version the event announced.
-pub(super) async fn open_source(
-    ctx: &TaskContext,
-    input: &JobInput,
-) -> Result<impl Read + Send + 'static, TaskError> {
+/// The source object's bytes: whole when small, else a blocking reader to stream them.
+pub(super) enum Source {
+    Small(Bytes),
+    Stream(Box<dyn Read + Send>),
+}
+
+/// The source object, checked to be the version the event announced.
+pub(super) async fn open_source(ctx: &TaskContext, input: &JobInput) -> Result<Source, TaskError> {
     let (info, stream) = ctx
         .ports
         .objects
@@ -155,8 +169,23 @@ pub(super) async fn open_source(
             ),
         ));
     }
+    if info.size <= SMALL_SOURCE {
+        let reading = || format!("reading {}/{}", input.source_bucket, input.source_key);
+        let chunks: Vec<Bytes> = stream.try_collect().await.map_err(|e| port_error(e, &reading()))?;
+        let body = match chunks.len() {
+            1 => chunks.into_iter().next().expect("one chunk"),
+            _ => Bytes::from(chunks.concat()),
+        };
+        if body.len() as u64 != info.size {
+            return Err(TaskError::transient(
+                errors::UNAVAILABLE,
+                format!("{}: {} bytes read where {} were announced", reading(), body.len(), info.size),
+            ));
+        }
+        return Ok(Source::Small(body));
+    }
     let reader = StreamReader::new(stream.map_err(std::io::Error::other));
-    Ok(SyncIoBridge::new(reader))
+    Ok(Source::Stream(Box::new(SyncIoBridge::new(reader))))
 }
 
 /// A processing failure as the workflow sees it, naming the file.
@@ -168,37 +197,81 @@ pub(super) fn process_error(e: ProcessError, input: &JobInput) -> TaskError {
     }
 }
 
+/// What one pass produced, where it is: spooled files (the streaming path) or memory.
+enum Produced {
+    Files(TransformOutput),
+    Memory { summary: Summary, results: Vec<u8>, errors: Vec<u8> },
+}
+
+impl Produced {
+    fn summary_mut(&mut self) -> &mut Summary {
+        match self {
+            Produced::Files(o) => &mut o.summary,
+            Produced::Memory { summary, .. } => summary,
+        }
+    }
+
+    fn into_summary(self) -> Summary {
+        match self {
+            Produced::Files(o) => o.summary,
+            Produced::Memory { summary, .. } => summary,
+        }
+    }
+
+    /// Removes spooled files (nothing to do for memory).
+    fn discard_files(&self) {
+        if let Produced::Files(o) = self {
+            let _ = std::fs::remove_file(&o.results);
+            let _ = std::fs::remove_file(&o.errors);
+        }
+    }
+}
+
 #[async_trait]
 impl Task for Transform {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let ctx = &self.0;
         let input = job_input(&state)?;
-        let reader = open_source(ctx, &input).await?;
-        let (plan, scratch, stem) = (
-            ctx.plan.clone(),
-            ctx.scratch.clone(),
-            format!("{}-{}", input.job_id, uuid::Uuid::new_v4().simple()),
-        );
-        let name = input.source_key.clone();
-        let output = tokio::task::spawn_blocking(move || {
-            let options = Options { source_name: Some(&name), progress: None };
-            run_transform(&plan, reader, &scratch, &stem, &options)
-        })
-        .await
-        .map_err(|e| TaskError::transient(errors::UNAVAILABLE, format!("transform crashed: {e}")))?
-        .map_err(|e| process_error(e, &input));
-        let mut output = output?;
-        let result = self.store(&input, &mut output).await;
-        let _ = std::fs::remove_file(&output.results);
-        let _ = std::fs::remove_file(&output.errors);
+        let mut produced = match open_source(ctx, &input).await? {
+            Source::Small(body) => {
+                let options = Options {
+                    source_name: Some(&input.source_key),
+                    progress: None,
+                    size_hint: Some(body.len() as u64),
+                };
+                let (mut results, mut errors) = (Vec::with_capacity(body.len() * 2), Vec::new());
+                let summary =
+                    weir_process::process_with(&ctx.plan, &body[..], &mut results, &mut errors, &options)
+                        .map_err(|e| process_error(e, &input))?;
+                Produced::Memory { summary, results, errors }
+            }
+            Source::Stream(reader) => {
+                let (plan, scratch, stem) = (
+                    ctx.plan.clone(),
+                    ctx.scratch.clone(),
+                    format!("{}-{}", input.job_id, uuid::Uuid::new_v4().simple()),
+                );
+                let (name, size) = (input.source_key.clone(), input.source_size);
+                let output = tokio::task::spawn_blocking(move || {
+                    let options = Options { source_name: Some(&name), progress: None, size_hint: Some(size) };
+                    run_transform(&plan, reader, &scratch, &stem, &options)
+                })
+                .await
+                .map_err(|e| TaskError::transient(errors::UNAVAILABLE, format!("transform crashed: {e}")))?
+                .map_err(|e| process_error(e, &input))?;
+                Produced::Files(output)
+            }
+        };
+        let result = self.store(&input, &mut produced).await;
+        produced.discard_files();
         let keys = result?;
-        Ok(merge(state, json!({ fields::SUMMARY: output.summary, fields::OUTPUT_KEYS: keys })))
+        Ok(merge(state, json!({ fields::SUMMARY: produced.into_summary(), fields::OUTPUT_KEYS: keys })))
     }
 }
 
 impl Transform {
     /// Stores results, error report and summary (last), and loads the records sink.
-    async fn store(&self, input: &JobInput, output: &mut TransformOutput) -> Result<Value, TaskError> {
+    async fn store(&self, input: &JobInput, produced: &mut Produced) -> Result<Value, TaskError> {
         let ctx = &self.0;
         let out_bucket = &ctx.config.buckets.output;
         let keys = OutputKeys::for_source(
@@ -206,7 +279,7 @@ impl Transform {
             &input.source_key,
             ctx.pipeline.output.format.extension(),
         );
-        output.summary.source = Some(SourceRef {
+        produced.summary_mut().source = Some(SourceRef {
             bucket: Some(input.source_bucket.clone()),
             key: input.source_key.clone(),
             job_id: Some(input.job_id.clone()),
@@ -215,38 +288,65 @@ impl Transform {
         let metadata = Metadata::from([("job_id".to_string(), input.job_id.clone())]);
 
         if let Some(sink) = &ctx.ports.records {
-            load_records(sink.as_ref(), input, &output.results).await?;
+            match produced {
+                Produced::Files(o) => {
+                    let file = File::open(&o.results).map_err(|e| io_error(e, "reading spooled results"))?;
+                    load_records(sink.as_ref(), input, BufReader::new(file)).await?
+                }
+                Produced::Memory { results, .. } => load_records(sink.as_ref(), input, &results[..]).await?,
+            }
         }
-        ctx.ports
-            .objects
-            .put_file(out_bucket, &keys.results, &output.results, metadata.clone())
-            .await
-            .map_err(|e| port_error(e, &format!("storing {out_bucket}/{}", keys.results)))?;
-
+        let objects = &ctx.ports.objects;
+        let (results, report) = match produced {
+            Produced::Files(o) => {
+                let report = match o.summary.invalid_rows {
+                    0 => None,
+                    _ => Some(
+                        error_report(&o.summary, &o.errors)
+                            .map_err(|e| io_error(e, "reading spooled errors"))?,
+                    ),
+                };
+                (PutBody::File(o.results.clone()), report)
+            }
+            Produced::Memory { summary, results, errors } => {
+                let report = match summary.invalid_rows {
+                    0 => None,
+                    _ => Some(
+                        error_report_from(summary, &errors[..]).map_err(|e| io_error(e, "reading errors"))?,
+                    ),
+                };
+                (PutBody::Bytes(Bytes::from(std::mem::take(results))), report)
+            }
+        };
         let mut stored = json!({ "results": keys.results, "summary": keys.summary });
-        if output.summary.invalid_rows > 0 {
-            let report = error_report(&output.summary, &output.errors)
-                .map_err(|e| io_error(e, "reading spooled errors"))?;
-            ctx.ports
-                .objects
-                .put(out_bucket, &keys.errors, Bytes::from(report), metadata.clone())
-                .await
-                .map_err(|e| port_error(e, &format!("storing {out_bucket}/{}", keys.errors)))?;
+        let mut items =
+            vec![PutItem { key: keys.results.clone(), body: results, metadata: metadata.clone() }];
+        if let Some(report) = report {
+            let body = PutBody::Bytes(Bytes::from(report));
+            items.push(PutItem { key: keys.errors.clone(), body, metadata: metadata.clone() });
             stored["errors"] = json!(keys.errors);
         } else {
             // A report left by an earlier version of this source would now be wrong.
-            ctx.ports
-                .objects
+            objects
                 .delete(out_bucket, &keys.errors)
                 .await
                 .map_err(|e| port_error(e, "removing a stale error report"))?;
         }
-        let summary = serde_json::to_vec_pretty(&output.summary).expect("summary serializes");
-        ctx.ports
-            .objects
-            .put(out_bucket, &keys.summary, Bytes::from(summary), metadata)
-            .await
-            .map_err(|e| port_error(e, &format!("storing {out_bucket}/{}", keys.summary)))?;
+        let summary = serde_json::to_vec_pretty(produced.summary_mut()).expect("summary serializes");
+        items.push(PutItem {
+            key: keys.summary.clone(),
+            body: PutBody::Bytes(Bytes::from(summary)),
+            metadata,
+        });
+        objects.put_all(out_bucket, items).await.map_err(|e| {
+            port_error(
+                e,
+                &format!(
+                    "storing the outputs of {}/{} in {out_bucket}",
+                    input.source_bucket, input.source_key
+                ),
+            )
+        })?;
         Ok(stored)
     }
 }
@@ -255,12 +355,11 @@ impl Transform {
 async fn load_records(
     sink: &dyn weir_ports::RecordsSink,
     input: &JobInput,
-    results: &Path,
+    results: impl BufRead,
 ) -> Result<(), TaskError> {
-    let file = File::open(results).map_err(|e| io_error(e, "reading spooled results"))?;
     let pk = format!("CSV#{}/{}", input.source_bucket, input.source_key);
     let mut batch = Vec::with_capacity(RECORDS_BATCH);
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in results.lines().enumerate() {
         let line = line.map_err(|e| io_error(e, "reading spooled results"))?;
         let item: Value = serde_json::from_str(&line).map_err(|e| {
             TaskError::permanent("States.Runtime", format!("results line {} is not JSON: {e}", i + 1))

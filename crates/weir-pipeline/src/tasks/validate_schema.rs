@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use weir_workflow::{Task, TaskError};
 
-use super::transform::open_source;
+use weir_process::Options;
+
+use super::transform::{open_source, Source};
 use super::{errors, job_input, merge, TaskContext};
 use crate::state::fields;
 
@@ -16,11 +18,28 @@ pub struct ValidateSchema(pub Arc<TaskContext>);
 impl Task for ValidateSchema {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let input = job_input(&state)?;
-        let reader = open_source(&self.0, &input).await?;
-        let plan = self.0.plan.clone();
-        let check = tokio::task::spawn_blocking(move || weir_process::check_header(&plan, reader))
-            .await
-            .map_err(|e| TaskError::transient(errors::UNAVAILABLE, format!("header check crashed: {e}")))?;
+        let check = match open_source(&self.0, &input).await? {
+            Source::Small(body) => {
+                let options = Options {
+                    source_name: Some(&input.source_key),
+                    size_hint: Some(body.len() as u64),
+                    ..Options::default()
+                };
+                weir_process::check_header_with(&self.0.plan, &body[..], &options)
+            }
+            Source::Stream(reader) => {
+                let plan = self.0.plan.clone();
+                let (name, size_hint) = (input.source_key.clone(), Some(input.source_size));
+                tokio::task::spawn_blocking(move || {
+                    let options = Options { source_name: Some(&name), size_hint, ..Options::default() };
+                    weir_process::check_header_with(&plan, reader, &options)
+                })
+                .await
+                .map_err(|e| {
+                    TaskError::transient(errors::UNAVAILABLE, format!("header check crashed: {e}"))
+                })?
+            }
+        };
         let check = check.map_err(|e| super::transform::process_error(e, &input))?;
         let valid = check.is_valid();
         let mut out = json!({
