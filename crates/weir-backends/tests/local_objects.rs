@@ -219,3 +219,27 @@ async fn put_all_stores_bytes_and_files_together_and_leaves_nothing_staged_on_fa
         .collect();
     assert_eq!(names, ["x.ndjson"], "no staging files: {names:?}");
 }
+
+#[tokio::test]
+async fn large_objects_are_written_and_read_in_chunks_off_the_runtime() {
+    let (_dir, s) = store().await;
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    let info = s.put("in-bucket", "raw/big.bin", Bytes::from(data.clone()), Metadata::new()).await.unwrap();
+    assert_eq!(info.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(&data)));
+    let (got, stream) = s.get("in-bucket", "raw/big.bin").await.unwrap();
+    let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+    assert!(chunks.len() > 1, "streamed in chunks, not read whole");
+    assert_eq!((got.size, chunks.concat()), (data.len() as u64, data));
+}
+
+#[tokio::test]
+async fn a_copy_keeps_its_metadata_when_the_source_moves_with_new_metadata() {
+    let (_dir, s) = store().await;
+    let bob = Metadata::from([("owner".to_string(), "bob".to_string())]);
+    s.put("in-bucket", "staging/a.csv", Bytes::from_static(b"a,b\n"), bob.clone()).await.unwrap();
+    s.copy("in-bucket", "staging/a.csv", "in-bucket", "raw/a.csv", None).await.unwrap();
+    let archived = Metadata::from([("archived_at".to_string(), "now".to_string())]);
+    s.move_object("in-bucket", "raw/a.csv", "out-bucket", "raw/a.csv", Some(archived.clone())).await.unwrap();
+    assert_eq!(s.head("in-bucket", "staging/a.csv").await.unwrap().metadata, bob, "the copy's own");
+    assert_eq!(s.head("out-bucket", "raw/a.csv").await.unwrap().metadata, archived);
+}

@@ -9,7 +9,8 @@
 //! Every write is atomic and durable when it returns, as on S3: the bytes go to a staging file
 //! beside the key (a `#<digits>` name, which listings skip), which is made durable, renamed into
 //! place, and the rename made durable. A move links the file under its new key, makes the link
-//! durable, then removes the old name: at every moment the object is under at least one key.
+//! durable, then removes the old name: at every moment the object is under at least one key. A
+//! copy is a file of its own (metadata lives on the inode, so two keys never share one).
 //! The "made durable" steps are group commits ([`durable`]): one `syncfs` for every write that
 //! waits at that moment, instead of an `fsync` per file and per folder.
 //!
@@ -30,7 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore as _, ObjectStoreExt as _};
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore as _};
 use weir_core::keys::{validate_bucket, validate_key};
 use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PortError, PutBody, PutItem};
 
@@ -235,6 +236,51 @@ impl LocalObjectStore {
         }
     }
 
+    /// Copies an object's bytes to a staging file beside `dest`, with `source`'s ETag and
+    /// `metadata`: on the calling thread when small, else on a blocking thread.
+    async fn stage_copy(
+        &self,
+        from: &Path,
+        source: &ObjectInfo,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        metadata: Metadata,
+    ) -> Result<Staged, PortError> {
+        let doing = || format!("copying {}/{} to {bucket}/{key}", source.bucket, source.key);
+        let path = staging_path(dest);
+        let copy = {
+            let (from, path, etag, metadata) =
+                (from.to_owned(), path.clone(), source.etag.clone(), metadata.clone());
+            move || -> std::io::Result<std::fs::Metadata> {
+                std::fs::create_dir_all(path.parent().expect("object paths have a parent"))?;
+                std::fs::copy(&from, &path)?;
+                let file = File::open(&path)?;
+                let stat = file.metadata()?;
+                meta::write(&file, &meta::fingerprint(&stat), etag, metadata)?;
+                Ok(stat)
+            }
+        };
+        let copied = if source.size > INLINE_BYTES {
+            tokio::task::spawn_blocking(copy).await.map_err(|e| PortError::unavailable(doing(), e))?
+        } else {
+            copy()
+        };
+        match copied {
+            Ok(stat) => {
+                let info = object_info(bucket, key, &stat, source.etag.clone(), metadata);
+                Ok(Staged { info, path, dest: dest.to_owned() })
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(match e.kind() {
+                    std::io::ErrorKind::NotFound => io_error(e, &source.bucket, &source.key),
+                    _ => PortError::unavailable(doing(), e),
+                })
+            }
+        }
+    }
+
     /// Stores one staged object.
     async fn publish_one(&self, bucket: &str, staged: Staged) -> Result<ObjectInfo, PortError> {
         let mut infos = self.publish(bucket, vec![staged]).await?;
@@ -277,6 +323,32 @@ impl LocalObjectStore {
             metadata,
         }
     }
+}
+
+/// How much of a large object one blocking read takes.
+const READ_CHUNK: usize = 1 << 20;
+
+/// The rest of an open file as a stream of chunks, each read on a blocking thread.
+fn read_chunks(file: File, bucket: &str, key: &str) -> ByteStream {
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    futures::stream::try_unfold(Some(file), move |file| {
+        let (bucket, key) = (bucket.clone(), key.clone());
+        async move {
+            let Some(mut file) = file else { return Ok(None) };
+            let read = tokio::task::spawn_blocking(move || {
+                let mut chunk = Vec::with_capacity(READ_CHUNK);
+                (&mut file).take(READ_CHUNK as u64).read_to_end(&mut chunk).map(|_| (chunk, file))
+            })
+            .await
+            .map_err(|e| PortError::unavailable(format!("reading {bucket}/{key}"), e))?;
+            match read {
+                Ok((chunk, _)) if chunk.is_empty() => Ok(None),
+                Ok((chunk, file)) => Ok(Some((Bytes::from(chunk), Some(file)))),
+                Err(e) => Err(io_error(e, &bucket, &key)),
+            }
+        }
+    })
+    .boxed()
 }
 
 /// An object written under a staging name beside its key, not yet published.
@@ -335,13 +407,9 @@ impl ObjectStore for LocalObjectStore {
         }
         let info = self.info_of(bucket, key, &stat, meta::read_file(&file));
         if info.size > INLINE_BYTES {
-            // Streamed in chunks on blocking threads.
-            drop(file);
-            let loc = self.location(bucket, key)?;
-            let result = self.store.get(&loc).await.map_err(|e| store_error(e, bucket, key))?;
-            let (b, k) = (bucket.to_owned(), key.to_owned());
-            let stream = result.into_stream().map_err(move |e| store_error(e, &b, &k)).boxed();
-            return Ok((info, stream));
+            // From the file just opened (the bytes are the ETag's, whatever is renamed over
+            // the key meanwhile), in chunks read on blocking threads.
+            return Ok((info, read_chunks(file, bucket, key)));
         }
         let mut body = Vec::with_capacity(info.size as usize);
         file.read_to_end(&mut body).map_err(|e| io_error(e, bucket, key))?;
@@ -401,6 +469,9 @@ impl ObjectStore for LocalObjectStore {
         self.publish(bucket, staged).await
     }
 
+    /// A copy has an inode of its own (`copy_file_range` on Linux), never a link to the source:
+    /// a later change of either object's metadata, an attribute of the inode, must not reach
+    /// the other.
     async fn copy(
         &self,
         from_bucket: &str,
@@ -412,49 +483,9 @@ impl ObjectStore for LocalObjectStore {
         let from_path = self.existing_bucket_path(from_bucket, from_key)?;
         let to_path = self.existing_bucket_path(to_bucket, to_key)?;
         let source = self.head_path(from_bucket, from_key, &from_path)?;
-        let doing = || format!("copying {from_bucket}/{from_key} to {to_bucket}/{to_key}");
-        std::fs::create_dir_all(to_path.parent().expect("object paths have a parent"))
-            .map_err(|e| PortError::unavailable(doing(), e))?;
-        let staging = staging_path(&to_path);
-        match metadata {
-            // New metadata: the copy needs an inode of its own, or the source's would change too.
-            Some(metadata) if metadata != source.metadata => {
-                let (from, stage) = (from_path.clone(), staging.clone());
-                let etag = source.etag.clone();
-                let copied = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::Metadata> {
-                    std::fs::copy(&from, &stage)?;
-                    let file = File::open(&stage)?;
-                    let stat = file.metadata()?;
-                    meta::write(&file, &meta::fingerprint(&stat), etag, metadata)?;
-                    Ok(stat)
-                })
-                .await
-                .map_err(|e| PortError::unavailable(doing(), e))?;
-                let stat = match copied {
-                    Ok(stat) => stat,
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&staging);
-                        return Err(PortError::unavailable(doing(), e));
-                    }
-                };
-                let info = object_info(to_bucket, to_key, &stat, String::new(), Metadata::new());
-                self.publish_one(to_bucket, Staged { info, path: staging, dest: to_path.clone() }).await?;
-            }
-            // The same metadata: a hard link shares the file and its attribute. When the target
-            // already is a link to the same file (a repeated copy), POSIX makes a rename over
-            // it a no-op that would leave the staging link behind, so that case copies nothing.
-            _ => {
-                if !same_file(&from_path, &to_path) {
-                    std::fs::hard_link(&from_path, &staging)
-                        .map_err(|e| io_error(e, from_bucket, from_key))?;
-                    if let Err(e) = std::fs::rename(&staging, &to_path) {
-                        let _ = std::fs::remove_file(&staging);
-                        return Err(PortError::unavailable(doing(), e));
-                    }
-                    self.sync(doing).await?;
-                }
-            }
-        }
+        let metadata = metadata.unwrap_or_else(|| source.metadata.clone());
+        let staged = self.stage_copy(&from_path, &source, to_bucket, to_key, &to_path, metadata).await?;
+        self.publish_one(to_bucket, staged).await?;
         self.head_path(to_bucket, to_key, &to_path)
     }
 
@@ -473,29 +504,37 @@ impl ObjectStore for LocalObjectStore {
         let to_path = self.existing_bucket_path(to_bucket, to_key)?;
         let doing = || format!("moving {from_bucket}/{from_key} to {to_bucket}/{to_key}");
         let source = self.head_path(from_bucket, from_key, &from_path)?;
-        let metadata = metadata.unwrap_or(source.metadata);
-        // The attribute on the source's inode first, so the object appears under its new key
-        // with it.
-        let described = File::open(&from_path).and_then(|file| {
-            meta::write(&file, &meta::fingerprint(&file.metadata()?), source.etag.clone(), metadata)
-        });
-        described.map_err(|e| io_error(e, from_bucket, from_key))?;
-        if from_path == to_path {
-            self.sync(doing).await?;
-            return self.head_path(to_bucket, to_key, &to_path);
-        }
-        if !same_file(&from_path, &to_path) {
-            std::fs::create_dir_all(to_path.parent().expect("object paths have a parent"))
-                .map_err(|e| PortError::unavailable(doing(), e))?;
-            let staging = staging_path(&to_path);
-            std::fs::hard_link(&from_path, &staging).map_err(|e| io_error(e, from_bucket, from_key))?;
-            if let Err(e) = std::fs::rename(&staging, &to_path) {
-                let _ = std::fs::remove_file(&staging);
-                return Err(PortError::unavailable(doing(), e));
+        let metadata = metadata.unwrap_or_else(|| source.metadata.clone());
+        let cut_short = from_path != to_path && same_file(&from_path, &to_path);
+        if !cut_short && from_path != to_path && link_count(&from_path) > 1 {
+            // The inode is another key's too (a linked copy made by an earlier weir): writing
+            // the new metadata on it would change that object, so this move copies.
+            let staged = self.stage_copy(&from_path, &source, to_bucket, to_key, &to_path, metadata).await?;
+            self.publish_one(to_bucket, staged).await?;
+        } else {
+            // The attribute on the source's inode first, so the object appears under its new
+            // key with it.
+            let described = File::open(&from_path).and_then(|file| {
+                meta::write(&file, &meta::fingerprint(&file.metadata()?), source.etag.clone(), metadata)
+            });
+            described.map_err(|e| io_error(e, from_bucket, from_key))?;
+            if from_path == to_path {
+                self.sync(doing).await?;
+                return self.head_path(to_bucket, to_key, &to_path);
             }
+            if !cut_short {
+                std::fs::create_dir_all(to_path.parent().expect("object paths have a parent"))
+                    .map_err(|e| PortError::unavailable(doing(), e))?;
+                let staging = staging_path(&to_path);
+                std::fs::hard_link(&from_path, &staging).map_err(|e| io_error(e, from_bucket, from_key))?;
+                if let Err(e) = std::fs::rename(&staging, &to_path) {
+                    let _ = std::fs::remove_file(&staging);
+                    return Err(PortError::unavailable(doing(), e));
+                }
+            }
+            // The new name must be on disk before the old one goes.
+            self.sync(doing).await?;
         }
-        // The new name must be on disk before the old one goes.
-        self.sync(doing).await?;
         std::fs::remove_file(&from_path).map_err(|e| io_error(e, from_bucket, from_key))?;
         self.sync(doing).await?;
         self.head_path(to_bucket, to_key, &to_path)
@@ -605,6 +644,18 @@ fn same_file(_: &Path, _: &Path) -> bool {
     false
 }
 
+/// How many names the file has.
+#[cfg(unix)]
+fn link_count(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(1, |m| m.nlink())
+}
+
+#[cfg(not(unix))]
+fn link_count(_: &Path) -> u64 {
+    1
+}
+
 /// Whether a rename from `file` into `dir` stays on one file system.
 #[cfg(unix)]
 fn same_device(file: &Path, dir: &Path) -> bool {
@@ -646,6 +697,8 @@ fn staging_path(dest: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use object_store::ObjectStoreExt as _;
+
     use super::*;
 
     /// The fingerprint the attribute is checked against is the ETag `object_store` lists a file
