@@ -229,7 +229,9 @@ impl Default for QueueConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerConfig {
-    /// Jobs processed at once by `weir run`.
+    /// Jobs in flight at once. A job waiting for the disk or the network is a task, not a
+    /// thread, and the streaming pass over a large file takes one of as many slots as the
+    /// machine has cores, so this can be well above the number of cores.
     pub concurrency: usize,
     /// Seconds a shutting-down worker waits for in-flight jobs before releasing them.
     pub shutdown_grace_secs: u64,
@@ -247,7 +249,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            concurrency: 2,
+            concurrency: 32,
             shutdown_grace_secs: 30,
             retry_base_ms: 1000,
             retry_max_secs: 300,

@@ -70,6 +70,8 @@ impl Engine {
         std::fs::create_dir_all(&scratch)
             .map_err(|source| EngineError::Scratch { path: scratch.clone(), source })?;
         let config = Arc::new(config);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let passes = Arc::new(tokio::sync::Semaphore::new(cores));
         let mut pipelines = HashMap::new();
         for p in &config.pipelines {
             let plan = Plan::compile(p)
@@ -86,6 +88,7 @@ impl Engine {
                 pipeline: Arc::new(p.clone()),
                 plan: Arc::new(plan),
                 scratch: scratch.clone(),
+                passes: passes.clone(),
             };
             pipelines.insert(
                 p.name.clone(),

@@ -48,6 +48,9 @@ pub struct TaskContext {
     /// Local folder for spooled outputs (on the object store's file system when embedded, so
     /// storing a result is a rename).
     pub scratch: PathBuf,
+    /// Slots for streaming passes over large files, one per core, shared by every pipeline of
+    /// the engine: many jobs may be in flight, but only this many keep a core busy at once.
+    pub passes: Arc<tokio::sync::Semaphore>,
 }
 
 /// The `weir:` tasks of one pipeline.

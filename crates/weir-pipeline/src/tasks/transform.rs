@@ -246,6 +246,7 @@ impl Task for Transform {
                 Produced::Memory { summary, results, errors }
             }
             Source::Stream(reader) => {
+                let _pass = ctx.passes.acquire().await.expect("the semaphore is never closed");
                 let (plan, scratch, stem) = (
                     ctx.plan.clone(),
                     ctx.scratch.clone(),
