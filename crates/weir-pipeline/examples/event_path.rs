@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p weir-pipeline --example event_path -- [--steady-files N] [--rate R]
 //!     [--burst-files N] [--uploaders U] [--concurrency C] [--soak-files N --failure-rate P]
+//!     [--backlog-files N] [--data-dir DIR]
 //! ```
 //!
 //! * steady: 1 KB CSV files uploaded at a fixed rate (default 50/s); latency percentiles.
@@ -10,6 +11,8 @@
 //!   until all finish.
 //! * soak (optional): the burst with random transient failures injected into every port; checks
 //!   the invariants afterwards (one terminal state each, all succeeded, queue empty, DLQ empty).
+//! * backlog (optional, `--backlog-files N`): N uploads queued before the worker starts, then
+//!   drained, after the same with N/10: the resident set's growth while draining, for both.
 //!
 //! Uploads go through `ingest::put_object`, the path the S3 endpoint and `weir put` use.
 
@@ -200,14 +203,19 @@ fn file_system_of(path: &std::path::Path) -> String {
     best.map(|(_, d)| d).unwrap_or_else(|| "unknown".into())
 }
 
-fn peak_rss_mib() -> f64 {
+/// A memory figure of this process from /proc/self/status (`VmHWM`: peak, `VmRSS`: now).
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -223,10 +231,33 @@ struct Setup {
     timed: Arc<Timed>,
     raw: Ports,
     stop: CancellationToken,
-    worker: tokio::task::JoinHandle<()>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    concurrency: usize,
+}
+
+impl Setup {
+    fn start_worker(&mut self) {
+        let worker = Worker::new(self.engine.clone(), self.concurrency, Duration::from_secs(5));
+        let token = self.stop.clone();
+        self.worker = Some(tokio::spawn(async move { worker.run(token).await }));
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        if let Some(w) = self.worker {
+            w.await.unwrap();
+        }
+    }
 }
 
 async fn setup(concurrency: usize, failure_rate: f64) -> (Setup, Arc<RandomFaults>) {
+    let (mut s, plan) = setup_idle(concurrency, failure_rate).await;
+    s.start_worker();
+    (s, plan)
+}
+
+/// [`setup`] without a worker yet.
+async fn setup_idle(concurrency: usize, failure_rate: f64) -> (Setup, Arc<RandomFaults>) {
     let dir = DataDir::new();
     let mut config = Config::bundled();
     if failure_rate > 0.0 {
@@ -253,10 +284,7 @@ async fn setup(concurrency: usize, failure_rate: f64) -> (Setup, Arc<RandomFault
     let engine = Arc::new(Engine::new(config, ports, dir.path().join(".tmp")).unwrap());
     engine.ensure_buckets().await.unwrap();
     let stop = CancellationToken::new();
-    let worker = Worker::new(engine.clone(), concurrency, Duration::from_secs(5));
-    let token = stop.clone();
-    let worker = tokio::spawn(async move { worker.run(token).await });
-    (Setup { _dir: dir, engine, timed, raw, stop, worker }, plan)
+    (Setup { _dir: dir, engine, timed, raw, stop, worker: None, concurrency }, plan)
 }
 
 async fn upload(s: &Setup, key: &str, body: Bytes) -> (JobId, Instant) {
@@ -271,7 +299,7 @@ async fn wait_all(s: &Setup, ids: &[JobId], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let done = s.timed.done.lock().unwrap().len();
-        if ids.iter().all(|id| s.timed.done.lock().unwrap().contains_key(id)) {
+        if done >= ids.len() && ids.iter().all(|id| s.timed.done.lock().unwrap().contains_key(id)) {
             return;
         }
         if Instant::now() > deadline {
@@ -301,8 +329,7 @@ async fn steady(files: usize, rate: f64, concurrency: usize) {
         ms(percentile(&lat, 0.99)),
         ms(*lat.last().unwrap())
     );
-    s.stop.cancel();
-    s.worker.await.unwrap();
+    s.stop().await;
 }
 
 async fn burst(files: usize, concurrency: usize, failure_rate: f64) {
@@ -368,8 +395,55 @@ async fn burst(files: usize, concurrency: usize, failure_rate: f64) {
         }
     }
     let s = Arc::try_unwrap(s).ok().expect("uploaders are done");
-    s.stop.cancel();
-    s.worker.await.unwrap();
+    s.stop().await;
+}
+
+/// The resident set now.
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// A backlog: `files` uploads queued while no worker runs, then drained. Reports the resident
+/// set before the worker starts and its peak while it drains: bounded in-flight work keeps the
+/// second close to the first whatever the backlog.
+async fn backlog(files: usize, concurrency: usize) -> f64 {
+    let (mut s, _) = setup_idle(concurrency, 0.0).await;
+    let mut ids = Vec::with_capacity(files);
+    for i in 0..files {
+        ids.push(upload(&s, &format!("raw/backlog-{i}.csv"), csv_1kb(i)).await.0);
+    }
+    let queued = s.raw.queue.stats().await.unwrap().visible;
+    let before = rss_mib();
+    let peak = Arc::new(Mutex::new(before));
+    let sampling = CancellationToken::new();
+    let sampler = {
+        let (peak, stop) = (peak.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let now = rss_mib();
+                {
+                    let mut p = peak.lock().unwrap();
+                    *p = p.max(now);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let start = Instant::now();
+    s.start_worker();
+    wait_all(&s, &ids, Duration::from_secs(900)).await;
+    let elapsed = start.elapsed();
+    sampling.cancel();
+    sampler.await.unwrap();
+    let peak = *peak.lock().unwrap();
+    println!(
+        "backlog {files} files queued ({queued} messages) before the worker started: drained in {:.2} s ({:.0} files/s); resident set {before:.1} MiB before, at most {peak:.1} MiB while draining (+{:.1} MiB)",
+        elapsed.as_secs_f64(),
+        files as f64 / elapsed.as_secs_f64(),
+        peak - before
+    );
+    s.stop().await;
+    peak - before
 }
 
 fn ms(d: Duration) -> f64 {
@@ -393,6 +467,16 @@ async fn main() {
     }
     if soak_files > 0 {
         burst(soak_files, concurrency, failure_rate).await;
+    }
+    let backlog_files = arg("--backlog-files", 0.0) as usize;
+    if backlog_files > 0 {
+        // The same drain with a tenth of the backlog first, for comparison.
+        let small = backlog((backlog_files / 10).max(1), concurrency).await;
+        let large = backlog(backlog_files, concurrency).await;
+        println!(
+            "backlog growth while draining: {small:.1} MiB for {} files, {large:.1} MiB for {backlog_files}",
+            (backlog_files / 10).max(1)
+        );
     }
     println!("peak RSS {:.1} MiB", peak_rss_mib());
 }

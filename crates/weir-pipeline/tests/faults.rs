@@ -23,11 +23,11 @@ use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_pipeline::Ports;
 use weir_ports::{JobStore, Notification, RecordsSink};
 
-/// When to fail: the k-th call of one operation (once armed), before or after its work.
+/// When to fail: the k-th call of an operation (once armed), before or after its work.
 #[derive(Default)]
 struct Faults {
     armed: AtomicBool,
-    target: Mutex<Option<(&'static str, usize, bool)>>,
+    targets: Mutex<Vec<(&'static str, usize, bool)>>,
     counts: Mutex<BTreeMap<&'static str, usize>>,
     /// Keys whose object reads always fail (poison).
     poison: Mutex<Vec<String>>,
@@ -35,8 +35,12 @@ struct Faults {
 
 impl Faults {
     fn new(target: Option<(&'static str, usize, bool)>) -> Arc<Faults> {
+        Self::all(target.into_iter().collect())
+    }
+
+    fn all(targets: Vec<(&'static str, usize, bool)>) -> Arc<Faults> {
         let f = Faults::default();
-        *f.target.lock().unwrap() = target;
+        *f.targets.lock().unwrap() = targets;
         Arc::new(f)
     }
 
@@ -48,10 +52,8 @@ impl Faults {
         let mut counts = self.counts.lock().unwrap();
         let n = counts.entry(op).or_default();
         *n += 1;
-        match *self.target.lock().unwrap() {
-            Some((t, k, after)) if t == op && k == *n => Some(after),
-            _ => None,
-        }
+        let n = *n;
+        self.targets.lock().unwrap().iter().find(|(t, k, _)| *t == op && *k == n).map(|(_, _, after)| *after)
     }
 }
 
@@ -306,5 +308,28 @@ async fn malformed_messages_go_straight_to_the_dlq_with_an_alert() {
     let notes = h.notes.0.lock().unwrap().clone();
     assert_eq!(notes.len(), 1);
     assert!(notes[0].payload["last_error"].as_str().unwrap().contains("not an S3 event"));
+    h.stop().await;
+}
+
+/// Two faults in a row, which no single-fault run makes (the soak benchmark found it): a move
+/// whose answer is lost although it happened, then a failed look at where the source went. The
+/// retry must find the move done, not call the source missing and fail the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_move_then_a_failed_lookup_is_retried_and_succeeds() {
+    // sales.csv alone: head 1 precedes the move, head 2 finds the source gone on the retry,
+    // head 3 looks at the archive.
+    let faults = Faults::all(vec![("objects.move", 1, true), ("objects.head", 3, false)]);
+    faults.armed.store(true, Ordering::SeqCst);
+    let f = faults.clone();
+    let h =
+        Harness::start_with_notifier(fast_config(), Recorder(Default::default(), true), move |p| wrap(p, f))
+            .await;
+    let id = h.upload("raw/sales.csv", std::fs::read(samples().join("sales.csv")).unwrap()).await.job_id;
+    let job = h.wait(&id).await;
+    let counts = faults.counts.lock().unwrap().clone();
+    assert!(counts["objects.head"] >= 4, "both faults were reached: {counts:?}");
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert!(h.dir.path().join("weir-archive/raw/sales.csv").is_file());
+    assert!(!h.dir.path().join("weir-input/raw/sales.csv").exists());
     h.stop().await;
 }

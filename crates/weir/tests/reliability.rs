@@ -203,9 +203,10 @@ fn kill_9_at_random_moments_while_uploading() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         seed >> 33
     };
-    let iterations = 16;
+    let iterations = 20;
     let per_batch = 4;
-    let rows = 10_000;
+    // Files big enough that a kill often lands while their jobs run.
+    let rows = 30_000;
     let mut expected = Vec::new();
     for it in 0..iterations {
         let mut batch = Vec::new();

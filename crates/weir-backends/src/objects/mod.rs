@@ -176,15 +176,8 @@ impl LocalObjectStore {
         } else {
             write()
         };
-        match written {
-            Ok((stat, etag)) => {
-                Ok(Staged { info: object_info(bucket, key, &stat, etag, metadata), path, dest })
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                Err(PortError::unavailable(doing(), e))
-            }
-        }
+        let info = written.map(|(stat, etag)| object_info(bucket, key, &stat, etag, metadata));
+        Staged::written(info, path, dest).map_err(|e| PortError::unavailable(doing(), e))
     }
 
     /// Makes a local file the staged object (moving it, or copying it when it is on another
@@ -227,13 +220,7 @@ impl LocalObjectStore {
             meta::write(&f, &fs_etag, etag.clone(), metadata.clone())?;
             Ok::<_, std::io::Error>(object_info(bucket, key, &stat, etag, metadata))
         })();
-        match described {
-            Ok(info) => Ok(Staged { info, path, dest }),
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                Err(PortError::unavailable(doing(), e))
-            }
-        }
+        Staged::written(described, path, dest).map_err(|e| PortError::unavailable(doing(), e))
     }
 
     /// Copies an object's bytes to a staging file beside `dest`, with `source`'s ETag and
@@ -266,19 +253,11 @@ impl LocalObjectStore {
         } else {
             copy()
         };
-        match copied {
-            Ok(stat) => {
-                let info = object_info(bucket, key, &stat, source.etag.clone(), metadata);
-                Ok(Staged { info, path, dest: dest.to_owned() })
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                Err(match e.kind() {
-                    std::io::ErrorKind::NotFound => io_error(e, &source.bucket, &source.key),
-                    _ => PortError::unavailable(doing(), e),
-                })
-            }
-        }
+        let info = copied.map(|stat| object_info(bucket, key, &stat, source.etag.clone(), metadata));
+        Staged::written(info, path, dest.to_owned()).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => io_error(e, &source.bucket, &source.key),
+            _ => PortError::unavailable(doing(), e),
+        })
     }
 
     /// Stores one staged object.
@@ -359,6 +338,17 @@ struct Staged {
 }
 
 impl Staged {
+    /// The staged object once its file is written, or the error with the file removed.
+    fn written(info: std::io::Result<ObjectInfo>, path: PathBuf, dest: PathBuf) -> std::io::Result<Staged> {
+        match info {
+            Ok(info) => Ok(Staged { info, path, dest }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
     fn discard(&self) {
         let _ = std::fs::remove_file(&self.path);
     }

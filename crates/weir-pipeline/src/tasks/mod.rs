@@ -148,9 +148,12 @@ async fn move_object(
     match moved {
         Ok(()) => Ok(()),
         Err(PortError::NotFound(_)) => {
-            let done = objects.head(to_bucket, to_key).await.is_ok_and(|o| o.etag == input.source_etag);
-            if done {
-                return Ok(());
+            // Moved already (by an attempt whose answer was lost)? A store that cannot say is a
+            // transient failure, not a missing source.
+            match objects.head(to_bucket, to_key).await {
+                Ok(o) if o.etag.trim_matches('"') == input.source_etag => return Ok(()),
+                Ok(_) | Err(PortError::NotFound(_)) => {}
+                Err(e) => return Err(port_error(e, &format!("looking for {to_bucket}/{to_key}"))),
             }
             Err(TaskError::permanent(
                 errors::SOURCE_MISSING,
