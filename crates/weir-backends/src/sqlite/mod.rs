@@ -9,11 +9,12 @@
 //!   durable queue), a busy timeout so that two processes wait for each other instead of failing,
 //!   and a `weir_schema` table that records which migrations of each component have run. Several
 //!   components may share one file.
-//! - **Two connections per file**: a writer, owned by a thread of its own, and a reader. A read
-//!   never waits behind a commit's fsync (WAL readers see the last commit), and point reads by
-//!   key ([`Db::lookup`], a few microseconds) run on the calling task's thread; scans
-//!   ([`Db::read`]) run on `spawn_blocking`. At a thousand jobs a second, a thread handoff per
-//!   SQLite call cost more CPU than the calls themselves.
+//! - **Three connections per file**: a writer, owned by a thread of its own, and two readers. A
+//!   read never waits behind a commit's fsync (WAL readers see the last commit). Point reads by
+//!   key ([`Db::lookup`], a few microseconds) run on the calling task's thread with one reader;
+//!   scans ([`Db::read`]: listings, counts) run on `spawn_blocking` with the other, so a long
+//!   listing never holds up a point read on an async thread. At a thousand jobs a second, a
+//!   thread handoff per SQLite call cost more CPU than the calls themselves.
 //! - **Group commit** ([`Db::write`]): every write is one closure queued for the writer thread,
 //!   which runs everything queued in one `IMMEDIATE` transaction, each write inside its own
 //!   savepoint, so one fsync acknowledges many sends/deletes while each operation still succeeds
@@ -121,7 +122,7 @@ pub(crate) enum Durability {
 }
 
 /// One SQLite file opened for one or more stores: the writer thread with its connection and
-/// queue of pending writes, and the reader connection.
+/// queue of pending writes, and the reader connections.
 #[derive(Clone)]
 pub(crate) struct Db {
     inner: Arc<Inner>,
@@ -132,8 +133,11 @@ struct Inner {
     /// The write connection. The writer thread holds it while it runs a group; migrations of
     /// stores joining the file take it between groups.
     conn: Arc<Mutex<Connection>>,
-    /// Reads only (`query_only`), so a read never queues behind a write.
-    reader: Mutex<Connection>,
+    /// Reads only (`query_only`), so a read never queues behind a write: point reads on the
+    /// caller's thread...
+    lookups: Mutex<Connection>,
+    /// ...and scans on blocking threads.
+    scans: Mutex<Connection>,
     writes: Arc<WriteQueue>,
 }
 
@@ -196,7 +200,7 @@ impl Db {
             std::fs::create_dir_all(dir).map_err(|e| fail(e.into()))?;
         }
         let conn = open_configured(path, component, migrations).map_err(fail)?;
-        let reader = open_reader(path).map_err(fail)?;
+        let (lookups, scans) = (open_reader(path).map_err(fail)?, open_reader(path).map_err(fail)?);
         let conn = Arc::new(Mutex::new(conn));
         let writes = Arc::new(WriteQueue::default());
         let writer = Writer { conn: conn.clone(), writes: writes.clone(), synced: true };
@@ -205,7 +209,13 @@ impl Db {
             .spawn(move || writer.run())
             .map_err(|e| fail(e.into()))?;
         Ok(Db {
-            inner: Arc::new(Inner { path: path.to_path_buf(), conn, reader: Mutex::new(reader), writes }),
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                conn,
+                lookups: Mutex::new(lookups),
+                scans: Mutex::new(scans),
+                writes,
+            }),
         })
     }
 
@@ -229,7 +239,7 @@ impl Db {
         F: FnOnce(&Connection) -> Result<R, PortError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        let result = tokio::task::spawn_blocking(move || f(&lock(&inner.reader)))
+        let result = tokio::task::spawn_blocking(move || f(&lock(&inner.scans)))
             .await
             .map_err(|e| PortError::unavailable(what, e))?;
         result.map_err(|e| self.with_path(what, e))
@@ -242,7 +252,7 @@ impl Db {
         what: &'static str,
         f: impl FnOnce(&Connection) -> Result<R, PortError>,
     ) -> Result<R, PortError> {
-        f(&lock(&self.inner.reader)).map_err(|e| self.with_path(what, e))
+        f(&lock(&self.inner.lookups)).map_err(|e| self.with_path(what, e))
     }
 
     /// Runs `f` in a write transaction on the writer thread and returns its result once the
