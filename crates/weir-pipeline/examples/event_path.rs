@@ -30,9 +30,10 @@ use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_pipeline::{ingest, Engine, Ports, Worker};
 use weir_ports::{Begin, JobFilter, JobStore, Metadata, Notification, Notifier, PortError, QueueSettings};
 
-/// As in the weir binary.
+/// As in the weir binary (crates/weir/src/allocator.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+const MI_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Records when each job was saved as succeeded.
 struct Timed {
@@ -450,8 +451,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    // SAFETY: as in the weir binary, before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_PURGE_DELAY, 0) };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
     let concurrency = arg("--concurrency", Config::bundled().worker.concurrency as f64) as usize;
     println!("data dir on {}", file_system_of(&DataDir::base()));
     let steady_files = arg("--steady-files", 500.0) as usize;

@@ -4,7 +4,11 @@
 //! boundary; worker threads run the ordinary row loop ([`Pass`]) on whole pieces and hand back
 //! their NDJSON, their error-report lines and their partial summary, which the calling thread
 //! writes and merges strictly in file order. Memory is bounded: at most `2 × N + 1` pieces of
-//! [`PIECE`] bytes are in flight.
+//! [`PIECE`] bytes are in flight, and their buffers (input and output) go round rather than
+//! being allocated for every piece: a piece's input buffer comes back with its results and
+//! takes the next piece, its output buffer goes back to the workers once written. Fresh
+//! megabyte-sized buffers freed on another thread than the one that made them are what general
+//! allocators hold on to longest.
 //!
 //! Finding a boundary without parsing every byte: outside quotes, a record ends at a newline.
 //! The splitter counts quote characters (their parity says whether a newline is inside a quoted
@@ -31,8 +35,9 @@ use crate::plan::Plan;
 use crate::process::{read_header, Binding, Options, Pass};
 use crate::summary::Accumulator;
 
-/// Bytes per piece of work.
-pub(crate) const PIECE: usize = 1 << 20;
+/// Bytes per piece of work: enough that handing a piece over costs nothing next to its rows
+/// (a 256 KiB piece runs as fast), small enough that the pieces in flight stay a few MiB.
+pub(crate) const PIECE: usize = 512 << 10;
 
 /// Whether a pass can be split between threads.
 pub(crate) fn applies(plan: &Plan, _options: &Options<'_>) -> bool {
@@ -53,6 +58,8 @@ struct Piece {
 
 struct Done {
     index: u64,
+    /// The piece's input buffer, for the next piece.
+    input: Vec<u8>,
     out: Vec<u8>,
     err: Vec<u8>,
     err_lines: u64,
@@ -98,18 +105,25 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
     let (job_tx, job_rx) = mpsc::sync_channel::<Piece>(threads * 2);
     let job_rx = std::sync::Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Result<Done, ProcessError>>();
+    // Written output buffers, back to the workers.
+    let (spare_out_tx, spare_out_rx) = mpsc::channel::<Vec<u8>>();
+    let spare_out_rx = std::sync::Mutex::new(spare_out_rx);
+    // Input buffers of finished pieces, for the splitter (on this thread).
+    let (spare_in_tx, spare_in_rx) = mpsc::channel::<Vec<u8>>();
     let mut acc = Accumulator::new(plan, &binding.file_column);
     let (mut total, mut valid, mut reported) = (0u64, 0u64, 0u64);
 
     std::thread::scope(|scope| -> Result<(), ProcessError> {
         for _ in 0..threads {
             let (job_rx, done_tx, binding, layout) = (&job_rx, done_tx.clone(), &binding, &layout);
+            let spare_out_rx = &spare_out_rx;
             scope.spawn(move || loop {
                 let piece = match job_rx.lock().expect("job queue").recv() {
                     Ok(p) => p,
                     Err(_) => return,
                 };
-                let result = run_piece(plan, binding, layout, piece);
+                let out = spare_out_rx.lock().expect("spare buffers").try_recv().unwrap_or_default();
+                let result = run_piece(plan, binding, layout, piece, out);
                 if done_tx.send(result).is_err() {
                     return;
                 }
@@ -123,6 +137,11 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
         let mut write_done =
             |d: Done, acc: &mut Accumulator, results: &mut W, errors: &mut E| -> Result<(), ProcessError> {
                 results.write_all(&d.out)?;
+                let (mut out, mut input) = (d.out, d.input);
+                out.clear();
+                input.clear();
+                let _ = spare_out_tx.send(out);
+                let _ = spare_in_tx.send(input);
                 // Keep only the first `max_errors` descriptions of the whole file.
                 let room = (plan.max_errors as u64).saturating_sub(reported);
                 if room >= d.err_lines {
@@ -163,7 +182,9 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
         };
         let result = (|| -> Result<(), ProcessError> {
             loop {
-                let (piece, rest, eof) = splitter.next_piece(&mut input, std::mem::take(&mut carry))?;
+                let spare = spare_in_rx.try_recv().unwrap_or_default();
+                let (piece, rest, eof) =
+                    splitter.next_piece(&mut input, std::mem::take(&mut carry), spare)?;
                 read_bytes += piece.len() as u64;
                 if let Some(p) = options.progress {
                     p(read_bytes);
@@ -209,23 +230,29 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
     Ok(acc.finish(total, valid, reported))
 }
 
+/// Runs the row loop over one piece, its NDJSON into `out` (a written buffer come back, or an
+/// empty one).
 fn run_piece(
     plan: &Plan,
     binding: &Binding,
     layout: &crate::output::Layout,
     piece: Piece,
+    mut out: Vec<u8>,
 ) -> Result<Done, ProcessError> {
     let mut reader =
         CsvReader::new(&piece.bytes[..], plan.delimiter, plan.quote, plan.max_record_bytes, None)
             .starting_at(piece.line, piece.offset);
-    let sink = NdjsonSink::new(Vec::with_capacity(piece.bytes.len() * 3 / 2), layout);
+    out.reserve(piece.bytes.len() * 3 / 2);
+    let sink = NdjsonSink::new(out, layout);
     let mut pass = Pass::new(plan, binding.clone(), sink, OutBuf::new(Vec::new()));
     while let Some(next) = reader.next_record()? {
         pass.record(next)?;
     }
     let (sink, err, acc, total, valid, reported) = pass.into_parts();
+    drop(reader);
     Ok(Done {
         index: piece.index,
+        input: piece.bytes,
         out: sink.into_inner()?,
         err: err.into_inner()?,
         err_lines: reported,
@@ -287,11 +314,13 @@ impl Splitter {
         }
     }
 
-    /// The next piece (whole records), the bytes after it, and whether the input is done.
+    /// The next piece (whole records), the bytes after it, and whether the input is done;
+    /// `spare` (an empty buffer, or a fresh one) takes the bytes after it.
     fn next_piece(
         &mut self,
         input: &mut dyn Read,
         mut buf: Vec<u8>,
+        mut spare: Vec<u8>,
     ) -> Result<(Vec<u8>, Vec<u8>, bool), ProcessError> {
         loop {
             if !self.eof && buf.len() < PIECE {
@@ -305,8 +334,10 @@ impl Splitter {
                 .or_else(|| exact_last_end(&buf, self.quote, self.delimiter));
             match cut {
                 Some(end) if end > 0 => {
-                    let rest = buf.split_off(end);
-                    return Ok((buf, rest, false));
+                    spare.clear();
+                    spare.extend_from_slice(&buf[end..]);
+                    buf.truncate(end);
+                    return Ok((buf, spare, false));
                 }
                 // One record longer than a piece: read on.
                 _ => {

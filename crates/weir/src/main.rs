@@ -1,5 +1,6 @@
 //! The `weir` binary: parse the command line, set up logging, hand over to a command.
 
+mod allocator;
 mod aws;
 mod cli;
 mod commands;
@@ -8,10 +9,8 @@ mod setup;
 
 use clap::Parser;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
+    allocator::configure();
     let cli = cli::Cli::parse();
     logging::init(cli.global.verbose);
     let runtime =
