@@ -105,7 +105,27 @@ async fn keys_and_buckets_that_would_escape_are_refused_and_nothing_is_written()
     assert!(!dir.path().join("escape.csv").exists());
     let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
-    assert_eq!(names, ["in-bucket", "out-bucket"]);
+    assert_eq!(names, [".tmp", "in-bucket", "out-bucket"], "the buckets and the store's scratch folder");
+    let scratch = s.local_scratch().unwrap();
+    assert_eq!(std::fs::read_dir(scratch).unwrap().count(), 0, "nothing staged is left");
+}
+
+#[tokio::test]
+async fn staged_writes_go_to_a_scratch_folder_per_process_and_dead_ones_are_swept() {
+    let (dir, s) = store().await;
+    s.put("in-bucket", "raw/a.csv", Bytes::from_static(b"a"), Metadata::new()).await.unwrap();
+    let scratch = s.local_scratch().unwrap();
+    assert!(scratch.starts_with(dir.path().canonicalize().unwrap().join(".tmp")));
+    // What a process killed mid-write leaves: its folder, with a staged file in it.
+    let dead = dir.path().join(".tmp/p4194305-1");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join("staged"), b"half").unwrap();
+    let again = LocalObjectStore::open(dir.path()).unwrap();
+    assert!(!dead.exists(), "the next store to open the data dir removes it");
+    assert!(scratch.is_dir(), "a running process's scratch folder is left alone");
+    assert_ne!(again.local_scratch().unwrap(), scratch);
+    drop(s);
+    assert!(!scratch.exists(), "a store removes its own folder when dropped");
 }
 
 #[tokio::test]

@@ -65,8 +65,11 @@ pub struct Engine {
 
 impl Engine {
     /// Compiles every pipeline (schema plan and workflow); `scratch` is where outputs are
-    /// spooled before they are stored.
+    /// spooled before they are stored, unless the object store has a local scratch folder of its
+    /// own (the embedded store: spooled files are then moved into place, and cleaned up after a
+    /// crash).
     pub fn new(config: Config, ports: Ports, scratch: PathBuf) -> Result<Engine, EngineError> {
+        let scratch = ports.objects.local_scratch().unwrap_or(scratch);
         std::fs::create_dir_all(&scratch)
             .map_err(|source| EngineError::Scratch { path: scratch.clone(), source })?;
         let config = Arc::new(config);

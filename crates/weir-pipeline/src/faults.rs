@@ -75,6 +75,9 @@ impl ObjectStore for FaultyObjects {
     async fn create_bucket(&self, b: &str) -> Result<(), PortError> {
         self.0.create_bucket(b).await
     }
+    fn local_scratch(&self) -> Option<std::path::PathBuf> {
+        self.0.local_scratch()
+    }
     async fn head(&self, b: &str, k: &str) -> Result<ObjectInfo, PortError> {
         faulty!(self.1, "objects.head", "", self.0.head(b, k).await)
     }

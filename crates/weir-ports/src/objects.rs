@@ -83,6 +83,13 @@ pub trait ObjectStore: Send + Sync {
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError>;
 
+    /// A local folder on the store's own file system for files that will be stored with
+    /// [`ObjectStore::put_file`] (which then moves them rather than copying), and which the store
+    /// cleans up after a crash. `None` for stores that are not local.
+    fn local_scratch(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Stores several objects in one bucket, as [`ObjectStore::put`] and
     /// [`ObjectStore::put_file`] would one after the other: each appears whole, in the order
     /// given. Stores that can make them durable together do, for one sync instead of one per

@@ -1,23 +1,28 @@
 //! The embedded object store: buckets are folders under the data dir.
 //!
-//! Keys map to paths as `object_store`'s `LocalFileSystem` maps them, and listings and large
-//! reads go through it. The calls on the event path (head, small get, put, move, delete) are
-//! plain syscalls made on the calling thread instead: each takes microseconds, and at a
-//! thousand small files a second, `LocalFileSystem`'s thread handoff per call cost more CPU than
-//! the file work itself. Bodies over [`INLINE_BYTES`] are read and written on blocking threads.
+//! Keys map to paths as `object_store`'s `LocalFileSystem` maps them, and listings and range
+//! reads go through it. The calls on the event path (head, get, put, move, delete) are plain
+//! syscalls made on the calling thread instead: each takes microseconds, and at a thousand small
+//! files a second, `LocalFileSystem`'s thread handoff per call cost more CPU than the file work
+//! itself. Bodies over [`INLINE_BYTES`] are read and written on blocking threads.
 //!
-//! Every write is atomic and durable when it returns, as on S3: the bytes go to a staging file
-//! beside the key (a `#<digits>` name, which listings skip), which is made durable, renamed into
-//! place, and the rename made durable. A move links the file under its new key, makes the link
-//! durable, then removes the old name: at every moment the object is under at least one key. A
-//! copy is a file of its own (metadata lives on the inode, so two keys never share one).
-//! The "made durable" steps are group commits ([`durable`]): one `syncfs` for every write that
-//! waits at that moment, instead of an `fsync` per file and per folder.
+//! Every write is atomic and durable when it returns, as on S3. The bytes go to a file without a
+//! name (`O_TMPFILE`) in the key's folder, which is made durable, then named and renamed over
+//! the key, and the rename is made durable: a process killed on the way leaves nothing behind.
+//! (Where the file system has no `O_TMPFILE`, the file is staged under a `#<digits>` name beside
+//! the key, which listings skip.) A move links the file under its new key, makes the link
+//! durable, then removes the old name, so the object is always under at least one key. A copy is
+//! a file of its own: metadata lives on the inode, so two keys never share one. The "made
+//! durable" steps are group commits ([`durable`]): one `syncfs` for every write waiting at that
+//! moment, instead of an `fsync` per file and per folder.
 //!
-//! ETags and user metadata live in an extended attribute of each file ([`meta`]).
+//! ETags and user metadata live in an extended attribute of each file ([`meta`]). The
+//! pipeline's spooled outputs live in a scratch folder per process ([`scratch`]), which the next
+//! start sweeps.
 
 mod durable;
 mod meta;
+mod scratch;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -37,6 +42,7 @@ use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, Port
 
 use durable::Durability;
 use meta::StoredMeta;
+use scratch::ProcessDir;
 
 /// Bodies up to this size are read and written on the calling thread; larger ones on a
 /// blocking thread.
@@ -48,6 +54,8 @@ pub struct LocalObjectStore {
     root: PathBuf,
     store: Arc<LocalFileSystem>,
     durability: Durability,
+    /// Where the pipeline spools what it will store (see [`scratch`]).
+    scratch: Arc<ProcessDir>,
 }
 
 impl std::fmt::Debug for LocalObjectStore {
@@ -82,7 +90,10 @@ impl LocalObjectStore {
         let durability = Durability::start(&root).map_err(|e| {
             PortError::unavailable(format!("starting the sync thread for {}", root.display()), e)
         })?;
-        Ok(LocalObjectStore { root, store: Arc::new(store), durability })
+        let scratch = ProcessDir::create(&root).map_err(|e| {
+            PortError::unavailable(format!("creating a scratch folder in {}", root.display()), e)
+        })?;
+        Ok(LocalObjectStore { root, store: Arc::new(store), durability, scratch: Arc::new(scratch) })
     }
 
     /// The folder that holds a bucket.
@@ -130,14 +141,13 @@ impl LocalObjectStore {
         let doing = |key: &str| format!("storing {bucket}/{key}");
         let first_key = staged.first().map(|s| s.info.key.clone()).unwrap_or_default();
         if let Err(e) = self.sync(|| doing(&first_key)).await {
-            staged.iter().for_each(Staged::discard);
+            staged.into_iter().for_each(Staged::discard);
             return Err(e);
         }
         let mut infos = Vec::with_capacity(staged.len());
         let mut rest = staged.into_iter();
         while let Some(s) = rest.next() {
-            if let Err(e) = std::fs::rename(&s.path, &s.dest) {
-                s.discard();
+            if let Err(e) = s.file.publish(&s.dest) {
                 rest.for_each(|s| s.discard());
                 return Err(PortError::unavailable(doing(&s.info.key), e));
             }
@@ -147,7 +157,7 @@ impl LocalObjectStore {
         Ok(infos)
     }
 
-    /// Writes `data` to a staging file beside the object's path, with its ETag and metadata.
+    /// Writes `data`, with its ETag and metadata, to a file that is not under its key yet.
     async fn stage_bytes(
         &self,
         bucket: &str,
@@ -157,18 +167,25 @@ impl LocalObjectStore {
     ) -> Result<Staged, PortError> {
         let dest = self.existing_bucket_path(bucket, key)?;
         let doing = || format!("storing {bucket}/{key}");
-        let path = staging_path(&dest);
         let len = data.len() as u64;
         let write = {
-            let (path, metadata) = (path.clone(), metadata.clone());
-            move || -> std::io::Result<(std::fs::Metadata, String)> {
+            let (dest, metadata) = (dest.clone(), metadata.clone());
+            move || -> std::io::Result<(std::fs::Metadata, String, StagedFile)> {
                 let etag = hex::encode(Md5::digest(&data));
-                std::fs::create_dir_all(path.parent().expect("object paths have a parent"))?;
-                let mut f = File::create(&path)?;
-                f.write_all(&data)?;
-                let stat = f.metadata()?;
-                meta::write(&f, &meta::fingerprint(&stat), etag.clone(), metadata)?;
-                Ok((stat, etag))
+                let (mut f, staged) = StagedFile::create(&dest)?;
+                let written = (|| {
+                    f.write_all(&data)?;
+                    let stat = f.metadata()?;
+                    meta::write(&f, &meta::fingerprint(&stat), etag.clone(), metadata)?;
+                    Ok(stat)
+                })();
+                match written {
+                    Ok(stat) => Ok((stat, etag, staged)),
+                    Err(e) => {
+                        staged.discard();
+                        Err(e)
+                    }
+                }
             }
         };
         let written = if len > INLINE_BYTES {
@@ -176,8 +193,8 @@ impl LocalObjectStore {
         } else {
             write()
         };
-        let info = written.map(|(stat, etag)| object_info(bucket, key, &stat, etag, metadata));
-        Staged::written(info, path, dest).map_err(|e| PortError::unavailable(doing(), e))
+        let (stat, etag, file) = written.map_err(|e| PortError::unavailable(doing(), e))?;
+        Ok(Staged { info: object_info(bucket, key, &stat, etag, metadata), dest, file })
     }
 
     /// Makes a local file the staged object (moving it, or copying it when it is on another
@@ -220,11 +237,17 @@ impl LocalObjectStore {
             meta::write(&f, &fs_etag, etag.clone(), metadata.clone())?;
             Ok::<_, std::io::Error>(object_info(bucket, key, &stat, etag, metadata))
         })();
-        Staged::written(described, path, dest).map_err(|e| PortError::unavailable(doing(), e))
+        match described {
+            Ok(info) => Ok(Staged { info, dest, file: StagedFile::Named(path) }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(PortError::unavailable(doing(), e))
+            }
+        }
     }
 
-    /// Copies an object's bytes to a staging file beside `dest`, with `source`'s ETag and
-    /// `metadata`: on the calling thread when small, else on a blocking thread.
+    /// Copies an object's bytes, with `source`'s ETag and `metadata`, to a file that is not
+    /// under `dest` yet: on the calling thread when small, else on a blocking thread.
     async fn stage_copy(
         &self,
         from: &Path,
@@ -235,17 +258,26 @@ impl LocalObjectStore {
         metadata: Metadata,
     ) -> Result<Staged, PortError> {
         let doing = || format!("copying {}/{} to {bucket}/{key}", source.bucket, source.key);
-        let path = staging_path(dest);
         let copy = {
-            let (from, path, etag, metadata) =
-                (from.to_owned(), path.clone(), source.etag.clone(), metadata.clone());
-            move || -> std::io::Result<std::fs::Metadata> {
-                std::fs::create_dir_all(path.parent().expect("object paths have a parent"))?;
-                std::fs::copy(&from, &path)?;
-                let file = File::open(&path)?;
-                let stat = file.metadata()?;
-                meta::write(&file, &meta::fingerprint(&stat), etag, metadata)?;
-                Ok(stat)
+            let (from, dest, etag, metadata) =
+                (from.to_owned(), dest.to_owned(), source.etag.clone(), metadata.clone());
+            move || -> std::io::Result<(std::fs::Metadata, StagedFile)> {
+                let mut src = File::open(&from)?;
+                let (mut f, staged) = StagedFile::create(&dest)?;
+                let copied = (|| {
+                    // `copy_file_range` between two files, on Linux.
+                    std::io::copy(&mut src, &mut f)?;
+                    let stat = f.metadata()?;
+                    meta::write(&f, &meta::fingerprint(&stat), etag, metadata)?;
+                    Ok(stat)
+                })();
+                match copied {
+                    Ok(stat) => Ok((stat, staged)),
+                    Err(e) => {
+                        staged.discard();
+                        Err(e)
+                    }
+                }
             }
         };
         let copied = if source.size > INLINE_BYTES {
@@ -253,11 +285,12 @@ impl LocalObjectStore {
         } else {
             copy()
         };
-        let info = copied.map(|stat| object_info(bucket, key, &stat, source.etag.clone(), metadata));
-        Staged::written(info, path, dest.to_owned()).map_err(|e| match e.kind() {
+        let (stat, file) = copied.map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => io_error(e, &source.bucket, &source.key),
             _ => PortError::unavailable(doing(), e),
-        })
+        })?;
+        let info = object_info(bucket, key, &stat, source.etag.clone(), metadata);
+        Ok(Staged { info, dest: dest.to_owned(), file })
     }
 
     /// Stores one staged object.
@@ -330,28 +363,90 @@ fn read_chunks(file: File, bucket: &str, key: &str) -> ByteStream {
     .boxed()
 }
 
-/// An object written under a staging name beside its key, not yet published.
+/// An object written but not yet under its key.
 struct Staged {
     info: ObjectInfo,
-    path: PathBuf,
     dest: PathBuf,
+    file: StagedFile,
 }
 
 impl Staged {
-    /// The staged object once its file is written, or the error with the file removed.
-    fn written(info: std::io::Result<ObjectInfo>, path: PathBuf, dest: PathBuf) -> std::io::Result<Staged> {
-        match info {
-            Ok(info) => Ok(Staged { info, path, dest }),
-            Err(e) => {
+    fn discard(self) {
+        self.file.discard();
+    }
+}
+
+/// The file of a [`Staged`] object.
+enum StagedFile {
+    /// A file without a name (`O_TMPFILE`) on the key's file system: a process that dies before
+    /// publishing it leaves nothing behind.
+    Unnamed(File),
+    /// A named file: the pipeline's spooled output, or a staging name beside the key where the
+    /// file system has no `O_TMPFILE`.
+    Named(PathBuf),
+}
+
+impl StagedFile {
+    /// A new file to be published as `dest` (whose folder is created), open for writing.
+    fn create(dest: &Path) -> std::io::Result<(File, StagedFile)> {
+        let parent = dest.parent().expect("object paths have a parent");
+        std::fs::create_dir_all(parent)?;
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{Mode, OFlags};
+            let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+            match rustix::fs::open(parent, flags, Mode::from_raw_mode(0o644)) {
+                Ok(fd) => {
+                    let file = File::from(fd);
+                    return Ok((file.try_clone()?, StagedFile::Unnamed(file)));
+                }
+                // File systems without O_TMPFILE say so in one of these ways.
+                Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let path = staging_path(dest);
+        Ok((File::create(&path)?, StagedFile::Named(path)))
+    }
+
+    /// Puts the file under `dest`, replacing what is there. An unnamed file gets a staging name
+    /// beside `dest` first (a file cannot be linked over another), then is renamed within the
+    /// folder: nothing waits between the two.
+    fn publish(self, dest: &Path) -> std::io::Result<()> {
+        match self {
+            StagedFile::Named(path) => std::fs::rename(&path, dest).inspect_err(|_| {
                 let _ = std::fs::remove_file(&path);
-                Err(e)
+            }),
+            StagedFile::Unnamed(file) => {
+                let name = staging_path(dest);
+                link_unnamed(&file, &name)?;
+                std::fs::rename(&name, dest).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&name);
+                })
             }
         }
     }
 
-    fn discard(&self) {
-        let _ = std::fs::remove_file(&self.path);
+    fn discard(self) {
+        if let StagedFile::Named(path) = self {
+            let _ = std::fs::remove_file(path);
+        }
     }
+}
+
+/// Gives an `O_TMPFILE` file a name, through `/proc/self/fd` (which needs no privilege, unlike
+/// `AT_EMPTY_PATH`).
+#[cfg(target_os = "linux")]
+fn link_unnamed(file: &File, name: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    rustix::fs::linkat(rustix::fs::CWD, fd_path, rustix::fs::CWD, name, rustix::fs::AtFlags::SYMLINK_FOLLOW)
+        .map_err(std::io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn link_unnamed(_: &File, _: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::other("unnamed files are made on Linux only"))
 }
 
 fn object_info(
@@ -381,6 +476,10 @@ impl ObjectStore for LocalObjectStore {
         std::fs::create_dir_all(self.bucket_dir(bucket))
             .map_err(|e| PortError::unavailable(format!("creating bucket folder for {bucket}"), e))?;
         self.sync(|| format!("creating bucket folder for {bucket}")).await
+    }
+
+    fn local_scratch(&self) -> Option<PathBuf> {
+        Some(self.scratch.path().to_owned())
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, PortError> {
@@ -451,7 +550,7 @@ impl ObjectStore for LocalObjectStore {
             match one {
                 Ok(s) => staged.push(s),
                 Err(e) => {
-                    staged.iter().for_each(Staged::discard);
+                    staged.into_iter().for_each(Staged::discard);
                     return Err(e);
                 }
             }
@@ -515,6 +614,8 @@ impl ObjectStore for LocalObjectStore {
             if !cut_short {
                 std::fs::create_dir_all(to_path.parent().expect("object paths have a parent"))
                     .map_err(|e| PortError::unavailable(doing(), e))?;
+                // A link under a staging name beside the key, renamed over it: a same-folder
+                // rename, and nothing waits between the two.
                 let staging = staging_path(&to_path);
                 std::fs::hard_link(&from_path, &staging).map_err(|e| io_error(e, from_bucket, from_key))?;
                 if let Err(e) = std::fs::rename(&staging, &to_path) {
