@@ -142,6 +142,35 @@ async fn repeating_a_copy_leaves_no_staging_files() {
     assert_eq!(names, ["a.csv"]);
 }
 
+/// A new key is linked into place, an existing one replaced by a rename: either way the key
+/// holds the new object afterwards and no staging name is left in its folder.
+#[tokio::test]
+async fn puts_and_moves_replace_existing_objects_and_make_missing_folders() {
+    let (dir, s) = store().await;
+    s.put("in-bucket", "deep/er/a.csv", Bytes::from_static(b"one"), Metadata::new()).await.unwrap();
+    let second = Metadata::from([("v".to_string(), "2".to_string())]);
+    let info = s.put("in-bucket", "deep/er/a.csv", Bytes::from_static(b"two"), second.clone()).await.unwrap();
+    assert_eq!(body(&s, "in-bucket", "deep/er/a.csv").await, b"two");
+    assert_eq!(s.head("in-bucket", "deep/er/a.csv").await.unwrap().etag, info.etag);
+
+    s.put("in-bucket", "raw/b.csv", Bytes::from_static(b"newer"), Metadata::new()).await.unwrap();
+    let moved = s.move_object("in-bucket", "raw/b.csv", "in-bucket", "deep/er/a.csv", None).await.unwrap();
+    assert_eq!(body(&s, "in-bucket", "deep/er/a.csv").await, b"newer");
+    assert_eq!(moved.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(b"newer")));
+    s.move_object("in-bucket", "deep/er/a.csv", "out-bucket", "new/folder/a.csv", None).await.unwrap();
+    assert_eq!(body(&s, "out-bucket", "new/folder/a.csv").await, b"newer");
+    for folder in ["in-bucket/deep/er", "out-bucket/new/folder"] {
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path().join(folder)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let expected: &[&str] = if folder.starts_with("in") { &[] } else { &["a.csv"] };
+        assert_eq!(names, expected, "{folder}");
+    }
+    // A missing bucket is still refused, not created by the folder a write makes.
+    let refused = s.put("no-bucket", "a/b.csv", Bytes::from_static(b"x"), Metadata::new()).await;
+    assert!(matches!(refused, Err(PortError::NotFound(_))), "{refused:?}");
+    assert!(!dir.path().join("no-bucket").exists());
+}
+
 #[tokio::test]
 async fn move_renames_without_copying_and_a_repeated_move_finishes() {
     use std::os::unix::fs::MetadataExt;

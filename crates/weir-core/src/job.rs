@@ -101,7 +101,8 @@ pub struct StepRecord {
     /// the same branch, for the states of a Parallel or Map).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
-    /// The state's output as JSON text, truncated; absent if the state failed.
+    /// The state's output as JSON text, truncated; absent if the state failed, or if it passed
+    /// its input on unchanged (outcome `ok`, as a Choice or a Succeed state does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// How many times the state was retried (its `Retry` policy) before this outcome.

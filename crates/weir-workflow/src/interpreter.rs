@@ -274,7 +274,11 @@ impl Runner<'_> {
                 if record.outcome.is_empty() {
                     record.outcome = "ok".into();
                 }
-                record.output = Some(truncated(&output, max_bytes));
+                // A state that hands its input on unchanged (a Choice, a Succeed) records no
+                // output: its input is the output of the state before, recorded already.
+                if record.outcome != "ok" || output != data {
+                    record.output = Some(truncated(&output, max_bytes));
+                }
                 let first_new = steps.len();
                 steps.push(record);
                 steps.extend(children);

@@ -394,6 +394,14 @@ async fn history_keeps_truncated_input_and_output() {
     assert!(out.len() < 2100 && out.ends_with("… (truncated)"), "{}", out.len());
     assert_eq!(ex.steps[1].output.as_deref(), Some("1"));
     assert_eq!(ex.steps[1].input, None, "B's input is A's output, recorded once");
+    // A state that passes its input on records no output of its own.
+    let m = machine(json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Result": 2, "ResultPath": "$.n", "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 2, "Next": "D"}]},
+        "D": {"Type": "Succeed"}}}));
+    let passed = run(&m, &Tasks::new(), json!({})).await;
+    let outputs: Vec<_> = passed.steps.iter().map(|s| (s.state.as_str(), s.output.as_deref())).collect();
+    assert_eq!(outputs, [("A", Some(r#"{"n":2}"#)), ("C", None), ("D", None)]);
     // The record serialises without the empty fields.
     let text = serde_json::to_string(&ex.steps[1]).unwrap();
     assert!(!text.contains("retries") && !text.contains("error"), "{text}");

@@ -390,7 +390,10 @@ impl StagedFile {
     /// A new file to be published as `dest` (whose folder is created), open for writing.
     fn create(dest: &Path) -> std::io::Result<(File, StagedFile)> {
         let parent = dest.parent().expect("object paths have a parent");
-        std::fs::create_dir_all(parent)?;
+        in_folder(parent, || Self::create_in(parent, dest))
+    }
+
+    fn create_in(parent: &Path, dest: &Path) -> std::io::Result<(File, StagedFile)> {
         #[cfg(target_os = "linux")]
         {
             use rustix::fs::{Mode, OFlags};
@@ -409,21 +412,15 @@ impl StagedFile {
         Ok((File::create(&path)?, StagedFile::Named(path)))
     }
 
-    /// Puts the file under `dest`, replacing what is there. An unnamed file gets a staging name
-    /// beside `dest` first (a file cannot be linked over another), then is renamed within the
-    /// folder: nothing waits between the two.
+    /// Puts the file under `dest`, replacing what is there. An unnamed file is linked as `dest`
+    /// when no object is there yet; else it gets a staging name beside `dest` (a file cannot be
+    /// linked over another), then is renamed within the folder: nothing waits between the two.
     fn publish(self, dest: &Path) -> std::io::Result<()> {
         match self {
             StagedFile::Named(path) => std::fs::rename(&path, dest).inspect_err(|_| {
                 let _ = std::fs::remove_file(&path);
             }),
-            StagedFile::Unnamed(file) => {
-                let name = staging_path(dest);
-                link_unnamed(&file, &name)?;
-                std::fs::rename(&name, dest).inspect_err(|_| {
-                    let _ = std::fs::remove_file(&name);
-                })
-            }
+            StagedFile::Unnamed(file) => link_or_replace(dest, |name| link_unnamed(&file, name)),
         }
     }
 
@@ -431,6 +428,35 @@ impl StagedFile {
         if let StagedFile::Named(path) = self {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// Runs `make`, which makes something in `folder`; if the folder is missing, creates it (and
+/// its parents) and runs `make` again. The folder of a key usually exists, so the usual cost
+/// is no extra call.
+fn in_folder<T>(folder: &Path, mut make: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    match make() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !folder.is_dir() => {
+            std::fs::create_dir_all(folder)?;
+            make()
+        }
+        other => other,
+    }
+}
+
+/// Gives a file the name `dest` with `link` (which makes a new name for the file): as `dest`
+/// itself when nothing has that name (one directory change), else as a staging name beside
+/// `dest` that is renamed over it (a link cannot replace a name).
+fn link_or_replace(dest: &Path, link: impl Fn(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    match link(dest) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let name = staging_path(dest);
+            link(&name)?;
+            std::fs::rename(&name, dest).inspect_err(|_| {
+                let _ = std::fs::remove_file(&name);
+            })
+        }
+        other => other,
     }
 }
 
@@ -612,16 +638,14 @@ impl ObjectStore for LocalObjectStore {
                 return self.head_path(to_bucket, to_key, &to_path);
             }
             if !cut_short {
-                std::fs::create_dir_all(to_path.parent().expect("object paths have a parent"))
-                    .map_err(|e| PortError::unavailable(doing(), e))?;
-                // A link under a staging name beside the key, renamed over it: a same-folder
-                // rename, and nothing waits between the two.
-                let staging = staging_path(&to_path);
-                std::fs::hard_link(&from_path, &staging).map_err(|e| io_error(e, from_bucket, from_key))?;
-                if let Err(e) = std::fs::rename(&staging, &to_path) {
-                    let _ = std::fs::remove_file(&staging);
-                    return Err(PortError::unavailable(doing(), e));
-                }
+                let folder = to_path.parent().expect("object paths have a parent");
+                let linked = in_folder(folder, || {
+                    link_or_replace(&to_path, |name| std::fs::hard_link(&from_path, name))
+                });
+                linked.map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => io_error(e, from_bucket, from_key),
+                    _ => PortError::unavailable(doing(), e),
+                })?;
             }
             // The new name must be on disk before the old one goes.
             self.sync(doing).await?;
