@@ -144,7 +144,7 @@ pub struct Job {
 }
 
 /// The state to run next and the data it gets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub next_state: String,
     pub data: serde_json::Value,

@@ -61,12 +61,12 @@ impl weir_workflow::Checkpoint for JobCheckpoints {
     async fn completed(&self, point: Completed<'_>) -> Result<(), TaskError> {
         let job = {
             let mut job = self.job.lock().unwrap();
-            let mut steps = job.checkpoint.as_ref().map(|c| c.steps.clone()).unwrap_or_default();
-            // Every state's records are kept, so the history of a resumed job stays whole...
-            steps.extend_from_slice(point.steps);
             let Some(next) = point.next else { return Ok(()) };
-            job.checkpoint =
-                Some(Checkpoint { next_state: next.to_owned(), data: point.output.clone(), steps });
+            let checkpoint = job.checkpoint.get_or_insert_with(Checkpoint::default);
+            // Every state's records are kept, so the history of a resumed job stays whole...
+            checkpoint.steps.extend_from_slice(point.steps);
+            checkpoint.next_state = next.to_owned();
+            checkpoint.data = point.output.clone();
             // ...but only a Task's completion is worth a write: the others have no side effects.
             if !self.tasks.contains(point.state) {
                 return Ok(());
