@@ -29,6 +29,9 @@ while [ $# -gt 0 ]; do
 done
 data="${data:-$target/bench-data}"
 mkdir -p "$data"
+# Write back what other programs left dirty (the build just done, for one): weir's group commit
+# calls syncfs, which would otherwise flush it inside the measurement.
+sync -f "$data"
 "$target/release/examples/event_path" --data-dir "$data" "${args[@]}"
 if [ "$clean" -eq 1 ]; then
   rm -rf "$data"/run-*
