@@ -11,21 +11,18 @@ use weir_ports::JobStore;
 use weir_workflow::definition::StateKind;
 use weir_workflow::{Completed, StateMachine, TaskError};
 
-use crate::tasks::SMALL_SOURCE;
-
 /// Built-in tasks that are safe to run again, so no checkpoint is written after them. Moving
 /// the source is safe to repeat too, but what ran before it is not once the source has moved
-/// (reading it again fails), so a move is always checkpointed.
+/// (reading it again fails), so a move is always checkpointed. So is a transform, although
+/// repeating one over a small source costs less than the write: its checkpoint is what a retry
+/// finds when the move after it happened and no later write did (a kill -9 between the two, or
+/// a move's lost answer and then a failed save, as the soak at 5 % found). Without it the
+/// retry starts over, finds the source gone and fails the job.
 const REPEATABLE: [&str; 2] = ["weir:validate-schema", "weir:notify"];
 
-/// Built-in tasks that are cheaper to run again than to checkpoint when the source is small
-/// (read into memory whole, see [`SMALL_SOURCE`]): a transform rewrites the same outputs under
-/// the same keys. Over a large source a retry would redo minutes of work, so it is checkpointed.
-const REPEATABLE_WHEN_SMALL: [&str; 1] = ["weir:transform"];
-
 /// Saves the job with a checkpoint after every completed Task state that changes the world
-/// (moving, storing). Choice and Pass states and the [`REPEATABLE`] tasks (and, over a small
-/// source, the [`REPEATABLE_WHEN_SMALL`] ones) are safe to repeat, so they cost no write.
+/// (moving, storing). Choice and Pass states and the [`REPEATABLE`] tasks are safe to repeat,
+/// so they cost no write.
 pub struct JobCheckpoints {
     jobs: Arc<dyn JobStore>,
     job: Mutex<Job>,
@@ -34,15 +31,11 @@ pub struct JobCheckpoints {
 
 impl JobCheckpoints {
     pub fn new(jobs: Arc<dyn JobStore>, job: Job, machine: &StateMachine) -> Self {
-        let small = job.source_size <= SMALL_SOURCE;
-        let repeatable = |resource: &str| {
-            REPEATABLE.contains(&resource) || (small && REPEATABLE_WHEN_SMALL.contains(&resource))
-        };
         let tasks = machine
             .states
             .iter()
             .filter(|(_, s)| match &s.kind {
-                StateKind::Task { resource, .. } => !repeatable(resource),
+                StateKind::Task { resource, .. } => !REPEATABLE.contains(&resource.as_str()),
                 _ => false,
             })
             .map(|(name, _)| name.clone())

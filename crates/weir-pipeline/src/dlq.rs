@@ -66,9 +66,11 @@ async fn mark_job_failed(
     let jobs = &engine.ports().jobs;
     let mut last_error = "no job record (the worker never got to it)".to_string();
     if let Some(mut job) = jobs.get(&id).await? {
-        if let Some(e) = &job.error {
-            last_error = e.clone();
-        }
+        last_error = match &job.error {
+            Some(e) => e.clone(),
+            // Every attempt failed before it could record why (the job store was failing too).
+            None => format!("the job never recorded an error ({} attempts started)", job.attempts),
+        };
         if !job.status.is_terminal() {
             job.finish(
                 JobStatus::Failed,

@@ -333,3 +333,26 @@ async fn a_lost_move_then_a_failed_lookup_is_retried_and_succeeds() {
     assert!(!h.dir.path().join("weir-input/raw/sales.csv").exists());
     h.stop().await;
 }
+
+/// A move whose answer is lost although it happened, with one of the job store's writes failing
+/// as well (the soak at a 5 % failure rate found it): whichever write fails, the retry must
+/// resume at the move and find it done, not start over, find the source gone and fail the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_move_and_a_failed_job_write_are_retried_and_succeed() {
+    for save in 1..=3 {
+        let faults = Faults::all(vec![("objects.move", 1, true), ("jobs.save", save, false)]);
+        faults.armed.store(true, Ordering::SeqCst);
+        let f = faults.clone();
+        let h = Harness::start_with_notifier(fast_config(), Recorder(Default::default(), true), move |p| {
+            wrap(p, f)
+        })
+        .await;
+        let id = h.upload("raw/sales.csv", std::fs::read(samples().join("sales.csv")).unwrap()).await.job_id;
+        let job = h.wait(&id).await;
+        let counts = faults.counts.lock().unwrap().clone();
+        assert!(counts["jobs.save"] > save, "save {save}: both faults were reached: {counts:?}");
+        assert_eq!(job.status, JobStatus::Succeeded, "save {save}: {job:?}");
+        assert!(h.dir.path().join("weir-archive/raw/sales.csv").is_file());
+        h.stop().await;
+    }
+}

@@ -20,7 +20,6 @@ use weir_ports::PortError;
 use weir_process::Plan;
 use weir_workflow::{Task, TaskError, TaskResolver};
 
-pub(crate) use transform::SMALL_SOURCE;
 pub use transform::{error_report, run_transform, TransformOutput};
 
 use crate::state::JobInput;

@@ -32,7 +32,7 @@ const RECORDS_BATCH: usize = 500;
 
 /// Sources up to this size are processed in memory on the task's thread (about a tenth of a
 /// millisecond of work, short enough not to hold up the other tasks of that thread).
-pub(crate) const SMALL_SOURCE: u64 = 16 << 10;
+pub(super) const SMALL_SOURCE: u64 = 16 << 10;
 
 pub struct Transform(pub Arc<TaskContext>);
 
