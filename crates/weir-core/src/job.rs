@@ -193,6 +193,15 @@ impl Job {
         self.status.is_terminal() && self.status != JobStatus::Failed
     }
 
+    /// Marks the job failed for running out of receives, keeping its checkpoint: a replay from
+    /// the dead-letter queue resumes where the last attempt stopped (whose source may be
+    /// archived already), not at the start.
+    pub fn give_up(&mut self, error: String) {
+        let checkpoint = self.checkpoint.take();
+        self.finish(JobStatus::Failed, Some(error));
+        self.checkpoint = checkpoint;
+    }
+
     /// Marks the job terminal now, computing its duration from its start.
     pub fn finish(&mut self, status: JobStatus, error: Option<String>) {
         let now = Utc::now();
@@ -208,6 +217,20 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A job that ran out of receives keeps where it stopped, so a replay resumes there; a job
+    /// that finished otherwise has nothing to resume.
+    #[test]
+    fn giving_up_keeps_the_checkpoint_and_finishing_clears_it() {
+        let mut job = Job::queued("b", "k", "e", 1, None);
+        let at = Checkpoint { next_state: "ArchiveSource".into(), ..Checkpoint::default() };
+        job.checkpoint = Some(at.clone());
+        job.give_up("retries exhausted".into());
+        assert_eq!((job.status, job.error.as_deref()), (JobStatus::Failed, Some("retries exhausted")));
+        assert_eq!(job.checkpoint, Some(at));
+        job.finish(JobStatus::Failed, None);
+        assert_eq!(job.checkpoint, None);
+    }
 
     #[test]
     fn job_ids_are_stable_per_object_version() {

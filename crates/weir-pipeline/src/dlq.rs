@@ -7,7 +7,7 @@
 
 use chrono::SecondsFormat;
 use weir_core::event::QueueEvent;
-use weir_core::{JobId, JobStatus};
+use weir_core::JobId;
 use weir_ports::{DeadLetter, PortError};
 
 use crate::{messages, Engine};
@@ -72,13 +72,10 @@ async fn mark_job_failed(
             None => format!("the job never recorded an error ({} attempts started)", job.attempts),
         };
         if !job.status.is_terminal() {
-            job.finish(
-                JobStatus::Failed,
-                Some(format!(
-                    "dead-lettered after {} receives; last error: {last_error}",
-                    dead.receive_count
-                )),
-            );
+            job.give_up(format!(
+                "dead-lettered after {} receives; last error: {last_error}",
+                dead.receive_count
+            ));
             jobs.save(&job).await?;
         }
     }

@@ -294,13 +294,10 @@ impl Engine {
                 let why = format!("{error}: {cause}");
                 if message.receive_count >= max {
                     // The queue dead-letters the message on its next receive; make that prompt.
-                    job.finish(
-                        JobStatus::Failed,
-                        Some(format!(
-                            "retries exhausted after {} receives; last error: {why}",
-                            message.receive_count
-                        )),
-                    );
+                    job.give_up(format!(
+                        "retries exhausted after {} receives; last error: {why}",
+                        message.receive_count
+                    ));
                     if let Err(e) = self.ports.jobs.save(&job).await {
                         tracing::error!(job_id = %job.job_id, error = %e, "could not record the failed job");
                     }
