@@ -65,8 +65,8 @@ where
         | "AWS.SimpleQueueService.NonExistentQueue"
         | "ResourceNotFoundException"
         | "NotFound"
-        | "NoSuchBucket"
         | "NoSuchKey" => PortError::NotFound(format!("{context}: {text}")),
+        "NoSuchBucket" => PortError::NoSuchBucket(format!("{context}: {text}")),
         _ => PortError::unavailable(context.to_string(), text),
     }
 }

@@ -6,10 +6,13 @@
 //!   JSON (`job`) plus the attributes it is found by: `status`, `created_at` (RFC 3339, UTC, µs)
 //!   and `processed_date` (`YYYY-MM-DD`), the partition key of the GSI `processed-date-index`
 //!   (sort key `created_at`) that lists a day's jobs newest first, as the seeds' metadata table
-//!   did with its processed-at index. A job's lease is `lease_owner` + `lease_expires` (epoch
-//!   ms), taken with a conditional update, so two workers on two machines never run one object
-//!   at once. `claim_once` keys are items `pk = CLAIM#<key>`, `sk = CLAIM`, written with
-//!   `attribute_not_exists(pk)`.
+//!   did with its processed-at index. Each source key has an item `pk = SRC#<bucket>/<key>`,
+//!   `sk = SRC`: the newest event sequencer seen, its job, and the lease of the run that holds
+//!   the key (`lease_run`, `lease_job`, `lease_expires` in epoch ms), changed only by writes
+//!   conditional on its revision `rev`, so two workers on two machines never run one key at
+//!   once; a run's writes of its job go in a transaction with a check of that lease (see
+//!   [`weir_ports::jobs`]). `claim_once` keys are items `pk = CLAIM#<key>`, `sk = CLAIM`,
+//!   written with `attribute_not_exists(pk)`.
 //! - **records**: the valid rows, `pk = CSV#<bucket>/<key>`, `sk = ROW#000042`, written with
 //!   BatchWriteItem in groups of 25; the UnprocessedItems DynamoDB hands back under throttling are
 //!   retried with exponential backoff.
@@ -23,14 +26,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    PointInTimeRecoverySpecification, Projection, ProjectionType, PutRequest, ScalarAttributeType,
-    WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType, PutRequest, ScalarAttributeType,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{SecondsFormat, Utc};
 use weir_core::{Job, JobId, JobStatus};
-use weir_ports::{JobFilter, JobStore, PortError, RecordItem, RecordsSink};
+use weir_ports::{
+    plan_begin, Begin, JobFilter, JobStore, Lease, PortError, RecordItem, RecordsSink, SourceKey,
+};
 
 use crate::client::port_error;
 
@@ -50,6 +55,32 @@ fn s(v: impl Into<String>) -> AttributeValue {
 fn job_key(id: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_string(), s(format!("JOB#{id}"))), ("sk".to_string(), s("META"))])
 }
+
+fn source_item_key(bucket: &str, key: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(format!("SRC#{bucket}/{key}"))), ("sk".to_string(), s("SRC"))])
+}
+
+/// Whether a transaction was cancelled because a condition failed (the run's lease check).
+fn lost_lease(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+        }
+        _ => false,
+    }
+}
+
+/// How many times `begin` re-reads and tries again when another writer changed the key first.
+const BEGIN_ATTEMPTS: u32 = 16;
+
+/// The update expression that writes a job item's attributes (with [`DynamoJobStore::job_values`]).
+const SAVE_JOB: &str =
+    "SET job = :job, #st = :status, created_at = :created, processed_date = :date, job_id = :id";
 
 fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
@@ -165,6 +196,132 @@ impl DynamoJobStore {
     }
 }
 
+impl DynamoJobStore {
+    /// The key's record and its revision (`None`: no item yet).
+    async fn read_source(&self, bucket: &str, key: &str) -> Result<(SourceKey, Option<u64>), PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(source_item_key(bucket, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("reading a source key", e))?;
+        let Some(item) = out.item else { return Ok((SourceKey::default(), None)) };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        let lease = match (text("lease_run"), text("lease_job")) {
+            (Some(run), Some(job)) => {
+                Some(Lease { run, job: JobId(job), expires_ms: number("lease_expires").unwrap_or(0) })
+            }
+            _ => None,
+        };
+        let found = SourceKey {
+            newest_sequencer: text("newest_seq"),
+            newest_job: text("newest_job").map(JobId),
+            lease,
+        };
+        Ok((found, Some(number("rev").unwrap_or(0) as u64)))
+    }
+
+    /// Writes the key's record if its revision is still `rev` (`None`: if there is no item).
+    /// Returns false when another writer changed it first.
+    async fn write_source(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &SourceKey,
+        rev: Option<u64>,
+    ) -> Result<bool, PortError> {
+        let mut item = source_item_key(bucket, key);
+        item.insert("rev".into(), AttributeValue::N((rev.unwrap_or(0) + 1).to_string()));
+        if let Some(seq) = &record.newest_sequencer {
+            item.insert("newest_seq".into(), s(seq.clone()));
+        }
+        if let Some(job) = &record.newest_job {
+            item.insert("newest_job".into(), s(job.0.clone()));
+        }
+        if let Some(lease) = &record.lease {
+            item.insert("lease_run".into(), s(lease.run.clone()));
+            item.insert("lease_job".into(), s(lease.job.0.clone()));
+            item.insert("lease_expires".into(), AttributeValue::N(lease.expires_ms.to_string()));
+        }
+        let mut put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        put = match rev {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(rev) => put
+                .condition_expression("rev = :rev")
+                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(port_error("recording a source key", e)),
+        }
+    }
+
+    /// A run's write of its job, in one transaction with the check that the run holds the key
+    /// (and, with `release`, giving the key up).
+    async fn write_run(&self, job: &Job, run: &str, release: bool) -> Result<(), PortError> {
+        let source = source_item_key(&job.source_bucket, &job.source_key);
+        let lease_item = if release {
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(source))
+                        .update_expression("REMOVE lease_run, lease_job, lease_expires ADD rev :one")
+                        .condition_expression("lease_run = :run")
+                        .expression_attribute_values(":run", s(run))
+                        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                        .build()
+                        .map_err(invalid)?,
+                )
+                .build()
+        } else {
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(source))
+                        .condition_expression("lease_run = :run")
+                        .expression_attribute_values(":run", s(run))
+                        .build()
+                        .map_err(invalid)?,
+                )
+                .build()
+        };
+        let job_item = TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(job_key(&job.job_id.0)))
+                    .update_expression(SAVE_JOB)
+                    .expression_attribute_names("#st", "status")
+                    .set_expression_attribute_values(Some(Self::job_values(job)?))
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .build();
+        let r = self
+            .client
+            .transact_write_items()
+            .transact_items(lease_item)
+            .transact_items(job_item)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if lost_lease(&e) => Err(PortError::Conflict(format!(
+                "run {run} no longer holds {}/{}: job {} not saved",
+                job.source_bucket, job.source_key, job.job_id
+            ))),
+            Err(e) => Err(port_error("saving a job", e)),
+        }
+    }
+}
+
 #[async_trait]
 impl JobStore for DynamoJobStore {
     async fn create(&self, job: &Job) -> Result<bool, PortError> {
@@ -208,18 +365,11 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn save(&self, job: &Job) -> Result<(), PortError> {
-        let mut update = "SET job = :job, #st = :status, created_at = :created, processed_date = :date, \
-                          job_id = :id"
-            .to_string();
-        if job.status.is_terminal() {
-            // A finished job needs no lease: released in the same write.
-            update.push_str(" REMOVE lease_owner, lease_expires");
-        }
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(&job.job_id.0)))
-            .update_expression(update)
+            .update_expression(SAVE_JOB)
             .expression_attribute_names("#st", "status")
             .set_expression_attribute_values(Some(Self::job_values(job)?))
             .send()
@@ -298,52 +448,65 @@ impl JobStore for DynamoJobStore {
         Ok(counts)
     }
 
-    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
-        let now = Utc::now().timestamp_millis();
-        let mut values = Self::job_values(job)?;
-        values.insert(":owner".into(), s(owner));
-        values.insert(":expires".into(), AttributeValue::N((now + ttl.as_millis() as i64).to_string()));
-        values.insert(":now".into(), AttributeValue::N(now.to_string()));
+    /// Reads the job and the key, decides with [`plan_begin`], and writes the key's item on the
+    /// condition that its revision is the one read; if another writer got there first, reads
+    /// again.
+    async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {
+        for _ in 0..BEGIN_ATTEMPTS {
+            let stored = self.get(&job.job_id).await?;
+            let (current, rev) = self.read_source(&job.source_bucket, &job.source_key).await?;
+            let now = Utc::now().timestamp_millis();
+            let plan = plan_begin(stored.clone(), job, pipeline, current.clone(), run, ttl, now);
+            let changes = plan.key != current || plan.save.is_some();
+            if changes && !self.write_source(&job.source_bucket, &job.source_key, &plan.key, rev).await? {
+                continue;
+            }
+            match &plan.save {
+                Some(saved) => self.save(saved).await?,
+                None if stored.is_none() => {
+                    self.create(job).await?;
+                }
+                None => {}
+            }
+            return Ok(plan.outcome);
+        }
+        Err(PortError::unavailable(
+            format!("beginning job {}", job.job_id),
+            format!("the key's record changed under {BEGIN_ATTEMPTS} attempts in a row"),
+        ))
+    }
+
+    async fn renew(&self, bucket: &str, key: &str, run: &str, ttl: Duration) -> Result<bool, PortError> {
+        let expires = Utc::now().timestamp_millis() + ttl.as_millis() as i64;
         let r = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(job_key(&job.job_id.0)))
-            .update_expression(
-                "SET lease_owner = :owner, lease_expires = :expires, job = if_not_exists(job, :job), \
-                 #st = if_not_exists(#st, :status), created_at = if_not_exists(created_at, :created), \
-                 processed_date = if_not_exists(processed_date, :date), job_id = if_not_exists(job_id, :id)",
-            )
-            .condition_expression(
-                "attribute_not_exists(lease_owner) OR lease_owner = :owner OR lease_expires <= :now",
-            )
-            .expression_attribute_names("#st", "status")
-            .set_expression_attribute_values(Some(values))
+            .set_key(Some(source_item_key(bucket, key)))
+            .update_expression("SET lease_expires = :e")
+            .condition_expression("lease_run = :run")
+            .expression_attribute_values(":e", AttributeValue::N(expires.to_string()))
+            .expression_attribute_values(":run", s(run))
             .send()
             .await;
         match r {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(port_error("taking a job lease", e)),
+            Err(e) => Err(port_error("renewing a lease", e)),
         }
     }
 
-    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(job_key(&id.0)))
-            .update_expression("REMOVE lease_owner, lease_expires")
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(port_error("releasing a job lease", e)),
-        }
+    async fn save_run(&self, job: &Job, run: &str) -> Result<(), PortError> {
+        self.write_run(job, run, false).await
+    }
+
+    async fn finish_run(&self, job: &Job, run: &str) -> Result<(), PortError> {
+        self.write_run(job, run, true).await
+    }
+
+    async fn source_key(&self, bucket: &str, key: &str) -> Result<Option<SourceKey>, PortError> {
+        let (found, rev) = self.read_source(bucket, key).await?;
+        Ok(rev.map(|_| found))
     }
 
     async fn claim_once(&self, key: &str) -> Result<bool, PortError> {

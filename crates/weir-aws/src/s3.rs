@@ -197,6 +197,54 @@ mod tests {
     }
 }
 
+impl S3ObjectStore {
+    /// Server-side copy, of the version with ETag `if_match` only when given (`NotFound` if
+    /// the key holds another version).
+    async fn copy_if(
+        &self,
+        from_bucket: &str,
+        from_key: &str,
+        to_bucket: &str,
+        to_key: &str,
+        metadata: Option<Metadata>,
+        if_match: Option<&str>,
+    ) -> Result<ObjectInfo, PortError> {
+        location(from_key)?;
+        let (store, to) = (self.store(to_bucket)?, location(to_key)?);
+        let mut req = self
+            .s3
+            .copy_object()
+            .copy_source(copy_source(from_bucket, from_key))
+            .bucket(to_bucket)
+            .key(to_key);
+        if let Some(etag) = if_match {
+            req = req.copy_source_if_match(format!("\"{}\"", etag.trim_matches('"')));
+        }
+        if let Some(m) = metadata {
+            req = req
+                .metadata_directive(MetadataDirective::Replace)
+                .set_metadata(Some(m.into_iter().collect()));
+        }
+        req.send().await.map_err(|e| {
+            let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).map(str::to_owned);
+            let e =
+                port_error(&format!("copying s3://{from_bucket}/{from_key} to s3://{to_bucket}/{to_key}"), e);
+            match (code.as_deref(), e) {
+                (Some("PreconditionFailed"), _) => {
+                    PortError::NotFound(format!("this version of s3://{from_bucket}/{from_key}"))
+                }
+                (_, PortError::Unavailable { ref source, .. })
+                    if source.to_string().contains("NoSuchKey") =>
+                {
+                    PortError::NotFound(format!("s3://{from_bucket}/{from_key}"))
+                }
+                (_, e) => e,
+            }
+        })?;
+        self.info_of(to_bucket, to_key, &store, &to).await
+    }
+}
+
 /// `bucket/key` for `x-amz-copy-source`, URL-encoded but for the slashes.
 fn copy_source(bucket: &str, key: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet =
@@ -313,30 +361,7 @@ impl ObjectStore for S3ObjectStore {
         to_key: &str,
         metadata: Option<Metadata>,
     ) -> Result<ObjectInfo, PortError> {
-        location(from_key)?;
-        let (store, to) = (self.store(to_bucket)?, location(to_key)?);
-        let mut req = self
-            .s3
-            .copy_object()
-            .copy_source(copy_source(from_bucket, from_key))
-            .bucket(to_bucket)
-            .key(to_key);
-        if let Some(m) = metadata {
-            req = req
-                .metadata_directive(MetadataDirective::Replace)
-                .set_metadata(Some(m.into_iter().collect()));
-        }
-        req.send().await.map_err(|e| {
-            let e =
-                port_error(&format!("copying s3://{from_bucket}/{from_key} to s3://{to_bucket}/{to_key}"), e);
-            match e {
-                PortError::Unavailable { ref source, .. } if source.to_string().contains("NoSuchKey") => {
-                    PortError::NotFound(format!("s3://{from_bucket}/{from_key}"))
-                }
-                e => e,
-            }
-        })?;
-        self.info_of(to_bucket, to_key, &store, &to).await
+        self.copy_if(from_bucket, from_key, to_bucket, to_key, metadata, None).await
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError> {
@@ -348,10 +373,45 @@ impl ObjectStore for S3ObjectStore {
         }
     }
 
+    /// S3's conditional delete (`If-Match`, on the current version): a newer upload is never
+    /// removed, on a versioned bucket too (the delete marker goes on top of this version only
+    /// while it is the current one).
+    async fn delete_version(&self, bucket: &str, key: &str, etag: &str) -> Result<bool, PortError> {
+        location(key)?;
+        let quoted = format!("\"{}\"", etag.trim_matches('"'));
+        match self.s3.delete_object().bucket(bucket).key(key).if_match(quoted).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match aws_sdk_s3::error::ProvideErrorMetadata::code(&e) {
+                Some("PreconditionFailed") | Some("NoSuchKey") => Ok(false),
+                _ => Err(port_error(&format!("deleting s3://{bucket}/{key}"), e)),
+            },
+        }
+    }
+
+    /// A copy that only copies the version with ETag `if_match` (`x-amz-copy-source-if-match`),
+    /// then the conditional delete of that version.
+    async fn move_object(
+        &self,
+        from_bucket: &str,
+        from_key: &str,
+        to_bucket: &str,
+        to_key: &str,
+        metadata: Option<Metadata>,
+        if_match: Option<&str>,
+    ) -> Result<ObjectInfo, PortError> {
+        let etag = match if_match {
+            Some(e) => e.trim_matches('"').to_owned(),
+            None => self.head(from_bucket, from_key).await?.etag,
+        };
+        let info = self.copy_if(from_bucket, from_key, to_bucket, to_key, metadata, Some(&etag)).await?;
+        self.delete_version(from_bucket, from_key, &etag).await?;
+        Ok(info)
+    }
+
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
         let store = self.store(bucket)?;
         if !self.bucket_exists(bucket).await? {
-            return Err(PortError::NotFound(format!("bucket {bucket}")));
+            return Err(PortError::NoSuchBucket(bucket.to_owned()));
         }
         // object_store lists by whole path segments: list the folder the prefix is in, then
         // keep the keys that start with the prefix.

@@ -10,8 +10,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use weir_aws::dynamo::{ensure_tables, write_with_retries};
 use weir_aws::{DynamoJobStore, DynamoRecordsSink, S3ObjectStore, S3Settings, SnsNotifier};
-use weir_core::{Job, JobStatus};
-use weir_ports::{JobFilter, JobStore, Notification, Notifier, ObjectStore, RecordItem, RecordsSink};
+use weir_ports::{JobStore, Notification, Notifier, ObjectStore, RecordItem, RecordsSink};
 
 async fn s3_store(moto: &common::Moto) -> S3ObjectStore {
     let config = moto.sdk_config().await;
@@ -132,75 +131,32 @@ async fn s3_object_store_round_trips_objects_metadata_and_copies() {
     assert!(s3.get("weir-in", "raw/../x").await.is_err(), "a key that escapes is refused");
 }
 
-fn job(key: &str, minutes_ago: i64) -> Job {
-    let mut j = Job::queued("weir-in", key, "etag", 10, Some("sales"));
-    j.created_at = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
-    j
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_job_store_leases_claims_and_lists() {
+async fn dynamodb_job_store_creates_its_tables_once_and_passes_the_job_store_conformance_suite() {
     let moto = common::Moto::start();
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let created = ensure_tables(&client, "weir-jobs", Some("weir-records")).await.expect("tables");
     assert_eq!(created, [("weir-jobs".to_string(), true), ("weir-records".to_string(), true)]);
     let again = ensure_tables(&client, "weir-jobs", Some("weir-records")).await.expect("tables again");
     assert_eq!(again, [("weir-jobs".to_string(), false), ("weir-records".to_string(), false)]);
-    let store = DynamoJobStore::new(client.clone(), "weir-jobs");
 
-    let a = job("raw/a.csv", 3);
-    assert!(store.create(&a).await.expect("create"));
-    assert!(!store.create(&a).await.expect("create again"), "a second create is refused");
-    assert_eq!(store.get(&a.job_id).await.expect("get"), Some(a.clone()));
-
-    // Leases: one owner at a time, renewable, taken over after expiry, released when finished.
-    let ttl = Duration::from_secs(1);
-    assert!(store.acquire_lease(&a, "w1", ttl).await.expect("lease"));
-    assert!(!store.acquire_lease(&a, "w2", ttl).await.expect("lease"), "w1 holds it");
-    assert!(store.acquire_lease(&a, "w1", ttl).await.expect("renew"));
-    store.release_lease(&a.job_id, "w2").await.expect("releasing another's lease is a no-op");
-    assert!(!store.acquire_lease(&a, "w2", ttl).await.expect("lease"), "still w1's");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(store.acquire_lease(&a, "w2", Duration::from_secs(60)).await.expect("lease"), "expired");
-    // Whatever text a job's errors hold comes back unchanged (quotes, newlines, XML).
-    let mut retried = a.clone();
-    let err = "Weir.Unavailable: GET 403: <?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Error><Code>InvalidObjectState</Code></Error>";
-    retried.error = Some(format!("attempt 1 failed, will retry: {err}"));
-    retried.steps = vec![weir_core::job::StepRecord {
-        state: "ValidateSchema".into(),
-        outcome: "Weir.Unavailable".into(),
-        error: Some(err.into()),
-        input: Some("{\"job_id\":\"j\"}".into()),
-        ..Default::default()
-    }];
-    store.save(&retried).await.expect("save");
-    assert_eq!(store.get(&a.job_id).await.expect("get"), Some(retried.clone()));
-    let mut done = a.clone();
-    done.finish(JobStatus::Succeeded, None);
-    store.save(&done).await.expect("save");
-    assert!(store.acquire_lease(&a, "w3", ttl).await.expect("lease"), "saving a finished job released it");
-    assert_eq!(store.get(&a.job_id).await.expect("get").map(|j| j.status), Some(JobStatus::Succeeded));
-
-    // acquire_lease creates a missing record from the job it is given.
-    let b = job("raw/b.csv", 2);
-    assert!(store.acquire_lease(&b, "w1", ttl).await.expect("lease on a new job"));
-    assert_eq!(store.get(&b.job_id).await.expect("get"), Some(b.clone()));
-    let c = job("raw/c.csv", 1);
-    store.save(&c).await.expect("save inserts");
-
-    let listed: Vec<String> =
-        store.list(&JobFilter::default()).await.expect("list").into_iter().map(|j| j.source_key).collect();
-    assert_eq!(listed, ["raw/c.csv", "raw/b.csv", "raw/a.csv"], "newest first");
-    let queued = store.list(&JobFilter { status: Some(JobStatus::Queued), limit: 1 }).await.expect("list");
-    assert_eq!(queued.len(), 1);
-    assert_eq!(queued[0].source_key, "raw/c.csv");
-    let counts = store.counts().await.expect("counts");
-    assert_eq!(counts, BTreeMap::from([(JobStatus::Queued, 2), (JobStatus::Succeeded, 1)]));
-
-    assert!(store.claim_once("alert:m-1").await.expect("claim"));
-    assert!(!store.claim_once("alert:m-1").await.expect("claim"), "only once");
-    assert!(store.claim_once("alert:m-2").await.expect("claim"));
-    assert_eq!(store.counts().await.expect("counts").values().sum::<u64>(), 3, "claims are not jobs");
+    // Each case on a fresh table; the keys' and claims' items are not jobs to list or count
+    // (the suite's listing case holds the store to exact counts).
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    weir_ports::conformance::jobs::run_all(
+        || {
+            let (client, table) =
+                (client.clone(), format!("jobs-{}", n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
+            async move {
+                ensure_tables(&client, &table, None).await.expect("table");
+                let store: std::sync::Arc<dyn JobStore> =
+                    std::sync::Arc::new(DynamoJobStore::new(client, table));
+                (store.clone(), store)
+            }
+        },
+        Duration::from_secs(2),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,6 @@
 //!
 //! Log subscriptions cost nothing and cannot fail, so they are written straight away.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +26,7 @@ use weir_ports::{DeliveryStats, Notification, Notifier, PortError};
 
 use crate::deliver::{from_json, to_json, EmailSender, WebhookSender};
 use crate::notify::LogNotifier;
-use crate::sqlite::{ms, now_ms, sql, Db};
+use crate::sqlite::{ms, now_ms, sql, Db, Durability};
 
 const MIGRATIONS: &[&str] = &["CREATE TABLE outbox (
         id INTEGER PRIMARY KEY,
@@ -71,6 +70,7 @@ struct Queued {
 /// Fans messages out to the configured subscriptions, through the outbox for email and webhooks.
 pub struct OutboxNotifier {
     db: Db,
+    /// Log subscriptions: written at once (once per message id).
     immediate: Vec<(SubscriptionConfig, Arc<dyn Notifier>)>,
     queued: Vec<Queued>,
     max_attempts: u32,
@@ -261,9 +261,38 @@ impl OutboxNotifier {
     }
 }
 
-/// The idempotency key of a message: its `id` attribute, else a fresh one.
-fn key_of(attributes: &BTreeMap<String, String>) -> String {
-    attributes.get("id").cloned().unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+/// One pending row per subscription for the message `body` under `key` (once per key).
+fn insert_deliveries(
+    c: &rusqlite::Connection,
+    subs: &[String],
+    key: &str,
+    body: &str,
+    now: i64,
+) -> Result<(), PortError> {
+    for sub in subs {
+        c.execute(
+            "INSERT INTO outbox (subscription, key, notification, next_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?4) ON CONFLICT (subscription, key) DO NOTHING",
+            params![sub, key, body, now],
+        )
+        .map_err(sql("storing a notification"))?;
+    }
+    Ok(())
+}
+
+impl OutboxNotifier {
+    /// Stores one row per subscription in `subs` for `n` under `key`.
+    async fn store(&self, subs: Vec<String>, key: String, n: &Notification) -> Result<(), PortError> {
+        if subs.is_empty() {
+            return Ok(());
+        }
+        let body = to_json(n).to_string();
+        self.db
+            .write("storing a notification", move |c| insert_deliveries(c, &subs, &key, &body, now_ms()))
+            .await?;
+        self.wake.notify_one();
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -271,42 +300,66 @@ impl Notifier for OutboxNotifier {
     /// Logs to the log subscribers and stores one row per matching email/webhook subscription;
     /// fails only when the outbox cannot be written.
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
-        for (s, log) in &self.immediate {
-            if s.topic == n.topic && s.accepts(&n.attributes) {
-                log.publish(n).await?;
-            }
-        }
+        let logs: Vec<(String, Arc<dyn Notifier>)> = self
+            .immediate
+            .iter()
+            .filter(|(s, _)| s.topic == n.topic && s.accepts(&n.attributes))
+            .map(|(s, log)| (subscription_id(s), log.clone()))
+            .collect();
         let subs: Vec<String> = self
             .queued
             .iter()
             .filter(|q| q.config.topic == n.topic && q.config.accepts(&n.attributes))
             .map(|q| q.id.clone())
             .collect();
-        if subs.is_empty() {
+        if subs.is_empty() && logs.is_empty() {
             return Ok(());
         }
-        let key = key_of(&n.attributes);
+        let Some(key) = n.attributes.get("id").cloned() else {
+            // A message without an id cannot be told from a repeat: logged and stored as new.
+            for (_, log) in &logs {
+                log.publish(n).await?;
+            }
+            return self.store(subs, uuid::Uuid::new_v4().to_string(), n).await;
+        };
+        // Log lines are written once per id too: each is recorded as delivered, and written
+        // only by the publish that recorded it. A lost record costs a repeated line at worst, so
+        // it needs no sync of its own when no delivery is stored with it.
+        let log_ids: Vec<String> = logs.iter().map(|(id, _)| id.clone()).collect();
+        let durability = if subs.is_empty() { Durability::Deferred } else { Durability::Synced };
         let body = to_json(n).to_string();
-        self.db
-            .write("storing a notification", move |c| {
+        let has_subs = !subs.is_empty();
+        let first_logs = self
+            .db
+            .write_with(durability, "storing a notification", move |c| {
                 let now = now_ms();
-                for sub in &subs {
-                    c.execute(
-                        "INSERT INTO outbox (subscription, key, notification, next_at, created_at, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?4, ?4) ON CONFLICT (subscription, key) DO NOTHING",
-                        params![sub, key, body, now],
-                    )
-                    .map_err(sql("storing a notification"))?;
+                let mut first = Vec::new();
+                for sub in &log_ids {
+                    let inserted = c
+                        .execute(
+                            "INSERT INTO outbox (subscription, key, notification, state, next_at, created_at, updated_at)
+                             VALUES (?1, ?2, '', 'delivered', 0, ?3, ?3) ON CONFLICT (subscription, key) DO NOTHING",
+                            params![sub, key, now],
+                        )
+                        .map_err(sql("recording a log notification"))?;
+                    first.push(inserted == 1);
                 }
-                Ok(())
+                insert_deliveries(c, &subs, &key, &body, now)?;
+                Ok(first)
             })
             .await?;
-        self.wake.notify_one();
+        for ((_, log), first) in logs.iter().zip(first_logs) {
+            if first {
+                log.publish(n).await?;
+            }
+        }
+        if has_subs {
+            self.wake.notify_one();
+        }
         Ok(())
     }
 
-    /// The same `id` attribute is stored once per subscription (log subscriptions aside, which
-    /// write a line each time).
+    /// The same `id` attribute is stored (or logged) once per subscription.
     fn idempotent(&self) -> bool {
         true
     }

@@ -101,11 +101,15 @@ async fn keys_and_buckets_that_would_escape_are_refused_and_nothing_is_written()
         assert!(matches!(r, Err(PortError::Invalid(_))), "{key:?}: {r:?}");
     }
     assert!(matches!(s.put("No_Such", "k", Bytes::new(), Metadata::new()).await, Err(PortError::Invalid(_))));
-    assert!(matches!(s.head("missing-bucket", "k").await, Err(PortError::NotFound(_))));
+    assert!(matches!(s.head("missing-bucket", "k").await, Err(PortError::NoSuchBucket(_))));
     assert!(!dir.path().join("escape.csv").exists());
     let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
-    assert_eq!(names, [".tmp", "in-bucket", "out-bucket"], "the buckets and the store's scratch folder");
+    assert_eq!(
+        names,
+        [".locks", ".tmp", "in-bucket", "out-bucket"],
+        "the buckets, the key locks and the scratch folder"
+    );
     let scratch = s.local_scratch().unwrap();
     assert_eq!(std::fs::read_dir(scratch).unwrap().count(), 0, "nothing staged is left");
 }
@@ -154,10 +158,11 @@ async fn puts_and_moves_replace_existing_objects_and_make_missing_folders() {
     assert_eq!(s.head("in-bucket", "deep/er/a.csv").await.unwrap().etag, info.etag);
 
     s.put("in-bucket", "raw/b.csv", Bytes::from_static(b"newer"), Metadata::new()).await.unwrap();
-    let moved = s.move_object("in-bucket", "raw/b.csv", "in-bucket", "deep/er/a.csv", None).await.unwrap();
+    let moved =
+        s.move_object("in-bucket", "raw/b.csv", "in-bucket", "deep/er/a.csv", None, None).await.unwrap();
     assert_eq!(body(&s, "in-bucket", "deep/er/a.csv").await, b"newer");
     assert_eq!(moved.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(b"newer")));
-    s.move_object("in-bucket", "deep/er/a.csv", "out-bucket", "new/folder/a.csv", None).await.unwrap();
+    s.move_object("in-bucket", "deep/er/a.csv", "out-bucket", "new/folder/a.csv", None, None).await.unwrap();
     assert_eq!(body(&s, "out-bucket", "new/folder/a.csv").await, b"newer");
     for folder in ["in-bucket/deep/er", "out-bucket/new/folder"] {
         let names: Vec<_> =
@@ -167,7 +172,7 @@ async fn puts_and_moves_replace_existing_objects_and_make_missing_folders() {
     }
     // A missing bucket is still refused, not created by the folder a write makes.
     let refused = s.put("no-bucket", "a/b.csv", Bytes::from_static(b"x"), Metadata::new()).await;
-    assert!(matches!(refused, Err(PortError::NotFound(_))), "{refused:?}");
+    assert!(matches!(refused, Err(PortError::NoSuchBucket(_))), "{refused:?}");
     assert!(!dir.path().join("no-bucket").exists());
 }
 
@@ -187,7 +192,7 @@ async fn move_renames_without_copying_and_a_repeated_move_finishes() {
     let inode = std::fs::metadata(dir.path().join("in-bucket/raw/m.csv")).unwrap().ino();
     let archived = Metadata::from([("archived_at".to_string(), "now".to_string())]);
     let moved = s
-        .move_object("in-bucket", "raw/m.csv", "out-bucket", "raw/m.csv", Some(archived.clone()))
+        .move_object("in-bucket", "raw/m.csv", "out-bucket", "raw/m.csv", Some(archived.clone()), None)
         .await
         .unwrap();
     assert_eq!((moved.etag.as_str(), &moved.metadata), (src.etag.as_str(), &archived));
@@ -198,7 +203,7 @@ async fn move_renames_without_copying_and_a_repeated_move_finishes() {
     );
     assert!(matches!(s.head("in-bucket", "raw/m.csv").await, Err(PortError::NotFound(_))));
     assert!(matches!(
-        s.move_object("in-bucket", "raw/m.csv", "out-bucket", "raw/m.csv", None).await,
+        s.move_object("in-bucket", "raw/m.csv", "out-bucket", "raw/m.csv", None, None).await,
         Err(PortError::NotFound(_))
     ));
 
@@ -207,7 +212,7 @@ async fn move_renames_without_copying_and_a_repeated_move_finishes() {
     std::fs::create_dir_all(dir.path().join("out-bucket/raw")).unwrap();
     std::fs::hard_link(dir.path().join("in-bucket/raw/n.csv"), dir.path().join("out-bucket/raw/n.csv"))
         .unwrap();
-    let n = s.move_object("in-bucket", "raw/n.csv", "out-bucket", "raw/n.csv", None).await.unwrap();
+    let n = s.move_object("in-bucket", "raw/n.csv", "out-bucket", "raw/n.csv", None, None).await.unwrap();
     assert_eq!(body(&s, "out-bucket", "raw/n.csv").await, b"n");
     assert_eq!(n.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(b"n")));
     assert!(!dir.path().join("in-bucket/raw/n.csv").exists());
@@ -288,7 +293,61 @@ async fn a_copy_keeps_its_metadata_when_the_source_moves_with_new_metadata() {
     s.put("in-bucket", "staging/a.csv", Bytes::from_static(b"a,b\n"), bob.clone()).await.unwrap();
     s.copy("in-bucket", "staging/a.csv", "in-bucket", "raw/a.csv", None).await.unwrap();
     let archived = Metadata::from([("archived_at".to_string(), "now".to_string())]);
-    s.move_object("in-bucket", "raw/a.csv", "out-bucket", "raw/a.csv", Some(archived.clone())).await.unwrap();
+    s.move_object("in-bucket", "raw/a.csv", "out-bucket", "raw/a.csv", Some(archived.clone()), None)
+        .await
+        .unwrap();
     assert_eq!(s.head("in-bucket", "staging/a.csv").await.unwrap().metadata, bob, "the copy's own");
     assert_eq!(s.head("out-bucket", "raw/a.csv").await.unwrap().metadata, archived);
+}
+
+/// A move removes only the version it moved: an upload of a newer version under the source key,
+/// at any moment of the move (before it looks, between the link and the unlink, after), always
+/// survives, and the destination holds the old version or nothing. The chaos run that found
+/// this lost 3 to 20 of 100 acknowledged overwrites when the move unlinked by path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_never_removes_a_newer_version_written_during_it() {
+    let (_dir, s) = store().await;
+    let s = std::sync::Arc::new(s);
+    let mut moved_old = 0;
+    for i in 0..200 {
+        let key = format!("raw/k{}.csv", i % 7);
+        let v1 = s.put("in-bucket", &key, Bytes::from(format!("v1 {i}")), Metadata::new()).await.unwrap();
+        let (mover, writer) = (s.clone(), s.clone());
+        let (k1, k2) = (key.clone(), key.clone());
+        let etag = v1.etag.clone();
+        let pause = std::time::Duration::from_micros((i as u64 * 37) % 900);
+        let moving = tokio::spawn(async move {
+            mover.move_object("in-bucket", &k1, "out-bucket", &k1, None, Some(&etag)).await
+        });
+        let writing = tokio::spawn(async move {
+            tokio::time::sleep(pause).await;
+            writer.put("in-bucket", &k2, Bytes::from(format!("v2 {i}")), Metadata::new()).await.unwrap()
+        });
+        let (moved, v2) = (moving.await.unwrap(), writing.await.unwrap());
+        assert_eq!(body(&s, "in-bucket", &key).await, format!("v2 {i}").as_bytes(), "round {i}: v2 was lost");
+        assert_eq!(s.head("in-bucket", &key).await.unwrap().etag, v2.etag);
+        match moved {
+            Ok(info) => {
+                assert_eq!(info.etag, v1.etag, "round {i}: the move took another version");
+                assert_eq!(body(&s, "out-bucket", &key).await, format!("v1 {i}").as_bytes());
+                moved_old += 1;
+            }
+            Err(PortError::NotFound(_)) => {} // v2 was there first: v1 is gone, overwritten.
+            Err(e) => panic!("round {i}: {e}"),
+        }
+    }
+    assert!(moved_old > 0, "some moves ran before the overwrite");
+}
+
+/// A conditional delete removes only the version asked for.
+#[tokio::test]
+async fn delete_version_removes_only_that_version() {
+    let (_dir, s) = store().await;
+    let v1 = s.put("in-bucket", "raw/d.csv", Bytes::from_static(b"one"), Metadata::new()).await.unwrap();
+    let v2 = s.put("in-bucket", "raw/d.csv", Bytes::from_static(b"two"), Metadata::new()).await.unwrap();
+    assert!(!s.delete_version("in-bucket", "raw/d.csv", &v1.etag).await.unwrap(), "v1 is not there");
+    assert_eq!(body(&s, "in-bucket", "raw/d.csv").await, b"two");
+    assert!(s.delete_version("in-bucket", "raw/d.csv", &v2.etag).await.unwrap());
+    assert!(s.head("in-bucket", "raw/d.csv").await.unwrap_err().is_not_found());
+    assert!(!s.delete_version("in-bucket", "raw/d.csv", &v2.etag).await.unwrap(), "nothing to delete");
 }

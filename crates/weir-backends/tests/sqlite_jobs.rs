@@ -135,122 +135,39 @@ async fn limit_zero_means_one_hundred() {
     assert_eq!(store.counts().await.expect("counts"), BTreeMap::from([(JobStatus::Succeeded, 105)]));
 }
 
-#[tokio::test]
-async fn leases_keep_a_second_owner_out_until_they_expire_or_are_released() {
+/// The suite every job store passes, on a file of its own and in the file the queue shares
+/// (as `weir run` opens it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_job_store_passes_the_job_store_conformance_suite() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let store = weir_backends::SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap();
-    let other_process = weir_backends::SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap();
-    let job = weir_core::Job::queued("b", "raw/l.csv", "e", 1, None);
-    let ttl = std::time::Duration::from_millis(300);
-    assert!(
-        store.acquire_lease(&job, "w1", ttl).await.unwrap(),
-        "first owner gets it (and the record is created)"
-    );
-    assert!(store.get(&job.job_id).await.unwrap().is_some());
-    assert!(!other_process.acquire_lease(&job, "w2", ttl).await.unwrap(), "held by w1");
-    assert!(store.acquire_lease(&job, "w1", ttl).await.unwrap(), "the owner renews");
-    // Saving the record does not drop the lease.
-    store.save(&job).await.unwrap();
-    assert!(!other_process.acquire_lease(&job, "w2", ttl).await.unwrap());
-    tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
-    assert!(other_process.acquire_lease(&job, "w2", ttl).await.unwrap(), "expired leases can be taken");
-    other_process.release_lease(&job.job_id, "w1").await.unwrap(); // not the owner: no effect
-    assert!(!store.acquire_lease(&job, "w1", ttl).await.unwrap());
-    other_process.release_lease(&job.job_id, "w2").await.unwrap();
-    assert!(store.acquire_lease(&job, "w1", ttl).await.unwrap(), "released leases can be taken at once");
-}
-
-#[tokio::test]
-async fn claims_are_granted_once_across_handles() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = weir_backends::SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap();
-    let b = weir_backends::SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap();
-    assert!(a.claim_once("dlq-alert:m1").await.unwrap());
-    assert!(!b.claim_once("dlq-alert:m1").await.unwrap());
-    assert!(b.claim_once("dlq-alert:m2").await.unwrap());
-}
-
-/// A job store that keeps `JobStore::begin`'s default implementation (lease, read, save), to
-/// hold it to the same behaviour as the SQLite store's single-write override.
-struct DefaultBegin(weir_backends::SqliteJobStore);
-
-#[async_trait::async_trait]
-impl JobStore for DefaultBegin {
-    async fn create(&self, job: &weir_core::Job) -> Result<bool, weir_ports::PortError> {
-        self.0.create(job).await
-    }
-    async fn get(&self, id: &weir_core::JobId) -> Result<Option<weir_core::Job>, weir_ports::PortError> {
-        self.0.get(id).await
-    }
-    async fn save(&self, job: &weir_core::Job) -> Result<(), weir_ports::PortError> {
-        self.0.save(job).await
-    }
-    async fn list(&self, f: &JobFilter) -> Result<Vec<weir_core::Job>, weir_ports::PortError> {
-        self.0.list(f).await
-    }
-    async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, weir_ports::PortError> {
-        self.0.counts().await
-    }
-    async fn acquire_lease(
-        &self,
-        job: &weir_core::Job,
-        owner: &str,
-        ttl: std::time::Duration,
-    ) -> Result<bool, weir_ports::PortError> {
-        self.0.acquire_lease(job, owner, ttl).await
-    }
-    async fn release_lease(&self, id: &weir_core::JobId, owner: &str) -> Result<(), weir_ports::PortError> {
-        self.0.release_lease(id, owner).await
-    }
-    async fn claim_once(&self, key: &str) -> Result<bool, weir_ports::PortError> {
-        self.0.claim_once(key).await
-    }
-}
-
-async fn begin_starts_runs_refuses_and_reports_finished_jobs(store: &dyn JobStore) {
-    use weir_ports::Begin;
-    let job = weir_core::Job::queued("b", "raw/begin.csv", "e1", 10, None);
-    let ttl = std::time::Duration::from_millis(300);
-    let Begin::Started(started) = store.begin(&job, "sales", "w1", ttl).await.unwrap() else {
-        panic!("a new job starts")
-    };
-    assert_eq!(
-        (started.status, started.attempts, started.pipeline.as_deref()),
-        (JobStatus::Running, 1, Some("sales"))
-    );
-    assert!(started.started_at.is_some() && started.error.is_none());
-    assert_eq!(store.get(&job.job_id).await.unwrap().unwrap(), started, "the record says running");
-    assert_eq!(store.begin(&job, "sales", "w2", ttl).await.unwrap(), Begin::Busy, "w1 holds the lease");
-    let Begin::Started(again) = store.begin(&job, "sales", "w1", ttl).await.unwrap() else {
-        panic!("the owner may begin again")
-    };
-    assert_eq!(again.attempts, 2);
-    tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
-    let Begin::Started(taken) = store.begin(&job, "sales", "w2", ttl).await.unwrap() else {
-        panic!("an expired lease is taken over")
-    };
-    assert_eq!(taken.attempts, 3);
-
-    // Failed (retries exhausted) runs again; any other terminal status is finished.
-    let mut failed = taken.clone();
-    failed.finish(JobStatus::Failed, Some("boom".into()));
-    store.save(&failed).await.unwrap();
-    assert!(
-        matches!(store.begin(&job, "sales", "w1", ttl).await.unwrap(), Begin::Started(j) if j.attempts == 4)
-    );
-    let mut done = store.get(&job.job_id).await.unwrap().unwrap();
-    done.finish(JobStatus::Succeeded, None);
-    store.save(&done).await.unwrap();
-    assert_eq!(store.begin(&job, "sales", "w2", ttl).await.unwrap(), Begin::Finished(done.clone()));
-    assert_eq!(store.get(&job.job_id).await.unwrap().unwrap(), done, "a finished job is left as it was");
-    assert!(store.acquire_lease(&job, "w3", ttl).await.unwrap(), "and no lease was taken on it");
-}
-
-#[tokio::test]
-async fn begin_in_one_write_behaves_as_the_default() {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = weir_backends::SqliteJobStore::open(&dir.path().join("one.db")).unwrap();
-    begin_starts_runs_refuses_and_reports_finished_jobs(&sqlite).await;
-    let default = DefaultBegin(weir_backends::SqliteJobStore::open(&dir.path().join("default.db")).unwrap());
-    begin_starts_runs_refuses_and_reports_finished_jobs(&default).await;
+    let n = AtomicUsize::new(0);
+    let lease = std::time::Duration::from_millis(400);
+    weir_ports::conformance::jobs::run_all(
+        || {
+            let path = dir.path().join(format!("own-{}.db", n.fetch_add(1, Ordering::SeqCst)));
+            async move {
+                let a: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+                let b: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(&path).unwrap());
+                (a, b)
+            }
+        },
+        lease,
+    )
+    .await;
+    weir_ports::conformance::jobs::run_all(
+        || {
+            let path = dir.path().join(format!("shared-{}.db", n.fetch_add(1, Ordering::SeqCst)));
+            async move {
+                let open = || {
+                    let file = weir_backends::SqliteFile::open(&path).unwrap();
+                    Arc::new(SqliteJobStore::in_file(&file).unwrap()) as Arc<dyn JobStore>
+                };
+                (open(), open())
+            }
+        },
+        lease,
+    )
+    .await;
 }

@@ -24,6 +24,29 @@ impl JobId {
         }
         JobId(format!("j-{}", &hex::encode(h.finalize())[..24]))
     }
+
+    /// The id of the record that says one upload (event `sequencer`) was a duplicate of the
+    /// content the job `of` processed.
+    pub fn for_duplicate(of: &JobId, sequencer: &str) -> JobId {
+        let mut h = Sha256::new();
+        for part in [of.0.as_str(), sequencer] {
+            h.update(part.as_bytes());
+            h.update([0u8]);
+        }
+        JobId(format!("j-{}", &hex::encode(h.finalize())[..24]))
+    }
+}
+
+/// An S3 event `sequencer` in a form that compares as the events happened: S3's are hex
+/// strings of varying length, compared after padding the shorter with zeros on the left.
+/// Returns `None` for an empty sequencer (an event that does not say).
+pub fn sequencer_order(sequencer: &str) -> Option<String> {
+    let s = sequencer.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let s = s.to_ascii_uppercase();
+    Some(format!("{s:0>40}"))
 }
 
 impl fmt::Display for JobId {
@@ -45,18 +68,23 @@ pub enum JobStatus {
     Rejected,
     /// Could not be processed: retries exhausted (message dead-lettered) or the source vanished.
     Failed,
-    /// An event that is not work (no matching source, test event).
+    /// An event that is not work (no matching source, test event), or a re-upload of content
+    /// that was just processed (a duplicate).
     Skipped,
+    /// An older version of a key whose newer version arrived first: nothing written over the
+    /// newer version's outputs (see [`Job::sequencer`]).
+    Superseded,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 6] = [
+    pub const ALL: [JobStatus; 7] = [
         JobStatus::Queued,
         JobStatus::Running,
         JobStatus::Succeeded,
         JobStatus::Rejected,
         JobStatus::Failed,
         JobStatus::Skipped,
+        JobStatus::Superseded,
     ];
 
     pub fn is_terminal(self) -> bool {
@@ -71,6 +99,7 @@ impl JobStatus {
             JobStatus::Rejected => "rejected",
             JobStatus::Failed => "failed",
             JobStatus::Skipped => "skipped",
+            JobStatus::Superseded => "superseded",
         }
     }
 
@@ -137,6 +166,10 @@ pub struct Job {
     pub error: Option<String>,
     #[serde(default)]
     pub steps: Vec<StepRecord>,
+    /// The S3 event `sequencer` of the upload this job last ran for, in [`sequencer_order`]
+    /// form: how the versions of one key are ordered (the newest version's outputs win).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
     /// Where an interrupted execution resumes: set after each completed side-effecting state,
     /// cleared when the job finishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +207,7 @@ impl Job {
             duration_ms: None,
             error: None,
             steps: Vec::new(),
+            sequencer: None,
             checkpoint: None,
         }
     }

@@ -28,7 +28,9 @@ use weir_backends::{LocalObjectStore, SqliteFile, SqliteJobStore, SqliteQueue};
 use weir_core::{Config, Job, JobId, JobStatus};
 use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_pipeline::{ingest, Engine, Ports, Worker};
-use weir_ports::{Begin, JobFilter, JobStore, Metadata, Notification, Notifier, PortError, QueueSettings};
+use weir_ports::{
+    Begin, JobFilter, JobStore, Metadata, Notification, Notifier, PortError, QueueSettings, SourceKey,
+};
 
 /// As in the weir binary (crates/weir/src/allocator.rs).
 #[global_allocator]
@@ -51,9 +53,7 @@ impl JobStore for Timed {
     }
     async fn save(&self, job: &Job) -> Result<(), PortError> {
         self.inner.save(job).await?;
-        if job.status == JobStatus::Succeeded {
-            self.done.lock().unwrap().entry(job.job_id.clone()).or_insert_with(Instant::now);
-        }
+        self.saw(job);
         Ok(())
     }
     async fn list(&self, f: &JobFilter) -> Result<Vec<Job>, PortError> {
@@ -62,17 +62,34 @@ impl JobStore for Timed {
     async fn counts(&self) -> Result<std::collections::BTreeMap<JobStatus, u64>, PortError> {
         self.inner.counts().await
     }
-    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
-        self.inner.acquire_lease(job, owner, ttl).await
+    async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {
+        self.inner.begin(job, pipeline, run, ttl).await
     }
-    async fn begin(&self, job: &Job, pipeline: &str, owner: &str, ttl: Duration) -> Result<Begin, PortError> {
-        self.inner.begin(job, pipeline, owner, ttl).await
+    async fn renew(&self, bucket: &str, key: &str, run: &str, ttl: Duration) -> Result<bool, PortError> {
+        self.inner.renew(bucket, key, run, ttl).await
     }
-    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
-        self.inner.release_lease(id, owner).await
+    async fn save_run(&self, job: &Job, run: &str) -> Result<(), PortError> {
+        self.inner.save_run(job, run).await
+    }
+    async fn finish_run(&self, job: &Job, run: &str) -> Result<(), PortError> {
+        self.inner.finish_run(job, run).await?;
+        self.saw(job);
+        Ok(())
+    }
+    async fn source_key(&self, bucket: &str, key: &str) -> Result<Option<SourceKey>, PortError> {
+        self.inner.source_key(bucket, key).await
     }
     async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
         self.inner.claim_once(key).await
+    }
+}
+
+impl Timed {
+    /// Notes when a job was first recorded as succeeded.
+    fn saw(&self, job: &Job) {
+        if job.status == JobStatus::Succeeded {
+            self.done.lock().unwrap().entry(job.job_id.clone()).or_insert_with(Instant::now);
+        }
     }
 }
 

@@ -27,10 +27,12 @@ pub struct JobCheckpoints {
     jobs: Arc<dyn JobStore>,
     job: Mutex<Job>,
     tasks: HashSet<String>,
+    /// The run whose lease every save is fenced on.
+    run: String,
 }
 
 impl JobCheckpoints {
-    pub fn new(jobs: Arc<dyn JobStore>, job: Job, machine: &StateMachine) -> Self {
+    pub fn new(jobs: Arc<dyn JobStore>, job: Job, machine: &StateMachine, run: &str) -> Self {
         let tasks = machine
             .states
             .iter()
@@ -40,7 +42,7 @@ impl JobCheckpoints {
             })
             .map(|(name, _)| name.clone())
             .collect();
-        JobCheckpoints { jobs, job: Mutex::new(job), tasks }
+        JobCheckpoints { jobs, job: Mutex::new(job), tasks, run: run.to_owned() }
     }
 
     /// The latest checkpoint saved (or the one the job started with).
@@ -66,7 +68,7 @@ impl weir_workflow::Checkpoint for JobCheckpoints {
             }
             job.clone()
         };
-        self.jobs.save(&job).await.map_err(|e| {
+        self.jobs.save_run(&job, &self.run).await.map_err(|e| {
             TaskError::transient(
                 crate::tasks::errors::UNAVAILABLE,
                 format!("saving the workflow checkpoint: {e}"),

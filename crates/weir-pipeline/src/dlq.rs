@@ -2,8 +2,10 @@
 //!
 //! Messages reach the DLQ by the queue's own redrive (on SQS, by SQS itself), often after the
 //! worker that last held them died, so no worker can be relied on to see the moment. Instead
-//! the DLQ is scanned; each dead letter's job is marked `failed`, and the dead letter (message
-//! id and the time it was dead-lettered) is claimed once in the job store for its alert.
+//! the DLQ is scanned; each dead letter's job is marked `failed` and its failure alert sent
+//! (the same message, under the same id, as the worker's that gave up: one alert per failed
+//! job). A dead letter without a job (not an S3 event) is claimed once in the job store for a
+//! dead-letter alert of its own.
 
 use chrono::SecondsFormat;
 use weir_core::event::QueueEvent;
@@ -22,9 +24,23 @@ pub async fn scan_once(engine: &Engine) -> Result<usize, PortError> {
     for dead in ports.queue.dlq_list(SCAN_LIMIT).await? {
         // Marking the job is idempotent and comes first: a scanner that dies after claiming
         // must not leave the job looking as if it were still on its way.
-        let (bucket, key, last_error) = mark_job_failed(engine, &dead).await?;
+        let (bucket, key, last_error, job) = mark_job_failed(engine, &dead).await?;
         let claim = format!("dlq-alert:{}:{}", dead.message_id, dead.dead_lettered_at.timestamp_millis());
         if !ports.jobs.claim_once(&claim).await? {
+            continue;
+        }
+        tracing::error!(message_id = %dead.message_id, key = key.as_deref().unwrap_or("-"), error = %last_error, "message dead-lettered");
+        if let Some(job) = job {
+            // The job's own failure alert, under the id its last run used when it gave up:
+            // one alert per failed job, whichever of the two sends it first.
+            let alert = messages::failed(&job, true);
+            match crate::tasks::publish_once(ports, &alert).await {
+                Ok(crate::tasks::Published::AlreadySent) => {}
+                Ok(_) => alerted += 1,
+                Err(e) => {
+                    tracing::error!(job_id = %job.job_id, error = %e, "could not send the failure alert")
+                }
+            }
             continue;
         }
         let mut alert = messages::dead_letter(
@@ -41,30 +57,30 @@ pub async fn scan_once(engine: &Engine) -> Result<usize, PortError> {
         if let Err(e) = ports.notifier.publish(&alert).await {
             tracing::error!(message_id = %dead.message_id, error = %e, "could not deliver the dead-letter alert");
         }
-        tracing::error!(message_id = %dead.message_id, key = key.as_deref().unwrap_or("-"), error = %last_error, "message dead-lettered");
         alerted += 1;
     }
     Ok(alerted)
 }
 
-/// Finds the dead letter's job, marks it failed, and returns its bucket, key and last error.
-async fn mark_job_failed(
-    engine: &Engine,
-    dead: &DeadLetter,
-) -> Result<(Option<String>, Option<String>, String), PortError> {
+/// What a dead letter was about: bucket, key, last error, and its job once marked failed.
+type DeadJob = (Option<String>, Option<String>, String, Option<weir_core::Job>);
+
+/// Finds the dead letter's job, marks it failed, and returns what it was about.
+async fn mark_job_failed(engine: &Engine, dead: &DeadLetter) -> Result<DeadJob, PortError> {
     let record = match QueueEvent::parse(&dead.body) {
         Ok(QueueEvent::Records(e)) => e.records.into_iter().next(),
         Ok(QueueEvent::TestEvent) => None,
-        Err(e) => return Ok((None, None, format!("not an S3 event: {}", e.reason))),
+        Err(e) => return Ok((None, None, format!("not an S3 event: {}", e.reason), None)),
     };
-    let Some(record) = record else { return Ok((None, None, "an event with no records".into())) };
+    let Some(record) = record else { return Ok((None, None, "an event with no records".into(), None)) };
     let Ok(key) = record.key() else {
-        return Ok((Some(record.s3.bucket.name), None, "undecodable key".into()));
+        return Ok((Some(record.s3.bucket.name), None, "undecodable key".into(), None));
     };
     let bucket = record.s3.bucket.name.clone();
     let id = JobId::for_object(&bucket, &key, &record.s3.object.e_tag);
     let jobs = &engine.ports().jobs;
     let mut last_error = "no job record (the worker never got to it)".to_string();
+    let mut failed = None;
     if let Some(mut job) = jobs.get(&id).await? {
         last_error = match &job.error {
             Some(e) => e.clone(),
@@ -78,6 +94,9 @@ async fn mark_job_failed(
             ));
             jobs.save(&job).await?;
         }
+        if job.status == weir_core::JobStatus::Failed {
+            failed = Some(job);
+        }
     }
-    Ok((Some(bucket), Some(key), last_error))
+    Ok((Some(bucket), Some(key), last_error, failed))
 }

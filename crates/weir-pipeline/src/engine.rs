@@ -6,14 +6,15 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use weir_core::event::{QueueEvent, S3EventRecord};
+use weir_core::job::sequencer_order;
 use weir_core::keys::validate_key;
-use weir_core::{Config, ErrorClass, Job, JobStatus, PipelineConfig, Summary};
-use weir_ports::{Begin, Message, PortError};
+use weir_core::{Config, ErrorClass, Job, JobId, JobStatus, PipelineConfig, Summary};
+use weir_ports::{Begin, Message, Metadata, PortError};
 use weir_process::Plan;
 use weir_workflow::{MappedResolver, Outcome, RunOptions, StateMachine};
 
@@ -59,9 +60,15 @@ pub struct Engine {
     config: Arc<Config>,
     ports: Ports,
     pipelines: HashMap<String, CompiledPipeline>,
-    /// Names this engine as a lease owner: host, process and a random part.
+    /// Names this engine: process and a random part. Each run's name starts with it.
     owner: String,
+    /// Runs in progress by run name, so a shutdown can give their leases up.
+    runs: Mutex<HashMap<String, Job>>,
 }
+
+/// How long a message whose key another run holds waits for it, at most, before it is put back
+/// on the queue: this many visibility timeouts.
+const BUSY_WAIT_TIMEOUTS: u32 = 10;
 
 impl Engine {
     /// Compiles every pipeline (schema plan and workflow); `scratch` is where outputs are
@@ -102,7 +109,7 @@ impl Engine {
             );
         }
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Ok(Engine { config, ports, pipelines, owner })
+        Ok(Engine { config, ports, pipelines, owner, runs: Mutex::default() })
     }
 
     /// How long a received message stays hidden, and a job lease lasts, between heartbeats.
@@ -178,7 +185,9 @@ impl Engine {
             }
         };
         let pipeline = self.config.pipeline_for(bucket, &key);
-        let job = Job::queued(bucket, &key, etag, record.s3.object.size, pipeline.map(|p| p.name.as_str()));
+        let mut job =
+            Job::queued(bucket, &key, etag, record.s3.object.size, pipeline.map(|p| p.name.as_str()));
+        job.sequencer = sequencer_order(&record.s3.object.sequencer);
         let pipeline = match (validate_key(&key), pipeline) {
             (Err(e), _) => {
                 let why = format!("refused object key: {e}");
@@ -190,52 +199,166 @@ impl Engine {
             }
             (Ok(()), Some(p)) => p,
         };
-        // One worker at a time per object: a second delivery waits for the lease to lapse.
-        let job = match self.ports.jobs.begin(&job, &pipeline.name, &self.owner, self.visibility()).await {
+        // One run at a time per source key: a second delivery, or another version of the key,
+        // waits for the lease.
+        let run = format!("{}-{}", self.owner, uuid::Uuid::new_v4().simple());
+        let job = match self.begin(&job, pipeline, &run, message).await {
             Ok(Begin::Started(job)) => job,
             Ok(Begin::Finished(job)) => {
                 tracing::info!(job_id = %job.job_id, status = %job.status, "duplicate delivery of a finished job");
                 return Disposition::Delete;
             }
-            Ok(Begin::Busy) => {
-                tracing::info!(job_id = %job.job_id, "another worker is running this job; trying again later");
-                return Disposition::Retry { after: self.visibility() };
+            Ok(Begin::Superseded(job)) => {
+                tracing::info!(job_id = %job.job_id, key = %job.source_key, "an older version of the key: superseded");
+                return Disposition::Delete;
             }
-            Err(e) => return self.retry_later(message, &format!("job store: {e}")),
+            Ok(Begin::Duplicate(done)) => return self.duplicate(done, &job, message).await,
+            Ok(Begin::Busy) => return Disposition::Retry { after: self.visibility() },
+            Err(disposition) => return disposition,
         };
-        let id = job.job_id.clone();
         tracing::info!(job_id = %job.job_id, key = %job.source_key, attempt = job.attempts, "job started");
-        let heartbeat = self.heartbeat(message, &job);
+        self.runs.lock().unwrap().insert(run.clone(), job.clone());
+        let heartbeat = self.heartbeat(message, &job, &run);
         let disposition = tokio::select! {
-            disposition = self.run_workflow(job.clone(), pipeline, message) => disposition,
-            never = heartbeat => match never {},
-        };
-        // A finished job's lease went with its final save; one that will be retried gives its
-        // lease up now, so the retry need not wait for it to expire.
-        if disposition != Disposition::Delete {
-            if let Err(e) = self.ports.jobs.release_lease(&id, &self.owner).await {
-                tracing::warn!(job_id = %id, error = %e, "could not release the job lease; it expires by itself");
+            disposition = self.run_workflow(job.clone(), pipeline, message, &run) => disposition,
+            () = heartbeat => {
+                tracing::warn!(job_id = %job.job_id, "this run lost its lease on the key (another run took the job over): stopping it");
+                Disposition::Retry { after: self.visibility() }
             }
-        }
+        };
+        self.runs.lock().unwrap().remove(&run);
         disposition
+    }
+
+    /// Begins the run, waiting while another run holds the key (keeping the message hidden
+    /// meanwhile), up to [`BUSY_WAIT_TIMEOUTS`] visibility timeouts.
+    async fn begin(
+        &self,
+        job: &Job,
+        pipeline: &PipelineConfig,
+        run: &str,
+        message: &Message,
+    ) -> Result<Begin, Disposition> {
+        let deadline = Instant::now() + self.visibility() * BUSY_WAIT_TIMEOUTS;
+        let wait = async {
+            let mut pause = Duration::from_millis(20);
+            loop {
+                match self.ports.jobs.begin(job, &pipeline.name, run, self.visibility()).await {
+                    Ok(Begin::Busy) if Instant::now() < deadline => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                    Ok(Begin::Busy) => {
+                        tracing::info!(job_id = %job.job_id, "another run still holds the key; trying again later");
+                        return Ok(Begin::Busy);
+                    }
+                    Ok(begun) => return Ok(begun),
+                    Err(e) => return Err(self.retry_later(message, &format!("job store: {e}"))),
+                }
+            }
+        };
+        tokio::select! {
+            begun = wait => begun,
+            never = self.keep_hidden(message) => match never {},
+        }
     }
 
     /// Ends a job that is not work for any pipeline (a refused key, no matching source) with
     /// `status`, unless its record says it already ended.
-    async fn refuse(&self, job: Job, message: &Message, status: JobStatus, why: String) -> Disposition {
+    async fn refuse(&self, mut job: Job, message: &Message, status: JobStatus, why: String) -> Disposition {
         match self.ports.jobs.get(&job.job_id).await {
             Ok(Some(existing)) if existing.is_done() => {
                 tracing::info!(job_id = %existing.job_id, status = %existing.status, "duplicate delivery of a finished job");
+                return Disposition::Delete;
+            }
+            Ok(existing) => job = existing.unwrap_or(job),
+            Err(e) => return self.retry_later(message, &format!("job store: {e}")),
+        }
+        job.finish(status, Some(why));
+        match self.ports.jobs.save(&job).await {
+            Ok(()) => {
+                log_finished(&job);
                 Disposition::Delete
             }
-            Ok(existing) => self.finish(existing.unwrap_or(job), status, Some(why)).await,
-            Err(e) => self.retry_later(message, &format!("job store: {e}")),
+            Err(e) => self.retry_later(message, &format!("recording the job's outcome: {e}")),
         }
     }
 
-    /// Extends the message's visibility and the job's lease every third of the timeout, so a
-    /// long file is never handed to a second worker. Never returns.
-    async fn heartbeat(&self, message: &Message, job: &Job) -> std::convert::Infallible {
+    /// A new upload of the content the key's newest job (`done`) already processed: it goes
+    /// where that job's source went (the archive, or `failed/`), and a `skipped` record says so.
+    async fn duplicate(&self, done: Job, upload: &Job, message: &Message) -> Disposition {
+        let seq = upload.sequencer.as_deref().unwrap_or_default();
+        let mut record = upload.clone();
+        record.job_id = JobId::for_duplicate(&done.job_id, seq);
+        let destination = done
+            .output_keys
+            .get("archive")
+            .or_else(|| done.output_keys.get("failed"))
+            .and_then(|bk| bk.split_once('/').map(|(b, k)| (b.to_owned(), k.to_owned())));
+        let mut why = format!(
+            "a re-upload of the content job {} already processed ({}): nothing to do",
+            done.job_id, done.status
+        );
+        if let Some((bucket, key)) = destination {
+            let metadata = Metadata::from([
+                ("job_id".to_string(), record.job_id.to_string()),
+                ("duplicate_of".to_string(), done.job_id.to_string()),
+                ("source_bucket".to_string(), upload.source_bucket.clone()),
+            ]);
+            let moved = self
+                .ports
+                .objects
+                .move_object(
+                    &upload.source_bucket,
+                    &upload.source_key,
+                    &bucket,
+                    &key,
+                    Some(metadata),
+                    Some(&upload.source_etag),
+                )
+                .await;
+            match moved {
+                Ok(_) => {
+                    why = format!(
+                        "a re-upload of the content job {} already processed ({}): moved to {bucket}/{key} as a duplicate",
+                        done.job_id, done.status
+                    );
+                    record.output_keys.insert("duplicate".into(), format!("{bucket}/{key}"));
+                }
+                // Not in the input any more (moved by an earlier delivery of this event, or
+                // replaced by a newer upload, which is a job of its own).
+                Err(PortError::NotFound(_)) => {}
+                Err(e) => return self.retry_later(message, &format!("moving a duplicate upload: {e}")),
+            }
+        }
+        record.finish(JobStatus::Skipped, Some(why));
+        match self.ports.jobs.create(&record).await {
+            Ok(_) => {
+                log_finished(&record);
+                Disposition::Delete
+            }
+            Err(e) => self.retry_later(message, &format!("recording a duplicate upload: {e}")),
+        }
+    }
+
+    /// Keeps a message hidden, extending its visibility every third of the timeout. Never
+    /// returns.
+    async fn keep_hidden(&self, message: &Message) -> std::convert::Infallible {
+        let period = self.visibility() / 3;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            ticks.tick().await;
+            if let Err(e) =
+                self.ports.queue.change_visibility(&message.receipt_handle, self.visibility()).await
+            {
+                tracing::warn!(message_id = %message.message_id, error = %e, "could not extend the message's visibility");
+            }
+        }
+    }
+
+    /// Extends the message's visibility and the run's lease every third of the timeout, so a
+    /// long file is never handed to a second worker. Returns when the lease is lost.
+    async fn heartbeat(&self, message: &Message, job: &Job, run: &str) {
         let period = self.visibility() / 3;
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
@@ -245,13 +368,36 @@ impl Engine {
             {
                 tracing::warn!(job_id = %job.job_id, error = %e, "heartbeat: could not extend the message's visibility");
             }
-            if let Err(e) = self.ports.jobs.acquire_lease(job, &self.owner, self.visibility()).await {
-                tracing::warn!(job_id = %job.job_id, error = %e, "heartbeat: could not renew the job lease");
+            match self.ports.jobs.renew(&job.source_bucket, &job.source_key, run, self.visibility()).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(job_id = %job.job_id, error = %e, "heartbeat: could not renew the job lease")
+                }
             }
         }
     }
 
-    async fn run_workflow(&self, mut job: Job, pipeline: &PipelineConfig, message: &Message) -> Disposition {
+    /// Gives up the leases of every run in progress (their jobs back to `queued`), for a
+    /// shutdown that will not wait for them: released means released, so the next run need not
+    /// wait for the leases to lapse. Returns how many were given up.
+    pub async fn abandon_runs(&self) -> usize {
+        let runs: Vec<(String, Job)> = self.runs.lock().unwrap().drain().collect();
+        for (run, job) in &runs {
+            if let Err(e) = self.ports.jobs.abandon_run(job, run).await {
+                tracing::warn!(job_id = %job.job_id, error = %e, "could not release the job's lease; it lapses by itself");
+            }
+        }
+        runs.len()
+    }
+
+    async fn run_workflow(
+        &self,
+        mut job: Job,
+        pipeline: &PipelineConfig,
+        message: &Message,
+        run: &str,
+    ) -> Disposition {
         let compiled = &self.pipelines[&pipeline.name];
         let input = JobInput {
             job_id: job.job_id.to_string(),
@@ -261,14 +407,20 @@ impl Engine {
             source_etag: job.source_etag.clone(),
             source_size: job.source_size,
             created_at: job.created_at.to_rfc3339(),
+            run: run.to_owned(),
         };
         let checkpoints =
-            Arc::new(JobCheckpoints::new(self.ports.jobs.clone(), job.clone(), &compiled.machine));
+            Arc::new(JobCheckpoints::new(self.ports.jobs.clone(), job.clone(), &compiled.machine, run));
         let mut options = RunOptions::new(job.job_id.to_string()).checkpoint(checkpoints.clone());
         let mut steps = Vec::new();
         if let Some(cp) = &job.checkpoint {
             tracing::info!(job_id = %job.job_id, state = %cp.next_state, "resuming the workflow where the last attempt stopped");
-            options = options.resume_from(cp.next_state.clone(), cp.data.clone());
+            // The state carries the run that made it; this run goes on under its own name.
+            let mut data = cp.data.clone();
+            if let Some(fields) = data.as_object_mut() {
+                fields.insert("run".into(), json!(run));
+            }
+            options = options.resume_from(cp.next_state.clone(), data);
             steps = cp.steps.clone();
         }
 
@@ -280,13 +432,15 @@ impl Engine {
 
         record_outputs(&mut job, &execution.output);
         match execution.outcome {
-            Outcome::Succeeded => self.finish(job, JobStatus::Succeeded, None).await,
+            Outcome::Succeeded => self.finish(job, JobStatus::Succeeded, None, run, message).await,
             Outcome::Failed { error, cause, class: ErrorClass::Permanent } => {
-                if execution.output.get(fields::FAILED_KEY).is_some() {
+                if error == crate::tasks::errors::SUPERSEDED {
+                    self.finish(job, JobStatus::Superseded, Some(cause), run, message).await
+                } else if execution.output.get(fields::FAILED_KEY).is_some() {
                     let reason = crate::tasks::rejection_reason_of(&execution.output);
-                    self.finish(job, JobStatus::Rejected, Some(reason)).await
+                    self.finish(job, JobStatus::Rejected, Some(reason), run, message).await
                 } else {
-                    self.finish(job, JobStatus::Failed, Some(format!("{error}: {cause}"))).await
+                    self.finish(job, JobStatus::Failed, Some(format!("{error}: {cause}")), run, message).await
                 }
             }
             Outcome::Failed { error, cause, class: ErrorClass::Transient } => {
@@ -298,16 +452,20 @@ impl Engine {
                         "retries exhausted after {} receives; last error: {why}",
                         message.receive_count
                     ));
-                    if let Err(e) = self.ports.jobs.save(&job).await {
-                        tracing::error!(job_id = %job.job_id, error = %e, "could not record the failed job");
+                    self.notify_failed(&job, run, true).await;
+                    match self.ports.jobs.finish_run(&job, run).await {
+                        Ok(()) => log_finished(&job),
+                        Err(e) => {
+                            tracing::error!(job_id = %job.job_id, error = %e, "could not record the failed job")
+                        }
                     }
                     tracing::error!(job_id = %job.job_id, error = %why, "job failed; message goes to the dead-letter queue");
                     Disposition::Retry { after: Duration::ZERO }
                 } else {
                     job.status = JobStatus::Queued;
                     job.error = Some(format!("attempt {} failed, will retry: {why}", job.attempts));
-                    if let Err(e) = self.ports.jobs.save(&job).await {
-                        tracing::error!(job_id = %job.job_id, error = %e, "could not record the retry");
+                    if let Err(e) = self.ports.jobs.finish_run(&job, run).await {
+                        tracing::warn!(job_id = %job.job_id, error = %e, "could not record the retry");
                     }
                     self.retry_later(message, &why)
                 }
@@ -315,22 +473,51 @@ impl Engine {
         }
     }
 
-    async fn finish(&self, mut job: Job, status: JobStatus, error: Option<String>) -> Disposition {
+    /// Records the job's outcome as this run's last write (which gives the key's lease up).
+    /// A failed job's alert goes out first: a run that dies between the two sends it again on
+    /// its retry, under the same id, rather than never.
+    async fn finish(
+        &self,
+        mut job: Job,
+        status: JobStatus,
+        error: Option<String>,
+        run: &str,
+        message: &Message,
+    ) -> Disposition {
         job.finish(status, error);
-        match self.ports.jobs.save(&job).await {
+        if status == JobStatus::Failed {
+            self.notify_failed(&job, run, false).await;
+        }
+        match self.ports.jobs.finish_run(&job, run).await {
             Ok(()) => {
-                tracing::info!(
-                    job_id = %job.job_id, status = %job.status, key = %job.source_key,
-                    valid_rows = job.valid_rows, invalid_rows = job.invalid_rows,
-                    duration_ms = job.duration_ms.unwrap_or_default(), error = job.error.as_deref().unwrap_or(""),
-                    "job finished"
-                );
+                log_finished(&job);
                 Disposition::Delete
+            }
+            Err(PortError::Conflict(why)) => {
+                // Another run holds the job now and records its outcome itself.
+                tracing::warn!(job_id = %job.job_id, why, "lost the lease before recording the outcome; the other run finishes the job");
+                Disposition::Retry { after: self.visibility() }
             }
             Err(e) => {
                 tracing::error!(job_id = %job.job_id, error = %e, "could not record the job's outcome; retrying");
-                Disposition::Retry { after: self.backoff(job.attempts) }
+                Disposition::Retry { after: self.backoff(message.receive_count) }
             }
+        }
+    }
+
+    /// Sends the failed job's alert (once per job, see [`crate::tasks::publish_once`]) if this
+    /// run still speaks for the job.
+    async fn notify_failed(&self, job: &Job, run: &str, dead_lettered: bool) {
+        match self.ports.jobs.renew(&job.source_bucket, &job.source_key, run, self.visibility()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(job_id = %job.job_id, error = %e, "could not check the lease before alerting")
+            }
+        }
+        let alert = crate::messages::failed(job, dead_lettered);
+        if let Err(e) = crate::tasks::publish_once(&self.ports, &alert).await {
+            tracing::error!(job_id = %job.job_id, error = %e, "could not send the failure alert");
         }
     }
 
@@ -345,6 +532,15 @@ impl Engine {
         tracing::warn!(message_id = %message.message_id, receive_count = message.receive_count, retry_in_ms = after.as_millis() as u64, error = %why, "transient failure; will retry");
         Disposition::Retry { after }
     }
+}
+
+fn log_finished(job: &Job) {
+    tracing::info!(
+        job_id = %job.job_id, status = %job.status, key = %job.source_key,
+        valid_rows = job.valid_rows, invalid_rows = job.invalid_rows,
+        duration_ms = job.duration_ms.unwrap_or_default(), error = job.error.as_deref().unwrap_or(""),
+        "job finished"
+    );
 }
 
 /// `base · 2^(n-1)`, capped at `max`, with "equal jitter" (between half and all of it).

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::{
     Begin, ByteStream, DeadLetter, JobFilter, JobStore, Message, Metadata, Notification, Notifier,
-    ObjectInfo, ObjectStore, PortError, Queue, QueueStats, RecordItem, RecordsSink,
+    ObjectInfo, ObjectStore, PortError, Queue, QueueStats, RecordItem, RecordsSink, SourceKey,
 };
 
 use crate::Ports;
@@ -103,6 +103,9 @@ impl ObjectStore for FaultyObjects {
     async fn delete(&self, b: &str, k: &str) -> Result<(), PortError> {
         faulty!(self.1, "objects.delete", "", self.0.delete(b, k).await)
     }
+    async fn delete_version(&self, b: &str, k: &str, etag: &str) -> Result<bool, PortError> {
+        faulty!(self.1, "objects.delete_version", "", self.0.delete_version(b, k, etag).await)
+    }
     async fn move_object(
         &self,
         fb: &str,
@@ -110,8 +113,9 @@ impl ObjectStore for FaultyObjects {
         tb: &str,
         tk: &str,
         m: Option<Metadata>,
+        if_match: Option<&str>,
     ) -> Result<ObjectInfo, PortError> {
-        faulty!(self.1, "objects.move", "", self.0.move_object(fb, fk, tb, tk, m).await)
+        faulty!(self.1, "objects.move", "", self.0.move_object(fb, fk, tb, tk, m, if_match).await)
     }
     async fn list(&self, b: &str, p: &str) -> Result<Vec<ObjectInfo>, PortError> {
         faulty!(self.1, "objects.list", "", self.0.list(b, p).await)
@@ -170,14 +174,20 @@ impl JobStore for FaultyJobs {
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
         self.0.counts().await
     }
-    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
-        faulty!(self.1, "jobs.acquire_lease", "", self.0.acquire_lease(job, owner, ttl).await)
+    async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {
+        faulty!(self.1, "jobs.begin", "", self.0.begin(job, pipeline, run, ttl).await)
     }
-    async fn begin(&self, job: &Job, pipeline: &str, owner: &str, ttl: Duration) -> Result<Begin, PortError> {
-        faulty!(self.1, "jobs.begin", "", self.0.begin(job, pipeline, owner, ttl).await)
+    async fn renew(&self, bucket: &str, key: &str, run: &str, ttl: Duration) -> Result<bool, PortError> {
+        faulty!(self.1, "jobs.renew", "", self.0.renew(bucket, key, run, ttl).await)
     }
-    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
-        faulty!(self.1, "jobs.release_lease", "", self.0.release_lease(id, owner).await)
+    async fn save_run(&self, job: &Job, run: &str) -> Result<(), PortError> {
+        faulty!(self.1, "jobs.save_run", "", self.0.save_run(job, run).await)
+    }
+    async fn finish_run(&self, job: &Job, run: &str) -> Result<(), PortError> {
+        faulty!(self.1, "jobs.finish_run", "", self.0.finish_run(job, run).await)
+    }
+    async fn source_key(&self, bucket: &str, key: &str) -> Result<Option<SourceKey>, PortError> {
+        faulty!(self.1, "jobs.source_key", "", self.0.source_key(bucket, key).await)
     }
     async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
         faulty!(self.1, "jobs.claim_once", "", self.0.claim_once(key).await)

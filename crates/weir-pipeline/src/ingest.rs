@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use chrono::Utc;
 use weir_core::event::{S3Event, S3EventRecord};
+use weir_core::job::sequencer_order;
 use weir_core::{Config, Job};
 use weir_ports::{Metadata, ObjectInfo, PortError};
 
@@ -52,6 +53,26 @@ pub async fn object_created(
     info: &ObjectInfo,
     event_name: &str,
 ) -> Result<Option<Job>, PortError> {
+    announce(ports, config, info, event_name, false).await
+}
+
+/// [`object_created`] for an object found in a bucket rather than just written (reconcile,
+/// backfill): no event is sent while one for the same version is still on the queue.
+pub async fn object_found(
+    ports: &Ports,
+    config: &Config,
+    info: &ObjectInfo,
+) -> Result<Option<Job>, PortError> {
+    announce(ports, config, info, "Put", true).await
+}
+
+async fn announce(
+    ports: &Ports,
+    config: &Config,
+    info: &ObjectInfo,
+    event_name: &str,
+    unless_queued: bool,
+) -> Result<Option<Job>, PortError> {
     let Some(pipeline) = config.pipeline_for(&info.bucket, &info.key) else {
         return Ok(None);
     };
@@ -64,8 +85,13 @@ pub async fn object_created(
         next_sequencer(),
         Utc::now(),
     );
-    ports.queue.send(&S3Event::single(record).to_json()).await?;
-    let job = Job::queued(&info.bucket, &info.key, &info.etag, info.size, Some(&pipeline.name));
+    let mut job = Job::queued(&info.bucket, &info.key, &info.etag, info.size, Some(&pipeline.name));
+    job.sequencer = sequencer_order(&record.s3.object.sequencer);
+    let sent =
+        ports.queue.send_tagged(&S3Event::single(record).to_json(), &job.job_id.0, unless_queued).await?;
+    if sent.is_none() {
+        tracing::info!(job_id = %job.job_id, key = %info.key, "its event is still on the queue: not sent again");
+    }
     ports.jobs.create(&job).await?;
     Ok(Some(job))
 }

@@ -104,6 +104,43 @@ pub fn rejected(
     }
 }
 
+/// The failure message: a job that could not be processed (retries exhausted, or a source that
+/// vanished), with its reason and what to do.
+pub fn failed(job: &weir_core::Job, dead_lettered: bool) -> Notification {
+    let file = file_name(&job.source_key);
+    let at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let reason = job.error.as_deref().unwrap_or("no reason was recorded");
+    let pipeline = job.pipeline.as_deref().unwrap_or("-");
+    let next = if dead_lettered {
+        "Its message is in the dead-letter queue: fix the cause, then `weir dlq replay`."
+    } else {
+        "Nothing will retry it: upload the file again once the cause is fixed."
+    };
+    let text = format!(
+        "weir could not process a file.\n\nFile: {file}\nObject: {}/{}\nJob ID: {}\nAt: {at}\n\
+         Attempts: {}\n\nReason: {reason}\n\n{next}\n",
+        job.source_bucket, job.source_key, job.job_id, job.attempts
+    );
+    Notification {
+        topic: "alerts".into(),
+        subject: Notification::clamp_subject(&format!("🚨 weir: {file} failed")),
+        text,
+        attributes: attributes(&job.job_id.0, pipeline, "failed"),
+        payload: json!({
+            "event": "job_failed",
+            "file": file,
+            "bucket": job.source_bucket,
+            "source_key": job.source_key,
+            "job_id": job.job_id,
+            "pipeline": pipeline,
+            "at": at,
+            "attempts": job.attempts,
+            "reason": reason,
+            "dead_lettered": dead_lettered,
+        }),
+    }
+}
+
 /// The dead-letter alert, as the seeds' DLQ processor sent it.
 pub fn dead_letter(
     message_id: &str,

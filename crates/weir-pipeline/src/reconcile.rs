@@ -39,20 +39,38 @@ pub struct Tally {
     pub skipped_no_pipeline: u64,
 }
 
-/// Queues events for source objects that have no job record. Returns how many.
+/// Queues events for source objects that wait for no reason: those with no job record (an
+/// upload whose event was lost when the process died between storing it and queueing it), and
+/// copies left in the input of content their key's newest job already processed and moved
+/// (a re-upload whose event was lost): their event makes them duplicates, moved where the job's
+/// source went. Nothing is sent for a version whose event is still on the queue. Returns how
+/// many were sent.
 pub async fn on_start(engine: &Engine) -> Result<u64, PortError> {
     let config = engine.config();
+    let ports = engine.ports();
     let mut sent = 0;
     for p in &config.pipelines {
         let bucket = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
-        for obj in engine.ports().objects.list(bucket, &p.source.prefix).await? {
+        for obj in ports.objects.list(bucket, &p.source.prefix).await? {
             if !p.source.matches(&obj.key) {
                 continue;
             }
             let id = JobId::for_object(&obj.bucket, &obj.key, &obj.etag);
-            if engine.ports().jobs.get(&id).await?.is_none() {
-                tracing::info!(key = %obj.key, "found an object with no job: queueing it");
-                ingest::object_created(engine.ports(), config, &obj, "Put").await?;
+            let waiting = match ports.jobs.get(&id).await? {
+                None => true,
+                Some(job) => {
+                    let moved_its_source =
+                        job.output_keys.contains_key("archive") || job.output_keys.contains_key("failed");
+                    let newest = ports
+                        .jobs
+                        .source_key(&obj.bucket, &obj.key)
+                        .await?
+                        .is_some_and(|k| k.newest_job.as_ref() == Some(&id));
+                    job.is_done() && moved_its_source && newest
+                }
+            };
+            if waiting && ingest::object_found(ports, config, &obj).await?.is_some() {
+                tracing::info!(key = %obj.key, "found an object waiting with no event: queued it");
                 sent += 1;
             }
         }

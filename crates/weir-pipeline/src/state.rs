@@ -17,6 +17,11 @@ pub struct JobInput {
     pub source_size: u64,
     /// The job's creation time, RFC 3339; dates derived from it are stable across redeliveries.
     pub created_at: String,
+    /// The run (one attempt by one worker) executing the workflow: the job store's lease on
+    /// the source key is held under this name, and tasks with effects outside weir (notifying)
+    /// check that it still is.
+    #[serde(default)]
+    pub run: String,
 }
 
 /// State fields set by tasks and read back by the engine.

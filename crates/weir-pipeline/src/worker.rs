@@ -104,12 +104,19 @@ impl Worker {
         let drained =
             tokio::time::timeout(self.grace, async { while jobs.join_next().await.is_some() {} }).await;
         if drained.is_err() {
+            // Released means released: each job's lease goes with its message, so the next
+            // start (or another worker) takes the job at once instead of waiting for the lease
+            // to lapse. The leases first: a run still going writes nothing once its lease is gone.
+            let released = self.engine.abandon_runs().await;
             jobs.abort_all();
             let handles: Vec<String> = in_flight.lock().unwrap().values().cloned().collect();
             for handle in handles {
                 let _ = self.engine.ports().queue.change_visibility(&handle, Duration::ZERO).await;
             }
-            tracing::warn!("grace period over: released the jobs still running back to the queue");
+            tracing::warn!(
+                jobs = released,
+                "grace period over: released the jobs still running back to the queue"
+            );
         }
     }
 }

@@ -159,7 +159,7 @@ async fn an_object_deleted_before_processing_fails_the_job_clearly() {
     let job = h.wait(&JobId::for_object("weir-input", "raw/ghost.csv", "abc")).await;
     assert_eq!(job.status, JobStatus::Failed);
     let err = job.error.unwrap();
-    assert!(err.contains("raw/ghost.csv") && err.contains("not found"), "{err}");
+    assert!(err.contains("raw/ghost.csv") && err.contains("no longer exists"), "{err}");
     worker_still_up(&h).await;
     h.stop().await;
 }

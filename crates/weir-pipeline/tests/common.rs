@@ -36,6 +36,23 @@ impl Notifier for Recorder {
     }
 }
 
+/// Polls `check` until it gives a value, for at most 60 s: tests wait for conditions, never
+/// for a fixed time (the suite runs on a loaded 2-core machine).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub struct Harness {
     pub dir: TempDir,
     pub engine: Arc<Engine>,

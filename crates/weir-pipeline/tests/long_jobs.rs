@@ -54,6 +54,20 @@ impl ObjectStore for SlowReads {
     async fn delete(&self, b: &str, k: &str) -> Result<(), PortError> {
         self.0.delete(b, k).await
     }
+    async fn delete_version(&self, b: &str, k: &str, e: &str) -> Result<bool, PortError> {
+        self.0.delete_version(b, k, e).await
+    }
+    async fn move_object(
+        &self,
+        fb: &str,
+        fk: &str,
+        tb: &str,
+        tk: &str,
+        m: Option<Metadata>,
+        if_match: Option<&str>,
+    ) -> Result<ObjectInfo, PortError> {
+        self.0.move_object(fb, fk, tb, tk, m, if_match).await
+    }
     async fn list(&self, b: &str, p: &str) -> Result<Vec<ObjectInfo>, PortError> {
         self.0.list(b, p).await
     }

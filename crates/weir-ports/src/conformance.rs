@@ -2,4 +2,5 @@
 //!
 //! Adapters call these from their own tests (`weir_ports::conformance::queue::run_all(...)`).
 
+pub mod jobs;
 pub mod queue;

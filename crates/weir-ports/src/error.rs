@@ -9,9 +9,17 @@ pub enum PortError {
     /// The thing asked for does not exist (object, job, receipt handle, bucket).
     #[error("{0} not found")]
     NotFound(String),
+    /// The bucket does not exist. Unlike a missing object, this is the backend's set-up, not
+    /// the data: a job that meets it is retried (and dead-lettered, with an alert, if it stays).
+    #[error("bucket {0} does not exist")]
+    NoSuchBucket(String),
     /// The request can never succeed as made (a key that escapes its bucket, a bad name).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A conditional write found the record changed under it: a run that lost its lease (another
+    /// run holds the key now). Nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The backend failed; trying again later may work (I/O error, database busy, timeout).
     #[error("{context}: {source}")]
     Unavailable {
@@ -29,11 +37,14 @@ impl PortError {
     pub fn class(&self) -> ErrorClass {
         match self {
             PortError::NotFound(_) | PortError::Invalid(_) => ErrorClass::Permanent,
-            PortError::Unavailable { .. } => ErrorClass::Transient,
+            PortError::NoSuchBucket(_) | PortError::Conflict(_) | PortError::Unavailable { .. } => {
+                ErrorClass::Transient
+            }
         }
     }
 
+    /// A missing object, or a missing bucket.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, PortError::NotFound(_))
+        matches!(self, PortError::NotFound(_) | PortError::NoSuchBucket(_))
     }
 }

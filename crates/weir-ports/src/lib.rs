@@ -14,7 +14,7 @@ pub mod queue;
 pub mod records;
 
 pub use error::PortError;
-pub use jobs::{Begin, JobFilter, JobStore};
+pub use jobs::{plan_begin, Begin, BeginPlan, JobFilter, JobStore, Lease, SourceKey};
 pub use notify::{DeliveryStats, Notification, Notifier};
 pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PutBody, PutItem};
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};

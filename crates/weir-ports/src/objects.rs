@@ -119,9 +119,17 @@ pub trait ObjectStore: Send + Sync {
     /// Deletes the object; deleting a missing object succeeds, as in S3.
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError>;
 
+    /// Deletes the object if it is still the version with ETag `etag`: a newer version written
+    /// under the key meanwhile is never removed (nor is anything, if the key holds another
+    /// version or nothing). Returns whether it deleted.
+    async fn delete_version(&self, bucket: &str, key: &str, etag: &str) -> Result<bool, PortError>;
+
     /// Moves an object to another key (and bucket), with `metadata` as in [`ObjectStore::copy`]:
     /// a copy, then the delete of the source. Stores that can rename do it without copying
-    /// bytes. `NotFound` if the source does not exist; repeating a move cut short finishes it.
+    /// bytes. With `if_match`, only the version with that ETag moves, and only it is removed
+    /// from the source key: `NotFound` if the key holds another version, and a version written
+    /// during the move stays. `NotFound` if the source does not exist; repeating a move cut
+    /// short finishes it.
     async fn move_object(
         &self,
         from_bucket: &str,
@@ -129,9 +137,20 @@ pub trait ObjectStore: Send + Sync {
         to_bucket: &str,
         to_key: &str,
         metadata: Option<Metadata>,
+        if_match: Option<&str>,
     ) -> Result<ObjectInfo, PortError> {
+        let source = self.head(from_bucket, from_key).await?;
+        let etag = source.etag.trim_matches('"').to_owned();
+        if if_match.is_some_and(|want| want.trim_matches('"') != etag) {
+            return Err(PortError::NotFound(format!("this version of {from_bucket}/{from_key}")));
+        }
         let info = self.copy(from_bucket, from_key, to_bucket, to_key, metadata).await?;
-        self.delete(from_bucket, from_key).await?;
+        if info.etag.trim_matches('"') != etag {
+            // Replaced between the look and the copy: what was copied is the newer version,
+            // which stays where it is; the copy is only a copy.
+            return Err(PortError::NotFound(format!("this version of {from_bucket}/{from_key}")));
+        }
+        self.delete_version(from_bucket, from_key, &etag).await?;
         Ok(info)
     }
 

@@ -74,6 +74,20 @@ pub trait Queue: Send + Sync {
     /// Sends one message; returns its id. Durable when this returns.
     async fn send(&self, body: &str) -> Result<String, PortError>;
 
+    /// Sends a message tagged with `tag` (the object version it is about, say). With
+    /// `unless_queued`, nothing is sent while a message with that tag is still on the queue
+    /// (visible, in flight or delayed): `None` then. A queue that cannot tell (SQS) sends
+    /// anyway; weir's own reconcile, the one user, runs on the embedded queue.
+    async fn send_tagged(
+        &self,
+        body: &str,
+        tag: &str,
+        unless_queued: bool,
+    ) -> Result<Option<String>, PortError> {
+        let _ = (tag, unless_queued);
+        self.send(body).await.map(Some)
+    }
+
     /// Sends up to 10 messages at once; returns their ids in order.
     async fn send_batch(&self, bodies: &[String]) -> Result<Vec<String>, PortError>;
 

@@ -21,6 +21,7 @@
 //! start sweeps.
 
 mod durable;
+mod keylock;
 mod meta;
 mod scratch;
 
@@ -41,6 +42,7 @@ use weir_core::keys::{validate_bucket, validate_key};
 use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PortError, PutBody, PutItem};
 
 use durable::Durability;
+use keylock::KeyLocks;
 use meta::StoredMeta;
 use scratch::ProcessDir;
 
@@ -54,6 +56,8 @@ pub struct LocalObjectStore {
     root: PathBuf,
     store: Arc<LocalFileSystem>,
     durability: Durability,
+    /// Held while a key's name changes (see [`keylock`]).
+    locks: Arc<KeyLocks>,
     /// Where the pipeline spools what it will store (see [`scratch`]).
     scratch: Arc<ProcessDir>,
 }
@@ -93,7 +97,15 @@ impl LocalObjectStore {
         let scratch = ProcessDir::create(&root).map_err(|e| {
             PortError::unavailable(format!("creating a scratch folder in {}", root.display()), e)
         })?;
-        Ok(LocalObjectStore { root, store: Arc::new(store), durability, scratch: Arc::new(scratch) })
+        let locks = KeyLocks::open(&root)
+            .map_err(|e| PortError::unavailable(format!("opening the key locks in {}", root.display()), e))?;
+        Ok(LocalObjectStore {
+            root,
+            store: Arc::new(store),
+            durability,
+            locks: Arc::new(locks),
+            scratch: Arc::new(scratch),
+        })
     }
 
     /// The folder that holds a bucket.
@@ -118,7 +130,7 @@ impl LocalObjectStore {
         validate_bucket(bucket).map_err(PortError::Invalid)?;
         match std::fs::metadata(self.bucket_dir(bucket)) {
             Ok(m) if m.is_dir() => Ok(()),
-            _ => Err(PortError::NotFound(format!("bucket {bucket}"))),
+            _ => Err(PortError::NoSuchBucket(bucket.to_owned())),
         }
     }
 
@@ -147,7 +159,7 @@ impl LocalObjectStore {
         let mut infos = Vec::with_capacity(staged.len());
         let mut rest = staged.into_iter();
         while let Some(s) = rest.next() {
-            if let Err(e) = s.file.publish(&s.dest) {
+            if let Err(e) = self.locks.with(&s.dest, || s.file.publish(&s.dest)) {
                 rest.for_each(|s| s.discard());
                 return Err(PortError::unavailable(doing(&s.info.key), e));
             }
@@ -246,11 +258,12 @@ impl LocalObjectStore {
         }
     }
 
-    /// Copies an object's bytes, with `source`'s ETag and `metadata`, to a file that is not
-    /// under `dest` yet: on the calling thread when small, else on a blocking thread.
+    /// Copies an object's bytes from its open file `from`, with `source`'s ETag and `metadata`,
+    /// to a file that is not under `dest` yet: on the calling thread when small, else on a
+    /// blocking thread.
     async fn stage_copy(
         &self,
-        from: &Path,
+        from: &File,
         source: &ObjectInfo,
         bucket: &str,
         key: &str,
@@ -258,11 +271,13 @@ impl LocalObjectStore {
         metadata: Metadata,
     ) -> Result<Staged, PortError> {
         let doing = || format!("copying {}/{} to {bucket}/{key}", source.bucket, source.key);
+        let from = from.try_clone().map_err(|e| PortError::unavailable(doing(), e))?;
         let copy = {
-            let (from, dest, etag, metadata) =
-                (from.to_owned(), dest.to_owned(), source.etag.clone(), metadata.clone());
+            let (dest, etag, metadata) = (dest.to_owned(), source.etag.clone(), metadata.clone());
             move || -> std::io::Result<(std::fs::Metadata, StagedFile)> {
-                let mut src = File::open(&from)?;
+                // From the start, whatever the shared offset of the open file is.
+                let mut src = from;
+                std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(0))?;
                 let (mut f, staged) = StagedFile::create(&dest)?;
                 let copied = (|| {
                     // `copy_file_range` between two files, on Linux.
@@ -291,6 +306,18 @@ impl LocalObjectStore {
         })?;
         let info = object_info(bucket, key, &stat, source.etag.clone(), metadata);
         Ok(Staged { info, dest: dest.to_owned(), file })
+    }
+
+    /// Opens an object's file: the one version whose bytes, ETag and metadata are read from
+    /// here on, whatever is renamed over the key meanwhile.
+    fn open_object(&self, bucket: &str, key: &str, path: &Path) -> Result<(File, ObjectInfo), PortError> {
+        let file = File::open(path).map_err(|e| io_error(e, bucket, key))?;
+        let stat = file.metadata().map_err(|e| io_error(e, bucket, key))?;
+        if !stat.is_file() {
+            return Err(PortError::NotFound(format!("object {bucket}/{key}")));
+        }
+        let info = self.info_of(bucket, key, &stat, meta::read_file(&file));
+        Ok((file, info))
     }
 
     /// Stores one staged object.
@@ -420,7 +447,7 @@ impl StagedFile {
             StagedFile::Named(path) => std::fs::rename(&path, dest).inspect_err(|_| {
                 let _ = std::fs::remove_file(&path);
             }),
-            StagedFile::Unnamed(file) => link_or_replace(dest, |name| link_unnamed(&file, name)),
+            StagedFile::Unnamed(file) => link_or_replace(dest, |name| link_open(&file, name)),
         }
     }
 
@@ -460,10 +487,10 @@ fn link_or_replace(dest: &Path, link: impl Fn(&Path) -> std::io::Result<()>) -> 
     }
 }
 
-/// Gives an `O_TMPFILE` file a name, through `/proc/self/fd` (which needs no privilege, unlike
-/// `AT_EMPTY_PATH`).
+/// Gives an open file (an `O_TMPFILE` file, or one that has names) a new name, through
+/// `/proc/self/fd` (which needs no privilege, unlike `AT_EMPTY_PATH`).
 #[cfg(target_os = "linux")]
-fn link_unnamed(file: &File, name: &Path) -> std::io::Result<()> {
+fn link_open(file: &File, name: &Path) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
     rustix::fs::linkat(rustix::fs::CWD, fd_path, rustix::fs::CWD, name, rustix::fs::AtFlags::SYMLINK_FOLLOW)
@@ -471,8 +498,8 @@ fn link_unnamed(file: &File, name: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn link_unnamed(_: &File, _: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::other("unnamed files are made on Linux only"))
+fn link_open(_: &File, _: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::other("open files are linked on Linux only"))
 }
 
 fn object_info(
@@ -515,12 +542,7 @@ impl ObjectStore for LocalObjectStore {
 
     async fn get(&self, bucket: &str, key: &str) -> Result<(ObjectInfo, ByteStream), PortError> {
         let path = self.existing_bucket_path(bucket, key)?;
-        let mut file = File::open(&path).map_err(|e| io_error(e, bucket, key))?;
-        let stat = file.metadata().map_err(|e| io_error(e, bucket, key))?;
-        if !stat.is_file() {
-            return Err(PortError::NotFound(format!("object {bucket}/{key}")));
-        }
-        let info = self.info_of(bucket, key, &stat, meta::read_file(&file));
+        let (mut file, info) = self.open_object(bucket, key, &path)?;
         if info.size > INLINE_BYTES {
             // From the file just opened (the bytes are the ETag's, whatever is renamed over
             // the key meanwhile), in chunks read on blocking threads.
@@ -597,16 +619,16 @@ impl ObjectStore for LocalObjectStore {
     ) -> Result<ObjectInfo, PortError> {
         let from_path = self.existing_bucket_path(from_bucket, from_key)?;
         let to_path = self.existing_bucket_path(to_bucket, to_key)?;
-        let source = self.head_path(from_bucket, from_key, &from_path)?;
+        let (file, source) = self.open_object(from_bucket, from_key, &from_path)?;
         let metadata = metadata.unwrap_or_else(|| source.metadata.clone());
-        let staged = self.stage_copy(&from_path, &source, to_bucket, to_key, &to_path, metadata).await?;
-        self.publish_one(to_bucket, staged).await?;
-        self.head_path(to_bucket, to_key, &to_path)
+        let staged = self.stage_copy(&file, &source, to_bucket, to_key, &to_path, metadata).await?;
+        self.publish_one(to_bucket, staged).await
     }
 
-    /// Links the file under the new key, then unlinks the old one: no bytes copied, the inode
-    /// (with its attribute, rewritten first when the metadata changes) moves. Repeating a move
-    /// that was cut short finishes it.
+    /// Links the source's file under the new key, then unlinks the old name if it still names
+    /// that file: no bytes copied, the inode (with its attribute, rewritten first when the
+    /// metadata changes) moves, and a version written under the old key meanwhile stays.
+    /// Repeating a move that was cut short finishes it.
     async fn move_object(
         &self,
         from_bucket: &str,
@@ -614,25 +636,29 @@ impl ObjectStore for LocalObjectStore {
         to_bucket: &str,
         to_key: &str,
         metadata: Option<Metadata>,
+        if_match: Option<&str>,
     ) -> Result<ObjectInfo, PortError> {
         let from_path = self.existing_bucket_path(from_bucket, from_key)?;
         let to_path = self.existing_bucket_path(to_bucket, to_key)?;
         let doing = || format!("moving {from_bucket}/{from_key} to {to_bucket}/{to_key}");
-        let source = self.head_path(from_bucket, from_key, &from_path)?;
+        // The version that moves: this open file, whatever is renamed over the key from now on.
+        let (file, source) = self.open_object(from_bucket, from_key, &from_path)?;
+        if if_match.is_some_and(|want| want.trim_matches('"') != source.etag) {
+            return Err(PortError::NotFound(format!("this version of {from_bucket}/{from_key}")));
+        }
         let metadata = metadata.unwrap_or_else(|| source.metadata.clone());
-        let cut_short = from_path != to_path && same_file(&from_path, &to_path);
-        if !cut_short && from_path != to_path && link_count(&from_path) > 1 {
+        let stat = file.metadata().map_err(|e| io_error(e, from_bucket, from_key))?;
+        let cut_short = from_path != to_path && is_file(&to_path, &stat);
+        if !cut_short && from_path != to_path && link_count(&stat) > 1 {
             // The inode is another key's too (a linked copy made by an earlier weir): writing
             // the new metadata on it would change that object, so this move copies.
-            let staged = self.stage_copy(&from_path, &source, to_bucket, to_key, &to_path, metadata).await?;
+            let staged = self.stage_copy(&file, &source, to_bucket, to_key, &to_path, metadata).await?;
             self.publish_one(to_bucket, staged).await?;
         } else {
             // The attribute on the source's inode first, so the object appears under its new
             // key with it.
-            let described = File::open(&from_path).and_then(|file| {
-                meta::write(&file, &meta::fingerprint(&file.metadata()?), source.etag.clone(), metadata)
-            });
-            described.map_err(|e| io_error(e, from_bucket, from_key))?;
+            meta::write(&file, &meta::fingerprint(&stat), source.etag.clone(), metadata)
+                .map_err(|e| io_error(e, from_bucket, from_key))?;
             if from_path == to_path {
                 self.sync(doing).await?;
                 return self.head_path(to_bucket, to_key, &to_path);
@@ -640,9 +666,10 @@ impl ObjectStore for LocalObjectStore {
             if !cut_short {
                 let folder = to_path.parent().expect("object paths have a parent");
                 let linked = in_folder(folder, || {
-                    link_or_replace(&to_path, |name| std::fs::hard_link(&from_path, name))
+                    self.locks.with(&to_path, || link_or_replace(&to_path, |name| link_open(&file, name)))
                 });
                 linked.map_err(|e| match e.kind() {
+                    // The file lost its last name since it was opened: deleted meanwhile.
                     std::io::ErrorKind::NotFound => io_error(e, from_bucket, from_key),
                     _ => PortError::unavailable(doing(), e),
                 })?;
@@ -650,9 +677,40 @@ impl ObjectStore for LocalObjectStore {
             // The new name must be on disk before the old one goes.
             self.sync(doing).await?;
         }
-        std::fs::remove_file(&from_path).map_err(|e| io_error(e, from_bucket, from_key))?;
-        self.sync(doing).await?;
+        let removed = self.locks.with(&from_path, || match std::fs::metadata(&from_path) {
+            Ok(now) if same_inode(&now, &stat) => std::fs::remove_file(&from_path).map(|()| true),
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        });
+        if removed.map_err(|e| PortError::unavailable(doing(), e))? {
+            self.sync(doing).await?;
+        }
         self.head_path(to_bucket, to_key, &to_path)
+    }
+
+    /// Under the key's lock, so no write lands between the look and the unlink.
+    async fn delete_version(&self, bucket: &str, key: &str, etag: &str) -> Result<bool, PortError> {
+        let path = self.existing_bucket_path(bucket, key)?;
+        let etag = etag.trim_matches('"');
+        let removed = self.locks.with(&path, || match std::fs::metadata(&path) {
+            Ok(stat) if stat.is_file() => {
+                let (current, _) = StoredMeta::resolve(meta::read(&path), meta::fingerprint(&stat));
+                if current == etag {
+                    std::fs::remove_file(&path).map(|()| true)
+                } else {
+                    Ok(false)
+                }
+            }
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        });
+        let removed = removed.map_err(|e| PortError::unavailable(format!("deleting {bucket}/{key}"), e))?;
+        if removed {
+            self.sync(|| format!("deleting {bucket}/{key}")).await?;
+        }
+        Ok(removed)
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError> {
@@ -745,29 +803,32 @@ impl ObjectStore for LocalObjectStore {
     }
 }
 
+/// Whether two stats are of one file.
 #[cfg(unix)]
-fn same_file(a: &Path, b: &Path) -> bool {
+fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
 
 #[cfg(not(unix))]
-fn same_file(_: &Path, _: &Path) -> bool {
+fn same_inode(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     false
+}
+
+/// Whether `path` names the file `stat` describes.
+fn is_file(path: &Path, stat: &std::fs::Metadata) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| same_inode(&m, stat))
 }
 
 /// How many names the file has.
 #[cfg(unix)]
-fn link_count(path: &Path) -> u64 {
+fn link_count(stat: &std::fs::Metadata) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).map_or(1, |m| m.nlink())
+    stat.nlink()
 }
 
 #[cfg(not(unix))]
-fn link_count(_: &Path) -> u64 {
+fn link_count(_: &std::fs::Metadata) -> u64 {
     1
 }
 

@@ -5,6 +5,10 @@
 //! [`Job`] is stored as JSON, which keeps the store in step with the domain type without a
 //! column per field; `status` and `created_at` are copied into indexed columns for listing and
 //! counting.
+//!
+//! Each source key has a row in `sources`: the newest event sequencer seen for it and the run
+//! that holds it (see [`weir_ports::jobs`]). A run's writes check that row in the same
+//! savepoint, so a run that lost its lease writes nothing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use weir_core::{Job, JobId, JobStatus};
-use weir_ports::{Begin, JobFilter, JobStore, PortError};
+use weir_ports::{plan_begin, Begin, JobFilter, JobStore, Lease, PortError, SourceKey};
 
 use super::{ms, now_ms, sql, Db, Durability, SqliteFile};
 
@@ -32,6 +36,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_expires INTEGER;
     CREATE TABLE claims (key TEXT PRIMARY KEY, claimed_at INTEGER NOT NULL);
+",
+    // Leases move from jobs to source keys (the job's columns stay, unused).
+    "
+    CREATE TABLE sources (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        newest_seq TEXT,
+        newest_job TEXT,
+        lease_run TEXT,
+        lease_job TEXT,
+        lease_expires INTEGER,
+        PRIMARY KEY (bucket, key)
+    ) WITHOUT ROWID;
 ",
 ];
 
@@ -67,6 +84,105 @@ impl SqliteJobStore {
         file.db.migrate("jobs", MIGRATIONS)?;
         Ok(SqliteJobStore { db: file.db.clone(), durability: Durability::Deferred })
     }
+}
+
+impl SqliteJobStore {
+    /// A run's write of its job, only while it holds the key (and giving the key up with
+    /// `release`).
+    async fn write_run(&self, job: &Job, run: &str, release: bool) -> Result<(), PortError> {
+        let (id, status, created, json) = row(job)?;
+        let (bucket, key, run) = (job.source_bucket.clone(), job.source_key.clone(), run.to_owned());
+        self.db
+            .write_with(self.durability, "saving a job", move |c| {
+                let holds = c
+                    .prepare_cached("SELECT 1 FROM sources WHERE bucket = ?1 AND key = ?2 AND lease_run = ?3")
+                    .and_then(|mut st| st.exists(params![bucket, key, run]))
+                    .map_err(sql("saving a job"))?;
+                if !holds {
+                    return Err(PortError::Conflict(format!(
+                        "run {run} no longer holds {bucket}/{key}: job {id} not saved"
+                    )));
+                }
+                write_job(c, &id, status, created, &json)?;
+                if release {
+                    c.prepare_cached(
+                        "UPDATE sources SET lease_run = NULL, lease_job = NULL, lease_expires = NULL
+                         WHERE bucket = ?1 AND key = ?2",
+                    )
+                    .and_then(|mut st| st.execute(params![bucket, key]))
+                    .map_err(sql("releasing a lease"))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+fn write_job(c: &Connection, id: &str, status: &str, created: i64, json: &str) -> Result<(), PortError> {
+    c.prepare_cached(
+        "INSERT INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (job_id) DO UPDATE
+         SET status = excluded.status, created_at = excluded.created_at, job = excluded.job",
+    )
+    .and_then(|mut st| st.execute(params![id, status, created, json]))
+    .map(drop)
+    .map_err(sql("saving a job"))
+}
+
+fn read_job(c: &Connection, id: &str) -> Result<Option<Job>, PortError> {
+    let json = c
+        .prepare_cached("SELECT job FROM jobs WHERE job_id = ?1")
+        .and_then(|mut st| st.query_row([id], |r| r.get::<_, String>(0)).optional())
+        .map_err(sql("reading a job"))?;
+    json.as_deref().map(decode).transpose()
+}
+
+fn read_source(c: &Connection, bucket: &str, key: &str) -> Result<Option<SourceKey>, PortError> {
+    c.prepare_cached(
+        "SELECT newest_seq, newest_job, lease_run, lease_job, lease_expires FROM sources
+         WHERE bucket = ?1 AND key = ?2",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![bucket, key], |r| {
+            let lease = match (r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?) {
+                (Some(run), Some(job)) => {
+                    Some(Lease { run, job: JobId(job), expires_ms: r.get::<_, Option<i64>>(4)?.unwrap_or(0) })
+                }
+                _ => None,
+            };
+            Ok(SourceKey {
+                newest_sequencer: r.get(0)?,
+                newest_job: r.get::<_, Option<String>>(1)?.map(JobId),
+                lease,
+            })
+        })
+        .optional()
+    })
+    .map_err(sql("reading a source key"))
+}
+
+fn write_source(c: &Connection, bucket: &str, key: &str, s: &SourceKey) -> Result<(), PortError> {
+    let lease = s.lease.as_ref();
+    c.prepare_cached(
+        "INSERT INTO sources (bucket, key, newest_seq, newest_job, lease_run, lease_job, lease_expires)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (bucket, key) DO UPDATE SET newest_seq = excluded.newest_seq,
+             newest_job = excluded.newest_job, lease_run = excluded.lease_run,
+             lease_job = excluded.lease_job, lease_expires = excluded.lease_expires",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            bucket,
+            key,
+            s.newest_sequencer,
+            s.newest_job.as_ref().map(|j| j.0.as_str()),
+            lease.map(|l| l.run.as_str()),
+            lease.map(|l| l.job.0.as_str()),
+            lease.map(|l| l.expires_ms),
+        ])
+    })
+    .map(drop)
+    .map_err(sql("recording a source key"))
 }
 
 /// The row for a job: (id, status, created_at in µs, JSON).
@@ -120,21 +236,8 @@ impl JobStore for SqliteJobStore {
 
     async fn save(&self, job: &Job) -> Result<(), PortError> {
         let (id, status, created, json) = row(job)?;
-        let terminal = job.status.is_terminal();
         self.db
-            .write_with(self.durability, "saving a job", move |c| {
-                // A finished job needs no lease: saving it releases the lease in the same write.
-                c.prepare_cached(
-                    "INSERT INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (job_id) DO UPDATE
-                     SET status = excluded.status, created_at = excluded.created_at, job = excluded.job,
-                         lease_owner = CASE WHEN ?5 THEN NULL ELSE lease_owner END,
-                         lease_expires = CASE WHEN ?5 THEN NULL ELSE lease_expires END",
-                )
-                .and_then(|mut st| st.execute(params![id, status, created, json, terminal]))
-                .map(drop)
-                .map_err(sql("saving a job"))
-            })
+            .write_with(self.durability, "saving a job", move |c| write_job(c, &id, status, created, &json))
             .await
     }
 
@@ -185,32 +288,10 @@ impl JobStore for SqliteJobStore {
         Ok(counts)
     }
 
-    async fn acquire_lease(&self, job: &Job, owner: &str, ttl: Duration) -> Result<bool, PortError> {
+    /// One write: the job, the key's versions and its lease, decided by [`plan_begin`].
+    async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {
         let (id, status, created, json) = row(job)?;
-        let owner = owner.to_owned();
-        self.db
-            .write_with(self.durability, "taking a job lease", move |c| {
-                c.prepare_cached(
-                    "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut st| st.execute(params![id, status, created, json]))
-                .map_err(sql("taking a job lease"))?;
-                let now = now_ms();
-                c.prepare_cached(
-                    "UPDATE jobs SET lease_owner = ?2, lease_expires = ?3
-                     WHERE job_id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_expires <= ?4)",
-                )
-                .and_then(|mut st| st.execute(params![id, owner, now.saturating_add(ms(ttl)), now]))
-                .map(|n| n == 1)
-                .map_err(sql("taking a job lease"))
-            })
-            .await
-    }
-
-    /// One write: the lease, the check and the running record together.
-    async fn begin(&self, job: &Job, pipeline: &str, owner: &str, ttl: Duration) -> Result<Begin, PortError> {
-        let (id, status, created, json) = row(job)?;
-        let (owner, pipeline) = (owner.to_owned(), pipeline.to_owned());
+        let (candidate, pipeline, run) = (job.clone(), pipeline.to_owned(), run.to_owned());
         self.db
             .write_with(self.durability, "beginning a job", move |c| {
                 c.prepare_cached(
@@ -218,49 +299,46 @@ impl JobStore for SqliteJobStore {
                 )
                 .and_then(|mut st| st.execute(params![id, status, created, json]))
                 .map_err(sql("beginning a job"))?;
-                let (stored, lease_owner, lease_expires) = c
-                    .prepare_cached("SELECT job, lease_owner, lease_expires FROM jobs WHERE job_id = ?1")
-                    .and_then(|mut st| {
-                        st.query_row([&id], |r| {
-                            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<i64>>(2)?))
-                        })
-                    })
-                    .map_err(sql("beginning a job"))?;
-                let mut current = decode(&stored)?;
-                if current.is_done() {
-                    return Ok(Begin::Finished(current));
+                let stored = read_job(c, &id)?;
+                let (bucket, key) = (&candidate.source_bucket, &candidate.source_key);
+                let current = read_source(c, bucket, key)?.unwrap_or_default();
+                let plan = plan_begin(stored, &candidate, &pipeline, current.clone(), &run, ttl, now_ms());
+                if plan.key != current {
+                    write_source(c, bucket, key, &plan.key)?;
                 }
-                let now = now_ms();
-                // As `acquire_lease`: free, ours, or expired.
-                let held_by_other =
-                    lease_owner.is_some_and(|o| o != owner) && lease_expires.is_none_or(|e| e > now);
-                if held_by_other {
-                    return Ok(Begin::Busy);
+                if let Some(job) = &plan.save {
+                    let (id, status, created, json) = row(job)?;
+                    write_job(c, &id, status, created, &json)?;
                 }
-                current.start_attempt(&pipeline);
-                let (_, status, _, json) = row(&current)?;
-                c.prepare_cached(
-                    "UPDATE jobs SET status = ?2, job = ?3, lease_owner = ?4, lease_expires = ?5 WHERE job_id = ?1",
-                )
-                .and_then(|mut st| st.execute(params![id, status, json, owner, now.saturating_add(ms(ttl))]))
-                .map_err(sql("beginning a job"))?;
-                Ok(Begin::Started(current))
+                Ok(plan.outcome)
             })
             .await
     }
 
-    async fn release_lease(&self, id: &JobId, owner: &str) -> Result<(), PortError> {
-        let (id, owner) = (id.0.clone(), owner.to_owned());
+    async fn renew(&self, bucket: &str, key: &str, run: &str, ttl: Duration) -> Result<bool, PortError> {
+        let (bucket, key, run) = (bucket.to_owned(), key.to_owned(), run.to_owned());
         self.db
-            .write_with(self.durability, "releasing a job lease", move |c| {
+            .write_with(self.durability, "renewing a lease", move |c| {
                 c.prepare_cached(
-                    "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE job_id = ?1 AND lease_owner = ?2",
+                    "UPDATE sources SET lease_expires = ?4 WHERE bucket = ?1 AND key = ?2 AND lease_run = ?3",
                 )
-                .and_then(|mut st| st.execute(params![id, owner]))
-                .map(drop)
-                .map_err(sql("releasing a job lease"))
+                .and_then(|mut st| st.execute(params![bucket, key, run, now_ms().saturating_add(ms(ttl))]))
+                .map(|n| n == 1)
+                .map_err(sql("renewing a lease"))
             })
             .await
+    }
+
+    async fn save_run(&self, job: &Job, run: &str) -> Result<(), PortError> {
+        self.write_run(job, run, false).await
+    }
+
+    async fn finish_run(&self, job: &Job, run: &str) -> Result<(), PortError> {
+        self.write_run(job, run, true).await
+    }
+
+    async fn source_key(&self, bucket: &str, key: &str) -> Result<Option<SourceKey>, PortError> {
+        self.db.lookup("reading a source key", |c| read_source(c, bucket, key))
     }
 
     async fn claim_once(&self, key: &str) -> Result<bool, PortError> {

@@ -48,7 +48,8 @@ const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 const MAIN: i64 = 0;
 const DLQ: i64 = 1;
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE messages (
         seq INTEGER PRIMARY KEY,
         message_id TEXT NOT NULL UNIQUE,
@@ -63,7 +64,12 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX messages_ready ON messages (queue, visible_at, seq);
     CREATE INDEX messages_age ON messages (queue, enqueued_at);
-"];
+",
+    "
+    ALTER TABLE messages ADD COLUMN tag TEXT;
+    CREATE INDEX messages_tag ON messages (tag) WHERE tag IS NOT NULL;
+",
+];
 
 /// A durable SQS-like queue with a DLQ, stored in one SQLite file. Cheap to clone; clones share
 /// the connection and wake each other's long polls at once.
@@ -225,20 +231,18 @@ fn receive_now(c: &Connection, max: usize, settings: &QueueSettings) -> Result<V
 }
 
 fn insert(c: &Connection, bodies: &[String]) -> Result<Vec<String>, PortError> {
-    let now = now_ms();
-    let mut st = c
-        .prepare_cached(
-            "INSERT INTO messages (message_id, body, queue, visible_at, receive_count, sent_at, enqueued_at)
-             VALUES (?1, ?2, 0, ?3, 0, ?3, ?3)",
-        )
-        .map_err(sql("preparing send"))?;
-    let mut ids = Vec::with_capacity(bodies.len());
-    for body in bodies {
-        let id = uuid::Uuid::new_v4().to_string();
-        st.execute(params![id, body, now]).map_err(sql("inserting a message"))?;
-        ids.push(id);
-    }
-    Ok(ids)
+    bodies.iter().map(|body| insert_one(c, body, None)).collect()
+}
+
+fn insert_one(c: &Connection, body: &str, tag: Option<&str>) -> Result<String, PortError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    c.prepare_cached(
+        "INSERT INTO messages (message_id, body, queue, visible_at, receive_count, sent_at, enqueued_at, tag)
+         VALUES (?1, ?2, 0, ?3, 0, ?3, ?3, ?4)",
+    )
+    .and_then(|mut st| st.execute(params![id, body, now_ms(), tag]))
+    .map_err(sql("inserting a message"))?;
+    Ok(id)
 }
 
 fn check_body(body: &str) -> Result<(), PortError> {
@@ -259,6 +263,35 @@ impl Queue for SqliteQueue {
         let mut ids = self.db.write("sending", move |c| insert(c, &bodies)).await?;
         self.arrivals.notify_waiters();
         ids.pop().ok_or_else(|| PortError::Invalid("send returned no id".into()))
+    }
+
+    async fn send_tagged(
+        &self,
+        body: &str,
+        tag: &str,
+        unless_queued: bool,
+    ) -> Result<Option<String>, PortError> {
+        check_body(body)?;
+        let (body, tag) = (body.to_owned(), tag.to_owned());
+        let id = self
+            .db
+            .write("sending", move |c| {
+                if unless_queued {
+                    let queued = c
+                        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE tag = ?1 AND queue = 0)")
+                        .and_then(|mut st| st.query_row([&tag], |r| r.get::<_, bool>(0)))
+                        .map_err(sql("looking for a tagged message"))?;
+                    if queued {
+                        return Ok(None);
+                    }
+                }
+                insert_one(c, &body, Some(&tag)).map(Some)
+            })
+            .await?;
+        if id.is_some() {
+            self.arrivals.notify_waiters();
+        }
+        Ok(id)
     }
 
     async fn send_batch(&self, bodies: &[String]) -> Result<Vec<String>, PortError> {

@@ -20,6 +20,7 @@ use weir_ports::PortError;
 use weir_process::Plan;
 use weir_workflow::{Task, TaskError, TaskResolver};
 
+pub use notify::{publish_once, Published};
 pub use transform::{error_report, run_transform, TransformOutput};
 
 use crate::state::JobInput;
@@ -31,8 +32,9 @@ pub mod errors {
     pub const INVALID_INPUT: &str = "Weir.InvalidInput";
     /// The source object is gone (deleted between the event and processing).
     pub const SOURCE_MISSING: &str = "Weir.SourceMissing";
-    /// The object now has other content than the event announced; its own event will follow.
-    pub const SOURCE_CHANGED: &str = "Weir.SourceChanged";
+    /// The object now has other content than the event announced: a newer upload replaced it,
+    /// and the job ends `superseded` (the newer version's own job writes the outputs).
+    pub const SUPERSEDED: &str = "Weir.Superseded";
     /// A backend failed; the message is retried.
     pub const UNAVAILABLE: &str = "Weir.Unavailable";
     /// A request that can never succeed (bad key).
@@ -104,12 +106,16 @@ fn merge(mut state: Value, fields: Value) -> Value {
     state
 }
 
+/// A port's failure as the workflow sees it. Only a missing object is the data's fault; a
+/// missing bucket, a lost lease or an unavailable backend is retried.
 fn port_error(e: PortError, doing: &str) -> TaskError {
     let cause = format!("{doing}: {e}");
     match e {
         PortError::NotFound(_) => TaskError::permanent(errors::SOURCE_MISSING, cause),
         PortError::Invalid(_) => TaskError::permanent(errors::INVALID_REQUEST, cause),
-        PortError::Unavailable { .. } => TaskError::transient(errors::UNAVAILABLE, cause),
+        PortError::NoSuchBucket(_) | PortError::Conflict(_) | PortError::Unavailable { .. } => {
+            TaskError::transient(errors::UNAVAILABLE, cause)
+        }
     }
 }
 
@@ -117,10 +123,10 @@ fn io_error(e: std::io::Error, doing: &str) -> TaskError {
     TaskError::transient(errors::UNAVAILABLE, format!("{doing}: {e}"))
 }
 
-/// Moves the job's source within or across buckets (a rename where the store can). Safe to
-/// repeat: if the source is already gone but the destination holds the same content, it is
-/// done; and only the version the job is about is moved, never a newer upload under the same
-/// key (that one is a job of its own).
+/// Moves the job's source within or across buckets (a rename where the store can). Only the
+/// version the job is about moves, and only it leaves the source key: a newer upload under the
+/// same key stays, and this job is then superseded by it. Safe to repeat: if the source is
+/// already gone but the destination holds this version, the move is done.
 async fn move_object(
     ctx: &TaskContext,
     input: &JobInput,
@@ -129,24 +135,12 @@ async fn move_object(
     metadata: weir_ports::Metadata,
 ) -> Result<(), TaskError> {
     let objects = &ctx.ports.objects;
-    let source = match objects.head(&input.source_bucket, &input.source_key).await {
-        Ok(info) if input.source_etag.is_empty() || info.etag.trim_matches('"') == input.source_etag => {
-            Ok(info)
-        }
-        Ok(_) => {
-            Err(PortError::NotFound(format!("this version of {}/{}", input.source_bucket, input.source_key)))
-        }
-        Err(e) => Err(e),
-    };
-    let moved = match source {
-        Ok(_) => objects
-            .move_object(&input.source_bucket, &input.source_key, to_bucket, to_key, Some(metadata))
-            .await
-            .map(drop),
-        Err(e) => Err(e),
-    };
+    let etag = (!input.source_etag.is_empty()).then_some(input.source_etag.as_str());
+    let moved = objects
+        .move_object(&input.source_bucket, &input.source_key, to_bucket, to_key, Some(metadata), etag)
+        .await;
     match moved {
-        Ok(()) => Ok(()),
+        Ok(_) => Ok(()),
         Err(PortError::NotFound(_)) => {
             // Moved already (by an attempt whose answer was lost)? A store that cannot say is a
             // transient failure, not a missing source.
@@ -155,16 +149,42 @@ async fn move_object(
                 Ok(_) | Err(PortError::NotFound(_)) => {}
                 Err(e) => return Err(port_error(e, &format!("looking for {to_bucket}/{to_key}"))),
             }
-            Err(TaskError::permanent(
-                errors::SOURCE_MISSING,
-                format!(
-                    "{}/{} no longer exists (deleted before it was processed)",
-                    input.source_bucket, input.source_key
-                ),
-            ))
+            Err(source_gone(ctx, input).await)
         }
         Err(e) => Err(port_error(e, &format!("moving to {to_bucket}/{to_key}"))),
     }
+}
+
+/// Why the job's version of its source is not under its key: replaced by a newer upload
+/// (superseded), deleted, or a store that cannot say now (retried).
+async fn source_gone(ctx: &TaskContext, input: &JobInput) -> TaskError {
+    let (bucket, key) = (&input.source_bucket, &input.source_key);
+    match ctx.ports.objects.head(bucket, key).await {
+        Ok(now) if now.etag.trim_matches('"') != input.source_etag => superseded(input, &now.etag),
+        Ok(_) => TaskError::transient(
+            errors::UNAVAILABLE,
+            format!("{bucket}/{key} could not be moved although it is there; will retry"),
+        ),
+        Err(PortError::NotFound(_)) => TaskError::permanent(
+            errors::SOURCE_MISSING,
+            format!("{bucket}/{key} no longer exists (deleted before it was processed)"),
+        ),
+        Err(e) => port_error(e, &format!("looking for {bucket}/{key}")),
+    }
+}
+
+/// The job's version was replaced by a newer upload with ETag `now`.
+fn superseded(input: &JobInput, now: &str) -> TaskError {
+    TaskError::permanent(
+        errors::SUPERSEDED,
+        format!(
+            "{}/{} was replaced by a newer upload (ETag {} now {}); the newer version's job writes the outputs",
+            input.source_bucket,
+            input.source_key,
+            input.source_etag,
+            now.trim_matches('"')
+        ),
+    )
 }
 
 /// Why a file was rejected, from a final workflow state.

@@ -10,8 +10,9 @@ use weir_core::keys::failed_key;
 use weir_ports::Metadata;
 use weir_workflow::{Task, TaskError};
 
-use super::{job_input, merge, move_object, TaskContext};
-use crate::state::fields;
+use super::{job_input, merge, move_object, port_error, TaskContext};
+use crate::messages;
+use crate::state::{fields, JobInput};
 
 pub struct MoveToFailed(pub Arc<TaskContext>);
 
@@ -31,17 +32,51 @@ impl Task for MoveToFailed {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let input = job_input(&state)?;
         let reason = rejection_reason(&state);
-        let date = DateTime::parse_from_rfc3339(&input.created_at)
-            .map(|d| d.date_naive())
-            .unwrap_or_else(|_| chrono::Utc::now().date_naive());
-        let key = failed_key(&input.source_key, date);
+        let key = failed_key_of(&input);
+        let missing = messages::strings(&state, fields::MISSING_COLUMNS);
         let metadata = Metadata::from([
             ("job_id".to_string(), input.job_id.clone()),
             ("reason".to_string(), reason.clone()),
+            ("missing_columns".to_string(), serde_json::to_string(&missing).expect("strings serialize")),
             ("source_key".to_string(), input.source_key.clone()),
             ("failed_at".to_string(), chrono::Utc::now().to_rfc3339()),
         ]);
         move_object(&self.0, &input, &input.source_bucket, &key, metadata).await?;
         Ok(merge(state, json!({ fields::FAILED_KEY: key, fields::REASON: reason })))
     }
+}
+
+/// Where the job's rejected source goes: `failed/<the job's creation date>/<key>`.
+fn failed_key_of(input: &JobInput) -> String {
+    let date = DateTime::parse_from_rfc3339(&input.created_at)
+        .map(|d| d.date_naive())
+        .unwrap_or_else(|_| chrono::Utc::now().date_naive());
+    failed_key(&input.source_key, date)
+}
+
+/// The rejection this job already made, if its source is under `failed/` with this job's id on
+/// it: the state fields the header check would have given (not valid, the reason, the missing
+/// columns). A run killed after the move and before it was recorded resumes from the start
+/// without its source, and must end as the rejection it was, not as a missing source.
+pub(super) async fn own_rejection(ctx: &TaskContext, input: &JobInput) -> Result<Option<Value>, TaskError> {
+    let key = failed_key_of(input);
+    let found = match ctx.ports.objects.head(&input.source_bucket, &key).await {
+        Ok(found) => found,
+        Err(weir_ports::PortError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(port_error(e, &format!("looking for {}/{key}", input.source_bucket))),
+    };
+    let ours = found.metadata.get("job_id") == Some(&input.job_id)
+        && (input.source_etag.is_empty() || found.etag.trim_matches('"') == input.source_etag);
+    if !ours {
+        return Ok(None);
+    }
+    let missing: Vec<String> =
+        found.metadata.get("missing_columns").and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+    let reason = found.metadata.get("reason").cloned().unwrap_or_else(|| "rejected by the workflow".into());
+    tracing::info!(job_id = %input.job_id, key = %key, "the source is already in failed/ from an earlier attempt of this job");
+    Ok(Some(json!({
+        fields::SCHEMA_VALID: false,
+        fields::MISSING_COLUMNS: missing,
+        fields::REASON: reason,
+    })))
 }

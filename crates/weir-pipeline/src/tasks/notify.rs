@@ -9,6 +9,9 @@
 //!   retried until the message is in. At least once in, exactly once out.
 //! - any other notifier: the message is claimed in the job store first, and a delivery failure
 //!   is recorded in the state and logged but does not fail the job (at most once).
+//!
+//! Either way, a run publishes only while it holds the job's lease: a worker that was paused
+//! past its lease and woke after another run finished the job says nothing.
 
 use std::sync::Arc;
 
@@ -54,41 +57,71 @@ impl Task for Notify {
             let output_key = state[fields::OUTPUT_KEYS]["results"].as_str().unwrap_or("n/a").to_owned();
             messages::success(&input.job_id, &input.pipeline, &input.source_key, &summary, total, &output_key)
         };
-        let notifier = &self.0.ports.notifier;
-        if notifier.idempotent() {
-            notifier.publish(&notification).await.map_err(|e| {
-                TaskError::transient(
-                    super::errors::UNAVAILABLE,
-                    format!("storing the notification for delivery: {e}"),
-                )
-            })?;
-            return Ok(merge(
-                state,
-                json!({ fields::NOTIFICATION: {"status": "sent", "topic": notification.topic} }),
-            ));
-        }
-        let kind = if state.get(fields::FAILED_KEY).is_some() { "rejected" } else { "succeeded" };
-        let claim = format!("notify:{}:{kind}", input.job_id);
-        let first = self
+        // A run that lost its lease (another run took the job over) must not speak for it.
+        let ttl = std::time::Duration::from_secs(self.0.config.queue.visibility_timeout_secs.max(1));
+        let holds = self
             .0
             .ports
             .jobs
-            .claim_once(&claim)
+            .renew(&input.source_bucket, &input.source_key, &input.run, ttl)
             .await
-            .map_err(|e| super::port_error(e, "claiming the notification"))?;
-        if !first {
-            return Ok(merge(
-                state,
-                json!({ fields::NOTIFICATION: {"status": "already_sent", "topic": notification.topic} }),
+            .map_err(|e| super::port_error(e, "checking the job's lease before notifying"))?;
+        if !holds && !input.run.is_empty() {
+            return Err(TaskError::transient(
+                super::errors::UNAVAILABLE,
+                format!(
+                    "run {} no longer holds {}/{}: another run finishes the job",
+                    input.run, input.source_bucket, input.source_key
+                ),
             ));
         }
-        let status = match self.0.ports.notifier.publish(&notification).await {
-            Ok(()) => json!({"status": "sent", "topic": notification.topic}),
-            Err(e) => {
-                tracing::warn!(job_id = %input.job_id, error = %e, "notification failed; the job is not affected");
-                json!({"status": "failed", "topic": notification.topic, "error": e.to_string()})
+        let published = publish_once(&self.0.ports, &notification).await.map_err(|e| {
+            TaskError::transient(
+                super::errors::UNAVAILABLE,
+                format!("storing the notification for delivery: {e}"),
+            )
+        })?;
+        let status = match published {
+            Published::Sent => json!({"status": "sent", "topic": notification.topic}),
+            Published::AlreadySent => json!({"status": "already_sent", "topic": notification.topic}),
+            Published::Failed(error) => {
+                tracing::warn!(job_id = %input.job_id, error = %error, "notification failed; the job is not affected");
+                json!({"status": "failed", "topic": notification.topic, "error": error})
             }
         };
         Ok(merge(state, json!({ fields::NOTIFICATION: status })))
     }
+}
+
+/// What [`publish_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    Sent,
+    /// Claimed by an earlier publish (non-idempotent notifiers only).
+    AlreadySent,
+    /// Claimed, then the delivery failed: not tried again (non-idempotent notifiers only).
+    Failed(String),
+}
+
+/// Publishes a job's message once per outcome, named by its `id` attribute. An idempotent
+/// notifier (the outbox of `weir run`) stores an id once, so the message is published every
+/// time (at least once in, exactly once out) and a failure is the caller's to retry. Any other
+/// notifier is claimed in the job store first (at most once); a failed claim is the caller's to
+/// retry, a failed delivery after it is [`Published::Failed`].
+pub async fn publish_once(
+    ports: &crate::Ports,
+    n: &weir_ports::Notification,
+) -> Result<Published, weir_ports::PortError> {
+    if ports.notifier.idempotent() {
+        ports.notifier.publish(n).await?;
+        return Ok(Published::Sent);
+    }
+    let claim = n.attributes.get("id").cloned().unwrap_or_else(|| format!("notify:{}", uuid::Uuid::new_v4()));
+    if !ports.jobs.claim_once(&claim).await? {
+        return Ok(Published::AlreadySent);
+    }
+    Ok(match ports.notifier.publish(n).await {
+        Ok(()) => Published::Sent,
+        Err(e) => Published::Failed(e.to_string()),
+    })
 }

@@ -20,7 +20,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use weir_core::keys::OutputKeys;
 use weir_core::summary::SourceRef;
 use weir_core::{ErrorClass, Summary};
-use weir_ports::{Metadata, PutBody, PutItem, RecordItem};
+use weir_ports::{Metadata, PortError, PutBody, PutItem, RecordItem};
 use weir_process::{Options, Plan, ProcessError};
 use weir_workflow::{Task, TaskError};
 
@@ -144,12 +144,16 @@ pub(super) enum Source {
 
 /// The source object, checked to be the version the event announced.
 pub(super) async fn open_source(ctx: &TaskContext, input: &JobInput) -> Result<Source, TaskError> {
-    let (info, stream) = ctx
-        .ports
-        .objects
-        .get(&input.source_bucket, &input.source_key)
-        .await
-        .map_err(|e| port_error(e, &format!("reading {}/{}", input.source_bucket, input.source_key)))?;
+    let (info, stream) = match ctx.ports.objects.get(&input.source_bucket, &input.source_key).await {
+        Ok(found) => found,
+        Err(PortError::NotFound(_)) => return Err(super::source_gone(ctx, input).await),
+        Err(e) => {
+            return Err(port_error(e, &format!("reading {}/{}", input.source_bucket, input.source_key)))
+        }
+    };
+    if !input.source_etag.is_empty() && info.etag.trim_matches('"') != input.source_etag {
+        return Err(super::superseded(input, &info.etag));
+    }
     let limit = ctx.pipeline.source.max_size_bytes;
     if info.size > limit {
         return Err(TaskError::permanent(
@@ -157,15 +161,6 @@ pub(super) async fn open_source(ctx: &TaskContext, input: &JobInput) -> Result<S
             format!(
                 "{}/{} is {} bytes; the pipeline's limit (source.max_size_bytes) is {limit}",
                 input.source_bucket, input.source_key, info.size
-            ),
-        ));
-    }
-    if !input.source_etag.is_empty() && info.etag.trim_matches('"') != input.source_etag {
-        return Err(TaskError::permanent(
-            errors::SOURCE_CHANGED,
-            format!(
-                "{}/{} was replaced since the event (ETag {} now {}); the new upload is its own job",
-                input.source_bucket, input.source_key, input.source_etag, info.etag
             ),
         ));
     }
@@ -287,6 +282,17 @@ impl Transform {
             pipeline: Some(input.pipeline.clone()),
         });
         let metadata = Metadata::from([("job_id".to_string(), input.job_id.clone())]);
+        let objects = &ctx.ports.objects;
+        // A newer upload that replaced the source while this one was being processed writes
+        // the outputs itself (its job waits for this one's lease): this one must not write
+        // over them, nor leave its own behind to be mistaken for the newest.
+        match objects.head(&input.source_bucket, &input.source_key).await {
+            Ok(now) if now.etag.trim_matches('"') != input.source_etag && !input.source_etag.is_empty() => {
+                return Err(super::superseded(input, &now.etag));
+            }
+            Ok(_) | Err(PortError::NotFound(_)) => {}
+            Err(e) => return Err(port_error(e, "checking the source before storing the outputs")),
+        }
 
         if let Some(sink) = &ctx.ports.records {
             match produced {
@@ -297,7 +303,6 @@ impl Transform {
                 Produced::Memory { results, .. } => load_records(sink.as_ref(), input, &results[..]).await?,
             }
         }
-        let objects = &ctx.ports.objects;
         let (results, report) = match produced {
             Produced::Files(o) => {
                 let report = match o.summary.invalid_rows {

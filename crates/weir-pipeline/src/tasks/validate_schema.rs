@@ -18,7 +18,16 @@ pub struct ValidateSchema(pub Arc<TaskContext>);
 impl Task for ValidateSchema {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let input = job_input(&state)?;
-        let check = match open_source(&self.0, &input).await? {
+        let source = match open_source(&self.0, &input).await {
+            Err(e) if e.error == errors::SOURCE_MISSING => {
+                return match super::move_to_failed::own_rejection(&self.0, &input).await? {
+                    Some(rejected) => Ok(merge(state, rejected)),
+                    None => Err(e),
+                };
+            }
+            other => other?,
+        };
+        let check = match source {
             Source::Small(body) => {
                 let options = Options {
                     source_name: Some(&input.source_key),

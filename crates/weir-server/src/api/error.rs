@@ -55,7 +55,9 @@ impl From<PortError> for ApiError {
     fn from(e: PortError) -> ApiError {
         match e {
             PortError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            PortError::NoSuchBucket(bucket) => ApiError::not_found(format!("bucket {bucket} not found")),
             PortError::Invalid(m) => ApiError::bad_request("invalid_request", m),
+            PortError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             e @ PortError::Unavailable { .. } => {
                 tracing::error!(error = %e, "a backend failed while serving the API");
                 ApiError::new(

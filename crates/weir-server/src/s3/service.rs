@@ -47,7 +47,9 @@ pub fn check_key(key: &str) -> S3Result<()> {
 fn port_error(e: PortError) -> S3Error {
     match e {
         PortError::NotFound(_) => s3_error!(NoSuchKey, "The specified key does not exist."),
+        PortError::NoSuchBucket(_) => s3_error!(NoSuchBucket, "The specified bucket does not exist."),
         PortError::Invalid(m) => s3_error!(InvalidArgument, "{m}"),
+        PortError::Conflict(m) => s3_error!(OperationAborted, "{m}"),
         e @ PortError::Unavailable { .. } => {
             tracing::error!(error = %e, "object store failed");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")

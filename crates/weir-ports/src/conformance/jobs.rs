@@ -1,0 +1,292 @@
+//! The job store conformance suite: what every [`JobStore`] adapter (SQLite embedded, DynamoDB
+//! on AWS) must do the same way.
+//!
+//! An adapter's test calls [`run_all`] with a function that opens a *fresh, empty* store and
+//! returns two handles on it (as two processes would hold), and how long the cases' leases
+//! last: short for a local store, longer for a remote one whose calls take tens of
+//! milliseconds on a loaded machine. The cases wait for a lease to lapse where they must.
+//!
+//! Failures panic with `job store conformance <case>: <what went wrong>`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use weir_core::job::{sequencer_order, StepRecord};
+use weir_core::{Job, JobId, JobStatus};
+
+use crate::{Begin, JobFilter, JobStore, PortError};
+
+/// Two handles on one fresh store.
+pub type Handles = (Arc<dyn JobStore>, Arc<dyn JobStore>);
+
+/// Runs every case, each on a fresh store from `open`.
+pub async fn run_all<F, Fut>(open: F, lease: Duration)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Handles>,
+{
+    records_round_trip(open().await).await;
+    listing_and_counting(open().await).await;
+    claims_are_granted_once(open().await).await;
+    one_run_per_key_at_a_time(open().await, lease).await;
+    a_run_that_lost_its_lease_writes_nothing(open().await, lease).await;
+    finished_failed_and_abandoned_runs(open().await, lease).await;
+    versions_of_one_key(open().await, lease).await;
+}
+
+fn fail(case: &str, what: impl std::fmt::Display) -> ! {
+    panic!("job store conformance {case}: {what}")
+}
+
+fn job(key: &str, etag: &str, seq: &str) -> Job {
+    let mut j = Job::queued("weir-input", key, etag, 10, Some("sales"));
+    j.sequencer = sequencer_order(seq);
+    j
+}
+
+async fn started(case: &str, store: &dyn JobStore, job: &Job, run: &str, lease: Duration) -> Job {
+    match store.begin(job, "sales", run, lease).await {
+        Ok(Begin::Started(j)) => j,
+        other => fail(case, format!("{run} should start {}: {other:?}", job.source_key)),
+    }
+}
+
+/// Everything a job holds comes back as it was written, whatever its text holds.
+pub async fn records_round_trip((store, other): Handles) {
+    let case = "records_round_trip";
+    if store.get(&JobId("j-missing".into())).await.unwrap_or_else(|e| fail(case, e)).is_some() {
+        fail(case, "a missing job was found");
+    }
+    let mut j = job("raw/ขาย 2024.csv", "\"abc123\"", "0A");
+    if !store.create(&j).await.unwrap_or_else(|e| fail(case, e)) {
+        fail(case, "the first create did not insert");
+    }
+    let mut changed = j.clone();
+    changed.status = JobStatus::Running;
+    if store.create(&changed).await.unwrap_or_else(|e| fail(case, e)) {
+        fail(case, "a second create inserted");
+    }
+    let err =
+        "Weir.Unavailable: GET 403: <?xml version=\"1.0\"?>\n<Error><Code>InvalidObjectState</Code></Error>";
+    j.error = Some(format!("attempt 1 failed, will retry: {err}"));
+    j.started_at = Some(Utc::now());
+    (j.total_rows, j.valid_rows, j.invalid_rows, j.attempts) = (10, 8, 2, 2);
+    j.output_keys = BTreeMap::from([("results".to_string(), "processed/raw/x.ndjson".to_string())]);
+    j.steps = vec![StepRecord {
+        state: "ValidateSchema".into(),
+        outcome: "Weir.Unavailable".into(),
+        error: Some(err.into()),
+        input: Some("{\"job_id\":\"j\"}".into()),
+        ..Default::default()
+    }];
+    store.save(&j).await.unwrap_or_else(|e| fail(case, e));
+    let read = other.get(&j.job_id).await.unwrap_or_else(|e| fail(case, e));
+    if read.as_ref() != Some(&j) {
+        fail(case, format!("read back {read:#?}\nwritten {j:#?}"));
+    }
+    let fresh = job("raw/saved.csv", "e", "");
+    store.save(&fresh).await.unwrap_or_else(|e| fail(case, e));
+    if other.get(&fresh.job_id).await.unwrap_or_else(|e| fail(case, e)).is_none() {
+        fail(case, "save did not insert a missing record");
+    }
+}
+
+/// Newest first, by status, at most the limit; counts per status.
+pub async fn listing_and_counting((store, _): Handles) {
+    let case = "listing_and_counting";
+    for (i, status) in [JobStatus::Succeeded, JobStatus::Queued, JobStatus::Queued].into_iter().enumerate() {
+        let mut j = job(&format!("raw/{i}.csv"), "e", "");
+        j.status = status;
+        j.created_at = Utc::now() - chrono::Duration::minutes(10 - i as i64);
+        store.save(&j).await.unwrap_or_else(|e| fail(case, e));
+    }
+    let listed: Vec<String> = store
+        .list(&JobFilter::default())
+        .await
+        .unwrap_or_else(|e| fail(case, e))
+        .into_iter()
+        .map(|j| j.source_key)
+        .collect();
+    if listed != ["raw/2.csv", "raw/1.csv", "raw/0.csv"] {
+        fail(case, format!("listed {listed:?}, not newest first"));
+    }
+    let queued = store
+        .list(&JobFilter { status: Some(JobStatus::Queued), limit: 1 })
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if queued.len() != 1 || queued[0].source_key != "raw/2.csv" {
+        fail(case, format!("the newest queued job, one: {queued:?}"));
+    }
+    let counts = store.counts().await.unwrap_or_else(|e| fail(case, e));
+    if counts != BTreeMap::from([(JobStatus::Queued, 2), (JobStatus::Succeeded, 1)]) {
+        fail(case, format!("counts {counts:?}"));
+    }
+}
+
+/// A key is claimed once, across handles.
+pub async fn claims_are_granted_once((a, b): Handles) {
+    let case = "claims_are_granted_once";
+    let claims = [
+        a.claim_once("dlq-alert:m1").await,
+        b.claim_once("dlq-alert:m1").await,
+        b.claim_once("dlq-alert:m2").await,
+    ];
+    let got: Vec<bool> = claims.into_iter().map(|c| c.unwrap_or_else(|e| fail(case, e))).collect();
+    if got != [true, false, true] {
+        fail(case, format!("claims {got:?}"));
+    }
+}
+
+/// A second run of the same job, or a run of another version of the key, waits while the
+/// first holds the key; the holder renews; a lapsed lease is taken over; the key is free again
+/// once the run finishes.
+pub async fn one_run_per_key_at_a_time((a, b): Handles, lease: Duration) {
+    let case = "one_run_per_key_at_a_time";
+    let v1 = job("raw/k.csv", "e1", "10");
+    let first = started(case, a.as_ref(), &v1, "run-1", lease).await;
+    if (first.status, first.attempts, first.pipeline.as_deref()) != (JobStatus::Running, 1, Some("sales")) {
+        fail(case, format!("a started job is running, attempt 1, pipeline set: {first:?}"));
+    }
+    if b.get(&v1.job_id).await.unwrap_or_else(|e| fail(case, e)).as_ref() != Some(&first) {
+        fail(case, "the record does not say running");
+    }
+    for (who, j) in [("the same job", &v1), ("another version", &job("raw/k.csv", "e2", "11"))] {
+        match b.begin(j, "sales", "run-2", lease).await {
+            Ok(Begin::Busy) => {}
+            other => fail(case, format!("{who} began while run-1 holds the key: {other:?}")),
+        }
+    }
+    let other_key = job("raw/other.csv", "e1", "10");
+    started(case, b.as_ref(), &other_key, "run-3", lease).await;
+    // Renewing keeps the key past the first expiry.
+    tokio::time::sleep(lease / 2).await;
+    if !a.renew(&v1.source_bucket, &v1.source_key, "run-1", lease).await.unwrap_or_else(|e| fail(case, e)) {
+        fail(case, "the holder could not renew");
+    }
+    if b.renew(&v1.source_bucket, &v1.source_key, "run-2", lease).await.unwrap_or_else(|e| fail(case, e)) {
+        fail(case, "another run renewed a lease it does not hold");
+    }
+    tokio::time::sleep(lease * 3 / 4).await;
+    if !matches!(b.begin(&v1, "sales", "run-2", lease).await, Ok(Begin::Busy)) {
+        fail(case, "a renewed lease lapsed early");
+    }
+    // Finishing the run gives the key up at once.
+    let mut done = first.clone();
+    done.status = JobStatus::Queued;
+    a.finish_run(&done, "run-1").await.unwrap_or_else(|e| fail(case, e));
+    let again = started(case, b.as_ref(), &v1, "run-2", lease).await;
+    if again.attempts != 2 {
+        fail(case, format!("the second run is attempt 2, not {}", again.attempts));
+    }
+    // Left to lapse, the lease is taken over.
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    let taken = started(case, a.as_ref(), &v1, "run-4", lease).await;
+    if taken.attempts != 3 {
+        fail(case, format!("the run after a lapse is attempt 3, not {}", taken.attempts));
+    }
+}
+
+/// A run's writes are fenced on its lease: once another run holds the key, the first one's
+/// saves, finish and renewals fail and change nothing.
+pub async fn a_run_that_lost_its_lease_writes_nothing((a, b): Handles, lease: Duration) {
+    let case = "a_run_that_lost_its_lease_writes_nothing";
+    let v1 = job("raw/fenced.csv", "e1", "10");
+    let paused = started(case, a.as_ref(), &v1, "run-paused", lease).await;
+    a.save_run(&paused, "run-paused").await.unwrap_or_else(|e| fail(case, format!("a holder's save: {e}")));
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    let taker = started(case, b.as_ref(), &v1, "run-taker", lease).await;
+    let mut late = paused.clone();
+    late.finish(JobStatus::Succeeded, None);
+    for (what, result) in [
+        ("save_run", a.save_run(&late, "run-paused").await),
+        ("finish_run", a.finish_run(&late, "run-paused").await),
+    ] {
+        if !matches!(result, Err(PortError::Conflict(_))) {
+            fail(case, format!("{what} by a run that lost its lease: {result:?}"));
+        }
+    }
+    if a.renew(&v1.source_bucket, &v1.source_key, "run-paused", lease).await.unwrap_or_else(|e| fail(case, e))
+    {
+        fail(case, "a run that lost its lease renewed it");
+    }
+    if b.get(&v1.job_id).await.unwrap_or_else(|e| fail(case, e)).as_ref() != Some(&taker) {
+        fail(case, "the record was changed by a run that lost its lease");
+    }
+    let mut finished = taker.clone();
+    finished.finish(JobStatus::Succeeded, None);
+    b.finish_run(&finished, "run-taker").await.unwrap_or_else(|e| fail(case, e));
+    if a.get(&v1.job_id).await.unwrap_or_else(|e| fail(case, e)).map(|j| j.status)
+        != Some(JobStatus::Succeeded)
+    {
+        fail(case, "the holder's finish was not recorded");
+    }
+}
+
+/// Finished jobs are not begun again; failed ones (retries exhausted) are; an abandoned run
+/// (shutdown) puts its job back to queued and frees the key at once.
+pub async fn finished_failed_and_abandoned_runs((a, b): Handles, lease: Duration) {
+    let case = "finished_failed_and_abandoned_runs";
+    let v1 = job("raw/done.csv", "e1", "10");
+    let run = started(case, a.as_ref(), &v1, "run-1", lease).await;
+    a.abandon_run(&run, "run-1").await.unwrap_or_else(|e| fail(case, e));
+    let after = b.get(&v1.job_id).await.unwrap_or_else(|e| fail(case, e));
+    if after.as_ref().map(|j| j.status) != Some(JobStatus::Queued) {
+        fail(case, format!("an abandoned run's job is queued again: {after:?}"));
+    }
+    let mut failed = started(case, b.as_ref(), &v1, "run-2", lease).await;
+    failed.finish(JobStatus::Failed, Some("boom".into()));
+    b.finish_run(&failed, "run-2").await.unwrap_or_else(|e| fail(case, e));
+    let mut done = started(case, a.as_ref(), &v1, "run-3", lease).await;
+    if done.attempts != 3 {
+        fail(case, format!("a failed job runs again as attempt 3, not {}", done.attempts));
+    }
+    done.finish(JobStatus::Succeeded, None);
+    a.finish_run(&done, "run-3").await.unwrap_or_else(|e| fail(case, e));
+    match b.begin(&v1, "sales", "run-4", lease).await {
+        Ok(Begin::Finished(j)) if j == done => {}
+        other => fail(case, format!("a redelivery of a finished job: {other:?}")),
+    }
+    if b.get(&v1.job_id).await.unwrap_or_else(|e| fail(case, e)).as_ref() != Some(&done) {
+        fail(case, "a finished job was changed by a redelivery");
+    }
+}
+
+/// The newest version of a key wins: an older one's event that comes late is superseded (or
+/// finished, if it was), the same content again is a duplicate, and content processed before
+/// then replaced runs again when it is uploaded once more.
+pub async fn versions_of_one_key((a, b): Handles, lease: Duration) {
+    let case = "versions_of_one_key";
+    let (v1, v2) = (job("raw/v.csv", "e1", "0010"), job("raw/v.csv", "e2", "11"));
+    let mut newer = started(case, a.as_ref(), &v2, "run-2", lease).await;
+    newer.finish(JobStatus::Succeeded, None);
+    a.finish_run(&newer, "run-2").await.unwrap_or_else(|e| fail(case, e));
+    let superseded = match b.begin(&v1, "sales", "run-1", lease).await {
+        Ok(Begin::Superseded(j)) => j,
+        other => fail(case, format!("an older version's late event: {other:?}")),
+    };
+    let stored = a.get(&v1.job_id).await.unwrap_or_else(|e| fail(case, e));
+    if stored.as_ref() != Some(&superseded) || superseded.status != JobStatus::Superseded {
+        fail(case, format!("the older version is recorded superseded: {stored:?}"));
+    }
+    let key = a.source_key("weir-input", "raw/v.csv").await.unwrap_or_else(|e| fail(case, e));
+    if key.as_ref().and_then(|k| k.newest_job.as_ref()) != Some(&v2.job_id) {
+        fail(case, format!("the key's newest job is v2's: {key:?}"));
+    }
+    // v2's content uploaded again: a duplicate, and its redelivery too; v2 is left as it was.
+    let v2_again = job("raw/v.csv", "e2", "12");
+    for _ in 0..2 {
+        match b.begin(&v2_again, "sales", "run-3", lease).await {
+            Ok(Begin::Duplicate(j)) if j == newer => {}
+            other => fail(case, format!("the newest content uploaded again: {other:?}")),
+        }
+    }
+    // v1's content uploaded again after v2: the newest version now, so it runs.
+    let v1_again = job("raw/v.csv", "e1", "13");
+    let rerun = started(case, a.as_ref(), &v1_again, "run-4", lease).await;
+    if rerun.sequencer != v1_again.sequencer || rerun.attempts != 1 {
+        fail(case, format!("the re-run carries the new event's sequencer: {rerun:?}"));
+    }
+}
