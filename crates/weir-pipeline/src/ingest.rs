@@ -53,17 +53,14 @@ pub async fn object_created(
     info: &ObjectInfo,
     event_name: &str,
 ) -> Result<Option<Job>, PortError> {
-    announce(ports, config, info, event_name, false).await
+    Ok(announce(ports, config, info, event_name, false).await?.map(|(job, _)| job))
 }
 
-/// [`object_created`] for an object found in a bucket rather than just written (reconcile,
-/// backfill): no event is sent while one for the same version is still on the queue.
-pub async fn object_found(
-    ports: &Ports,
-    config: &Config,
-    info: &ObjectInfo,
-) -> Result<Option<Job>, PortError> {
-    announce(ports, config, info, "Put", true).await
+/// [`object_created`] for an object found in a bucket rather than just written (reconcile):
+/// no event is sent while one for the same version is still on the queue. Returns whether an
+/// event was sent.
+pub async fn object_found(ports: &Ports, config: &Config, info: &ObjectInfo) -> Result<bool, PortError> {
+    Ok(announce(ports, config, info, "Put", true).await?.is_some_and(|(_, sent)| sent))
 }
 
 async fn announce(
@@ -72,7 +69,7 @@ async fn announce(
     info: &ObjectInfo,
     event_name: &str,
     unless_queued: bool,
-) -> Result<Option<Job>, PortError> {
+) -> Result<Option<(Job, bool)>, PortError> {
     let Some(pipeline) = config.pipeline_for(&info.bucket, &info.key) else {
         return Ok(None);
     };
@@ -93,7 +90,7 @@ async fn announce(
         tracing::info!(job_id = %job.job_id, key = %info.key, "its event is still on the queue: not sent again");
     }
     ports.jobs.create(&job).await?;
-    Ok(Some(job))
+    Ok(Some((job, sent.is_some())))
 }
 
 #[cfg(test)]

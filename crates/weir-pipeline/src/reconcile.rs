@@ -69,7 +69,7 @@ pub async fn on_start(engine: &Engine) -> Result<u64, PortError> {
                     job.is_done() && moved_its_source && newest
                 }
             };
-            if waiting && ingest::object_found(ports, config, &obj).await?.is_some() {
+            if waiting && ingest::object_found(ports, config, &obj).await? {
                 tracing::info!(key = %obj.key, "found an object waiting with no event: queued it");
                 sent += 1;
             }

@@ -210,3 +210,60 @@ async fn keys_no_pipeline_takes_make_no_job_on_upload_and_a_skipped_job_from_eve
     assert_eq!(job.status, JobStatus::Skipped);
     h.stop().await;
 }
+
+/// A job that fails for a reason that is not the file's fault — here the output bucket is
+/// gone — is retried, dead-lettered when its receives run out, and alerted on with its reason;
+/// the source stays where it was. (It used to end `failed: Weir.SourceMissing` at once, with no
+/// retry and no alert.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_output_bucket_is_retried_dead_lettered_and_alerted() {
+    let h = Harness::start(common::fast_config()).await;
+    std::fs::remove_dir_all(h.dir.path().join("weir-output")).unwrap();
+    let job = h.upload("raw/nowhere.csv", format!("{HEADER}A,Ann,Widget,1,2.5,2024-01-01\n")).await;
+    let job = h.wait(&job.job_id).await;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    assert_eq!(job.attempts, 3, "retried until the receives ran out: {job:?}");
+    let error = job.error.clone().unwrap();
+    assert!(error.contains("weir-output") && error.contains("does not exist"), "{error}");
+    assert!(!error.contains("SourceMissing"), "{error}");
+    assert!(h.exists("weir-input", "raw/nowhere.csv"), "the source is kept");
+    let dead = common::eventually("the message in the DLQ", || async {
+        let dead = h.engine.ports().queue.dlq_list(0).await.unwrap();
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
+    assert_eq!(dead.len(), 1);
+    let alert = common::eventually("the failure alert", || async {
+        h.notes.0.lock().unwrap().iter().find(|n| n.topic == "alerts").cloned()
+    })
+    .await;
+    assert_eq!(alert.payload["job_id"], job.job_id.0.as_str());
+    assert!(alert.payload["reason"].as_str().unwrap().contains("weir-output"), "{}", alert.payload);
+    h.stop().await;
+}
+
+/// A job whose source vanished before it could be read fails for good, and says so on the
+/// alerts topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_is_alerted_with_its_reason() {
+    let h = harness().await;
+    let rec =
+        S3EventRecord::object_created("Put", "weir-input", "raw/gone.csv", 10, "abc", 1, chrono::Utc::now());
+    h.engine.ports().queue.send(&S3Event::single(rec).to_json()).await.unwrap();
+    let job = h.wait(&JobId::for_object("weir-input", "raw/gone.csv", "abc")).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    let alert = common::eventually("the failure alert", || async {
+        h.notes
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|n| n.attributes.get("status").is_some_and(|s| s == "failed"))
+            .cloned()
+    })
+    .await;
+    assert_eq!(alert.topic, "alerts");
+    assert!(alert.payload["reason"].as_str().unwrap().contains("no longer exists"), "{}", alert.payload);
+    assert_eq!(alert.payload["dead_lettered"], false);
+    h.stop().await;
+}

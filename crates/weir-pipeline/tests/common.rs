@@ -96,6 +96,16 @@ impl Harness {
         notes: Recorder,
         wrap: impl FnOnce(Ports) -> Ports,
     ) -> Harness {
+        Harness::start_full(config, notes, wrap, 2).await
+    }
+
+    /// [`Harness::start_with_notifier`] with a worker running `concurrency` jobs at once.
+    pub async fn start_full(
+        config: Config,
+        notes: Recorder,
+        wrap: impl FnOnce(Ports) -> Ports,
+        concurrency: usize,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let settings = QueueSettings::from(&config.queue);
         let notes = Arc::new(notes);
@@ -115,7 +125,7 @@ impl Harness {
         let engine = Arc::new(Engine::new(config, ports, dir.path().join(".tmp")).unwrap());
         engine.ensure_buckets().await.unwrap();
         let shutdown = CancellationToken::new();
-        let worker = Worker::new(engine.clone(), 2, Duration::from_secs(5));
+        let worker = Worker::new(engine.clone(), concurrency, Duration::from_secs(5));
         let token = shutdown.clone();
         let worker = Some(tokio::spawn(async move { worker.run(token).await }));
         Harness { dir, engine, notes, records, jobs, raw, shutdown, worker }
@@ -161,6 +171,11 @@ impl Harness {
     }
 
     pub async fn stop(mut self) {
+        self.stop_worker().await;
+    }
+
+    /// Stops the worker, keeping the stores for the test to use.
+    pub async fn stop_worker(&mut self) {
         self.shutdown.cancel();
         if let Some(w) = self.worker.take() {
             w.await.unwrap();

@@ -361,3 +361,39 @@ async fn a_lost_move_and_a_failed_job_write_are_retried_and_succeed() {
         h.stop().await;
     }
 }
+
+/// A run killed after it moved a rejected file to `failed/` and before it could record it (the
+/// checkpoint and the retry's record both lost, as with kill -9): the next run starts over,
+/// finds no source, and must recognise its own move — ending `rejected` with the reason and a
+/// rejection notice, not `failed: source missing` (the chaos run found that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_after_moving_a_rejected_file_resumes_as_rejected() {
+    let faults = Faults::all(vec![("jobs.save_run", 1, false), ("jobs.finish_run", 1, false)]);
+    faults.armed.store(true, Ordering::SeqCst);
+    let f = faults.clone();
+    let h =
+        Harness::start_with_notifier(fast_config(), Recorder(Default::default(), true), move |p| wrap(p, f))
+            .await;
+    let id =
+        h.upload("raw/bad_schema.csv", std::fs::read(samples().join("bad_schema.csv")).unwrap()).await.job_id;
+    let job = h.wait(&id).await;
+    let counts = faults.counts.lock().unwrap().clone();
+    assert!(counts["jobs.finish_run"] >= 2, "the first run's records were lost: {counts:?}");
+    assert_eq!(job.status, JobStatus::Rejected, "{job:?}");
+    assert!(
+        job.error.as_deref().unwrap_or_default().contains("missing"),
+        "the original reason: {:?}",
+        job.error
+    );
+    assert!(job.attempts >= 2, "{job:?}");
+    let notes = h.notes.0.lock().unwrap().clone();
+    let rejections: Vec<_> =
+        notes.iter().filter(|n| n.attributes.get("status").is_some_and(|s| s == "rejected")).collect();
+    assert_eq!(rejections.len(), 1, "one rejection notice: {notes:?}");
+    assert!(
+        !rejections[0].payload["missing_columns"].as_array().unwrap().is_empty(),
+        "the notice names the missing columns: {}",
+        rejections[0].payload
+    );
+    h.stop().await;
+}
