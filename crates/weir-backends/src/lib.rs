@@ -4,12 +4,14 @@
 //! files ([`sqlite`]), and notifications go to the log ([`notify`]) or, through a SQLite outbox
 //! ([`outbox`]), to email and webhooks ([`deliver`]). `weir run` needs nothing else installed.
 
+pub mod data_dir;
 pub mod deliver;
 pub mod notify;
 pub mod objects;
 pub mod outbox;
 pub mod sqlite;
 
+pub use data_dir::{DataDirError, DataDirLock};
 pub use notify::{LogNotifier, TopicNotifier};
 pub use objects::LocalObjectStore;
 pub use outbox::{OutboxNotifier, OutboxStats};

@@ -351,3 +351,24 @@ async fn delete_version_removes_only_that_version() {
     assert!(s.head("in-bucket", "raw/d.csv").await.unwrap_err().is_not_found());
     assert!(!s.delete_version("in-bucket", "raw/d.csv", &v2.etag).await.unwrap(), "nothing to delete");
 }
+
+/// A file put in a bucket's folder by hand has no stored ETag: its fingerprint (quoted, as
+/// `object_store` lists it) stands in, and a conditional move or delete given that ETag, with or
+/// without its quotes, takes it.
+#[tokio::test]
+async fn files_dropped_in_by_hand_move_and_delete_by_their_listed_etag() {
+    let (dir, s) = store().await;
+    for (i, quoted) in [(0, true), (1, false)] {
+        let key = format!("raw/hand-{i}.csv");
+        std::fs::create_dir_all(dir.path().join("in-bucket/raw")).unwrap();
+        std::fs::write(dir.path().join("in-bucket").join(&key), b"by hand").unwrap();
+        let listed = s.list("in-bucket", &key).await.unwrap().remove(0);
+        let etag = if quoted { listed.etag.clone() } else { listed.etag.trim_matches('"').to_owned() };
+        s.move_object("in-bucket", &key, "out-bucket", &key, None, Some(&etag)).await.unwrap();
+        assert_eq!(body(&s, "out-bucket", &key).await, b"by hand");
+        assert!(s.head("in-bucket", &key).await.unwrap_err().is_not_found());
+    }
+    std::fs::write(dir.path().join("in-bucket/raw/hand-2.csv"), b"by hand").unwrap();
+    let listed = s.list("in-bucket", "raw/hand-2.csv").await.unwrap().remove(0);
+    assert!(s.delete_version("in-bucket", "raw/hand-2.csv", listed.etag.trim_matches('"')).await.unwrap());
+}

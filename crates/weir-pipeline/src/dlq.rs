@@ -87,7 +87,14 @@ async fn mark_job_failed(engine: &Engine, dead: &DeadLetter) -> Result<DeadJob, 
             // Every attempt failed before it could record why (the job store was failing too).
             None => format!("the job never recorded an error ({} attempts started)", job.attempts),
         };
-        if !job.status.is_terminal() {
+        // A run may still hold the job (its message waited for the key too long and ran out of
+        // receives while that run went on): its outcome is the run's to record.
+        let running = jobs
+            .source_key(&bucket, &key)
+            .await?
+            .and_then(|k| k.lease)
+            .is_some_and(|l| l.job == id && l.expires_ms > chrono::Utc::now().timestamp_millis());
+        if !job.status.is_terminal() && !running {
             job.give_up(format!(
                 "dead-lettered after {} receives; last error: {last_error}",
                 dead.receive_count

@@ -1,33 +1,13 @@
 //! The `weir` binary as a user runs it: separate processes sharing a data dir.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{ok, samples, weir, Proc};
 use serde_json::Value;
-
-fn weir() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
-    c.env_remove("WEIR_DATA_DIR").env_remove("WEIR_CONFIG").env("WEIR_LOG", "warn");
-    // `weir run` also serves S3 and the HTTP API: on free ports, so runs side by side never clash.
-    c.env("WEIR_S3_LISTEN", "127.0.0.1:0").env("WEIR_API_LISTEN", "127.0.0.1:0");
-    c
-}
-
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
 
 fn jobs_json(data: &Path) -> Vec<Value> {
     let out =
@@ -35,8 +15,8 @@ fn jobs_json(data: &Path) -> Vec<Value> {
     serde_json::from_str::<Value>(&ok(&out)).unwrap().as_array().unwrap().clone()
 }
 
-fn start_run(data: &Path) -> Child {
-    weir().arg("--data-dir").arg(data).arg("run").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+fn start_run(data: &Path) -> Proc {
+    Proc::run(data)
 }
 
 /// Waits until every job in the store is terminal and there are `n` of them.
@@ -237,20 +217,8 @@ fn run_and_put_in_separate_processes() {
     assert!(table.contains("bad_schema.csv") && !table.contains("renamed.csv"), "{table}");
 
     // SIGTERM stops the worker cleanly.
-    Command::new("kill").arg("-TERM").arg(run.id().to_string()).status().unwrap();
-    let status = wait_exit(&mut run, Duration::from_secs(10));
+    let status = run.terminate(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(start.elapsed() < timeout, "process did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// kill -9 while files are being processed, restart, and every file still ends in exactly one
@@ -288,8 +256,7 @@ fn restart_after_kill_with_messages_in_flight() {
     for delay in [150u64, 400, 250] {
         let mut run = start_run(data.path());
         std::thread::sleep(Duration::from_millis(delay));
-        run.kill().unwrap();
-        run.wait().unwrap();
+        run.kill9();
         let jobs = jobs_json(data.path());
         let done = jobs.iter().filter(|j| j["status"] == "succeeded").count();
         eprintln!(
@@ -303,8 +270,7 @@ fn restart_after_kill_with_messages_in_flight() {
     assert!(interrupted >= 2, "the kills must land while files are in flight; make the files bigger");
     let mut run = start_run(data.path());
     let jobs = wait_all_terminal(data.path(), n_files, Duration::from_secs(120));
-    run.kill().unwrap();
-    run.wait().unwrap();
+    run.kill9();
 
     assert!(jobs.iter().any(|j| j["attempts"].as_u64().unwrap() > 1), "some job was interrupted and retried");
     for j in &jobs {

@@ -1,40 +1,29 @@
 //! Reliability through the CLI: the DLQ commands, reprocessing, and kill -9 at random moments.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{ok, until, Proc};
 use serde_json::Value;
 use weir_ports::{Queue, QueueSettings};
 
 fn weir(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    let mut c = common::weir_in(data);
     // No S3 endpoint or API: these tests drive weir through the CLI, and run side by side.
-    c.env_remove("WEIR_DATA_DIR").env_remove("WEIR_CONFIG").env("WEIR_LOG", "warn");
-    c.env("WEIR_S3_LISTEN", "").env("WEIR_API_LISTEN", "").arg("--data-dir").arg(data);
+    c.env("WEIR_S3_LISTEN", "").env("WEIR_API_LISTEN", "");
     c
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn json(out: &Output) -> Value {
+fn json(out: &std::process::Output) -> Value {
     serde_json::from_str(&ok(out)).unwrap()
 }
 
 /// A config with test-speed timings (and optionally without reconcile-on-start).
 fn write_config(data: &Path, reconcile: bool) {
-    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../weir-core/src/default_weir.toml");
-    let text = std::fs::read_to_string(default)
-        .unwrap()
+    let text = common::default_config()
         .replace("visibility_timeout_secs = 30", "visibility_timeout_secs = 2")
         .replace("retry_base_ms = 1000", "retry_base_ms = 50")
         .replace("dlq_scan_secs = 5", "dlq_scan_secs = 1")
@@ -43,19 +32,13 @@ fn write_config(data: &Path, reconcile: bool) {
     std::fs::write(data.join("weir.toml"), text).unwrap();
 }
 
-fn start_run(data: &Path) -> Child {
-    weir(data).arg("run").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+fn start_run(data: &Path) -> Proc {
+    Proc::spawn(weir(data).arg("run").stdout(Stdio::null()).stderr(Stdio::null()))
 }
 
-fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(15) {
-            child.kill().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// SIGTERM, and the process exits by itself.
+fn stop(mut run: Proc) {
+    run.terminate(Duration::from_secs(30));
 }
 
 fn jobs(data: &Path) -> Vec<Value> {
@@ -63,17 +46,6 @@ fn jobs(data: &Path) -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
-}
-
-fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Like [`until`] with two minutes, but shows the jobs that are not done when it gives up.
@@ -218,12 +190,11 @@ fn kill_9_at_random_moments_while_uploading() {
             expected.push(format!("raw/{name}"));
         }
         let mut put =
-            weir(data).arg("put").args(&batch).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+            Proc::spawn(weir(data).arg("put").args(&batch).stdout(Stdio::null()).stderr(Stdio::null()));
         let mut run = start_run(data);
         std::thread::sleep(Duration::from_millis(50 + next() % 600));
-        run.kill().unwrap();
-        run.wait().unwrap();
-        let status = put.wait().unwrap();
+        run.kill9();
+        let status = put.wait_exit(Duration::from_secs(60));
         assert!(status.success(), "weir put failed in iteration {it}");
     }
     let run = start_run(data);
@@ -360,13 +331,13 @@ fn a_full_or_read_only_data_dir_loses_nothing_and_recovers() {
     std::fs::write(&file, sales(3000, 1)).unwrap(); // ~150 KB in, ~500 KB of NDJSON out
 
     let log = dir.path().join("run.log");
-    let mut run = weir(&data)
-        .arg("run")
-        .env("WEIR_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut run = Proc::spawn(
+        weir(&data)
+            .arg("run")
+            .env("WEIR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap()),
+    );
     ok(&weir(&data).args(["put", "--wait", "--key", "raw/warm.csv"]).arg(&file).output().unwrap());
 
     // Full: an upload fails with a clear error and leaves nothing behind.
@@ -385,7 +356,7 @@ fn a_full_or_read_only_data_dir_loses_nothing_and_recovers() {
     std::fs::remove_file(ballast.join("reserve")).unwrap();
     ok(&weir(&data).args(["put", "--key", "raw/a.csv"]).arg(&file).output().unwrap());
     std::thread::sleep(Duration::from_secs(3));
-    assert!(run.try_wait().unwrap().is_none(), "weir run stays up on a full disk");
+    assert!(run.running(), "weir run stays up on a full disk");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("No space left on device"), "the log says why: {logged}");
     let a = jobs(&data).into_iter().find(|j| j["source_key"] == "raw/a.csv").expect("a job for raw/a.csv");
@@ -418,5 +389,46 @@ fn a_full_or_read_only_data_dir_loses_nothing_and_recovers() {
         jobs(&data).into_iter().find(|j| j["source_key"] == "raw/b.csv" && j["status"] == "succeeded")
     });
     assert_eq!(leftovers(&data), Vec::<String>::new());
+    stop(run);
+}
+
+/// SIGTERM with `shutdown_grace_secs = 0`: the jobs in flight are released with their leases
+/// (back to `queued`), so the next start resumes them at once rather than after the visibility
+/// timeout (it used to log "released" and leave the job `running`, its lease held).
+#[test]
+fn a_shutdown_without_grace_releases_the_leases_with_the_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    write_config(data, true);
+    let config = data.join("weir.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("visibility_timeout_secs = 2", "visibility_timeout_secs = 300")
+        .replace("shutdown_grace_secs = 30", "shutdown_grace_secs = 0");
+    std::fs::write(&config, text).unwrap();
+    let file = dir.path().join("big.csv");
+    std::fs::write(&file, sales(1_000_000, 7)).unwrap();
+    let run = start_run(data);
+    ok(&weir(data).args(["put", "--key", "raw/big.csv"]).arg(&file).output().unwrap());
+    until("the job to run", Duration::from_secs(60), || {
+        jobs(data).into_iter().find(|j| j["status"] == "running")
+    });
+    let mut run = run;
+    let status = run.terminate(Duration::from_secs(30));
+    assert!(status.success(), "weir run exits cleanly on SIGTERM: {status:?}");
+    let job = jobs(data).into_iter().next().unwrap();
+    assert_eq!(job["status"], "queued", "released means released: {job}");
+    // The next start takes it at once: well within the 300 s visibility timeout.
+    let started = Instant::now();
+    let run = start_run(data);
+    let done = until_or_dump(data, "the released job to run again and succeed", || {
+        jobs(data).into_iter().find(|j| j["status"] == "succeeded")
+    });
+    assert!(started.elapsed() < Duration::from_secs(120), "it waited for the lease: {:?}", started.elapsed());
+    eprintln!(
+        "released and resumed in {:?} (the job itself took {} ms)",
+        started.elapsed(),
+        done["duration_ms"]
+    );
     stop(run);
 }

@@ -538,3 +538,53 @@ fn schemathesis_finds_no_server_errors() {
     assert!(out.status.success(), "schemathesis found problems:\n{text}\nweir log:\n{}", log_of(weir.data()));
     assert!(text.contains("passed") && !text.contains("Server error"), "{text}");
 }
+
+/// A second `weir run` on a data dir another one is using is refused with a sentence that
+/// names the first one's pid, and an upload in flight to the first is not disturbed (the
+/// second's start used to remove the first's upload spool: a 500 for the client).
+#[test]
+fn a_second_weir_run_on_the_same_data_dir_is_refused_and_disturbs_nothing() {
+    let weir = Weir::start(None);
+    let file = weir.data().join("upload-big.csv");
+    sales_csv(&file, 40 << 20);
+    let mut upload = weir
+        .aws()
+        .args(["s3", "cp"])
+        .arg(&file)
+        .arg("s3://weir-input/raw/big-while-second-starts.csv")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The second start while parts are arriving (a spool file exists).
+    let start = Instant::now();
+    let spooling = || {
+        let Ok(processes) = std::fs::read_dir(weir.data().join(".tmp")) else { return false };
+        processes
+            .flatten()
+            .any(|p| std::fs::read_dir(p.path().join("incoming")).is_ok_and(|mut d| d.next().is_some()))
+    };
+    while !spooling() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let second = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .env_remove("WEIR_CONFIG")
+        .env("WEIR_LOG", "warn")
+        .arg("--data-dir")
+        .arg(weir.data())
+        .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second weir run must not start: {stderr}");
+    let first_pid = weir.child.id().to_string();
+    assert!(
+        stderr.contains("another `weir run`") && stderr.contains(&first_pid),
+        "the refusal names the running one ({first_pid}): {stderr}"
+    );
+    let status = upload.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(upload.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "the upload in flight succeeds: {err}");
+    weir.assert_succeeded(&["raw/big-while-second-starts.csv".to_string()], Duration::from_secs(120));
+}

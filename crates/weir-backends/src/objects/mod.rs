@@ -643,7 +643,7 @@ impl ObjectStore for LocalObjectStore {
         let doing = || format!("moving {from_bucket}/{from_key} to {to_bucket}/{to_key}");
         // The version that moves: this open file, whatever is renamed over the key from now on.
         let (file, source) = self.open_object(from_bucket, from_key, &from_path)?;
-        if if_match.is_some_and(|want| want.trim_matches('"') != source.etag) {
+        if if_match.is_some_and(|want| want.trim_matches('"') != source.etag.trim_matches('"')) {
             return Err(PortError::NotFound(format!("this version of {from_bucket}/{from_key}")));
         }
         let metadata = metadata.unwrap_or_else(|| source.metadata.clone());
@@ -696,7 +696,7 @@ impl ObjectStore for LocalObjectStore {
         let removed = self.locks.with(&path, || match std::fs::metadata(&path) {
             Ok(stat) if stat.is_file() => {
                 let (current, _) = StoredMeta::resolve(meta::read(&path), meta::fingerprint(&stat));
-                if current == etag {
+                if current.trim_matches('"') == etag {
                     std::fs::remove_file(&path).map(|()| true)
                 } else {
                     Ok(false)

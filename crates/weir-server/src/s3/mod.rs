@@ -25,9 +25,13 @@ use crate::{Context, ServerError};
 pub fn build(ctx: &Context) -> Result<S3Service, ServerError> {
     let server = &ctx.config.server;
     let staging = multipart::Staging::open(ctx.data_dir.join(".multipart"))?;
-    let spool = ctx.data_dir.join(".incoming");
-    // Bodies spooled by a previous run that stopped mid-upload are garbage.
-    let _ = std::fs::remove_dir_all(&spool);
+    // Bodies are spooled in the object store's scratch folder of this process (a store-then-
+    // rename away from their key), which the next start sweeps once this process is gone, never
+    // while it runs: another process's uploads in flight are not touched.
+    let spool = match ctx.ports.objects.local_scratch() {
+        Some(scratch) => scratch.join("incoming"),
+        None => ctx.data_dir.join(".incoming").join(format!("p{}", std::process::id())),
+    };
     std::fs::create_dir_all(&spool).map_err(|source| ServerError::Staging { path: spool.clone(), source })?;
     let weir = service::WeirS3 {
         ports: ctx.ports.clone(),

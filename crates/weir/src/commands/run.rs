@@ -12,6 +12,10 @@ use crate::cli::{Global, RunArgs};
 use crate::setup;
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
+    let loaded = setup::load(global)?;
+    std::fs::create_dir_all(&loaded.data_dir)?;
+    // Held until weir run ends (see weir_backends::data_dir).
+    let _run_lock = weir_backends::DataDirLock::acquire(&loaded.data_dir)?;
     let (loaded, engine) = setup::engine(global).await?;
     let config = engine.config();
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);

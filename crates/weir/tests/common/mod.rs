@@ -1,0 +1,119 @@
+//! What the binary's tests share: the `weir` command, processes that are killed when the test
+//! that started them ends (passing or failing), and waiting for conditions with a deadline.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `weir` with a clean environment: no data dir or config from the caller's, quiet logs, and
+/// the S3 endpoint and API on free loopback ports (so runs side by side never clash).
+pub fn weir() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    c.env_remove("WEIR_DATA_DIR").env_remove("WEIR_CONFIG").env("WEIR_LOG", "warn");
+    c.env("WEIR_S3_LISTEN", "127.0.0.1:0").env("WEIR_API_LISTEN", "127.0.0.1:0");
+    c
+}
+
+/// `weir --data-dir <data>`.
+pub fn weir_in(data: &Path) -> Command {
+    let mut c = weir();
+    c.arg("--data-dir").arg(data);
+    c
+}
+
+pub fn samples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples")
+}
+
+/// The default config with test-speed timings.
+pub fn default_config() -> String {
+    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../weir-core/src/default_weir.toml");
+    std::fs::read_to_string(default).unwrap()
+}
+
+/// The process's stdout, after checking it exited 0 (else the whole output in the panic).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A child process that is killed (SIGKILL) and reaped when dropped: a failing test leaves no
+/// `weir run` behind.
+pub struct Proc(Child);
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        Proc(cmd.spawn().unwrap_or_else(|e| panic!("starting {cmd:?}: {e}")))
+    }
+
+    /// `weir run` on `data`, output discarded.
+    pub fn run(data: &Path) -> Proc {
+        Proc::spawn(weir_in(data).arg("run").stdout(Stdio::null()).stderr(Stdio::null()))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.0
+    }
+
+    /// kill -9, and reap it.
+    pub fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for it to exit by itself, for at most `timeout` (then the test fails, and the
+    /// process is killed on drop).
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return s;
+            }
+            assert!(start.elapsed() < timeout, "process {} did not exit within {timeout:?}", self.0.id());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits for the exit (up to `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        self.wait_exit(timeout)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Polls `f` until it gives a value; fails the test after `timeout`, saying what it waited for.
+pub fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
