@@ -167,7 +167,7 @@ async fn sample(
     };
     let finished: Vec<&weir_core::Job> = jobs
         .iter()
-        .filter(|j| j.status.is_terminal() && j.status != JobStatus::Skipped)
+        .filter(|j| j.status.is_terminal() && !matches!(j.status, JobStatus::Skipped | JobStatus::Superseded))
         .filter(finished_now)
         .collect();
     let mut out = vec![

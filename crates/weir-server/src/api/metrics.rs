@@ -62,7 +62,13 @@ impl Snapshot {
         let received: u64 = self.jobs.values().sum();
         let _ = writeln!(out, "weir_files_received_total {received}");
         family(&mut out, "weir_files_total", "counter", "Files that reached a final status, by status.");
-        for s in [JobStatus::Succeeded, JobStatus::Rejected, JobStatus::Failed, JobStatus::Skipped] {
+        for s in [
+            JobStatus::Succeeded,
+            JobStatus::Rejected,
+            JobStatus::Failed,
+            JobStatus::Skipped,
+            JobStatus::Superseded,
+        ] {
             let _ = writeln!(out, "weir_files_total{{status=\"{}\"}} {}", s.as_str(), self.count(s));
         }
         family(&mut out, "weir_jobs", "gauge", "Jobs not finished yet, by status.");

@@ -255,7 +255,8 @@ async fn compute(state: &ApiState, minutes: u32) -> Result<Overview, ApiError> {
         }
         p.rows_valid += job.valid_rows;
         p.rows_invalid += job.invalid_rows;
-        if let (Some(ms), false) = (job.duration_ms, job.status == JobStatus::Skipped) {
+        let not_work = matches!(job.status, JobStatus::Skipped | JobStatus::Superseded);
+        if let (Some(ms), false) = (job.duration_ms, not_work) {
             durations[i].push(ms);
         }
     }

@@ -235,6 +235,7 @@ pub enum StatusParam {
     Rejected,
     Failed,
     Skipped,
+    Superseded,
 }
 
 impl StatusParam {
@@ -246,6 +247,7 @@ impl StatusParam {
             StatusParam::Rejected => JobStatus::Rejected,
             StatusParam::Failed => JobStatus::Failed,
             StatusParam::Skipped => JobStatus::Skipped,
+            StatusParam::Superseded => JobStatus::Superseded,
         }
     }
 }
@@ -255,7 +257,7 @@ impl StatusParam {
 pub struct JobDoc {
     pub job_id: String,
     pub pipeline: Option<String>,
-    /// queued, running, succeeded, rejected, failed or skipped
+    /// queued, running, succeeded, rejected, failed, skipped or superseded
     pub status: String,
     pub source_bucket: String,
     pub source_key: String,
