@@ -20,7 +20,7 @@ use weir_ports::PortError;
 use weir_process::Plan;
 use weir_workflow::{Task, TaskError, TaskResolver};
 
-pub use notify::{publish_once, Published};
+pub use notify::{holds_lease, publish_once, Published};
 pub use transform::{error_report, run_transform, TransformOutput};
 
 use crate::state::JobInput;

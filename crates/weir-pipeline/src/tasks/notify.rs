@@ -58,15 +58,9 @@ impl Task for Notify {
             messages::success(&input.job_id, &input.pipeline, &input.source_key, &summary, total, &output_key)
         };
         // A run that lost its lease (another run took the job over) must not speak for it.
-        let ttl = std::time::Duration::from_secs(self.0.config.queue.visibility_timeout_secs.max(1));
-        let holds = self
-            .0
-            .ports
-            .jobs
-            .renew(&input.source_bucket, &input.source_key, &input.run, ttl)
-            .await
-            .map_err(|e| super::port_error(e, "checking the job's lease before notifying"))?;
-        if !holds && !input.run.is_empty() {
+        if !input.run.is_empty()
+            && !holds_lease(&self.0.ports, &input.source_bucket, &input.source_key, &input.run).await?
+        {
             return Err(TaskError::transient(
                 super::errors::UNAVAILABLE,
                 format!(
@@ -124,4 +118,20 @@ pub async fn publish_once(
         Ok(()) => Published::Sent,
         Err(e) => Published::Failed(e.to_string()),
     })
+}
+
+/// Whether `run` still holds the lease on the source key (a read: a run that holds it needs no
+/// renewal to speak, only to know that nobody else took over).
+pub async fn holds_lease(
+    ports: &crate::Ports,
+    bucket: &str,
+    key: &str,
+    run: &str,
+) -> Result<bool, TaskError> {
+    let record = ports
+        .jobs
+        .source_key(bucket, key)
+        .await
+        .map_err(|e| super::port_error(e, "checking the job's lease before notifying"))?;
+    Ok(record.and_then(|k| k.lease).is_some_and(|l| l.run == run))
 }
