@@ -25,17 +25,15 @@ use std::sync::Arc;
 
 use weir_core::config::AwsConfig;
 use weir_core::Config;
-use weir_ports::{JobStore, Notifier, ObjectStore, PortError, Queue, QueueSettings, RecordsSink};
+use weir_ports::{PortError, Ports, QueueSettings, RecordsSink};
 
-/// The five ports on AWS, ready to hand to the pipeline engine.
-pub struct AwsPorts {
-    pub objects: Arc<dyn ObjectStore>,
-    pub queue: Arc<dyn Queue>,
-    /// The same queue as its concrete type (for the Lambda handler's `send_to_dlq`).
-    pub sqs: Arc<SqsQueue>,
-    pub jobs: Arc<dyn JobStore>,
-    pub records: Option<Arc<dyn RecordsSink>>,
-    pub notifier: Arc<dyn Notifier>,
+/// The endpoint in force, one precedence for every caller: the command line's `--endpoint-url`
+/// (`flag`), else the config's `aws.endpoint_url`, else `AWS_ENDPOINT_URL`. `None`: AWS itself.
+pub fn endpoint(aws: &AwsConfig, flag: Option<&str>) -> Option<String> {
+    flag.map(str::to_string)
+        .or_else(|| aws.endpoint_url.clone())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .filter(|e| !e.is_empty())
 }
 
 /// Opens the adapters for the resources `aws` names (which `weir setup aws` created): fails if
@@ -45,7 +43,18 @@ pub async fn open(
     aws: &AwsConfig,
     sdk: &aws_config::SdkConfig,
     endpoint_url: Option<&str>,
-) -> Result<AwsPorts, PortError> {
+) -> Result<Ports, PortError> {
+    Ok(open_with_queue(config, aws, sdk, endpoint_url).await?.0)
+}
+
+/// [`open`], and the SQS queue as its own type: the Lambda handler sends poison messages to the
+/// DLQ itself ([`SqsQueue::send_to_dlq`]), as Lambda's poller, not weir, received them.
+pub async fn open_with_queue(
+    config: &Config,
+    aws: &AwsConfig,
+    sdk: &aws_config::SdkConfig,
+    endpoint_url: Option<&str>,
+) -> Result<(Ports, Arc<SqsQueue>), PortError> {
     let objects = S3ObjectStore::new(sdk, setup::s3_settings(aws, endpoint_url))?;
     let names = SqsQueueNames { queue: aws.queue.clone(), dlq: aws.dlq.clone() };
     let queue =
@@ -65,12 +74,12 @@ pub async fn open(
         topics.insert(topic.clone(), arn);
     }
     let sqs = Arc::new(queue);
-    Ok(AwsPorts {
+    let ports = Ports {
         objects: Arc::new(objects),
         queue: sqs.clone(),
-        sqs,
         jobs: Arc::new(jobs),
         records,
         notifier: Arc::new(SnsNotifier::new(sns, topics)),
-    })
+    };
+    Ok((ports, sqs))
 }

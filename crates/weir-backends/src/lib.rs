@@ -6,12 +6,14 @@
 
 pub mod data_dir;
 pub mod deliver;
+pub mod embedded;
 pub mod notify;
 pub mod objects;
 pub mod outbox;
 pub mod sqlite;
 
 pub use data_dir::{DataDirError, DataDirLock};
+pub use embedded::{open_embedded, state_db};
 pub use notify::{LogNotifier, TopicNotifier};
 pub use objects::LocalObjectStore;
 pub use outbox::{OutboxNotifier, OutboxStats};

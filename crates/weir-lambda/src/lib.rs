@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, TimeZone, Utc};
 use weir_core::Config;
-use weir_pipeline::{Disposition, Engine, Ports};
+use weir_pipeline::{Disposition, Engine};
 use weir_ports::Message;
 
 /// The engine and the queue a handler needs.
@@ -39,23 +39,17 @@ impl Handler {
         scratch: std::path::PathBuf,
     ) -> Result<Handler> {
         let aws = config.aws.clone().context("the configuration has no [aws] section")?;
-        let p =
-            weir_aws::open(&config, &aws, sdk, endpoint_url).await.context("opening the AWS resources")?;
-        let queue = p.sqs.clone();
-        let ports = Ports {
-            objects: p.objects,
-            queue: p.queue,
-            jobs: p.jobs,
-            records: p.records,
-            notifier: p.notifier,
-        };
+        let (ports, queue) = weir_aws::open_with_queue(&config, &aws, sdk, endpoint_url)
+            .await
+            .context("opening the AWS resources")?;
         let engine = Arc::new(Engine::new(config, ports, scratch)?);
         Ok(Handler { engine, queue })
     }
 
     /// From the environment of a Lambda function: the configuration file in `WEIR_CONFIG`
-    /// (default `weir.toml` beside the binary in `LAMBDA_TASK_ROOT`), the endpoint in
-    /// `AWS_ENDPOINT_URL`, scratch space in `/tmp`.
+    /// (default `weir.toml` beside the binary in `LAMBDA_TASK_ROOT`), the endpoint as every weir
+    /// command finds it ([`weir_aws::endpoint`]: the config's, else `AWS_ENDPOINT_URL`), scratch
+    /// space in `/tmp`.
     pub async fn from_env() -> Result<Handler> {
         let path = std::env::var("WEIR_CONFIG").unwrap_or_else(|_| {
             let root = std::env::var("LAMBDA_TASK_ROOT").unwrap_or_else(|_| ".".into());
@@ -66,7 +60,7 @@ impl Handler {
         let problems = config.validate();
         anyhow::ensure!(problems.is_empty(), "{path} has problems:\n  {}", problems.join("\n  "));
         let aws = config.aws.clone().context("the configuration has no [aws] section")?;
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().or(aws.endpoint_url).filter(|e| !e.is_empty());
+        let endpoint = weir_aws::endpoint(&aws, None);
         let sdk = weir_aws::client::load(&weir_aws::AwsSettings {
             region: Some(aws.region.clone()),
             endpoint_url: endpoint.clone(),

@@ -27,21 +27,10 @@ pub mod tasks;
 pub mod worker;
 pub mod workflow;
 
-use std::sync::Arc;
-
 pub use engine::{Disposition, Engine, EngineError};
-use weir_ports::{JobStore, Notifier, ObjectStore, Queue, RecordsSink};
+/// The ports the pipeline runs on (defined with them, in `weir-ports`).
+pub use weir_ports::Ports;
 pub use worker::Worker;
 
 /// The workflow every pipeline runs unless it names its own.
 pub const DEFAULT_WORKFLOW: &str = include_str!("default_workflow.asl.json");
-
-/// The adapters a pipeline runs on.
-#[derive(Clone)]
-pub struct Ports {
-    pub objects: Arc<dyn ObjectStore>,
-    pub queue: Arc<dyn Queue>,
-    pub jobs: Arc<dyn JobStore>,
-    pub records: Option<Arc<dyn RecordsSink>>,
-    pub notifier: Arc<dyn Notifier>,
-}

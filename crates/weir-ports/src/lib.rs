@@ -13,9 +13,23 @@ pub mod objects;
 pub mod queue;
 pub mod records;
 
+use std::sync::Arc;
+
 pub use error::PortError;
 pub use jobs::{plan_begin, Begin, BeginPlan, JobFilter, JobStore, Lease, SourceKey};
 pub use notify::{DeliveryStats, Notification, Notifier};
 pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PutBody, PutItem};
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};
 pub use records::{RecordItem, RecordsSink};
+
+/// The adapters a pipeline runs on: one of each port (the records sink is optional). Each
+/// adapter crate offers one constructor that returns this (`weir_backends::open_embedded`,
+/// `weir_aws::open`); the binary chooses between them in one place.
+#[derive(Clone)]
+pub struct Ports {
+    pub objects: Arc<dyn ObjectStore>,
+    pub queue: Arc<dyn Queue>,
+    pub jobs: Arc<dyn JobStore>,
+    pub records: Option<Arc<dyn RecordsSink>>,
+    pub notifier: Arc<dyn Notifier>,
+}

@@ -1,11 +1,11 @@
 //! The `weir` binary: parse the command line, set up logging, hand over to a command.
 
 mod allocator;
-mod aws;
+mod backend;
 mod cli;
 mod commands;
+mod config;
 mod logging;
-mod setup;
 
 use clap::Parser;
 

@@ -6,10 +6,10 @@ use weir_core::alarms::AlarmState;
 use weir_server::alarms::{read_states, AlarmStatus};
 
 use crate::cli::{AlarmsArgs, Global};
-use crate::setup;
+use crate::config;
 
 pub fn run(global: &Global, args: AlarmsArgs) -> Result<u8> {
-    let loaded = setup::load(global)?;
+    let loaded = config::load(global)?;
     let mut states = read_states(&loaded.data_dir)
         .with_context(|| format!("reading {}", loaded.data_dir.join("alarms.json").display()))?;
     if states.is_empty() {

@@ -12,13 +12,12 @@ use tokio_util::sync::CancellationToken;
 use weir_pipeline::Worker;
 
 use crate::cli::{Global, SetupAwsArgs, WorkerArgs};
-use crate::{aws, setup};
+use crate::{backend, config};
 
 pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
-    let loaded = setup::load(global)?;
-    let section = aws::section(&loaded)?;
-    let endpoint = aws::endpoint(&section, args.endpoint_url.as_deref());
-    let sdk = aws::sdk(&section, endpoint.as_deref()).await;
+    let loaded = config::load(global)?;
+    let section = backend::aws_section(&loaded)?;
+    let (sdk, endpoint) = backend::aws_sdk(&section, args.endpoint_url.as_deref()).await;
     let items = weir_aws::setup::ensure_all(&loaded.config, &section, &sdk, endpoint.as_deref())
         .await
         .context("setting up the AWS resources")?;
@@ -31,11 +30,12 @@ pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
 }
 
 pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
-    let loaded = setup::load(global)?;
-    let engine = aws::engine(&loaded, args.endpoint_url.as_deref()).await?;
+    let loaded = config::load(global)?;
+    backend::aws_section(&loaded)?;
+    let engine = backend::engine(&loaded, args.endpoint_url.as_deref()).await?;
     let config = engine.config();
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
-    let section = aws::section(&loaded)?;
+    let section = backend::aws_section(&loaded)?;
     tracing::info!(
         config = %loaded.source, concurrency, queue = %section.queue, region = %section.region,
         "weir worker is running (Ctrl-C stops)"

@@ -5,10 +5,10 @@ use anyhow::Result;
 use weir_process::Plan;
 
 use crate::cli::Global;
-use crate::setup;
+use crate::config;
 
 pub fn run(global: &Global) -> Result<u8> {
-    let loaded = setup::load(global)?;
+    let loaded = config::load(global)?;
     let mut problems = Vec::new();
     for (i, p) in loaded.config.pipelines.iter().enumerate() {
         if let Err(e) = Plan::compile(p) {

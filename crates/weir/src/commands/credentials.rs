@@ -9,10 +9,10 @@ use anyhow::Result;
 use weir_server::Credentials;
 
 use crate::cli::{CredentialsArgs, Global};
-use crate::setup;
+use crate::config;
 
 pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
-    let loaded = setup::load(global)?;
+    let loaded = config::load(global)?;
     std::fs::create_dir_all(&loaded.data_dir)?;
     let server = &loaded.config.server;
     let c = Credentials::resolve(server, &loaded.data_dir, |name| std::env::var(name).ok())?;

@@ -12,7 +12,7 @@ use weir_ports::Metadata;
 use super::init::SAMPLES;
 use super::jobs::table;
 use crate::cli::{DemoArgs, Global};
-use crate::setup;
+use crate::{backend, config};
 
 pub async fn run(global: &Global, args: DemoArgs) -> Result<u8> {
     let temp =
@@ -25,7 +25,8 @@ pub async fn run(global: &Global, args: DemoArgs) -> Result<u8> {
     if global.data_dir.is_some() {
         global_for_demo.data_dir = global.data_dir.clone();
     }
-    let (loaded, engine) = setup::engine(&global_for_demo).await?;
+    let loaded = config::load(&global_for_demo)?;
+    let engine = backend::engine(&loaded, None).await?;
     println!("weir demo: data dir {} ({})", loaded.data_dir.display(), loaded.source);
 
     let shutdown = CancellationToken::new();

@@ -6,15 +6,11 @@ use weir_core::JobId;
 use weir_ports::DeadLetter;
 
 use crate::cli::{DlqCommand, Global};
-use crate::setup;
+use crate::config;
 
 pub async fn run(global: &Global, cmd: DlqCommand) -> Result<u8> {
-    let loaded = setup::load(global)?;
-    let ports = if loaded.config.aws.is_some() {
-        crate::aws::ports(&loaded, None).await?
-    } else {
-        setup::embedded_ports(&loaded.config, &loaded.data_dir)?
-    };
+    let loaded = config::load(global)?;
+    let ports = crate::backend::ports(&loaded, None).await?;
     match cmd {
         DlqCommand::List { json } => {
             let dead = ports.queue.dlq_list(0).await?;

@@ -1,24 +1,15 @@
 //! `weir jobs` and `weir jobs show ID`: what happened to each file.
 
-use anyhow::{bail, Context, Result};
-use weir_backends::SqliteJobStore;
+use anyhow::{Context, Result};
 use weir_core::{Job, JobId, JobStatus};
-use weir_ports::{JobFilter, JobStore};
+use weir_ports::JobFilter;
 
 use crate::cli::{Global, JobsArgs, JobsCommand};
-use crate::setup;
+use crate::config;
 
 pub async fn run(global: &Global, args: JobsArgs) -> Result<u8> {
-    let loaded = setup::load(global)?;
-    let store: std::sync::Arc<dyn JobStore> = if loaded.config.aws.is_some() {
-        crate::aws::ports(&loaded, None).await?.jobs
-    } else {
-        let db = setup::state_db(&loaded.data_dir);
-        if !db.exists() {
-            bail!("no job store at {} (has `weir run` or `weir put` used this data dir?)", db.display());
-        }
-        std::sync::Arc::new(SqliteJobStore::open(&db)?)
-    };
+    let loaded = config::load(global)?;
+    let store = crate::backend::job_store(&loaded).await?;
     match args.show {
         Some(JobsCommand::Show { job_id, json }) => {
             let job = store.get(&JobId(job_id.clone())).await?.with_context(|| format!("no job {job_id}"))?;

@@ -9,10 +9,10 @@ use weir_core::config::COMPRESSED_SUFFIXES;
 use weir_pipeline::one_shot::{process_file_with_progress, OneShot};
 
 use crate::cli::{Global, ProcessArgs};
-use crate::setup;
+use crate::config;
 
 pub fn run(global: &Global, args: ProcessArgs) -> Result<u8> {
-    let loaded = setup::load(global)?;
+    let loaded = config::load(global)?;
     let pipelines = &loaded.config.pipelines;
     let pipeline = match &args.pipeline {
         Some(name) => pipelines

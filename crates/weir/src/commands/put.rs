@@ -9,14 +9,14 @@ use weir_pipeline::ingest;
 use weir_ports::{JobStore, Metadata};
 
 use crate::cli::{Global, PutArgs};
-use crate::setup;
+use crate::{backend, config};
 
 pub async fn run(global: &Global, args: PutArgs) -> Result<u8> {
     if args.key.is_some() && args.files.len() > 1 {
         bail!("--key names one object; give one file, or leave --key out to upload each as raw/<file name>");
     }
-    let loaded = setup::load(global)?;
-    let ports = setup::embedded_ports(&loaded.config, &loaded.data_dir)?;
+    let loaded = config::load(global)?;
+    let ports = backend::ports(&loaded, None).await?;
     let bucket = args.bucket.clone().unwrap_or_else(|| loaded.config.buckets.input.clone());
     ports.objects.create_bucket(&bucket).await?;
     let mut jobs = Vec::new();
@@ -27,10 +27,24 @@ pub async fn run(global: &Global, args: PutArgs) -> Result<u8> {
             .context("a file to upload needs a name")?;
         let key = args.key.clone().unwrap_or_else(|| format!("raw/{name}"));
         let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let (info, job) =
+        let uploading = || format!("uploading {} to {bucket}/{key}", file.display());
+        let (info, job) = if loaded.config.aws.is_some() {
+            // On AWS, S3 sends the event itself (the notification `weir setup aws` made).
+            let info = ports
+                .objects
+                .put(&bucket, &key, Bytes::from(data), Metadata::new())
+                .await
+                .with_context(uploading)?;
+            let job = loaded
+                .config
+                .pipeline_for(&bucket, &key)
+                .map(|p| Job::queued(&bucket, &key, &info.etag, info.size, Some(&p.name)));
+            (info, job)
+        } else {
             ingest::put_object(&ports, &loaded.config, &bucket, &key, Bytes::from(data), Metadata::new())
                 .await
-                .with_context(|| format!("uploading {} to {bucket}/{key}", file.display()))?;
+                .with_context(uploading)?
+        };
         match job {
             Some(job) => {
                 println!("{}\t{bucket}/{key}\t{} bytes", job.job_id, info.size);

@@ -6,10 +6,11 @@ use weir_core::JobStatus;
 use weir_pipeline::reconcile::{self, Reprocess};
 
 use crate::cli::{Global, ReprocessArgs};
-use crate::setup;
+use crate::config;
 
 pub async fn run(global: &Global, args: ReprocessArgs) -> Result<u8> {
-    let (loaded, engine) = setup::engine(global).await?;
+    let loaded = config::load(global)?;
+    let engine = crate::backend::engine(&loaded, None).await?;
     let bucket = args.bucket.clone().unwrap_or_else(|| engine.config().buckets.input.clone());
     let status = match &args.status {
         Some(s) => Some(JobStatus::parse(s).with_context(|| format!("unknown status {s:?}"))?),

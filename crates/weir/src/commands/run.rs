@@ -9,14 +9,15 @@ use tokio_util::sync::CancellationToken;
 use weir_pipeline::Worker;
 
 use crate::cli::{Global, RunArgs};
-use crate::setup;
+use crate::config;
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
-    let loaded = setup::load(global)?;
+    let loaded = config::load(global)?;
     std::fs::create_dir_all(&loaded.data_dir)?;
     // Held until weir run ends (see weir_backends::data_dir).
     let _run_lock = weir_backends::DataDirLock::acquire(&loaded.data_dir)?;
-    let (loaded, engine) = setup::engine(global).await?;
+    let loaded = config::load(global)?;
+    let engine = crate::backend::engine(&loaded, None).await?;
     let config = engine.config();
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
     tracing::info!(

@@ -11,7 +11,7 @@ use weir_server::credentials::Source;
 use weir_server::{Context, Credentials, Running};
 
 use crate::cli::RunArgs;
-use crate::setup::Loaded;
+use crate::config::Loaded;
 
 pub async fn start(
     loaded: &Loaded,

@@ -1,0 +1,50 @@
+//! Finding and reading the configuration the command line points at.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use weir_core::Config;
+
+use crate::cli::Global;
+
+/// The configuration in force and where it came from.
+pub struct Loaded {
+    pub config: Config,
+    pub source: String,
+    pub data_dir: PathBuf,
+}
+
+/// Finds and reads the configuration: `--config`, else `weir.toml` in the data dir or the
+/// current folder, else the bundled sales pipeline.
+pub fn load(global: &Global) -> Result<Loaded> {
+    let default_dir = global.data_dir.clone().unwrap_or_else(|| PathBuf::from("weir-data"));
+    let candidates = [default_dir.join("weir.toml"), PathBuf::from("weir.toml")];
+    let path = match &global.config {
+        Some(p) => Some(p.clone()),
+        None => candidates.into_iter().find(|p| p.is_file()),
+    };
+    let (config, source) = match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(&p).with_context(|| format!("reading config {}", p.display()))?;
+            let mut config = Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            // Files the config names are relative to the config file, not to where weir runs.
+            let base = p.parent().unwrap_or(Path::new("."));
+            for pipeline in &mut config.pipelines {
+                if let Some(file) = &mut pipeline.workflow.file {
+                    if file.is_relative() {
+                        *file = base.join(&*file);
+                    }
+                }
+            }
+            (config, p.display().to_string())
+        }
+        None => (Config::bundled(), "bundled sales pipeline (no weir.toml found)".to_string()),
+    };
+    let problems = config.validate();
+    if !problems.is_empty() {
+        bail!("{source} has problems:\n  {}", problems.join("\n  "));
+    }
+    let data_dir = global.data_dir.clone().or_else(|| config.data_dir.clone()).unwrap_or(default_dir);
+    Ok(Loaded { config, source, data_dir })
+}
