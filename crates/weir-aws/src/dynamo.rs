@@ -667,7 +667,7 @@ impl RecordsSink for DynamoRecordsSink {
                 item.remove("pk");
                 let json = from_attr(&AttributeValue::M(item));
                 out.push(RecordItem { pk: pk.to_string(), sk, item: json });
-                if out.len() >= limit {
+                if limit != 0 && out.len() >= limit {
                     return Ok(out);
                 }
             }

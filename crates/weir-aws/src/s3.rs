@@ -106,11 +106,21 @@ impl S3ObjectStore {
         store: &AmazonS3,
         path: &StorePath,
     ) -> Result<ObjectInfo, PortError> {
-        let r = store
-            .get_opts(path, GetOptions { head: true, ..Default::default() })
-            .await
-            .map_err(|e| store_error(e, bucket, key))?;
+        let r = store.get_opts(path, GetOptions { head: true, ..Default::default() }).await;
+        let r = self.bucket_or_object(r.map_err(|e| store_error(e, bucket, key)), bucket).await?;
         Ok(info(bucket, key, &r.meta, &r.attributes))
+    }
+
+    /// S3 answers a request on a missing bucket with a plain 404 (a HEAD has no body to say
+    /// which): a `NotFound` is told apart by asking whether the bucket exists.
+    async fn bucket_or_object<T>(&self, r: Result<T, PortError>, bucket: &str) -> Result<T, PortError> {
+        match r {
+            Err(PortError::NotFound(what)) => match self.bucket_exists(bucket).await {
+                Ok(false) => Err(PortError::NoSuchBucket(bucket.to_owned())),
+                _ => Err(PortError::NotFound(what)),
+            },
+            other => other,
+        }
     }
 }
 
@@ -290,8 +300,8 @@ impl ObjectStore for S3ObjectStore {
 
     async fn get(&self, bucket: &str, key: &str) -> Result<(ObjectInfo, ByteStream), PortError> {
         let (store, path) = (self.store(bucket)?, location(key)?);
-        let r =
-            store.get_opts(&path, GetOptions::default()).await.map_err(|e| store_error(e, bucket, key))?;
+        let r = store.get_opts(&path, GetOptions::default()).await.map_err(|e| store_error(e, bucket, key));
+        let r = self.bucket_or_object(r, bucket).await?;
         let info = info(bucket, key, &r.meta, &r.attributes);
         let (b, k) = (bucket.to_string(), key.to_string());
         let stream = r.into_stream().map_err(move |e| store_error(e, &b, &k)).boxed();
@@ -311,7 +321,8 @@ impl ObjectStore for S3ObjectStore {
         let r = store
             .put_opts(&path, PutPayload::from_bytes(data), opts)
             .await
-            .map_err(|e| store_error(e, bucket, key))?;
+            .map_err(|e| store_error(e, bucket, key));
+        let r = self.bucket_or_object(r, bucket).await?;
         Ok(ObjectInfo {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -389,7 +400,8 @@ impl ObjectStore for S3ObjectStore {
     }
 
     /// A copy that only copies the version with ETag `if_match` (`x-amz-copy-source-if-match`),
-    /// then the conditional delete of that version.
+    /// then the conditional delete of that version. The version is also checked before the copy
+    /// and on the copy's answer, for S3-compatible servers that ignore the copy's precondition.
     async fn move_object(
         &self,
         from_bucket: &str,
@@ -399,11 +411,17 @@ impl ObjectStore for S3ObjectStore {
         metadata: Option<Metadata>,
         if_match: Option<&str>,
     ) -> Result<ObjectInfo, PortError> {
-        let etag = match if_match {
-            Some(e) => e.trim_matches('"').to_owned(),
-            None => self.head(from_bucket, from_key).await?.etag,
-        };
+        let current = self.head(from_bucket, from_key).await?.etag;
+        let etag = if_match.unwrap_or(&current).trim_matches('"').to_owned();
+        let this_version = || PortError::NotFound(format!("this version of s3://{from_bucket}/{from_key}"));
+        if current.trim_matches('"') != etag {
+            return Err(this_version());
+        }
         let info = self.copy_if(from_bucket, from_key, to_bucket, to_key, metadata, Some(&etag)).await?;
+        if info.etag.trim_matches('"') != etag {
+            return Err(this_version());
+        }
+        // False when a newer version landed under the key meanwhile: it stays, this one moved.
         self.delete_version(from_bucket, from_key, &etag).await?;
         Ok(info)
     }

@@ -299,3 +299,31 @@ async fn sns_notifier_publishes_with_attributes_to_an_sqs_subscription() {
     assert_eq!(weir_aws::sns::sns_subject(&"é".repeat(150)).len(), 100);
     assert!(notifier.publish(&Notification { topic: "nope".into(), ..n }).await.is_err(), "unknown topic");
 }
+
+/// The suites every object store and records sink passes, on S3 and DynamoDB (moto).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_and_dynamodb_pass_the_object_store_and_records_sink_conformance_suites() {
+    let moto = common::Moto::start();
+    let s3 = std::sync::Arc::new(s3_store(&moto).await);
+    weir_ports::conformance::objects::run_all(|| {
+        let s3 = s3.clone();
+        async move {
+            // Fresh, empty buckets for each case.
+            for b in weir_ports::conformance::objects::BUCKETS {
+                s3.create_bucket(b).await.expect("bucket");
+                for o in s3.list(b, "").await.expect("list") {
+                    s3.delete(b, &o.key).await.expect("delete");
+                }
+            }
+            s3 as std::sync::Arc<dyn ObjectStore>
+        }
+    })
+    .await;
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    ensure_tables(&client, "conformance-jobs", Some("conformance-records")).await.expect("tables");
+    weir_ports::conformance::records::run_all(std::sync::Arc::new(DynamoRecordsSink::new(
+        client,
+        "conformance-records",
+    )))
+    .await;
+}

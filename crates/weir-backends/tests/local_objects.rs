@@ -372,3 +372,21 @@ async fn files_dropped_in_by_hand_move_and_delete_by_their_listed_etag() {
     let listed = s.list("in-bucket", "raw/hand-2.csv").await.unwrap().remove(0);
     assert!(s.delete_version("in-bucket", "raw/hand-2.csv", listed.etag.trim_matches('"')).await.unwrap());
 }
+
+/// The suite every object store passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_store_passes_the_object_store_conformance_suite() {
+    let root = tempfile::tempdir().unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    weir_ports::conformance::objects::run_all(|| {
+        let dir = root.path().join(n.fetch_add(1, std::sync::atomic::Ordering::SeqCst).to_string());
+        async move {
+            let s = LocalObjectStore::open(&dir).unwrap();
+            for b in weir_ports::conformance::objects::BUCKETS {
+                s.create_bucket(b).await.unwrap();
+            }
+            std::sync::Arc::new(s) as std::sync::Arc<dyn ObjectStore>
+        }
+    })
+    .await;
+}

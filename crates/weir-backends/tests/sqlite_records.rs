@@ -50,3 +50,11 @@ async fn a_large_batch_is_one_transaction() {
     assert_eq!(rows.len(), 5000);
     assert_eq!(rows[4999].item, json!({"i": 4999}));
 }
+
+/// The suite every records sink passes.
+#[tokio::test]
+async fn sqlite_records_pass_the_records_sink_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = weir_backends::SqliteRecordsSink::open(&dir.path().join("records.db")).unwrap();
+    weir_ports::conformance::records::run_all(std::sync::Arc::new(sink)).await;
+}

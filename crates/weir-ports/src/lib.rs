@@ -2,12 +2,16 @@
 //!
 //! The pipeline code is written against these traits only, so it never knows whether it runs
 //! embedded (folders and SQLite) or on AWS (S3, SQS, DynamoDB, SNS). Each port has one module;
-//! [`conformance`] holds the test suites that every adapter of a port must pass, so that the
-//! embedded and the AWS adapters behave the same where it matters.
+//! `conformance` (feature `conformance`) holds the test suites that every adapter of a port
+//! must pass, so that the embedded and the AWS adapters behave the same where it matters, and
+//! `memory` (feature `memory`) adapters that keep everything in memory, for fast tests.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
 pub mod jobs;
+#[cfg(feature = "memory")]
+pub mod memory;
 pub mod notify;
 pub mod objects;
 pub mod queue;

@@ -17,6 +17,6 @@ pub trait RecordsSink: Send + Sync {
     /// Upserts the items on (pk, sk): writing the same rows twice leaves one copy of each.
     async fn put_batch(&self, items: &[RecordItem]) -> Result<(), PortError>;
 
-    /// Items under one pk, in sk order (for inspection and tests).
+    /// Items under one pk, in sk order, at most `limit` (0: all of them).
     async fn query(&self, pk: &str, limit: usize) -> Result<Vec<RecordItem>, PortError>;
 }

@@ -778,7 +778,7 @@ impl ObjectStore for LocalObjectStore {
     async fn bucket_exists(&self, bucket: &str) -> Result<bool, PortError> {
         match self.require_bucket(bucket) {
             Ok(()) => Ok(true),
-            Err(PortError::NotFound(_)) => Ok(false),
+            Err(PortError::NoSuchBucket(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }
