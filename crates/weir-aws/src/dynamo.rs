@@ -32,7 +32,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{SecondsFormat, Utc};
-use weir_core::{Job, JobId, JobStatus};
+use weir_core::{Backoff, Job, JobId, JobStatus};
 use weir_ports::{
     plan_begin, Begin, JobFilter, JobStore, Lease, PortError, RecordItem, RecordsSink, SourceKey,
 };
@@ -577,8 +577,7 @@ where
     let mut attempt = 0;
     while !requests.is_empty() {
         if attempt > 0 {
-            let backoff = base.saturating_mul(1 << (attempt - 1).min(10)).min(Duration::from_secs(5));
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(Backoff::new(base, Duration::from_secs(5)).exact().delay(attempt)).await;
         }
         if attempt >= BATCH_ATTEMPTS {
             return Err(PortError::unavailable(

@@ -144,9 +144,9 @@ impl OutboxNotifier {
         }))
     }
 
+    /// The wait before the next attempt: exact (no jitter), as `[notify]` documents it.
     fn backoff(&self, attempts: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.retry_initial.saturating_mul(factor).min(self.retry_max)
+        weir_core::Backoff::new(self.retry_initial, self.retry_max).exact().delay(attempts)
     }
 
     /// Sends every due row once (one round, up to a batch); returns how many were attempted.

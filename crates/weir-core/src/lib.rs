@@ -8,6 +8,7 @@
 
 pub mod alarms;
 pub mod aws_config;
+pub mod backoff;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -16,6 +17,7 @@ pub mod keys;
 pub mod notify_config;
 pub mod summary;
 
+pub use backoff::Backoff;
 pub use config::{Config, PipelineConfig};
 pub use error::ErrorClass;
 pub use event::{S3Event, S3EventRecord};

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use weir_core::event::{QueueEvent, S3EventRecord};
 use weir_core::job::sequencer_order;
 use weir_core::keys::validate_key;
-use weir_core::{Config, ErrorClass, Job, JobId, JobStatus, PipelineConfig, Summary};
+use weir_core::{Backoff, Config, ErrorClass, Job, JobId, JobStatus, PipelineConfig, Summary};
 use weir_ports::{Begin, Message, Metadata, PortError};
 use weir_process::Plan;
 use weir_workflow::{MappedResolver, Outcome, RunOptions, StateMachine};
@@ -524,7 +524,7 @@ impl Engine {
     /// Exponential backoff with jitter for the n-th attempt.
     fn backoff(&self, attempt: u32) -> Duration {
         let w = &self.config.worker;
-        backoff(attempt, Duration::from_millis(w.retry_base_ms), Duration::from_secs(w.retry_max_secs))
+        Backoff::new(Duration::from_millis(w.retry_base_ms), Duration::from_secs(w.retry_max_secs)).delay(attempt)
     }
 
     fn retry_later(&self, message: &Message, why: &str) -> Disposition {
@@ -541,13 +541,6 @@ fn log_finished(job: &Job) {
         duration_ms = job.duration_ms.unwrap_or_default(), error = job.error.as_deref().unwrap_or(""),
         "job finished"
     );
-}
-
-/// `base · 2^(n-1)`, capped at `max`, with "equal jitter" (between half and all of it).
-fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let cap = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(max);
-    let jitter: f64 = rand::random();
-    cap.mul_f64(0.5 + jitter / 2.0)
 }
 
 /// Copies counts and output keys from the final workflow state into the job record.
@@ -571,21 +564,5 @@ fn record_outputs(job: &mut Job, state: &Value) {
     }
     if let Some(k) = state.get(fields::FAILED_KEY).and_then(Value::as_str) {
         job.output_keys.insert("failed".into(), format!("{}/{k}", job.source_bucket));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let (base, max) = (Duration::from_secs(1), Duration::from_secs(300));
-        for n in 1..30 {
-            let b = backoff(n, base, max);
-            let cap = Duration::from_secs(1u64 << (n - 1).min(16)).min(max);
-            assert!(b <= cap && b >= cap / 2, "{n}: {b:?}");
-        }
-        assert!(backoff(1, base, max) <= base);
     }
 }

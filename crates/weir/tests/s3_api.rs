@@ -352,10 +352,13 @@ fn boto3_covers_the_operations_and_its_uploads_succeed() {
         .unwrap()
         .iter()
         .all(|j| j["source_key"].as_str().unwrap().starts_with("raw/")));
-    // Nothing is left in the staging areas.
-    for staging in [".multipart", ".incoming"] {
-        let left: Vec<_> = std::fs::read_dir(weir.data().join(staging)).unwrap().collect();
-        assert!(left.is_empty(), "{staging}: {left:?}");
+    // Nothing is left in the staging areas: the multipart parts, and this process's spool.
+    let left: Vec<_> = std::fs::read_dir(weir.data().join(".multipart")).unwrap().collect();
+    assert!(left.is_empty(), ".multipart: {left:?}");
+    for process in std::fs::read_dir(weir.data().join(".tmp")).unwrap().flatten() {
+        let spool = process.path().join("incoming");
+        let left: Vec<_> = std::fs::read_dir(&spool).map(|d| d.flatten().collect()).unwrap_or_default();
+        assert!(left.is_empty(), "{}: {left:?}", spool.display());
     }
 }
 
