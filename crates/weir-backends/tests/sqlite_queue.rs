@@ -148,8 +148,10 @@ async fn a_waiting_receive_sees_sends_from_another_handle() {
     let got = got.expect("receive");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "from the other process");
+    // Woken by the send (the other handle polls), not by its 3 s wait running out. How fast is a
+    // figure for a benchmark, not a timed test on a loaded machine.
     let latency = returned.saturating_duration_since(sent);
-    assert!(latency < Duration::from_millis(250), "cross-handle wake-up took {latency:?}");
+    assert!(latency < Duration::from_millis(2500), "the waiting receive missed the send: {latency:?}");
     // The receipt handle works through the other handle too.
     a.delete(&got[0].receipt_handle).await.expect("delete through the other handle");
 }

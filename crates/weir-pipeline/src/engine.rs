@@ -524,7 +524,8 @@ impl Engine {
     /// Exponential backoff with jitter for the n-th attempt.
     fn backoff(&self, attempt: u32) -> Duration {
         let w = &self.config.worker;
-        Backoff::new(Duration::from_millis(w.retry_base_ms), Duration::from_secs(w.retry_max_secs)).delay(attempt)
+        Backoff::new(Duration::from_millis(w.retry_base_ms), Duration::from_secs(w.retry_max_secs))
+            .delay(attempt)
     }
 
     fn retry_later(&self, message: &Message, why: &str) -> Disposition {

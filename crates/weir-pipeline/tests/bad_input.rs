@@ -174,9 +174,12 @@ async fn malformed_messages_and_test_events_do_not_stop_the_worker() {
         q.send(body).await.unwrap();
     }
     worker_still_up(&h).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let stats = q.stats().await.unwrap();
-    assert_eq!((stats.visible, stats.in_flight), (0, 0), "{stats:?}");
+    // Every malformed message is settled (dead-lettered or, the test event, deleted).
+    common::eventually("the malformed messages to be settled", || async {
+        let stats = q.stats().await.unwrap();
+        (stats.visible + stats.in_flight == 0 && stats.dead_letters == 3).then_some(())
+    })
+    .await;
     let jobs = h.engine.ports().jobs.list(&Default::default()).await.unwrap();
     assert_eq!(jobs.len(), 1, "malformed messages make no jobs");
     h.stop().await;

@@ -141,15 +141,10 @@ impl Harness {
     }
 
     pub async fn wait(&self, id: &JobId) -> Job {
-        for _ in 0..1200 {
-            if let Some(j) = self.jobs.get(id).await.unwrap() {
-                if j.status.is_terminal() {
-                    return j;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("job {id} did not finish in 30 s");
+        eventually(&format!("job {id} to finish"), || async {
+            self.jobs.get(id).await.unwrap().filter(|j| j.status.is_terminal())
+        })
+        .await
     }
 
     pub async fn run(&self, key: &str, data: impl Into<Bytes>) -> Job {

@@ -133,15 +133,11 @@ async fn run_once(target: Option<(&'static str, usize, bool)>, idempotent_notifi
         jobs.push(h.wait(id).await);
     }
     // Let a message whose delete was failed come back and be settled.
-    for _ in 0..200 {
+    let stats = common::eventually(&format!("{target:?}: the queue to drain"), || async {
         let s = h.engine.ports().queue.stats().await.unwrap();
-        if s.visible + s.in_flight == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let stats = h.engine.ports().queue.stats().await.unwrap();
-    assert_eq!(stats.visible + stats.in_flight, 0, "{target:?}: queue not drained: {stats:?}");
+        (s.visible + s.in_flight == 0).then_some(s)
+    })
+    .await;
     let records = h.records.query("CSV#weir-input/raw/sales.csv", 0).await.unwrap().len()
         + h.records.query("CSV#weir-input/raw/bad_rows.csv", 0).await.unwrap().len();
     let result = RunResult {
@@ -271,16 +267,11 @@ async fn a_poison_file_is_dead_lettered_after_max_receives_and_alerted_once() {
     // Fix the cause and replay: the job resumes and ends in one terminal state.
     faults.poison.lock().unwrap().clear();
     assert_eq!(h.engine.ports().queue.dlq_replay(None).await.unwrap(), 1);
-    let mut done = None;
-    for _ in 0..200 {
+    let done = common::eventually("the replayed job to succeed", || async {
         let j = h.jobs.get(&poison.job_id).await.unwrap().unwrap();
-        if j.status == JobStatus::Succeeded {
-            done = Some(j);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let done = done.expect("the replayed job succeeds");
+        (j.status == JobStatus::Succeeded).then_some(j)
+    })
+    .await;
     assert_eq!(done.attempts, 4);
     assert!(h.engine.ports().queue.dlq_list(0).await.unwrap().is_empty());
     h.stop().await;
@@ -290,23 +281,18 @@ async fn a_poison_file_is_dead_lettered_after_max_receives_and_alerted_once() {
 async fn malformed_messages_go_straight_to_the_dlq_with_an_alert() {
     let h = Harness::start(fast_config()).await;
     h.engine.ports().queue.send("this is not an event").await.unwrap();
-    let mut dead = Vec::new();
-    for _ in 0..100 {
-        dead = h.engine.ports().queue.dlq_list(0).await.unwrap();
-        if !dead.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let dead = common::eventually("the dead letter", || async {
+        let dead = h.engine.ports().queue.dlq_list(0).await.unwrap();
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].receive_count, 1, "dead-lettered at the first receive, not retried");
-    for _ in 0..100 {
-        if !h.notes.0.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let notes = h.notes.0.lock().unwrap().clone();
+    let notes = common::eventually("the dead-letter alert", || async {
+        let notes = h.notes.0.lock().unwrap().clone();
+        (!notes.is_empty()).then_some(notes)
+    })
+    .await;
     assert_eq!(notes.len(), 1);
     assert!(notes[0].payload["last_error"].as_str().unwrap().contains("not an S3 event"));
     h.stop().await;

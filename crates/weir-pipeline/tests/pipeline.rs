@@ -180,7 +180,11 @@ async fn redelivered_events_make_one_job_and_one_set_of_outputs() {
         chrono::Utc::now(),
     );
     h.engine.ports().queue.send(&S3Event::single(rec).to_json()).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    common::eventually("the redelivered event to be settled", || async {
+        let s = h.engine.ports().queue.stats().await.unwrap();
+        (s.visible + s.in_flight == 0).then_some(())
+    })
+    .await;
     let again = h.engine.ports().jobs.get(&job.job_id).await.unwrap().unwrap();
     assert_eq!(again.attempts, 1, "a finished job is not run again");
     assert_eq!(again.status, JobStatus::Succeeded);
