@@ -17,8 +17,8 @@
 //!   BatchWriteItem in groups of 25; the UnprocessedItems DynamoDB hands back under throttling are
 //!   retried with exponential backoff.
 //!
-//! Listing reads the GSI day by day, back [`LIST_DAYS`] days; `counts` scans the table (fine for
-//! a dashboard, not for a hot path).
+//! Listing reads the GSI day by day, back [`LIST_DAYS`] days; counts, totals and the per-minute
+//! series are counters in the same table ([`crate::dynamo_stats`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -32,7 +32,10 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{SecondsFormat, Utc};
+use weir_core::stats::{JobTotals, Series};
 use weir_core::{Backoff, Job, JobId, JobStatus};
+
+use crate::dynamo_stats;
 use weir_ports::{
     plan_begin, Begin, JobFilter, JobStore, Lease, PortError, RecordItem, RecordsSink, SourceKey,
 };
@@ -264,6 +267,8 @@ impl DynamoJobStore {
     /// A run's write of its job, in one transaction with the check that the run holds the key
     /// (and, with `release`, giving the key up).
     async fn write_run(&self, job: &Job, run: &str, release: bool) -> Result<(), PortError> {
+        // The record before, for the counters (the run holds the key: nobody else writes it).
+        let old = self.get(&job.job_id).await?;
         let source = source_item_key(&job.source_bucket, &job.source_key);
         let lease_item = if release {
             TransactWriteItem::builder()
@@ -312,7 +317,7 @@ impl DynamoJobStore {
             .send()
             .await;
         match r {
-            Ok(_) => Ok(()),
+            Ok(_) => dynamo_stats::record(&self.client, &self.table, old.as_ref(), job).await,
             Err(e) if lost_lease(&e) => Err(PortError::Conflict(format!(
                 "run {run} no longer holds {}/{}: job {} not saved",
                 job.source_bucket, job.source_key, job.job_id
@@ -345,7 +350,10 @@ impl JobStore for DynamoJobStore {
             .send()
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                dynamo_stats::record(&self.client, &self.table, None, job).await?;
+                Ok(true)
+            }
             Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(port_error("creating a job", e)),
         }
@@ -365,17 +373,20 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn save(&self, job: &Job) -> Result<(), PortError> {
-        self.client
+        let out = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(&job.job_id.0)))
             .update_expression(SAVE_JOB)
             .expression_attribute_names("#st", "status")
             .set_expression_attribute_values(Some(Self::job_values(job)?))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
             .map_err(|e| port_error("saving a job", e))?;
-        Ok(())
+        let old = out.attributes.filter(|a| a.contains_key("job")).as_ref().map(decode).transpose()?;
+        dynamo_stats::record(&self.client, &self.table, old.as_ref(), job).await
     }
 
     async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, PortError> {
@@ -417,35 +428,17 @@ impl JobStore for DynamoJobStore {
         Ok(jobs)
     }
 
+    /// From the status counters (see [`crate::dynamo_stats`]), not a scan of the table.
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
-        let mut counts = BTreeMap::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .projection_expression("#st")
-                .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":p", s("JOB#"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| port_error("counting jobs", e))?;
-            for item in out.items.as_deref().unwrap_or_default() {
-                if let Some(st) =
-                    item.get("status").and_then(|v| v.as_s().ok()).and_then(|v| JobStatus::parse(v))
-                {
-                    *counts.entry(st).or_insert(0) += 1;
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(counts)
+        dynamo_stats::status_counts(&self.client, &self.table).await
+    }
+
+    async fn totals(&self) -> Result<JobTotals, PortError> {
+        dynamo_stats::totals(&self.client, &self.table).await
+    }
+
+    async fn series(&self, from: i64, to: i64) -> Result<Series, PortError> {
+        dynamo_stats::series(&self.client, &self.table, from, to).await
     }
 
     /// Reads the job and the key, decides with [`plan_begin`], and writes the key's item on the

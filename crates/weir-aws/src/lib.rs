@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod dynamo;
+mod dynamo_stats;
 pub mod s3;
 pub mod sns;
 pub mod sqs;

@@ -171,3 +171,49 @@ async fn sqlite_job_store_passes_the_job_store_conformance_suite() {
     )
     .await;
 }
+
+/// A data dir from before the counters: the migration fills them from the jobs there are, so
+/// `/metrics` and the overview start exact after an upgrade.
+#[tokio::test]
+async fn the_counters_migration_fills_them_from_the_jobs_there_are() {
+    use weir_core::stats::minute_of;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    let store = SqliteJobStore::open(&path).unwrap();
+    let mut expected_rows = 0;
+    for (i, status) in [JobStatus::Succeeded, JobStatus::Succeeded, JobStatus::Rejected, JobStatus::Queued]
+        .into_iter()
+        .enumerate()
+    {
+        let mut j = Job::queued("weir-input", &format!("raw/m{i}.csv"), "e", 100, Some("sales"));
+        j.valid_rows = 5;
+        if status.is_terminal() {
+            j.finish(status, None);
+            j.duration_ms = Some(40);
+            expected_rows += if status == JobStatus::Succeeded { 5 } else { 0 };
+        }
+        store.save(&j).await.unwrap();
+    }
+    let before = store.totals().await.unwrap();
+    drop(store);
+    // Back to the schema before the counters.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DROP TABLE stats_finished; DROP TABLE stats_total; DROP TABLE stats_received; DROP TABLE status_counts;
+         ALTER TABLE jobs DROP COLUMN finished_ms;
+         UPDATE weir_schema SET version = 3 WHERE component = 'jobs';",
+    )
+    .unwrap();
+    drop(c);
+    let store = SqliteJobStore::open(&path).unwrap();
+    let after = store.totals().await.unwrap();
+    assert_eq!(after, before, "the counters rebuilt from the jobs are the ones kept as they were written");
+    let succeeded = &after.finished[&("sales".to_string(), JobStatus::Succeeded)];
+    assert_eq!((succeeded.files, succeeded.rows_valid, succeeded.timed), (2, expected_rows, 2));
+    assert_eq!(after.received_files, 4);
+    let now = minute_of(chrono::Utc::now());
+    let series = store.series(now - 2, now + 2).await.unwrap();
+    assert_eq!(series.sum(now - 2, now + 2, None).files, 3);
+    let p50 = series.sum(now - 2, now + 2, None).percentile_ms(50.0).unwrap();
+    assert!((20.0..=50.0).contains(&p50), "40 ms is in the (20, 50] ms bucket: {p50}");
+}

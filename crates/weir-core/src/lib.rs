@@ -15,6 +15,7 @@ pub mod event;
 pub mod job;
 pub mod keys;
 pub mod notify_config;
+pub mod stats;
 pub mod summary;
 
 pub use backoff::Backoff;

@@ -62,6 +62,12 @@ impl JobStore for Timed {
     async fn counts(&self) -> Result<std::collections::BTreeMap<JobStatus, u64>, PortError> {
         self.inner.counts().await
     }
+    async fn totals(&self) -> Result<weir_core::stats::JobTotals, PortError> {
+        self.inner.totals().await
+    }
+    async fn series(&self, from: i64, to: i64) -> Result<weir_core::stats::Series, PortError> {
+        self.inner.series(from, to).await
+    }
     async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {
         self.inner.begin(job, pipeline, run, ttl).await
     }

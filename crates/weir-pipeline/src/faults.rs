@@ -174,6 +174,12 @@ impl JobStore for FaultyJobs {
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
         self.0.counts().await
     }
+    async fn totals(&self) -> Result<weir_core::stats::JobTotals, PortError> {
+        self.0.totals().await
+    }
+    async fn series(&self, from: i64, to: i64) -> Result<weir_core::stats::Series, PortError> {
+        self.0.series(from, to).await
+    }
     async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {
         faulty!(self.1, "jobs.begin", "", self.0.begin(job, pipeline, run, ttl).await)
     }

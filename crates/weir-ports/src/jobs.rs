@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use weir_core::stats::{JobTotals, Series};
 use weir_core::{Job, JobId, JobStatus};
 
 use crate::PortError;
@@ -97,7 +98,10 @@ pub fn plan_begin(
     let mut job = stored.unwrap_or_else(|| candidate.clone());
     let sequencer = candidate.sequencer.clone();
     let held_by_other = key.lease.as_ref().filter(|l| l.expires_ms > now_ms && l.run != run).cloned();
-    let older = matches!((&sequencer, &key.newest_sequencer), (Some(s), Some(n)) if s < n);
+    // An older event for the content that is the key's newest (an identical re-upload came
+    // first) is not older content: it runs or finishes as that content's job.
+    let newest_is_this = key.newest_job.as_ref() == Some(&job.job_id);
+    let older = !newest_is_this && matches!((&sequencer, &key.newest_sequencer), (Some(s), Some(n)) if s < n);
     let newer = match (&sequencer, &key.newest_sequencer) {
         (Some(s), Some(n)) => s > n,
         (Some(_), None) => true,
@@ -173,6 +177,13 @@ pub trait JobStore: Send + Sync {
 
     /// How many jobs are in each status.
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError>;
+
+    /// Everything counted since the store began, and each status's count now: kept as jobs
+    /// are written ([`weir_core::stats::change`]), so reading it does not grow with history.
+    async fn totals(&self) -> Result<JobTotals, PortError>;
+
+    /// The per-minute counters of minutes `[from, to)` (minutes since the Unix epoch).
+    async fn series(&self, from: i64, to: i64) -> Result<Series, PortError>;
 
     /// Begins run `run` of `job` (built from an event, with the event's sequencer): creates the
     /// record if it is missing, orders the event among the key's versions, and takes the key's
@@ -291,6 +302,20 @@ mod tests {
         let plan = plan_begin(Some(done(a.clone())), &a_again, "sales", key, "r4", TTL, 3);
         let Begin::Started(rerun) = plan.outcome else { panic!("a runs again") };
         assert_eq!((rerun.attempts, rerun.sequencer), (1, a_again.sequencer));
+    }
+
+    /// The chaos run found this: an identical re-upload's event arrived while the first
+    /// upload's run was going; that run died, and its own event, older than the re-upload's,
+    /// came back. It is the newest content's job: it runs, it is not superseded by itself.
+    #[test]
+    fn an_older_event_of_the_newest_content_runs_rather_than_supersede_itself() {
+        let (first, again) = (job("e1", "10"), job("e1", "12"));
+        let key = plan_begin(None, &first, "sales", SourceKey::default(), "r1", TTL, 0).key;
+        let plan = plan_begin(Some(first.clone()), &again, "sales", key, "r2", TTL, 1);
+        assert_eq!(plan.outcome, Begin::Busy, "r1 holds the key");
+        let key = SourceKey { lease: None, ..plan.key };
+        let plan = plan_begin(Some(first.clone()), &first, "sales", key, "r3", TTL, 40_000);
+        assert!(matches!(plan.outcome, Begin::Started(_)), "{plan:?}");
     }
 
     #[test]

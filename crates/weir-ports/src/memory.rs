@@ -14,6 +14,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use weir_core::keys::{validate_bucket, validate_key};
+use weir_core::stats::{self, JobTotals, MinuteReceived, MinuteTally, Series, Tally};
 use weir_core::{Job, JobId, JobStatus};
 
 use crate::{
@@ -518,10 +519,22 @@ struct JobState {
     next: u64,
     sources: HashMap<(String, String), SourceKey>,
     claims: BTreeSet<String>,
+    finished: BTreeMap<(i64, String, JobStatus), Tally>,
+    totals: BTreeMap<(String, JobStatus), Tally>,
+    received: BTreeMap<i64, (u64, u64)>,
 }
 
 impl JobState {
     fn write(&mut self, job: &Job) {
+        let (finished, received) = stats::change(self.jobs.get(&job.job_id).map(|(j, _)| j), job);
+        if received {
+            let r = self.received.entry(stats::minute_of(job.created_at)).or_default();
+            (r.0, r.1) = (r.0 + 1, r.1 + job.source_size);
+        }
+        if let Some(m) = finished {
+            self.finished.entry((m.minute, m.pipeline.clone(), m.status)).or_default().add(&m.tally);
+            self.totals.entry((m.pipeline, m.status)).or_default().add(&m.tally);
+        }
         let next = self.next;
         let entry = self.jobs.entry(job.job_id.clone()).or_insert_with(|| (job.clone(), next));
         entry.0 = job.clone();
@@ -583,6 +596,41 @@ impl JobStore for MemoryJobStore {
             *counts.entry(j.status).or_insert(0) += 1;
         }
         Ok(counts)
+    }
+
+    async fn totals(&self) -> Result<JobTotals, PortError> {
+        let s = lock(&self.state);
+        let mut current = BTreeMap::new();
+        for (j, _) in s.jobs.values() {
+            *current.entry(j.status).or_insert(0) += 1;
+        }
+        Ok(JobTotals {
+            finished: s.totals.clone(),
+            received_files: s.received.values().map(|r| r.0).sum(),
+            received_bytes: s.received.values().map(|r| r.1).sum(),
+            current,
+        })
+    }
+
+    async fn series(&self, from: i64, to: i64) -> Result<Series, PortError> {
+        let s = lock(&self.state);
+        let finished = s
+            .finished
+            .iter()
+            .filter(|((minute, _, _), _)| (from..to).contains(minute))
+            .map(|((minute, pipeline, status), tally)| MinuteTally {
+                minute: *minute,
+                pipeline: pipeline.clone(),
+                status: *status,
+                tally: tally.clone(),
+            })
+            .collect();
+        let received = s
+            .received
+            .range(from..to)
+            .map(|(&minute, &(files, bytes))| MinuteReceived { minute, files, bytes })
+            .collect();
+        Ok(Series { finished, received })
     }
 
     async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {

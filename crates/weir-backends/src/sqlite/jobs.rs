@@ -16,12 +16,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
+use weir_core::stats::{JobTotals, Series};
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::{plan_begin, Begin, JobFilter, JobStore, Lease, PortError, SourceKey};
 
-use super::{ms, now_ms, sql, Db, Durability, SqliteFile};
+use super::{ms, now_ms, sql, stats, Db, Durability, SqliteFile};
 
-const MIGRATIONS: &[&str] = &[
+/// The schema's migrations, in order (the last one built at start: [`stats::MIGRATION`]).
+fn migrations() -> [&'static str; 4] {
+    [MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], stats::MIGRATION.as_str()]
+}
+
+const MIGRATIONS: [&str; 3] = [
     "
     CREATE TABLE jobs (
         job_id TEXT PRIMARY KEY,
@@ -72,7 +78,7 @@ impl std::fmt::Debug for SqliteJobStore {
 impl SqliteJobStore {
     /// Opens the job store at `path`, creating the file and its schema if needed.
     pub fn open(path: &Path) -> Result<SqliteJobStore, PortError> {
-        Ok(SqliteJobStore { db: Db::open(path, "jobs", MIGRATIONS)?, durability: Durability::Synced })
+        Ok(SqliteJobStore { db: Db::open(path, "jobs", &migrations())?, durability: Durability::Synced })
     }
 
     /// The job store in the file the queue lives in (see [`SqliteFile`]). Its writes are
@@ -81,7 +87,7 @@ impl SqliteJobStore {
     /// and a record lost before that to a power cut is rebuilt by redelivery of the message —
     /// the job store is bookkeeping for a message that is still on the queue.
     pub fn in_file(file: &SqliteFile) -> Result<SqliteJobStore, PortError> {
-        file.db.migrate("jobs", MIGRATIONS)?;
+        file.db.migrate("jobs", &migrations())?;
         Ok(SqliteJobStore { db: file.db.clone(), durability: Durability::Deferred })
     }
 }
@@ -90,8 +96,8 @@ impl SqliteJobStore {
     /// A run's write of its job, only while it holds the key (and giving the key up with
     /// `release`).
     async fn write_run(&self, job: &Job, run: &str, release: bool) -> Result<(), PortError> {
-        let (id, status, created, json) = row(job)?;
-        let (bucket, key, run) = (job.source_bucket.clone(), job.source_key.clone(), run.to_owned());
+        let (job, run) = (job.clone(), run.to_owned());
+        let (bucket, key, id) = (job.source_bucket.clone(), job.source_key.clone(), job.job_id.clone());
         self.db
             .write_with(self.durability, "saving a job", move |c| {
                 let holds = c
@@ -103,7 +109,7 @@ impl SqliteJobStore {
                         "run {run} no longer holds {bucket}/{key}: job {id} not saved"
                     )));
                 }
-                write_job(c, &id, status, created, &json)?;
+                put_job(c, &job)?;
                 if release {
                     c.prepare_cached(
                         "UPDATE sources SET lease_run = NULL, lease_job = NULL, lease_expires = NULL
@@ -118,15 +124,38 @@ impl SqliteJobStore {
     }
 }
 
-fn write_job(c: &Connection, id: &str, status: &str, created: i64, json: &str) -> Result<(), PortError> {
+/// Writes a job's record (inserting it if needed) and what that changes in the counters.
+fn put_job(c: &Connection, job: &Job) -> Result<(), PortError> {
+    let (id, status, created, json) = row(job)?;
+    let old = stats::old_row(c, &id)?;
+    let finished_ms = job.finished_at.filter(|_| job.status.is_terminal()).map(|t| t.timestamp_millis());
     c.prepare_cached(
-        "INSERT INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO jobs (job_id, status, created_at, job, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (job_id) DO UPDATE
-         SET status = excluded.status, created_at = excluded.created_at, job = excluded.job",
+         SET status = excluded.status, created_at = excluded.created_at, job = excluded.job,
+             finished_ms = excluded.finished_ms",
     )
-    .and_then(|mut st| st.execute(params![id, status, created, json]))
-    .map(drop)
-    .map_err(sql("saving a job"))
+    .and_then(|mut st| st.execute(params![id, status, created, json, finished_ms]))
+    .map_err(sql("saving a job"))?;
+    stats::record(c, old, job)
+}
+
+/// Inserts the job unless its id has a record; counts it as received if it did. Returns
+/// whether it inserted.
+fn insert_if_missing(c: &Connection, job: &Job) -> Result<bool, PortError> {
+    let (id, status, created, json) = row(job)?;
+    let finished_ms = job.finished_at.filter(|_| job.status.is_terminal()).map(|t| t.timestamp_millis());
+    let inserted = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut st| st.execute(params![id, status, created, json, finished_ms]))
+        .map_err(sql("creating a job"))?
+        == 1;
+    if inserted {
+        stats::record(c, None, job)?;
+    }
+    Ok(inserted)
 }
 
 fn read_job(c: &Connection, id: &str) -> Result<Option<Job>, PortError> {
@@ -212,17 +241,8 @@ fn query_jobs(
 #[async_trait]
 impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<bool, PortError> {
-        let (id, status, created, json) = row(job)?;
-        self.db
-            .write_with(self.durability, "creating a job", move |c| {
-                c.prepare_cached(
-                    "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut st| st.execute(params![id, status, created, json]))
-                .map(|n| n == 1)
-                .map_err(sql("creating a job"))
-            })
-            .await
+        let job = job.clone();
+        self.db.write_with(self.durability, "creating a job", move |c| insert_if_missing(c, &job)).await
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
@@ -235,10 +255,8 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn save(&self, job: &Job) -> Result<(), PortError> {
-        let (id, status, created, json) = row(job)?;
-        self.db
-            .write_with(self.durability, "saving a job", move |c| write_job(c, &id, status, created, &json))
-            .await
+        let job = job.clone();
+        self.db.write_with(self.durability, "saving a job", move |c| put_job(c, &job)).await
     }
 
     async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, PortError> {
@@ -263,43 +281,24 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
-        let rows = self
-            .db
-            .read("counting jobs", |c| {
-                let mut st = c
-                    .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")
-                    .map_err(sql("counting jobs"))?;
-                let rows = st
-                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(sql("counting jobs"))?;
-                Ok(rows)
-            })
-            .await?;
-        let mut counts = BTreeMap::new();
-        for (status, n) in rows {
-            match JobStatus::parse(&status) {
-                Some(s) => {
-                    counts.insert(s, n.max(0) as u64);
-                }
-                None => tracing::warn!(status, "job store holds an unknown status; not counted"),
-            }
-        }
-        Ok(counts)
+        self.db.read("counting jobs", stats::status_counts).await
+    }
+
+    async fn totals(&self) -> Result<JobTotals, PortError> {
+        self.db.read("reading job totals", stats::totals).await
+    }
+
+    async fn series(&self, from: i64, to: i64) -> Result<Series, PortError> {
+        self.db.read("reading job series", move |c| stats::series(c, from, to)).await
     }
 
     /// One write: the job, the key's versions and its lease, decided by [`plan_begin`].
     async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {
-        let (id, status, created, json) = row(job)?;
         let (candidate, pipeline, run) = (job.clone(), pipeline.to_owned(), run.to_owned());
         self.db
             .write_with(self.durability, "beginning a job", move |c| {
-                c.prepare_cached(
-                    "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut st| st.execute(params![id, status, created, json]))
-                .map_err(sql("beginning a job"))?;
-                let stored = read_job(c, &id)?;
+                insert_if_missing(c, &candidate)?;
+                let stored = read_job(c, &candidate.job_id.0)?;
                 let (bucket, key) = (&candidate.source_bucket, &candidate.source_key);
                 let current = read_source(c, bucket, key)?.unwrap_or_default();
                 let plan = plan_begin(stored, &candidate, &pipeline, current.clone(), &run, ttl, now_ms());
@@ -307,8 +306,7 @@ impl JobStore for SqliteJobStore {
                     write_source(c, bucket, key, &plan.key)?;
                 }
                 if let Some(job) = &plan.save {
-                    let (id, status, created, json) = row(job)?;
-                    write_job(c, &id, status, created, &json)?;
+                    put_job(c, job)?;
                 }
                 Ok(plan.outcome)
             })

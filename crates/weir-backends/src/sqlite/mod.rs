@@ -36,6 +36,7 @@
 mod jobs;
 mod queue;
 mod records;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

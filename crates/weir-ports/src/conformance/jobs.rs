@@ -35,6 +35,7 @@ where
     a_run_that_lost_its_lease_writes_nothing(open().await, lease).await;
     finished_failed_and_abandoned_runs(open().await, lease).await;
     versions_of_one_key(open().await, lease).await;
+    counters_are_exact(open().await, lease).await;
 }
 
 fn fail(case: &str, what: impl std::fmt::Display) -> ! {
@@ -295,5 +296,69 @@ pub async fn versions_of_one_key((a, b): Handles, lease: Duration) {
     let rerun = started(case, a.as_ref(), &v1_again, "run-4", lease).await;
     if rerun.sequencer != v1_again.sequencer || rerun.attempts != 1 {
         fail(case, format!("the re-run carries the new event's sequencer: {rerun:?}"));
+    }
+}
+
+/// The counters: files received, each outcome once (a re-run is another outcome; saving the
+/// same outcome again is not), each status's count now, and the per-minute series that sum to
+/// the totals.
+pub async fn counters_are_exact((a, b): Handles, lease: Duration) {
+    let case = "counters_are_exact";
+    let jobs: Vec<Job> = (0..4).map(|i| job(&format!("raw/c{i}.csv"), "e", "")).collect();
+    for j in &jobs {
+        a.create(j).await.unwrap_or_else(|e| fail(case, e));
+    }
+    // Two succeed, one fails, one stays queued; the first is saved again as it was.
+    let mut ended = Vec::new();
+    for (i, status) in [(0, JobStatus::Succeeded), (1, JobStatus::Succeeded), (2, JobStatus::Failed)] {
+        let mut run = started(case, a.as_ref(), &jobs[i], &format!("run-{i}"), lease).await;
+        run.valid_rows = 10 + i as u64;
+        run.invalid_rows = 1;
+        run.finish(status, None);
+        a.finish_run(&run, &format!("run-{i}")).await.unwrap_or_else(|e| fail(case, e));
+        ended.push(run);
+    }
+    b.save(&ended[0]).await.unwrap_or_else(|e| fail(case, e));
+    // The failed one runs again (a DLQ replay) and is rejected: one more outcome.
+    let mut rerun = started(case, b.as_ref(), &jobs[2], "run-again", lease).await;
+    rerun.finish(JobStatus::Rejected, Some("bad header".into()));
+    b.finish_run(&rerun, "run-again").await.unwrap_or_else(|e| fail(case, e));
+
+    let totals = a.totals().await.unwrap_or_else(|e| fail(case, e));
+    let files = |status| totals.finished.get(&("sales".to_string(), status)).map_or(0, |t| t.files);
+    let got = (files(JobStatus::Succeeded), files(JobStatus::Rejected), files(JobStatus::Failed));
+    if got != (2, 1, 1) {
+        fail(case, format!("outcomes (succeeded, rejected, failed) {got:?}, not (2, 1, 1): {totals:?}"));
+    }
+    let valid = totals.finished.get(&("sales".to_string(), JobStatus::Succeeded)).map_or(0, |t| t.rows_valid);
+    // 10 + 11 valid rows in the two succeeded jobs.
+    if valid != 21 || totals.received_files != 4 || totals.received_bytes != 40 {
+        fail(
+            case,
+            format!(
+                "rows {valid} (21), received {} files (4), {} bytes (40)",
+                totals.received_files, totals.received_bytes
+            ),
+        );
+    }
+    let want = BTreeMap::from([(JobStatus::Queued, 1), (JobStatus::Succeeded, 2), (JobStatus::Rejected, 1)]);
+    if totals.current != want || b.counts().await.unwrap_or_else(|e| fail(case, e)) != want {
+        fail(case, format!("jobs per status now {:?}, not {want:?}", totals.current));
+    }
+    let now = weir_core::stats::minute_of(Utc::now());
+    let series = b.series(now - 5, now + 2).await.unwrap_or_else(|e| fail(case, e));
+    let sum = series.sum(now - 5, now + 2, None);
+    let received: u64 = series.received.iter().map(|r| r.files).sum();
+    if sum.files != 4 || sum.timed != 4 || received != 4 {
+        fail(
+            case,
+            format!(
+                "the last minutes hold {} outcomes ({} timed) and {received} received, not 4, 4, 4",
+                sum.files, sum.timed
+            ),
+        );
+    }
+    if !b.series(now - 60, now - 10).await.unwrap_or_else(|e| fail(case, e)).finished.is_empty() {
+        fail(case, "outcomes in minutes where nothing finished");
     }
 }
