@@ -13,6 +13,8 @@
 
 use std::fmt;
 
+use crate::json_text::{write_f64, write_i64};
+
 /// A value of the current row as an expression sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(crate) enum Num {
@@ -261,8 +263,8 @@ fn eval_str(n: &Node, row: &Row<'_>, out: &mut Vec<u8>) -> Result<bool, EvalErro
         Node::Slot(s) => match row.slots[*s] {
             Num::Null => return Ok(false),
             Num::Str => out.extend_from_slice((row.text)(*s)),
-            Num::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
-            Num::Float(v) => crate::output::ndjson::write_f64(out, v),
+            Num::Int(v) => write_i64(out, v),
+            Num::Float(v) => write_f64(out, v),
         },
         Node::Call(f, args) => match f {
             Func::Concat => {
@@ -332,12 +334,10 @@ fn eval_str(n: &Node, row: &Row<'_>, out: &mut Vec<u8>) -> Result<bool, EvalErro
 fn append_any(n: &Node, ty: Ty, row: &Row<'_>, out: &mut Vec<u8>) -> Result<bool, EvalError> {
     match ty {
         Ty::Str => eval_str(n, row, out),
-        Ty::Int => Ok(eval_int(n, row)?
-            .map(|v| out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()))
-            .is_some()),
+        Ty::Int => Ok(eval_int(n, row)?.map(|v| write_i64(out, v)).is_some()),
         Ty::Float => match eval_float(n, row)? {
             Some(v) if v.is_finite() => {
-                crate::output::ndjson::write_f64(out, v);
+                write_f64(out, v);
                 Ok(true)
             }
             Some(_) => Err(EvalError::NotFinite),

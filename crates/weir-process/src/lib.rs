@@ -19,19 +19,22 @@
 //! language: `types` for typing a field, rules, `unique` sets), `plan` (compiled
 //! configuration), `expr` (derived field expressions), `output` (`ndjson`, `json`, `parquet`
 //! sinks), `summary` (aggregates), `process` (the pass that ties them together), `parallel`
-//! (one file on N threads), `error`.
+//! (one file on N threads), `error`; and at the bottom, used by all and using none of them,
+//! `json_text` (values as JSON text) and `swar` (eight bytes at a time).
 
 mod decompress;
 mod error;
 mod expr;
 mod formats;
 mod header;
+mod json_text;
 mod output;
 mod parallel;
 mod plan;
 mod process;
 mod schema;
 mod summary;
+mod swar;
 
 pub use error::{ConfigError, ProcessError};
 pub use header::HeaderCheck;
@@ -43,6 +46,6 @@ pub use summary::{NULL_GROUP, OTHER_GROUP};
 #[doc(hidden)]
 pub mod bench {
     pub use crate::formats::csv::bench_parse;
-    pub use crate::output::ndjson::bench_write_str;
+    pub use crate::json_text::bench_write_str;
     pub use crate::schema::types::bench_validate;
 }

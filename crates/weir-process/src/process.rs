@@ -18,10 +18,11 @@ use crate::formats::csv::CsvReader;
 use crate::formats::json::JsonReader;
 use crate::formats::{self, Next, Record, Source};
 use crate::header::HeaderCheck;
+use crate::json_text;
 use crate::output::json::JsonDocSink;
-use crate::output::ndjson::{self, NdjsonSink, OutBuf};
+use crate::output::ndjson::NdjsonSink;
 use crate::output::parquet::ParquetSink;
-use crate::output::{self, Layout, RowRef, Sink, Value};
+use crate::output::{self, Layout, OutBuf, RowRef, Sink, Value};
 use crate::plan::Plan;
 use crate::schema::types::{self, quoted, DecimalError, FloatError, IntError};
 use crate::schema::unique::{fingerprint, UniqueColumn};
@@ -790,18 +791,18 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
             self.reported += 1;
             let out = &mut self.err.buf;
             out.extend_from_slice(b"{\"line\":");
-            ndjson::write_u64(out, line);
+            json_text::write_u64(out, line);
             let (field, reason) = &self.problems[0];
             out.extend_from_slice(b",\"field\":");
-            ndjson::write_str(out, field.as_bytes());
+            json_text::write_str(out, field.as_bytes());
             out.extend_from_slice(b",\"reason\":");
-            ndjson::write_str(out, reason.as_bytes());
+            json_text::write_str(out, reason.as_bytes());
             out.extend_from_slice(b",\"errors\":[");
             for (i, (field, reason)) in self.problems.iter().enumerate() {
                 out.extend_from_slice(if i == 0 { b"{\"field\":" } else { b",{\"field\":" });
-                ndjson::write_str(out, field.as_bytes());
+                json_text::write_str(out, field.as_bytes());
                 out.extend_from_slice(b",\"reason\":");
-                ndjson::write_str(out, reason.as_bytes());
+                json_text::write_str(out, reason.as_bytes());
                 out.push(b'}');
             }
             out.extend_from_slice(b"],\"values\":{");
@@ -813,8 +814,8 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                         out.push(b',');
                     }
                     match self.binding.cols.get(i) {
-                        Some(col) => ndjson::write_str(out, col.original.as_bytes()),
-                        None => ndjson::write_str(out, format!("(field {})", i + 1).as_bytes()),
+                        Some(col) => json_text::write_str(out, col.original.as_bytes()),
+                        None => json_text::write_str(out, format!("(field {})", i + 1).as_bytes()),
                     }
                     out.push(b':');
                     if rec.absent(i) {
@@ -826,9 +827,9 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                         Some((cut, _)) => {
                             let mut short = text[..cut].to_string();
                             short.push('…');
-                            ndjson::write_str(out, short.as_bytes());
+                            json_text::write_str(out, short.as_bytes());
                         }
-                        None => ndjson::write_str(out, text.as_bytes()),
+                        None => json_text::write_str(out, text.as_bytes()),
                     }
                 }
             }

@@ -26,6 +26,7 @@ use memchr::memchr;
 
 use super::{Field, Next, Record, Source};
 use crate::error::ProcessError;
+use crate::swar::eq_mask;
 
 pub(crate) const INITIAL_BUFFER: usize = 256 << 10;
 
@@ -477,23 +478,6 @@ fn scan_unquoted(buf: &[u8], mut j: usize, delimiter: u8) -> usize {
         j += 8;
     }
     j
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in the lowest byte of `x` equal to `b` (higher bits may be false positives,
-/// the lowest never is).
-#[inline(always)]
-pub(crate) fn eq_mask(x: u64, b: u8) -> u64 {
-    let y = x ^ (LO * b as u64);
-    y.wrapping_sub(LO) & !y & HI
-}
-
-/// Like [`eq_mask`] for bytes below `n` (`n` ≤ 128).
-#[inline(always)]
-pub(crate) fn lt_mask(x: u64, n: u8) -> u64 {
-    x.wrapping_sub(LO * n as u64) & !x & HI
 }
 
 #[inline]

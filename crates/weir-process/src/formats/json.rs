@@ -26,6 +26,7 @@ use weir_core::config::normalize_field_name;
 
 use super::{Field, JsonParts, Next, Record, Source};
 use crate::error::ProcessError;
+use crate::json_text::write_escaped;
 use crate::plan::Plan;
 
 const INITIAL_BUFFER: usize = 256 << 10;
@@ -561,11 +562,7 @@ impl Flatten<'_> {
                 _ if self.keep => {
                     self.extra.push(b',');
                     self.extra.push(b'"');
-                    if top {
-                        self.extra.extend(escape_key(&key));
-                    } else {
-                        self.extra.extend(escape_key(&self.path));
-                    }
+                    write_escaped(self.extra, if top { &key } else { &self.path });
                     self.extra.extend_from_slice(b"\":");
                     let mut extra = std::mem::take(self.extra);
                     let r = self.copy_value(depth + 1, &mut extra);
@@ -828,13 +825,6 @@ impl Flatten<'_> {
         }
         Ok(())
     }
-}
-
-/// A key for the output: `"` and `\` and control characters escaped.
-fn escape_key(key: &[u8]) -> Vec<u8> {
-    let mut quoted = Vec::with_capacity(key.len() + 2);
-    crate::output::ndjson::write_str(&mut quoted, key);
-    quoted[1..quoted.len() - 1].to_vec()
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ type FxHashSet<T> = std::collections::HashSet<T, rustc_hash::FxBuildHasher>;
 use weir_core::config::{normalize_field_name, ColumnConfig, ColumnType, Scalar};
 
 use self::types::{quoted, DateFormat, DateTimeFormat};
+use crate::json_text;
 
 /// Digits of a decimal column unless configured.
 const DEFAULT_PRECISION: u8 = 18;
@@ -301,12 +302,12 @@ impl ColumnSpec {
             }
         }
         match &value {
-            Owned::Int(i) => crate::output::ndjson::write_i64(&mut json, *i),
-            Owned::Float(f) => crate::output::ndjson::write_f64(&mut json, *f),
-            Owned::Decimal(v) => types::write_decimal(&mut json, *v, self.scale),
+            Owned::Int(i) => json_text::write_i64(&mut json, *i),
+            Owned::Float(f) => json_text::write_f64(&mut json, *f),
+            Owned::Decimal(v) => json_text::write_decimal(&mut json, *v, self.scale),
             Owned::Bool(b) => json.extend_from_slice(if *b { b"true" } else { b"false" }),
             Owned::Text(s) | Owned::Date(_, s) | Owned::DateTime(_, s) => {
-                crate::output::ndjson::write_str(&mut json, s.as_bytes())
+                json_text::write_str(&mut json, s.as_bytes())
             }
         }
         Ok(Default { json, value })
