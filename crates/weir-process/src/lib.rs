@@ -17,7 +17,7 @@
 //! Modules, one concern each: `decompress` (gzip/zstd with a size ceiling), `formats` (bytes to
 //! records: `csv`, `json`, transcoding), `header` (schema matching), `schema` (the column
 //! language: `types` for typing a field, rules, `unique` sets), `plan` (compiled
-//! configuration), `expr` (derived field expressions), `output` (`ndjson`, `json`, `parquet`
+//! configuration), `slot` (the typed values of a row), `expr` (derived field expressions), `output` (`ndjson`, `json`, `parquet`
 //! sinks), `summary` (aggregates), `process` (the pass that ties them together), `parallel`
 //! (one file on N threads), `error`; and at the bottom, used by all and using none of them,
 //! `json_text` (values as JSON text) and `swar` (eight bytes at a time).
@@ -33,6 +33,7 @@ mod parallel;
 mod plan;
 mod process;
 mod schema;
+mod slot;
 mod summary;
 mod swar;
 

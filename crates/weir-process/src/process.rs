@@ -13,7 +13,7 @@ use weir_core::config::{ColumnType, FormatKind, OutputFormat};
 use weir_core::Summary;
 
 use crate::error::ProcessError;
-use crate::expr::{Num, Row};
+use crate::expr::Row;
 use crate::formats::csv::CsvReader;
 use crate::formats::json::JsonReader;
 use crate::formats::{self, Next, Record, Source};
@@ -27,6 +27,7 @@ use crate::plan::Plan;
 use crate::schema::types::{self, quoted, DecimalError, FloatError, IntError};
 use crate::schema::unique::{fingerprint, UniqueColumn};
 use crate::schema::{Key, Owned};
+use crate::slot::SlotValue;
 use crate::summary::Accumulator;
 
 /// What a pass may know besides the bytes.
@@ -309,12 +310,12 @@ impl Binding {
 }
 
 /// The value an expression sees for a default.
-fn owned_num(v: &Owned) -> Num {
+fn owned_num(v: &Owned) -> SlotValue {
     match v {
-        Owned::Int(i) => Num::Int(*i),
-        Owned::Float(f) => Num::Float(*f),
-        Owned::Decimal(_) | Owned::Bool(_) => Num::Null,
-        Owned::Text(_) | Owned::Date(..) | Owned::DateTime(..) => Num::Str,
+        Owned::Int(i) => SlotValue::Int(*i),
+        Owned::Float(f) => SlotValue::Float(*f),
+        Owned::Decimal(_) | Owned::Bool(_) => SlotValue::Null,
+        Owned::Text(_) | Owned::Date(..) | Owned::DateTime(..) => SlotValue::Text,
     }
 }
 
@@ -331,7 +332,7 @@ pub(crate) struct Pass<'p, K: Sink, E: Write> {
     binding: Binding,
     pub acc: Accumulator,
     /// Typed values by slot (schema columns, then derived fields) for expressions and stats.
-    slots: Vec<Num>,
+    slots: Vec<SlotValue>,
     /// Text of text-typed derived fields.
     derived_text: Vec<Vec<u8>>,
     scratch: Vec<u8>,
@@ -354,10 +355,10 @@ pub(crate) struct Pass<'p, K: Sink, E: Write> {
 
 impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
     pub fn new(plan: &'p Plan, binding: Binding, sink: K, err: OutBuf<E>) -> Self {
-        let mut slots = vec![Num::Null; plan.slot_count()];
+        let mut slots = vec![SlotValue::Null; plan.slot_count()];
         for (s, spec) in plan.columns.iter().enumerate() {
             if binding.file_column[s].is_none() {
-                slots[s] = spec.default.as_ref().map_or(Num::Null, |d| owned_num(&d.value));
+                slots[s] = spec.default.as_ref().map_or(SlotValue::Null, |d| owned_num(&d.value));
             }
         }
         let uniques = plan
@@ -486,7 +487,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     self.problems.push((col.name.clone(), why.into()));
                 }
                 self.values[i] = Value::Null;
-                self.slots[s] = Num::Null;
+                self.slots[s] = SlotValue::Null;
                 continue;
             }
             // `t` starts this far into the field.
@@ -495,12 +496,12 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
             self.trimmed[i] = (ts, te);
             let value = match ty {
                 ColumnType::String => {
-                    self.slots[s] = Num::Str;
+                    self.slots[s] = SlotValue::Text;
                     Value::Text(f.start, f.end)
                 }
                 ColumnType::Integer => match types::parse_i64(t) {
                     Ok(v) => {
-                        self.slots[s] = Num::Int(v);
+                        self.slots[s] = SlotValue::Int(v);
                         Value::Int(v)
                     }
                     Err(e) => {
@@ -514,7 +515,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 },
                 ColumnType::Float => match types::parse_f64(t) {
                     Ok((v, json)) => {
-                        self.slots[s] = Num::Float(v);
+                        self.slots[s] = SlotValue::Float(v);
                         if json {
                             // Already a JSON number: copied as written.
                             Value::Number(v, ts, te)
@@ -536,7 +537,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     match types::parse_decimal(t, spec.precision, spec.scale) {
                         Ok(v) => {
                             let f = v as f64 / 10f64.powi(spec.scale as i32);
-                            self.slots[s] = Num::Float(f);
+                            self.slots[s] = SlotValue::Float(f);
                             Value::Decimal(v)
                         }
                         Err(e) => {
@@ -573,7 +574,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     let format = &plan.columns[s].date;
                     match format.parse_packed(t) {
                         Some(date) => {
-                            self.slots[s] = Num::Str;
+                            self.slots[s] = SlotValue::Text;
                             Value::Date(date, ts, te)
                         }
                         None => {
@@ -588,7 +589,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     let format = &plan.columns[s].datetime;
                     match format.parse(t) {
                         Some(micros) => {
-                            self.slots[s] = Num::Str;
+                            self.slots[s] = SlotValue::Text;
                             Value::DateTime(micros, ts, te)
                         }
                         None => {
@@ -604,7 +605,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 }
                 ColumnType::Email => {
                     if types::is_email(t) {
-                        self.slots[s] = Num::Str;
+                        self.slots[s] = SlotValue::Text;
                         Value::Text(ts, te)
                     } else {
                         let reason = format!("not a valid email address: {}", quoted(raw));
@@ -613,7 +614,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     }
                 }
                 ColumnType::Enum => {
-                    self.slots[s] = Num::Str;
+                    self.slots[s] = SlotValue::Text;
                     Value::Text(ts, te)
                 }
             };
@@ -650,7 +651,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
             match result {
                 Ok(v) => {
                     self.slots[first_derived + j] = v;
-                    if v == Num::Str {
+                    if v == SlotValue::Text {
                         std::mem::swap(&mut self.derived_text[j], &mut out);
                     }
                     self.scratch = out;
@@ -767,7 +768,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 Value::Int(v) => Some(Key::Num(v as f64)),
                 Value::Float(v) | Value::Number(v, ..) => Some(Key::Num(v)),
                 Value::Decimal(_) => match self.slots[*c] {
-                    Num::Float(v) => Some(Key::Num(v)),
+                    SlotValue::Float(v) => Some(Key::Num(v)),
                     _ => None,
                 },
                 Value::Date(d, ..) => Some(Key::Time(d as i64)),

@@ -16,10 +16,10 @@ use weir_core::summary::{
     success_rate, CategoricalCounts, GroupStats, NumericStats, Summary, UniqueCount, ValueCount, ValueRange,
 };
 
-use crate::expr::Num;
 use crate::plan::Plan;
 use crate::schema::unique::DistinctCounter;
 use crate::schema::Key;
+use crate::slot::SlotValue;
 
 type Map<V> = HashMap<Box<[u8]>, V, FxBuildHasher>;
 
@@ -100,7 +100,7 @@ impl Group {
     }
 
     #[inline]
-    fn add(&mut self, fields: &[(String, usize)], slots: &[Num]) {
+    fn add(&mut self, fields: &[(String, usize)], slots: &[SlotValue]) {
         self.count += 1;
         for ((_, slot), stats) in fields.iter().zip(&mut self.stats) {
             if let Some(v) = slots[*slot].as_f64() {
@@ -162,7 +162,7 @@ impl Accumulator {
 
     /// Adds a valid row: `slots` are its typed values, `field(i)` the text of file column `i`.
     #[inline]
-    pub fn add<'a>(&mut self, slots: &[Num], field: impl Fn(usize) -> &'a [u8]) {
+    pub fn add<'a>(&mut self, slots: &[SlotValue], field: impl Fn(usize) -> &'a [u8]) {
         for (_, slot, stats) in &mut self.numeric {
             if let Some(v) = slots[*slot].as_f64() {
                 stats.add(v);

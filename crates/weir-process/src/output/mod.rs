@@ -17,8 +17,8 @@ use std::io::{self, Write};
 use weir_core::config::ColumnType;
 
 use crate::error::ProcessError;
-use crate::expr::{Num, Ty};
 use crate::schema::Default;
+use crate::slot::{SlotType, SlotValue};
 
 /// A typed field of the current row, ready to write.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,11 +66,11 @@ impl Kind {
         }
     }
 
-    pub fn of_expr(ty: Ty) -> Kind {
+    pub fn of_expr(ty: SlotType) -> Kind {
         match ty {
-            Ty::Int => Kind::Int,
-            Ty::Float => Kind::Float,
-            Ty::Str => Kind::Text,
+            SlotType::Int => Kind::Int,
+            SlotType::Float => Kind::Float,
+            SlotType::Text => Kind::Text,
         }
     }
 }
@@ -100,7 +100,7 @@ pub(crate) struct RowRef<'a> {
     pub values: &'a [Value],
     pub buf: &'a [u8],
     /// Derived values, and the text of text-typed ones.
-    pub derived: &'a [Num],
+    pub derived: &'a [SlotValue],
     pub derived_text: &'a [Vec<u8>],
     /// JSON input: unknown keys as `,"key":value` pairs.
     pub extra: &'a [u8],

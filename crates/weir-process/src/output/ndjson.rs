@@ -9,8 +9,8 @@ use std::io::{self, Write};
 
 use super::{Kind, Layout, OutBuf, RowRef, Sink, Value};
 use crate::error::ProcessError;
-use crate::expr::Num;
 use crate::json_text::{object_key, put, write_decimal, write_f64, write_i64, write_str};
+use crate::slot::SlotValue;
 
 /// Serializes a row of a [`Layout`] as one JSON object (no newline).
 pub(crate) struct RowWriter {
@@ -86,10 +86,10 @@ impl RowWriter {
         for (j, key) in self.derived_keys.iter().enumerate() {
             put(out, key);
             match row.derived[j] {
-                Num::Null => out.extend_from_slice(b"null"),
-                Num::Int(v) => write_i64(out, v),
-                Num::Float(v) => write_f64(out, v),
-                Num::Str => write_str(out, &row.derived_text[j]),
+                SlotValue::Null => out.extend_from_slice(b"null"),
+                SlotValue::Int(v) => write_i64(out, v),
+                SlotValue::Float(v) => write_f64(out, v),
+                SlotValue::Text => write_str(out, &row.derived_text[j]),
             }
         }
         out.extend_from_slice(row.extra);

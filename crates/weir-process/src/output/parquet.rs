@@ -25,9 +25,9 @@ use parquet::schema::types::Type;
 
 use super::{Kind, Layout, RowRef, Sink, Value};
 use crate::error::ProcessError;
-use crate::expr::Num;
 use crate::schema::types::packed_days;
 use crate::schema::Owned;
+use crate::slot::SlotValue;
 
 /// One column's values of the current row group (nulls only in `levels`).
 enum Values {
@@ -292,10 +292,10 @@ impl<W: Write + Send> Sink for ParquetSink<W> {
         for (j, d) in row.derived.iter().enumerate() {
             let column = &mut self.columns[c + j];
             match *d {
-                Num::Null => column.null(),
-                Num::Int(v) => column.int(v),
-                Num::Float(v) => column.float(v),
-                Num::Str => column.text(&row.derived_text[j]),
+                SlotValue::Null => column.null(),
+                SlotValue::Int(v) => column.int(v),
+                SlotValue::Float(v) => column.float(v),
+                SlotValue::Text => column.text(&row.derived_text[j]),
             }
         }
         self.rows += 1;
