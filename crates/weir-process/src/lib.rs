@@ -37,9 +37,9 @@ mod slot;
 mod summary;
 mod swar;
 
-pub use error::{ConfigError, ProcessError};
+pub use error::ProcessError;
 pub use header::HeaderCheck;
-pub use plan::Plan;
+pub use plan::{ConfigError, Plan};
 pub use process::{check_header, check_header_named, check_header_with, process, process_with, Options};
 pub use summary::{NULL_GROUP, OTHER_GROUP};
 

@@ -2,19 +2,26 @@
 //!
 //! Compiling resolves every name to an index (schema columns first, then derived fields, which
 //! share one "slot" numbering so expressions and aggregates address both alike), parses the
-//! derived expressions, date formats and regexes, and finds every configuration problem at once,
-//! each with its location as a path in the pipeline (`columns[3].regex: ...`), which `weir check`
-//! prefixes with `pipeline[i].`. Per-file work starts from this and never re-parses configuration
+//! derived expressions, date formats and regexes, and finds every configuration problem at once:
+//! a [`ConfigError`] lists each with its location as a path in the pipeline
+//! (`columns[3].regex: ...`), which `weir check` prefixes with `pipeline[i].`. Per-file work starts from this and never re-parses configuration
 //! text.
 
 use weir_core::config::{
     normalize_field_name, ColumnType, Compression, FormatKind, OutputFormat, PipelineConfig, UnknownColumns,
 };
 
-use crate::error::ConfigError;
 use crate::expr::{Expr, Node, Scope};
 pub(crate) use crate::schema::ColumnSpec;
 use crate::slot::SlotType;
+
+/// Every problem found in a pipeline configuration, one line each, located by its path in the
+/// pipeline, e.g. ``derived[0].expr: unknown field `quantty` ``.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pipeline configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
 
 /// A compiled pipeline: cheap to share between threads and reuse for every file.
 #[derive(Debug, Clone)]
@@ -399,6 +406,12 @@ mod tests {
                 "validation.max_invalid_ratio: 1.5 is not between 0 and 1",
             ]
         );
+    }
+
+    #[test]
+    fn config_error_lists_every_problem() {
+        let e = ConfigError { problems: vec!["a: x".into(), "b: y".into()] };
+        assert_eq!(e.to_string(), "invalid pipeline configuration: a: x; b: y");
     }
 
     #[test]
