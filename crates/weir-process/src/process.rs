@@ -26,7 +26,7 @@ use crate::output::{self, Layout, OutBuf, RowRef, Sink, Value};
 use crate::plan::Plan;
 use crate::schema::types::{self, quoted, DecimalError, FloatError, IntError};
 use crate::schema::unique::{fingerprint, UniqueColumn};
-use crate::schema::{Key, Owned};
+use crate::schema::Key;
 use crate::slot::SlotValue;
 use crate::summary::Accumulator;
 
@@ -309,23 +309,6 @@ impl Binding {
     }
 }
 
-/// The value an expression sees for a default.
-fn owned_num(v: &Owned) -> SlotValue {
-    match v {
-        Owned::Int(i) => SlotValue::Int(*i),
-        Owned::Float(f) => SlotValue::Float(*f),
-        Owned::Decimal(_) | Owned::Bool(_) => SlotValue::Null,
-        Owned::Text(_) | Owned::Date(..) | Owned::DateTime(..) => SlotValue::Text,
-    }
-}
-
-fn owned_text(v: &Owned) -> &[u8] {
-    match v {
-        Owned::Text(s) | Owned::Date(_, s) | Owned::DateTime(_, s) => s.as_bytes(),
-        _ => b"",
-    }
-}
-
 /// One file's pass state: the row loop's working memory, the summary and the outputs.
 pub(crate) struct Pass<'p, K: Sink, E: Write> {
     plan: &'p Plan,
@@ -358,7 +341,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
         let mut slots = vec![SlotValue::Null; plan.slot_count()];
         for (s, spec) in plan.columns.iter().enumerate() {
             if binding.file_column[s].is_none() {
-                slots[s] = spec.default.as_ref().map_or(SlotValue::Null, |d| owned_num(&d.value));
+                slots[s] = spec.default.as_ref().map_or(SlotValue::Null, |d| d.slot_value());
             }
         }
         let uniques = plan
@@ -474,7 +457,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 let spec = &plan.columns[s];
                 if let Some(d) = &spec.default {
                     self.values[i] = Value::Default;
-                    self.slots[s] = owned_num(&d.value);
+                    self.slots[s] = d.slot_value();
                     continue;
                 }
                 if let Some(why) = col.not_null {
@@ -691,7 +674,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
         if slot >= ncols {
             return &self.derived_text[slot - ncols];
         }
-        let default = || self.plan.columns[slot].default.as_ref().map_or(&b""[..], |d| owned_text(&d.value));
+        let default = || self.plan.columns[slot].default.as_ref().map_or(&b""[..], |d| d.text());
         match self.binding.file_column[slot] {
             None => default(),
             Some(f) => match self.values[f] {

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use weir_core::config::ColumnType;
 
 use crate::error::ProcessError;
-use crate::schema::Default;
+use crate::schema::ColumnDefault;
 use crate::slot::{SlotType, SlotValue};
 
 /// A typed field of the current row, ready to write.
@@ -79,7 +79,7 @@ impl Kind {
 pub(crate) struct Column {
     pub name: String,
     pub kind: Kind,
-    pub default: Option<Default>,
+    pub default: Option<ColumnDefault>,
 }
 
 /// The output columns of one file, in order: written file columns, missing schema columns,
