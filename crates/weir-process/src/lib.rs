@@ -22,6 +22,7 @@
 //! (one file on N threads), `error`; and at the bottom, used by all and using none of them,
 //! `json_text` (values as JSON text) and `swar` (eight bytes at a time).
 
+mod binding;
 mod decompress;
 mod error;
 mod expr;
@@ -30,6 +31,7 @@ mod header;
 mod json_text;
 mod output;
 mod parallel;
+mod pass;
 mod plan;
 mod process;
 mod schema;

@@ -23,6 +23,27 @@ use crate::slot::SlotValue;
 
 type Map<V> = HashMap<Box<[u8]>, V, FxBuildHasher>;
 
+/// The rows of a pass (or of the pieces of one, added up): read, valid, and invalid ones the
+/// error report describes.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct RowCounts {
+    pub total: u64,
+    pub valid: u64,
+    pub reported: u64,
+}
+
+impl RowCounts {
+    pub fn invalid(&self) -> u64 {
+        self.total - self.valid
+    }
+
+    pub fn add(&mut self, other: RowCounts) {
+        self.total += other.total;
+        self.valid += other.valid;
+        self.reported += other.reported;
+    }
+}
+
 /// The group every new group value joins once `max_groups` are tracked.
 pub const OTHER_GROUP: &str = "(other)";
 /// The group of rows whose group-by field is empty.
@@ -276,7 +297,8 @@ impl Accumulator {
         }
     }
 
-    pub fn finish(self, total: u64, valid: u64, errors_reported: u64) -> Summary {
+    pub fn finish(self, counts: RowCounts) -> Summary {
+        let RowCounts { total, valid, reported: errors_reported } = counts;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let numeric = self
             .numeric
