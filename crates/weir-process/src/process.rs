@@ -57,7 +57,7 @@ pub fn check_header_with<R: Read>(
     options: &Options<'_>,
 ) -> Result<HeaderCheck, ProcessError> {
     let input = formats::open(plan, input, options.source_name)?;
-    let buffer = formats::initial_buffer(options.size_hint);
+    let buffer = formats::refill::initial_buffer(options.size_hint);
     match plan.input.kind {
         FormatKind::Csv => {
             let mut reader = CsvReader::with_buffer(
@@ -108,7 +108,7 @@ pub fn process_with<R: Read, W: Write + Send, E: Write>(
         return crate::parallel::process(plan, input, results, errors, options.source_name, options.progress);
     }
     let input = formats::open(plan, input, options.source_name)?;
-    let buffer = formats::initial_buffer(options.size_hint);
+    let buffer = formats::refill::initial_buffer(options.size_hint);
     match plan.input.kind {
         FormatKind::Csv => {
             let (delimiter, quote, max) = (plan.delimiter, plan.quote, plan.max_record_bytes);
