@@ -31,8 +31,9 @@ use crate::error::ProcessError;
 use crate::json_text::write_escaped;
 use crate::plan::Plan;
 
-/// Nesting levels an element may have (serde_json's default limit too).
-pub(crate) const MAX_DEPTH: usize = 128;
+/// Arrays and objects an element may nest, its own object being the first: serde_json's default
+/// limit (it refuses the 128th).
+pub(crate) const MAX_DEPTH: usize = 127;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -403,6 +404,13 @@ impl<R: Read> Source for JsonReader<'_, R> {
     }
 }
 
+/// Whether `normalize_field_name` would change a key: ASCII capitals, whitespace as
+/// `char::is_whitespace` sees it (which, unlike `u8::is_ascii_whitespace`, includes the vertical
+/// tab), or anything beyond ASCII.
+fn needs_normalizing(key: &[u8]) -> bool {
+    key.iter().any(|&b| b.is_ascii_uppercase() || b.is_ascii_whitespace() || b == 0x0B || b >= 0x80)
+}
+
 fn describe(b: u8) -> String {
     if b.is_ascii_graphic() {
         format!("`{}`", b as char)
@@ -480,12 +488,11 @@ impl Flatten<'_> {
             let mut key = std::mem::take(&mut self.key);
             key.clear();
             self.string_into(&mut key)?;
-            let normalized: Vec<u8> =
-                if key.iter().any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace() || *b >= 0x80) {
-                    normalize_field_name(&String::from_utf8_lossy(&key)).into_bytes()
-                } else {
-                    key.clone()
-                };
+            let normalized: Vec<u8> = if needs_normalizing(&key) {
+                normalize_field_name(&String::from_utf8_lossy(&key)).into_bytes()
+            } else {
+                key.clone()
+            };
             let path_len = self.path.len();
             if !top {
                 self.path.push(b'.');
@@ -693,9 +700,6 @@ impl Flatten<'_> {
 
     /// Validates any value and appends it to `out` as compact JSON.
     fn copy_value(&mut self, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err(self.error(&format!("nested more than {MAX_DEPTH} levels")));
-        }
         self.ws();
         match self.s.get(self.i) {
             Some(b'"') => {
@@ -722,6 +726,9 @@ impl Flatten<'_> {
                 out.extend_from_slice(&self.s[from..self.i]);
             }
             Some(&open @ (b'{' | b'[')) => {
+                if depth > MAX_DEPTH {
+                    return Err(self.error(&format!("nested more than {MAX_DEPTH} levels")));
+                }
                 let close = if open == b'{' { b'}' } else { b']' };
                 self.i += 1;
                 out.push(open);
@@ -766,13 +773,16 @@ impl Flatten<'_> {
 }
 
 #[cfg(test)]
+mod differential;
+
+#[cfg(test)]
 mod tests {
     use weir_core::config::{ColumnConfig, ColumnType, FormatKind};
 
     use super::*;
     use crate::formats::refill::tests::Trickle;
 
-    fn plan(cols: &[&str], keep: bool, max: usize) -> Plan {
+    pub(super) fn plan(cols: &[&str], keep: bool, max: usize) -> Plan {
         let mut p = weir_core::Config::bundled().pipelines.remove(0);
         p.format.kind = FormatKind::Json;
         p.format.max_record_bytes = max;
@@ -895,7 +905,7 @@ mod tests {
         let plan = plan(&["id"], true, 1 << 20);
         let mut r = JsonReader::new(&data[..], &plan, None);
         let Some(Next::Record(rec)) = Source::next_record(&mut r).unwrap() else { panic!() };
-        assert!(rec.malformed().unwrap().contains("nested more than 128 levels"), "{:?}", rec.malformed());
+        assert!(rec.malformed().unwrap().contains("nested more than 127 levels"), "{:?}", rec.malformed());
         let Some(Next::Record(rec)) = Source::next_record(&mut r).unwrap() else { panic!() };
         assert_eq!(rec.field(0), b"2");
     }
