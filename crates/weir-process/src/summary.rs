@@ -91,6 +91,21 @@ impl Range {
     }
 }
 
+/// Adds the stats of a later piece of the same column (before `finish`).
+fn merge_stats(a: &mut NumericStats, b: NumericStats) {
+    if b.count == 0 {
+        return;
+    }
+    if a.count == 0 {
+        *a = b;
+    } else {
+        a.min = a.min.min(b.min);
+        a.max = a.max.max(b.max);
+        a.count += b.count;
+        a.sum += b.sum;
+    }
+}
+
 struct Categorical {
     name: String,
     /// File column holding the value, if the file has it.
@@ -226,16 +241,7 @@ impl Accumulator {
     /// differ (the counts of values that made it stay exact).
     pub fn merge(&mut self, other: Accumulator) {
         for ((_, _, a), (_, _, b)) in self.numeric.iter_mut().zip(other.numeric) {
-            if b.count > 0 {
-                if a.count == 0 {
-                    *a = b;
-                } else {
-                    a.min = a.min.min(b.min);
-                    a.max = a.max.max(b.max);
-                    a.count += b.count;
-                    a.sum += b.sum;
-                }
-            }
+            merge_stats(a, b);
         }
         for (a, b) in self.categorical.iter_mut().zip(other.categorical) {
             a.capped |= b.capped;
@@ -254,16 +260,7 @@ impl Accumulator {
             let into = |dst: &mut Group, src: Group| {
                 dst.count += src.count;
                 for (d, s) in dst.stats.iter_mut().zip(src.stats) {
-                    if s.count > 0 {
-                        if d.count == 0 {
-                            *d = s;
-                        } else {
-                            d.min = d.min.min(s.min);
-                            d.max = d.max.max(s.max);
-                            d.count += s.count;
-                            d.sum += s.sum;
-                        }
-                    }
+                    merge_stats(d, s);
                 }
             };
             for (k, g) in b.map {
