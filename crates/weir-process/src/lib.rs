@@ -14,13 +14,22 @@
 //! caps and the `unique` sets, whatever the file size. The row loop allocates nothing for a valid
 //! row of the common types; `bench/process.sh` measures it against DuckDB.
 //!
-//! Modules, one concern each: `decompress` (gzip/zstd with a size ceiling), `formats` (bytes to
-//! records: `csv`, `json`, transcoding), `header` (schema matching), `schema` (the column
-//! language: `types` for typing a field, rules, `unique` sets), `plan` (compiled
-//! configuration), `slot` (the typed values of a row), `expr` (derived field expressions), `output` (`ndjson`, `json`, `parquet`
-//! sinks), `summary` (aggregates), `process` (the pass that ties them together), `parallel`
-//! (one file on N threads), `error`; and at the bottom, used by all and using none of them,
-//! `json_text` (values as JSON text) and `swar` (eight bytes at a time).
+//! Modules, one concern each, from the top down; a module uses only modules below it (no
+//! cycles):
+//!
+//! - `process`: the entry points: open the input, pick the reader and the sink, run the pass.
+//! - `parallel`: one CSV file on N threads, cut at record boundaries, merged in file order.
+//! - `pass`: the row loop (validate, derive, write, summarise) and the error report.
+//! - `binding`: the plan bound to one file's header: what each column is, the output layout.
+//! - `formats`: bytes to records: `csv`, `json` (flattened onto the columns) and transcoding,
+//!   both readers on one `refill` buffer. `output`: where valid rows go (`ndjson`, `json`,
+//!   `parquet`). `summary`: the aggregates, within their caps.
+//! - `error` (why a file fails) and `header` (matching a header with the schema).
+//! - `plan`: the configuration compiled once, and `ConfigError` for what is wrong with it;
+//!   `expr`: derived-field expressions; `schema`: the column language (`types` to type a field,
+//!   rules, defaults, `unique` sets).
+//! - Leaves: `slot` (a row's typed values), `json_text` (values as JSON text), `swar` (eight
+//!   bytes at a time), `decompress` (gzip/zstd with a size ceiling).
 
 mod binding;
 mod decompress;
