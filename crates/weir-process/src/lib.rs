@@ -1,6 +1,6 @@
 //! weir's processing core: one streaming pass over a CSV or JSON byte stream.
 //!
-//! A [`Plan`] is compiled once from a pipeline's configuration. [`process`] then reads a file
+//! A [`Plan`] is compiled once from a pipeline's configuration. [`process()`] then reads a file
 //! (any `std::io::Read`, never wholly in memory; gzip/zstd and other text encodings decoded on
 //! the way) and in a single pass checks its header against the schema, validates and types every
 //! row, computes derived fields, writes valid rows as NDJSON, a JSON document or Parquet and

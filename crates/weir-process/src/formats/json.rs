@@ -85,8 +85,8 @@ impl<'p, R: Read> JsonReader<'p, R> {
         Self::with_buffer(inner, plan, progress, super::refill::INITIAL_BUFFER)
     }
 
-    /// [`JsonReader::new`] starting with a buffer of `initial` bytes (it grows as records
-    /// need), for inputs known to be small: see [`super::refill::initial_buffer`].
+    /// A reader of the plan's columns, starting with a buffer of `initial` bytes (it grows as
+    /// records need; see [`super::refill::initial_buffer`] for inputs known to be small).
     pub fn with_buffer(inner: R, plan: &Plan, progress: Option<&'p dyn Fn(u64)>, initial: usize) -> Self {
         let mut targets = FxHashMap::default();
         for c in &plan.columns {
