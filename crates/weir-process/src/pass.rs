@@ -100,7 +100,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
         let mut slots = vec![SlotValue::Null; plan.slot_count()];
         for (s, spec) in plan.columns.iter().enumerate() {
             if binding.file_column[s].is_none() {
-                slots[s] = spec.default.as_ref().map_or(SlotValue::Null, |d| d.slot_value());
+                slots[s] = spec.default.as_ref().map_or(SlotValue::Null, |d| d.slot_value(spec.scale));
             }
         }
         let uniques = plan
@@ -204,7 +204,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 let spec = &plan.columns[s];
                 if let Some(d) = &spec.default {
                     self.values[i] = Value::Default;
-                    self.slots[s] = d.slot_value();
+                    self.slots[s] = d.slot_value(spec.scale);
                     continue;
                 }
                 if let Some(why) = col.not_null {
@@ -266,8 +266,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                     let spec = &plan.columns[s];
                     match types::parse_decimal(t, spec.precision, spec.scale) {
                         Ok(v) => {
-                            let f = v as f64 / 10f64.powi(spec.scale as i32);
-                            self.slots[s] = SlotValue::Float(f);
+                            self.slots[s] = SlotValue::Float(types::decimal_to_f64(v, spec.scale));
                             Value::Decimal(v)
                         }
                         Err(e) => {

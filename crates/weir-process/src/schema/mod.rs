@@ -107,12 +107,14 @@ pub(crate) struct ColumnDefault {
 }
 
 impl ColumnDefault {
-    /// What the default is in its slot, for expressions and numeric stats.
-    pub fn slot_value(&self) -> SlotValue {
+    /// What the default is in its slot, for expressions and numeric stats: what a field with
+    /// the same text would be (`scale` is the column's, for a decimal).
+    pub fn slot_value(&self, scale: u8) -> SlotValue {
         match self.value {
             DefaultValue::Int(i) => SlotValue::Int(i),
             DefaultValue::Float(f) => SlotValue::Float(f),
-            DefaultValue::Decimal(_) | DefaultValue::Bool(_) => SlotValue::Null,
+            DefaultValue::Decimal(v) => SlotValue::Float(types::decimal_to_f64(v, scale)),
+            DefaultValue::Bool(_) => SlotValue::Null,
             DefaultValue::Text(_) | DefaultValue::Date(..) | DefaultValue::DateTime(..) => SlotValue::Text,
         }
     }

@@ -191,6 +191,12 @@ pub(crate) fn parse_decimal(s: &[u8], precision: u8, scale: u8) -> Result<i128, 
     Ok(if neg { -v } else { v })
 }
 
+/// A scaled decimal as the float expressions and stats compute with.
+#[inline]
+pub(crate) fn decimal_to_f64(v: i128, scale: u8) -> f64 {
+    v as f64 / 10f64.powi(scale as i32)
+}
+
 /// Spaces and tabs around typed values are not part of them.
 #[inline]
 pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
