@@ -1,22 +1,13 @@
-//! The two ways processing can fail, kept apart because callers act on them differently.
+//! Why one file's pass fails, and whether retrying can help.
 //!
-//! A [`ConfigError`] is found once, when a pipeline's configuration is compiled into a
-//! [`crate::Plan`]; it lists every problem with its location so `weir check` can print them all.
 //! A [`ProcessError`] ends one file's pass; [`ProcessError::class`] says whether retrying can help
 //! (a bad file never gets better, an I/O failure might). Invalid *rows* are not errors at all: they
-//! go to the error report and the file carries on.
+//! go to the error report and the file carries on. (Problems in a pipeline's configuration are
+//! [`crate::ConfigError`]s, found once when the [`crate::Plan`] is compiled.)
 
 use weir_core::ErrorClass;
 
 use crate::header::HeaderCheck;
-
-/// Every problem found in a pipeline configuration, one line each, located by its path in the
-/// pipeline, e.g. ``derived[0].expr: unknown field `quantty` ``.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid pipeline configuration: {}", .problems.join("; "))]
-pub struct ConfigError {
-    pub problems: Vec<String>,
-}
 
 /// Why a file could not be processed.
 #[derive(Debug, thiserror::Error)]
@@ -90,11 +81,5 @@ mod tests {
         assert_eq!(ProcessError::Io(io).class(), ErrorClass::Transient);
         let bad = std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt gzip");
         assert_eq!(ProcessError::Io(bad).class(), ErrorClass::Permanent);
-    }
-
-    #[test]
-    fn config_error_lists_every_problem() {
-        let e = ConfigError { problems: vec!["a: x".into(), "b: y".into()] };
-        assert_eq!(e.to_string(), "invalid pipeline configuration: a: x; b: y");
     }
 }

@@ -13,41 +13,8 @@
 
 use std::fmt;
 
-/// A value of the current row as an expression sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub(crate) enum Num {
-    #[default]
-    Null,
-    Int(i64),
-    Float(f64),
-    /// Text, read through the row's text accessor for this slot.
-    Str,
-}
-
-impl Num {
-    #[inline]
-    pub fn as_f64(self) -> Option<f64> {
-        match self {
-            Num::Null | Num::Str => None,
-            Num::Int(i) => Some(i as f64),
-            Num::Float(f) => Some(f),
-        }
-    }
-}
-
-/// The type of a slot or an expression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ty {
-    Int,
-    Float,
-    Str,
-}
-
-impl Ty {
-    pub fn is_numeric(self) -> bool {
-        self != Ty::Str
-    }
-}
+use crate::json_text::{write_f64, write_i64};
+use crate::slot::{SlotType, SlotValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -79,7 +46,7 @@ pub(crate) enum Node {
     Neg(Box<Node>),
     Bin(Op, Box<Node>, Box<Node>),
     /// A function, its arguments and their types.
-    Call(Func, Vec<(Node, Ty)>),
+    Call(Func, Vec<(Node, SlotType)>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,17 +70,17 @@ impl fmt::Display for EvalError {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Expr {
     pub root: Node,
-    pub ty: Ty,
+    pub ty: SlotType,
 }
 
 /// What the parser needs to know about a name: its slot and type.
 pub(crate) trait Scope {
-    fn lookup(&self, name: &str) -> Result<(usize, Ty), String>;
+    fn lookup(&self, name: &str) -> Result<(usize, SlotType), String>;
 }
 
 /// The row an expression is evaluated over: typed slots, and the text of text slots.
 pub(crate) struct Row<'a> {
-    pub slots: &'a [Num],
+    pub slots: &'a [SlotValue],
     pub text: &'a dyn Fn(usize) -> &'a [u8],
 }
 
@@ -132,19 +99,19 @@ impl Expr {
         Ok(Expr { root, ty })
     }
 
-    /// Evaluates a numeric expression (a text one evaluates to `Num::Str` with `out` filled).
+    /// Evaluates a numeric expression (a text one evaluates to `SlotValue::Text` with `out` filled).
     #[inline]
-    pub fn eval(&self, row: &Row<'_>, out: &mut Vec<u8>) -> Result<Num, EvalError> {
+    pub fn eval(&self, row: &Row<'_>, out: &mut Vec<u8>) -> Result<SlotValue, EvalError> {
         match self.ty {
-            Ty::Int => Ok(eval_int(&self.root, row)?.map_or(Num::Null, Num::Int)),
-            Ty::Float => match eval_float(&self.root, row)? {
-                None => Ok(Num::Null),
-                Some(v) if v.is_finite() => Ok(Num::Float(v)),
+            SlotType::Int => Ok(eval_int(&self.root, row)?.map_or(SlotValue::Null, SlotValue::Int)),
+            SlotType::Float => match eval_float(&self.root, row)? {
+                None => Ok(SlotValue::Null),
+                Some(v) if v.is_finite() => Ok(SlotValue::Float(v)),
                 Some(_) => Err(EvalError::NotFinite),
             },
-            Ty::Str => {
+            SlotType::Text => {
                 out.clear();
-                Ok(if eval_str(&self.root, row, out)? { Num::Str } else { Num::Null })
+                Ok(if eval_str(&self.root, row, out)? { SlotValue::Text } else { SlotValue::Null })
             }
         }
     }
@@ -154,7 +121,7 @@ fn eval_int(n: &Node, row: &Row<'_>) -> Result<Option<i64>, EvalError> {
     Ok(match n {
         Node::Int(v) => Some(*v),
         Node::Slot(s) => match row.slots[*s] {
-            Num::Int(v) => Some(v),
+            SlotValue::Int(v) => Some(v),
             _ => None,
         },
         Node::Neg(a) => match eval_int(a, row)? {
@@ -259,10 +226,10 @@ fn eval_str(n: &Node, row: &Row<'_>, out: &mut Vec<u8>) -> Result<bool, EvalErro
     match n {
         Node::Text(t) => out.extend_from_slice(t),
         Node::Slot(s) => match row.slots[*s] {
-            Num::Null => return Ok(false),
-            Num::Str => out.extend_from_slice((row.text)(*s)),
-            Num::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
-            Num::Float(v) => crate::output::ndjson::write_f64(out, v),
+            SlotValue::Null => return Ok(false),
+            SlotValue::Text => out.extend_from_slice((row.text)(*s)),
+            SlotValue::Int(v) => write_i64(out, v),
+            SlotValue::Float(v) => write_f64(out, v),
         },
         Node::Call(f, args) => match f {
             Func::Concat => {
@@ -329,15 +296,13 @@ fn eval_str(n: &Node, row: &Row<'_>, out: &mut Vec<u8>) -> Result<bool, EvalErro
 }
 
 /// Appends any expression as text (numbers formatted); false when it is null.
-fn append_any(n: &Node, ty: Ty, row: &Row<'_>, out: &mut Vec<u8>) -> Result<bool, EvalError> {
+fn append_any(n: &Node, ty: SlotType, row: &Row<'_>, out: &mut Vec<u8>) -> Result<bool, EvalError> {
     match ty {
-        Ty::Str => eval_str(n, row, out),
-        Ty::Int => Ok(eval_int(n, row)?
-            .map(|v| out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()))
-            .is_some()),
-        Ty::Float => match eval_float(n, row)? {
+        SlotType::Text => eval_str(n, row, out),
+        SlotType::Int => Ok(eval_int(n, row)?.map(|v| write_i64(out, v)).is_some()),
+        SlotType::Float => match eval_float(n, row)? {
             Some(v) if v.is_finite() => {
-                crate::output::ndjson::write_f64(out, v);
+                write_f64(out, v);
                 Ok(true)
             }
             Some(_) => Err(EvalError::NotFinite),
@@ -354,8 +319,8 @@ struct Parser<'a> {
 
 const MAX_DEPTH: usize = 64;
 
-fn numeric_operand(ty: Ty, what: &str) -> Result<(), String> {
-    if ty == Ty::Str {
+fn numeric_operand(ty: SlotType, what: &str) -> Result<(), String> {
+    if ty == SlotType::Text {
         return Err(format!("`{what}` needs numbers, not text (use concat() to join text)"));
     }
     Ok(())
@@ -380,7 +345,7 @@ impl Parser<'_> {
     }
 
     /// expr := term (('+' | '-') term)*
-    fn expr(&mut self, depth: usize) -> Result<(Node, Ty), String> {
+    fn expr(&mut self, depth: usize) -> Result<(Node, SlotType), String> {
         if depth > MAX_DEPTH {
             return Err("expression nested too deeply".into());
         }
@@ -392,13 +357,13 @@ impl Parser<'_> {
             numeric_operand(rty, &(c as char).to_string())?;
             let op = if c == b'+' { Op::Add } else { Op::Sub };
             node = Node::Bin(op, Box::new(node), Box::new(rhs));
-            ty = if ty == Ty::Int && rty == Ty::Int { Ty::Int } else { Ty::Float };
+            ty = if ty == SlotType::Int && rty == SlotType::Int { SlotType::Int } else { SlotType::Float };
         }
         Ok((node, ty))
     }
 
     /// term := unary (('*' | '/') unary)*
-    fn term(&mut self, depth: usize) -> Result<(Node, Ty), String> {
+    fn term(&mut self, depth: usize) -> Result<(Node, SlotType), String> {
         let (mut node, mut ty) = self.unary(depth)?;
         while let Some(c @ (b'*' | b'/')) = self.peek() {
             self.i += 1;
@@ -406,14 +371,18 @@ impl Parser<'_> {
             numeric_operand(ty, &(c as char).to_string())?;
             numeric_operand(rty, &(c as char).to_string())?;
             let op = if c == b'*' { Op::Mul } else { Op::Div };
-            ty = if ty == Ty::Int && rty == Ty::Int && op == Op::Mul { Ty::Int } else { Ty::Float };
+            ty = if ty == SlotType::Int && rty == SlotType::Int && op == Op::Mul {
+                SlotType::Int
+            } else {
+                SlotType::Float
+            };
             node = Node::Bin(op, Box::new(node), Box::new(rhs));
         }
         Ok((node, ty))
     }
 
     /// unary := '-' unary | '+' unary | primary
-    fn unary(&mut self, depth: usize) -> Result<(Node, Ty), String> {
+    fn unary(&mut self, depth: usize) -> Result<(Node, SlotType), String> {
         if depth > MAX_DEPTH {
             return Err("expression nested too deeply".into());
         }
@@ -433,7 +402,7 @@ impl Parser<'_> {
     }
 
     /// primary := number | text | name | name '(' args ')' | '(' expr ')'
-    fn primary(&mut self, depth: usize) -> Result<(Node, Ty), String> {
+    fn primary(&mut self, depth: usize) -> Result<(Node, SlotType), String> {
         let at = self.i + 1;
         match self.peek() {
             None => Err(format!("expected a number, a field or `(` at position {at}, found the end")),
@@ -455,7 +424,7 @@ impl Parser<'_> {
                     return Err(format!("text opened at position {at} is never closed"));
                 };
                 self.i = start + len + 1;
-                Ok((Node::Text(self.s[start..start + len].into()), Ty::Str))
+                Ok((Node::Text(self.s[start..start + len].into()), SlotType::Text))
             }
             Some(c) if c.is_ascii_digit() || c == b'.' => self.number(),
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
@@ -477,7 +446,7 @@ impl Parser<'_> {
         }
     }
 
-    fn call(&mut self, name: &str, at: usize, depth: usize) -> Result<(Node, Ty), String> {
+    fn call(&mut self, name: &str, at: usize, depth: usize) -> Result<(Node, SlotType), String> {
         let f = match name {
             "concat" => Func::Concat,
             "upper" => Func::Upper,
@@ -517,28 +486,28 @@ impl Parser<'_> {
             }
         }
         let wrong = |what: &str| Err(format!("{name}() at position {at} takes {what}"));
-        let tys: Vec<Ty> = args.iter().map(|a| a.1).collect();
+        let tys: Vec<SlotType> = args.iter().map(|a| a.1).collect();
         let ty = match f {
-            Func::Concat if !args.is_empty() => Ty::Str,
+            Func::Concat if !args.is_empty() => SlotType::Text,
             Func::Concat => return wrong("at least one argument"),
-            Func::Upper | Func::Lower | Func::Trim if tys == [Ty::Str] => Ty::Str,
+            Func::Upper | Func::Lower | Func::Trim if tys == [SlotType::Text] => SlotType::Text,
             Func::Upper | Func::Lower | Func::Trim => return wrong("one text argument"),
-            Func::Length if tys == [Ty::Str] => Ty::Int,
+            Func::Length if tys == [SlotType::Text] => SlotType::Int,
             Func::Length => return wrong("one text argument"),
             Func::Substr
                 if (tys.len() == 2 || tys.len() == 3)
-                    && tys[0] == Ty::Str
-                    && tys[1..].iter().all(|t| *t == Ty::Int) =>
+                    && tys[0] == SlotType::Text
+                    && tys[1..].iter().all(|t| *t == SlotType::Int) =>
             {
-                Ty::Str
+                SlotType::Text
             }
             Func::Substr => return wrong("text, an integer start and an optional integer length"),
-            Func::Coalesce if !tys.is_empty() && tys.iter().all(|t| *t == Ty::Str) => Ty::Str,
+            Func::Coalesce if !tys.is_empty() && tys.iter().all(|t| *t == SlotType::Text) => SlotType::Text,
             Func::Coalesce if !tys.is_empty() && tys.iter().all(|t| t.is_numeric()) => {
-                if tys.iter().all(|t| *t == Ty::Int) {
-                    Ty::Int
+                if tys.iter().all(|t| *t == SlotType::Int) {
+                    SlotType::Int
                 } else {
-                    Ty::Float
+                    SlotType::Float
                 }
             }
             Func::Coalesce => return wrong("arguments that are all text or all numbers"),
@@ -548,10 +517,10 @@ impl Parser<'_> {
             Func::Round
                 if tys.len() == 2 && tys[0].is_numeric() && matches!(args[1].0, Node::Int(0..=15)) =>
             {
-                if tys[0] == Ty::Int {
-                    Ty::Int
+                if tys[0] == SlotType::Int {
+                    SlotType::Int
                 } else {
-                    Ty::Float
+                    SlotType::Float
                 }
             }
             Func::Round => return wrong("a number and optionally a literal number of digits (0 to 15)"),
@@ -559,7 +528,7 @@ impl Parser<'_> {
         Ok((Node::Call(f, args), ty))
     }
 
-    fn number(&mut self) -> Result<(Node, Ty), String> {
+    fn number(&mut self) -> Result<(Node, SlotType), String> {
         let start = self.i;
         let at = start + 1;
         let mut int = true;
@@ -580,11 +549,11 @@ impl Parser<'_> {
         let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default();
         if int {
             text.parse::<i64>()
-                .map(|v| (Node::Int(v), Ty::Int))
+                .map(|v| (Node::Int(v), SlotType::Int))
                 .map_err(|_| format!("integer literal {text} at position {at} is out of range"))
         } else {
             match text.parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok((Node::Float(v), Ty::Float)),
+                Ok(v) if v.is_finite() => Ok((Node::Float(v), SlotType::Float)),
                 _ => Err(format!("invalid number `{text}` at position {at}")),
             }
         }
@@ -597,13 +566,13 @@ mod tests {
 
     struct Names;
     impl Scope for Names {
-        fn lookup(&self, name: &str) -> Result<(usize, Ty), String> {
+        fn lookup(&self, name: &str) -> Result<(usize, SlotType), String> {
             match name {
-                "q" => Ok((0, Ty::Int)),
-                "p" => Ok((1, Ty::Float)),
-                "n" => Ok((2, Ty::Int)),
-                "name" => Ok((3, Ty::Str)),
-                "city" => Ok((4, Ty::Str)),
+                "q" => Ok((0, SlotType::Int)),
+                "p" => Ok((1, SlotType::Float)),
+                "n" => Ok((2, SlotType::Int)),
+                "name" => Ok((3, SlotType::Text)),
+                "city" => Ok((4, SlotType::Text)),
                 other => Err(format!("unknown field `{other}`")),
             }
         }
@@ -616,27 +585,27 @@ mod tests {
         }
     }
 
-    fn eval(text: &str, slots: &[Num]) -> Result<Num, EvalError> {
+    fn eval(text: &str, slots: &[SlotValue]) -> Result<SlotValue, EvalError> {
         let mut out = Vec::new();
         let t = |s| -> &[u8] { text_of(s) };
         Expr::parse(text, &Names).unwrap().eval(&Row { slots, text: &t }, &mut out)
     }
 
-    fn eval_text(text: &str, slots: &[Num]) -> Option<String> {
+    fn eval_text(text: &str, slots: &[SlotValue]) -> Option<String> {
         let mut out = Vec::new();
         let e = Expr::parse(text, &Names).unwrap();
-        assert_eq!(e.ty, Ty::Str);
+        assert_eq!(e.ty, SlotType::Text);
         let t = |s| -> &[u8] { text_of(s) };
         match e.eval(&Row { slots, text: &t }, &mut out).unwrap() {
-            Num::Str => Some(String::from_utf8(out).unwrap()),
-            Num::Null => None,
+            SlotValue::Text => Some(String::from_utf8(out).unwrap()),
+            SlotValue::Null => None,
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn string_functions() {
-        let s = [Num::Int(3), Num::Float(2.5), Num::Null, Num::Str, Num::Str];
+        let s = [SlotValue::Int(3), SlotValue::Float(2.5), SlotValue::Null, SlotValue::Text, SlotValue::Text];
         assert_eq!(eval_text("concat(trim(name), '-', q, \"/\", p)", &s).unwrap(), "Ann Lee-3/2.5");
         assert_eq!(eval_text("upper(city)", &s).unwrap(), "BANGKOK ก");
         assert_eq!(eval_text("lower(trim(name))", &s).unwrap(), "ann lee");
@@ -644,16 +613,19 @@ mod tests {
         assert_eq!(eval_text("substr(city, 9)", &s).unwrap(), "ก");
         assert_eq!(eval_text("concat(name, n)", &s).unwrap(), "  Ann Lee ");
         assert_eq!(
-            eval_text("coalesce(upper(city), 'x')", &[Num::Null, Num::Null, Num::Null, Num::Null, Num::Null])
-                .unwrap(),
+            eval_text(
+                "coalesce(upper(city), 'x')",
+                &[SlotValue::Null, SlotValue::Null, SlotValue::Null, SlotValue::Null, SlotValue::Null]
+            )
+            .unwrap(),
             "x"
         );
-        assert_eq!(eval("length(city)", &s), Ok(Num::Int(9)));
-        assert_eq!(eval("coalesce(n, q)", &s), Ok(Num::Int(3)));
-        assert_eq!(eval("round(p * 1.234, 2)", &s), Ok(Num::Float(3.09)));
-        assert_eq!(eval("abs(0 - q)", &s), Ok(Num::Int(3)));
-        assert_eq!(eval("abs(-p)", &s), Ok(Num::Float(2.5)));
-        assert_eq!(eval("length(city) * 2", &s), Ok(Num::Int(18)));
+        assert_eq!(eval("length(city)", &s), Ok(SlotValue::Int(9)));
+        assert_eq!(eval("coalesce(n, q)", &s), Ok(SlotValue::Int(3)));
+        assert_eq!(eval("round(p * 1.234, 2)", &s), Ok(SlotValue::Float(3.09)));
+        assert_eq!(eval("abs(0 - q)", &s), Ok(SlotValue::Int(3)));
+        assert_eq!(eval("abs(-p)", &s), Ok(SlotValue::Float(2.5)));
+        assert_eq!(eval("length(city) * 2", &s), Ok(SlotValue::Int(18)));
         let err = |t: &str| Expr::parse(t, &Names).unwrap_err();
         assert_eq!(err("name + 1"), "`+` needs numbers, not text (use concat() to join text)");
         assert_eq!(err("upper(q)"), "upper() at position 1 takes one text argument");
@@ -668,25 +640,25 @@ mod tests {
 
     #[test]
     fn types_and_precedence() {
-        let s = [Num::Int(3), Num::Float(2.5), Num::Null, Num::Str, Num::Str];
-        assert_eq!(eval("q * p", &s), Ok(Num::Float(7.5)));
-        assert_eq!(eval("q * 2 + 1", &s), Ok(Num::Int(7)));
-        assert_eq!(eval("1 + q * 2", &s), Ok(Num::Int(7)));
-        assert_eq!(eval("(1 + q) * 2", &s), Ok(Num::Int(8)));
-        assert_eq!(eval("-q - -1", &s), Ok(Num::Int(-2)));
-        assert_eq!(eval("q / 2", &s), Ok(Num::Float(1.5)));
-        assert_eq!(eval("10 - 4 - 3", &s), Ok(Num::Int(3)));
-        assert_eq!(eval("12 / 3 / 2", &s), Ok(Num::Float(2.0)));
-        assert_eq!(eval("q * 1.5e1", &s), Ok(Num::Float(45.0)));
-        assert_eq!(eval("Q*P", &s), Ok(Num::Float(7.5)));
-        assert_eq!(eval("q + n", &s), Ok(Num::Null));
-        assert_eq!(Expr::parse("q * 2", &Names).unwrap().ty, Ty::Int);
-        assert_eq!(Expr::parse("q / 1", &Names).unwrap().ty, Ty::Float);
+        let s = [SlotValue::Int(3), SlotValue::Float(2.5), SlotValue::Null, SlotValue::Text, SlotValue::Text];
+        assert_eq!(eval("q * p", &s), Ok(SlotValue::Float(7.5)));
+        assert_eq!(eval("q * 2 + 1", &s), Ok(SlotValue::Int(7)));
+        assert_eq!(eval("1 + q * 2", &s), Ok(SlotValue::Int(7)));
+        assert_eq!(eval("(1 + q) * 2", &s), Ok(SlotValue::Int(8)));
+        assert_eq!(eval("-q - -1", &s), Ok(SlotValue::Int(-2)));
+        assert_eq!(eval("q / 2", &s), Ok(SlotValue::Float(1.5)));
+        assert_eq!(eval("10 - 4 - 3", &s), Ok(SlotValue::Int(3)));
+        assert_eq!(eval("12 / 3 / 2", &s), Ok(SlotValue::Float(2.0)));
+        assert_eq!(eval("q * 1.5e1", &s), Ok(SlotValue::Float(45.0)));
+        assert_eq!(eval("Q*P", &s), Ok(SlotValue::Float(7.5)));
+        assert_eq!(eval("q + n", &s), Ok(SlotValue::Null));
+        assert_eq!(Expr::parse("q * 2", &Names).unwrap().ty, SlotType::Int);
+        assert_eq!(Expr::parse("q / 1", &Names).unwrap().ty, SlotType::Float);
     }
 
     #[test]
     fn row_errors() {
-        let s = [Num::Int(i64::MAX), Num::Float(0.0), Num::Int(0)];
+        let s = [SlotValue::Int(i64::MAX), SlotValue::Float(0.0), SlotValue::Int(0)];
         assert_eq!(eval("q + 1", &s), Err(EvalError::Overflow));
         assert_eq!(eval("q * q", &s), Err(EvalError::Overflow));
         assert_eq!(eval("1 / p", &s), Err(EvalError::DivisionByZero));

@@ -27,20 +27,23 @@ use std::sync::mpsc;
 use weir_core::config::{FormatKind, OutputFormat};
 use weir_core::Summary;
 
+use crate::binding::{read_header, Binding};
 use crate::error::ProcessError;
 use crate::formats;
 use crate::formats::csv::CsvReader;
-use crate::output::ndjson::{NdjsonSink, OutBuf};
+use crate::header::HeaderCheck;
+use crate::output::ndjson::NdjsonSink;
+use crate::output::{Layout, OutBuf};
+use crate::pass::{check_invalid_ratio, Pass, PassParts};
 use crate::plan::Plan;
-use crate::process::{read_header, Binding, Options, Pass};
-use crate::summary::Accumulator;
+use crate::summary::{Accumulator, RowCounts};
 
 /// Bytes per piece of work: enough that handing a piece over costs nothing next to its rows
 /// (a 256 KiB piece runs as fast), small enough that the pieces in flight stay a few MiB.
 pub(crate) const PIECE: usize = 512 << 10;
 
 /// Whether a pass can be split between threads.
-pub(crate) fn applies(plan: &Plan, _options: &Options<'_>) -> bool {
+pub(crate) fn applies(plan: &Plan) -> bool {
     plan.threads > 1
         && plan.input.kind == FormatKind::Csv
         && plan.output == OutputFormat::Ndjson
@@ -62,10 +65,37 @@ struct Done {
     input: Vec<u8>,
     out: Vec<u8>,
     err: Vec<u8>,
-    err_lines: u64,
     acc: Accumulator,
-    total: u64,
-    valid: u64,
+    /// `reported` is the number of lines in `err`.
+    counts: RowCounts,
+}
+
+/// The header, and where the rows after it start.
+struct Start {
+    check: HeaderCheck,
+    /// The header's names as written.
+    names: Vec<String>,
+    /// Line and file offset of the first row.
+    line: u64,
+    offset: u64,
+    /// What was read after the header: the start of the first piece.
+    rest: Vec<u8>,
+}
+
+/// Reads the first record and parses it with the ordinary reader, as the header (or, without
+/// one, as the first row, which then starts the first piece).
+fn read_start(plan: &Plan, splitter: &mut Splitter, input: &mut dyn Read) -> Result<Start, ProcessError> {
+    let (header_bytes, rest) = splitter.first_record(input)?;
+    let mut reader =
+        CsvReader::new(&header_bytes[..], plan.delimiter, plan.quote, plan.max_record_bytes, None);
+    let (check, names) = read_header(plan, &mut reader)?;
+    if !plan.has_header {
+        let mut all = header_bytes;
+        all.extend_from_slice(&rest);
+        return Ok(Start { check, names, line: 1, offset: 0, rest: all });
+    }
+    let lines = memchr::memchr_iter(b'\n', &header_bytes).count() as u64;
+    Ok(Start { check, names, line: 1 + lines, offset: header_bytes.len() as u64, rest })
 }
 
 pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
@@ -73,32 +103,17 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
     input: R,
     mut results: W,
     mut errors: E,
-    options: &Options<'_>,
+    source_name: Option<&str>,
+    progress: Option<&dyn Fn(u64)>,
 ) -> Result<Summary, ProcessError> {
-    let mut input = formats::open(plan, input, options.source_name)?;
+    let mut input = formats::open(plan, input, source_name)?;
     let mut splitter = Splitter::new(plan);
-    // The header: the first record, parsed by the ordinary reader.
-    let (check, originals, mut line, mut offset, mut carry) = {
-        let head = splitter.first_record(&mut input)?;
-        let (header_bytes, rest) = head;
-        let lines = memchr::memchr_iter(b'\n', &header_bytes).count() as u64;
-        let mut reader =
-            CsvReader::new(&header_bytes[..], plan.delimiter, plan.quote, plan.max_record_bytes, None);
-        let (check, originals) = read_header(plan, &mut reader)?;
-        let consumed = if plan.has_header { header_bytes.len() as u64 } else { 0 };
-        let carry = if plan.has_header {
-            rest
-        } else {
-            let mut all = header_bytes;
-            all.extend_from_slice(&rest);
-            all
-        };
-        (check, originals, if plan.has_header { 1 + lines } else { 1 }, consumed, carry)
-    };
+    let Start { check, names, mut line, mut offset, rest: mut carry } =
+        read_start(plan, &mut splitter, &mut input)?;
     if !check.is_valid() {
         return Err(ProcessError::HeaderMismatch(check));
     }
-    let binding = Binding::new(plan, &check, originals);
+    let binding = Binding::new(plan, &check, names);
     let layout = binding.layout(plan);
 
     let threads = plan.threads;
@@ -111,7 +126,7 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
     // Input buffers of finished pieces, for the splitter (on this thread).
     let (spare_in_tx, spare_in_rx) = mpsc::channel::<Vec<u8>>();
     let mut acc = Accumulator::new(plan, &binding.file_column);
-    let (mut total, mut valid, mut reported) = (0u64, 0u64, 0u64);
+    let mut counts = RowCounts::default();
 
     std::thread::scope(|scope| -> Result<(), ProcessError> {
         for _ in 0..threads {
@@ -143,20 +158,18 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
                 let _ = spare_out_tx.send(out);
                 let _ = spare_in_tx.send(input);
                 // Keep only the first `max_errors` descriptions of the whole file.
-                let room = (plan.max_errors as u64).saturating_sub(reported);
-                if room >= d.err_lines {
+                let room = (plan.max_errors as u64).saturating_sub(counts.reported);
+                let written = d.counts.reported.min(room);
+                if written == d.counts.reported {
                     errors.write_all(&d.err)?;
-                    reported += d.err_lines;
-                } else if room > 0 {
+                } else if written > 0 {
                     let cut = memchr::memchr_iter(b'\n', &d.err)
-                        .nth(room as usize - 1)
+                        .nth(written as usize - 1)
                         .map_or(d.err.len(), |p| p + 1);
                     errors.write_all(&d.err[..cut])?;
-                    reported += room;
                 }
                 acc.merge(d.acc);
-                total += d.total;
-                valid += d.valid;
+                counts.add(RowCounts { reported: written, ..d.counts });
                 Ok(())
             };
         let mut drain = |block: bool,
@@ -186,7 +199,7 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
                 let (piece, rest, eof) =
                     splitter.next_piece(&mut input, std::mem::take(&mut carry), spare)?;
                 read_bytes += piece.len() as u64;
-                if let Some(p) = options.progress {
+                if let Some(p) = progress {
                     p(read_bytes);
                 }
                 if !piece.is_empty() {
@@ -221,13 +234,8 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
     })?;
     results.flush()?;
     errors.flush()?;
-    if let Some(max) = plan.max_invalid_ratio {
-        let invalid = total - valid;
-        if total > 0 && invalid as f64 / total as f64 > max {
-            return Err(ProcessError::TooManyInvalid { invalid, total, max_ratio: max });
-        }
-    }
-    Ok(acc.finish(total, valid, reported))
+    check_invalid_ratio(plan, counts)?;
+    Ok(acc.finish(counts))
 }
 
 /// Runs the row loop over one piece, its NDJSON into `out` (a written buffer come back, or an
@@ -235,7 +243,7 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
 fn run_piece(
     plan: &Plan,
     binding: &Binding,
-    layout: &crate::output::Layout,
+    layout: &Layout,
     piece: Piece,
     mut out: Vec<u8>,
 ) -> Result<Done, ProcessError> {
@@ -248,17 +256,15 @@ fn run_piece(
     while let Some(next) = reader.next_record()? {
         pass.record(next)?;
     }
-    let (sink, err, acc, total, valid, reported) = pass.into_parts();
+    let PassParts { sink, errors, acc, counts } = pass.into_parts();
     drop(reader);
     Ok(Done {
         index: piece.index,
         input: piece.bytes,
         out: sink.into_inner()?,
-        err: err.into_inner()?,
-        err_lines: reported,
+        err: errors.into_inner()?,
         acc,
-        total,
-        valid,
+        counts,
     })
 }
 

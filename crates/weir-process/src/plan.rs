@@ -2,18 +2,26 @@
 //!
 //! Compiling resolves every name to an index (schema columns first, then derived fields, which
 //! share one "slot" numbering so expressions and aggregates address both alike), parses the
-//! derived expressions, date formats and regexes, and finds every configuration problem at once,
-//! each with its location as a path in the pipeline (`columns[3].regex: ...`), which `weir check`
-//! prefixes with `pipeline[i].`. Per-file work starts from this and never re-parses configuration
+//! derived expressions, date formats and regexes, and finds every configuration problem at once:
+//! a [`ConfigError`] lists each with its location as a path in the pipeline
+//! (`columns[3].regex: ...`), which `weir check` prefixes with `pipeline[i].`. Per-file work starts from this and never re-parses configuration
 //! text.
 
 use weir_core::config::{
     normalize_field_name, ColumnType, Compression, FormatKind, OutputFormat, PipelineConfig, UnknownColumns,
 };
 
-use crate::error::ConfigError;
-use crate::expr::{Expr, Node, Scope, Ty};
+use crate::expr::{Expr, Node, Scope};
 pub(crate) use crate::schema::ColumnSpec;
+use crate::slot::SlotType;
+
+/// Every problem found in a pipeline configuration, one line each, located by its path in the
+/// pipeline, e.g. ``derived[0].expr: unknown field `quantty` ``.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pipeline configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
 
 /// A compiled pipeline: cheap to share between threads and reuse for every file.
 #[derive(Debug, Clone)]
@@ -161,7 +169,7 @@ impl Plan {
                 Err(e) => {
                     problems.push(format!("{at}.expr: {e}"));
                     // Keep the indexes of later fields right.
-                    derived.push(DerivedSpec { name, expr: Expr { root: Node::Int(0), ty: Ty::Int } });
+                    derived.push(DerivedSpec { name, expr: Expr { root: Node::Int(0), ty: SlotType::Int } });
                 }
             }
         }
@@ -312,14 +320,14 @@ struct Names<'a> {
 }
 
 impl Scope for Names<'_> {
-    fn lookup(&self, name: &str) -> Result<(usize, Ty), String> {
+    fn lookup(&self, name: &str) -> Result<(usize, SlotType), String> {
         let n = normalize_field_name(name);
         if let Some(i) = self.columns.iter().position(|c| c.name == n) {
             return match self.columns[i].ty {
-                ColumnType::Integer => Ok((i, Ty::Int)),
-                ColumnType::Float | ColumnType::Decimal => Ok((i, Ty::Float)),
+                ColumnType::Integer => Ok((i, SlotType::Int)),
+                ColumnType::Float | ColumnType::Decimal => Ok((i, SlotType::Float)),
                 ColumnType::Boolean => Err(format!("field `{n}` is boolean, which expressions do not use")),
-                _ => Ok((i, Ty::Str)),
+                _ => Ok((i, SlotType::Text)),
             };
         }
         if let Some(d) = self.derived.iter().position(|d| d.name == n) {
@@ -346,7 +354,7 @@ mod tests {
         let plan = Plan::compile(&sales()).unwrap();
         assert_eq!(plan.columns.len(), 6);
         assert_eq!(plan.derived[0].name, "revenue");
-        assert_eq!(plan.derived[0].expr.ty, Ty::Float);
+        assert_eq!(plan.derived[0].expr.ty, SlotType::Float);
         assert_eq!(plan.categorical, vec![2]);
         assert_eq!(plan.group_by[0].fields, vec![("revenue".to_string(), 6), ("quantity".to_string(), 3)]);
         assert_eq!(plan.slot_name(6), "revenue");
@@ -401,6 +409,12 @@ mod tests {
     }
 
     #[test]
+    fn config_error_lists_every_problem() {
+        let e = ConfigError { problems: vec!["a: x".into(), "b: y".into()] };
+        assert_eq!(e.to_string(), "invalid pipeline configuration: a: x; b: y");
+    }
+
+    #[test]
     fn plans_are_shared_between_threads() {
         fn shareable<T: Send + Sync + 'static>() {}
         shareable::<Plan>();
@@ -412,6 +426,6 @@ mod tests {
         p.derived.push(DerivedConfig { name: "double".into(), expr: "quantity * 2".into() });
         p.derived.push(DerivedConfig { name: "quad".into(), expr: "double * 2".into() });
         let plan = Plan::compile(&p).unwrap();
-        assert_eq!(plan.derived[2].expr.ty, Ty::Int);
+        assert_eq!(plan.derived[2].expr.ty, SlotType::Int);
     }
 }

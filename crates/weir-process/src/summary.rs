@@ -16,12 +16,33 @@ use weir_core::summary::{
     success_rate, CategoricalCounts, GroupStats, NumericStats, Summary, UniqueCount, ValueCount, ValueRange,
 };
 
-use crate::expr::Num;
 use crate::plan::Plan;
 use crate::schema::unique::DistinctCounter;
 use crate::schema::Key;
+use crate::slot::SlotValue;
 
 type Map<V> = HashMap<Box<[u8]>, V, FxBuildHasher>;
+
+/// The rows of a pass (or of the pieces of one, added up): read, valid, and invalid ones the
+/// error report describes.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct RowCounts {
+    pub total: u64,
+    pub valid: u64,
+    pub reported: u64,
+}
+
+impl RowCounts {
+    pub fn invalid(&self) -> u64 {
+        self.total - self.valid
+    }
+
+    pub fn add(&mut self, other: RowCounts) {
+        self.total += other.total;
+        self.valid += other.valid;
+        self.reported += other.reported;
+    }
+}
 
 /// The group every new group value joins once `max_groups` are tracked.
 pub const OTHER_GROUP: &str = "(other)";
@@ -70,6 +91,21 @@ impl Range {
     }
 }
 
+/// Adds the stats of a later piece of the same column (before `finish`).
+fn merge_stats(a: &mut NumericStats, b: NumericStats) {
+    if b.count == 0 {
+        return;
+    }
+    if a.count == 0 {
+        *a = b;
+    } else {
+        a.min = a.min.min(b.min);
+        a.max = a.max.max(b.max);
+        a.count += b.count;
+        a.sum += b.sum;
+    }
+}
+
 struct Categorical {
     name: String,
     /// File column holding the value, if the file has it.
@@ -100,7 +136,7 @@ impl Group {
     }
 
     #[inline]
-    fn add(&mut self, fields: &[(String, usize)], slots: &[Num]) {
+    fn add(&mut self, fields: &[(String, usize)], slots: &[SlotValue]) {
         self.count += 1;
         for ((_, slot), stats) in fields.iter().zip(&mut self.stats) {
             if let Some(v) = slots[*slot].as_f64() {
@@ -162,7 +198,7 @@ impl Accumulator {
 
     /// Adds a valid row: `slots` are its typed values, `field(i)` the text of file column `i`.
     #[inline]
-    pub fn add<'a>(&mut self, slots: &[Num], field: impl Fn(usize) -> &'a [u8]) {
+    pub fn add<'a>(&mut self, slots: &[SlotValue], field: impl Fn(usize) -> &'a [u8]) {
         for (_, slot, stats) in &mut self.numeric {
             if let Some(v) = slots[*slot].as_f64() {
                 stats.add(v);
@@ -205,16 +241,7 @@ impl Accumulator {
     /// differ (the counts of values that made it stay exact).
     pub fn merge(&mut self, other: Accumulator) {
         for ((_, _, a), (_, _, b)) in self.numeric.iter_mut().zip(other.numeric) {
-            if b.count > 0 {
-                if a.count == 0 {
-                    *a = b;
-                } else {
-                    a.min = a.min.min(b.min);
-                    a.max = a.max.max(b.max);
-                    a.count += b.count;
-                    a.sum += b.sum;
-                }
-            }
+            merge_stats(a, b);
         }
         for (a, b) in self.categorical.iter_mut().zip(other.categorical) {
             a.capped |= b.capped;
@@ -233,16 +260,7 @@ impl Accumulator {
             let into = |dst: &mut Group, src: Group| {
                 dst.count += src.count;
                 for (d, s) in dst.stats.iter_mut().zip(src.stats) {
-                    if s.count > 0 {
-                        if d.count == 0 {
-                            *d = s;
-                        } else {
-                            d.min = d.min.min(s.min);
-                            d.max = d.max.max(s.max);
-                            d.count += s.count;
-                            d.sum += s.sum;
-                        }
-                    }
+                    merge_stats(d, s);
                 }
             };
             for (k, g) in b.map {
@@ -276,7 +294,8 @@ impl Accumulator {
         }
     }
 
-    pub fn finish(self, total: u64, valid: u64, errors_reported: u64) -> Summary {
+    pub fn finish(self, counts: RowCounts) -> Summary {
+        let RowCounts { total, valid, reported: errors_reported } = counts;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let numeric = self
             .numeric

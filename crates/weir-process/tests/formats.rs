@@ -347,7 +347,7 @@ fn deeply_nested_json_is_one_invalid_row() {
     let o = run(&cfg, &data).unwrap();
     assert_eq!((o.summary.total_rows, o.summary.valid_rows), (2, 1));
     let reason = o.errors[0]["reason"].as_str().unwrap();
-    assert!(reason.starts_with("invalid JSON: nested more than 128 levels at byte offset"), "{reason}");
+    assert!(reason.starts_with("invalid JSON: nested more than 127 levels at byte offset"), "{reason}");
 }
 
 /// A reader of `[{"event_id": "xxxx…` that is `len` bytes long, produced lazily.

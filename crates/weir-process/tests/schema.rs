@@ -315,3 +315,20 @@ fn configuration_problems_are_all_reported_with_their_path() {
         "{problems:#?}"
     );
 }
+
+#[test]
+fn a_decimal_default_is_a_number_to_expressions_and_stats() {
+    let mut cfg = base(vec![
+        col("qty", ColumnType::Integer, |_| {}),
+        col("price", ColumnType::Decimal, |c| c.default = Some(Scalar::Text("1.50".into()))),
+    ]);
+    cfg.derived.push(DerivedConfig { name: "total".into(), expr: "qty * price".into() });
+    let o = run(&cfg, "qty,price\n2,\n2,3.00\n").unwrap();
+    assert_eq!(
+        o.rows,
+        vec![json!({"qty": 2, "price": 1.5, "total": 3.0}), json!({"qty": 2, "price": 3.0, "total": 6.0})]
+    );
+    let price = &o.summary.numeric["price"];
+    assert_eq!((price.count, price.sum, price.min), (2, 4.5, 1.5));
+    assert_eq!(o.summary.numeric["total"].sum, 9.0);
+}

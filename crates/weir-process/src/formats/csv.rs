@@ -8,8 +8,9 @@
 //! them (doubled quotes, quoted delimiters and newlines, text after a closing quote appended
 //! literally, `\n`, `\r\n` and `\r` terminators, blank lines skipped) and adds:
 //!
-//! * **Zero copy**: fields are ranges into one input buffer (256 KiB, refilled in place); only a
-//!   quoted field with doubled quotes is rewritten, in place, once its record is complete.
+//! * **Zero copy**: fields are ranges into one input buffer (a [`RefillBuffer`], 256 KiB,
+//!   refilled in place); only a quoted field with doubled quotes is rewritten, in place, once its
+//!   record is complete.
 //! * **Bounded memory**: the buffer grows for a long record up to `max_record_bytes`; a longer
 //!   record is streamed through without being stored and reported as
 //!   [`Next::Oversized`] with its true size.
@@ -24,10 +25,10 @@ use std::io::{self, Read};
 
 use memchr::memchr;
 
+use super::refill::{RefillBuffer, INITIAL_BUFFER};
 use super::{Field, Next, Record, Source};
 use crate::error::ProcessError;
-
-pub(crate) const INITIAL_BUFFER: usize = 256 << 10;
+use crate::swar::eq_mask;
 
 /// Fields kept per record; more are counted but not stored, so a record of a million
 /// delimiters costs no more memory than its bytes.
@@ -52,21 +53,13 @@ enum Parse {
 }
 
 pub(crate) struct CsvReader<'p, R> {
-    inner: R,
-    buf: Vec<u8>,
-    pos: usize,
-    end: usize,
-    eof: bool,
-    /// File offset of `buf[0]`.
-    buf_offset: u64,
-    /// Line number at `buf[pos]`.
+    input: RefillBuffer<'p, R>,
+    /// Line number at `input.pos`.
     line: u64,
     quote: u8,
     delimiter: u8,
     class: [u8; 256],
     max_record: usize,
-    max_buffer: usize,
-    bom_checked: bool,
     /// `buf[..utf8_ok]` is known to be UTF-8 (validated a buffer at a time, not per record).
     utf8_ok: usize,
     /// Where validation stopped at a bad byte (or at a truncated character at the end).
@@ -74,7 +67,6 @@ pub(crate) struct CsvReader<'p, R> {
     fields: Vec<Field>,
     field_count: usize,
     utf8_errors: Vec<(usize, u64)>,
-    progress: Option<&'p dyn Fn(u64)>,
 }
 
 impl<'p, R: Read> CsvReader<'p, R> {
@@ -89,7 +81,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
     }
 
     /// [`CsvReader::new`] starting with a buffer of `initial` bytes (it grows as records need),
-    /// for inputs known to be small: see [`super::initial_buffer`].
+    /// for inputs known to be small: see [`super::refill::initial_buffer`].
     pub fn with_buffer(
         inner: R,
         delimiter: u8,
@@ -104,25 +96,17 @@ impl<'p, R: Read> CsvReader<'p, R> {
         class[b'\r' as usize] = CR;
         let max_record = max_record.max(1);
         CsvReader {
-            inner,
-            buf: vec![0; initial.clamp(1, INITIAL_BUFFER)],
-            pos: 0,
-            end: 0,
-            eof: false,
-            buf_offset: 0,
+            input: RefillBuffer::new(inner, initial, max_record, progress),
             line: 1,
             quote,
             delimiter,
             class,
             max_record,
-            max_buffer: max_record.saturating_add(64 << 10).max(INITIAL_BUFFER),
-            bom_checked: false,
             utf8_ok: 0,
             utf8_bad: false,
             fields: Vec::with_capacity(16),
             field_count: 0,
             utf8_errors: Vec::new(),
-            progress,
         }
     }
 
@@ -130,43 +114,36 @@ impl<'p, R: Read> CsvReader<'p, R> {
     /// where the piece starts in the whole file (for error positions); no BOM is looked for.
     pub fn starting_at(mut self, line: u64, offset: u64) -> Self {
         self.line = line;
-        self.buf_offset = offset;
-        self.bom_checked = true;
+        self.input = self.input.starting_at(offset);
         self
     }
 
     /// Bytes consumed from the input so far.
     #[cfg(test)]
     pub fn bytes_read(&self) -> u64 {
-        self.buf_offset + self.end as u64
+        self.input.offset + self.input.end as u64
     }
 
     /// The next record, `None` at the end of the input.
     pub fn next_record(&mut self) -> Result<Option<Next<'_>>, ProcessError> {
-        if !self.bom_checked {
-            while self.end < 3 && !self.eof {
-                self.fill()?;
-            }
+        if !self.input.started() {
+            self.input.start()?;
             self.validate_utf8();
-            if self.buf[..self.end].starts_with(b"\xEF\xBB\xBF") {
-                self.pos = 3;
-            }
-            self.bom_checked = true;
         }
         // Blank lines between records are not records.
         loop {
-            while self.pos < self.end {
-                match self.buf[self.pos] {
+            while self.input.pos < self.input.end {
+                match self.input.buf[self.input.pos] {
                     b'\n' => self.line += 1,
                     b'\r' => {}
                     _ => break,
                 }
-                self.pos += 1;
+                self.input.pos += 1;
             }
-            if self.pos < self.end {
+            if self.input.pos < self.input.end {
                 break;
             }
-            if self.eof {
+            if self.input.eof {
                 return Ok(None);
             }
             self.make_room()?;
@@ -174,9 +151,9 @@ impl<'p, R: Read> CsvReader<'p, R> {
         loop {
             match self.parse() {
                 Parse::Done { next, lines, raw_end } => {
-                    let start = self.pos;
+                    let start = self.input.pos;
                     let line = self.line;
-                    self.pos = next;
+                    self.input.pos = next;
                     self.line += lines;
                     if raw_end - start > self.max_record {
                         return Ok(Some(Next::Oversized { line, bytes: (raw_end - start) as u64 }));
@@ -184,7 +161,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
                     self.finish_record(raw_end);
                     return Ok(Some(Next::Record(Record {
                         line,
-                        buf: &self.buf,
+                        buf: &self.input.buf,
                         fields: &self.fields,
                         field_count: self.field_count,
                         utf8_errors: &self.utf8_errors,
@@ -193,7 +170,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
                 }
                 Parse::Unterminated { line } => return Err(ProcessError::UnterminatedQuote { line }),
                 Parse::NeedMore => {
-                    if self.end - self.pos > self.max_record {
+                    if self.input.end - self.input.pos > self.max_record {
                         let line = self.line;
                         let bytes = self.skip_record()?;
                         return Ok(Some(Next::Oversized { line, bytes }));
@@ -204,32 +181,15 @@ impl<'p, R: Read> CsvReader<'p, R> {
         }
     }
 
-    /// Moves the unread bytes to the front, grows the buffer if they fill it, then fills it.
+    /// Refills the buffer ([`RefillBuffer::make_room`]) and validates what was read.
     fn make_room(&mut self) -> io::Result<()> {
-        let pending = self.end - self.pos;
-        if self.pos > 0 {
-            if self.utf8_ok < self.pos {
-                // A skipped record went past what was validated; resume after it.
-                self.utf8_ok = self.pos;
-                self.utf8_bad = false;
-            }
-            self.utf8_ok -= self.pos;
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.buf_offset += self.pos as u64;
-            self.pos = 0;
-            self.end = pending;
-            // After a long record, give the memory back.
-            if self.buf.len() > INITIAL_BUFFER && pending < INITIAL_BUFFER / 2 {
-                self.buf.truncate(INITIAL_BUFFER);
-                self.buf.shrink_to_fit();
-            }
-        }
-        if self.end == self.buf.len() {
-            let grown = (self.buf.len() * 2).min(self.max_buffer).max(self.buf.len() + 1);
-            self.buf.resize(grown, 0);
-        }
-        while self.end < self.buf.len() && !self.eof {
-            self.fill()?;
+        let moved = self.input.make_room()?;
+        if self.utf8_ok < moved {
+            // A skipped record went past what was validated; resume after it.
+            self.utf8_ok = 0;
+            self.utf8_bad = false;
+        } else {
+            self.utf8_ok -= moved;
         }
         self.validate_utf8();
         Ok(())
@@ -240,49 +200,27 @@ impl<'p, R: Read> CsvReader<'p, R> {
         if self.utf8_bad {
             return;
         }
-        if let Err(e) = std::str::from_utf8(&self.buf[self.utf8_ok..self.end]) {
+        if let Err(e) = std::str::from_utf8(&self.input.buf[self.utf8_ok..self.input.end]) {
             self.utf8_ok += e.valid_up_to();
             // A character cut by the end of the buffer is completed by the next read.
-            self.utf8_bad = e.error_len().is_some() || self.eof;
+            self.utf8_bad = e.error_len().is_some() || self.input.eof;
         } else {
-            self.utf8_ok = self.end;
+            self.utf8_ok = self.input.end;
         }
-    }
-
-    /// One read into the free end of the buffer.
-    fn fill(&mut self) -> io::Result<()> {
-        loop {
-            match self.inner.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    self.end += n;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        if let Some(p) = self.progress {
-            p(self.buf_offset + self.end as u64);
-        }
-        Ok(())
     }
 
     /// Parses the record at `pos` (not a blank line) into `fields`.
     #[inline]
     fn parse(&mut self) -> Parse {
-        let buf = &self.buf[..self.end];
-        let end = self.end;
-        let eof = self.eof;
+        let buf = &self.input.buf[..self.input.end];
+        let end = self.input.end;
+        let eof = self.input.eof;
         let quote = self.quote;
         let class = &self.class;
         let fields = &mut self.fields;
         fields.clear();
         let mut count = 0usize;
-        let mut i = self.pos;
+        let mut i = self.input.pos;
         let mut lines = 0u64;
         loop {
             let raw_start = i;
@@ -377,8 +315,8 @@ impl<'p, R: Read> CsvReader<'p, R> {
         self.utf8_errors.clear();
         if raw_end > self.utf8_ok {
             for (i, f) in self.fields.iter().enumerate() {
-                if let Err(e) = std::str::from_utf8(&self.buf[f.raw_start..f.raw_end]) {
-                    let offset = self.buf_offset + (f.raw_start + e.valid_up_to()) as u64;
+                if let Err(e) = std::str::from_utf8(&self.input.buf[f.raw_start..f.raw_end]) {
+                    let offset = self.input.offset + (f.raw_start + e.valid_up_to()) as u64;
                     self.utf8_errors.push((i, offset));
                 }
             }
@@ -388,7 +326,7 @@ impl<'p, R: Read> CsvReader<'p, R> {
             self.validate_utf8();
         }
         for f in self.fields.iter_mut().filter(|f| f.escaped) {
-            let n = unescape_in_place(&mut self.buf[f.raw_start..f.raw_end], self.quote);
+            let n = unescape_in_place(&mut self.input.buf[f.raw_start..f.raw_end], self.quote);
             f.start = f.raw_start;
             f.end = f.raw_start + n;
         }
@@ -407,20 +345,20 @@ impl<'p, R: Read> CsvReader<'p, R> {
         let mut bytes = 0u64;
         let mut open_line = self.line;
         loop {
-            let mut i = self.pos;
-            while i < self.end {
-                let b = self.buf[i];
+            let mut i = self.input.pos;
+            while i < self.input.end {
+                let b = self.input.buf[i];
                 match state {
-                    S::Quoted => match memchr(self.quote, &self.buf[i..self.end]) {
+                    S::Quoted => match memchr(self.quote, &self.input.buf[i..self.input.end]) {
                         Some(k) => {
-                            self.line += count_lf(&self.buf[i..i + k]);
+                            self.line += count_lf(&self.input.buf[i..i + k]);
                             i += k + 1;
                             state = S::QuoteInQuoted;
                             continue;
                         }
                         None => {
-                            self.line += count_lf(&self.buf[i..self.end]);
-                            i = self.end;
+                            self.line += count_lf(&self.input.buf[i..self.input.end]);
+                            i = self.input.end;
                             continue;
                         }
                     },
@@ -432,8 +370,8 @@ impl<'p, R: Read> CsvReader<'p, R> {
                     _ => match self.class[b as usize] {
                         DELIMITER => state = S::FieldStart,
                         LF | CR => {
-                            bytes += (i - self.pos) as u64;
-                            self.pos = i + 1;
+                            bytes += (i - self.input.pos) as u64;
+                            self.input.pos = i + 1;
                             if b == b'\n' {
                                 self.line += 1;
                             }
@@ -444,9 +382,9 @@ impl<'p, R: Read> CsvReader<'p, R> {
                 }
                 i += 1;
             }
-            bytes += (self.end - self.pos) as u64;
-            self.pos = self.end;
-            if self.eof {
+            bytes += (self.input.end - self.input.pos) as u64;
+            self.input.pos = self.input.end;
+            if self.input.eof {
                 if state == S::Quoted {
                     return Err(ProcessError::UnterminatedQuote { line: open_line });
                 }
@@ -477,23 +415,6 @@ fn scan_unquoted(buf: &[u8], mut j: usize, delimiter: u8) -> usize {
         j += 8;
     }
     j
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in the lowest byte of `x` equal to `b` (higher bits may be false positives,
-/// the lowest never is).
-#[inline(always)]
-pub(crate) fn eq_mask(x: u64, b: u8) -> u64 {
-    let y = x ^ (LO * b as u64);
-    y.wrapping_sub(LO) & !y & HI
-}
-
-/// Like [`eq_mask`] for bytes below `n` (`n` ≤ 128).
-#[inline(always)]
-pub(crate) fn lt_mask(x: u64, n: u8) -> u64 {
-    x.wrapping_sub(LO * n as u64) & !x & HI
 }
 
 #[inline]
@@ -539,23 +460,9 @@ pub fn bench_parse(data: &[u8]) -> usize {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A reader that hands out at most `chunk` bytes per read, to cross buffer boundaries.
-    pub(crate) struct Trickle<'a> {
-        pub data: &'a [u8],
-        pub chunk: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            let n = self.chunk.min(out.len()).min(self.data.len());
-            out[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
+    use crate::formats::refill::tests::Trickle;
 
     #[derive(Debug, PartialEq)]
     enum Item {

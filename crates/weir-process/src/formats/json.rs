@@ -4,8 +4,9 @@
 //! Two layers. The *framer* finds where each top-level element (an array item, or a value of
 //! the stream) starts and ends with a resumable byte scanner that tracks strings and nesting
 //! with counters, never recursion, so any depth costs nothing; it keeps at most one element in
-//! its buffer (growing up to `format.max_record_bytes`) and streams through a larger one,
-//! reporting it as oversized with its size, exactly as the CSV reader does with a long record.
+//! its buffer (the [`RefillBuffer`] the CSV reader uses too, growing up to
+//! `format.max_record_bytes`) and streams through a larger one, reporting it as oversized with
+//! its size, exactly as the CSV reader does with a long record.
 //! Broken framing (text after the array, a missing comma, an unterminated string at the end) is
 //! a file error with its byte offset.
 //!
@@ -19,19 +20,20 @@
 //! compact `,"key":value` pairs (or are dropped with `unknown_columns = "drop"`). An element that
 //! is not valid JSON, or not an object, is an invalid row whose reason carries the byte offset.
 
-use std::io::{self, Read};
+use std::io::Read;
 
 type FxHashMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 use weir_core::config::normalize_field_name;
 
+use super::refill::RefillBuffer;
 use super::{Field, JsonParts, Next, Record, Source};
 use crate::error::ProcessError;
+use crate::json_text::write_escaped;
 use crate::plan::Plan;
 
-const INITIAL_BUFFER: usize = 256 << 10;
-
-/// Nesting levels an element may have (serde_json's default limit too).
-pub(crate) const MAX_DEPTH: usize = 128;
+/// Arrays and objects an element may nest, its own object being the first: serde_json's default
+/// limit (it refuses the 128th).
+pub(crate) const MAX_DEPTH: usize = 127;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -63,15 +65,10 @@ struct Scan {
 }
 
 pub(crate) struct JsonReader<'p, R> {
-    inner: R,
-    buf: Vec<u8>,
-    pos: usize,
-    end: usize,
-    eof: bool,
-    buf_offset: u64,
+    input: RefillBuffer<'p, R>,
+    /// Line number at `input.pos`.
     line: u64,
     max_record: usize,
-    max_buffer: usize,
     mode: Mode,
     targets: FxHashMap<Box<[u8]>, Target>,
     keep_unknown: bool,
@@ -80,17 +77,16 @@ pub(crate) struct JsonReader<'p, R> {
     fields: Vec<Field>,
     parts: JsonParts,
     utf8_errors: Vec<(usize, u64)>,
-    progress: Option<&'p dyn Fn(u64)>,
 }
 
 impl<'p, R: Read> JsonReader<'p, R> {
     #[cfg(test)]
     pub fn new(inner: R, plan: &Plan, progress: Option<&'p dyn Fn(u64)>) -> Self {
-        Self::with_buffer(inner, plan, progress, INITIAL_BUFFER)
+        Self::with_buffer(inner, plan, progress, super::refill::INITIAL_BUFFER)
     }
 
-    /// [`JsonReader::new`] starting with a buffer of `initial` bytes (it grows as records
-    /// need), for inputs known to be small: see [`super::initial_buffer`].
+    /// A reader of the plan's columns, starting with a buffer of `initial` bytes (it grows as
+    /// records need; see [`super::refill::initial_buffer`] for inputs known to be small).
     pub fn with_buffer(inner: R, plan: &Plan, progress: Option<&'p dyn Fn(u64)>, initial: usize) -> Self {
         let mut targets = FxHashMap::default();
         for c in &plan.columns {
@@ -106,15 +102,9 @@ impl<'p, R: Read> JsonReader<'p, R> {
         let max_record = plan.max_record_bytes.max(1);
         let n = plan.columns.len();
         JsonReader {
-            inner,
-            buf: vec![0; initial.clamp(1, INITIAL_BUFFER)],
-            pos: 0,
-            end: 0,
-            eof: false,
-            buf_offset: 0,
+            input: RefillBuffer::new(inner, initial, max_record, progress),
             line: 1,
             max_record,
-            max_buffer: max_record.saturating_add(64 << 10).max(INITIAL_BUFFER),
             mode: Mode::Start,
             targets,
             keep_unknown: plan.keep_unknown,
@@ -123,7 +113,6 @@ impl<'p, R: Read> JsonReader<'p, R> {
             fields: vec![Field::default(); n],
             parts: JsonParts { extra: Vec::new(), malformed: None, absent: vec![true; n] },
             utf8_errors: Vec::new(),
-            progress,
         }
     }
 
@@ -141,76 +130,27 @@ impl<'p, R: Read> JsonReader<'p, R> {
     }
 
     fn offset(&self) -> u64 {
-        self.buf_offset + self.pos as u64
-    }
-
-    fn fill(&mut self) -> io::Result<()> {
-        loop {
-            match self.inner.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    self.end += n;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        if let Some(p) = self.progress {
-            p(self.buf_offset + self.end as u64);
-        }
-        Ok(())
-    }
-
-    /// Moves unread bytes to the front, grows the buffer if they fill it, then fills it.
-    fn make_room(&mut self) -> io::Result<()> {
-        let pending = self.end - self.pos;
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.buf_offset += self.pos as u64;
-            self.pos = 0;
-            self.end = pending;
-            if self.buf.len() > INITIAL_BUFFER && pending < INITIAL_BUFFER / 2 {
-                self.buf.truncate(INITIAL_BUFFER);
-                self.buf.shrink_to_fit();
-            }
-        }
-        if self.end == self.buf.len() {
-            let grown = (self.buf.len() * 2).min(self.max_buffer).max(self.buf.len() + 1);
-            self.buf.resize(grown, 0);
-        }
-        while self.end < self.buf.len() && !self.eof {
-            self.fill()?;
-        }
-        Ok(())
+        self.input.offset + self.input.pos as u64
     }
 
     /// Skips whitespace (and a BOM at the very start); the next byte, `None` at the end.
     fn skip_ws(&mut self) -> Result<Option<u8>, ProcessError> {
+        if !self.input.started() {
+            self.input.start()?;
+        }
         loop {
-            if self.buf_offset == 0 && self.pos == 0 {
-                while self.end < 3 && !self.eof {
-                    self.fill()?;
-                }
-                if self.buf[..self.end].starts_with(b"\xEF\xBB\xBF") {
-                    self.pos = 3;
-                }
-            }
-            while self.pos < self.end {
-                match self.buf[self.pos] {
+            while self.input.pos < self.input.end {
+                match self.input.buf[self.input.pos] {
                     b'\n' => self.line += 1,
                     b' ' | b'\t' | b'\r' => {}
                     b => return Ok(Some(b)),
                 }
-                self.pos += 1;
+                self.input.pos += 1;
             }
-            if self.eof {
+            if self.input.eof {
                 return Ok(None);
             }
-            self.make_room()?;
+            self.input.make_room()?;
         }
     }
 
@@ -220,7 +160,7 @@ impl<'p, R: Read> JsonReader<'p, R> {
 
     /// Advances the scan over `buf[pos..end]`; the element's length once it is complete.
     fn scan(&self, s: &mut Scan) -> Option<usize> {
-        let el = &self.buf[self.pos..self.end];
+        let el = &self.input.buf[self.input.pos..self.input.end];
         let first = el[0];
         if s.off == 0 {
             s.off = 1;
@@ -239,7 +179,7 @@ impl<'p, R: Read> JsonReader<'p, R> {
                 }
                 s.off += 1;
             }
-            return if self.eof { Some(s.off) } else { None };
+            return if self.input.eof { Some(s.off) } else { None };
         }
         while s.off < el.len() {
             if s.esc {
@@ -303,7 +243,7 @@ impl<'p, R: Read> JsonReader<'p, R> {
                 Mode::Start => match self.skip_ws()? {
                     None => return Ok(None),
                     Some(b'[') => {
-                        self.pos += 1;
+                        self.input.pos += 1;
                         self.mode = Mode::Array { first: true };
                     }
                     Some(_) => self.mode = Mode::Stream,
@@ -312,12 +252,12 @@ impl<'p, R: Read> JsonReader<'p, R> {
                     match self.skip_ws()? {
                         None => return Err(self.framing_error("the top-level array is never closed".into())),
                         Some(b']') => {
-                            self.pos += 1;
+                            self.input.pos += 1;
                             self.mode = Mode::Done;
                             continue;
                         }
                         Some(b',') if !first => {
-                            self.pos += 1;
+                            self.input.pos += 1;
                             match self.skip_ws()? {
                                 Some(b']') | None => {
                                     return Err(self.framing_error("expected an element after `,`".into()))
@@ -352,22 +292,22 @@ impl<'p, R: Read> JsonReader<'p, R> {
         let line = self.line;
         loop {
             if let Some(len) = self.scan(&mut s) {
-                let start = self.pos;
-                self.pos += len;
+                let start = self.input.pos;
+                self.input.pos += len;
                 self.line += s.lines;
                 if len > self.max_record {
                     return Ok(Framed::Oversized { line, bytes: len as u64 });
                 }
                 return Ok(Framed::Element { start, len, line });
             }
-            if self.eof {
+            if self.input.eof {
                 let what = if s.in_str { "a string" } else { "an element" };
                 return Err(self.framing_error(format!("{what} starting here is never closed")));
             }
-            if self.end - self.pos > self.max_record {
+            if self.input.end - self.input.pos > self.max_record {
                 return self.skip_element(s, line);
             }
-            self.make_room()?;
+            self.input.make_room()?;
         }
     }
 
@@ -376,21 +316,21 @@ impl<'p, R: Read> JsonReader<'p, R> {
         let mut bytes = 0u64;
         loop {
             if let Some(len) = self.scan(&mut s) {
-                self.pos += len;
+                self.input.pos += len;
                 self.line += s.lines;
                 return Ok(Framed::Oversized { line, bytes: bytes + len as u64 });
             }
-            if self.eof {
+            if self.input.eof {
                 return Err(self.framing_error("an element starting before here is never closed".into()));
             }
             // Keep only the first byte (it tells the scanner what kind of element this is).
-            let consumed = self.end - self.pos - 1;
+            let consumed = self.input.end - self.input.pos - 1;
             bytes += consumed as u64;
             s.off -= consumed;
-            let first = self.buf[self.pos];
-            self.pos = self.end - 1;
-            self.buf[self.pos] = first;
-            self.make_room()?;
+            let first = self.input.buf[self.input.pos];
+            self.input.pos = self.input.end - 1;
+            self.input.buf[self.input.pos] = first;
+            self.input.make_room()?;
         }
     }
 
@@ -402,8 +342,8 @@ impl<'p, R: Read> JsonReader<'p, R> {
         self.utf8_errors.clear();
         self.parts.absent.iter_mut().for_each(|a| *a = true);
         self.fields.iter_mut().for_each(|f| *f = Field::default());
-        let base = self.buf_offset + start as u64;
-        let el = &self.buf[start..start + len];
+        let base = self.input.offset + start as u64;
+        let el = &self.input.buf[start..start + len];
         if let Err(e) = std::str::from_utf8(el) {
             self.parts.malformed =
                 Some(format!("not valid UTF-8 at byte offset {}", base + e.valid_up_to() as u64));
@@ -462,6 +402,13 @@ impl<R: Read> Source for JsonReader<'_, R> {
             }
         }
     }
+}
+
+/// Whether `normalize_field_name` would change a key: ASCII capitals, whitespace as
+/// `char::is_whitespace` sees it (which, unlike `u8::is_ascii_whitespace`, includes the vertical
+/// tab), or anything beyond ASCII.
+fn needs_normalizing(key: &[u8]) -> bool {
+    key.iter().any(|&b| b.is_ascii_uppercase() || b.is_ascii_whitespace() || b == 0x0B || b >= 0x80)
 }
 
 fn describe(b: u8) -> String {
@@ -541,12 +488,11 @@ impl Flatten<'_> {
             let mut key = std::mem::take(&mut self.key);
             key.clear();
             self.string_into(&mut key)?;
-            let normalized: Vec<u8> =
-                if key.iter().any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace() || *b >= 0x80) {
-                    normalize_field_name(&String::from_utf8_lossy(&key)).into_bytes()
-                } else {
-                    key.clone()
-                };
+            let normalized: Vec<u8> = if needs_normalizing(&key) {
+                normalize_field_name(&String::from_utf8_lossy(&key)).into_bytes()
+            } else {
+                key.clone()
+            };
             let path_len = self.path.len();
             if !top {
                 self.path.push(b'.');
@@ -561,11 +507,7 @@ impl Flatten<'_> {
                 _ if self.keep => {
                     self.extra.push(b',');
                     self.extra.push(b'"');
-                    if top {
-                        self.extra.extend(escape_key(&key));
-                    } else {
-                        self.extra.extend(escape_key(&self.path));
-                    }
+                    write_escaped(self.extra, if top { &key } else { &self.path });
                     self.extra.extend_from_slice(b"\":");
                     let mut extra = std::mem::take(self.extra);
                     let r = self.copy_value(depth + 1, &mut extra);
@@ -758,9 +700,6 @@ impl Flatten<'_> {
 
     /// Validates any value and appends it to `out` as compact JSON.
     fn copy_value(&mut self, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err(self.error(&format!("nested more than {MAX_DEPTH} levels")));
-        }
         self.ws();
         match self.s.get(self.i) {
             Some(b'"') => {
@@ -787,6 +726,9 @@ impl Flatten<'_> {
                 out.extend_from_slice(&self.s[from..self.i]);
             }
             Some(&open @ (b'{' | b'[')) => {
+                if depth > MAX_DEPTH {
+                    return Err(self.error(&format!("nested more than {MAX_DEPTH} levels")));
+                }
                 let close = if open == b'{' { b'}' } else { b']' };
                 self.i += 1;
                 out.push(open);
@@ -830,21 +772,17 @@ impl Flatten<'_> {
     }
 }
 
-/// A key for the output: `"` and `\` and control characters escaped.
-fn escape_key(key: &[u8]) -> Vec<u8> {
-    let mut quoted = Vec::with_capacity(key.len() + 2);
-    crate::output::ndjson::write_str(&mut quoted, key);
-    quoted[1..quoted.len() - 1].to_vec()
-}
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {
     use weir_core::config::{ColumnConfig, ColumnType, FormatKind};
 
     use super::*;
-    use crate::formats::csv::tests::Trickle;
+    use crate::formats::refill::tests::Trickle;
 
-    fn plan(cols: &[&str], keep: bool, max: usize) -> Plan {
+    pub(super) fn plan(cols: &[&str], keep: bool, max: usize) -> Plan {
         let mut p = weir_core::Config::bundled().pipelines.remove(0);
         p.format.kind = FormatKind::Json;
         p.format.max_record_bytes = max;
@@ -967,7 +905,7 @@ mod tests {
         let plan = plan(&["id"], true, 1 << 20);
         let mut r = JsonReader::new(&data[..], &plan, None);
         let Some(Next::Record(rec)) = Source::next_record(&mut r).unwrap() else { panic!() };
-        assert!(rec.malformed().unwrap().contains("nested more than 128 levels"), "{:?}", rec.malformed());
+        assert!(rec.malformed().unwrap().contains("nested more than 127 levels"), "{:?}", rec.malformed());
         let Some(Next::Record(rec)) = Source::next_record(&mut r).unwrap() else { panic!() };
         assert_eq!(rec.field(0), b"2");
     }

@@ -3,11 +3,14 @@
 //! Whatever the format, the row loop sees the same [`Record`]: fields as byte ranges into one
 //! buffer, the line the record starts on, and where a field stops being UTF-8. `csv` reads
 //! delimited text; `json` reads a JSON document, an array of objects or NDJSON and flattens each
-//! object onto the schema's columns (nested fields by dotted path, `user.id`). [`open`] puts the
-//! decompressor (`crate::decompress`) and, for inputs that are not UTF-8, a transcoder in front.
+//! object onto the schema's columns (nested fields by dotted path, `user.id`). Both parse out of
+//! one `refill` buffer, which reads the input in large blocks and grows only for a long record.
+//! [`open`] puts the decompressor (`crate::decompress`) and, for inputs that are not UTF-8, a
+//! transcoder in front.
 
 pub(crate) mod csv;
 pub(crate) mod json;
+pub(crate) mod refill;
 
 use std::io::{self, Read};
 
@@ -90,19 +93,6 @@ pub(crate) enum Next<'a> {
         line: u64,
         bytes: u64,
     },
-}
-
-/// The buffer a reader starts with for an input of `size_hint` bytes: the whole input and a
-/// byte to see its end when it is small, else the usual size. A small file then costs a small
-/// allocation, not a quarter megabyte that the allocator may have to zero and fault in.
-pub(crate) fn initial_buffer(size_hint: Option<u64>) -> usize {
-    const SMALLEST: u64 = 4 << 10;
-    match size_hint {
-        Some(n) => {
-            usize::try_from(n.saturating_add(1).max(SMALLEST)).unwrap_or(usize::MAX).min(csv::INITIAL_BUFFER)
-        }
-        None => csv::INITIAL_BUFFER,
-    }
 }
 
 /// A reader of records, whatever the format.

@@ -7,9 +7,10 @@
 
 use std::io::Write;
 
-use super::ndjson::{write_str, write_u64, OutBuf, RowWriter};
-use super::{Layout, RowRef, Sink};
+use super::ndjson::RowWriter;
+use super::{Layout, OutBuf, RowRef, Sink};
 use crate::error::ProcessError;
+use crate::json_text::{write_str, write_u64};
 
 pub(crate) struct JsonDocSink<W: Write> {
     out: OutBuf<W>,

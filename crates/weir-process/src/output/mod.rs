@@ -5,19 +5,20 @@
 //! is bound: which file columns are written and as what, the optional schema columns the file
 //! lacks (null or their default), then the derived fields. Each sink turns that into its own
 //! format: `ndjson` serializes straight into a buffer, `json` wraps the same rows in the seed's
-//! document, `parquet` fills typed Arrow columns and writes bounded row groups.
+//! document, `parquet` fills typed columns and writes bounded row groups. [`OutBuf`] is
+//! the chunked buffer in front of every text writer (results and the error report).
 
 pub(crate) mod json;
 pub(crate) mod ndjson;
 pub(crate) mod parquet;
 
-use std::io;
+use std::io::{self, Write};
 
 use weir_core::config::ColumnType;
 
 use crate::error::ProcessError;
-use crate::expr::{Num, Ty};
-use crate::schema::Default;
+use crate::schema::ColumnDefault;
+use crate::slot::{SlotType, SlotValue};
 
 /// A typed field of the current row, ready to write.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,11 +66,11 @@ impl Kind {
         }
     }
 
-    pub fn of_expr(ty: Ty) -> Kind {
+    pub fn of_expr(ty: SlotType) -> Kind {
         match ty {
-            Ty::Int => Kind::Int,
-            Ty::Float => Kind::Float,
-            Ty::Str => Kind::Text,
+            SlotType::Int => Kind::Int,
+            SlotType::Float => Kind::Float,
+            SlotType::Text => Kind::Text,
         }
     }
 }
@@ -78,7 +79,7 @@ impl Kind {
 pub(crate) struct Column {
     pub name: String,
     pub kind: Kind,
-    pub default: Option<Default>,
+    pub default: Option<ColumnDefault>,
 }
 
 /// The output columns of one file, in order: written file columns, missing schema columns,
@@ -99,7 +100,7 @@ pub(crate) struct RowRef<'a> {
     pub values: &'a [Value],
     pub buf: &'a [u8],
     /// Derived values, and the text of text-typed ones.
-    pub derived: &'a [Num],
+    pub derived: &'a [SlotValue],
     pub derived_text: &'a [Vec<u8>],
     /// JSON input: unknown keys as `,"key":value` pairs.
     pub extra: &'a [u8],
@@ -110,4 +111,59 @@ pub(crate) trait Sink {
     fn row(&mut self, row: &RowRef<'_>) -> io::Result<()>;
     /// Completes the output once every row is in.
     fn finish(&mut self, total: u64, valid: u64) -> Result<(), ProcessError>;
+}
+
+/// An output buffer flushed to its writer whenever it passes [`OutBuf::CHUNK`] bytes.
+pub(crate) struct OutBuf<W: Write> {
+    pub buf: Vec<u8>,
+    writer: W,
+}
+
+impl<W: Write> OutBuf<W> {
+    pub const CHUNK: usize = 64 << 10;
+
+    pub fn new(writer: W) -> Self {
+        // Starts small and grows to a chunk as lines arrive: small files stay small allocations.
+        OutBuf { buf: Vec::with_capacity(8 << 10), writer }
+    }
+
+    /// Call after each complete line.
+    #[inline]
+    pub fn line_done(&mut self) -> io::Result<()> {
+        if self.buf.len() >= Self::CHUNK {
+            self.writer.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.flush()?;
+        Ok(self.writer)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.writer.write_all(&self.buf)?;
+        self.buf.clear();
+        self.writer.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flushes_in_chunks() {
+        let mut sink = Vec::new();
+        let mut o = OutBuf::new(&mut sink);
+        o.buf.extend_from_slice(&[b'x'; 100]);
+        o.line_done().unwrap();
+        o.buf.extend_from_slice(&vec![b'y'; OutBuf::<Vec<u8>>::CHUNK]);
+        o.line_done().unwrap();
+        assert!(o.buf.is_empty());
+        o.buf.push(b'z');
+        o.flush().unwrap();
+        assert_eq!(sink.len(), 101 + OutBuf::<Vec<u8>>::CHUNK);
+    }
 }

@@ -25,9 +25,9 @@ use parquet::schema::types::Type;
 
 use super::{Kind, Layout, RowRef, Sink, Value};
 use crate::error::ProcessError;
-use crate::expr::Num;
 use crate::schema::types::packed_days;
-use crate::schema::Owned;
+use crate::schema::DefaultValue;
+use crate::slot::SlotValue;
 
 /// One column's values of the current row group (nulls only in `levels`).
 enum Values {
@@ -128,15 +128,17 @@ impl Column {
         self.levels.push(1);
     }
 
-    fn owned(&mut self, v: &Owned) {
+    fn default_value(&mut self, v: &DefaultValue) {
         match (v, self.kind) {
-            (Owned::Int(i), _) => self.int(*i),
-            (Owned::Float(f), _) => self.float(*f),
-            (Owned::Decimal(d), _) => self.decimal(*d),
-            (Owned::Bool(b), _) => self.bool(*b),
-            (Owned::Date(d, _), Kind::Date) => self.date(*d),
-            (Owned::DateTime(t, _), Kind::DateTime) => self.int(*t),
-            (Owned::Text(s) | Owned::Date(_, s) | Owned::DateTime(_, s), _) => self.text(s.as_bytes()),
+            (DefaultValue::Int(i), _) => self.int(*i),
+            (DefaultValue::Float(f), _) => self.float(*f),
+            (DefaultValue::Decimal(d), _) => self.decimal(*d),
+            (DefaultValue::Bool(b), _) => self.bool(*b),
+            (DefaultValue::Date(d, _), Kind::Date) => self.date(*d),
+            (DefaultValue::DateTime(t, _), Kind::DateTime) => self.int(*t),
+            (DefaultValue::Text(s) | DefaultValue::Date(_, s) | DefaultValue::DateTime(_, s), _) => {
+                self.text(s.as_bytes())
+            }
         }
     }
 
@@ -157,11 +159,11 @@ impl Column {
     }
 
     #[inline]
-    fn value(&mut self, v: Value, buf: &[u8], default: Option<&Owned>) {
+    fn value(&mut self, v: Value, buf: &[u8], default: Option<&DefaultValue>) {
         match (v, self.kind) {
             (Value::Null, _) => self.null(),
             (Value::Default, _) => match default {
-                Some(d) => self.owned(d),
+                Some(d) => self.default_value(d),
                 None => self.null(),
             },
             (Value::Int(i), _) => self.int(i),
@@ -213,7 +215,7 @@ pub(crate) struct ParquetSink<W: Write + Send> {
     writer: Option<SerializedFileWriter<W>>,
     layout: Layout,
     columns: Vec<Column>,
-    defaults: Vec<Option<Owned>>,
+    defaults: Vec<Option<DefaultValue>>,
     rows: usize,
     row_group_rows: usize,
 }
@@ -284,7 +286,7 @@ impl<W: Write + Send> Sink for ParquetSink<W> {
         }
         for _ in 0..self.layout.missing {
             match self.defaults[c].clone() {
-                Some(d) => self.columns[c].owned(&d),
+                Some(d) => self.columns[c].default_value(&d),
                 None => self.columns[c].null(),
             }
             c += 1;
@@ -292,10 +294,10 @@ impl<W: Write + Send> Sink for ParquetSink<W> {
         for (j, d) in row.derived.iter().enumerate() {
             let column = &mut self.columns[c + j];
             match *d {
-                Num::Null => column.null(),
-                Num::Int(v) => column.int(v),
-                Num::Float(v) => column.float(v),
-                Num::Str => column.text(&row.derived_text[j]),
+                SlotValue::Null => column.null(),
+                SlotValue::Int(v) => column.int(v),
+                SlotValue::Float(v) => column.float(v),
+                SlotValue::Text => column.text(&row.derived_text[j]),
             }
         }
         self.rows += 1;

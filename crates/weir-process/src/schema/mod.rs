@@ -13,6 +13,8 @@ type FxHashSet<T> = std::collections::HashSet<T, rustc_hash::FxBuildHasher>;
 use weir_core::config::{normalize_field_name, ColumnConfig, ColumnType, Scalar};
 
 use self::types::{quoted, DateFormat, DateTimeFormat};
+use crate::json_text;
+use crate::slot::SlotValue;
 
 /// Digits of a decimal column unless configured.
 const DEFAULT_PRECISION: u8 = 18;
@@ -31,7 +33,7 @@ pub(crate) struct ColumnSpec {
     pub scale: u8,
     pub checks: Option<Box<Checks>>,
     pub unique: bool,
-    pub default: Option<Default>,
+    pub default: Option<ColumnDefault>,
 }
 
 /// A value that can be ordered against a bound.
@@ -99,14 +101,36 @@ impl Checks {
 
 /// A column's `default`, parsed once: its JSON text, its value for expressions and Parquet.
 #[derive(Debug, Clone)]
-pub(crate) struct Default {
+pub(crate) struct ColumnDefault {
     pub json: Vec<u8>,
-    pub value: Owned,
+    pub value: DefaultValue,
 }
 
-/// A typed value that outlives a row.
+impl ColumnDefault {
+    /// What the default is in its slot, for expressions and numeric stats: what a field with
+    /// the same text would be (`scale` is the column's, for a decimal).
+    pub fn slot_value(&self, scale: u8) -> SlotValue {
+        match self.value {
+            DefaultValue::Int(i) => SlotValue::Int(i),
+            DefaultValue::Float(f) => SlotValue::Float(f),
+            DefaultValue::Decimal(v) => SlotValue::Float(types::decimal_to_f64(v, scale)),
+            DefaultValue::Bool(_) => SlotValue::Null,
+            DefaultValue::Text(_) | DefaultValue::Date(..) | DefaultValue::DateTime(..) => SlotValue::Text,
+        }
+    }
+
+    /// The default's text, for text expressions (empty for numbers and booleans).
+    pub fn text(&self) -> &[u8] {
+        match &self.value {
+            DefaultValue::Text(s) | DefaultValue::Date(_, s) | DefaultValue::DateTime(_, s) => s.as_bytes(),
+            _ => b"",
+        }
+    }
+}
+
+/// A default's typed value (with the text as configured, for the text types).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Owned {
+pub(crate) enum DefaultValue {
     Int(i64),
     Float(f64),
     Decimal(i128),
@@ -275,25 +299,27 @@ impl ColumnSpec {
     }
 
     /// Parses a configured default as this column's type.
-    fn parse_default(&self, d: &Scalar) -> Result<Default, String> {
+    fn parse_default(&self, d: &Scalar) -> Result<ColumnDefault, String> {
         let text = d.to_string();
         let t = text.as_bytes();
         let bad = || format!("{} is not a valid {}", quoted(t), self.ty.name());
         let mut json = Vec::new();
         let value = match self.ty {
-            ColumnType::Integer => Owned::Int(types::parse_i64(t).map_err(|_| bad())?),
-            ColumnType::Float => Owned::Float(types::parse_f64(t).map_err(|_| bad())?.0),
+            ColumnType::Integer => DefaultValue::Int(types::parse_i64(t).map_err(|_| bad())?),
+            ColumnType::Float => DefaultValue::Float(types::parse_f64(t).map_err(|_| bad())?.0),
             ColumnType::Decimal => {
-                Owned::Decimal(types::parse_decimal(t, self.precision, self.scale).map_err(|_| bad())?)
+                DefaultValue::Decimal(types::parse_decimal(t, self.precision, self.scale).map_err(|_| bad())?)
             }
-            ColumnType::Boolean => Owned::Bool(match d {
+            ColumnType::Boolean => DefaultValue::Bool(match d {
                 Scalar::Bool(b) => *b,
                 _ => types::parse_bool(t).ok_or_else(bad)?,
             }),
-            ColumnType::Date => Owned::Date(self.date.parse(t).ok_or_else(bad)?, text.clone()),
-            ColumnType::Datetime => Owned::DateTime(self.datetime.parse(t).ok_or_else(bad)?, text.clone()),
+            ColumnType::Date => DefaultValue::Date(self.date.parse(t).ok_or_else(bad)?, text.clone()),
+            ColumnType::Datetime => {
+                DefaultValue::DateTime(self.datetime.parse(t).ok_or_else(bad)?, text.clone())
+            }
             ColumnType::Email if !types::is_email(t) => return Err(bad()),
-            ColumnType::String | ColumnType::Email | ColumnType::Enum => Owned::Text(text.clone()),
+            ColumnType::String | ColumnType::Email | ColumnType::Enum => DefaultValue::Text(text.clone()),
         };
         if let (Some(c), ColumnType::Enum) = (&self.checks, self.ty) {
             if !c.values.contains(t) {
@@ -301,15 +327,15 @@ impl ColumnSpec {
             }
         }
         match &value {
-            Owned::Int(i) => crate::output::ndjson::write_i64(&mut json, *i),
-            Owned::Float(f) => crate::output::ndjson::write_f64(&mut json, *f),
-            Owned::Decimal(v) => types::write_decimal(&mut json, *v, self.scale),
-            Owned::Bool(b) => json.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Owned::Text(s) | Owned::Date(_, s) | Owned::DateTime(_, s) => {
-                crate::output::ndjson::write_str(&mut json, s.as_bytes())
+            DefaultValue::Int(i) => json_text::write_i64(&mut json, *i),
+            DefaultValue::Float(f) => json_text::write_f64(&mut json, *f),
+            DefaultValue::Decimal(v) => json_text::write_decimal(&mut json, *v, self.scale),
+            DefaultValue::Bool(b) => json.extend_from_slice(if *b { b"true" } else { b"false" }),
+            DefaultValue::Text(s) | DefaultValue::Date(_, s) | DefaultValue::DateTime(_, s) => {
+                json_text::write_str(&mut json, s.as_bytes())
             }
         }
-        Ok(Default { json, value })
+        Ok(ColumnDefault { json, value })
     }
 }
 
@@ -410,7 +436,7 @@ mod tests {
         c.default = Some(Scalar::Float(1.5));
         let s = compile(c).unwrap();
         let d = s.default.unwrap();
-        assert_eq!((d.json.as_slice(), d.value), (&b"1.50"[..], Owned::Decimal(150)));
+        assert_eq!((d.json.as_slice(), d.value), (&b"1.50"[..], DefaultValue::Decimal(150)));
         let mut c = ColumnConfig::new("b", ColumnType::Boolean);
         c.default = Some(Scalar::Bool(true));
         assert_eq!(compile(c).unwrap().default.unwrap().json, b"true");
