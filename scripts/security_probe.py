@@ -418,13 +418,14 @@ def item1(inst, rows, args):
     watch.finish(rows, 1, args.max_rss_mib)
 
     # Slow senders: headers complete, the form's fields one byte a second.
+    # Slow senders: half send the fields at once and trickle the file, half trickle the fields.
     heads, trickles = [], []
-    for _ in range(args.slots):
+    for i in range(args.slots):
         boundary = uuid.uuid4().hex
         head, pre, _ = form_head(host, port, "/weir-input", boundary, [("key", "raw/slow.csv")], 1000)
-        heads.append(head + pre)
-        trickles.append(b"0" * 1000)
-    slow_senders(host, port, heads, trickles, inst.idle, rows, 1, "unsigned form POSTs")
+        heads.append(head + pre if i % 2 else head)
+        trickles.append(b"0" * 1000 if i % 2 else pre)
+    slow_senders(host, port, heads, trickles, inst.idle, rows, 1, "unsigned form POSTs (fields or file)")
 
 
 def item2(inst, rows, args):

@@ -724,6 +724,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Multipart uploads neither completed nor aborted for this long are removed.
     pub multipart_expiry_secs: u64,
+    /// Accept SigV2 signatures on the S3 endpoint (legacy clients). Off: the AWS CLI, boto3 and
+    /// current SDKs sign with SigV4, and SigV2 signs no body and (in s3s) no date.
+    pub sigv2: bool,
 }
 
 impl Default for ServerConfig {
@@ -743,6 +746,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             multipart_expiry_secs: 7 * 24 * 3600,
+            sigv2: false,
         }
     }
 }

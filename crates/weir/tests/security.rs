@@ -145,6 +145,7 @@ impl Weir {
             rows.len(),
             tail(&self.log(), 4000)
         );
+        eprintln!("item(s) {items}:\n{stderr}");
         rows
     }
 }

@@ -24,6 +24,7 @@ use super::multipart::{Manifest, Staging, MAX_PARTS};
 const MAX_KEYS: i32 = 1000;
 
 /// The S3 service over weir's ports.
+#[derive(Clone)]
 pub struct WeirS3 {
     pub(crate) ports: Ports,
     pub(crate) config: Arc<Config>,
@@ -75,7 +76,7 @@ const URL_ENCODE: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 impl WeirS3 {
-    async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+    pub(crate) async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
         if validate_bucket(bucket).is_err() {
             return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
         }
@@ -116,6 +117,18 @@ impl WeirS3 {
         let limits = body::Limits { max_bytes: self.max_object_bytes, idle: self.idle_timeout };
         let received = body::receive(body, content_length, &limits, &self.spool, true).await?;
         body::check_content_md5(content_md5, &received)?;
+        self.store_received(bucket, key, received, metadata, event).await
+    }
+
+    /// Stores a received body under `key` and emits the object's event.
+    pub(crate) async fn store_received(
+        &self,
+        bucket: &str,
+        key: &str,
+        received: Received,
+        metadata: weir_ports::Metadata,
+        event: &str,
+    ) -> S3Result<(ObjectInfo, Option<String>)> {
         let Received { data, md5, .. } = received;
         let info = match data {
             Data::Memory(bytes) => self.ports.objects.put(bucket, key, bytes, metadata).await,
