@@ -533,6 +533,13 @@ def item5(inst, rows, args):
 
 def item6(inst, rows, args):
     secrets = {"secret access key": inst.secret, "API token": inst.token}
+    for i, value in enumerate(args.secret or []):
+        secrets[f"--secret #{i + 1}"] = value
+    # A job, so that notifications are sent (and, to a subscription that is down, retried).
+    job_id = inst.put(f"raw/probe-log-{uuid.uuid4().hex[:8]}.csv", f"{HEADER}\nL1,Log,Widget,1,1.0,2024-01-01\n".encode())
+    job = inst.job(job_id) if job_id else {"status": "no job"}
+    rows.add(6, "a CSV uploaded to raw/ (its notifications go out)", "a job that succeeds", job["status"],
+             job["status"] == "succeeded")
     # A GET with a junk signature: the correct one for the same request must not be logged.
     url, headers, correct = inst.signed("GET", "/weir-input/", query="list-type=2")
     secrets["signature of a request"] = correct
@@ -557,7 +564,7 @@ def item6(inst, rows, args):
         rows.add(6, "the log of `weir -vv run` after those requests", "no secret, token, signature or session",
                  "no --log given", None)
         return
-    time.sleep(1.0)
+    time.sleep(2.0)
     log = pathlib.Path(args.log).read_text(errors="replace")
     found = [name for name, value in secrets.items() if value and value in log]
     for pattern in ["Signature=", "X-Amz-Signature", "Authorization", "authorization"]:
@@ -828,6 +835,8 @@ def main():
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--pid", type=int, help="weir's process id: peak RSS under the memory attacks")
     ap.add_argument("--log", help="the stderr of a `weir -vv run`: checked for secrets")
+    ap.add_argument("--secret", action="append",
+                    help="another value that must not be in the log (a webhook URL's path, an SMTP password)")
     ap.add_argument("--weir", help="a weir binary: `weir check` of unsafe configs")
     ap.add_argument("--webhook-listen", help="where a Slack-format webhook subscription of the instance posts")
     ap.add_argument("--only", help="comma-separated item numbers")

@@ -201,11 +201,24 @@ fn item05_sigv2_is_off_by_default() {
 
 #[test]
 fn item06_no_log_level_prints_secrets() {
-    let weir = Weir::start(&config(&[], ""), true);
+    // Subscriptions whose secrets are in their config, both down: deliveries fail and are logged.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (hook, password) = ("T0HOOK/B0/hookpathsecret9f3", "smtp-password-secret-7c1");
+    let subscriptions = format!(
+        "[[notify.subscriptions]]\ntopic = \"success\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/services/{hook}\"\nformat = \"slack\"\n\n\
+         [[notify.subscriptions]]\ntopic = \"success\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = {closed}\nsecurity = \"none\"\n\
+         username = \"weir\"\npassword = \"{password}\"\nfrom = \"weir <weir@example.com>\"\nto = [\"ops@example.com\"]\n\n[alarms]"
+    );
+    let weir = Weir::start(&config(&[("[alarms]", &subscriptions)], ""), true);
     let log = weir.dir.path().join("weir.log");
-    weir.probe("6", &["--log", log.to_str().unwrap()]);
-    // The run did log at debug level (the check above read a real -vv log).
-    assert!(weir.log().contains("DEBUG"), "{}", tail(&weir.log(), 2000));
+    weir.probe("6", &["--log", log.to_str().unwrap(), "--secret", hook, "--secret", password]);
+    // The check above read a real -vv log, with the failed deliveries in it.
+    let log = weir.log();
+    assert!(log.contains("DEBUG") && log.contains("TRACE"), "{}", tail(&log, 2000));
+    assert!(log.contains("notification delivery failed"), "{}", tail(&log, 2000));
 }
 
 #[test]
