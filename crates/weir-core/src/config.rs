@@ -727,6 +727,8 @@ pub struct ServerConfig {
     /// Accept SigV2 signatures on the S3 endpoint (legacy clients). Off: the AWS CLI, boto3 and
     /// current SDKs sign with SigV4, and SigV2 signs no body and (in s3s) no date.
     pub sigv2: bool,
+    /// How long a dashboard session (the cookie a sign-in sets) lasts.
+    pub session_ttl_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -747,6 +749,7 @@ impl Default for ServerConfig {
             tls_key: None,
             multipart_expiry_secs: 7 * 24 * 3600,
             sigv2: false,
+            session_ttl_secs: 12 * 3600,
         }
     }
 }
@@ -773,6 +776,7 @@ impl ServerConfig {
             ("max_connections", self.max_connections as u64),
             ("request_timeout_secs", self.request_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
+            ("session_ttl_secs", self.session_ttl_secs),
         ] {
             if value == 0 {
                 problems.push(format!("server.{name}: must be at least 1"));

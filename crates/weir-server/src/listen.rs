@@ -123,6 +123,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let service = WithPeer { inner: service, peer };
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -138,5 +139,27 @@ where
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Where a request came from: the connection's peer address, in every request's extensions
+/// (for limits per client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Adds [`PeerAddr`] to each request of a connection.
+struct WithPeer<S> {
+    inner: S,
+    peer: SocketAddr,
+}
+
+impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for WithPeer<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(PeerAddr(self.peer));
+        self.inner.call(req)
     }
 }
