@@ -585,6 +585,9 @@ pub struct SummaryConfig {
     pub total: Option<String>,
     /// Invalid rows described in the error report (the count is always exact).
     pub max_errors_in_report: usize,
+    /// The error report's descriptions stop at this many bytes (the report says so). Each
+    /// description quotes the row's schema columns and at most 16 other fields.
+    pub max_error_report_bytes: u64,
     /// Fields whose distinct values are counted (e.g. unique users): exact up to
     /// `max_unique_values`, then a HyperLogLog estimate (about 1 % error), flagged as such.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -606,6 +609,7 @@ impl Default for SummaryConfig {
             group_by: Vec::new(),
             total: None,
             max_errors_in_report: 1000,
+            max_error_report_bytes: 8 << 20,
             unique: Vec::new(),
             range: Vec::new(),
             max_unique_values: 500_000,

@@ -31,6 +31,8 @@ pub struct Plan {
     pub(crate) max_distinct: usize,
     pub(crate) group_by: Vec<GroupSpec>,
     pub(crate) max_errors: usize,
+    /// Bytes of invalid-row descriptions, in all.
+    pub(crate) max_error_bytes: u64,
     /// Schema columns whose distinct values the summary counts.
     pub(crate) unique_summary: Vec<usize>,
     /// Schema columns whose smallest and largest values the summary reports.
@@ -266,6 +268,7 @@ impl Plan {
             max_distinct: s.max_distinct,
             group_by,
             max_errors: s.max_errors_in_report,
+            max_error_bytes: s.max_error_report_bytes,
             unique_summary,
             range_summary,
             max_unique_values: s.max_unique_values.max(1),
