@@ -588,6 +588,13 @@ def gzip_of(inflated, rows_text):
 
 
 def item7(inst, rows, args):
+    if args.bomb_mib:
+        bomb_row(inst, rows, args)
+    if args.output_probe_mib:
+        output_row(inst, rows, args)
+
+
+def bomb_row(inst, rows, args):
     inflated = args.bomb_mib * MIB
     bomb = gzip_of(inflated, b"B1,Bomb,Widget,1,1.0,2024-01-01\n")
     key = f"raw/probe-bomb-{uuid.uuid4().hex[:8]}.csv.gz"
@@ -598,15 +605,17 @@ def item7(inst, rows, args):
              "rejected: inflates past max_decompressed_bytes (with the figures)",
              f"{job['status']}: {reason[:120]}",
              job["status"] == "rejected" and "max_decompressed_bytes" in reason)
-    if args.output_probe_mib:
-        body = (HEADER + "\n").encode() + b"".join(
-            f"O{i},Output probe customer,Widget,1,1.0,2024-01-01\n".encode() for i in range(args.output_probe_mib * MIB // 48))
-        job_id = inst.put(f"raw/probe-output-{uuid.uuid4().hex[:8]}.csv", body)
-        job = inst.job(job_id, timeout=600) if job_id else {"status": "no job"}
-        reason = job.get("error") or ""
-        rows.add(7, f"CSV of {len(body) / MIB:.1f} MiB whose outputs pass output.max_bytes",
-                 "rejected: outputs past output.max_bytes (with the figures)", f"{job['status']}: {reason[:120]}",
-                 job["status"] == "rejected" and "output.max_bytes" in reason)
+
+
+def output_row(inst, rows, args):
+    body = (HEADER + "\n").encode() + b"".join(
+        f"O{i},Output probe customer,Widget,1,1.0,2024-01-01\n".encode() for i in range(args.output_probe_mib * MIB // 48))
+    job_id = inst.put(f"raw/probe-output-{uuid.uuid4().hex[:8]}.csv", body)
+    job = inst.job(job_id, timeout=600) if job_id else {"status": "no job"}
+    reason = job.get("error") or ""
+    rows.add(7, f"CSV of {len(body) / MIB:.1f} MiB whose outputs pass output.max_bytes",
+             "rejected: outputs past output.max_bytes (with the figures)", f"{job['status']}: {reason[:120]}",
+             job["status"] == "rejected" and "output.max_bytes" in reason)
 
 
 def item8(inst, rows, args):

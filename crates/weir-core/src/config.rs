@@ -362,7 +362,9 @@ pub struct FormatConfig {
     /// Compression of the input: `auto` (by suffix or magic bytes), `none`, `gzip`, `zstd`.
     pub compression: Compression,
     /// A compressed input that inflates past this many bytes is refused (a decompression bomb).
-    pub max_decompressed_bytes: u64,
+    /// Unset: `source.max_size_bytes`, what the file could have been uncompressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_decompressed_bytes: Option<u64>,
 }
 
 impl Default for FormatConfig {
@@ -375,7 +377,7 @@ impl Default for FormatConfig {
             max_record_bytes: 16 << 20,
             encoding: "utf-8".into(),
             compression: Compression::Auto,
-            max_decompressed_bytes: 50 << 30,
+            max_decompressed_bytes: None,
         }
     }
 }
@@ -642,11 +644,20 @@ pub struct OutputConfig {
     /// Threads one large file is processed on (NDJSON output, uncompressed CSV input, no
     /// `unique` column); 1 is a single pass.
     pub threads: usize,
+    /// A job whose results and error report pass this many bytes is rejected (a small file can
+    /// describe a huge one). Unset: 4 × `source.max_size_bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { format: OutputFormat::Ndjson, parquet_row_group_rows: 65_536, threads: 1 }
+        OutputConfig {
+            format: OutputFormat::Ndjson,
+            parquet_row_group_rows: 65_536,
+            threads: 1,
+            max_bytes: None,
+        }
     }
 }
 
