@@ -10,11 +10,14 @@
 //! The tests run one at a time: the memory attacks measure one process on a 2-core machine, and
 //! their latency bounds should not measure each other.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::{until, Proc};
 use serde_json::Value;
 
 /// One test at a time (see the module docs).
@@ -54,7 +57,7 @@ fn config(replace: &[(&str, &str)], extra: &str) -> String {
 
 /// A `weir run` on a temporary data dir, killed when dropped (a failed test leaves nothing).
 struct Weir {
-    child: Child,
+    child: Proc,
     dir: tempfile::TempDir,
     _lock: std::sync::MutexGuard<'static, ()>,
 }
@@ -86,22 +89,20 @@ impl Weir {
             cmd.env("WEIR_LOG", "warn");
         }
         let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
-        let child = cmd
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--config")
-            .arg(&config)
-            .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let weir = Weir { child, dir, _lock: lock };
-        let start = Instant::now();
-        while !data.join("endpoints.json").exists() {
-            assert!(start.elapsed() < Duration::from_secs(60), "weir run did not start: {}", weir.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = Proc::spawn(
+            cmd.arg("--data-dir")
+                .arg(&data)
+                .arg("--config")
+                .arg(&config)
+                .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        let mut weir = Weir { child, dir, _lock: lock };
+        until("weir run to write endpoints.json", Duration::from_secs(60), || {
+            assert!(weir.child.running(), "weir run exited: {}", weir.log());
+            data.join("endpoints.json").exists().then_some(())
+        });
         weir
     }
 
@@ -147,13 +148,6 @@ impl Weir {
         );
         eprintln!("item(s) {items}:\n{stderr}");
         rows
-    }
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -301,38 +295,21 @@ fn item12_weir_run_refuses_a_config_with_secrets_others_can_read() {
     .unwrap();
     #[cfg(unix)]
     std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
-    let child = Command::new(weir_bin())
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-        .env("WEIR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "weir run started with a readable secret");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut child = Proc::spawn(
+        Command::new(weir_bin())
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--config")
+            .arg(&config)
+            .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            .env("WEIR_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let status = child.wait_exit(Duration::from_secs(30));
     let mut stderr = String::new();
-    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(child.child().stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success() && stderr.contains("chmod 600"), "{status}: {stderr}");
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
