@@ -46,5 +46,6 @@ pub fn load(global: &Global) -> Result<Loaded> {
         bail!("{source} has problems:\n  {}", problems.join("\n  "));
     }
     let data_dir = global.data_dir.clone().or_else(|| config.data_dir.clone()).unwrap_or(default_dir);
+    crate::private::warn_if_open(&data_dir);
     Ok(Loaded { config, source, data_dir })
 }

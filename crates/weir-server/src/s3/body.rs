@@ -124,7 +124,11 @@ where
             path: spool_dir.join(format!("{}.spool", uuid::Uuid::new_v4().simple())),
             armed: true,
         };
-        let file = tokio::fs::File::create(spool.path()).await.map_err(internal("creating a spool file"))?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(spool.path()).await.map_err(internal("creating a spool file"))?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
         while let Some(chunk) = next_chunk(&mut body, limits.idle).await? {
             size += chunk.len() as u64;
