@@ -106,6 +106,28 @@ impl Config {
         toml::from_str(text)
     }
 
+    /// The settings that hold a secret, by their path (`server.api_token`,
+    /// `notify.subscriptions[1].password`, a webhook's `url`, whose path is often its secret):
+    /// a file holding any must be private to weir's user, as `credentials.toml` is.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if self.server.secret_access_key.is_some() {
+            found.push("server.secret_access_key".to_string());
+        }
+        if self.server.api_token.is_some() {
+            found.push("server.api_token".to_string());
+        }
+        for (i, sub) in self.notify.subscriptions.iter().enumerate() {
+            if sub.password.is_some() {
+                found.push(format!("notify.subscriptions[{i}].password"));
+            }
+            if sub.url.is_some() {
+                found.push(format!("notify.subscriptions[{i}].url"));
+            }
+        }
+        found
+    }
+
     /// Every problem that can be found without touching the machine, one line each.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
