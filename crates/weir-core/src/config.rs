@@ -66,10 +66,15 @@ impl AlarmsConfig {
         let mut problems = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
-            let at = format!("alarms.rule[{i}] ({})", r.name);
-            if r.name.trim().is_empty() {
-                problems.push(format!("{at}.name: empty"));
+            if !alarm_name_ok(&r.name) {
+                problems.push(format!(
+                    "alarms.rule[{i}].name: {:?} is not a name weir can show everywhere (metrics labels, \
+                     logs, mail): use 1-64 letters, digits, spaces and - _ . : /",
+                    r.name
+                ));
+                continue;
             }
+            let at = format!("alarms.rule[{i}] ({})", r.name);
             if !names.insert(r.name.as_str()) {
                 problems.push(format!("{at}.name: duplicate alarm name"));
             }
@@ -92,6 +97,13 @@ impl AlarmsConfig {
         }
         problems
     }
+}
+
+/// An alarm name: 1-64 characters of `[A-Za-z0-9 _.:/-]`, starting with a letter or digit.
+fn alarm_name_ok(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ':' | '/'))
 }
 
 impl Config {
@@ -991,11 +1003,23 @@ values = ["a", "b"]
         )
         .unwrap();
         let problems = bad.validate();
+        let bad_config = bad;
         assert!(
             problems.iter().any(|p| p.contains("alarms.rule[0] (x).metric: unknown metric \"queue_depth\"")),
             "{problems:?}"
         );
         assert!(problems.iter().any(|p| p.contains("alarms.rule[0] (x).period_secs")), "{problems:?}");
+        // Names end up in metrics labels, logs and mail: no quotes, newlines or braces.
+        for bad in
+            ["", " x", "x\"} 1\nweir_files_total{status=\"succeeded\"} 999999", "a{b}", &"x".repeat(65)]
+        {
+            let mut config = bad_config.clone();
+            config.alarms.rules[0].name = bad.to_string();
+            let problems = config.validate();
+            assert!(problems.iter().any(|p| p.starts_with("alarms.rule[0].name: ")), "{bad:?}: {problems:?}");
+        }
+        assert!(alarm_name_ok("queue-backlog") && alarm_name_ok("errors: api/v1 5xx"));
+        assert!(!alarm_name_ok("errors (5xx)"));
         let err = Config::from_toml("[[alarms.rule]]\nname = \"x\"\nstatistic = \"Median\"\n").unwrap_err();
         assert!(err.to_string().contains("statistic"), "{err}");
     }
