@@ -148,7 +148,9 @@ impl WebhookSender {
     pub fn body(format: WebhookFormat, n: &Notification) -> serde_json::Value {
         match format {
             WebhookFormat::Json => to_json(n),
-            WebhookFormat::Slack => serde_json::json!({ "text": format!("*{}*\n{}", n.subject, n.text) }),
+            WebhookFormat::Slack => {
+                serde_json::json!({ "text": format!("*{}*\n{}", slack_escape(&n.subject), slack_escape(&n.text)) })
+            }
         }
     }
 }
@@ -169,6 +171,12 @@ impl Notifier for WebhookSender {
         }
         Ok(())
     }
+}
+
+/// Text for a Slack message: `&`, `<` and `>` escaped as Slack requires, so that an object key
+/// such as `<!channel>` or `<mailto:a@b|click>` is shown as written, never a mention or a link.
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// `text` with every URL cut to its scheme and host, for logs and errors: a webhook's path is
@@ -222,6 +230,24 @@ pub fn from_json(v: &serde_json::Value) -> Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slack_messages_show_keys_as_written() {
+        let n = Notification {
+            topic: "success".into(),
+            subject: "weir: <!here> done".into(),
+            text: "File: raw/<!channel> <mailto:a@example.com|click> & x.csv".into(),
+            attributes: Default::default(),
+            payload: serde_json::Value::Null,
+        };
+        let body = WebhookSender::body(WebhookFormat::Slack, &n);
+        assert_eq!(
+            body["text"],
+            "*weir: &lt;!here&gt; done*\nFile: raw/&lt;!channel&gt; &lt;mailto:a@example.com|click&gt; &amp; x.csv"
+        );
+        // The JSON format carries the message as it is.
+        assert_eq!(WebhookSender::body(WebhookFormat::Json, &n)["text"], n.text.as_str());
+    }
 
     #[test]
     fn urls_in_logs_keep_only_scheme_and_host() {
