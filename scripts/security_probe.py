@@ -770,9 +770,12 @@ def item14(inst, rows, args):
                     for i in range(5 * MIB // 70))
     xml = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
     url, headers, _ = inst.signed("POST", "/weir-input/notes/probe-mp.bin", body=xml, query=f"uploadId={up}")
-    status, _, body = inst.s3_call("POST", url, headers=headers, body=xml)
-    code = re.search(rb"<Code>(.*?)</Code>", body)
-    got = f"{status} {code.group(1).decode() if code else ''}"
+    u = urllib.parse.urlsplit(url)
+    head = f"POST {u.path}?{u.query} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head += f"Content-Length: {len(xml)}\r\n\r\n"
+    status, body, _, _ = raw_exchange(u.hostname, u.port, head.encode(), [xml])
+    code = re.search(r"<Code>(.*?)</Code>", body)
+    got = f"{status} {code.group(1) if code else ''}"
     rows.add(14, f"CompleteMultipartUpload with a {len(xml) / MIB:.1f} MiB body", "400 MalformedXML", got,
              got == "400 MalformedXML")
     inst.client.abort_multipart_upload(Bucket="weir-input", Key="notes/probe-mp.bin", UploadId=up)

@@ -41,6 +41,7 @@ pub fn check_key(key: &str) -> S3Result<()> {
         Err(KeyError::TooLong(n)) => {
             Err(s3_error!(KeyTooLongError, "Your key is too long ({n} bytes; the limit is 1024)."))
         }
+        Err(e @ KeyError::SegmentTooLong(_)) => Err(s3_error!(KeyTooLongError, "{e}")),
         Err(e) => Err(s3_error!(InvalidArgument, "{e}")),
     }
 }
@@ -77,8 +78,8 @@ const URL_ENCODE: &percent_encoding::AsciiSet =
 
 impl WeirS3 {
     pub(crate) async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
-        if validate_bucket(bucket).is_err() {
-            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
+        if let Err(e) = validate_bucket(bucket) {
+            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid: {e}"));
         }
         match self.ports.objects.bucket_exists(bucket).await {
             Ok(true) => Ok(()),
@@ -191,8 +192,8 @@ impl S3 for WeirS3 {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = &req.input.bucket;
-        if validate_bucket(bucket).is_err() {
-            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
+        if let Err(e) = validate_bucket(bucket) {
+            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid: {e}"));
         }
         if self.ports.objects.bucket_exists(bucket).await.map_err(port_error)? {
             return Err(s3_error!(
@@ -714,6 +715,8 @@ mod tests {
             assert_eq!(check_key(bad).unwrap_err().code(), &s3s::S3ErrorCode::InvalidArgument, "{bad:?}");
         }
         assert_eq!(check_key(&"k".repeat(1025)).unwrap_err().code(), &s3s::S3ErrorCode::KeyTooLongError);
+        let segment = format!("raw/{}.csv", "a".repeat(300));
+        assert_eq!(check_key(&segment).unwrap_err().code(), &s3s::S3ErrorCode::KeyTooLongError);
     }
 
     #[test]
