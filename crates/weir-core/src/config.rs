@@ -778,6 +778,9 @@ pub struct ServerConfig {
     pub sigv2: bool,
     /// How long a dashboard session (the cookie a sign-in sets) lasts.
     pub session_ttl_secs: u64,
+    /// Serve HTML, SVG and XML objects inline from the S3 endpoint (a browser then runs their
+    /// scripts on the endpoint's origin). Off: they are sent as attachments.
+    pub inline_active_content: bool,
 }
 
 impl Default for ServerConfig {
@@ -799,6 +802,7 @@ impl Default for ServerConfig {
             multipart_expiry_secs: 7 * 24 * 3600,
             sigv2: false,
             session_ttl_secs: 12 * 3600,
+            inline_active_content: false,
         }
     }
 }

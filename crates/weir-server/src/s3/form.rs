@@ -28,7 +28,7 @@ use subtle::ConstantTimeEq;
 use super::body::{self, Limits};
 use super::front::error_response;
 use super::host::LocalDomains;
-use super::service::{check_key, WeirS3};
+use super::service::{check_key, to_metadata, WeirS3};
 use crate::credentials::Credentials;
 
 /// The form's fields other than the file: at most this many bytes and fields.
@@ -126,11 +126,12 @@ impl FormUploads {
                 ));
             }
         }
-        let metadata = fields
+        let user = fields
             .0
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("x-amz-meta-").map(|m| (m.to_owned(), v.clone())))
             .collect();
+        let metadata = to_metadata(Some(user), fields.get("content-type"))?;
         let (info, job) = self.weir.store_received(&bucket, &key, received, metadata, "Post").await?;
         Ok(answer(&fields, &bucket, &info.key, &info.etag, job))
     }

@@ -43,6 +43,7 @@ pub fn build(ctx: &Context) -> Result<front::Front, ServerError> {
         spool,
         max_object_bytes: server.max_object_bytes,
         idle_timeout: Duration::from_secs(server.idle_timeout_secs),
+        inline_active_content: server.inline_active_content,
     };
     let forms = form::FormUploads::new(
         weir.clone(),
