@@ -596,7 +596,8 @@ def item7(inst, rows, args):
 
 def bomb_row(inst, rows, args):
     inflated = args.bomb_mib * MIB
-    bomb = gzip_of(inflated, b"B1,Bomb,Widget,1,1.0,2024-01-01\n")
+    # Blank lines: the decompression limit is what stops it, not the size of its outputs.
+    bomb = gzip_of(inflated, b"\n")
     key = f"raw/probe-bomb-{uuid.uuid4().hex[:8]}.csv.gz"
     job_id = inst.put(key, bomb)
     job = inst.job(job_id, timeout=600) if job_id else {"status": "no job"}
