@@ -516,19 +516,33 @@ def sigv2(inst, method, resource, date):
     return {"Date": date, "Authorization": f"AWS {inst.key_id}:{sig}"}
 
 
+def sigv2_presigned(inst, path, expires, tamper=False):
+    sts = f"GET\n\n\n{expires}\n{path}"
+    sig = base64.b64encode(hmac.new(inst.secret.encode(), sts.encode(), hashlib.sha1).digest()).decode()
+    if tamper:
+        sig = ("A" if sig[0] != "A" else "B") + sig[1:]
+    q = urllib.parse.urlencode({"AWSAccessKeyId": inst.key_id, "Expires": expires, "Signature": sig})
+    status, _, _ = inst.s3_call("GET", f"{inst.s3_url}{path}?{q}")
+    return status
+
+
 def item5(inst, rows, args):
     for date, what in [("Mon, 01 Jan 2001 00:00:00 GMT", "Date in 2001"), ("whenever", "Date: whenever"),
                        (email.utils.formatdate(usegmt=True), "a current Date")]:
         status, _, body = inst.s3_call("GET", f"{inst.s3_url}/weir-input/", headers=sigv2(inst, "GET", "/weir-input/", date))
-        rows.add(5, f"SigV2-signed GET /weir-input/ ({what})", "403 (SigV2 is off by default)",
+        rows.add(5, f"SigV2 header-signed GET /weir-input/ ({what})", "403 (header SigV2 is off by default)",
                  f"{status} {re.search(r'<Code>(.*?)</Code>', body.decode()).group(1) if b'<Code>' in body else ''}",
                  status == 403)
-    expires = int(time.time()) + 600
-    sts = f"GET\n\n\n{expires}\n/weir-input/"
-    sig = base64.b64encode(hmac.new(inst.secret.encode(), sts.encode(), hashlib.sha1).digest()).decode()
-    q = urllib.parse.urlencode({"AWSAccessKeyId": inst.key_id, "Expires": expires, "Signature": sig})
-    status, _, _ = inst.s3_call("GET", f"{inst.s3_url}/weir-input/?{q}")
-    rows.add(5, "SigV2 presigned GET /weir-input/", "403 (SigV2 is off by default)", str(status), status == 403)
+    # Presigned SigV2 URLs (what `aws s3 presign` of AWS CLI v1 makes) carry their own expiry.
+    now = int(time.time())
+    for expires, tamper, expected, what in [
+        (now + 600, False, 200, "expiring in 10 minutes"),
+        (now + 600, True, 403, "with one signature character changed"),
+        (now + 30 * 86400, False, 400, "expiring in 30 days"),
+        (now - 60, False, 403, "expired a minute ago"),
+    ]:
+        status = sigv2_presigned(inst, "/weir-input/", expires, tamper)
+        rows.add(5, f"SigV2 presigned GET /weir-input/ {what}", str(expected), str(status), status == expected)
 
 
 def item6(inst, rows, args):

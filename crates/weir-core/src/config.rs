@@ -773,9 +773,12 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Multipart uploads neither completed nor aborted for this long are removed.
     pub multipart_expiry_secs: u64,
-    /// Accept SigV2 signatures on the S3 endpoint (legacy clients). Off: the AWS CLI, boto3 and
-    /// current SDKs sign with SigV4, and SigV2 signs no body and (in s3s) no date.
+    /// Accept SigV2 header-signed requests on the S3 endpoint (legacy clients; their `Date` must
+    /// be within 15 minutes). Off: the AWS CLI, boto3 and current SDKs sign with SigV4.
     pub sigv2: bool,
+    /// Accept SigV2 presigned URLs (valid for at most 7 days), which `aws s3 presign` of the AWS
+    /// CLI v1 makes.
+    pub sigv2_presigned: bool,
     /// How long a dashboard session (the cookie a sign-in sets) lasts.
     pub session_ttl_secs: u64,
     /// Serve HTML, SVG and XML objects inline from the S3 endpoint (a browser then runs their
@@ -801,6 +804,7 @@ impl Default for ServerConfig {
             tls_key: None,
             multipart_expiry_secs: 7 * 24 * 3600,
             sigv2: false,
+            sigv2_presigned: true,
             session_ttl_secs: 12 * 3600,
             inline_active_content: false,
         }

@@ -6,9 +6,11 @@
 //! * **Form uploads** (POST Object): s3s reads the whole file into memory before it checks the
 //!   policy's signature, and without a signature before it refuses. [`super::form`] takes them:
 //!   refused before the file when unsigned, streamed to the spool when signed.
-//! * **SigV2** (`server.sigv2`, off by default): refused. When turned on, a header-signed request
-//!   must carry a `Date` within 15 minutes of the server's clock (s3s ignores it, so a captured
-//!   request would work for ever), and a presigned URL may not expire more than 7 days out.
+//! * **SigV2**: header-signed requests are refused unless `server.sigv2` (they must then carry a
+//!   `Date` within 15 minutes of the server's clock: s3s ignores it, so a captured request would
+//!   work for ever); presigned URLs (`aws s3 presign` of AWS CLI v1 makes them) may not expire
+//!   more than 7 days out (`server.sigv2_presigned` turns them off). Their signatures are
+//!   checked in constant time here ([`super::sigv2`]) before s3s compares them with `!=`.
 //! * **Presigned SigV4 URLs** valid for more than 7 days (`X-Amz-Expires` over 604800): refused
 //!   with `AuthorizationQueryParametersError`, as S3 does.
 //! * **XML bodies** over the limit (CompleteMultipartUpload, DeleteObjects, CreateBucket):
@@ -24,12 +26,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, S3Error};
 
 use super::form::FormUploads;
+use super::sigv2;
 
 /// The longest validity of a presigned URL, as on S3: 7 days.
 pub const MAX_PRESIGNED_SECS: u64 = 7 * 24 * 3600;
@@ -42,7 +45,11 @@ const MAX_SIGV2_SKEW_SECS: i64 = 15 * 60;
 pub struct Front {
     pub(crate) s3: S3Service,
     pub(crate) forms: Arc<FormUploads>,
+    /// Header-signed SigV2 accepted (`server.sigv2`).
     pub(crate) sigv2: bool,
+    /// SigV2 presigned URLs accepted (`server.sigv2_presigned`).
+    pub(crate) sigv2_presigned: bool,
+    pub(crate) sigv2_keys: Arc<sigv2::SigV2>,
     pub(crate) xml_max_bytes: usize,
     pub(crate) idle: Duration,
 }
@@ -87,45 +94,45 @@ impl Front {
                 }
             }
         }
-        let v2_header = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("AWS ") && v.contains(':'));
-        let v2_query = query.has("Signature") && query.has("AWSAccessKeyId");
-        if !(v2_header || v2_query) {
-            return None;
-        }
-        if !self.sigv2 {
-            return Some(s3s::s3_error!(
-                AccessDenied,
-                "SigV2 signatures are turned off (server.sigv2); sign requests with SigV4, as the AWS CLI, boto3 and current SDKs do"
-            ));
-        }
-        let now = chrono::Utc::now().timestamp();
-        if v2_query {
-            let expires = query.get("Expires").and_then(|v| v.parse::<i64>().ok());
-            return match expires {
-                Some(e) if e - now > MAX_PRESIGNED_SECS as i64 => Some(presign_too_long()),
-                _ => None,
-            };
-        }
-        let date = ["x-amz-date", "date"]
-            .iter()
-            .find_map(|h| req.headers().get(*h))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok());
-        match date {
-            None => Some(s3s::s3_error!(
-                AccessDenied,
-                "a SigV2 request needs a Date (or x-amz-date) header in RFC 1123 form"
-            )),
-            Some(d) if (now - d.timestamp()).abs() > MAX_SIGV2_SKEW_SECS => Some(s3s::s3_error!(
-                RequestTimeTooSkewed,
-                "The difference between the request time and the server's time is too large."
-            )),
-            Some(_) => None,
-        }
+        let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let v2_header = authorization.and_then(|v| v.strip_prefix("AWS ")).and_then(|v| v.split_once(':'));
+        let v2_query = (query.get("AWSAccessKeyId"), query.get("Signature"), query.get("Expires"));
+        let signed = match (v2_header, v2_query) {
+            (Some((key_id, signature)), _) => {
+                if !self.sigv2 {
+                    return Some(s3s::s3_error!(
+                        AccessDenied,
+                        "SigV2-signed requests are turned off (server.sigv2); sign with SigV4, as the AWS CLI, boto3 and current SDKs do"
+                    ));
+                }
+                if let Some(skewed) = sigv2_date_refusal(req) {
+                    return Some(skewed);
+                }
+                sigv2::Signed::Header { key_id, signature }
+            }
+            (None, (Some(key_id), Some(signature), Some(expires))) => {
+                if !self.sigv2_presigned {
+                    return Some(s3s::s3_error!(
+                        AccessDenied,
+                        "SigV2 presigned URLs are turned off (server.sigv2_presigned); presign with SigV4"
+                    ));
+                }
+                let now = chrono::Utc::now().timestamp();
+                if expires.parse::<i64>().is_ok_and(|e| e - now > MAX_PRESIGNED_SECS as i64) {
+                    return Some(presign_too_long());
+                }
+                sigv2::Signed::Presigned { key_id, signature, expires }
+            }
+            _ => return None,
+        };
+        let request = sigv2::Request {
+            method: req.method(),
+            path: req.uri().path(),
+            host: req.headers().get(HOST).and_then(|v| v.to_str().ok()),
+            headers: req.headers(),
+            query: &query.0,
+        };
+        self.sigv2_keys.verify(&request, &signed).err()
     }
 
     /// The request with its XML body held to the limit: refused at once when its length says it
@@ -160,6 +167,29 @@ impl Front {
                 Ok(Request::from_parts(parts, Body::from(bytes)))
             }
         }
+    }
+}
+
+/// Why a SigV2 header-signed request's date is refused, if it is: s3s ignores it, so a captured
+/// request would work for ever.
+fn sigv2_date_refusal(req: &Request<Incoming>) -> Option<S3Error> {
+    let date = ["x-amz-date", "date"]
+        .iter()
+        .find_map(|h| req.headers().get(*h))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok());
+    match date {
+        None => Some(s3s::s3_error!(
+            AccessDenied,
+            "a SigV2 request needs a Date (or x-amz-date) header in RFC 1123 form"
+        )),
+        Some(d) if (chrono::Utc::now().timestamp() - d.timestamp()).abs() > MAX_SIGV2_SKEW_SECS => {
+            Some(s3s::s3_error!(
+                RequestTimeTooSkewed,
+                "The difference between the request time and the server's time is too large."
+            ))
+        }
+        Some(_) => None,
     }
 }
 

@@ -6,7 +6,8 @@
 //! * [`host`] — virtual-host-style bucket addressing on local domains;
 //! * [`multipart`] — the staging area for multipart uploads;
 //! * [`body`] — receiving bodies: bounded, hashed, spooled, never half-stored;
-//! * [`front`] — what is decided before s3s sees a request, and [`form`] — form uploads.
+//! * [`front`] — what is decided before s3s sees a request: [`form`] uploads, [`sigv2`]
+//!   signatures checked in constant time.
 
 pub mod auth;
 pub mod body;
@@ -15,6 +16,7 @@ pub mod front;
 pub mod host;
 pub mod multipart;
 pub mod service;
+pub mod sigv2;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +65,12 @@ pub fn build(ctx: &Context) -> Result<front::Front, ServerError> {
         s3: builder.build(),
         forms: Arc::new(forms),
         sigv2: server.sigv2,
+        sigv2_presigned: server.sigv2_presigned,
+        sigv2_keys: Arc::new(sigv2::SigV2 {
+            access_key_id: ctx.credentials.access_key_id.clone(),
+            secret: ctx.credentials.secret_access_key.expose().to_owned(),
+            domains: host::LocalDomains::new(&server.s3_domains),
+        }),
         xml_max_bytes,
         idle: Duration::from_secs(server.idle_timeout_secs),
     })
