@@ -32,6 +32,7 @@ use s3s::service::S3Service;
 use s3s::{Body, HttpError, S3Error};
 
 use super::form::FormUploads;
+use super::host::LocalDomains;
 use super::sigv2;
 
 /// The longest validity of a presigned URL, as on S3: 7 days.
@@ -50,6 +51,7 @@ pub struct Front {
     /// SigV2 presigned URLs accepted (`server.sigv2_presigned`).
     pub(crate) sigv2_presigned: bool,
     pub(crate) sigv2_keys: Arc<sigv2::SigV2>,
+    pub(crate) domains: Arc<LocalDomains>,
     pub(crate) xml_max_bytes: usize,
     pub(crate) idle: Duration,
 }
@@ -73,7 +75,13 @@ impl Front {
         if is_form_upload(&req) {
             return Ok(self.forms.upload(req).await);
         }
-        let req = if carries_xml(&req) {
+        let query = Query::parse(req.uri().query().unwrap_or(""));
+        let virtual_host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| self.domains.bucket_of_host(h).is_some());
+        let req = if carries_xml(req.method(), req.uri().path(), &query, virtual_host) {
             match self.bounded_xml(req).await {
                 Ok(req) => req,
                 Err(e) => return Ok(error_response(e)),
@@ -217,13 +225,15 @@ fn is_form_upload(req: &Request<Incoming>) -> bool {
 /// The operations whose body is an XML document s3s reads whole: CompleteMultipartUpload
 /// (`POST ?uploadId`), DeleteObjects (`POST ?delete`) and a bucket-level `PUT` (CreateBucket's
 /// configuration).
-fn carries_xml(req: &Request<Incoming>) -> bool {
-    let query = Query::parse(req.uri().query().unwrap_or(""));
-    match *req.method() {
+fn carries_xml(method: &Method, path: &str, query: &Query, virtual_host: bool) -> bool {
+    match *method {
         Method::POST => query.has("uploadId") || query.has("delete"),
         Method::PUT => {
-            let path = req.uri().path().trim_start_matches('/');
-            !path.trim_end_matches('/').contains('/') && !query.has("partNumber")
+            // Bucket level: `/` under a bucket's own host name, `/<bucket>` in path style.
+            let path = path.trim_start_matches('/');
+            let bucket_level =
+                if virtual_host { path.is_empty() } else { !path.trim_end_matches('/').contains('/') };
+            bucket_level && !query.has("partNumber")
         }
         _ => false,
     }
@@ -280,6 +290,21 @@ mod tests {
         assert_eq!(q.get("X-Amz-Expires"), Some("604801"));
         assert_eq!(q.get("a b"), Some("c d"));
         assert!(q.has("flag") && !q.has("nope"));
+    }
+
+    #[test]
+    fn only_bucket_level_puts_and_xml_posts_carry_xml() {
+        let none = Query::parse("");
+        assert!(carries_xml(&Method::PUT, "/new-bucket", &none, false));
+        assert!(carries_xml(&Method::PUT, "/", &none, true));
+        // Objects, path style and virtual-host style (a key without a slash too), and parts.
+        assert!(!carries_xml(&Method::PUT, "/weir-input/raw/x.csv", &none, false));
+        assert!(!carries_xml(&Method::PUT, "/big.csv", &none, true));
+        assert!(!carries_xml(&Method::PUT, "/b/k", &Query::parse("partNumber=1&uploadId=x"), false));
+        assert!(carries_xml(&Method::POST, "/b/k", &Query::parse("uploadId=x"), false));
+        assert!(carries_xml(&Method::POST, "/b", &Query::parse("delete"), false));
+        assert!(!carries_xml(&Method::POST, "/b/k", &Query::parse("uploads"), false));
+        assert!(!carries_xml(&Method::GET, "/b", &none, false));
     }
 
     #[test]

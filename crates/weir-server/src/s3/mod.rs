@@ -71,6 +71,7 @@ pub fn build(ctx: &Context) -> Result<front::Front, ServerError> {
             secret: ctx.credentials.secret_access_key.expose().to_owned(),
             domains: host::LocalDomains::new(&server.s3_domains),
         }),
+        domains: Arc::new(host::LocalDomains::new(&server.s3_domains)),
         xml_max_bytes,
         idle: Duration::from_secs(server.idle_timeout_secs),
     })

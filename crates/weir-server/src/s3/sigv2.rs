@@ -12,7 +12,6 @@
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use hyper::{HeaderMap, Method};
-use s3s::host::S3Host;
 use s3s::{s3_error, S3Result};
 use subtle::ConstantTimeEq;
 
@@ -99,11 +98,7 @@ impl SigV2 {
         let provided = base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|_| s3_error!(SignatureDoesNotMatch))?;
-        let vh_bucket = req
-            .host
-            .filter(|h| !is_ip(h))
-            .and_then(|h| self.domains.parse_host_header(h).ok())
-            .and_then(|v| v.bucket().map(str::to_owned));
+        let vh_bucket = req.host.and_then(|h| self.domains.bucket_of_host(h));
         let expected =
             hmac_sha1(self.secret.as_bytes(), string_to_sign(req, expires, vh_bucket.as_deref()).as_bytes());
         if bool::from(provided.as_slice().ct_eq(&expected)) {
@@ -112,14 +107,6 @@ impl SigV2 {
             Err(s3_error!(SignatureDoesNotMatch))
         }
     }
-}
-
-/// A host that s3s treats as path style whatever the domains: an IP address, with or without
-/// a port.
-fn is_ip(host: &str) -> bool {
-    host.parse::<std::net::SocketAddr>().is_ok()
-        || host.parse::<std::net::IpAddr>().is_ok()
-        || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok()
 }
 
 fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
