@@ -795,6 +795,35 @@ def item14(inst, rows, args):
              got == "400 MalformedXML")
     inst.client.abort_multipart_upload(Bucket="weir-input", Key="notes/probe-mp.bin", UploadId=up)
 
+    # A refusal before the body (here a part for no such upload, sent as boto3 sends uploads,
+    # with Expect: 100-continue and the body held back), with the client's next request right
+    # behind it on the same connection: that request must not be read as the refused body.
+    url, headers, _ = inst.signed("PUT", "/weir-input/raw/x.csv", body=b"x", headers={"Expect": "100-continue"},
+                                  query=f"partNumber=2&uploadId={'0' * 32}")
+    u = urllib.parse.urlsplit(url)
+    host = f"Host: {u.hostname}:{u.port}\r\n"
+    put = f"PUT {u.path}?{u.query} HTTP/1.1\r\n{host}" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    url, headers, _ = inst.signed("GET", "/weir-input/notes/missing.txt")
+    get = f"GET {urllib.parse.urlsplit(url).path} HTTP/1.1\r\n{host}" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    sock = socket.create_connection((u.hostname, u.port), timeout=5)
+    sock.sendall((put + "Content-Length: 1\r\n\r\n" + get + "\r\n").encode())
+    data = b""
+    try:
+        while True:
+            part = sock.recv(65536)
+            if not part:
+                break
+            data += part
+    except OSError:
+        pass
+    sock.close()
+    answers = [f"{m.group(1).decode()} {(c.group(1).decode() if c else '')}".strip()
+               for m, c in ((m, re.search(rb"<Code>(.*?)</Code>", data[m.end():].split(b"HTTP/1.1", 1)[0]))
+                            for m in re.finditer(rb"HTTP/1\.1 (\d+)", data))]
+    rows.add(14, "an upload refused before its body (Expect: 100-continue), the next request right behind it",
+             "404, then the connection closed (or 404 NoSuchKey): never a garbled request",
+             "; ".join(answers) or "nothing", answers in (["404 NoSuchUpload"], ["404 NoSuchUpload", "404 NoSuchKey"]))
+
 
 def item15(inst, rows, args):
     inst.client.put_object(Bucket="weir-input", Key="notes/probe.html", Body=b"<script>alert(1)</script>",
