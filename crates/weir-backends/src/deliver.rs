@@ -148,7 +148,9 @@ impl WebhookSender {
     pub fn body(format: WebhookFormat, n: &Notification) -> serde_json::Value {
         match format {
             WebhookFormat::Json => to_json(n),
-            WebhookFormat::Slack => serde_json::json!({ "text": format!("*{}*\n{}", n.subject, n.text) }),
+            WebhookFormat::Slack => {
+                serde_json::json!({ "text": format!("*{}*\n{}", slack_escape(&n.subject), slack_escape(&n.text)) })
+            }
         }
     }
 }
@@ -156,22 +158,49 @@ impl WebhookSender {
 #[async_trait]
 impl Notifier for WebhookSender {
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
-        let response = self
-            .client
-            .post(&self.url)
-            .json(&Self::body(self.format, n))
-            .send()
-            .await
-            .map_err(|e| PortError::unavailable(format!("POST {}", self.url), e))?;
+        let response =
+            self.client.post(&self.url).json(&Self::body(self.format, n)).send().await.map_err(|e| {
+                PortError::unavailable(format!("POST {}", redact_urls(&self.url)), e.without_url())
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(PortError::unavailable(
-                format!("POST {}", self.url),
+                format!("POST {}", redact_urls(&self.url)),
                 std::io::Error::other(format!("the webhook answered {status}")),
             ));
         }
         Ok(())
     }
+}
+
+/// Text for a Slack message: `&`, `<` and `>` escaped as Slack requires, so that an object key
+/// such as `<!channel>` or `<mailto:a@b|click>` is shown as written, never a mention or a link.
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `text` with every URL cut to its scheme and host, for logs and errors: a webhook's path is
+/// often its secret (Slack's `hooks.slack.com/services/T…/B…/<secret>`), and so may be a query
+/// or the user part of the host.
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '{' | '}'))
+            .unwrap_or(after.len());
+        let (url, tail) = after.split_at(end);
+        let authority = url.split(['/', '?', '#']).next().unwrap_or_default();
+        out.push_str(authority.rsplit('@').next().unwrap_or_default());
+        if url.len() > authority.len() {
+            out.push_str("/…");
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A notification as JSON (the webhook body and the outbox's stored form).
@@ -195,5 +224,44 @@ pub fn from_json(v: &serde_json::Value) -> Notification {
         attributes: serde_json::from_value(v.get("attributes").cloned().unwrap_or_default())
             .unwrap_or_default(),
         payload: v.get("payload").cloned().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_messages_show_keys_as_written() {
+        let n = Notification {
+            topic: "success".into(),
+            subject: "weir: <!here> done".into(),
+            text: "File: raw/<!channel> <mailto:a@example.com|click> & x.csv".into(),
+            attributes: Default::default(),
+            payload: serde_json::Value::Null,
+        };
+        let body = WebhookSender::body(WebhookFormat::Slack, &n);
+        assert_eq!(
+            body["text"],
+            "*weir: &lt;!here&gt; done*\nFile: raw/&lt;!channel&gt; &lt;mailto:a@example.com|click&gt; &amp; x.csv"
+        );
+        // The JSON format carries the message as it is.
+        assert_eq!(WebhookSender::body(WebhookFormat::Json, &n)["text"], n.text.as_str());
+    }
+
+    #[test]
+    fn urls_in_logs_keep_only_scheme_and_host() {
+        assert_eq!(
+            redact_urls(
+                "success:webhook:slack:https://hooks.slack.com/services/T0/B0/secret{\"status\":[\"ok\"]}"
+            ),
+            "success:webhook:slack:https://hooks.slack.com/…{\"status\":[\"ok\"]}"
+        );
+        assert_eq!(
+            redact_urls("POST http://user:pw@127.0.0.1:8080/x?token=1 failed"),
+            "POST http://127.0.0.1:8080/… failed"
+        );
+        assert_eq!(redact_urls("http://host"), "http://host");
+        assert_eq!(redact_urls("no url here"), "no url here");
     }
 }

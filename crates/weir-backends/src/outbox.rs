@@ -199,12 +199,12 @@ impl OutboxNotifier {
         let (state, next_at, error) = match outcome {
             Ok(()) => ("delivered", 0, None),
             Err(e) if attempts >= self.max_attempts => {
-                tracing::warn!(subscription = sub, attempts, error = %e, "notification delivery failed for good");
+                tracing::warn!(subscription = %crate::deliver::redact_urls(sub), attempts, error = %e, "notification delivery failed for good");
                 ("failed", 0, Some(e.to_string()))
             }
             Err(e) => {
                 let wait = self.backoff(attempts);
-                tracing::info!(subscription = sub, attempts, error = %e, retry_in_ms = ms(wait), "notification delivery failed; will retry");
+                tracing::info!(subscription = %crate::deliver::redact_urls(sub), attempts, error = %e, retry_in_ms = ms(wait), "notification delivery failed; will retry");
                 ("pending", now_ms() + ms(wait), Some(e.to_string()))
             }
         };

@@ -66,10 +66,15 @@ impl AlarmsConfig {
         let mut problems = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
-            let at = format!("alarms.rule[{i}] ({})", r.name);
-            if r.name.trim().is_empty() {
-                problems.push(format!("{at}.name: empty"));
+            if !alarm_name_ok(&r.name) {
+                problems.push(format!(
+                    "alarms.rule[{i}].name: {:?} is not a name weir can show everywhere (metrics labels, \
+                     logs, mail): use 1-64 letters, digits, spaces and - _ . : /",
+                    r.name
+                ));
+                continue;
             }
+            let at = format!("alarms.rule[{i}] ({})", r.name);
             if !names.insert(r.name.as_str()) {
                 problems.push(format!("{at}.name: duplicate alarm name"));
             }
@@ -94,6 +99,13 @@ impl AlarmsConfig {
     }
 }
 
+/// An alarm name: 1-64 characters of `[A-Za-z0-9 _.:/-]`, starting with a letter or digit.
+fn alarm_name_ok(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ':' | '/'))
+}
+
 impl Config {
     /// What weir runs with when no config file is given: the bundled sales pipeline.
     pub fn bundled() -> Config {
@@ -104,6 +116,28 @@ impl Config {
     /// so zero-config callers use [`Config::bundled`] instead.
     pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// The settings that hold a secret, by their path (`server.api_token`,
+    /// `notify.subscriptions[1].password`, a webhook's `url`, whose path is often its secret):
+    /// a file holding any must be private to weir's user, as `credentials.toml` is.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if self.server.secret_access_key.is_some() {
+            found.push("server.secret_access_key".to_string());
+        }
+        if self.server.api_token.is_some() {
+            found.push("server.api_token".to_string());
+        }
+        for (i, sub) in self.notify.subscriptions.iter().enumerate() {
+            if sub.password.is_some() {
+                found.push(format!("notify.subscriptions[{i}].password"));
+            }
+            if sub.url.is_some() {
+                found.push(format!("notify.subscriptions[{i}].url"));
+            }
+        }
+        found
     }
 
     /// Every problem that can be found without touching the machine, one line each.
@@ -362,7 +396,9 @@ pub struct FormatConfig {
     /// Compression of the input: `auto` (by suffix or magic bytes), `none`, `gzip`, `zstd`.
     pub compression: Compression,
     /// A compressed input that inflates past this many bytes is refused (a decompression bomb).
-    pub max_decompressed_bytes: u64,
+    /// Unset: `source.max_size_bytes`, what the file could have been uncompressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_decompressed_bytes: Option<u64>,
 }
 
 impl Default for FormatConfig {
@@ -375,7 +411,7 @@ impl Default for FormatConfig {
             max_record_bytes: 16 << 20,
             encoding: "utf-8".into(),
             compression: Compression::Auto,
-            max_decompressed_bytes: 50 << 30,
+            max_decompressed_bytes: None,
         }
     }
 }
@@ -585,6 +621,9 @@ pub struct SummaryConfig {
     pub total: Option<String>,
     /// Invalid rows described in the error report (the count is always exact).
     pub max_errors_in_report: usize,
+    /// The error report's descriptions stop at this many bytes (the report says so). Each
+    /// description quotes the row's schema columns and at most 16 other fields.
+    pub max_error_report_bytes: u64,
     /// Fields whose distinct values are counted (e.g. unique users): exact up to
     /// `max_unique_values`, then a HyperLogLog estimate (about 1 % error), flagged as such.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -606,6 +645,7 @@ impl Default for SummaryConfig {
             group_by: Vec::new(),
             total: None,
             max_errors_in_report: 1000,
+            max_error_report_bytes: 8 << 20,
             unique: Vec::new(),
             range: Vec::new(),
             max_unique_values: 500_000,
@@ -638,11 +678,20 @@ pub struct OutputConfig {
     /// Threads one large file is processed on (NDJSON output, uncompressed CSV input, no
     /// `unique` column); 1 is a single pass.
     pub threads: usize,
+    /// A job whose results and error report pass this many bytes is rejected (a small file can
+    /// describe a huge one). Unset: 4 × `source.max_size_bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { format: OutputFormat::Ndjson, parquet_row_group_rows: 65_536, threads: 1 }
+        OutputConfig {
+            format: OutputFormat::Ndjson,
+            parquet_row_group_rows: 65_536,
+            threads: 1,
+            max_bytes: None,
+        }
     }
 }
 
@@ -724,6 +773,17 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Multipart uploads neither completed nor aborted for this long are removed.
     pub multipart_expiry_secs: u64,
+    /// Accept SigV2 header-signed requests on the S3 endpoint (legacy clients; their `Date` must
+    /// be within 15 minutes). Off: the AWS CLI, boto3 and current SDKs sign with SigV4.
+    pub sigv2: bool,
+    /// Accept SigV2 presigned URLs (valid for at most 7 days), which `aws s3 presign` of the AWS
+    /// CLI v1 makes.
+    pub sigv2_presigned: bool,
+    /// How long a dashboard session (the cookie a sign-in sets) lasts.
+    pub session_ttl_secs: u64,
+    /// Serve HTML, SVG and XML objects inline from the S3 endpoint (a browser then runs their
+    /// scripts on the endpoint's origin). Off: they are sent as attachments.
+    pub inline_active_content: bool,
 }
 
 impl Default for ServerConfig {
@@ -743,6 +803,10 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             multipart_expiry_secs: 7 * 24 * 3600,
+            sigv2: false,
+            sigv2_presigned: true,
+            session_ttl_secs: 12 * 3600,
+            inline_active_content: false,
         }
     }
 }
@@ -769,6 +833,7 @@ impl ServerConfig {
             ("max_connections", self.max_connections as u64),
             ("request_timeout_secs", self.request_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
+            ("session_ttl_secs", self.session_ttl_secs),
         ] {
             if value == 0 {
                 problems.push(format!("server.{name}: must be at least 1"));
@@ -946,11 +1011,23 @@ values = ["a", "b"]
         )
         .unwrap();
         let problems = bad.validate();
+        let bad_config = bad;
         assert!(
             problems.iter().any(|p| p.contains("alarms.rule[0] (x).metric: unknown metric \"queue_depth\"")),
             "{problems:?}"
         );
         assert!(problems.iter().any(|p| p.contains("alarms.rule[0] (x).period_secs")), "{problems:?}");
+        // Names end up in metrics labels, logs and mail: no quotes, newlines or braces.
+        for bad in
+            ["", " x", "x\"} 1\nweir_files_total{status=\"succeeded\"} 999999", "a{b}", &"x".repeat(65)]
+        {
+            let mut config = bad_config.clone();
+            config.alarms.rules[0].name = bad.to_string();
+            let problems = config.validate();
+            assert!(problems.iter().any(|p| p.starts_with("alarms.rule[0].name: ")), "{bad:?}: {problems:?}");
+        }
+        assert!(alarm_name_ok("queue-backlog") && alarm_name_ok("errors: api/v1 5xx"));
+        assert!(!alarm_name_ok("errors (5xx)"));
         let err = Config::from_toml("[[alarms.rule]]\nname = \"x\"\nstatistic = \"Median\"\n").unwrap_err();
         assert!(err.to_string().contains("statistic"), "{err}");
     }

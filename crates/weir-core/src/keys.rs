@@ -8,6 +8,11 @@
 /// S3's limit on key length in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
 
+/// The longest segment (between `/`s) of a key, in bytes. Each segment is a file or folder name
+/// in the embedded store, at most 255 bytes on Linux file systems, and weir adds up to 34 to the
+/// last one (an output's `.summary.json`, a staging name's `#` and 20 digits); 200 leaves room.
+pub const MAX_SEGMENT_LEN: usize = 200;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("object key is empty")]
@@ -24,6 +29,8 @@ pub enum KeyError {
     ControlChar,
     #[error("object key {0:?} contains an empty segment ('//') or ends with '/'")]
     EmptySegment(String),
+    #[error("object key has a segment of {0} bytes between '/'s; the limit is {MAX_SEGMENT_LEN}")]
+    SegmentTooLong(usize),
 }
 
 /// Checks that `key` names an object inside its bucket.
@@ -47,15 +54,29 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
         match segment {
             "." | ".." => return Err(KeyError::DotSegment(key.into())),
             "" => return Err(KeyError::EmptySegment(key.into())),
+            s if s.len() > MAX_SEGMENT_LEN => return Err(KeyError::SegmentTooLong(s.len())),
             _ => {}
         }
     }
     Ok(())
 }
 
+/// Endings of bucket names kept for weir's own files, which share the data dir with the buckets'
+/// folders (`weir.db` and its `-wal`/`-shm`, `records.db`, `outbox.db`, `credentials.toml`,
+/// `weir.toml`, `endpoints.json`, `alarms.json`, `run.lock`): a bucket of such a name would take
+/// the file's place, or fail on it.
+pub const RESERVED_BUCKET_ENDINGS: [&str; 7] =
+    [".db", ".db-wal", ".db-shm", ".db-journal", ".toml", ".json", ".lock"];
+
 /// Checks a bucket name as S3 does (3-63 characters of lowercase letters, digits, `-` and `.`,
-/// starting and ending with a letter or digit).
+/// starting and ending with a letter or digit), and that it is not one of weir's own file names
+/// ([`RESERVED_BUCKET_ENDINGS`]).
 pub fn validate_bucket(name: &str) -> Result<(), String> {
+    if let Some(ending) = RESERVED_BUCKET_ENDINGS.iter().find(|e| name.ends_with(*e)) {
+        return Err(format!(
+            "bucket name {name:?} is reserved: names ending in {ending} are kept for weir's own files in the data dir"
+        ));
+    }
     let ok_len = (3..=63).contains(&name.len());
     let ok_chars =
         name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
@@ -111,6 +132,8 @@ mod tests {
             assert!(validate_key(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(validate_key(&"k".repeat(1025)), Err(KeyError::TooLong(1025)));
+        assert_eq!(validate_key(&format!("raw/{}.csv", "a".repeat(300))), Err(KeyError::SegmentTooLong(304)));
+        assert!(validate_key(&format!("raw/{}/x.csv", "a".repeat(MAX_SEGMENT_LEN))).is_ok());
     }
 
     #[test]
@@ -125,6 +148,18 @@ mod tests {
     #[test]
     fn bucket_names() {
         assert!(validate_bucket("weir-input").is_ok());
+        assert!(validate_bucket("data.2024").is_ok());
+        for own in [
+            "records.db",
+            "weir.db-wal",
+            "outbox.db-shm",
+            "weir.toml",
+            "credentials.toml",
+            "alarms.json",
+            "run.lock",
+        ] {
+            assert!(validate_bucket(own).unwrap_err().contains("reserved"), "{own}");
+        }
         assert!(validate_bucket("Weir").is_err());
         assert!(validate_bucket(".tmp").is_err());
     }

@@ -92,8 +92,9 @@ pub fn process_file_with_progress(
     std::fs::rename(&output.results, &results).map_err(io(&results))?;
     let mut outputs = vec![results];
     if output.summary.invalid_rows > 0 {
-        let report = error_report(&output.summary, &output.errors).map_err(io(&output.errors))?;
-        std::fs::write(&errors_path, report).map_err(io(&errors_path))?;
+        let file = File::create(&errors_path).map_err(io(&errors_path))?;
+        error_report(&output.summary, &output.errors, &pipeline.summary, std::io::BufWriter::new(file))
+            .map_err(io(&errors_path))?;
         outputs.push(errors_path);
     } else if errors_path.exists() {
         std::fs::remove_file(&errors_path).map_err(io(&errors_path))?;

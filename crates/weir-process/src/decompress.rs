@@ -6,7 +6,9 @@
 //! A corrupt stream or one that inflates past `format.max_decompressed_bytes` fails with an
 //! `InvalidData` I/O error, which [`crate::ProcessError::class`] treats as permanent.
 
+use std::cell::Cell;
 use std::io::{self, Read};
+use std::rc::Rc;
 
 use weir_core::config::Compression;
 
@@ -49,15 +51,36 @@ pub(crate) fn open<'a, R: Read + 'a>(
         other => other,
     };
     let whole = io::Cursor::new(head_bytes).chain(input);
+    if matches!(kind, Compression::Auto | Compression::None) {
+        return Ok(Box::new(whole));
+    }
+    let consumed = Rc::new(Cell::new(0));
+    let whole = Counted { inner: whole, read: consumed.clone() };
     Ok(match kind {
-        Compression::Auto | Compression::None => Box::new(whole),
-        Compression::Gzip => Box::new(Limited::new(flate2::read::MultiGzDecoder::new(whole), limit, "gzip")),
+        Compression::Gzip => {
+            Box::new(Limited::new(flate2::read::MultiGzDecoder::new(whole), limit, "gzip", consumed))
+        }
         Compression::Zstd => {
             let decoder = ruzstd::decoding::StreamingDecoder::new(whole)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
-            Box::new(Limited::new(decoder, limit, "zstd"))
+            Box::new(Limited::new(decoder, limit, "zstd", consumed))
         }
+        Compression::Auto | Compression::None => unreachable!("uncompressed input returned above"),
     })
+}
+
+/// The compressed bytes a decoder has taken, for the bomb's figures.
+struct Counted<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
 }
 
 /// Fails once more than `limit` bytes came out of the decoder, and labels decoder errors.
@@ -66,11 +89,12 @@ struct Limited<R> {
     left: u64,
     limit: u64,
     what: &'static str,
+    consumed: Rc<Cell<u64>>,
 }
 
 impl<R: Read> Limited<R> {
-    fn new(inner: R, limit: u64, what: &'static str) -> Self {
-        Limited { inner, left: limit, limit, what }
+    fn new(inner: R, limit: u64, what: &'static str, consumed: Rc<Cell<u64>>) -> Self {
+        Limited { inner, left: limit, limit, what, consumed }
     }
 }
 
@@ -89,8 +113,10 @@ impl<R: Read> Read for Limited<R> {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "{} input inflates to more than {} bytes (format.max_decompressed_bytes); refusing it as a possible decompression bomb",
-                    self.what, self.limit
+                    "{} input inflates to more than {} bytes (format.max_decompressed_bytes, by default source.max_size_bytes) from its first {} compressed bytes; refusing it as a possible decompression bomb",
+                    self.what,
+                    self.limit,
+                    self.consumed.get()
                 ),
             ));
         }

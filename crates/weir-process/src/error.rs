@@ -37,6 +37,11 @@ pub enum ProcessError {
         max_ratio * 100.0
     )]
     TooManyInvalid { invalid: u64, total: u64, max_ratio: f64 },
+    /// The results and error report passed `output.max_bytes`; what was written is incomplete.
+    #[error(
+        "its outputs pass {limit} bytes (output.max_bytes, by default 4 × source.max_size_bytes); refusing a file that expands this much"
+    )]
+    OutputTooLarge { limit: u64 },
     /// Reading the input or writing an output failed; `InvalidData` is input that cannot be
     /// decoded (a corrupt or oversized compressed stream).
     #[error("{}", io_message(.0))]
@@ -64,7 +69,8 @@ impl ProcessError {
             | ProcessError::HeaderMismatch(_)
             | ProcessError::UnterminatedQuote { .. }
             | ProcessError::Json { .. }
-            | ProcessError::TooManyInvalid { .. } => ErrorClass::Permanent,
+            | ProcessError::TooManyInvalid { .. }
+            | ProcessError::OutputTooLarge { .. } => ErrorClass::Permanent,
         }
     }
 }

@@ -127,6 +127,8 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
     let (spare_in_tx, spare_in_rx) = mpsc::channel::<Vec<u8>>();
     let mut acc = Accumulator::new(plan, &binding.file_column);
     let mut counts = RowCounts::default();
+    // Bytes of descriptions written to the error report so far.
+    let mut reported_bytes = 0u64;
 
     std::thread::scope(|scope| -> Result<(), ProcessError> {
         for _ in 0..threads {
@@ -157,16 +159,24 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
                 input.clear();
                 let _ = spare_out_tx.send(out);
                 let _ = spare_in_tx.send(input);
-                // Keep only the first `max_errors` descriptions of the whole file.
+                // Keep only the first `max_errors` descriptions of the whole file, and no more
+                // than `max_error_bytes` of them.
                 let room = (plan.max_errors as u64).saturating_sub(counts.reported);
-                let written = d.counts.reported.min(room);
-                if written == d.counts.reported {
+                let mut written = d.counts.reported;
+                if room >= d.counts.reported && reported_bytes + d.err.len() as u64 <= plan.max_error_bytes {
                     errors.write_all(&d.err)?;
-                } else if written > 0 {
-                    let cut = memchr::memchr_iter(b'\n', &d.err)
-                        .nth(written as usize - 1)
-                        .map_or(d.err.len(), |p| p + 1);
+                    reported_bytes += d.err.len() as u64;
+                } else {
+                    let (mut cut, mut lines) = (0, 0);
+                    for end in memchr::memchr_iter(b'\n', &d.err).map(|p| p + 1) {
+                        if lines == room || reported_bytes + end as u64 > plan.max_error_bytes {
+                            break;
+                        }
+                        (cut, lines) = (end, lines + 1);
+                    }
                     errors.write_all(&d.err[..cut])?;
+                    reported_bytes += cut as u64;
+                    written = lines;
                 }
                 acc.merge(d.acc);
                 counts.add(RowCounts { reported: written, ..d.counts });

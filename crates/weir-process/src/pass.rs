@@ -44,7 +44,8 @@ pub(crate) fn run<S: Source, K: Sink, E: Write>(
 /// The field name of problems with a whole row (wrong field count, too large, not JSON).
 const ROW: &str = "(row)";
 
-/// Fields beyond the header's count shown in the error report's `values`.
+/// Fields other than the schema's columns shown in the error report's `values` (a row of 100,000
+/// fields is described by its schema columns and the first few others).
 const MAX_EXTRA_REPORTED: usize = 16;
 
 /// Longest value (in characters) quoted in the error report's `values`.
@@ -91,6 +92,8 @@ pub(crate) struct Pass<'p, K: Sink, E: Write> {
     sink: K,
     err: OutBuf<E>,
     counts: RowCounts,
+    /// Bytes of the descriptions written to the error report so far.
+    reported_bytes: u64,
     /// Whether every field of the row is kept by the summary's categorical counts etc.
     needs_summary_text: bool,
 }
@@ -126,6 +129,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
             sink,
             err,
             counts: RowCounts::default(),
+            reported_bytes: 0,
             needs_summary_text: !plan.unique_summary.is_empty() || !plan.range_summary.is_empty(),
             binding,
         }
@@ -517,56 +521,90 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 self.acc.error_in(field);
             }
         }
-        if self.counts.reported < self.plan.max_errors as u64 {
-            self.counts.reported += 1;
-            let out = &mut self.err.buf;
-            out.extend_from_slice(b"{\"line\":");
-            json_text::write_u64(out, line);
-            let (field, reason) = &self.problems[0];
-            out.extend_from_slice(b",\"field\":");
-            json_text::write_str(out, field.as_bytes());
-            out.extend_from_slice(b",\"reason\":");
-            json_text::write_str(out, reason.as_bytes());
-            out.extend_from_slice(b",\"errors\":[");
-            for (i, (field, reason)) in self.problems.iter().enumerate() {
-                out.extend_from_slice(if i == 0 { b"{\"field\":" } else { b",{\"field\":" });
-                json_text::write_str(out, field.as_bytes());
-                out.extend_from_slice(b",\"reason\":");
-                json_text::write_str(out, reason.as_bytes());
-                out.push(b'}');
+        if self.counts.reported < self.plan.max_errors as u64
+            && self.reported_bytes < self.plan.max_error_bytes
+        {
+            let start = self.err.buf.len();
+            self.describe(line, rec);
+            let len = (self.err.buf.len() - start) as u64;
+            if self.reported_bytes + len > self.plan.max_error_bytes {
+                // The report is full: this row and the rest are counted, not described.
+                self.err.buf.truncate(start);
+                self.reported_bytes = self.plan.max_error_bytes;
+            } else {
+                self.counts.reported += 1;
+                self.reported_bytes += len;
+                self.err.line_done()?;
             }
-            out.extend_from_slice(b"],\"values\":{");
-            if let Some(rec) = rec.filter(|r| r.malformed().is_none()) {
-                // A row with thousands of extra fields is described by its first few.
-                let shown = rec.fields.len().min(self.binding.cols.len() + MAX_EXTRA_REPORTED);
-                for i in 0..shown {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    match self.binding.cols.get(i) {
-                        Some(col) => json_text::write_str(out, col.original.as_bytes()),
-                        None => json_text::write_str(out, format!("(field {})", i + 1).as_bytes()),
-                    }
-                    out.push(b':');
-                    if rec.absent(i) {
-                        out.extend_from_slice(b"null");
-                        continue;
-                    }
-                    let text = String::from_utf8_lossy(rec.field(i));
-                    match text.char_indices().nth(MAX_REPORTED_VALUE) {
-                        Some((cut, _)) => {
-                            let mut short = text[..cut].to_string();
-                            short.push('…');
-                            json_text::write_str(out, short.as_bytes());
-                        }
-                        None => json_text::write_str(out, text.as_bytes()),
-                    }
-                }
-            }
-            out.extend_from_slice(b"}}\n");
-            self.err.line_done()?;
         }
         self.problems.clear();
         Ok(())
+    }
+
+    /// Appends the row's description (one NDJSON line) to the error report's buffer.
+    fn describe(&mut self, line: u64, rec: Option<&Record<'_>>) {
+        let out = &mut self.err.buf;
+        out.extend_from_slice(b"{\"line\":");
+        json_text::write_u64(out, line);
+        let (field, reason) = &self.problems[0];
+        out.extend_from_slice(b",\"field\":");
+        json_text::write_str(out, field.as_bytes());
+        out.extend_from_slice(b",\"reason\":");
+        json_text::write_str(out, reason.as_bytes());
+        out.extend_from_slice(b",\"errors\":[");
+        for (i, (field, reason)) in self.problems.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"{\"field\":" } else { b",{\"field\":" });
+            json_text::write_str(out, field.as_bytes());
+            out.extend_from_slice(b",\"reason\":");
+            json_text::write_str(out, reason.as_bytes());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"values\":{");
+        let mut omitted = 0u64;
+        if let Some(rec) = rec.filter(|r| r.malformed().is_none()) {
+            // The schema's columns, and the first few others: a row of 100,000 fields is not
+            // copied whole into the report.
+            let (mut first, mut extra) = (true, 0);
+            for i in 0..rec.fields.len() {
+                let schema = self.binding.cols.get(i).is_some_and(|c| c.schema.is_some());
+                if !schema {
+                    if extra == MAX_EXTRA_REPORTED {
+                        omitted += 1;
+                        continue;
+                    }
+                    extra += 1;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                match self.binding.cols.get(i) {
+                    Some(col) => json_text::write_str(out, col.original.as_bytes()),
+                    None => json_text::write_str(out, format!("(field {})", i + 1).as_bytes()),
+                }
+                out.push(b':');
+                if rec.absent(i) {
+                    out.extend_from_slice(b"null");
+                    continue;
+                }
+                let text = String::from_utf8_lossy(rec.field(i));
+                match text.char_indices().nth(MAX_REPORTED_VALUE) {
+                    Some((cut, _)) => {
+                        let mut short = text[..cut].to_string();
+                        short.push('…');
+                        json_text::write_str(out, short.as_bytes());
+                    }
+                    None => json_text::write_str(out, text.as_bytes()),
+                }
+            }
+            // Fields past the ones the reader keeps are counted, never stored.
+            omitted += rec.field_count.saturating_sub(rec.fields.len()) as u64;
+        }
+        out.push(b'}');
+        if omitted > 0 {
+            out.extend_from_slice(b",\"values_omitted\":");
+            json_text::write_u64(out, omitted);
+        }
+        out.extend_from_slice(b"}\n");
     }
 }

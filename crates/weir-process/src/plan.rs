@@ -39,6 +39,10 @@ pub struct Plan {
     pub(crate) max_distinct: usize,
     pub(crate) group_by: Vec<GroupSpec>,
     pub(crate) max_errors: usize,
+    /// Bytes of results and error report, in all (`output.max_bytes`).
+    pub(crate) max_output_bytes: u64,
+    /// Bytes of invalid-row descriptions, in all.
+    pub(crate) max_error_bytes: u64,
     /// Schema columns whose distinct values the summary counts.
     pub(crate) unique_summary: Vec<usize>,
     /// Schema columns whose smallest and largest values the summary reports.
@@ -121,8 +125,11 @@ impl Plan {
                 None
             }
         };
-        if p.format.max_decompressed_bytes == 0 {
+        if p.format.max_decompressed_bytes == Some(0) {
             problems.push("format.max_decompressed_bytes: must be at least 1".into());
+        }
+        if p.output.max_bytes == Some(0) {
+            problems.push("output.max_bytes: must be at least 1".into());
         }
         let json = p.format.kind != FormatKind::Csv;
         if json && !p.format.has_header {
@@ -263,7 +270,7 @@ impl Plan {
                 kind: p.format.kind,
                 encoding,
                 compression: p.format.compression,
-                max_decompressed_bytes: p.format.max_decompressed_bytes,
+                max_decompressed_bytes: p.format.max_decompressed_bytes.unwrap_or(p.source.max_size_bytes),
             },
             delimiter,
             quote,
@@ -274,6 +281,8 @@ impl Plan {
             max_distinct: s.max_distinct,
             group_by,
             max_errors: s.max_errors_in_report,
+            max_output_bytes: p.output.max_bytes.unwrap_or(p.source.max_size_bytes.saturating_mul(4)),
+            max_error_bytes: s.max_error_report_bytes,
             unique_summary,
             range_summary,
             max_unique_values: s.max_unique_values.max(1),

@@ -6,6 +6,8 @@
 //! [`check_header_with`] stops after the header, for the `validate-schema` step.
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use weir_core::config::{FormatKind, OutputFormat};
 use weir_core::Summary;
@@ -104,6 +106,18 @@ pub fn process_with<R: Read, W: Write + Send, E: Write>(
     errors: E,
     options: &Options<'_>,
 ) -> Result<Summary, ProcessError> {
+    let budget = OutputBudget::new(plan.max_output_bytes);
+    let (results, errors) = (budget.writer(results), budget.writer(errors));
+    process_within(plan, input, results, errors, options).map_err(|e| budget.explain(e))
+}
+
+fn process_within<R: Read, W: Write + Send, E: Write>(
+    plan: &Plan,
+    input: R,
+    results: W,
+    errors: E,
+    options: &Options<'_>,
+) -> Result<Summary, ProcessError> {
     if crate::parallel::applies(plan) {
         return crate::parallel::process(plan, input, results, errors, options.source_name, options.progress);
     }
@@ -150,5 +164,57 @@ fn run<S: Source, W: Write + Send, E: Write>(
             let sink = ParquetSink::new(results, &layout, plan.row_group_rows)?;
             pass::run(plan, binding, source, sink, errors)
         }
+    }
+}
+
+/// What a pass may write in all (`output.max_bytes`), shared by the results and the error
+/// report: a small file can describe a huge one (a compressed one, above all).
+struct OutputBudget {
+    left: Arc<AtomicU64>,
+    exceeded: Arc<AtomicBool>,
+    limit: u64,
+}
+
+impl OutputBudget {
+    fn new(limit: u64) -> OutputBudget {
+        OutputBudget { left: Arc::new(AtomicU64::new(limit)), exceeded: Arc::default(), limit }
+    }
+
+    fn writer<W: Write>(&self, inner: W) -> Budgeted<W> {
+        Budgeted { inner, left: self.left.clone(), exceeded: self.exceeded.clone() }
+    }
+
+    /// The error a failed pass reports: over the budget, whatever a writer made of that.
+    fn explain(&self, e: ProcessError) -> ProcessError {
+        if self.exceeded.load(Ordering::Relaxed) {
+            ProcessError::OutputTooLarge { limit: self.limit }
+        } else {
+            e
+        }
+    }
+}
+
+struct Budgeted<W> {
+    inner: W,
+    left: Arc<AtomicU64>,
+    exceeded: Arc<AtomicBool>,
+}
+
+impl<W: Write> Write for Budgeted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len() as u64;
+        let taken = self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n));
+        if taken.is_err() {
+            self.exceeded.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("over output.max_bytes"));
+        }
+        let written = self.inner.write(buf)?;
+        // Give back what the writer did not take.
+        self.left.fetch_add(n - written as u64, Ordering::Relaxed);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }

@@ -362,3 +362,45 @@ fn other_delimiters_date_formats_and_headerless_files() {
     // No header expected: an empty file is simply empty.
     assert_eq!(try_run(&cfg, b"").unwrap().summary.total_rows, 0);
 }
+
+/// Issue #14: a CSV of 100,006 columns copied every field of each invalid row into the report.
+#[test]
+fn a_wide_invalid_row_is_described_by_its_schema_columns_and_a_few_others() {
+    let extra = 100_000;
+    let mut data = HEADER.trim_end().to_string();
+    for i in 0..extra {
+        data.push_str(&format!(",c{i}"));
+    }
+    data.push('\n');
+    for i in 0..3 {
+        data.push_str(&format!("W{i},Wide,Widget,not-a-number,1.0,2024-01-01{}\n", ",v".repeat(extra)));
+    }
+    let o = run(data.as_bytes());
+    assert_eq!((o.summary.invalid_rows, o.errors.len()), (3, 3));
+    let e = &o.errors[0];
+    let values = e["values"].as_object().unwrap();
+    assert_eq!(values.len(), 6 + 16, "the schema's 6 columns and 16 others: {e}");
+    assert_eq!(values["quantity"], "not-a-number");
+    assert_eq!(e["values_omitted"], extra - 16);
+    assert!(serde_json::to_string(e).unwrap().len() < 2_000);
+}
+
+#[test]
+fn the_error_report_stops_at_its_byte_limit_and_counts_the_rest() {
+    for threads in [1, 2] {
+        let mut cfg = sales();
+        cfg.output.threads = threads;
+        cfg.summary.max_error_report_bytes = 10_000;
+        let mut data = HEADER.to_string();
+        for i in 0..20_000 {
+            data.push_str(&format!("X{i},N,A,bad,1.0,2024-01-01\n"));
+        }
+        let plan = Plan::compile(&cfg).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let summary = process(&plan, data.as_bytes(), &mut out, &mut err, None).unwrap();
+        assert!(err.len() <= 10_000 && err.len() > 9_000, "{threads} thread(s): {} bytes", err.len());
+        assert!(err.ends_with(b"\n"), "whole lines only");
+        let lines = err.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert_eq!((summary.errors_reported, summary.invalid_rows), (lines, 20_000), "{threads} thread(s)");
+    }
+}

@@ -215,12 +215,23 @@ fn a_decompression_bomb_is_refused_with_bounded_output() {
     cfg.derived.clear();
     cfg.summary = Default::default();
     cfg.format.max_record_bytes = 1 << 20;
-    cfg.format.max_decompressed_bytes = 10 << 20;
+    cfg.format.max_decompressed_bytes = Some(10 << 20);
     let plan = Plan::compile(&cfg).unwrap();
     let mut out = Vec::new();
     let e = process(&plan, &bomb[..], &mut out, std::io::sink(), None).unwrap_err();
     assert_eq!(e.class(), ErrorClass::Permanent);
-    assert!(e.to_string().contains("more than 10485760 bytes (format.max_decompressed_bytes)"), "{e}");
+    assert!(e.to_string().contains("more than 10485760 bytes (format.max_decompressed_bytes"), "{e}");
+    assert!(e.to_string().contains("compressed bytes"), "the figures: {e}");
+    // Unset, the ceiling is the source's own size limit.
+    let mut cfg = sales();
+    cfg.source.max_size_bytes = 5 << 20;
+    cfg.columns.clear();
+    cfg.derived.clear();
+    cfg.summary = Default::default();
+    cfg.format.max_record_bytes = 1 << 20;
+    let plan = Plan::compile(&cfg).unwrap();
+    let e = process(&plan, &bomb[..], std::io::sink(), std::io::sink(), None).unwrap_err();
+    assert!(e.to_string().contains("more than 5242880 bytes"), "{e}");
     // Corrupt compressed data is permanent too.
     let e = run_named(&sales(), b"\x1f\x8b\x08\x00garbage", Some("x.csv.gz")).err().unwrap();
     assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
@@ -397,4 +408,33 @@ fn a_1_gb_single_line_json_is_streamed_not_loaded() {
     assert_eq!((s.total_rows, s.valid_rows), (2, 1));
     let e: Value = serde_json::from_slice(err.split(|&b| b == b'\n').next().unwrap()).unwrap();
     assert_eq!(e["reason"], format!("record is {} bytes; the limit is {}", (1u64 << 30) + 64, 16 << 20));
+}
+
+/// Issue #14: a file whose outputs outgrow it (here by rows, as a decompressed one would) is
+/// rejected once results and error report pass `output.max_bytes`, with the figure.
+#[test]
+fn outputs_past_their_limit_reject_the_file() {
+    let mut data = b"order_id,customer_name,product,quantity,price,date\n".to_vec();
+    for i in 0..20_000 {
+        data.extend_from_slice(format!("O{i},Customer,Widget,1,1.5,2024-01-01\n").as_bytes());
+        data.extend_from_slice(format!("X{i},Customer,Widget,bad,1.5,2024-01-01\n").as_bytes());
+    }
+    for threads in [1, 2] {
+        let mut cfg = sales();
+        cfg.output.threads = threads;
+        cfg.output.max_bytes = Some(100_000);
+        let plan = Plan::compile(&cfg).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let e = process(&plan, &data[..], &mut out, &mut err, None).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert!(e.to_string().contains("pass 100000 bytes (output.max_bytes"), "{e}");
+        assert!(out.len() + err.len() <= 100_000, "{threads}: {} + {}", out.len(), err.len());
+        // Unset, it is four times the source limit.
+        let mut cfg = sales();
+        cfg.output.threads = threads;
+        cfg.source.max_size_bytes = 100_000;
+        let plan = Plan::compile(&cfg).unwrap();
+        let e = process(&plan, &data[..], std::io::sink(), std::io::sink(), None).unwrap_err();
+        assert!(e.to_string().contains("pass 400000 bytes"), "{e}");
+    }
 }

@@ -3,7 +3,8 @@
 //! Each value is taken from the environment (`WEIR_ACCESS_KEY_ID` with `WEIR_SECRET_ACCESS_KEY`,
 //! `WEIR_API_TOKEN`), else from the `[server]` section, else from `<data dir>/credentials.toml`.
 //! That file is created on first start with fresh random values and mode 0600, and refused if
-//! anyone but its owner can read it. Secrets live in [`Secret`], which never prints its value,
+//! anyone but weir's own user can read it ([`check_private_file`], the rule for every file that
+//! holds a secret, `weir.toml` included). Secrets live in [`Secret`], which never prints its value,
 //! so they cannot reach a log by accident.
 
 use std::fmt;
@@ -192,6 +193,40 @@ fn load_or_create(path: &Path) -> Result<(CredentialsFile, bool), ServerError> {
     }
 }
 
+/// The one rule for every file that holds a secret (`credentials.toml`, a `weir.toml` with keys,
+/// a token or a webhook): only weir's own user may read it. `Err` says what is wrong and the
+/// command that fixes it.
+pub fn check_private_file(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    private_to_us(path, &meta)
+}
+
+fn private_to_us(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mode = meta.permissions().mode() & 0o777;
+        check_mode_and_owner(path, mode, meta.uid(), rustix::process::geteuid().as_raw())?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+    Ok(())
+}
+
+fn check_mode_and_owner(path: &Path, mode: u32, owner: u32, us: u32) -> Result<(), String> {
+    if mode & 0o077 != 0 {
+        return Err(format!("readable by others (mode {mode:o}); run `chmod 600 {}`", path.display()));
+    }
+    if owner != us {
+        return Err(format!(
+            "owned by another user (uid {owner}, weir runs as uid {us}), who can change it; run `chown {us} {}` and `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 enum ReadError {
     Missing,
     Other(String),
@@ -203,19 +238,7 @@ fn read(path: &Path) -> Result<CredentialsFile, ReadError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
         Err(e) => return Err(ReadError::Other(e.to_string())),
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(ReadError::Other(format!(
-                "readable by others (mode {mode:o}); run `chmod 600 {}`",
-                path.display()
-            )));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
+    private_to_us(path, &meta).map_err(ReadError::Other)?;
     let text = std::fs::read_to_string(path).map_err(|e| ReadError::Other(e.to_string()))?;
     // The parse error may quote the file's text; say only where it is.
     toml::from_str(&text).map_err(|e| {
@@ -268,6 +291,17 @@ mod tests {
         assert!(!dir.path().join(FILE_NAME).exists());
         let half = |name: &str| (name == "WEIR_ACCESS_KEY_ID").then(|| "x".to_string());
         assert!(Credentials::resolve(&ServerConfig::default(), dir.path(), half).is_err());
+    }
+
+    #[test]
+    fn a_secret_file_is_private_to_weirs_user() {
+        let p = Path::new("/x/weir.toml");
+        assert!(check_mode_and_owner(p, 0o600, 1000, 1000).is_ok());
+        assert!(check_mode_and_owner(p, 0o400, 1000, 1000).is_ok());
+        assert!(check_mode_and_owner(p, 0o640, 1000, 1000).unwrap_err().contains("chmod 600 /x/weir.toml"));
+        assert!(check_mode_and_owner(p, 0o604, 1000, 1000).unwrap_err().contains("mode 604"));
+        let e = check_mode_and_owner(p, 0o600, 0, 1000).unwrap_err();
+        assert!(e.contains("owned by another user (uid 0") && e.contains("chown 1000"), "{e}");
     }
 
     #[cfg(unix)]

@@ -123,6 +123,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let service = WithPeer { inner: service, peer };
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -138,5 +139,49 @@ where
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Where a request came from: the connection's peer address, in every request's extensions
+/// (for limits per client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Adds [`PeerAddr`] to each request of a connection, and closes the connection after an error
+/// answer to a request that came with a body.
+///
+/// The body of a refused request is usually not read (that is the point of refusing early).
+/// With `Expect: 100-continue` the client then never sends it, yet hyper keeps the connection
+/// and takes the first bytes of the client's next request for the rest of that body: the next
+/// request arrives cut (`ET /...` for `GET /...`) and is refused too. boto3 asks for
+/// 100-continue on every upload, so an upload refused early (a wrong upload id, an unsigned
+/// form) garbled the request after it. An error with `Connection: close` ends the connection
+/// instead, and the client opens a new one.
+struct WithPeer<S> {
+    inner: S,
+    peer: SocketAddr,
+}
+
+impl<S, B> Service<Request<Incoming>> for WithPeer<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<B>, S::Error>> + Send>>;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(PeerAddr(self.peer));
+        let has_body = !req.body().is_end_stream();
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let mut resp = answer.await?;
+            if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+                resp.headers_mut()
+                    .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            }
+            Ok(resp)
+        })
     }
 }

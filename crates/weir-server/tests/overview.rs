@@ -14,7 +14,7 @@ use weir_backends::{LocalObjectStore, SqliteJobStore, SqliteQueue, TopicNotifier
 use weir_core::{Config, Job, JobStatus};
 use weir_pipeline::Ports;
 use weir_ports::{JobStore, ObjectStore, QueueSettings};
-use weir_server::api::auth::session_value;
+use weir_server::api::auth::issue_session;
 use weir_server::{Context, Credentials};
 
 /// (status line, body).
@@ -148,7 +148,8 @@ async fn the_overview_buckets_jobs_by_when_they_finished() {
     assert!(o["alarms"].as_array().unwrap().iter().all(|a| a["state"].is_string()), "{o}");
 
     // A three-hour window sees the old failure; the session cookie reads like the token.
-    let cookie = format!("Cookie: theme=dark; weir_session={}", session_value(&token));
+    let session = issue_session(&token, chrono::Utc::now().timestamp() + 600);
+    let cookie = format!("Cookie: theme=dark; weir_session={session}");
     let wide = read("/v1/overview?minutes=180", cookie).await.unwrap();
     assert_eq!((wide["bucket_seconds"].as_u64(), sum(&wide, "failed")), (Some(180), 1), "{wide}");
     let (status, _) =

@@ -28,6 +28,17 @@ pub fn load(global: &Global) -> Result<Loaded> {
             let text =
                 std::fs::read_to_string(&p).with_context(|| format!("reading config {}", p.display()))?;
             let mut config = Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            // A config with keys, a token or a webhook is held to the rule of credentials.toml.
+            let secrets = config.secrets();
+            if !secrets.is_empty() {
+                if let Err(problem) = weir_server::credentials::check_private_file(&p) {
+                    bail!(
+                        "{} holds secrets ({}) and is {problem}; or move them to the environment (WEIR_SECRET_ACCESS_KEY, WEIR_API_TOKEN, WEIR_SMTP_PASSWORD)",
+                        p.display(),
+                        secrets.join(", ")
+                    );
+                }
+            }
             // Files the config names are relative to the config file, not to where weir runs.
             let base = p.parent().unwrap_or(Path::new("."));
             for pipeline in &mut config.pipelines {
@@ -46,5 +57,6 @@ pub fn load(global: &Global) -> Result<Loaded> {
         bail!("{source} has problems:\n  {}", problems.join("\n  "));
     }
     let data_dir = global.data_dir.clone().or_else(|| config.data_dir.clone()).unwrap_or(default_dir);
+    crate::private::warn_if_open(&data_dir);
     Ok(Loaded { config, source, data_dir })
 }

@@ -6,11 +6,13 @@ mod cli;
 mod commands;
 mod config;
 mod logging;
+mod private;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     allocator::configure();
+    private::umask();
     let cli = cli::Cli::parse();
     logging::init(cli.global.verbose);
     let runtime =

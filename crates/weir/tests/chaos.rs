@@ -202,6 +202,9 @@ fn kill_9_while_boto3_uploads_a_mix_loses_nothing_and_the_newest_version_wins() 
     std::fs::create_dir_all(&data).unwrap();
     let (hook, delivered) = webhook_sink();
     std::fs::write(data.join("weir.toml"), config(&hook)).unwrap();
+    // It names a webhook URL, which weir holds to the rule of secrets: private to its user.
+    std::fs::set_permissions(data.join("weir.toml"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .unwrap();
     let port = free_port();
     let mut run = start(&data, port);
     until("weir run to write its credentials", Duration::from_secs(30), || {

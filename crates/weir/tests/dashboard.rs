@@ -181,10 +181,13 @@ fn the_session_cookie_comes_from_the_token_and_authorizes_reads_only() {
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"), "{set}");
     let cookie = set.split(';').next().unwrap().to_owned();
     assert!(cookie.starts_with("weir_session=") && !cookie.contains(&weir.token), "{cookie}");
-    // The form does the same.
+    assert!(set.contains("Max-Age=43200"), "a session lasts session_ttl_secs: {set}");
+    // The form does the same (a session of its own, as valid).
     let (code, head, _) = weir.curl(&["--data-urlencode", &format!("token={}", weir.token)], "/session");
     assert_eq!(code, 303);
-    assert_eq!(header(&head, "set-cookie").map(|s| s.split(';').next().unwrap()), Some(cookie.as_str()));
+    let form_cookie =
+        header(&head, "set-cookie").expect("a session cookie").split(';').next().unwrap().to_owned();
+    assert_eq!(weir.curl(&["-b", &form_cookie], "/v1/jobs").0, 200);
 
     // The cookie reads the API; a wrong cookie is refused; no cookie is 401.
     let (code, _, body) = weir.curl(&["-b", &cookie], "/v1/overview");

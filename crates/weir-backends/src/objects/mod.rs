@@ -425,7 +425,7 @@ impl StagedFile {
         {
             use rustix::fs::{Mode, OFlags};
             let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-            match rustix::fs::open(parent, flags, Mode::from_raw_mode(0o644)) {
+            match rustix::fs::open(parent, flags, Mode::from_raw_mode(0o600)) {
                 Ok(fd) => {
                     let file = File::from(fd);
                     return Ok((file.try_clone()?, StagedFile::Unnamed(file)));

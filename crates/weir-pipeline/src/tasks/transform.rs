@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 use tokio_util::io::{StreamReader, SyncIoBridge};
+use weir_core::config::SummaryConfig;
 use weir_core::keys::OutputKeys;
 use weir_core::summary::SourceRef;
 use weir_core::{ErrorClass, Summary};
@@ -106,34 +107,76 @@ impl Write for CreateOnWrite<'_> {
     }
 }
 
-/// The error report document: the source, the counts, and the described invalid rows. The
-/// spooled descriptions may be missing: no file is made when none was written.
-pub fn error_report(summary: &Summary, errors_ndjson: &Path) -> std::io::Result<Vec<u8>> {
-    match File::open(errors_ndjson) {
-        Ok(f) => error_report_from(summary, BufReader::new(f)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => error_report_from(summary, &b""[..]),
+/// Writes the error report document to `out`: the source, the counts, whether (and why) it
+/// leaves rows out, and the described invalid rows. The spooled descriptions (one NDJSON line
+/// each, as `weir-process` wrote them; no file when none was written) are copied line by line,
+/// never held whole: a report is as large as `summary.max_error_report_bytes` lets it be, and
+/// costs a line of memory to write.
+pub fn error_report(
+    summary: &Summary,
+    errors_ndjson: &Path,
+    limits: &SummaryConfig,
+    out: impl Write,
+) -> std::io::Result<()> {
+    let open = || match File::open(errors_ndjson) {
+        Ok(f) => Ok(Box::new(BufReader::new(f)) as Box<dyn BufRead>),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Box::new(&b""[..]) as Box<dyn BufRead>),
         Err(e) => Err(e),
-    }
+    };
+    error_report_from(summary, open, limits, out)
 }
 
-/// [`error_report`] from the invalid-row descriptions, one NDJSON line each.
-fn error_report_from(summary: &Summary, errors_ndjson: impl BufRead) -> std::io::Result<Vec<u8>> {
-    let mut entries = Vec::new();
-    for line in errors_ndjson.lines() {
-        let line = line?;
-        if !line.is_empty() {
-            entries.push(serde_json::from_str::<Value>(&line).map_err(std::io::Error::other)?);
-        }
+/// [`error_report`] from the invalid-row descriptions that `open` reads (twice: once to count
+/// them, once to copy them).
+fn error_report_from<R: BufRead>(
+    summary: &Summary,
+    open: impl Fn() -> std::io::Result<R>,
+    limits: &SummaryConfig,
+    mut out: impl Write,
+) -> std::io::Result<()> {
+    let mut reported = 0u64;
+    for line in open()?.split(b'\n') {
+        reported += u64::from(!line?.is_empty());
     }
-    let report = json!({
-        "source": summary.source,
-        "total_rows": summary.total_rows,
-        "invalid_rows": summary.invalid_rows,
-        "errors_reported": entries.len(),
-        "truncated": (entries.len() as u64) < summary.invalid_rows,
-        "errors": entries,
-    });
-    Ok(serde_json::to_vec_pretty(&report).expect("report serializes"))
+    let truncated = reported < summary.invalid_rows;
+    let mut head = vec![
+        ("source", json!(summary.source)),
+        ("total_rows", json!(summary.total_rows)),
+        ("invalid_rows", json!(summary.invalid_rows)),
+        ("errors_reported", json!(reported)),
+        ("truncated", json!(truncated)),
+    ];
+    if truncated {
+        let why = if reported >= limits.max_errors_in_report as u64 {
+            format!(
+                "only the first {} invalid rows are described (summary.max_errors_in_report)",
+                limits.max_errors_in_report
+            )
+        } else {
+            format!(
+                "descriptions stop at {} bytes (summary.max_error_report_bytes)",
+                limits.max_error_report_bytes
+            )
+        };
+        head.push(("truncated_because", json!(why)));
+    }
+    out.write_all(b"{\n")?;
+    for (k, v) in &head {
+        writeln!(out, "  {}: {},", json!(k), v)?;
+    }
+    out.write_all(b"  \"errors\": [")?;
+    let mut first = true;
+    for line in open()?.split(b'\n') {
+        let line = line?;
+        if line.is_empty() {
+            continue;
+        }
+        out.write_all(if first { b"\n    " } else { b",\n    " })?;
+        out.write_all(&line)?;
+        first = false;
+    }
+    out.write_all(if first { b"]\n}\n" } else { b"\n  ]\n}\n" })?;
+    out.flush()
 }
 
 /// The source object's bytes: whole when small, else a blocking reader to stream them.
@@ -307,19 +350,27 @@ impl Transform {
             Produced::Files(o) => {
                 let report = match o.summary.invalid_rows {
                     0 => None,
-                    _ => Some(
-                        error_report(&o.summary, &o.errors)
-                            .map_err(|e| io_error(e, "reading spooled errors"))?,
-                    ),
+                    _ => {
+                        let path = o.errors.with_extension("report.json");
+                        let file = BufWriter::new(
+                            File::create(&path).map_err(|e| io_error(e, "writing the error report"))?,
+                        );
+                        error_report(&o.summary, &o.errors, &ctx.pipeline.summary, file)
+                            .map_err(|e| io_error(e, "writing the error report"))?;
+                        Some(PutBody::File(path))
+                    }
                 };
                 (PutBody::File(o.results.clone()), report)
             }
             Produced::Memory { summary, results, errors } => {
                 let report = match summary.invalid_rows {
                     0 => None,
-                    _ => Some(
-                        error_report_from(summary, &errors[..]).map_err(|e| io_error(e, "reading errors"))?,
-                    ),
+                    _ => {
+                        let mut report = Vec::new();
+                        error_report_from(summary, || Ok(&errors[..]), &ctx.pipeline.summary, &mut report)
+                            .map_err(|e| io_error(e, "writing the error report"))?;
+                        Some(PutBody::Bytes(Bytes::from(report)))
+                    }
                 };
                 (PutBody::Bytes(Bytes::from(std::mem::take(results))), report)
             }
@@ -327,8 +378,11 @@ impl Transform {
         let mut stored = json!({ "results": keys.results, "summary": keys.summary });
         let mut items =
             vec![PutItem { key: keys.results.clone(), body: results, metadata: metadata.clone() }];
-        if let Some(report) = report {
-            let body = PutBody::Bytes(Bytes::from(report));
+        let report_file = match &report {
+            Some(PutBody::File(path)) => Some(path.clone()),
+            _ => None,
+        };
+        if let Some(body) = report {
             items.push(PutItem { key: keys.errors.clone(), body, metadata: metadata.clone() });
             stored["errors"] = json!(keys.errors);
         } else {
@@ -344,7 +398,11 @@ impl Transform {
             body: PutBody::Bytes(Bytes::from(summary)),
             metadata,
         });
-        objects.put_all(out_bucket, items).await.map_err(|e| {
+        let put = objects.put_all(out_bucket, items).await;
+        if let Some(path) = report_file {
+            let _ = std::fs::remove_file(path);
+        }
+        put.map_err(|e| {
             port_error(
                 e,
                 &format!(
@@ -380,4 +438,33 @@ async fn load_records(
         sink.put_batch(&batch).await.map_err(|e| port_error(e, "loading records"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(summary: &Summary, errors: &[u8], limits: &SummaryConfig) -> Value {
+        let mut out = Vec::new();
+        error_report_from(summary, || Ok(errors), limits, &mut out).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn the_report_copies_the_descriptions_and_says_what_it_left_out() {
+        let summary = Summary { total_rows: 10, invalid_rows: 3, ..Default::default() };
+        let lines = b"{\"line\":2,\"field\":\"a\"}\n{\"line\":5,\"field\":\"b\"}\n";
+        let limits = SummaryConfig { max_errors_in_report: 2, ..Default::default() };
+        let r = report(&summary, lines, &limits);
+        assert_eq!(r["errors"], json!([{"line": 2, "field": "a"}, {"line": 5, "field": "b"}]));
+        assert_eq!((r["errors_reported"].as_u64(), r["truncated"].as_bool()), (Some(2), Some(true)));
+        assert!(r["truncated_because"].as_str().unwrap().contains("max_errors_in_report"), "{r}");
+        // Fewer rows than the count allows: the byte limit stopped them.
+        let r = report(&summary, lines, &SummaryConfig::default());
+        assert!(r["truncated_because"].as_str().unwrap().contains("max_error_report_bytes"), "{r}");
+        // Everything described: nothing to explain; no descriptions at all is an empty list.
+        let all = Summary { invalid_rows: 2, ..summary.clone() };
+        assert!(report(&all, lines, &limits).get("truncated_because").is_none());
+        assert_eq!(report(&all, b"", &limits)["errors"], json!([]));
+    }
 }

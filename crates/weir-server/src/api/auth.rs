@@ -7,8 +7,10 @@
 //!   cookies on its own, so they do not authorize writes (ingest, uploads, DLQ replay): that
 //!   keeps cross-site request forgery out even in a browser that ignores SameSite.
 //!
-//! The cookie holds [`session_value`], a digest of the token, not the token itself: it never
-//! sits in the browser's cookie store, and rotating the token ends every session.
+//! The cookie holds a session from [`issue_session`]: its expiry and an HMAC of that expiry keyed
+//! with the token. It is not the token (which never sits in the browser's cookie store), it ends
+//! by itself after `server.session_ttl_secs`, its expiry cannot be moved without the token, and
+//! rotating the token ends every session.
 //!
 //! No credentials is 401 (with `WWW-Authenticate: Bearer`), wrong ones 403; both with the JSON
 //! error body.
@@ -17,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
+use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
@@ -38,7 +40,7 @@ pub async fn require_token(State(state): State<ApiState>, request: Request, next
     let cookie = if reads { session_cookie(request.headers()) } else { None };
     let allowed = match (bearer, cookie) {
         (Some(token), _) => token_matches(token, expected),
-        (None, Some(session)) => token_matches(session, &session_value(expected)),
+        (None, Some(session)) => session_valid(expected, session, chrono::Utc::now().timestamp()),
         (None, None) => {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -62,12 +64,25 @@ pub fn token_matches(presented: &str, expected: &str) -> bool {
     bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// The session cookie's value for a token: SHA-256 of a fixed label and the token, in hex.
-pub fn session_value(token: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"weir dashboard session v1\n");
-    h.update(token.as_bytes());
-    hex::encode(h.finalize())
+/// A session cookie's value for `token`, valid until `expires` (Unix seconds):
+/// `<expires>.<hex HMAC-SHA256 of the expiry, keyed with the token>`.
+pub fn issue_session(token: &str, expires: i64) -> String {
+    format!("{expires}.{}", hex::encode(session_mac(token, expires)))
+}
+
+/// Whether `value` is a session [`issue_session`] gave for `token` that has not expired at `now`.
+pub fn session_valid(token: &str, value: &str, now: i64) -> bool {
+    let Some((expires, mac)) = value.split_once('.') else { return false };
+    let Ok(expires) = expires.parse::<i64>() else { return false };
+    let Ok(mac) = hex::decode(mac) else { return false };
+    expires > now && bool::from(mac.as_slice().ct_eq(&session_mac(token, expires)))
+}
+
+fn session_mac(token: &str, expires: i64) -> [u8; 32] {
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(token.as_bytes()).expect("any key length");
+    mac.update(format!("weir dashboard session v2\n{expires}").as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 /// The value of [`SESSION_COOKIE`] in the request's `Cookie` headers, if any.
@@ -96,12 +111,17 @@ mod tests {
     }
 
     #[test]
-    fn the_session_is_a_digest_of_the_token_not_the_token() {
-        let s = session_value("weir_abc");
-        assert_eq!(s.len(), 64);
+    fn sessions_expire_and_cannot_be_extended_without_the_token() {
+        let s = issue_session("weir_abc", 1_000);
         assert!(!s.contains("weir_abc"));
-        assert_eq!(s, session_value("weir_abc"));
-        assert_ne!(s, session_value("weir_abd"));
+        assert!(session_valid("weir_abc", &s, 999));
+        assert!(!session_valid("weir_abc", &s, 1_000), "expired");
+        assert!(!session_valid("weir_abd", &s, 999), "another token");
+        let (_, mac) = s.split_once('.').unwrap();
+        assert!(!session_valid("weir_abc", &format!("99999.{mac}"), 999), "expiry moved");
+        for junk in ["", "abc", "1000.", "1000.zz", ".00"] {
+            assert!(!session_valid("weir_abc", junk, 0), "{junk:?}");
+        }
     }
 
     #[test]

@@ -7,13 +7,30 @@
 //! gets them as CSV, with the union of the records' keys (in first-seen order) as the header and
 //! the pipeline's delimiter, so a CSV-only pipeline (the bundled sales one) can still take
 //! records posted as JSON. The key is `<source prefix>ingest/<uuid><suffix>`.
+//!
+//! Bounded whatever the body holds: records are parsed one at a time (their values kept as the
+//! JSON text they arrived as, never built into trees), on a blocking thread, and written straight
+//! to a scratch file the store then takes. A record may have at most [`MAX_FIELDS`] fields, and
+//! so may all of them together (a CSV gets one column per field, so 20,000 records with a key
+//! each made 400 MB); the stored object counts against `server.max_object_bytes`.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserializer as _;
+use serde_json::value::RawValue;
 use weir_core::{Config, PipelineConfig};
 
 use super::error::ApiError;
 
-pub type Record = Map<String, Value>;
+/// Fields one record may have, and distinct fields all records together may have: a CSV
+/// pipeline gets one column per distinct field, so this bounds the stored file to
+/// records × this many cells.
+pub const MAX_FIELDS: usize = 1024;
 
 /// How the records are written for the chosen pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,50 +48,241 @@ pub struct Target<'a> {
     pub encoding: Encoding,
 }
 
-/// Parses the body: a JSON object with a `data` array of objects, or NDJSON.
-pub fn parse(body: &[u8]) -> Result<Vec<Record>, ApiError> {
+/// One record: its fields in the order sent, each value as the JSON text it was sent as
+/// (borrowed from the body: a record costs a few words per field, whatever its values hold).
+#[derive(Debug)]
+pub struct Record<'a> {
+    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'de> serde::Deserialize<'de> for Record<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RecordVisitor)
+    }
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = Record<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record<'de>, A::Error> {
+        let mut fields = Vec::new();
+        while let Some(Key(name)) = map.next_key()? {
+            if fields.len() == MAX_FIELDS {
+                return Err(de::Error::custom(format!("a record has more than {MAX_FIELDS} fields")));
+            }
+            fields.push((name, map.next_value::<&RawValue>()?));
+        }
+        Ok(Record { fields })
+    }
+}
+
+/// A key, borrowed from the body unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Calls `each` with every record of the body, one at a time: the `data` array of the
+/// direct-invocation payload (`{"data": [...]}`), or NDJSON (one object per line). Returns how
+/// many there were; the first malformed record (or an error of `each`) ends it.
+pub fn for_each_record<'a>(
+    body: &'a [u8],
+    mut each: impl FnMut(Record<'a>) -> Result<(), ApiError>,
+) -> Result<usize, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| invalid(format!("the body is not UTF-8: {e}")))?;
-    let trimmed = text.trim_start();
+    let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(invalid("the body is empty: send {\"data\": [ {...}, ... ]} or NDJSON"));
     }
-    // One JSON document with `data`: the direct-invocation payload.
-    if let Ok(Value::Object(mut doc)) = serde_json::from_str::<Value>(text) {
-        if let Some(data) = doc.remove("data") {
-            let Value::Array(items) = data else { return Err(invalid("`data` must be an array of objects")) };
-            if items.is_empty() {
-                return Err(invalid("`data` is empty: there is nothing to ingest"));
+    // One JSON document: the payload with `data`, or a single record on one line.
+    if is_one_document(trimmed) {
+        let mut failed = None;
+        let mut de = serde_json::Deserializer::from_str(trimmed);
+        let seed = PayloadSeed { each: &mut each, failed: &mut failed, count: 0 };
+        match de.deserialize_any(seed) {
+            Ok(Payload::Data(0)) => return Err(invalid("`data` is empty: there is nothing to ingest")),
+            Ok(Payload::Data(n)) => return Ok(n),
+            Ok(Payload::NoData) if !trimmed.contains('\n') => {
+                let record = serde_json::from_str::<Record>(trimmed).map_err(|e| invalid(e.to_string()))?;
+                each(record)?;
+                return Ok(1);
             }
-            return items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::Object(m) => Ok(m),
-                    _ => Err(invalid(format!("data[{i}] is not an object"))),
-                })
-                .collect();
+            Ok(Payload::NoData) => return Err(invalid("a JSON body must have a `data` array of objects")),
+            Err(e) => return Err(failed.unwrap_or_else(|| invalid(e.to_string()))),
         }
-        if !doc.is_empty() && !text.trim().contains('\n') {
-            // A single object on one line is one NDJSON record.
-            return Ok(vec![doc]);
-        }
-        return Err(invalid("a JSON body must have a `data` array of objects"));
     }
-    let mut records = Vec::new();
+    let mut count = 0;
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(m)) => records.push(m),
-            Ok(_) => return Err(invalid(format!("line {}: not a JSON object", i + 1))),
+        match serde_json::from_str::<Record>(line) {
+            Ok(record) => each(record)?,
+            Err(e) if e.is_data() && e.to_string().contains("more than") => {
+                return Err(invalid(format!("line {}: {e}", i + 1)))
+            }
+            Err(e) if e.is_data() => return Err(invalid(format!("line {}: not a JSON object", i + 1))),
             Err(e) => return Err(invalid(format!("line {}: not JSON ({e})", i + 1))),
         }
+        count += 1;
     }
-    if records.is_empty() {
+    if count == 0 {
         return Err(invalid("no records in the body"));
     }
-    Ok(records)
+    Ok(count)
+}
+
+/// Whether `text` is exactly one JSON value (skipped over, not built).
+fn is_one_document(text: &str) -> bool {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::Deserialize::deserialize(&mut de).map(|IgnoredAny| ()).is_ok() && de.end().is_ok()
+}
+
+enum Payload {
+    /// The document had `data`, with this many records.
+    Data(usize),
+    /// An object without `data`.
+    NoData,
+}
+
+/// The top-level object: hands each element of `data` to `each` as it is parsed.
+struct PayloadSeed<'e, F> {
+    each: &'e mut F,
+    failed: &'e mut Option<ApiError>,
+    count: usize,
+}
+
+impl<'de, F: FnMut(Record<'de>) -> Result<(), ApiError>> DeserializeSeed<'de> for PayloadSeed<'_, F> {
+    type Value = Payload;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Payload, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Record<'de>) -> Result<(), ApiError>> Visitor<'de> for PayloadSeed<'_, F> {
+    type Value = Payload;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with a `data` array of objects")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Payload, A::Error> {
+        let mut data = None;
+        while let Some(Key(name)) = map.next_key()? {
+            if name == "data" && data.is_none() {
+                let elements =
+                    ElementsSeed { each: &mut *self.each, failed: &mut *self.failed, count: &mut self.count };
+                map.next_value_seed(elements)?;
+                data = Some(self.count);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(data.map_or(Payload::NoData, Payload::Data))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Payload, A::Error> {
+        *self.failed = Some(invalid("a JSON body must have a `data` array of objects"));
+        Err(de::Error::custom("not an object"))
+    }
+}
+
+struct ElementsSeed<'e, F> {
+    each: &'e mut F,
+    failed: &'e mut Option<ApiError>,
+    count: &'e mut usize,
+}
+
+impl<'de, F: FnMut(Record<'de>) -> Result<(), ApiError>> DeserializeSeed<'de> for ElementsSeed<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Record<'de>) -> Result<(), ApiError>> Visitor<'de> for ElementsSeed<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let i = *self.count;
+            let record = match seq.next_element::<Record>() {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    let text = e.to_string();
+                    *self.failed = Some(if text.contains("more than") {
+                        invalid(format!("data[{i}]: {text}"))
+                    } else {
+                        invalid(format!("data[{i}] is not an object"))
+                    });
+                    return Err(e);
+                }
+            };
+            if let Err(e) = (self.each)(record) {
+                *self.failed = Some(e);
+                return Err(de::Error::custom("stopped"));
+            }
+            *self.count += 1;
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        self.not_an_array()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_an_array()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_an_array()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.not_an_array()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_an_array()
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_an_array()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.not_an_array()
+    }
+}
+
+impl<F> ElementsSeed<'_, F> {
+    fn not_an_array<E: de::Error>(self) -> Result<(), E> {
+        *self.failed = Some(invalid("`data` must be an array of objects"));
+        Err(E::custom("not an array"))
+    }
 }
 
 /// Picks the pipeline (the named one, or as described in the module docs) and the key.
@@ -136,47 +344,158 @@ pub fn target<'a>(config: &'a Config, pipeline: Option<&str>, id: &str) -> Resul
     })
 }
 
-/// Writes the records in the target's encoding.
-pub fn encode(records: &[Record], encoding: Encoding) -> Result<Vec<u8>, ApiError> {
-    match encoding {
-        Encoding::Ndjson => {
-            let mut out = Vec::new();
-            for r in records {
-                serde_json::to_writer(&mut out, r).expect("JSON values serialize");
-                out.push(b'\n');
-            }
-            Ok(out)
+/// What [`store`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    pub records: usize,
+    pub bytes: u64,
+}
+
+/// Writes the body's records to `path` in the target's encoding, at most `max_bytes` of them
+/// (413 beyond). Synchronous: run it on a blocking thread. Reads the body twice for CSV (the
+/// header is every field seen, so it is known only at the end) and holds one record at a time.
+pub fn store(body: &[u8], encoding: Encoding, path: &Path, max_bytes: u64) -> Result<Written, ApiError> {
+    let file = std::fs::File::create(path).map_err(io_error)?;
+    let mut out = Capped { inner: std::io::BufWriter::new(file), written: 0, max: max_bytes };
+    let records = match encoding {
+        Encoding::Ndjson => for_each_record(body, |r| {
+            write_object(&mut out, &r)?;
+            out.write_all(b"\n").map_err(|e| out.error(e))
+        })?,
+        Encoding::JsonArray => {
+            out.write_all(b"[").map_err(|e| out.error(e))?;
+            let n = for_each_record(body, |r| {
+                if out.written > 1 {
+                    out.write_all(b",").map_err(|e| out.error(e))?;
+                }
+                write_object(&mut out, &r)
+            })?;
+            out.write_all(b"]").map_err(|e| out.error(e))?;
+            n
         }
-        Encoding::JsonArray => Ok(serde_json::to_vec(records).expect("JSON values serialize")),
         Encoding::Csv { delimiter, quote } => {
-            let mut header: Vec<&str> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for r in records {
-                for k in r.keys() {
-                    if seen.insert(k.as_str()) {
-                        header.push(k);
+            let mut header: Vec<String> = Vec::new();
+            let mut index: HashMap<String, usize> = HashMap::new();
+            let n = for_each_record(body, |r| {
+                for (name, _) in &r.fields {
+                    if !index.contains_key(name.as_ref()) {
+                        if header.len() == MAX_FIELDS {
+                            return Err(invalid(format!(
+                                "the records have more than {MAX_FIELDS} distinct fields; a CSV pipeline gets one column per field"
+                            )));
+                        }
+                        index.insert(name.to_string(), header.len());
+                        header.push(name.to_string());
                     }
                 }
+                Ok(())
+            })?;
+            // Every row has a separator per column: refuse before writing what cannot fit.
+            if (n as u64).saturating_mul(header.len() as u64) > max_bytes {
+                return Err(too_large_stored(max_bytes));
             }
-            let mut w = csv::WriterBuilder::new().delimiter(delimiter).quote(quote).from_writer(Vec::new());
-            let csv_err = |e: csv::Error| invalid(format!("the records cannot be written as CSV: {e}"));
+            let mut w = csv::WriterBuilder::new().delimiter(delimiter).quote(quote).from_writer(&mut out);
+            let csv_err = |e: csv::Error| match e.into_kind() {
+                csv::ErrorKind::Io(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                    too_large_stored(max_bytes)
+                }
+                other => invalid(format!("the records cannot be written as CSV: {other:?}")),
+            };
             w.write_record(&header).map_err(csv_err)?;
-            for r in records {
-                w.write_record(header.iter().map(|k| cell(r.get(*k)))).map_err(csv_err)?;
-            }
-            w.into_inner().map_err(|e| invalid(format!("the records cannot be written as CSV: {e}")))
+            let mut cells: Vec<Option<&RawValue>> = vec![None; header.len()];
+            for_each_record(body, |r| {
+                cells.iter_mut().for_each(|c| *c = None);
+                for (name, value) in &r.fields {
+                    let i = index[name.as_ref()];
+                    cells[i].get_or_insert(*value);
+                }
+                w.write_record(cells.iter().map(|c| cell(*c))).map_err(csv_err)
+            })?;
+            w.flush().map_err(io_error)?;
+            drop(w);
+            n
+        }
+    };
+    out.inner.flush().map_err(io_error)?;
+    Ok(Written { records, bytes: out.written })
+}
+
+/// A record as a JSON object: its fields as they were sent.
+fn write_object(out: &mut Capped<impl Write>, r: &Record<'_>) -> Result<(), ApiError> {
+    let mut line = Vec::with_capacity(64);
+    line.push(b'{');
+    for (i, (name, value)) in r.fields.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        serde_json::to_writer(&mut line, name.as_ref()).expect("a string serializes");
+        line.push(b':');
+        line.extend_from_slice(value.get().as_bytes());
+    }
+    line.push(b'}');
+    out.write_all(&line).map_err(|e| out.error(e))
+}
+
+/// A CSV cell: strings unquoted, `null` and missing fields empty, anything else as its JSON.
+fn cell(v: Option<&RawValue>) -> Cow<'_, [u8]> {
+    match v.map(RawValue::get) {
+        None | Some("null") => Cow::Borrowed(b""),
+        Some(s) if s.starts_with('"') => match serde_json::from_str::<Cow<str>>(s) {
+            Ok(Cow::Borrowed(t)) => Cow::Borrowed(t.as_bytes()),
+            Ok(Cow::Owned(t)) => Cow::Owned(t.into_bytes()),
+            Err(_) => Cow::Borrowed(s.as_bytes()),
+        },
+        Some(s) => Cow::Borrowed(s.as_bytes()),
+    }
+}
+
+/// A writer that fails (with `FileTooLarge`) past `max` bytes.
+struct Capped<W> {
+    inner: W,
+    written: u64,
+    max: u64,
+}
+
+impl<W: Write> Capped<W> {
+    fn error(&self, e: std::io::Error) -> ApiError {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            too_large_stored(self.max)
+        } else {
+            io_error(e)
         }
     }
 }
 
-fn cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => other.to_string(),
+impl<W: Write> Write for Capped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.written + buf.len() as u64 > self.max {
+            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "over max_object_bytes"));
+        }
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
     }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn too_large_stored(max: u64) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the records as the pipeline takes them would be larger than server.max_object_bytes ({max} bytes)"),
+    )
+}
+
+fn io_error(e: std::io::Error) -> ApiError {
+    tracing::error!(error = %e, "writing ingested records");
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the records could not be stored; retry",
+    )
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -187,16 +506,35 @@ fn invalid(message: impl Into<String>) -> ApiError {
 mod tests {
     use super::*;
 
+    fn count(body: &[u8]) -> Result<usize, ApiError> {
+        for_each_record(body, |_| Ok(()))
+    }
+
+    fn stored(body: &[u8], encoding: Encoding, max: u64) -> Result<String, ApiError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        store(body, encoding, &path, max)?;
+        Ok(std::fs::read_to_string(path).unwrap())
+    }
+
+    const CSV: Encoding = Encoding::Csv { delimiter: b',', quote: b'"' };
+
     #[test]
-    fn parses_both_payload_shapes() {
-        let a = parse(br#"{"data": [{"a": 1}, {"b": "x"}]}"#).unwrap();
-        assert_eq!(a.len(), 2);
-        let b = parse(b"{\"a\": 1}\n\n{\"a\": 2}\n").unwrap();
-        assert_eq!(b.len(), 2);
-        assert_eq!(parse(b"{\"a\": 1}").unwrap().len(), 1);
-        for bad in [&b""[..], b"[1,2]", br#"{"data": []}"#, br#"{"data": [1]}"#, b"{\"a\":1}\nnope", b"\xff"]
-        {
-            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+    fn reads_both_payload_shapes() {
+        assert_eq!(count(br#"{"data": [{"a": 1}, {"b": "x"}]}"#).unwrap(), 2);
+        assert_eq!(count(br#"{"other": 1, "data": [{"a": 1}]}"#).unwrap(), 1);
+        assert_eq!(count(b"{\"a\": 1}\n\n{\"a\": 2}\n").unwrap(), 2);
+        assert_eq!(count(b"{\"a\": 1}").unwrap(), 1);
+        for bad in [
+            &b""[..],
+            b"[1,2]",
+            br#"{"data": []}"#,
+            br#"{"data": [1]}"#,
+            br#"{"data": 5}"#,
+            b"{\"a\":1}\nnope",
+            b"\xff",
+        ] {
+            assert!(count(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
@@ -206,9 +544,11 @@ mod tests {
         let t = target(&config, None, "abc").unwrap();
         assert_eq!((t.bucket.as_str(), t.key.as_str()), ("weir-input", "raw/ingest/abc.csv"));
         assert!(config.pipeline_for(&t.bucket, &t.key).is_some());
-        let records = parse(br#"{"data": [{"a": 1, "b": "x,y"}, {"c": true, "a": null}]}"#).unwrap();
-        let csv = String::from_utf8(encode(&records, t.encoding).unwrap()).unwrap();
-        assert_eq!(csv, "a,b,c\n1,\"x,y\",\n,,true\n");
+        let body = br#"{"data": [{"a": 1, "b": "x,y"}, {"c": true, "a": null, "d": {"n": [1, 2]}}]}"#;
+        assert_eq!(
+            stored(body, t.encoding, 1 << 20).unwrap(),
+            "a,b,c,d\n1,\"x,y\",,\n,,true,\"{\"\"n\"\": [1, 2]}\"\n"
+        );
         assert!(target(&config, Some("nope"), "abc").is_err());
     }
 
@@ -221,7 +561,31 @@ mod tests {
         config.pipelines.push(json);
         let t = target(&config, None, "abc").unwrap();
         assert_eq!((t.pipeline.name.as_str(), t.encoding), ("events", Encoding::Ndjson));
-        let records = parse(b"{\"a\":1}\n").unwrap();
-        assert_eq!(encode(&records, t.encoding).unwrap(), b"{\"a\":1}\n");
+        assert_eq!(
+            stored(b"{\"a\":1}\n{\"b\\u0041\": \"x\"}\n", t.encoding, 1 << 20).unwrap(),
+            "{\"a\":1}\n{\"bA\":\"x\"}\n"
+        );
+        assert_eq!(
+            stored(br#"{"data": [{"a":1},{"a":2}]}"#, Encoding::JsonArray, 1 << 20).unwrap(),
+            r#"[{"a":1},{"a":2}]"#
+        );
+    }
+
+    /// The probe of issue #14: records with a distinct key each made a CSV of records × keys.
+    #[test]
+    fn fields_and_size_are_capped() {
+        let wide: String = (0..=MAX_FIELDS).map(|i| format!("{{\"k{i}\": 1}}\n")).collect();
+        let e = stored(wide.as_bytes(), CSV, 1 << 30).unwrap_err();
+        assert!(format!("{e:?}").contains("distinct fields"), "{e:?}");
+        let one: String =
+            format!("{{{}}}", (0..=MAX_FIELDS).map(|i| format!("\"k{i}\": 1")).collect::<Vec<_>>().join(","));
+        assert!(format!("{:?}", count(one.as_bytes()).unwrap_err()).contains("more than 1024 fields"));
+        // Under the field cap, the stored size still counts against the object limit.
+        let rows: String = (0..1000).map(|i| format!("{{\"a\": \"{i:0>50}\"}}\n")).collect();
+        assert!(
+            format!("{:?}", stored(rows.as_bytes(), CSV, 10_000).unwrap_err()).contains("payload_too_large")
+        );
+        assert!(format!("{:?}", stored(rows.as_bytes(), Encoding::Ndjson, 10_000).unwrap_err())
+            .contains("payload_too_large"));
     }
 }

@@ -143,7 +143,7 @@ impl Snapshot {
                     let _ = writeln!(
                         out,
                         "weir_alarm_state{{alarm=\"{}\",state=\"{}\"}} {v}",
-                        a.name,
+                        label_value(&a.name),
                         state.as_str()
                     );
                 }
@@ -155,6 +155,13 @@ impl Snapshot {
     fn count(&self, s: JobStatus) -> u64 {
         self.jobs.get(&s).copied().unwrap_or(0)
     }
+}
+
+/// A label value as the exposition format writes it: backslash, double quote and newline
+/// escaped. Alarm names come from `alarms.json` (and `weir check` restricts them), but what a
+/// label holds must never be able to end the line it is on.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// The `# HELP` and `# TYPE` lines of a metric family.
@@ -239,5 +246,27 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
+    }
+
+    /// Issue #14: an alarm named `x"} 1` + newline + a fake sample injected that sample.
+    #[test]
+    fn label_values_cannot_end_their_line() {
+        let name = "x\"} 1\nweir_files_total{status=\"succeeded\"} 999999\\";
+        let s = Snapshot {
+            alarms: vec![AlarmStatus {
+                name: name.into(),
+                description: String::new(),
+                state: AlarmState::Ok,
+                reason: String::new(),
+            }],
+            ..Snapshot::default()
+        };
+        let text = s.encode();
+        assert!(
+            !text.lines().any(|l| l.starts_with("weir_files_total{status=\"succeeded\"} 999999")),
+            "{text}"
+        );
+        let expected = r#"weir_alarm_state{alarm="x\"} 1\nweir_files_total{status=\"succeeded\"} 999999\\",state="OK"} 1"#;
+        assert!(text.lines().any(|l| l == expected), "{text}");
     }
 }

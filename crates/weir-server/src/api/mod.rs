@@ -9,7 +9,8 @@
 //! * [`openapi`] — the OpenAPI 3 document generated from the handlers;
 //! * [`error`] — JSON error bodies.
 //!
-//! Limits: request bodies up to `server.max_api_body_bytes` (413 beyond), requests up to
+//! Limits: request bodies up to `server.max_api_body_bytes` (413 beyond), with no pause longer
+//! than `server.idle_timeout_secs` between their pieces, requests up to
 //! `server.request_timeout_secs` (408 beyond).
 
 pub mod auth;
@@ -27,7 +28,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
 use axum::routing::{get, post, put};
 use axum::Router;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::alarms::AlarmMonitor;
 use crate::Context;
@@ -39,6 +40,8 @@ pub struct ApiState {
     /// The running alarm monitor, for live alarm states and queue history (else `alarms.json`).
     pub monitor: Option<Arc<AlarmMonitor>>,
     pub overview_cache: overview::OverviewCache,
+    /// Failed dashboard sign-ins per client.
+    pub sign_in_limit: Arc<crate::dashboard::sign_in_limit::SignInLimiter>,
 }
 
 /// The API's routes (and the dashboard's) with auth, body limit and timeout.
@@ -49,7 +52,9 @@ pub fn router(ctx: &Context, monitor: Option<Arc<AlarmMonitor>>) -> Router {
         openapi: Arc::new(openapi::document()),
         monitor,
         overview_cache: Default::default(),
+        sign_in_limit: Default::default(),
     };
+    let idle = Duration::from_secs(server.idle_timeout_secs);
     let body_limit = usize::try_from(server.max_api_body_bytes).unwrap_or(usize::MAX);
     let protected = Router::new()
         .route("/v1/ingest", post(routes::ingest))
@@ -68,9 +73,10 @@ pub fn router(ctx: &Context, monitor: Option<Arc<AlarmMonitor>>) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/openapi.json", get(serve_openapi))
         .merge(protected)
-        .merge(crate::dashboard::routes())
+        .merge(crate::dashboard::routes(idle))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyTimeoutLayer::new(idle))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(server.request_timeout_secs),

@@ -122,21 +122,37 @@ pub async fn ingest(
 ) -> Result<(StatusCode, Json<Ingested>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
     let body = body.map_err(|e| body_error(e, &state))?;
-    let records = ingest::parse(&body)?;
     let config = &state.ctx.config;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let target = ingest::target(config, query.pipeline.as_deref(), &id)?;
-    let data = ingest::encode(&records, target.encoding)?;
+    // Parsing and writing are CPU work: on a blocking thread, straight into a file the store
+    // then takes (a rename on the embedded store).
+    let ports = &state.ctx.ports;
+    let scratch = ports.objects.local_scratch().unwrap_or_else(|| state.ctx.data_dir.join(".tmp"));
+    let path = scratch.join(format!("ingest-{id}"));
+    let (encoding, max) = (target.encoding, config.server.max_object_bytes);
+    let written = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(path.parent().expect("a folder")).map_err(|e| {
+                ApiError::from(weir_ports::PortError::unavailable("the ingest scratch folder", e))
+            })?;
+            let result = ingest::store(&body, encoding, &path, max);
+            if result.is_err() {
+                let _ = std::fs::remove_file(&path);
+            }
+            result
+        })
+        .await
+        .map_err(|e| {
+            ApiError::from(weir_ports::PortError::unavailable("ingest", std::io::Error::other(e)))
+        })??
+    };
     let metadata = Metadata::from([("weir-source".to_string(), "api-ingest".to_string())]);
-    let (info, job) = pipeline_ingest::put_object(
-        &state.ctx.ports,
-        config,
-        &target.bucket,
-        &target.key,
-        data.into(),
-        metadata,
-    )
-    .await?;
+    let stored = ports.objects.put_file(&target.bucket, &target.key, &path, metadata).await;
+    let _ = std::fs::remove_file(&path);
+    let info = stored?;
+    let job = pipeline_ingest::object_created(ports, config, &info, "Put").await?;
     let job = job.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -154,7 +170,7 @@ pub async fn ingest(
         pipeline: target.pipeline.name.clone(),
         bucket: info.bucket,
         key: info.key,
-        records: records.len(),
+        records: written.records,
         stored_as: stored_as.into(),
         status: job.status.to_string(),
     };

@@ -16,19 +16,33 @@
 //! Secure under TLS; see [`crate::api::auth`]) and a redirect to `/`, so the token leaves the
 //! address bar and the history. `GET /session` tells the page whether it is signed in without
 //! an error status (the console stays clean); `POST /logout` ends the session.
+//!
+//! Signing in is the one thing here anyone may send a body to, so `POST /session` takes at most
+//! [`SIGN_IN_MAX_BYTES`] and must arrive within the idle timeout; failed sign-ins are limited per
+//! client ([`sign_in_limit`]); a session lasts `server.session_ttl_secs`.
+
+pub mod sign_in_limit;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Extension, Form, Json, Router};
 use serde::{Deserialize, Serialize};
+use tower_http::timeout::TimeoutLayer;
 
-use crate::api::auth::{self, session_cookie, session_value, token_matches, SESSION_COOKIE};
+use crate::api::auth::{issue_session, session_cookie, session_valid, token_matches, SESSION_COOKIE};
+use crate::api::error::ApiError;
 use crate::api::ApiState;
+use crate::listen::PeerAddr;
+
+/// The largest sign-in form: a token is tens of bytes.
+pub const SIGN_IN_MAX_BYTES: usize = 4 << 10;
 
 /// The page's files: name, content type, content.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -44,11 +58,18 @@ const INDEX: &str = include_str!("assets/index.html");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The dashboard's routes (public: the page, its assets and the session endpoints).
-pub fn routes() -> Router<ApiState> {
+/// The dashboard's routes (public: the page, its assets and the session endpoints); a sign-in
+/// must arrive within `idle`.
+pub fn routes(idle: Duration) -> Router<ApiState> {
+    let sign_in = post(sign_in)
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(SIGN_IN_MAX_BYTES))
+        .layer::<_, std::convert::Infallible>(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            idle,
+        ));
     Router::new()
         .route("/", get(index))
-        .route("/session", get(session_state).post(sign_in))
+        .route("/session", get(session_state).merge(sign_in))
         .route("/logout", post(sign_out))
         .route("/assets/{name}", get(asset))
 }
@@ -63,14 +84,22 @@ fn hardened(mut resp: Response) -> Response {
     resp
 }
 
+/// The client's address, as the listener saw it.
+type Peer = Option<Extension<PeerAddr>>;
+
+fn ip(peer: Peer) -> Option<IpAddr> {
+    peer.map(|Extension(PeerAddr(addr))| addr.ip())
+}
+
 /// `GET /`: the page; with `?token=` it signs in and redirects to the bare `/`.
 async fn index(
     State(state): State<ApiState>,
+    peer: Peer,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     if let Ok(Query(q)) = query {
         if let Some(token) = q.get("token") {
-            return signed_in_or_not(&state, token);
+            return signed_in_or_not(&state, ip(peer), token);
         }
     }
     hardened(
@@ -85,26 +114,47 @@ struct SignIn {
 }
 
 /// `POST /session` (form field `token`): signs in and redirects to `/`.
-async fn sign_in(State(state): State<ApiState>, form: Result<Form<SignIn>, FormRejection>) -> Response {
+async fn sign_in(
+    State(state): State<ApiState>,
+    peer: Peer,
+    form: Result<Form<SignIn>, FormRejection>,
+) -> Response {
     match form {
-        Ok(Form(f)) => signed_in_or_not(&state, f.token.trim()),
+        Ok(Form(f)) => signed_in_or_not(&state, ip(peer), f.token.trim()),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::too_large(SIGN_IN_MAX_BYTES as u64).into_response()
+        }
         Err(_) => redirect("/?login=failed", None),
     }
 }
 
 /// A redirect to `/` with the session cookie if `token` is the API token, else to the sign-in
-/// form with a message.
-fn signed_in_or_not(state: &ApiState, token: &str) -> Response {
+/// form with a message; 429 for a client with too many failed sign-ins.
+fn signed_in_or_not(state: &ApiState, client: Option<IpAddr>, token: &str) -> Response {
+    if let Err(wait) = state.sign_in_limit.check(client) {
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sign_ins",
+            format!("too many failed sign-ins from this address; try again in {} s", wait.as_secs()),
+        )
+        .into_response();
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+        return hardened(resp);
+    }
     let expected = state.ctx.credentials.api_token.expose();
     if token_matches(token, expected) {
-        let secure = if state.ctx.config.server.tls_cert.is_some() { "; Secure" } else { "" };
+        let server = &state.ctx.config.server;
+        let secure = if server.tls_cert.is_some() { "; Secure" } else { "" };
+        let ttl = server.session_ttl_secs;
+        let expires = chrono::Utc::now().timestamp().saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
         let cookie = format!(
-            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-            session_value(expected)
+            "{SESSION_COOKIE}={}; Path=/; Max-Age={ttl}; HttpOnly; SameSite=Strict{secure}",
+            issue_session(expected, expires)
         );
         redirect("/", Some(cookie))
     } else {
-        tracing::warn!("dashboard sign-in with a wrong token");
+        state.sign_in_limit.failed(client);
+        tracing::warn!(client = ?client, "dashboard sign-in with a wrong token");
         redirect("/?login=failed", None)
     }
 }
@@ -131,8 +181,9 @@ struct SessionState {
 
 /// `GET /session`: whether the request carries a valid session cookie.
 async fn session_state(State(state): State<ApiState>, headers: HeaderMap) -> Response {
-    let expected = session_value(state.ctx.credentials.api_token.expose());
-    let authenticated = session_cookie(&headers).is_some_and(|s| auth::token_matches(s, &expected));
+    let token = state.ctx.credentials.api_token.expose();
+    let now = chrono::Utc::now().timestamp();
+    let authenticated = session_cookie(&headers).is_some_and(|s| session_valid(token, s, now));
     ([(header::CACHE_CONTROL, "no-store")], Json(SessionState { authenticated })).into_response()
 }
 

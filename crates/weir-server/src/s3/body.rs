@@ -70,6 +70,8 @@ pub struct Limits {
     pub idle: Duration,
 }
 
+type StdError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Reads `body` to its end. `announced` is the Content-Length (after aws-chunked decoding);
 /// `spool_dir` is where a large body is spooled; `in_memory` allows keeping small ones in RAM.
 pub async fn receive(
@@ -80,6 +82,24 @@ pub async fn receive(
     in_memory: bool,
 ) -> S3Result<Received> {
     let announced = announced.and_then(|n| u64::try_from(n).ok());
+    match body {
+        Some(body) => receive_stream(body, announced, limits, spool_dir, in_memory).await,
+        None if announced.is_some_and(|n| n > limits.max_bytes) => Err(too_large(limits.max_bytes)),
+        None => Ok(Received { data: Data::Memory(Bytes::new()), size: 0, md5: Md5::new().finalize().into() }),
+    }
+}
+
+/// [`receive`] from any stream of chunks (a form upload's file part).
+pub async fn receive_stream<S>(
+    mut body: S,
+    announced: Option<u64>,
+    limits: &Limits,
+    spool_dir: &Path,
+    in_memory: bool,
+) -> S3Result<Received>
+where
+    S: futures::Stream<Item = Result<Bytes, StdError>> + Unpin,
+{
     if let Some(n) = announced {
         if n > limits.max_bytes {
             return Err(too_large(limits.max_bytes));
@@ -87,9 +107,6 @@ pub async fn receive(
     }
     let mut md5 = Md5::new();
     let mut size = 0u64;
-    let Some(mut body) = body else {
-        return Ok(Received { data: Data::Memory(Bytes::new()), size: 0, md5: md5.finalize().into() });
-    };
     let data = if in_memory && announced.is_some_and(|n| n <= IN_MEMORY_MAX) {
         let mut buf = BytesMut::with_capacity(announced.unwrap_or(0) as usize);
         while let Some(chunk) = next_chunk(&mut body, limits.idle).await? {
@@ -107,7 +124,11 @@ pub async fn receive(
             path: spool_dir.join(format!("{}.spool", uuid::Uuid::new_v4().simple())),
             armed: true,
         };
-        let file = tokio::fs::File::create(spool.path()).await.map_err(internal("creating a spool file"))?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(spool.path()).await.map_err(internal("creating a spool file"))?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
         while let Some(chunk) = next_chunk(&mut body, limits.idle).await? {
             size += chunk.len() as u64;
@@ -145,7 +166,10 @@ pub fn check_content_md5(content_md5: Option<&str>, received: &Received) -> S3Re
     Ok(())
 }
 
-async fn next_chunk(body: &mut StreamingBlob, idle: Duration) -> S3Result<Option<Bytes>> {
+async fn next_chunk<S>(body: &mut S, idle: Duration) -> S3Result<Option<Bytes>>
+where
+    S: futures::Stream<Item = Result<Bytes, StdError>> + Unpin,
+{
     match tokio::time::timeout(idle, body.next()).await {
         Err(_) => Err(s3_error!(
             RequestTimeout,

@@ -19,6 +19,18 @@ impl LocalDomains {
     }
 }
 
+impl LocalDomains {
+    /// The bucket a `Host` header names, as s3s reads it: none for an IP address (always path
+    /// style), else the subdomain of a configured domain.
+    pub fn bucket_of_host(&self, host: &str) -> Option<String> {
+        let name = strip_port(host).trim_start_matches('[').trim_end_matches(']');
+        if name.parse::<std::net::IpAddr>().is_ok() {
+            return None;
+        }
+        self.parse_host_header(host).ok().and_then(|v| v.bucket().map(str::to_owned))
+    }
+}
+
 /// The host without its port (`[::1]:9000` → `[::1]`).
 fn strip_port(host: &str) -> &str {
     match host.rfind(':') {
@@ -58,6 +70,9 @@ mod tests {
         assert_eq!(h.parse_host_header("myhost.example.com:9000").unwrap().bucket(), None);
         assert_eq!(h.parse_host_header("a.b.localhost").unwrap().bucket(), Some("a.b"));
         assert_eq!(strip_port("[::1]:9000"), "[::1]");
+        assert_eq!(h.bucket_of_host("weir-input.localhost:9000").as_deref(), Some("weir-input"));
+        assert_eq!(h.bucket_of_host("127.0.0.1:9000"), None);
+        assert_eq!(h.bucket_of_host("[::1]:9000"), None);
         assert_eq!(strip_port("[::1]"), "[::1]");
     }
 }

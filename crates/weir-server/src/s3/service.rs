@@ -24,6 +24,7 @@ use super::multipart::{Manifest, Staging, MAX_PARTS};
 const MAX_KEYS: i32 = 1000;
 
 /// The S3 service over weir's ports.
+#[derive(Clone)]
 pub struct WeirS3 {
     pub(crate) ports: Ports,
     pub(crate) config: Arc<Config>,
@@ -31,6 +32,8 @@ pub struct WeirS3 {
     pub(crate) spool: std::path::PathBuf,
     pub(crate) max_object_bytes: u64,
     pub(crate) idle_timeout: Duration,
+    /// Serve HTML, SVG and XML objects inline (`server.inline_active_content`).
+    pub(crate) inline_active_content: bool,
 }
 
 /// `KeyTooLongError` for over-long keys, `InvalidArgument` for every other unsafe key.
@@ -40,6 +43,7 @@ pub fn check_key(key: &str) -> S3Result<()> {
         Err(KeyError::TooLong(n)) => {
             Err(s3_error!(KeyTooLongError, "Your key is too long ({n} bytes; the limit is 1024)."))
         }
+        Err(e @ KeyError::SegmentTooLong(_)) => Err(s3_error!(KeyTooLongError, "{e}")),
         Err(e) => Err(s3_error!(InvalidArgument, "{e}")),
     }
 }
@@ -61,12 +65,51 @@ fn timestamp(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
     Timestamp::from(SystemTime::from(t))
 }
 
-fn to_metadata(m: Option<s3s::dto::Metadata>) -> weir_ports::Metadata {
-    m.map(|m| m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()).unwrap_or_default()
+/// Where an object's `Content-Type` is kept: beside its user metadata, under a name users may
+/// not give theirs (the port has no field for it, and on S3 this is an `x-amz-meta-` header).
+pub const CONTENT_TYPE_META: &str = "weir-content-type";
+
+/// The user metadata of a request (names lower-cased) with its `Content-Type`.
+pub(crate) fn to_metadata(
+    m: Option<s3s::dto::Metadata>,
+    content_type: Option<&str>,
+) -> S3Result<weir_ports::Metadata> {
+    let mut metadata: weir_ports::Metadata =
+        m.map(|m| m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()).unwrap_or_default();
+    if metadata.contains_key(CONTENT_TYPE_META) {
+        return Err(s3_error!(InvalidArgument, "x-amz-meta-{CONTENT_TYPE_META} is reserved."));
+    }
+    if let Some(ct) = content_type.map(str::trim).filter(|ct| !ct.is_empty()) {
+        metadata.insert(CONTENT_TYPE_META.to_owned(), ct.to_owned());
+    }
+    Ok(metadata)
 }
 
+/// The user metadata to return (without the stored content type).
 fn from_metadata(m: &weir_ports::Metadata) -> Option<s3s::dto::Metadata> {
-    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    let user: s3s::dto::Metadata =
+        m.iter().filter(|(k, _)| *k != CONTENT_TYPE_META).map(|(k, v)| (k.clone(), v.clone())).collect();
+    (!user.is_empty()).then_some(user)
+}
+
+/// The stored content type, or S3's default for objects uploaded without one.
+fn content_type(m: &weir_ports::Metadata) -> String {
+    m.get(CONTENT_TYPE_META).cloned().unwrap_or_else(|| "binary/octet-stream".to_owned())
+}
+
+/// Content a browser would run on the endpoint's origin when opened inline: HTML, XML (XHTML,
+/// SVG, XSLT) and scripts.
+fn is_active_content(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "text/html"
+            | "text/xml"
+            | "application/xml"
+            | "text/xsl"
+            | "text/javascript"
+            | "application/javascript"
+    ) || essence.ends_with("+xml")
 }
 
 /// Percent-encoding for `encoding-type=url` listings: everything but unreserved characters and
@@ -75,9 +118,9 @@ const URL_ENCODE: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 impl WeirS3 {
-    async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
-        if validate_bucket(bucket).is_err() {
-            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
+    pub(crate) async fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        if let Err(e) = validate_bucket(bucket) {
+            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid: {e}"));
         }
         match self.ports.objects.bucket_exists(bucket).await {
             Ok(true) => Ok(()),
@@ -116,6 +159,18 @@ impl WeirS3 {
         let limits = body::Limits { max_bytes: self.max_object_bytes, idle: self.idle_timeout };
         let received = body::receive(body, content_length, &limits, &self.spool, true).await?;
         body::check_content_md5(content_md5, &received)?;
+        self.store_received(bucket, key, received, metadata, event).await
+    }
+
+    /// Stores a received body under `key` and emits the object's event.
+    pub(crate) async fn store_received(
+        &self,
+        bucket: &str,
+        key: &str,
+        received: Received,
+        metadata: weir_ports::Metadata,
+        event: &str,
+    ) -> S3Result<(ObjectInfo, Option<String>)> {
         let Received { data, md5, .. } = received;
         let info = match data {
             Data::Memory(bytes) => self.ports.objects.put(bucket, key, bytes, metadata).await,
@@ -178,8 +233,8 @@ impl S3 for WeirS3 {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = &req.input.bucket;
-        if validate_bucket(bucket).is_err() {
-            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
+        if let Err(e) = validate_bucket(bucket) {
+            return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid: {e}"));
         }
         if self.ports.objects.bucket_exists(bucket).await.map_err(port_error)? {
             return Err(s3_error!(
@@ -212,7 +267,7 @@ impl S3 for WeirS3 {
             body: input.body,
             content_length: input.content_length,
             content_md5: input.content_md5.as_deref(),
-            metadata: to_metadata(input.metadata),
+            metadata: to_metadata(input.metadata, input.content_type.as_deref())?,
         };
         let (info, job) = self.store_upload(upload, "Put").await?;
         let output = PutObjectOutput {
@@ -231,7 +286,7 @@ impl S3 for WeirS3 {
             body: input.body,
             content_length: input.content_length,
             content_md5: input.content_md5.as_deref(),
-            metadata: to_metadata(input.metadata),
+            metadata: to_metadata(input.metadata, input.content_type.as_deref())?,
         };
         let (info, job) = self.store_upload(upload, "Post").await?;
         let output = PostObjectOutput {
@@ -263,17 +318,33 @@ impl S3 for WeirS3 {
         let length = if content_range.is_some() { range.end - range.start } else { info.size };
         let frames = stream.map_ok(hyper::body::Frame::data);
         let body = s3s::Body::http_body_unsync(http_body_util::StreamBody::new(frames));
+        let stored_type = content_type(&info.metadata);
+        let shown_type = input.response_content_type.clone().unwrap_or_else(|| stored_type.clone());
         let output = GetObjectOutput {
             body: Some(StreamingBlob::from(body)),
             content_length: i64::try_from(length).ok(),
             content_range,
+            content_type: Some(stored_type),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(ETag::Strong(info.etag)),
             last_modified: Some(timestamp(info.last_modified)),
             metadata: from_metadata(&info.metadata),
             ..Default::default()
         };
-        Ok(S3Response::new(output))
+        let mut resp = S3Response::new(output);
+        // Set last, over any response-* override: no sniffing, and an uploaded page opened from
+        // a presigned URL is downloaded rather than run on the endpoint's origin.
+        resp.headers.insert(
+            hyper::header::X_CONTENT_TYPE_OPTIONS,
+            hyper::header::HeaderValue::from_static("nosniff"),
+        );
+        if is_active_content(&shown_type) && !self.inline_active_content {
+            resp.headers.insert(
+                hyper::header::CONTENT_DISPOSITION,
+                hyper::header::HeaderValue::from_static("attachment"),
+            );
+        }
+        Ok(resp)
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
@@ -281,6 +352,7 @@ impl S3 for WeirS3 {
         let info = self.require_object(&input.bucket, &input.key).await?;
         let output = HeadObjectOutput {
             content_length: i64::try_from(info.size).ok(),
+            content_type: Some(content_type(&info.metadata)),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(ETag::Strong(info.etag)),
             last_modified: Some(timestamp(info.last_modified)),
@@ -346,13 +418,14 @@ impl S3 for WeirS3 {
         self.require_object(from_bucket, from_key).await?;
         let replace =
             input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let metadata =
+            if replace { Some(to_metadata(input.metadata, input.content_type.as_deref())?) } else { None };
         if !replace && **from_bucket == *input.bucket && **from_key == *input.key {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."
             ));
         }
-        let metadata = replace.then(|| to_metadata(input.metadata));
         let info = self
             .ports
             .objects
@@ -461,7 +534,7 @@ impl S3 for WeirS3 {
         let manifest = Manifest {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
-            metadata: to_metadata(input.metadata),
+            metadata: to_metadata(input.metadata, input.content_type.as_deref())?,
             initiated: chrono::Utc::now(),
         };
         let upload_id = self.staging.create(&manifest).await?;
@@ -701,6 +774,34 @@ mod tests {
             assert_eq!(check_key(bad).unwrap_err().code(), &s3s::S3ErrorCode::InvalidArgument, "{bad:?}");
         }
         assert_eq!(check_key(&"k".repeat(1025)).unwrap_err().code(), &s3s::S3ErrorCode::KeyTooLongError);
+        let segment = format!("raw/{}.csv", "a".repeat(300));
+        assert_eq!(check_key(&segment).unwrap_err().code(), &s3s::S3ErrorCode::KeyTooLongError);
+    }
+
+    #[test]
+    fn the_content_type_is_kept_apart_from_user_metadata() {
+        let user = s3s::dto::Metadata::from([("Owner".to_string(), "ann".to_string())]);
+        let m = to_metadata(Some(user), Some("text/csv")).unwrap();
+        assert_eq!(content_type(&m), "text/csv");
+        assert_eq!(
+            from_metadata(&m).unwrap().into_iter().collect::<Vec<_>>(),
+            [("owner".into(), "ann".into())]
+        );
+        assert_eq!(content_type(&to_metadata(None, None).unwrap()), "binary/octet-stream");
+        let forged = s3s::dto::Metadata::from([(CONTENT_TYPE_META.to_string(), "text/html".to_string())]);
+        assert_eq!(to_metadata(Some(forged), None).unwrap_err().code(), &s3s::S3ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn pages_and_images_that_run_script_are_active() {
+        for active in
+            ["text/html", "TEXT/HTML; charset=utf-8", "image/svg+xml", "application/xhtml+xml", "text/xml"]
+        {
+            assert!(is_active_content(active), "{active}");
+        }
+        for passive in ["text/csv", "application/json", "binary/octet-stream", "image/png", "text/plain"] {
+            assert!(!is_active_content(passive), "{passive}");
+        }
     }
 
     #[test]
