@@ -140,8 +140,10 @@ pub fn plan_begin(
     } else if job.is_done() {
         // The key's newest event, for a job that ran for an earlier one: the duplicate's event
         // delivered again.
-        let duplicate =
-            sequencer.is_some() && job.sequencer != sequencer && key.newest_job.as_ref() == Some(&job.job_id);
+        let duplicate = sequencer.is_some()
+            && sequencer == key.newest_sequencer
+            && job.sequencer != sequencer
+            && key.newest_job.as_ref() == Some(&job.job_id);
         let outcome = if duplicate { Begin::Duplicate(job) } else { Begin::Finished(job) };
         return BeginPlan { outcome, key, save: None };
     }
@@ -314,8 +316,11 @@ mod tests {
         let plan = plan_begin(Some(first.clone()), &again, "sales", key, "r2", TTL, 1);
         assert_eq!(plan.outcome, Begin::Busy, "r1 holds the key");
         let key = SourceKey { lease: None, ..plan.key };
-        let plan = plan_begin(Some(first.clone()), &first, "sales", key, "r3", TTL, 40_000);
+        let plan = plan_begin(Some(first.clone()), &first, "sales", key.clone(), "r3", TTL, 40_000);
         assert!(matches!(plan.outcome, Begin::Started(_)), "{plan:?}");
+        // Once it is done, that older event again is only a redelivery, not a duplicate upload.
+        let plan = plan_begin(Some(done(first.clone())), &first, "sales", key, "r4", TTL, 40_001);
+        assert!(matches!(plan.outcome, Begin::Finished(_)), "{plan:?}");
     }
 
     #[test]
