@@ -64,22 +64,38 @@ pub enum Statistic {
 impl Statistic {
     /// The statistic of a non-empty set of values.
     pub fn apply(self, values: &[f64]) -> Option<f64> {
-        if values.is_empty() {
+        let weighted: Vec<(f64, u64)> = values.iter().map(|&v| (v, 1)).collect();
+        self.apply_weighted(&weighted)
+    }
+
+    /// The statistic of values that each stand for `weight` observations (a histogram bucket:
+    /// its value, how many jobs fell in it); `None` without observations.
+    pub fn apply_weighted(self, values: &[(f64, u64)]) -> Option<f64> {
+        let n: u64 = values.iter().map(|(_, w)| w).sum();
+        if n == 0 {
             return None;
         }
-        let n = values.len() as f64;
+        let weighted_sum: f64 = values.iter().map(|(v, w)| v * *w as f64).sum();
+        let present = values.iter().filter(|(_, w)| *w > 0).map(|(v, _)| *v);
         Some(match self {
-            Statistic::Average => values.iter().sum::<f64>() / n,
-            Statistic::Sum => values.iter().sum(),
-            Statistic::Minimum => values.iter().copied().fold(f64::INFINITY, f64::min),
-            Statistic::Maximum => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            Statistic::SampleCount => n,
+            Statistic::Average => weighted_sum / n as f64,
+            Statistic::Sum => weighted_sum,
+            Statistic::Minimum => present.fold(f64::INFINITY, f64::min),
+            Statistic::Maximum => present.fold(f64::NEG_INFINITY, f64::max),
+            Statistic::SampleCount => n as f64,
             Statistic::Percentile(p) => {
-                // Nearest rank.
-                let mut sorted = values.to_vec();
-                sorted.sort_by(f64::total_cmp);
-                let rank = ((p / 100.0) * n).ceil().clamp(1.0, n) as usize;
-                sorted[rank - 1]
+                // Nearest rank over the observations.
+                let mut sorted: Vec<(f64, u64)> = values.iter().copied().filter(|(_, w)| *w > 0).collect();
+                sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let rank = ((p / 100.0) * n as f64).ceil().clamp(1.0, n as f64) as u64;
+                let mut seen = 0;
+                sorted
+                    .iter()
+                    .find(|(_, w)| {
+                        seen += w;
+                        seen >= rank
+                    })?
+                    .0
             }
         })
     }
@@ -182,6 +198,15 @@ impl AlarmState {
 pub struct Datapoint {
     pub at_ms: i64,
     pub value: f64,
+    /// How many observations the value stands for (1 for a sample; a histogram bucket's count).
+    pub weight: u64,
+}
+
+impl Datapoint {
+    /// One observation.
+    pub fn at(at_ms: i64, value: f64) -> Datapoint {
+        Datapoint { at_ms, value, weight: 1 }
+    }
 }
 
 /// A rule's state and why.
@@ -203,9 +228,12 @@ pub fn evaluate(rule: &AlarmRule, datapoints: &[Datapoint], now_ms: i64) -> Eval
         .map(|i| {
             let end = now_ms - i * period;
             let start = end - period;
-            let in_period: Vec<f64> =
-                datapoints.iter().filter(|d| d.at_ms > start && d.at_ms <= end).map(|d| d.value).collect();
-            rule.statistic.apply(&in_period)
+            let in_period: Vec<(f64, u64)> = datapoints
+                .iter()
+                .filter(|d| d.at_ms > start && d.at_ms <= end)
+                .map(|d| (d.value, d.weight))
+                .collect();
+            rule.statistic.apply_weighted(&in_period)
         })
         .collect();
     let shown = |v: &Option<f64>| v.map_or("-".to_string(), |v| format!("{v}"));
@@ -352,7 +380,7 @@ mod tests {
     use super::*;
 
     fn points(values: &[(i64, f64)]) -> Vec<Datapoint> {
-        values.iter().map(|&(s, value)| Datapoint { at_ms: s * 1000, value }).collect()
+        values.iter().map(|&(s, value)| Datapoint::at(s * 1000, value)).collect()
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The alarm monitor: samples the pipeline's metrics, evaluates the alarm rules
 //! ([`weir_core::alarms`]) and sends every state change to the `alerts` topic.
 //!
-//! It runs beside the API in `weir run` because that is where the stores are open and the
-//! metrics are computed. Samples live in memory (a restart starts every alarm again in
-//! `INSUFFICIENT_DATA`, as a new CloudWatch alarm does); the current states are written to
-//! `<data dir>/alarms.json` after each evaluation so that `weir alarms` and the dashboard can
-//! show them without asking the server.
+//! It runs beside the API in `weir run` because that is where the stores are open. Job metrics
+//! (error rate, job duration, stale data) come from the job store's per-minute counters
+//! ([`weir_core::stats`]): each completed minute gives one datapoint per metric (durations as
+//! the histogram's buckets, each weighted by its count), so a tick reads a few rows whatever
+//! the store holds. Queue and DLQ depth are sampled at each tick. Samples live in memory (a
+//! restart reads the rules' window of minutes again from the counters); the current states are
+//! written to `<data dir>/alarms.json` after each evaluation so that `weir alarms` and the
+//! dashboard can show them without asking the server.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,16 +18,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use weir_core::alarms::{evaluate, metrics, AlarmRule, AlarmState, AlarmTracker, Datapoint, Transition};
+use weir_core::stats::{MinuteTally, Tally, DURATION_BUCKETS_MS};
 use weir_core::JobStatus;
-use weir_ports::{JobFilter, Notification, PortError};
+use weir_ports::{Notification, PortError};
 
 use crate::Context;
 
 /// How often the monitor samples and evaluates.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 
-/// How many of the newest jobs a tick reads.
-const RECENT_JOBS: usize = 10_000;
+/// How far back the stale-data metric looks for the last success.
+const STALE_LOOKBACK_MINUTES: i64 = 24 * 60;
 
 /// One rule's state, as written to `alarms.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +43,8 @@ pub struct AlarmStatus {
 struct Inner {
     samples: BTreeMap<&'static str, Vec<Datapoint>>,
     tracker: AlarmTracker,
-    last_tick_ms: Option<i64>,
+    /// Minutes before this one have been read from the counters.
+    sampled_until_minute: Option<i64>,
 }
 
 /// Rules, their samples and their states.
@@ -60,17 +65,18 @@ impl AlarmMonitor {
     /// Samples the stores at `now_ms`, evaluates every rule, publishes the transitions to the
     /// `alerts` topic (except INSUFFICIENT_DATA → OK) (a publish failure is logged, never fatal) and writes `alarms.json`.
     pub async fn tick(&self, ctx: &Context, now_ms: i64) -> Result<Vec<Transition>, PortError> {
-        let since = self.lock().last_tick_ms;
-        let sampled = sample(ctx, since, now_ms).await?;
+        let keep_secs =
+            self.rules.iter().map(|r| r.period_secs * u64::from(r.evaluation_periods)).max().unwrap_or(0);
+        let keep_ms = i64::try_from(keep_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
+        let since = self.lock().sampled_until_minute;
+        let (sampled, until) = sample(ctx, since, now_ms, keep_ms).await?;
         let transitions = {
             let mut inner = self.lock();
-            inner.last_tick_ms = Some(now_ms);
-            let keep =
-                self.rules.iter().map(|r| r.period_secs * u64::from(r.evaluation_periods)).max().unwrap_or(0);
-            let oldest = now_ms - i64::try_from(keep.saturating_mul(1000)).unwrap_or(i64::MAX / 2) - 1000;
-            for (metric, values) in sampled {
+            inner.sampled_until_minute = Some(until);
+            let oldest = now_ms - keep_ms - 60_000;
+            for (metric, points) in sampled {
                 let series = inner.samples.entry(metric).or_default();
-                series.extend(values.into_iter().map(|value| Datapoint { at_ms: now_ms, value }));
+                series.extend(points);
                 series.retain(|d| d.at_ms >= oldest);
             }
             let mut transitions = Vec::new();
@@ -149,55 +155,78 @@ impl AlarmMonitor {
     }
 }
 
-/// The datapoints of one tick, by metric.
+/// The datapoints of one tick, by metric, and the minute up to which the counters were read:
+/// queue and DLQ depth now; per completed minute since `since_minute` (or, at the first tick,
+/// over the rules' window) the error rate and the duration histogram; the stale-data age.
 async fn sample(
     ctx: &Context,
-    since_ms: Option<i64>,
+    since_minute: Option<i64>,
     now_ms: i64,
-) -> Result<Vec<(&'static str, Vec<f64>)>, PortError> {
+    keep_ms: i64,
+) -> Result<(Vec<(&'static str, Vec<Datapoint>)>, i64), PortError> {
     let ports = &ctx.ports;
     let queue = ports.queue.stats().await?;
-    // The newest jobs (by creation) hold every job that finished since the last tick in practice;
-    // reading all of them every 10 s would not scale with the job store.
-    let jobs = ports.jobs.list(&JobFilter { status: None, limit: RECENT_JOBS }).await?;
-    let finished_now = |j: &&weir_core::Job| {
-        j.finished_at
-            .map(|t| t.timestamp_millis())
-            .is_some_and(|t| t <= now_ms && since_ms.is_none_or(|s| t > s))
-    };
-    let finished: Vec<&weir_core::Job> = jobs
-        .iter()
-        .filter(|j| j.status.is_terminal() && !matches!(j.status, JobStatus::Skipped | JobStatus::Superseded))
-        .filter(finished_now)
-        .collect();
     let mut out = vec![
-        (metrics::DLQ_MESSAGES, vec![queue.dead_letters as f64]),
-        (metrics::QUEUE_MESSAGES, vec![queue.visible as f64]),
+        (metrics::DLQ_MESSAGES, vec![Datapoint::at(now_ms, queue.dead_letters as f64)]),
+        (metrics::QUEUE_MESSAGES, vec![Datapoint::at(now_ms, queue.visible as f64)]),
     ];
-    if !finished.is_empty() {
-        let errors =
-            finished.iter().filter(|j| matches!(j.status, JobStatus::Rejected | JobStatus::Failed)).count();
-        out.push((metrics::ERROR_RATE_PERCENT, vec![100.0 * errors as f64 / finished.len() as f64]));
-        let durations = finished.iter().filter_map(|j| j.duration_ms).map(|ms| ms as f64 / 1000.0).collect();
-        out.push((metrics::JOB_DURATION_SECONDS, durations));
+    let now_minute = now_ms.div_euclid(60_000);
+    let from = since_minute.unwrap_or(now_minute - keep_ms / 60_000 - 1).min(now_minute);
+    // The whole look-back once (it holds the minutes to sample), then only the new minutes.
+    let lookback = now_minute - STALE_LOOKBACK_MINUTES;
+    let series = ports.jobs.series(lookback.min(from), now_minute + 1).await?;
+    let (mut errors, mut durations) = (Vec::new(), Vec::new());
+    for minute in from..now_minute {
+        let end_ms = (minute + 1) * 60_000;
+        let work: Vec<&MinuteTally> = series
+            .finished
+            .iter()
+            .filter(|m| m.minute == minute)
+            .filter(|m| matches!(m.status, JobStatus::Succeeded | JobStatus::Rejected | JobStatus::Failed))
+            .collect();
+        let finished: u64 = work.iter().map(|m| m.tally.files).sum();
+        if finished == 0 {
+            continue;
+        }
+        let failed: u64 =
+            work.iter().filter(|m| m.status != JobStatus::Succeeded).map(|m| m.tally.files).sum();
+        errors.push(Datapoint::at(end_ms, 100.0 * failed as f64 / finished as f64));
+        let mut histogram = Tally::default();
+        work.iter().for_each(|m| histogram.add(&m.tally));
+        for (i, &count) in histogram.duration_buckets.iter().enumerate().filter(|(_, c)| **c > 0) {
+            durations.push(Datapoint { at_ms: end_ms, value: bucket_seconds(i), weight: count });
+        }
     }
-    let last_success = jobs
+    out.push((metrics::ERROR_RATE_PERCENT, errors));
+    out.push((metrics::JOB_DURATION_SECONDS, durations));
+    // Stale data: how long since the last success, while files arrived after it.
+    let last_success = series
+        .finished
         .iter()
-        .filter(|j| j.status == JobStatus::Succeeded)
-        .filter_map(|j| j.finished_at.map(|t| t.timestamp_millis()))
+        .filter(|m| m.status == JobStatus::Succeeded && m.tally.files > 0)
+        .map(|m| m.minute)
         .max();
-    let first_arrival_after = jobs
+    let first_arrival_after = series
+        .received
         .iter()
-        .map(|j| j.created_at.timestamp_millis())
-        .filter(|t| last_success.is_none_or(|s| *t > s))
+        .filter(|r| r.files > 0 && last_success.is_none_or(|s| r.minute > s))
+        .map(|r| r.minute)
         .min();
     let stale = match (last_success, first_arrival_after) {
-        (Some(s), Some(_)) => (now_ms - s) as f64 / 1000.0,
-        (None, Some(a)) => (now_ms - a) as f64 / 1000.0,
+        (Some(s), Some(_)) => (now_ms - (s + 1) * 60_000) as f64 / 1000.0,
+        (None, Some(a)) => (now_ms - a * 60_000) as f64 / 1000.0,
         (_, None) => 0.0,
     };
-    out.push((metrics::STALE_SECONDS, vec![stale.max(0.0)]));
-    Ok(out)
+    out.push((metrics::STALE_SECONDS, vec![Datapoint::at(now_ms, stale.max(0.0))]));
+    Ok((out, now_minute))
+}
+
+/// The duration a histogram bucket stands for, in seconds: its upper bound (the last, open
+/// bucket: twice the last bound), so a percentile errs on the slow side.
+fn bucket_seconds(i: usize) -> f64 {
+    let le =
+        DURATION_BUCKETS_MS.get(i).copied().unwrap_or(2 * DURATION_BUCKETS_MS[DURATION_BUCKETS_MS.len() - 1]);
+    le as f64 / 1000.0
 }
 
 fn write_states(path: &Path, states: &[AlarmStatus]) -> std::io::Result<()> {

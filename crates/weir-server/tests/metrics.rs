@@ -40,7 +40,11 @@ async fn metrics_report_jobs_rows_durations_and_the_queue() {
             .enumerate()
     {
         let mut job = Job::queued("weir-input", &format!("raw/{i}.csv"), "e", 100, Some("sales"));
-        job.status = status;
+        if status.is_terminal() {
+            job.finish(status, None);
+        } else {
+            job.status = status;
+        }
         job.valid_rows = 5;
         job.invalid_rows = 1;
         job.duration_ms = status.is_terminal().then_some(ms);
@@ -76,10 +80,11 @@ async fn metrics_report_jobs_rows_durations_and_the_queue() {
         "weir_files_total{status=\"succeeded\"} 1",
         "weir_files_total{status=\"rejected\"} 1",
         "weir_jobs{status=\"running\"} 1",
-        "weir_rows_total{result=\"valid\"} 15",
-        "weir_rows_total{result=\"invalid\"} 3",
+        "weir_rows_total{result=\"valid\"} 10",
+        "weir_rows_total{result=\"invalid\"} 2",
         "weir_received_bytes_total 300",
-        "weir_job_duration_seconds_bucket{le=\"0.25\"} 1",
+        "weir_job_duration_seconds_bucket{le=\"0.2\"} 1",
+        "weir_job_duration_seconds_bucket{le=\"0.1\"} 0",
         "weir_job_duration_seconds_bucket{le=\"60\"} 2",
         "weir_job_duration_seconds_count 2",
         "weir_queue_messages{state=\"visible\"} 1",

@@ -1,6 +1,6 @@
 //! `GET /v1/overview` on a real API listener over a real SQLite job store: jobs land in the time
 //! bucket they finished in, jobs outside the window only count in the totals, percentiles come
-//! from the finished jobs' durations, and the dashboard's session cookie reads it like the token.
+//! from the counters' duration histogram, and the dashboard's session cookie reads it like the token.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -123,10 +123,11 @@ async fn the_overview_buckets_jobs_by_when_they_finished() {
     let bc = point_at(&o, fixtures[2].finished_at.unwrap());
     assert_eq!(bc, point_at(&o, fixtures[3].finished_at.unwrap()), "b and c finished in the same minute");
     assert_eq!((bc["rejected"].as_u64(), bc["succeeded"].as_u64()), (Some(1), Some(1)));
-    assert_eq!((bc["p50_ms"].as_u64(), bc["p99_ms"].as_u64()), (Some(200), Some(400)));
+    // Percentiles come from the counters' histogram: exact to its bucket (400 ms is in 200-500).
+    assert_eq!((bc["p50_ms"].as_u64(), bc["p99_ms"].as_u64()), (Some(200), Some(500)));
     let latency = &o["latency"];
     assert_eq!((latency["samples"].as_u64(), latency["p50_ms"].as_u64()), (Some(3), Some(200)));
-    assert_eq!((latency["p99_ms"].as_u64(), latency["max_ms"].as_u64()), (Some(400), Some(400)));
+    assert_eq!((latency["p99_ms"].as_u64(), latency["max_ms"].as_u64()), (Some(500), Some(500)));
     for (status, n) in [("succeeded", 2), ("rejected", 1), ("failed", 1), ("running", 1)] {
         assert_eq!(o["totals"][status], n, "{status}: {}", o["totals"]);
     }
@@ -144,7 +145,7 @@ async fn the_overview_buckets_jobs_by_when_they_finished() {
         failed,
         [("raw/b.csv", "raw/b.csv went wrong"), ("raw/old-failure.csv", "raw/old-failure.csv went wrong")]
     );
-    assert_eq!((o["jobs_sampled"].as_u64(), o["truncated"].as_bool()), (Some(5), Some(false)));
+    assert!(o.get("jobs_sampled").is_none() && o.get("truncated").is_none(), "counters, not a sample");
     assert!(o["alarms"].as_array().unwrap().iter().all(|a| a["state"].is_string()), "{o}");
 
     // A three-hour window sees the old failure; the session cookie reads like the token.

@@ -1,13 +1,11 @@
 //! `GET /metrics`: the pipeline's state in the Prometheus text format (version 0.0.4).
 //!
-//! Everything is computed from the stores when scraped (job counts and totals from the job
-//! store, depths from the queue, deliveries from the notification outbox, alarm states from
-//! `alarms.json`), so the numbers are the same whichever process serves them and survive
-//! restarts, and the pipeline carries no instrumentation of its own. The encoder is a few lines: the format is simple and a metrics
-//! crate would cost more to build than it saves.
-//!
-//! Totals are computed by reading every job; a store with millions of jobs wants an aggregate
-//! query in the job store port instead (a follow-up).
+//! Everything is read from the stores when scraped (the job store's counters, which it keeps as
+//! jobs are written ([`weir_core::stats`]), depths from the queue, deliveries from the
+//! notification outbox, alarm states from `alarms.json`), so the numbers are the same whichever
+//! process serves them, survive restarts, are exact, and cost the same to read after a million
+//! jobs as after ten. The encoder is a few lines: the format is simple and a metrics crate
+//! would cost more to build than it saves.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -16,27 +14,26 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use weir_core::alarms::AlarmState;
+use weir_core::stats::{JobTotals, Tally, DURATION_BUCKETS_MS};
 use weir_core::JobStatus;
-use weir_ports::{DeliveryStats, JobFilter, QueueStats};
+use weir_ports::{DeliveryStats, QueueStats};
 
 use super::error::ApiError;
 use super::ApiState;
 use crate::alarms::AlarmStatus;
 
-/// Upper bounds (seconds) of the job duration histogram's buckets.
-pub const DURATION_BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
-
 /// The facts one scrape reports.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Snapshot {
+    /// Jobs in each status now.
     pub jobs: BTreeMap<JobStatus, u64>,
-    pub rows_valid: u64,
-    pub rows_invalid: u64,
+    /// Files received since the store began.
+    pub received: u64,
     pub bytes: u64,
-    /// Cumulative counts per bucket of [`DURATION_BUCKETS`], then the sum and count.
-    pub duration_buckets: [u64; 12],
-    pub duration_sum_secs: f64,
-    pub duration_count: u64,
+    /// Outcomes since the store began, by status.
+    pub finished: BTreeMap<JobStatus, u64>,
+    /// Rows, bytes and the duration histogram of every outcome.
+    pub outcomes: Tally,
     pub queue: QueueStats,
     pub notifications: Option<DeliveryStats>,
     /// As the alarm monitor last wrote them.
@@ -44,23 +41,26 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Adds one finished job's duration to the histogram.
-    pub fn observe(&mut self, secs: f64) {
-        for (i, le) in DURATION_BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.duration_buckets[i] += 1;
-            }
+    /// The snapshot of a job store's totals.
+    pub fn of(totals: &JobTotals) -> Snapshot {
+        let mut snap = Snapshot {
+            jobs: totals.current.clone(),
+            received: totals.received_files,
+            bytes: totals.received_bytes,
+            ..Snapshot::default()
+        };
+        for ((_, status), tally) in &totals.finished {
+            *snap.finished.entry(*status).or_default() += tally.files;
+            snap.outcomes.add(tally);
         }
-        self.duration_sum_secs += secs;
-        self.duration_count += 1;
+        snap
     }
 
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         family(&mut out, "weir_files_received_total", "counter", "Files (jobs) received.");
-        let received: u64 = self.jobs.values().sum();
-        let _ = writeln!(out, "weir_files_received_total {received}");
+        let _ = writeln!(out, "weir_files_received_total {}", self.received);
         family(&mut out, "weir_files_total", "counter", "Files that reached a final status, by status.");
         for s in [
             JobStatus::Succeeded,
@@ -69,15 +69,16 @@ impl Snapshot {
             JobStatus::Skipped,
             JobStatus::Superseded,
         ] {
-            let _ = writeln!(out, "weir_files_total{{status=\"{}\"}} {}", s.as_str(), self.count(s));
+            let n = self.finished.get(&s).copied().unwrap_or(0);
+            let _ = writeln!(out, "weir_files_total{{status=\"{}\"}} {n}", s.as_str());
         }
         family(&mut out, "weir_jobs", "gauge", "Jobs not finished yet, by status.");
         for s in [JobStatus::Queued, JobStatus::Running] {
             let _ = writeln!(out, "weir_jobs{{status=\"{}\"}} {}", s.as_str(), self.count(s));
         }
         family(&mut out, "weir_rows_total", "counter", "Rows read, by result of validation.");
-        let _ = writeln!(out, "weir_rows_total{{result=\"valid\"}} {}", self.rows_valid);
-        let _ = writeln!(out, "weir_rows_total{{result=\"invalid\"}} {}", self.rows_invalid);
+        let _ = writeln!(out, "weir_rows_total{{result=\"valid\"}} {}", self.outcomes.rows_valid);
+        let _ = writeln!(out, "weir_rows_total{{result=\"invalid\"}} {}", self.outcomes.rows_invalid);
         family(&mut out, "weir_received_bytes_total", "counter", "Bytes of the files received.");
         let _ = writeln!(out, "weir_received_bytes_total {}", self.bytes);
         family(
@@ -86,12 +87,16 @@ impl Snapshot {
             "histogram",
             "Time from start to end of finished jobs.",
         );
-        for (le, n) in DURATION_BUCKETS.iter().zip(self.duration_buckets) {
-            let _ = writeln!(out, "weir_job_duration_seconds_bucket{{le=\"{le}\"}} {n}");
+        let mut cumulative = 0;
+        for (i, le_ms) in DURATION_BUCKETS_MS.iter().enumerate() {
+            cumulative += self.outcomes.duration_buckets.get(i).copied().unwrap_or(0);
+            let le = *le_ms as f64 / 1000.0;
+            let _ = writeln!(out, "weir_job_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}");
         }
-        let _ = writeln!(out, "weir_job_duration_seconds_bucket{{le=\"+Inf\"}} {}", self.duration_count);
-        let _ = writeln!(out, "weir_job_duration_seconds_sum {}", self.duration_sum_secs);
-        let _ = writeln!(out, "weir_job_duration_seconds_count {}", self.duration_count);
+        let d = &self.outcomes;
+        let _ = writeln!(out, "weir_job_duration_seconds_bucket{{le=\"+Inf\"}} {}", d.timed);
+        let _ = writeln!(out, "weir_job_duration_seconds_sum {}", d.duration_ms_sum as f64 / 1000.0);
+        let _ = writeln!(out, "weir_job_duration_seconds_count {}", d.timed);
         family(&mut out, "weir_queue_messages", "gauge", "Messages waiting in the queue, by state.");
         let _ = writeln!(out, "weir_queue_messages{{state=\"visible\"}} {}", self.queue.visible);
         let _ = writeln!(out, "weir_queue_messages{{state=\"delayed\"}} {}", self.queue.delayed);
@@ -172,15 +177,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 /// Reads the stores.
 pub async fn snapshot(state: &ApiState) -> Result<Snapshot, ApiError> {
     let ports = &state.ctx.ports;
-    let mut snap = Snapshot { jobs: ports.jobs.counts().await?, ..Snapshot::default() };
-    for job in ports.jobs.list(&JobFilter { status: None, limit: usize::MAX }).await? {
-        snap.rows_valid += job.valid_rows;
-        snap.rows_invalid += job.invalid_rows;
-        snap.bytes += job.source_size;
-        if let (true, Some(ms)) = (job.status.is_terminal(), job.duration_ms) {
-            snap.observe(ms as f64 / 1000.0);
-        }
-    }
+    let mut snap = Snapshot::of(&ports.jobs.totals().await?);
     snap.queue = ports.queue.stats().await?;
     snap.notifications = ports.notifier.delivery_stats().await?;
     snap.alarms = crate::alarms::read_states(&state.ctx.data_dir).unwrap_or_default();
@@ -208,14 +205,30 @@ mod tests {
 
     #[test]
     fn encodes_counters_and_a_cumulative_histogram() {
-        let mut s = Snapshot {
-            jobs: BTreeMap::from([
+        let finished = |status, ms: &[u64], valid| {
+            let mut t = Tally::default();
+            for &d in ms {
+                let mut j = weir_core::Job::queued("b", "k", "e", 100, Some("sales"));
+                j.finish(status, None);
+                (j.duration_ms, j.valid_rows, j.invalid_rows) = (Some(d), valid, 1);
+                t.add(&Tally::of(&j));
+            }
+            t
+        };
+        let totals = JobTotals {
+            finished: BTreeMap::from([
+                (("sales".into(), JobStatus::Succeeded), finished(JobStatus::Succeeded, &[200, 40_000], 5)),
+                (("sales".into(), JobStatus::Rejected), finished(JobStatus::Rejected, &[3], 0)),
+            ]),
+            received_files: 4,
+            received_bytes: 400,
+            current: BTreeMap::from([
                 (JobStatus::Succeeded, 2),
                 (JobStatus::Rejected, 1),
                 (JobStatus::Running, 1),
             ]),
-            rows_valid: 10,
-            rows_invalid: 2,
+        };
+        let s = Snapshot {
             notifications: Some(DeliveryStats { pending: 1, delivered: 3, failed: 1 }),
             alarms: vec![AlarmStatus {
                 name: "dlq-not-empty".into(),
@@ -223,22 +236,24 @@ mod tests {
                 state: AlarmState::Alarm,
                 reason: String::new(),
             }],
-            ..Snapshot::default()
+            ..Snapshot::of(&totals)
         };
-        s.observe(0.2);
-        s.observe(40.0);
         let text = s.encode();
         for line in [
             "weir_files_received_total 4",
             "weir_files_total{status=\"succeeded\"} 2",
             "weir_files_total{status=\"failed\"} 0",
             "weir_jobs{status=\"running\"} 1",
-            "weir_rows_total{result=\"invalid\"} 2",
-            "weir_job_duration_seconds_bucket{le=\"0.1\"} 0",
-            "weir_job_duration_seconds_bucket{le=\"0.25\"} 1",
-            "weir_job_duration_seconds_bucket{le=\"60\"} 2",
-            "weir_job_duration_seconds_bucket{le=\"+Inf\"} 2",
-            "weir_job_duration_seconds_count 2",
+            "weir_rows_total{result=\"valid\"} 10",
+            "weir_rows_total{result=\"invalid\"} 3",
+            "weir_received_bytes_total 400",
+            "weir_job_duration_seconds_bucket{le=\"0.002\"} 0",
+            "weir_job_duration_seconds_bucket{le=\"0.005\"} 1",
+            "weir_job_duration_seconds_bucket{le=\"0.2\"} 2",
+            "weir_job_duration_seconds_bucket{le=\"60\"} 3",
+            "weir_job_duration_seconds_bucket{le=\"+Inf\"} 3",
+            "weir_job_duration_seconds_sum 40.203",
+            "weir_job_duration_seconds_count 3",
             "weir_notification_deliveries_total{result=\"failed\"} 1",
             "# TYPE weir_job_duration_seconds histogram",
             "weir_alarm_state{alarm=\"dlq-not-empty\",state=\"ALARM\"} 1",

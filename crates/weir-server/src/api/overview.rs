@@ -6,12 +6,13 @@
 //! Both are ordinary API endpoints (bearer token or the dashboard's session cookie, in the
 //! OpenAPI document), so a script can read what the page shows.
 //!
-//! The time series are computed from the newest [`SAMPLE_JOBS`] jobs of the job store when asked
-//! (the store lists newest first and has no aggregate query yet); the response says when the
-//! window held more jobs than that. One computed overview is reused for [`CACHE_FOR`], so many
-//! open dashboards cost the store one read per second. Queue and DLQ depth over time come from
-//! the alarm monitor's samples (every 10 s, the last 15 minutes), their current values from the
-//! queue itself.
+//! The time series are the job store's per-minute counters ([`weir_core::stats`]) over the
+//! window, a point per minute up to an hour and per several minutes beyond (at most
+//! [`POINTS`]): exact, and as quick to read after a million jobs as after ten. Durations are
+//! percentiles of the counters' histogram (exact to its bucket). One computed overview is
+//! reused for [`CACHE_FOR`], so many open dashboards cost the store one read per second. Queue
+//! and DLQ depth over time come from the alarm monitor's samples (every 10 s, the last 15
+//! minutes), their current values from the queue itself.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,18 +30,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use weir_core::alarms::metrics as alarm_metrics;
+use weir_core::stats::{Tally, DURATION_BUCKETS_MS};
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::JobFilter;
 
 use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 
-/// How many of the newest jobs the time series are computed from.
-pub const SAMPLE_JOBS: usize = 2000;
 /// How long one computed overview is served again.
 pub const CACHE_FOR: Duration = Duration::from_secs(1);
-/// Points in each time series.
-pub const POINTS: u64 = 60;
+/// Points in each time series, at most.
+pub const POINTS: i64 = 60;
 /// Jobs in the recent and failed lists.
 const LIST_LEN: usize = 25;
 /// The most of an error report read for a preview.
@@ -79,10 +79,6 @@ pub struct Overview {
     pub recent_jobs: Vec<JobSummary>,
     /// The newest rejected and failed jobs, with their reasons.
     pub failed_jobs: Vec<JobSummary>,
-    /// How many jobs the series were computed from.
-    pub jobs_sampled: usize,
-    /// True when the window held more jobs than were read: the series start late.
-    pub truncated: bool,
 }
 
 #[derive(Debug, Default, Clone, Serialize, ToSchema)]
@@ -105,9 +101,11 @@ pub struct SeriesPoint {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Latency {
-    pub samples: usize,
+    /// Jobs with a duration that finished in the window.
+    pub samples: u64,
     pub p50_ms: Option<u64>,
     pub p99_ms: Option<u64>,
+    /// The upper bound of the slowest job's histogram bucket.
     pub max_ms: Option<u64>,
 }
 
@@ -219,59 +217,48 @@ pub async fn overview(
 async fn compute(state: &ApiState, minutes: u32) -> Result<Overview, ApiError> {
     let ports = &state.ctx.ports;
     let now = Utc::now();
-    let bucket_ms = i64::from(minutes) * 1000; // 60 points over `minutes` minutes
-    let end_ms = (now.timestamp_millis() / bucket_ms + 1) * bucket_ms;
-    let start_ms = end_ms - bucket_ms * POINTS as i64;
-    let jobs = ports.jobs.list(&JobFilter { status: None, limit: SAMPLE_JOBS }).await?;
-    let truncated =
-        jobs.len() == SAMPLE_JOBS && jobs.last().is_some_and(|j| j.created_at.timestamp_millis() > start_ms);
-
-    let mut series: Vec<SeriesPoint> = (0..POINTS as i64)
+    let step = (i64::from(minutes) + POINTS - 1) / POINTS;
+    let points = (i64::from(minutes) + step - 1) / step;
+    // The current minute (still filling) is the last point's.
+    let end = weir_core::stats::minute_of(now) + 1;
+    let start = end - points * step;
+    let counted = ports.jobs.series(start, end).await?;
+    let mut series: Vec<SeriesPoint> = (0..points)
         .map(|i| SeriesPoint {
-            start: Utc
-                .timestamp_millis_opt(start_ms + i * bucket_ms)
-                .single()
-                .map(rfc3339)
-                .unwrap_or_default(),
+            start: Utc.timestamp_opt((start + i * step) * 60, 0).single().map(rfc3339).unwrap_or_default(),
             ..SeriesPoint::default()
         })
         .collect();
-    let mut durations: Vec<Vec<u64>> = vec![Vec::new(); series.len()];
-    let slot = |t: DateTime<Utc>| {
-        let ms = t.timestamp_millis();
-        (start_ms..end_ms).contains(&ms).then(|| ((ms - start_ms) / bucket_ms) as usize)
-    };
-    for job in &jobs {
-        if let Some(i) = slot(job.created_at) {
-            series[i].received += 1;
-        }
-        let Some(i) = job.finished_at.filter(|_| job.status.is_terminal()).and_then(slot) else { continue };
-        let p = &mut series[i];
-        match job.status {
-            JobStatus::Succeeded => p.succeeded += 1,
-            JobStatus::Rejected => p.rejected += 1,
-            JobStatus::Failed => p.failed += 1,
-            _ => p.skipped += 1,
-        }
-        p.rows_valid += job.valid_rows;
-        p.rows_invalid += job.invalid_rows;
-        let not_work = matches!(job.status, JobStatus::Skipped | JobStatus::Superseded);
-        if let (Some(ms), false) = (job.duration_ms, not_work) {
-            durations[i].push(ms);
-        }
+    let mut timed = vec![Tally::default(); series.len()];
+    let slot = |minute: i64| ((minute - start) / step) as usize;
+    for r in &counted.received {
+        series[slot(r.minute)].received += r.files;
     }
-    for (p, d) in series.iter_mut().zip(durations.iter_mut()) {
-        d.sort_unstable();
-        p.p50_ms = percentile(d, 50.0);
-        p.p99_ms = percentile(d, 99.0);
+    for m in &counted.finished {
+        let (p, t) = (&mut series[slot(m.minute)], &m.tally);
+        match m.status {
+            JobStatus::Succeeded => p.succeeded += t.files,
+            JobStatus::Rejected => p.rejected += t.files,
+            JobStatus::Failed => p.failed += t.files,
+            _ => p.skipped += t.files,
+        }
+        p.rows_valid += t.rows_valid;
+        p.rows_invalid += t.rows_invalid;
+        timed[slot(m.minute)].add(t);
     }
-    let mut all: Vec<u64> = durations.into_iter().flatten().collect();
-    all.sort_unstable();
+    let ms = |v: Option<f64>| v.map(|v| v.round() as u64);
+    for (p, t) in series.iter_mut().zip(&timed) {
+        p.p50_ms = ms(t.percentile_ms(50.0));
+        p.p99_ms = ms(t.percentile_ms(99.0));
+    }
+    let mut window = Tally::default();
+    timed.iter().for_each(|t| window.add(t));
+    let slowest = window.duration_buckets.iter().rposition(|&n| n > 0);
     let latency = Latency {
-        samples: all.len(),
-        p50_ms: percentile(&all, 50.0),
-        p99_ms: percentile(&all, 99.0),
-        max_ms: all.last().copied(),
+        samples: window.timed,
+        p50_ms: ms(window.percentile_ms(50.0)),
+        p99_ms: ms(window.percentile_ms(99.0)),
+        max_ms: slowest.map(|i| DURATION_BUCKETS_MS.get(i).copied().unwrap_or(u64::MAX)),
     };
 
     let q = ports.queue.stats().await?;
@@ -308,6 +295,7 @@ async fn compute(state: &ApiState, minutes: u32) -> Result<Overview, ApiError> {
         })
         .collect();
 
+    let recent = ports.jobs.list(&JobFilter { status: None, limit: LIST_LEN }).await?;
     let mut failed = Vec::new();
     for status in [JobStatus::Failed, JobStatus::Rejected] {
         failed.extend(ports.jobs.list(&JobFilter { status: Some(status), limit: LIST_LEN }).await?);
@@ -318,27 +306,16 @@ async fn compute(state: &ApiState, minutes: u32) -> Result<Overview, ApiError> {
     Ok(Overview {
         generated_at: rfc3339(now),
         window_minutes: minutes,
-        bucket_seconds: u64::from(minutes),
+        bucket_seconds: (step * 60) as u64,
         totals: ports.jobs.counts().await?.into_iter().map(|(s, n)| (s.as_str().to_owned(), n)).collect(),
         series,
         latency,
         queue,
         queue_history,
         alarms,
-        recent_jobs: jobs.iter().take(LIST_LEN).map(JobSummary::from).collect(),
+        recent_jobs: recent.iter().map(JobSummary::from).collect(),
         failed_jobs: failed.iter().map(JobSummary::from).collect(),
-        jobs_sampled: jobs.len(),
-        truncated,
     })
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -583,14 +560,5 @@ mod tests {
         assert_eq!(preview_rows(b"[1,2]", 5), (vec![], false));
         assert_eq!(preview_rows(b"{}", 5), (vec![], true));
         assert_eq!(preview_rows(b"{\"errors\": 3}", 5), (vec![], false));
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50));
-        assert_eq!(percentile(&v, 99.0), Some(99));
-        assert_eq!(percentile(&[7], 99.0), Some(7));
-        assert_eq!(percentile(&[], 50.0), None);
     }
 }

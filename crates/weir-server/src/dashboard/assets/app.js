@@ -180,7 +180,6 @@ function renderOverview(o) {
       : [h('li', {}, h('span', { class: 'reason' }, 'The alarm monitor has not evaluated yet.'))]),
   );
 
-  $('recent-note').textContent = o.truncated ? `charts from the newest ${int(o.jobs_sampled)} jobs` : '';
   $('recent-jobs').tBodies[0].replaceChildren(
     ...(o.recent_jobs.length
       ? o.recent_jobs.map((j) => h('tr', { 'data-job-key': j.source_key, 'data-job-id': j.job_id, 'data-status': j.status },
