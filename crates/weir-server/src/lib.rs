@@ -5,7 +5,10 @@
 //!
 //! * [`s3`] — the S3 endpoint (default `127.0.0.1:9000`) on `s3s`, over the object-store port;
 //! * [`api`] — the HTTP API (default `127.0.0.1:8080`) on axum, with its OpenAPI document;
-//! * [`dashboard`] — the web page at `/` on the API's listener, and its session cookie;
+//! * [`dashboard`] — the web page at `/` on the API's listener;
+//! * [`router`] — the API and the dashboard composed on one listener, over the shared
+//!   [`state`], with [`auth`] (bearer token, session cookie, sign-in limits) and the JSON
+//!   error bodies of [`http_error`];
 //! * [`alarms`] — the alarm monitor beside the API: rules evaluated every 10 s, transitions to
 //!   the `alerts` topic;
 //! * [`credentials`] — the S3 key pair and the API token: from the environment, the config, or
@@ -17,11 +20,15 @@
 
 pub mod alarms;
 pub mod api;
+pub mod auth;
 pub mod credentials;
 pub mod dashboard;
 mod error;
+pub mod http_error;
 pub mod listen;
+pub mod router;
 pub mod s3;
+pub mod state;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -93,7 +100,7 @@ pub async fn start(ctx: Context, shutdown: CancellationToken) -> Result<Running,
         let listener = listen::bind("HTTP API", &server.api_listen, tls.is_some()).await?;
         api_addr = listener.local_addr().ok();
         let monitor = alarms::spawn(&ctx, shutdown.clone());
-        let service = hyper_util::service::TowerToHyperService::new(api::router(&ctx, Some(monitor)));
+        let service = hyper_util::service::TowerToHyperService::new(router::router(&ctx, Some(monitor)));
         let (limits, tls, stop) = (limits.clone(), tls.clone(), shutdown.clone());
         tasks.push(tokio::spawn(listen::serve("HTTP API", listener, service, limits, tls, stop)));
     }

@@ -14,7 +14,7 @@ use weir_backends::{LocalObjectStore, SqliteJobStore, SqliteQueue, TopicNotifier
 use weir_core::{Config, Job, JobStatus};
 use weir_pipeline::Ports;
 use weir_ports::{JobStore, ObjectStore, QueueSettings};
-use weir_server::api::auth::issue_session;
+use weir_server::auth::issue_session;
 use weir_server::{Context, Credentials};
 
 /// (status line, body).

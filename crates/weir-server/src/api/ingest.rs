@@ -25,7 +25,7 @@ use serde::Deserializer as _;
 use serde_json::value::RawValue;
 use weir_core::{Config, PipelineConfig};
 
-use super::error::ApiError;
+use crate::http_error::ApiError;
 
 /// Fields one record may have, and distinct fields all records together may have: a CSV
 /// pipeline gets one column per distinct field, so this bounds the stored file to

@@ -18,9 +18,9 @@ use weir_core::stats::{JobTotals, Tally, DURATION_BUCKETS_MS};
 use weir_core::JobStatus;
 use weir_ports::{DeliveryStats, QueueStats};
 
-use super::error::ApiError;
-use super::ApiState;
 use crate::alarms::AlarmStatus;
+use crate::http_error::ApiError;
+use crate::state::AppState;
 
 /// The facts one scrape reports.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -175,7 +175,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Reads the stores.
-pub async fn snapshot(state: &ApiState) -> Result<Snapshot, ApiError> {
+pub async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     let ports = &state.ctx.ports;
     let mut snap = Snapshot::of(&ports.jobs.totals().await?);
     snap.queue = ports.queue.stats().await?;
@@ -189,12 +189,12 @@ pub async fn snapshot(state: &ApiState) -> Result<Snapshot, ApiError> {
     description = "Prometheus text exposition (version 0.0.4): files, rows, bytes, job durations, queue and DLQ depth, notification deliveries, alarm states.",
     responses(
         (status = 200, description = "the metrics", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
-        (status = 401, description = "no bearer token", body = super::error::ErrorBody),
-        (status = 403, description = "wrong bearer token", body = super::error::ErrorBody),
+        (status = 401, description = "no bearer token", body = crate::http_error::ErrorBody),
+        (status = 403, description = "wrong bearer token", body = crate::http_error::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-pub async fn metrics(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let text = snapshot(&state).await?.encode();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
 }

@@ -4,8 +4,8 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::error::{ErrorBody, ErrorDetail};
 use super::{metrics, overview, routes};
+use crate::http_error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -15,7 +15,6 @@
 //! minutes), their current values from the queue itself.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -34,8 +33,8 @@ use weir_core::stats::{Tally, DURATION_BUCKETS_MS};
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::JobFilter;
 
-use super::error::{ApiError, ErrorBody};
-use super::ApiState;
+use crate::http_error::{ApiError, ErrorBody};
+use crate::state::AppState;
 
 /// How long one computed overview is served again.
 pub const CACHE_FOR: Duration = Duration::from_secs(1);
@@ -45,9 +44,6 @@ pub const POINTS: i64 = 60;
 const LIST_LEN: usize = 25;
 /// The most of an error report read for a preview.
 pub const PREVIEW_BYTES: u64 = 256 * 1024;
-
-/// The last computed overview (window in minutes, when, JSON).
-pub type OverviewCache = Arc<Mutex<Option<(u32, Instant, Bytes)>>>;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -190,7 +186,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     ),
     security(("bearer" = [])))]
 pub async fn overview(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     query: Result<Query<OverviewQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
@@ -214,7 +210,7 @@ pub async fn overview(
     Ok(([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body))
 }
 
-async fn compute(state: &ApiState, minutes: u32) -> Result<Overview, ApiError> {
+async fn compute(state: &AppState, minutes: u32) -> Result<Overview, ApiError> {
     let ports = &state.ctx.ports;
     let now = Utc::now();
     let step = (i64::from(minutes) + POINTS - 1) / POINTS;
@@ -355,7 +351,7 @@ pub struct ErrorPreview {
     ),
     security(("bearer" = [])))]
 pub async fn error_preview(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<PreviewQuery>, QueryRejection>,
 ) -> Result<Json<ErrorPreview>, ApiError> {
@@ -420,7 +416,7 @@ pub struct SummaryDoc {
     ),
     security(("bearer" = [])))]
 pub async fn job_summary(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SummaryDoc>, ApiError> {
     let ports = &state.ctx.ports;

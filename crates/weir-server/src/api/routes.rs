@@ -18,8 +18,9 @@ use weir_core::{Job, JobId, JobStatus};
 use weir_pipeline::ingest as pipeline_ingest;
 use weir_ports::{JobFilter, Metadata};
 
-use super::error::{ApiError, ErrorBody};
-use super::{ingest, ApiState};
+use super::ingest;
+use crate::http_error::{ApiError, ErrorBody};
+use crate::state::AppState;
 
 /// Jobs per page when `limit` is not given, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 50;
@@ -44,7 +45,7 @@ pub async fn healthz() -> Json<Health> {
     (status = 200, description = "ready", body = Health),
     (status = 503, description = "a backend is not ready", body = Health),
 ))]
-pub async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let ports = &state.ctx.ports;
     let mut problems = Vec::new();
     if let Err(e) = ports.queue.stats().await {
@@ -116,7 +117,7 @@ pub struct Ingested {
     ),
     security(("bearer" = [])))]
 pub async fn ingest(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     query: Result<Query<IngestQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Ingested>), ApiError> {
@@ -203,7 +204,7 @@ pub struct Stored {
     ),
     security(("bearer" = [])))]
 pub async fn put_file(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     Path(key): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Stored>), ApiError> {
@@ -314,7 +315,7 @@ pub struct JobPage {
     ),
     security(("bearer" = [])))]
 pub async fn list_jobs(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     query: Result<Query<JobsQuery>, QueryRejection>,
 ) -> Result<Json<JobPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
@@ -356,7 +357,7 @@ impl Cursor {
 /// found by reading ahead until the cursor's job turns up (a window that doubles as needed);
 /// if that job is gone, the page starts at the first job created before it.
 async fn page(
-    state: &ApiState,
+    state: &AppState,
     status: Option<JobStatus>,
     limit: usize,
     cursor: Option<&Cursor>,
@@ -399,7 +400,7 @@ async fn page(
         (status = 503, description = "a backend is unavailable", body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn get_job(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
     match state.ctx.ports.jobs.get(&JobId(id.clone())).await? {
         Some(job) => Ok(Json(job)),
         None => Err(ApiError::not_found(format!("job {id:?} not found"))),
@@ -442,7 +443,7 @@ pub struct DeadLetters {
     ),
     security(("bearer" = [])))]
 pub async fn list_dlq(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     query: Result<Query<DlqQuery>, QueryRejection>,
 ) -> Result<Json<DeadLetters>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
@@ -491,7 +492,7 @@ pub struct Replayed {
     ),
     security(("bearer" = [])))]
 pub async fn replay_dlq(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Replayed>, ApiError> {
     let body = body.map_err(|e| body_error(e, &state))?;
@@ -515,11 +516,7 @@ pub async fn replay_dlq(
 }
 
 /// Any path the API does not have.
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; see /openapi.json")
-}
-
-fn body_error(e: BytesRejection, state: &ApiState) -> ApiError {
+fn body_error(e: BytesRejection, state: &AppState) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::too_large(state.ctx.config.server.max_api_body_bytes)
     } else {

@@ -13,15 +13,13 @@
 //! Signing in: the page and its assets are public (they hold no data). The data needs the API
 //! token, given once either in the page's form (`POST /session`) or as `/?token=...` (a link
 //! `weir run` can print); the server answers with the session cookie (HttpOnly, SameSite=Strict,
-//! Secure under TLS; see [`crate::api::auth`]) and a redirect to `/`, so the token leaves the
+//! Secure under TLS; see [`crate::auth`]) and a redirect to `/`, so the token leaves the
 //! address bar and the history. `GET /session` tells the page whether it is signed in without
 //! an error status (the console stays clean); `POST /logout` ends the session.
 //!
 //! Signing in is the one thing here anyone may send a body to, so `POST /session` takes at most
 //! [`SIGN_IN_MAX_BYTES`] and must arrive within the idle timeout; failed sign-ins are limited per
-//! client ([`sign_in_limit`]); a session lasts `server.session_ttl_secs`.
-
-pub mod sign_in_limit;
+//! client ([`crate::auth::sign_in_limit`]); a session lasts `server.session_ttl_secs`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -36,10 +34,10 @@ use axum::{Extension, Form, Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::api::auth::{issue_session, session_cookie, session_valid, token_matches, SESSION_COOKIE};
-use crate::api::error::ApiError;
-use crate::api::ApiState;
+use crate::auth::{issue_session, session_cookie, session_valid, token_matches, SESSION_COOKIE};
+use crate::http_error::ApiError;
 use crate::listen::PeerAddr;
+use crate::state::AppState;
 
 /// The largest sign-in form: a token is tens of bytes.
 pub const SIGN_IN_MAX_BYTES: usize = 4 << 10;
@@ -60,7 +58,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// The dashboard's routes (public: the page, its assets and the session endpoints); a sign-in
 /// must arrive within `idle`.
-pub fn routes(idle: Duration) -> Router<ApiState> {
+pub fn routes(idle: Duration) -> Router<AppState> {
     let sign_in = post(sign_in)
         .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(SIGN_IN_MAX_BYTES))
         .layer::<_, std::convert::Infallible>(TimeoutLayer::with_status_code(
@@ -93,7 +91,7 @@ fn ip(peer: Peer) -> Option<IpAddr> {
 
 /// `GET /`: the page; with `?token=` it signs in and redirects to the bare `/`.
 async fn index(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     peer: Peer,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
@@ -115,7 +113,7 @@ struct SignIn {
 
 /// `POST /session` (form field `token`): signs in and redirects to `/`.
 async fn sign_in(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     peer: Peer,
     form: Result<Form<SignIn>, FormRejection>,
 ) -> Response {
@@ -130,7 +128,7 @@ async fn sign_in(
 
 /// A redirect to `/` with the session cookie if `token` is the API token, else to the sign-in
 /// form with a message; 429 for a client with too many failed sign-ins.
-fn signed_in_or_not(state: &ApiState, client: Option<IpAddr>, token: &str) -> Response {
+fn signed_in_or_not(state: &AppState, client: Option<IpAddr>, token: &str) -> Response {
     if let Err(wait) = state.sign_in_limit.check(client) {
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -160,7 +158,7 @@ fn signed_in_or_not(state: &ApiState, client: Option<IpAddr>, token: &str) -> Re
 }
 
 /// `POST /logout`: forgets the session cookie.
-async fn sign_out(State(state): State<ApiState>) -> Response {
+async fn sign_out(State(state): State<AppState>) -> Response {
     let secure = if state.ctx.config.server.tls_cert.is_some() { "; Secure" } else { "" };
     redirect("/", Some(format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")))
 }
@@ -180,7 +178,7 @@ struct SessionState {
 }
 
 /// `GET /session`: whether the request carries a valid session cookie.
-async fn session_state(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+async fn session_state(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let token = state.ctx.credentials.api_token.expose();
     let now = chrono::Utc::now().timestamp();
     let authenticated = session_cookie(&headers).is_some_and(|s| session_valid(token, s, now));
@@ -194,6 +192,6 @@ async fn asset(Path(name): Path<String>) -> Response {
             ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body)
                 .into_response(),
         ),
-        None => crate::api::routes::not_found().await.into_response(),
+        None => crate::http_error::not_found().await.into_response(),
     }
 }

@@ -13,7 +13,9 @@
 //! rotating the token ends every session.
 //!
 //! No credentials is 401 (with `WWW-Authenticate: Bearer`), wrong ones 403; both with the JSON
-//! error body.
+//! error body. Failed dashboard sign-ins are limited per client ([`sign_in_limit`]).
+
+pub mod sign_in_limit;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -22,13 +24,13 @@ use axum::response::{IntoResponse, Response};
 use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
-use super::ApiState;
+use crate::http_error::ApiError;
+use crate::state::AppState;
 
 /// The dashboard's session cookie.
 pub const SESSION_COOKIE: &str = "weir_session";
 
-pub async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let expected = state.ctx.credentials.api_token.expose();
     let bearer = request
         .headers()

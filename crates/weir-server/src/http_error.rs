@@ -1,4 +1,5 @@
-//! The API's error responses: a status and `{"error": {"code", "message"}}`, always JSON.
+//! The error responses of the API and the dashboard: a status and
+//! `{"error": {"code", "message"}}`, always JSON.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -80,4 +81,9 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// The answer to a path no route takes.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see /openapi.json")
 }
