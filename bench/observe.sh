@@ -11,7 +11,7 @@ cargo build --release --quiet -p weir-backends --example seed_jobs
 target="${CARGO_TARGET_DIR:-target}"
 weir="$target/release/weir"
 data="$target/bench-data/observe"
-mkdir -p "$data"
+mkdir -p "$data" && chmod 700 "$data"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000 1000000)
 hz=$(getconf CLK_TCK)

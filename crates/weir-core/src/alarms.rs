@@ -236,7 +236,7 @@ pub fn evaluate(rule: &AlarmRule, datapoints: &[Datapoint], now_ms: i64) -> Eval
             rule.statistic.apply_weighted(&in_period)
         })
         .collect();
-    let shown = |v: &Option<f64>| v.map_or("-".to_string(), |v| format!("{v}"));
+    let shown = |v: &Option<f64>| v.map_or("-".to_string(), |v| v.to_string());
     let list = values.iter().map(shown).collect::<Vec<_>>().join(", ");
     let what = format!(
         "{} {} over {} period(s) of {} s [{list}] {} {}",

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::problem::Problem;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AwsConfig {
@@ -52,22 +54,24 @@ impl Default for AwsConfig {
 
 impl AwsConfig {
     /// Problems that can be seen in the text, each naming its field.
-    pub fn validate(&self) -> Vec<String> {
+    pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         if self.region.trim().is_empty() {
-            problems.push("aws.region: must not be empty".to_string());
+            problems.push(Problem::new("aws.region", "must not be empty"));
         }
         for (field, name) in [("aws.queue", &self.queue), ("aws.dlq", &self.dlq)] {
             let ok = !name.is_empty()
                 && name.len() <= 80
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
-                problems
-                    .push(format!("{field}: {name:?} is not an SQS queue name (1-80 of A-Z a-z 0-9 - _)"));
+                problems.push(Problem::new(
+                    field.to_string(),
+                    format!("{name:?} is not an SQS queue name (1-80 of A-Z a-z 0-9 - _)"),
+                ));
             }
         }
         if self.queue == self.dlq {
-            problems.push("aws.dlq: must differ from aws.queue".to_string());
+            problems.push(Problem::new("aws.dlq", "must differ from aws.queue"));
         }
         let tables = std::iter::once(("aws.jobs_table", &self.jobs_table))
             .chain(self.records_table.iter().map(|t| ("aws.records_table", t)));
@@ -75,8 +79,9 @@ impl AwsConfig {
             let ok = (3..=255).contains(&name.len())
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
             if !ok {
-                problems.push(format!(
-                    "{field}: {name:?} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)"
+                problems.push(Problem::new(
+                    field.to_string(),
+                    format!("{name:?} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)"),
                 ));
             }
         }
@@ -85,7 +90,10 @@ impl AwsConfig {
                 && name.len() <= 256
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
-                problems.push(format!("aws.topics.{topic}: {name:?} is not an SNS topic name"));
+                problems.push(Problem::new(
+                    format!("aws.topics.{topic}"),
+                    format!("{name:?} is not an SNS topic name"),
+                ));
             }
         }
         problems
@@ -99,7 +107,7 @@ mod tests {
     #[test]
     fn the_example_aws_config_is_valid() {
         let config = Config::from_toml(include_str!("../../../deploy/aws/weir.toml")).expect("parses");
-        assert_eq!(config.validate(), Vec::<String>::new());
+        assert_eq!(config.validate(), Vec::<crate::Problem>::new());
         let aws = config.aws.expect("has [aws]");
         assert_eq!((aws.queue.as_str(), aws.dlq.as_str()), ("weir-events", "weir-events-dlq"));
         assert_eq!(aws.records_table.as_deref(), Some("weir-records"));
@@ -111,8 +119,8 @@ mod tests {
         let config =
             Config::from_toml("[aws]\nqueue = \"a b\"\ndlq = \"a b\"\njobs_table = \"x\"\n").expect("parses");
         let problems = config.validate();
-        assert!(problems.iter().any(|p| p.starts_with("aws.queue:")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("aws.dlq: must differ")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("aws.jobs_table:")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.to_string().starts_with("aws.queue:")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.to_string().starts_with("aws.dlq: must differ")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.to_string().starts_with("aws.jobs_table:")), "{problems:?}");
     }
 }

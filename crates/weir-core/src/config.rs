@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::validate_bucket;
+use crate::problem::Problem;
 
 /// The configuration `weir init` writes and zero-config runs use: a sales pipeline on `raw/*.csv`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_weir.toml");
@@ -62,37 +63,43 @@ impl AlarmsConfig {
         rules
     }
 
-    fn validate(&self) -> Vec<String> {
+    fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
             if !alarm_name_ok(&r.name) {
-                problems.push(format!(
-                    "alarms.rule[{i}].name: {:?} is not a name weir can show everywhere (metrics labels, \
+                problems.push(Problem::new(
+                    format!("alarms.rule[{i}].name"),
+                    format!(
+                        "{:?} is not a name weir can show everywhere (metrics labels, \
                      logs, mail): use 1-64 letters, digits, spaces and - _ . : /",
-                    r.name
+                        r.name
+                    ),
                 ));
                 continue;
             }
             let at = format!("alarms.rule[{i}] ({})", r.name);
             if !names.insert(r.name.as_str()) {
-                problems.push(format!("{at}.name: duplicate alarm name"));
+                problems.push(Problem::new(format!("{at}.name"), "duplicate alarm name"));
             }
             if !crate::alarms::metrics::ALL.contains(&r.metric.as_str()) {
-                problems.push(format!(
-                    "{at}.metric: unknown metric {:?}; one of {}",
-                    r.metric,
-                    crate::alarms::metrics::ALL.join(", ")
+                problems.push(Problem::new(
+                    format!("{at}.metric"),
+                    format!(
+                        "unknown metric {:?}; one of {}",
+                        r.metric,
+                        crate::alarms::metrics::ALL.join(", ")
+                    ),
                 ));
             }
             if r.period_secs == 0 {
-                problems.push(format!("{at}.period_secs: must be at least 1"));
+                problems.push(Problem::new(format!("{at}.period_secs"), "must be at least 1"));
             }
             if r.evaluation_periods == 0 {
-                problems.push(format!("{at}.evaluation_periods: must be at least 1"));
+                problems.push(Problem::new(format!("{at}.evaluation_periods"), "must be at least 1"));
             }
             if !r.threshold.is_finite() {
-                problems.push(format!("{at}.threshold: must be a number"));
+                problems.push(Problem::new(format!("{at}.threshold"), "must be a number"));
             }
         }
         problems
@@ -141,7 +148,7 @@ impl Config {
     }
 
     /// Every problem that can be found without touching the machine, one line each.
-    pub fn validate(&self) -> Vec<String> {
+    pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         for (role, b) in [
             ("input", &self.buckets.input),
@@ -149,26 +156,26 @@ impl Config {
             ("archive", &self.buckets.archive),
         ] {
             if let Err(e) = validate_bucket(b) {
-                problems.push(format!("buckets.{role}: {e}"));
+                problems.push(Problem::new(format!("buckets.{role}"), e.to_string()));
             }
         }
         problems.extend(self.notify.validate());
         problems.extend(self.alarms.validate());
         if self.queue.max_receive_count == 0 {
-            problems.push("queue.max_receive_count: must be at least 1".into());
+            problems.push(Problem::new("queue.max_receive_count", "must be at least 1"));
         }
         if self.worker.concurrency == 0 {
-            problems.push("worker.concurrency: must be at least 1".into());
+            problems.push(Problem::new("worker.concurrency", "must be at least 1"));
         }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.pipelines.iter().enumerate() {
             let at = format!("pipeline[{i}] ({})", p.name);
             if !names.insert(p.name.as_str()) {
-                problems.push(format!("{at}.name: duplicate pipeline name"));
+                problems.push(Problem::new(format!("{at}.name"), "duplicate pipeline name"));
             }
             if let Some(b) = &p.source.bucket {
                 if let Err(e) = validate_bucket(b) {
-                    problems.push(format!("{at}.source.bucket: {e}"));
+                    problems.push(Problem::new(format!("{at}.source.bucket"), e.to_string()));
                 }
             }
             // The recursion guard: nothing weir writes into the input bucket may match a source.
@@ -178,31 +185,31 @@ impl Config {
                 chrono::NaiveDate::MIN,
             );
             if bucket == self.buckets.input && p.source.matches(&sample_failed) {
-                problems.push(format!(
-                    "{at}.source: prefix {:?} would match the `failed/` copies weir writes into {bucket}, an endless loop; use a prefix such as \"raw/\"",
-                    p.source.prefix
-                ));
+                problems.push(Problem::new(format!("{at}.source"), format!("prefix {:?} would match the `failed/` copies weir writes into {bucket}, an endless loop; use a prefix such as \"raw/\"", p.source.prefix)));
             }
             if bucket == self.buckets.output || bucket == self.buckets.archive {
-                problems.push(format!(
-                    "{at}.source.bucket: {bucket} is where weir writes outputs or archives; reading from it would loop"
+                problems.push(Problem::new(
+                    format!("{at}.source.bucket"),
+                    format!("{bucket} is where weir writes outputs or archives; reading from it would loop"),
                 ));
             }
             let mut cols = std::collections::HashSet::new();
             for (j, c) in p.columns.iter().enumerate() {
                 if !cols.insert(normalize_field_name(&c.name)) {
-                    problems.push(format!("{at}.columns[{j}]: duplicate column {:?}", c.name));
+                    problems.push(Problem::new(
+                        format!("{at}.columns[{j}]"),
+                        format!("duplicate column {:?}", c.name),
+                    ));
                 }
             }
             for (j, d) in p.derived.iter().enumerate() {
                 if d.expr.trim().is_empty() {
-                    problems.push(format!("{at}.derived[{j}] ({}): empty expression", d.name));
+                    problems
+                        .push(Problem::new(format!("{at}.derived[{j}] ({})", d.name), "empty expression"));
                 }
             }
             if self.records.sink != RecordsSinkKind::None && p.output.format != OutputFormat::Ndjson {
-                problems.push(format!(
-                    "{at}.output.format: the records sink loads NDJSON results; use format = \"ndjson\" or records.sink = \"none\""
-                ));
+                problems.push(Problem::new(format!("{at}.output.format"), "the records sink loads NDJSON results; use format = \"ndjson\" or records.sink = \"none\""));
             }
         }
         problems.extend(self.server.validate());
@@ -812,20 +819,21 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    fn validate(&self) -> Vec<String> {
+    fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         for (name, addr) in [("s3_listen", &self.s3_listen), ("api_listen", &self.api_listen)] {
             if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
-                problems.push(format!(
-                    "server.{name}: {addr:?} is not an address such as \"127.0.0.1:9000\" (\"\" turns it off)"
+                problems.push(Problem::new(
+                    format!("server.{name}"),
+                    format!("{addr:?} is not an address such as \"127.0.0.1:9000\" (\"\" turns it off)"),
                 ));
             }
         }
         if self.access_key_id.is_some() != self.secret_access_key.is_some() {
-            problems.push("server: access_key_id and secret_access_key go together".into());
+            problems.push(Problem::new("server", "access_key_id and secret_access_key go together"));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
-            problems.push("server: tls_cert and tls_key go together".into());
+            problems.push(Problem::new("server", "tls_cert and tls_key go together"));
         }
         for (name, value) in [
             ("max_object_bytes", self.max_object_bytes),
@@ -836,7 +844,7 @@ impl ServerConfig {
             ("session_ttl_secs", self.session_ttl_secs),
         ] {
             if value == 0 {
-                problems.push(format!("server.{name}: must be at least 1"));
+                problems.push(Problem::new(format!("server.{name}"), "must be at least 1"));
             }
         }
         problems
@@ -878,8 +886,8 @@ mod tests {
         let first = c.pipelines[0].columns[0].clone();
         c.pipelines[0].columns.push(first);
         let problems = c.validate();
-        assert!(problems.iter().any(|p| p.contains("failed/")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("duplicate column")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.to_string().contains("failed/")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.to_string().contains("duplicate column")), "{problems:?}");
     }
 
     #[test]
@@ -929,7 +937,10 @@ values = ["a", "b"]
         let mut c = Config::bundled();
         c.records.sink = RecordsSinkKind::Sqlite;
         c.pipelines[0].output.format = OutputFormat::Parquet;
-        assert!(c.validate().iter().any(|p| p.contains("output.format: the records sink loads NDJSON")));
+        assert!(c
+            .validate()
+            .iter()
+            .any(|p| p.to_string().contains("output.format: the records sink loads NDJSON")));
     }
 
     #[test]
@@ -953,8 +964,8 @@ values = ["a", "b"]
         assert_eq!(c.server.api_listen, "127.0.0.1:8080");
         let c = Config::from_toml("[server]\ns3_listen = \"nowhere\"\ntls_cert = \"c.pem\"\n").unwrap();
         let problems = c.validate();
-        assert!(problems.iter().any(|p| p.contains("server.s3_listen")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("tls_key")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.to_string().contains("server.s3_listen")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.to_string().contains("tls_key")), "{problems:?}");
         assert!(Config::from_toml("[server]\ns3_listn = \"x\"\n").is_err());
     }
 
@@ -984,7 +995,7 @@ values = ["a", "b"]
             "#,
         )
         .unwrap();
-        assert!(c.validate().iter().all(|p| !p.contains("alarms")), "{:?}", c.validate());
+        assert!(c.validate().iter().all(|p| !p.to_string().contains("alarms")), "{:?}", c.validate());
         let rules = c.alarms.rules();
         let names: Vec<_> = rules.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(
@@ -1013,10 +1024,15 @@ values = ["a", "b"]
         let problems = bad.validate();
         let bad_config = bad;
         assert!(
-            problems.iter().any(|p| p.contains("alarms.rule[0] (x).metric: unknown metric \"queue_depth\"")),
+            problems
+                .iter()
+                .any(|p| p.to_string().contains("alarms.rule[0] (x).metric: unknown metric \"queue_depth\"")),
             "{problems:?}"
         );
-        assert!(problems.iter().any(|p| p.contains("alarms.rule[0] (x).period_secs")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.to_string().contains("alarms.rule[0] (x).period_secs")),
+            "{problems:?}"
+        );
         // Names end up in metrics labels, logs and mail: no quotes, newlines or braces.
         for bad in
             ["", " x", "x\"} 1\nweir_files_total{status=\"succeeded\"} 999999", "a{b}", &"x".repeat(65)]
@@ -1024,7 +1040,10 @@ values = ["a", "b"]
             let mut config = bad_config.clone();
             config.alarms.rules[0].name = bad.to_string();
             let problems = config.validate();
-            assert!(problems.iter().any(|p| p.starts_with("alarms.rule[0].name: ")), "{bad:?}: {problems:?}");
+            assert!(
+                problems.iter().any(|p| p.to_string().starts_with("alarms.rule[0].name: ")),
+                "{bad:?}: {problems:?}"
+            );
         }
         assert!(alarm_name_ok("queue-backlog") && alarm_name_ok("errors: api/v1 5xx"));
         assert!(!alarm_name_ok("errors (5xx)"));

@@ -15,6 +15,7 @@ pub mod event;
 pub mod job;
 pub mod keys;
 pub mod notify_config;
+pub mod problem;
 pub mod stats;
 pub mod summary;
 
@@ -23,4 +24,5 @@ pub use config::{Config, PipelineConfig};
 pub use error::ErrorClass;
 pub use event::{S3Event, S3EventRecord};
 pub use job::{Job, JobId, JobStatus};
+pub use problem::Problem;
 pub use summary::Summary;

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::problem::Problem;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
@@ -32,10 +34,10 @@ impl Default for NotifyConfig {
 
 impl NotifyConfig {
     /// Every problem with the subscriptions, each naming its subscription.
-    pub fn validate(&self) -> Vec<String> {
+    pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         if self.max_attempts == 0 {
-            problems.push("notify.max_attempts must be at least 1".to_string());
+            problems.push(Problem::new("notify.max_attempts", "must be at least 1"));
         }
         for (i, s) in self.subscriptions.iter().enumerate() {
             let at = format!("notify.subscriptions[{i}] ({} {:?})", s.topic, s.kind);
@@ -43,18 +45,20 @@ impl NotifyConfig {
                 SubscriptionKind::Log => {}
                 SubscriptionKind::Email => {
                     if s.host.as_deref().unwrap_or("").is_empty() {
-                        problems.push(format!("{at}: email needs `host`"));
+                        problems.push(Problem::new(at.to_string(), "email needs `host`"));
                     }
                     if s.from.as_deref().unwrap_or("").is_empty() {
-                        problems.push(format!("{at}: email needs `from`"));
+                        problems.push(Problem::new(at.to_string(), "email needs `from`"));
                     }
                     if s.to.is_empty() {
-                        problems.push(format!("{at}: email needs at least one address in `to`"));
+                        problems
+                            .push(Problem::new(at.to_string(), "email needs at least one address in `to`"));
                     }
                 }
                 SubscriptionKind::Webhook => match s.url.as_deref() {
                     Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
-                    _ => problems.push(format!("{at}: webhook needs an http:// or https:// `url`")),
+                    _ => problems
+                        .push(Problem::new(at.to_string(), "webhook needs an http:// or https:// `url`")),
                 },
             }
         }

@@ -57,8 +57,12 @@ impl Handler {
         });
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
         let config = Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-        let problems = config.validate();
-        anyhow::ensure!(problems.is_empty(), "{path} has problems:\n  {}", problems.join("\n  "));
+        let problems = weir_pipeline::check::problems(&config);
+        anyhow::ensure!(
+            problems.is_empty(),
+            "{path} has problems:\n{}",
+            weir_core::problem::lines(&problems)
+        );
         let aws = config.aws.clone().context("the configuration has no [aws] section")?;
         let endpoint = weir_aws::endpoint(&aws, None);
         let sdk = weir_aws::client::load(&weir_aws::AwsSettings {

@@ -14,6 +14,7 @@
 //!
 //! Which backend is behind the ports (folders and SQLite, or AWS) is decided by the binary.
 
+pub mod check;
 pub mod checkpoint;
 pub mod dlq;
 pub mod engine;

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use weir_core::PipelineConfig;
+use weir_core::{PipelineConfig, Problem};
 use weir_workflow::{DefinitionError, ResourceAliases, StateMachine, PASS_THROUGH};
 
 use crate::tasks::PipelineTasks;
@@ -20,6 +20,25 @@ pub enum WorkflowError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("workflow {origin}: {source}")]
     Definition { origin: String, source: DefinitionError },
+}
+
+impl WorkflowError {
+    /// The problems, located within the pipeline: `workflow.file` when it cannot be read, else
+    /// each with its JSON pointer in the definition (`workflow (flow.json)/States/Load/Next`).
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            WorkflowError::Read { path, source } => {
+                vec![Problem::new("workflow.file", format!("{}: {source}", path.display()))]
+            }
+            WorkflowError::Definition { origin, source } => {
+                let section = match origin.starts_with('(') {
+                    true => format!("workflow {origin}"),
+                    false => format!("workflow ({origin})"),
+                };
+                source.problems.iter().cloned().map(|p| p.under(&section)).collect()
+            }
+        }
+    }
 }
 
 /// The pipeline's checked state machine and its resource aliases.

@@ -10,6 +10,7 @@
 use weir_core::config::{
     normalize_field_name, ColumnType, Compression, FormatKind, OutputFormat, PipelineConfig, UnknownColumns,
 };
+use weir_core::Problem;
 
 use crate::expr::{Expr, Node, Scope};
 pub(crate) use crate::schema::ColumnSpec;
@@ -18,9 +19,9 @@ use crate::slot::SlotType;
 /// Every problem found in a pipeline configuration, one line each, located by its path in the
 /// pipeline, e.g. ``derived[0].expr: unknown field `quantty` ``.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid pipeline configuration: {}", .problems.join("; "))]
+#[error("invalid pipeline configuration: {}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct ConfigError {
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// A compiled pipeline: cheap to share between threads and reuse for every file.
@@ -84,9 +85,12 @@ impl Plan {
     /// Compiles a pipeline; every problem is reported, not just the first.
     pub fn compile(p: &PipelineConfig) -> Result<Plan, ConfigError> {
         let mut problems = Vec::new();
-        let ascii = |what: &str, c: char, problems: &mut Vec<String>| -> u8 {
+        let ascii = |what: &str, c: char, problems: &mut Vec<Problem>| -> u8 {
             if !c.is_ascii() || c == '\n' || c == '\r' {
-                problems.push(format!("format.{what}: must be one ASCII character other than a line break"));
+                problems.push(Problem::new(
+                    format!("format.{what}"),
+                    "must be one ASCII character other than a line break",
+                ));
                 return 0;
             }
             c as u8
@@ -94,10 +98,10 @@ impl Plan {
         let delimiter = ascii("delimiter", p.format.delimiter, &mut problems);
         let quote = ascii("quote", p.format.quote, &mut problems);
         if delimiter == quote && delimiter != 0 {
-            problems.push("format.quote: must differ from the delimiter".into());
+            problems.push(Problem::new("format.quote", "must differ from the delimiter"));
         }
         if p.format.max_record_bytes == 0 {
-            problems.push("format.max_record_bytes: must be at least 1".into());
+            problems.push(Problem::new("format.max_record_bytes", "must be at least 1"));
         }
         let label = p.format.encoding.trim().to_ascii_lowercase();
         // Spellings people use that the WHATWG label list lacks.
@@ -110,30 +114,34 @@ impl Plan {
         let encoding = match encoding_rs::Encoding::for_label(label.as_bytes()) {
             Some(e) if e == encoding_rs::UTF_8 => None,
             Some(e) if e.output_encoding() != e => {
-                problems.push(format!(
-                    "format.encoding: {:?} cannot be read (it is an output-only label)",
-                    p.format.encoding
+                problems.push(Problem::new(
+                    "format.encoding",
+                    format!("{:?} cannot be read (it is an output-only label)", p.format.encoding),
                 ));
                 None
             }
             Some(e) => Some(e),
             None => {
-                problems.push(format!(
-                    "format.encoding: unknown encoding {:?} (e.g. utf-8, latin-1, windows-1252, utf-16le)",
-                    p.format.encoding
+                problems.push(Problem::new(
+                    "format.encoding",
+                    format!(
+                        "unknown encoding {:?} (e.g. utf-8, latin-1, windows-1252, utf-16le)",
+                        p.format.encoding
+                    ),
                 ));
                 None
             }
         };
         if p.format.max_decompressed_bytes == Some(0) {
-            problems.push("format.max_decompressed_bytes: must be at least 1".into());
+            problems.push(Problem::new("format.max_decompressed_bytes", "must be at least 1"));
         }
         if p.output.max_bytes == Some(0) {
-            problems.push("output.max_bytes: must be at least 1".into());
+            problems.push(Problem::new("output.max_bytes", "must be at least 1"));
         }
         let json = p.format.kind != FormatKind::Csv;
         if json && !p.format.has_header {
-            problems.push("format.has_header: only CSV files have a header line to leave out".into());
+            problems
+                .push(Problem::new("format.has_header", "only CSV files have a header line to leave out"));
         }
 
         let mut columns: Vec<ColumnSpec> = Vec::with_capacity(p.columns.len());
@@ -141,9 +149,10 @@ impl Plan {
             let at = format!("columns[{i}]");
             let spec = ColumnSpec::compile(c, &at, &mut problems);
             if spec.name.is_empty() {
-                problems.push(format!("{at}.name: empty column name"));
+                problems.push(Problem::new(format!("{at}.name"), "empty column name"));
             } else if columns.iter().any(|o| o.name == spec.name) {
-                problems.push(format!("{at}.name: duplicate column `{}`", spec.name));
+                problems
+                    .push(Problem::new(format!("{at}.name"), format!("duplicate column `{}`", spec.name)));
             }
             columns.push(spec);
         }
@@ -151,9 +160,9 @@ impl Plan {
             // A path cannot also be a prefix of another: `user` and `user.id` would both claim it.
             for (i, c) in columns.iter().enumerate() {
                 if let Some(o) = columns.iter().find(|o| o.name.starts_with(&format!("{}.", c.name))) {
-                    problems.push(format!(
-                        "columns[{i}].name: `{}` is an object holding `{}`; name its fields, not both",
-                        c.name, o.name
+                    problems.push(Problem::new(
+                        format!("columns[{i}].name"),
+                        format!("`{}` is an object holding `{}`; name its fields, not both", c.name, o.name),
                     ));
                 }
             }
@@ -164,17 +173,18 @@ impl Plan {
             let name = normalize_field_name(&d.name);
             let at = format!("derived[{i}]");
             if name.is_empty() {
-                problems.push(format!("{at}.name: empty name"));
+                problems.push(Problem::new(format!("{at}.name"), "empty name"));
             } else if columns.iter().any(|c| c.name == name) {
-                problems.push(format!("{at}.name: `{name}` is already a column"));
+                problems.push(Problem::new(format!("{at}.name"), format!("`{name}` is already a column")));
             } else if derived.iter().any(|o| o.name == name) {
-                problems.push(format!("{at}.name: duplicate derived field `{name}`"));
+                problems
+                    .push(Problem::new(format!("{at}.name"), format!("duplicate derived field `{name}`")));
             }
             let scope = Names { columns: &columns, derived: &derived, later: &p.derived[i..] };
             match Expr::parse(&d.expr, &scope) {
                 Ok(expr) => derived.push(DerivedSpec { name, expr }),
                 Err(e) => {
-                    problems.push(format!("{at}.expr: {e}"));
+                    problems.push(Problem::new(format!("{at}.expr"), e.to_string()));
                     // Keep the indexes of later fields right.
                     derived.push(DerivedSpec { name, expr: Expr { root: Node::Int(0), ty: SlotType::Int } });
                 }
@@ -187,28 +197,32 @@ impl Plan {
         for (i, name) in s.categorical.iter().enumerate() {
             match column_index(name) {
                 Some(c) => categorical.push(c),
-                None => problems.push(format!("summary.categorical[{i}]: unknown column `{name}`")),
+                None => problems.push(Problem::new(
+                    format!("summary.categorical[{i}]"),
+                    format!("unknown column `{name}`"),
+                )),
             }
         }
         let mut unique_summary = Vec::new();
         for (i, name) in s.unique.iter().enumerate() {
             match column_index(name) {
                 Some(c) => unique_summary.push(c),
-                None => problems.push(format!("summary.unique[{i}]: unknown column `{name}`")),
+                None => problems
+                    .push(Problem::new(format!("summary.unique[{i}]"), format!("unknown column `{name}`"))),
             }
         }
         let mut range_summary = Vec::new();
         for (i, name) in s.range.iter().enumerate() {
             match column_index(name) {
-                Some(c) if columns[c].ty == ColumnType::Boolean => {
-                    problems.push(format!("summary.range[{i}]: column `{name}` is boolean"))
-                }
+                Some(c) if columns[c].ty == ColumnType::Boolean => problems
+                    .push(Problem::new(format!("summary.range[{i}]"), format!("column `{name}` is boolean"))),
                 Some(c) => range_summary.push(c),
-                None => problems.push(format!("summary.range[{i}]: unknown column `{name}`")),
+                None => problems
+                    .push(Problem::new(format!("summary.range[{i}]"), format!("unknown column `{name}`"))),
             }
         }
         if s.max_unique_values == 0 && (!s.unique.is_empty() || columns.iter().any(|c| c.unique)) {
-            problems.push("summary.max_unique_values: must be at least 1".into());
+            problems.push(Problem::new("summary.max_unique_values", "must be at least 1"));
         }
         let numeric_slot = |name: &str| -> Result<usize, String> {
             let n = normalize_field_name(name);
@@ -230,13 +244,13 @@ impl Plan {
             let at = format!("summary.group_by[{i}]");
             let by = column_index(&g.by);
             if by.is_none() {
-                problems.push(format!("{at}.by: unknown column `{}`", g.by));
+                problems.push(Problem::new(format!("{at}.by"), format!("unknown column `{}`", g.by)));
             }
             let mut fields = Vec::new();
             for (j, f) in g.fields.iter().enumerate() {
                 match numeric_slot(f) {
                     Ok(slot) => fields.push((normalize_field_name(f), slot)),
-                    Err(e) => problems.push(format!("{at}.fields[{j}]: {e}")),
+                    Err(e) => problems.push(Problem::new(format!("{at}.fields[{j}]"), e.to_string())),
                 }
             }
             if let Some(by) = by {
@@ -245,19 +259,22 @@ impl Plan {
         }
         if let Some(total) = &s.total {
             if let Err(e) = numeric_slot(total) {
-                problems.push(format!("summary.total: {e}"));
+                problems.push(Problem::new("summary.total", e.to_string()));
             }
         }
         if let Some(r) = p.validation.max_invalid_ratio {
             if !(0.0..=1.0).contains(&r) {
-                problems.push(format!("validation.max_invalid_ratio: {r} is not between 0 and 1"));
+                problems.push(Problem::new(
+                    "validation.max_invalid_ratio",
+                    format!("{r} is not between 0 and 1"),
+                ));
             }
         }
         if p.output.threads == 0 {
-            problems.push("output.threads: must be at least 1".into());
+            problems.push(Problem::new("output.threads", "must be at least 1"));
         }
         if p.output.parquet_row_group_rows == 0 {
-            problems.push("output.parquet_row_group_rows: must be at least 1".into());
+            problems.push(Problem::new("output.parquet_row_group_rows", "must be at least 1"));
         }
 
         if !problems.is_empty() {
@@ -397,7 +414,7 @@ mod tests {
         p.format.delimiter = '\n';
         let e = Plan::compile(&p).unwrap_err();
         assert_eq!(
-            e.problems,
+            e.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             vec![
                 "format.delimiter: must be one ASCII character other than a line break",
                 "format.encoding: unknown encoding \"klingon\" (e.g. utf-8, latin-1, windows-1252, utf-16le)",
@@ -419,7 +436,7 @@ mod tests {
 
     #[test]
     fn config_error_lists_every_problem() {
-        let e = ConfigError { problems: vec!["a: x".into(), "b: y".into()] };
+        let e = ConfigError { problems: vec![Problem::new("a", "x"), Problem::new("b", "y")] };
         assert_eq!(e.to_string(), "invalid pipeline configuration: a: x; b: y");
     }
 

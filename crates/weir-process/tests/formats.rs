@@ -258,7 +258,7 @@ fn latin1_and_windows_1252_when_configured_else_utf8_errors_name_the_offset() {
     assert_eq!(data[56], 0xe9);
     cfg.format.encoding = "ebcdic-ish".into();
     let problems = Plan::compile(&cfg).unwrap_err().problems;
-    assert!(problems[0].starts_with("format.encoding: unknown encoding"), "{problems:?}");
+    assert!(problems[0].to_string().starts_with("format.encoding: unknown encoding"), "{problems:?}");
 }
 
 #[test]

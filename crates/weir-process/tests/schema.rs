@@ -300,7 +300,7 @@ fn configuration_problems_are_all_reported_with_their_path() {
     cfg.summary.unique = vec!["zz".into()];
     cfg.summary.range = vec!["yy".into()];
     let problems = Plan::compile(&cfg).unwrap_err().problems;
-    let paths: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap()).collect();
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(
         paths,
         [

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
+use weir_core::Problem;
 
 use crate::choice::{parse_timestamp, Condition};
 use crate::intrinsics::{looks_like_call, Call};
@@ -18,10 +19,10 @@ use crate::payload::Template;
 use crate::retry::{parse_catch, parse_retry, Catcher, Retrier};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid state machine:\n  {}", .problems.join("\n  "))]
+#[error("invalid state machine:\n{}", weir_core::problem::lines(.problems))]
 pub struct DefinitionError {
-    /// `"<JSON pointer>: <what is wrong>"`, in document order.
-    pub problems: Vec<String>,
+    /// Located by JSON pointer, in document order.
+    pub problems: Vec<Problem>,
 }
 
 /// A checked state machine (also the shape of a Parallel branch and a Map's item processor).
@@ -135,7 +136,7 @@ pub struct ChoiceRule {
 impl StateMachine {
     pub fn from_json(text: &str) -> Result<StateMachine, DefinitionError> {
         let value: Value = serde_json::from_str(text).map_err(|e| DefinitionError {
-            problems: vec![format!("/: not a JSON state machine definition: {e}")],
+            problems: vec![Problem::new("/", format!("not a JSON state machine definition: {e}"))],
         })?;
         StateMachine::from_value(&value)
     }
@@ -146,8 +147,8 @@ impl StateMachine {
         match machine {
             Some(m) if cx.problems.is_empty() => Ok(m),
             _ => {
-                let mut problems: Vec<String> =
-                    cx.problems.into_iter().map(|(at, m)| format!("{}: {m}", display_ptr(&at))).collect();
+                let mut problems: Vec<Problem> =
+                    cx.problems.into_iter().map(|(at, m)| Problem::new(display_ptr(&at), m)).collect();
                 problems.dedup();
                 Err(DefinitionError { problems })
             }
@@ -180,12 +181,15 @@ impl StateMachine {
     /// Checks that every Task resource is one `known` accepts (`weir check` passes the
     /// built-in task names and the configured aliases).
     pub fn check_resources(&self, known: impl Fn(&str) -> bool) -> Result<(), DefinitionError> {
-        let problems: Vec<String> = self
+        let problems: Vec<Problem> = self
             .task_resources()
             .into_iter()
             .filter(|(_, r)| !known(r))
             .map(|(at, r)| {
-                format!("{at}: no task for resource {r:?} (not a built-in task nor a mapped resource)")
+                Problem::new(
+                    at,
+                    format!("no task for resource {r:?} (not a built-in task nor a mapped resource)"),
+                )
             })
             .collect();
         if problems.is_empty() {
@@ -844,7 +848,13 @@ mod tests {
     use super::*;
 
     fn problems(text: &str) -> String {
-        StateMachine::from_json(text).unwrap_err().problems.join("\n")
+        StateMachine::from_json(text)
+            .unwrap_err()
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     #[test]
@@ -866,7 +876,7 @@ mod tests {
     #[test]
     fn unknown_start() {
         let err = StateMachine::from_json(r#"{"StartAt":"X","States":{}}"#).unwrap_err();
-        assert_eq!(err.problems, vec!["/StartAt: no state named \"X\""]);
+        assert_eq!(err.problems, vec![Problem::new("/StartAt", "no state named \"X\"")]);
     }
 
     #[test]
@@ -933,6 +943,6 @@ mod tests {
             vec![("/States/P/Branches/0/States/A/Resource".into(), "weir:a".into())]
         );
         let err = m.check_resources(|r| r == "weir:b").unwrap_err();
-        assert!(err.problems[0].starts_with("/States/P/Branches/0/States/A/Resource: no task"));
+        assert!(err.problems[0].to_string().starts_with("/States/P/Branches/0/States/A/Resource: no task"));
     }
 }

@@ -90,7 +90,7 @@ fn the_seed_loads_and_every_resource_is_mapped() {
     // Without the mapping, weir check would name every unmapped Lambda.
     let err = m.check_resources(|r| r.starts_with("weir:")).unwrap_err();
     assert_eq!(err.problems.len(), 6, "{err}");
-    assert!(err.problems.iter().any(|p| p.starts_with("/States/ParseCSV/Resource: no task")));
+    assert!(err.problems.iter().any(|p| p.to_string().starts_with("/States/ParseCSV/Resource: no task")));
 }
 
 #[tokio::test]

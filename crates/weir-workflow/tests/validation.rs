@@ -4,7 +4,12 @@ use serde_json::{json, Value};
 use weir_workflow::StateMachine;
 
 fn problems(definition: Value) -> Vec<String> {
-    StateMachine::from_value(&definition).expect_err("the definition should be refused").problems
+    StateMachine::from_value(&definition)
+        .expect_err("the definition should be refused")
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn has(problems: &[String], pointer: &str, words: &str) {
@@ -99,5 +104,5 @@ fn pointers_escape_slashes_and_tildes() {
 #[test]
 fn not_json() {
     let err = StateMachine::from_json("{").unwrap_err();
-    assert!(err.problems[0].starts_with("/: not a JSON state machine definition"), "{err}");
+    assert!(err.problems[0].to_string().starts_with("/: not a JSON state machine definition"), "{err}");
 }

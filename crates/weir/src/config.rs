@@ -14,9 +14,20 @@ pub struct Loaded {
     pub data_dir: PathBuf,
 }
 
+/// [`read`]s the configuration and refuses it, with every problem on its own line, unless
+/// [`weir_pipeline::check::problems`] finds none.
+pub fn load(global: &Global) -> Result<Loaded> {
+    let loaded = read(global)?;
+    let problems = weir_pipeline::check::problems(&loaded.config);
+    if !problems.is_empty() {
+        bail!("{} has problems:\n{}", loaded.source, weir_core::problem::lines(&problems));
+    }
+    Ok(loaded)
+}
+
 /// Finds and reads the configuration: `--config`, else `weir.toml` in the data dir or the
 /// current folder, else the bundled sales pipeline.
-pub fn load(global: &Global) -> Result<Loaded> {
+pub fn read(global: &Global) -> Result<Loaded> {
     let default_dir = global.data_dir.clone().unwrap_or_else(|| PathBuf::from("weir-data"));
     let candidates = [default_dir.join("weir.toml"), PathBuf::from("weir.toml")];
     let path = match &global.config {
@@ -52,10 +63,6 @@ pub fn load(global: &Global) -> Result<Loaded> {
         }
         None => (Config::bundled(), "bundled sales pipeline (no weir.toml found)".to_string()),
     };
-    let problems = config.validate();
-    if !problems.is_empty() {
-        bail!("{source} has problems:\n  {}", problems.join("\n  "));
-    }
     let data_dir = global.data_dir.clone().or_else(|| config.data_dir.clone()).unwrap_or(default_dir);
     crate::private::warn_if_open(&data_dir);
     Ok(Loaded { config, source, data_dir })

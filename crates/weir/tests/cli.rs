@@ -133,9 +133,15 @@ fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
         .replace("prefix = \"raw/\"", "prefix = \"\"");
     std::fs::write(&bad, text).unwrap();
     let out = weir().arg("--config").arg(&bad).arg("check").output().unwrap();
-    assert!(!out.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(all.contains("pipeline[0]"), "{all}");
+    assert_eq!(out.status.code(), Some(1));
+    // The config's own rule and the compiled schema's problem, in one list, alike.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\n  pipeline[0] (sales).source: prefix \"\" would match"), "{stdout}");
+    assert!(stdout.contains("\n  pipeline[0] (sales).derived[0].expr: unknown field `prize`"), "{stdout}");
+    // A command that runs pipelines refuses the same config with the same lines.
+    let out = weir().arg("--config").arg(&bad).args(["process", "/dev/null"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("pipeline[0] (sales).derived[0].expr"), "{stderr}");
 
     // Schema problems: every one, on its own line, with its path in the configuration.
     let schema = dir.path().join("schema.toml");
@@ -148,10 +154,12 @@ fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("\n  pipeline[0].columns[3].min: one is not a valid bound for this integer column\n"),
+        stdout.contains(
+            "\n  pipeline[0] (sales).columns[3].min: one is not a valid bound for this integer column\n"
+        ),
         "{stdout}"
     );
-    assert!(stdout.contains("\n  pipeline[0].derived[0].expr: unknown field `prize`"), "{stdout}");
+    assert!(stdout.contains("\n  pipeline[0] (sales).derived[0].expr: unknown field `prize`"), "{stdout}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub(crate) mod unique;
 
 type FxHashSet<T> = std::collections::HashSet<T, rustc_hash::FxBuildHasher>;
 use weir_core::config::{normalize_field_name, ColumnConfig, ColumnType, Scalar};
+use weir_core::Problem;
 
 use self::types::{quoted, DateFormat, DateTimeFormat};
 use crate::json_text;
@@ -142,7 +143,7 @@ pub(crate) enum DefaultValue {
 
 impl ColumnSpec {
     /// Compiles one column; problems are pushed with `at` (`columns[3]`) as their location.
-    pub fn compile(c: &ColumnConfig, at: &str, problems: &mut Vec<String>) -> ColumnSpec {
+    pub fn compile(c: &ColumnConfig, at: &str, problems: &mut Vec<Problem>) -> ColumnSpec {
         let name = normalize_field_name(&c.name);
         let ty = c.ty;
         let mut date = DateFormat::Iso;
@@ -150,15 +151,14 @@ impl ColumnSpec {
         match (ty, c.format.as_deref()) {
             (ColumnType::Date, f) => match DateFormat::new(f) {
                 Ok(d) => date = d,
-                Err(e) => problems.push(format!("{at}.format: {e}")),
+                Err(e) => problems.push(Problem::new(format!("{at}.format"), e.to_string())),
             },
             (ColumnType::Datetime, f) => match DateTimeFormat::new(f) {
                 Ok(d) => datetime = d,
-                Err(e) => problems.push(format!("{at}.format: {e}")),
+                Err(e) => problems.push(Problem::new(format!("{at}.format"), e.to_string())),
             },
-            (_, Some(_)) => {
-                problems.push(format!("{at}.format: only date and datetime columns take a format"))
-            }
+            (_, Some(_)) => problems
+                .push(Problem::new(format!("{at}.format"), "only date and datetime columns take a format")),
             (_, None) => {}
         }
         let (mut precision, mut scale) = (DEFAULT_PRECISION, DEFAULT_SCALE);
@@ -166,17 +166,23 @@ impl ColumnSpec {
             precision = c.precision.unwrap_or(DEFAULT_PRECISION);
             scale = c.scale.unwrap_or(DEFAULT_SCALE.min(precision));
             if !(1..=38).contains(&precision) {
-                problems.push(format!("{at}.precision: must be 1 to 38"));
+                problems.push(Problem::new(format!("{at}.precision"), "must be 1 to 38"));
                 precision = DEFAULT_PRECISION;
             }
             if scale > precision {
-                problems.push(format!("{at}.scale: must not exceed the precision ({precision})"));
+                problems.push(Problem::new(
+                    format!("{at}.scale"),
+                    format!("must not exceed the precision ({precision})"),
+                ));
                 scale = 0;
             }
         } else {
             for (what, v) in [("precision", c.precision), ("scale", c.scale)] {
                 if v.is_some() {
-                    problems.push(format!("{at}.{what}: only decimal columns take a {what}"));
+                    problems.push(Problem::new(
+                        format!("{at}.{what}"),
+                        format!("only decimal columns take a {what}"),
+                    ));
                 }
             }
         }
@@ -206,30 +212,31 @@ impl ColumnSpec {
         for (what, bound, slot) in [("min", &c.min, &mut checks.min), ("max", &c.max, &mut checks.max)] {
             let Some(b) = bound else { continue };
             if !ordered {
-                problems.push(format!(
-                    "{at}.{what}: only integer, float, decimal, date and datetime columns take a {what} (use {what}_length for text)"
-                ));
+                problems.push(Problem::new(format!("{at}.{what}"), format!("only integer, float, decimal, date and datetime columns take a {what} (use {what}_length for text)")));
                 continue;
             }
             match spec.bound_key(b) {
                 Ok(k) => *slot = Some((k, b.to_string())),
-                Err(e) => problems.push(format!("{at}.{what}: {e}")),
+                Err(e) => problems.push(Problem::new(format!("{at}.{what}"), e.to_string())),
             }
         }
         if let (Some((lo, _)), Some((hi, _))) = (&checks.min, &checks.max) {
             if lo > hi {
-                problems.push(format!("{at}: min is greater than max"));
+                problems.push(Problem::new(at.to_string(), "min is greater than max"));
             }
         }
         let textual = matches!(ty, ColumnType::String | ColumnType::Email | ColumnType::Enum);
         for (what, v) in [("min_length", c.min_length), ("max_length", c.max_length)] {
             if v.is_some() && !textual {
-                problems.push(format!("{at}.{what}: only string, email and enum columns take a {what}"));
+                problems.push(Problem::new(
+                    format!("{at}.{what}"),
+                    format!("only string, email and enum columns take a {what}"),
+                ));
             }
         }
         if let (Some(lo), Some(hi)) = (c.min_length, c.max_length) {
             if lo > hi {
-                problems.push(format!("{at}: min_length is greater than max_length"));
+                problems.push(Problem::new(at.to_string(), "min_length is greater than max_length"));
             }
         }
         checks.min_length = c.min_length;
@@ -240,19 +247,24 @@ impl ColumnSpec {
                 Ok(re) => checks.regex = Some(re),
                 Err(e) => {
                     let e = e.to_string().lines().last().unwrap_or_default().trim().to_string();
-                    problems.push(format!("{at}.regex: invalid pattern {pattern:?}: {e}"));
+                    problems.push(Problem::new(
+                        format!("{at}.regex"),
+                        format!("invalid pattern {pattern:?}: {e}"),
+                    ));
                 }
             }
         }
         match (ty, c.values.is_empty()) {
             (ColumnType::Enum, true) => {
-                problems.push(format!("{at}.values: an enum column needs its values"))
+                problems.push(Problem::new(format!("{at}.values"), "an enum column needs its values"))
             }
             (ColumnType::Enum, false) => {
                 checks.values = c.values.iter().map(|v| v.as_bytes().into()).collect();
                 checks.values_list = c.values.clone();
             }
-            (_, false) => problems.push(format!("{at}.values: only enum columns take values")),
+            (_, false) => {
+                problems.push(Problem::new(format!("{at}.values"), "only enum columns take values"))
+            }
             (_, true) => {}
         }
         let has_checks = checks.min.is_some()
@@ -267,7 +279,7 @@ impl ColumnSpec {
         if let Some(d) = &c.default {
             match spec.parse_default(d) {
                 Ok(v) => spec.default = Some(v),
-                Err(e) => problems.push(format!("{at}.default: {e}")),
+                Err(e) => problems.push(Problem::new(format!("{at}.default"), e.to_string())),
             }
         }
         spec
@@ -349,7 +361,7 @@ mod tests {
         if problems.is_empty() {
             Ok(spec)
         } else {
-            Err(problems)
+            Err(problems.iter().map(ToString::to_string).collect())
         }
     }
 

@@ -27,7 +27,7 @@ pub async fn start(
         config.server.api_listen = addr.clone();
     }
     let problems = config.validate();
-    anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
+    anyhow::ensure!(problems.is_empty(), "{}", weir_core::problem::lines(&problems));
     let credentials =
         Credentials::resolve(&config.server, &loaded.data_dir, |name| std::env::var(name).ok())?;
     if let (true, Some(file)) = (credentials.created_file(), &credentials.file) {
