@@ -124,9 +124,11 @@ try {
   await page.screenshot({ path: join(shots, 'overview-dark.png'), fullPage: true });
   await page.emulateMedia({ colorScheme: 'light' });
 
-  // The time window: 15 minutes in 60 points of 15 s.
+  // The time window: 15 minutes, a point per minute (the job store's counters are per minute).
   await page.click('#window button[data-minutes="15"]');
-  await page.waitForFunction(() => document.getElementById('throughput-note').textContent.includes('per 15 s'));
+  await page.waitForFunction(() => document.getElementById('throughput-note').textContent.includes('per 1 min'));
+  const minutes = Number(await page.getAttribute('#chart-throughput svg', 'data-points'));
+  check(minutes >= 1 && minutes <= 15, `the 15 m window has ${minutes} minutes with files, expected 1 to 15`);
   check(await page.getAttribute('#window button[data-minutes="15"]', 'aria-pressed') === 'true', 'the 15 m button is not pressed');
 
   // 6. The job page: counts, outputs, workflow steps and the error-report preview.
