@@ -66,7 +66,11 @@ pub async fn on_start(engine: &Engine) -> Result<u64, PortError> {
                         .source_key(&obj.bucket, &obj.key)
                         .await?
                         .is_some_and(|k| k.newest_job.as_ref() == Some(&id));
-                    job.is_done() && moved_its_source && newest
+                    // A copy left after its job moved the source is an identical re-upload, to
+                    // be moved as a duplicate. The listing may predate the move: the job is
+                    // written done only after its move, so the object seen now (after reading
+                    // the job) is a copy that came later, or nothing.
+                    job.is_done() && moved_its_source && newest && still_there(ports, &obj).await?
                 }
             };
             if waiting && ingest::object_found(ports, config, &obj).await? {
@@ -76,6 +80,15 @@ pub async fn on_start(engine: &Engine) -> Result<u64, PortError> {
         }
     }
     Ok(sent)
+}
+
+/// Whether the listed version of `obj` is still in its bucket.
+async fn still_there(ports: &crate::Ports, obj: &ObjectInfo) -> Result<bool, PortError> {
+    match ports.objects.head(&obj.bucket, &obj.key).await {
+        Ok(now) => Ok(now.etag == obj.etag),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The objects a reprocess run will consider, in key order, after its checkpoint.

@@ -293,3 +293,68 @@ async fn a_worker_that_lost_its_lease_writes_and_says_nothing() {
     assert_eq!(notes.len(), 1, "one notification, the finisher's: {notes:#?}");
     assert_eq!(notes[0].attributes["status"], "succeeded");
 }
+
+/// Holds the first `jobs.get` (reconcile's look at the job of an object it listed) until let go.
+struct GateAtJobLookup {
+    reached: AtomicBool,
+    open: AtomicBool,
+}
+
+impl FaultPlan for GateAtJobLookup {
+    fn decide(&self, op: &'static str, _detail: &str) -> Option<Fault> {
+        if op == "jobs.get" && !self.reached.swap(true, Ordering::SeqCst) {
+            while !self.open.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        None
+    }
+}
+
+/// Reconcile lists an object whose job is still running; the job archives it and finishes
+/// before reconcile reads the job. The listing is stale: there is no leftover copy, so nothing
+/// is announced again and no duplicate record appears (a `weir run` killed and restarted while
+/// files arrive met exactly this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_with_a_listing_older_than_the_jobs_move_announces_nothing() {
+    let mut h = Harness::start(fast_config()).await;
+    h.stop_worker().await;
+    let key = "raw/moving.csv";
+    let job = h.upload(key, sales("M", 3)).await;
+    // Reconcile on an engine of its own (a thread: the gate blocks it), held after its listing.
+    let gate = Arc::new(GateAtJobLookup { reached: false.into(), open: false.into() });
+    let (plan, ports, config) = (gate.clone(), h.raw.clone(), h.engine.config().clone());
+    let scratch = h.dir.path().join(".tmp");
+    let reconcile = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let engine = Engine::new(config, faults::wrap(ports, plan), scratch).unwrap();
+            weir_pipeline::reconcile::on_start(&engine).await.unwrap()
+        })
+    });
+    eventually("reconcile to list the object", || async {
+        gate.reached.load(Ordering::SeqCst).then_some(())
+    })
+    .await;
+    // Meanwhile a worker runs the job: it archives the source and finishes.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn({
+        let (engine, stop) = (h.engine.clone(), stop.clone());
+        async move { Worker::new(engine, 1, Duration::ZERO).run(stop).await }
+    });
+    let done = h.wait(&job.job_id).await;
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert!(!h.exists("weir-input", key), "archived");
+    gate.open.store(true, Ordering::SeqCst);
+    assert_eq!(reconcile.join().unwrap(), 0, "the listed object was moved by its job: nothing to announce");
+    eventually("the queue to drain", || async {
+        let s = h.raw.queue.stats().await.unwrap();
+        (s.visible + s.in_flight == 0).then_some(())
+    })
+    .await;
+    stop.cancel();
+    worker.await.unwrap();
+    let records = h.jobs.list(&weir_ports::JobFilter { status: None, limit: 100 }).await.unwrap();
+    let of_key: Vec<_> = records.iter().filter(|j| j.source_key == key).map(|j| j.status).collect();
+    assert_eq!(of_key, [JobStatus::Succeeded], "one job, no duplicate record");
+}
