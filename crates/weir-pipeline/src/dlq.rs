@@ -6,6 +6,11 @@
 //! (the same message, under the same id, as the worker's that gave up: one alert per failed
 //! job). A dead letter without a job (not an S3 event) is claimed once in the job store for a
 //! dead-letter alert of its own.
+//!
+//! A dead letter whose job *finished* is not a failure: its last receiver finished the job and
+//! died before deleting the message, which then ran out of receives. Nothing is lost and nobody
+//! is alerted; the message goes back to the queue, where a worker sees the job done and deletes
+//! it, so the DLQ holds only what needs a person.
 
 use chrono::SecondsFormat;
 use weir_core::event::QueueEvent;
@@ -24,7 +29,17 @@ pub async fn scan_once(engine: &Engine) -> Result<usize, PortError> {
     for dead in ports.queue.dlq_list(SCAN_LIMIT).await? {
         // Marking the job is idempotent and comes first: a scanner that dies after claiming
         // must not leave the job looking as if it were still on its way.
-        let (bucket, key, last_error, job) = mark_job_failed(engine, &dead).await?;
+        let Dead { bucket, key, last_error, failed: job, finished, running } =
+            mark_job_failed(engine, &dead).await?;
+        if running {
+            // A later scan decides, once the run has ended.
+            continue;
+        }
+        if finished {
+            tracing::info!(message_id = %dead.message_id, key = key.as_deref().unwrap_or("-"), "a dead letter of a job that finished: back to the queue to be acknowledged");
+            ports.queue.dlq_replay(Some(std::slice::from_ref(&dead.message_id))).await?;
+            continue;
+        }
         let claim = format!("dlq-alert:{}:{}", dead.message_id, dead.dead_lettered_at.timestamp_millis());
         if !ports.jobs.claim_once(&claim).await? {
             continue;
@@ -62,25 +77,41 @@ pub async fn scan_once(engine: &Engine) -> Result<usize, PortError> {
     Ok(alerted)
 }
 
-/// What a dead letter was about: bucket, key, last error, and its job once marked failed.
-type DeadJob = (Option<String>, Option<String>, String, Option<weir_core::Job>);
+/// What a dead letter was about.
+struct Dead {
+    bucket: Option<String>,
+    key: Option<String>,
+    last_error: String,
+    /// Its job, once marked failed.
+    failed: Option<weir_core::Job>,
+    /// Its job finished otherwise (succeeded, rejected, skipped, superseded).
+    finished: bool,
+    /// A run still holds its job.
+    running: bool,
+}
+
+impl Dead {
+    fn about(bucket: Option<String>, key: Option<String>, last_error: impl Into<String>) -> Dead {
+        Dead { bucket, key, last_error: last_error.into(), failed: None, finished: false, running: false }
+    }
+}
 
 /// Finds the dead letter's job, marks it failed, and returns what it was about.
-async fn mark_job_failed(engine: &Engine, dead: &DeadLetter) -> Result<DeadJob, PortError> {
+async fn mark_job_failed(engine: &Engine, dead: &DeadLetter) -> Result<Dead, PortError> {
     let record = match QueueEvent::parse(&dead.body) {
         Ok(QueueEvent::Records(e)) => e.records.into_iter().next(),
         Ok(QueueEvent::TestEvent) => None,
-        Err(e) => return Ok((None, None, format!("not an S3 event: {}", e.reason), None)),
+        Err(e) => return Ok(Dead::about(None, None, format!("not an S3 event: {}", e.reason))),
     };
-    let Some(record) = record else { return Ok((None, None, "an event with no records".into(), None)) };
+    let Some(record) = record else { return Ok(Dead::about(None, None, "an event with no records")) };
     let Ok(key) = record.key() else {
-        return Ok((Some(record.s3.bucket.name), None, "undecodable key".into(), None));
+        return Ok(Dead::about(Some(record.s3.bucket.name), None, "undecodable key"));
     };
     let bucket = record.s3.bucket.name.clone();
     let id = JobId::for_object(&bucket, &key, &record.s3.object.e_tag);
     let jobs = &engine.ports().jobs;
     let mut last_error = "no job record (the worker never got to it)".to_string();
-    let mut failed = None;
+    let (mut failed, mut finished, mut running) = (None, false, false);
     if let Some(mut job) = jobs.get(&id).await? {
         last_error = match &job.error {
             Some(e) => e.clone(),
@@ -89,11 +120,12 @@ async fn mark_job_failed(engine: &Engine, dead: &DeadLetter) -> Result<DeadJob, 
         };
         // A run may still hold the job (its message waited for the key too long and ran out of
         // receives while that run went on): its outcome is the run's to record.
-        let running = jobs
-            .source_key(&bucket, &key)
-            .await?
-            .and_then(|k| k.lease)
-            .is_some_and(|l| l.job == id && l.expires_ms > chrono::Utc::now().timestamp_millis());
+        running = !job.status.is_terminal()
+            && jobs
+                .source_key(&bucket, &key)
+                .await?
+                .and_then(|k| k.lease)
+                .is_some_and(|l| l.job == id && l.expires_ms > chrono::Utc::now().timestamp_millis());
         if !job.status.is_terminal() && !running {
             job.give_up(format!(
                 "dead-lettered after {} receives; last error: {last_error}",
@@ -103,7 +135,9 @@ async fn mark_job_failed(engine: &Engine, dead: &DeadLetter) -> Result<DeadJob, 
         }
         if job.status == weir_core::JobStatus::Failed {
             failed = Some(job);
+        } else {
+            finished = job.status.is_terminal();
         }
     }
-    Ok((Some(bucket), Some(key), last_error, failed))
+    Ok(Dead { bucket: Some(bucket), key: Some(key), last_error, failed, finished, running })
 }

@@ -29,6 +29,9 @@ pub struct Reprocess {
     pub checkpoint: Option<PathBuf>,
 }
 
+/// How old an object must be before reconcile takes its missing event for lost.
+pub const SETTLE: Duration = Duration::from_secs(5);
+
 /// What happened to each object considered.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tally {
@@ -45,14 +48,20 @@ pub struct Tally {
 /// (a re-upload whose event was lost): their event makes them duplicates, moved where the job's
 /// source went. Nothing is sent for a version whose event is still on the queue. Returns how
 /// many were sent.
-pub async fn on_start(engine: &Engine) -> Result<u64, PortError> {
+///
+/// Only objects written at least `settled` ago are considered: an upload's own event is sent
+/// just after its object is stored, and announcing an object in that moment would make a
+/// second event for one upload (a spurious duplicate). `weir run` looks once at start and
+/// once more [`SETTLE`] later for what was too fresh the first time.
+pub async fn on_start(engine: &Engine, settled: Duration) -> Result<u64, PortError> {
+    let newest = chrono::Utc::now() - chrono::Duration::from_std(settled).unwrap_or(chrono::Duration::MAX);
     let config = engine.config();
     let ports = engine.ports();
     let mut sent = 0;
     for p in &config.pipelines {
         let bucket = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
         for obj in ports.objects.list(bucket, &p.source.prefix).await? {
-            if !p.source.matches(&obj.key) {
+            if !p.source.matches(&obj.key) || obj.last_modified > newest {
                 continue;
             }
             let id = JobId::for_object(&obj.bucket, &obj.key, &obj.etag);

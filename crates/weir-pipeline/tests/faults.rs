@@ -382,3 +382,42 @@ async fn a_run_killed_after_moving_a_rejected_file_resumes_as_rejected() {
     );
     h.stop().await;
 }
+
+/// Every delete of a message fails while set: workers that finish a job and die before
+/// acknowledging its message, again and again.
+struct DeletesFail(AtomicBool);
+
+impl FaultPlan for DeletesFail {
+    fn decide(&self, op: &'static str, _detail: &str) -> Option<Fault> {
+        (op == "queue.delete" && self.0.load(Ordering::SeqCst)).then_some(Fault::Before)
+    }
+}
+
+/// A message whose job finished, but whose receivers kept failing to delete it, runs out of
+/// receives: the work is done, so the scanner alerts nobody and sends it back to be
+/// acknowledged, and the DLQ holds only what needs a person (the kill -9 test met this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_of_a_finished_job_is_acknowledged_without_an_alert() {
+    let deletes_fail = Arc::new(DeletesFail(true.into()));
+    let plan = deletes_fail.clone();
+    let h = Harness::start_with(fast_config(), move |p| faults::wrap(p, plan)).await;
+    let queue = h.raw.queue.clone();
+    let job = h.upload("raw/sales.csv", std::fs::read(samples().join("sales.csv")).unwrap()).await;
+    let done = h.wait(&job.job_id).await;
+    assert_eq!(done.status, JobStatus::Succeeded);
+    common::eventually("the message to run out of receives", || async {
+        (queue.stats().await.unwrap().dead_letters == 1).then_some(())
+    })
+    .await;
+    deletes_fail.0.store(false, Ordering::SeqCst);
+    common::eventually("the dead letter acknowledged", || async {
+        let s = queue.stats().await.unwrap();
+        (s.dead_letters + s.visible + s.in_flight == 0).then_some(())
+    })
+    .await;
+    assert_eq!(weir_pipeline::dlq::scan_once(&h.engine).await.unwrap(), 0, "nobody to alert");
+    assert_eq!(h.jobs.get(&job.job_id).await.unwrap().unwrap(), done, "the job is as it finished");
+    let notes = h.notes.0.lock().unwrap().clone();
+    assert_eq!(notes.len(), 1, "the success notice only: {notes:#?}");
+    assert_eq!(notes[0].attributes["status"], "succeeded");
+}

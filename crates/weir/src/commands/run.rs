@@ -25,10 +25,21 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
         input = %config.buckets.input, "weir is running; upload with `weir put FILE` (Ctrl-C stops)"
     );
     if config.worker.reconcile_on_start {
-        let queued = weir_pipeline::reconcile::on_start(&engine).await?;
+        use weir_pipeline::reconcile::{on_start, SETTLE};
+        let queued = on_start(&engine, SETTLE).await?;
         if queued > 0 {
             tracing::info!(queued, "queued objects that were waiting without a job");
         }
+        // Once more for what was written in the moments before the start.
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SETTLE).await;
+            match on_start(&engine, SETTLE).await {
+                Ok(0) => {}
+                Ok(queued) => tracing::info!(queued, "queued objects that were waiting without a job"),
+                Err(e) => tracing::warn!(error = %e, "looking for objects waiting without a job"),
+            }
+        });
     }
     let grace = Duration::from_secs(config.worker.shutdown_grace_secs);
     let worker = Worker::new(engine.clone(), concurrency, grace);
