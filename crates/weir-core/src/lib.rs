@@ -16,6 +16,7 @@ pub mod job;
 pub mod keys;
 pub mod notify_config;
 pub mod problem;
+pub mod schedule;
 pub mod stats;
 pub mod summary;
 
