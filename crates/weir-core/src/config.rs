@@ -122,7 +122,20 @@ impl Config {
     /// Parses TOML; fields left out take their defaults. An empty document has no pipelines,
     /// so zero-config callers use [`Config::bundled`] instead.
     pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
-        toml::from_str(text)
+        let mut config: Config = toml::from_str(text)?;
+        // An image pipeline takes every file under its prefix unless its source names a suffix
+        // (pictures are told apart by their content): the `.csv` default is the data pipelines'.
+        if config.pipelines.iter().any(|p| p.kind == PipelineKind::Image) {
+            let raw: toml::Table = toml::from_str(text)?;
+            let written = raw.get("pipeline").and_then(|p| p.as_array());
+            for (i, p) in config.pipelines.iter_mut().enumerate() {
+                let source = written.and_then(|w| w.get(i)).and_then(|t| t.get("source"));
+                if p.kind == PipelineKind::Image && source.and_then(|s| s.get("suffix")).is_none() {
+                    p.source.suffix.clear();
+                }
+            }
+        }
+        Ok(config)
     }
 
     /// The settings that hold a secret, by their path (`server.api_token`,
@@ -206,6 +219,15 @@ impl Config {
                 if d.expr.trim().is_empty() {
                     problems
                         .push(Problem::new(format!("{at}.derived[{j}] ({})", d.name), "empty expression"));
+                }
+            }
+            if p.kind == PipelineKind::Image {
+                problems.extend(p.image.validate().into_iter().map(|e| e.under(&format!("{at}.image"))));
+                if !p.columns.is_empty() || !p.derived.is_empty() {
+                    problems.push(Problem::new(
+                        at.clone(),
+                        "an image pipeline has no columns or derived fields (they describe rows of data)",
+                    ));
                 }
             }
             if self.records.sink != RecordsSinkKind::None && p.output.format != OutputFormat::Ndjson {
@@ -304,6 +326,9 @@ impl Default for WorkerConfig {
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     pub name: String,
+    /// What the pipeline makes of a file: rows (`data`, the default) or thumbnails (`image`).
+    #[serde(default, skip_serializing_if = "PipelineKind::is_data")]
+    pub kind: PipelineKind,
     #[serde(default)]
     pub source: SourceConfig,
     #[serde(default)]
@@ -322,6 +347,25 @@ pub struct PipelineConfig {
     /// The workflow the pipeline's files run through (the built-in one by default).
     #[serde(default, skip_serializing_if = "WorkflowConfig::is_default")]
     pub workflow: WorkflowConfig,
+    /// An image pipeline's thumbnails and limits.
+    #[serde(default, skip_serializing_if = "ImageConfig::is_default")]
+    pub image: ImageConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PipelineKind {
+    /// CSV, JSON or NDJSON: checked, typed and summarised row by row.
+    #[default]
+    Data,
+    /// JPEG, PNG, GIF or WebP pictures: thumbnails and a metadata document (`[pipeline.image]`).
+    Image,
+}
+
+impl PipelineKind {
+    pub fn is_data(&self) -> bool {
+        *self == PipelineKind::Data
+    }
 }
 
 /// `[pipeline.workflow]`: an Amazon States Language definition, and what its task resources
@@ -726,6 +770,7 @@ impl OutputFormat {
 }
 
 pub use crate::aws_config::AwsConfig;
+pub use crate::image_config::{ExifPolicy, ImageConfig, ThumbnailFormat, ThumbnailSize};
 pub use crate::notify_config::{
     NotifyConfig, SmtpSecurity, SubscriptionConfig, SubscriptionKind, WebhookFormat,
 };
@@ -863,12 +908,54 @@ mod tests {
     #[test]
     fn the_default_config_is_the_sales_pipeline_and_valid() {
         let c = Config::bundled();
-        assert_eq!(c.pipelines.len(), 1);
+        assert_eq!(c.pipelines.len(), 2);
         assert_eq!(c.pipelines[0].columns.len(), 6);
         assert!(c.validate().is_empty(), "{:?}", c.validate());
         assert!(c.pipeline_for("weir-input", "raw/sales.csv").is_some());
         assert!(c.pipeline_for("weir-input", "failed/2024/01/01/sales.csv").is_none());
         assert!(c.pipeline_for("weir-input", "raw/notes.txt").is_none());
+        // The image pipeline takes any name under images/ (the content decides), nothing else.
+        let images = &c.pipelines[1];
+        assert_eq!((images.kind, images.source.suffix.as_str()), (PipelineKind::Image, ""));
+        assert_eq!(images.image, ImageConfig::default());
+        assert_eq!(c.pipeline_for("weir-input", "images/cat.JPG").map(|p| p.name.as_str()), Some("images"));
+        assert_eq!(c.pipeline_for("weir-input", "images/notes.txt").map(|p| p.name.as_str()), Some("images"));
+        assert!(c.pipeline_for("weir-input", "failed/2024/01/01/images/cat.jpg").is_none());
+    }
+
+    #[test]
+    fn an_image_pipeline_takes_any_suffix_unless_it_names_one() {
+        let c = Config::from_toml(
+            "[[pipeline]]\nname = \"sales\"\n[[pipeline]]\nname = \"photos\"\nkind = \"image\"\nsource = { prefix = \"in/\" }\n\
+             [[pipeline]]\nname = \"jpegs\"\nkind = \"image\"\nsource = { prefix = \"j/\", suffix = \".jpg\" }\n\
+             [pipeline.image]\nsizes = { banner = \"1200x400\" }\nexif = \"keep\"\n",
+        )
+        .unwrap();
+        let suffixes: Vec<_> = c.pipelines.iter().map(|p| p.source.suffix.as_str()).collect();
+        assert_eq!(suffixes, [".csv", "", ".jpg"]);
+        assert_eq!(c.pipelines[2].image.exif, ExifPolicy::Keep);
+        assert_eq!(c.pipelines[2].image.boxes().unwrap(), [("banner".to_string(), 1200, 400)]);
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+
+        let mut bad = c.clone();
+        bad.pipelines[1].columns = Config::bundled().pipelines[0].columns.clone();
+        bad.pipelines[1].image.quality = 101;
+        let problems: Vec<String> = bad.validate().iter().map(ToString::to_string).collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p == "pipeline[1] (photos).image.quality: 101 is not a quality; use 1-100"),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("pipeline[1] (photos): an image pipeline has no columns")),
+            "{problems:?}"
+        );
+        assert!(Config::from_toml("[[pipeline]]\nname = \"x\"\nkind = \"video\"\n").is_err());
+        assert!(Config::from_toml(
+            "[[pipeline]]\nname = \"x\"\nkind = \"image\"\nimage = { exif = \"gps\" }\n"
+        )
+        .is_err());
     }
 
     #[test]

@@ -174,6 +174,9 @@ pub struct Job {
     /// cleared when the job finishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Checkpoint>,
+    /// An image job's picture: dimensions, format, EXIF summary, thumbnails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<crate::image::ImageSummary>,
 }
 
 /// The state to run next and the data it gets.
@@ -209,6 +212,7 @@ impl Job {
             steps: Vec::new(),
             sequencer: None,
             checkpoint: None,
+            image: None,
         }
     }
 

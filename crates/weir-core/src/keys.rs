@@ -112,6 +112,19 @@ impl OutputKeys {
     }
 }
 
+/// Where an image job's thumbnail of size `size` goes: `thumbnails/<size>/<bucket>/<key>_<size>.<ext>`,
+/// the seed's `thumbnails/<size>/<name>_<size>.jpg` with the whole source (bucket, folders and
+/// extension) kept, so that `a/x.jpg`, `b/x.jpg` and `a/x.png` do not write over each other.
+/// `size` is a checked size name (no `/`), which keeps the mapping injective.
+pub fn thumbnail_key(bucket: &str, key: &str, size: &str, ext: &str) -> String {
+    format!("thumbnails/{size}/{bucket}/{key}_{size}.{ext}")
+}
+
+/// Where an image job's metadata document goes: `metadata/<bucket>/<key>.json`.
+pub fn image_metadata_key(bucket: &str, key: &str) -> String {
+    format!("metadata/{bucket}/{key}.json")
+}
+
 /// Where a rejected source is moved in its own bucket: `failed/YYYY/MM/DD/<source key>`.
 ///
 /// The whole key (not just the file name) keeps `raw/a/x.csv` and `raw/b/x.csv` apart; the date
@@ -143,6 +156,28 @@ mod tests {
         assert_ne!(a.results, b.results);
         assert_ne!(a.summary, OutputKeys::for_source("in2", "raw/a.csv", "ndjson").summary);
         assert_eq!(a.results, "processed/in/raw/a.csv.ndjson");
+    }
+
+    #[test]
+    fn image_keys_keep_the_whole_source() {
+        assert_eq!(
+            thumbnail_key("weir-input", "images/cat.jpg", "small", "jpg"),
+            "thumbnails/small/weir-input/images/cat.jpg_small.jpg"
+        );
+        let keys = [
+            ("in", "images/a/x.jpg"),
+            ("in", "images/b/x.jpg"),
+            ("in", "images/a/x.png"),
+            ("in2", "images/a/x.jpg"),
+        ];
+        let mut thumbs: Vec<_> = keys.iter().map(|(b, k)| thumbnail_key(b, k, "small", "jpg")).collect();
+        let mut metas: Vec<_> = keys.iter().map(|(b, k)| image_metadata_key(b, k)).collect();
+        thumbs.sort();
+        thumbs.dedup();
+        metas.sort();
+        metas.dedup();
+        assert_eq!((thumbs.len(), metas.len()), (4, 4));
+        assert_eq!(image_metadata_key("in", "images/a/x.jpg"), "metadata/in/images/a/x.jpg.json");
     }
 
     #[test]

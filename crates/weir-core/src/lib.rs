@@ -12,6 +12,8 @@ pub mod backoff;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod image;
+pub mod image_config;
 pub mod job;
 pub mod keys;
 pub mod notify_config;
