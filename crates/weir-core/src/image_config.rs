@@ -27,7 +27,7 @@ pub struct ImageConfig {
     pub max_input_bytes: u64,
     /// Pictures with more pixels (width × height, as the file's header says) are rejected
     /// before any pixel is decoded: a 100,000 × 100,000 header is a decompression bomb. The
-    /// memory an image job takes is bounded by this: at most 4 bytes per pixel.
+    /// memory an image job takes is bounded by this: a few bytes per pixel, 8 at most.
     pub max_pixels: u64,
     /// What the thumbnails keep of the source's EXIF data.
     pub exif: ExifPolicy,

@@ -3,11 +3,13 @@
 //!
 //! Each format's decoder is asked for the picture's size before it allocates anything for the
 //! pixels, so a 100,000 × 100,000 header costs nothing but its own bytes. What a decode then
-//! holds is about 4 bytes per pixel at most: PNG is reduced to 8 bits a channel while it is read
+//! holds is a few bytes per pixel of the header's size, and so at most
+//! [`MAX_BYTES_PER_PIXEL`] × `max_pixels`: PNG is reduced to 8 bits a channel while it is read
 //! (a 16-bit PNG never exists at full depth), GIF and WebP give 8-bit RGB(A), and a JPEG is
 //! decoded in the DCT domain at the smallest scale (1/8, 1/4, 1/2, 1) that still gives the
-//! largest thumbnail twice the pixels it needs, which is also what makes it fast. A progressive
-//! JPEG keeps its coefficients (2 bytes each) for the whole picture while it is read.
+//! largest thumbnail the pixels it needs, which is also what makes it fast. The worst cases are
+//! a progressive JPEG, whose coefficients (2 bytes each, up to 4 components) are kept for the
+//! whole picture while it is read, and a GIF, whose first frame is drawn on a canvas.
 
 use std::io::Cursor;
 use std::num::NonZeroU64;
@@ -79,6 +81,9 @@ fn check_pixels(format: Format, width: u32, height: u32, max_pixels: u64) -> Res
     Ok(())
 }
 
+/// What decoding holds at most per pixel of the header's size (see the module's notes).
+pub const MAX_BYTES_PER_PIXEL: u64 = 8;
+
 /// Bytes a decoder may allocate: the output at 4 bytes a pixel, and room for its own tables.
 fn memory_limit(max_pixels: u64) -> u64 {
     max_pixels.saturating_mul(4).saturating_add(16 << 20)
@@ -90,7 +95,10 @@ fn jpeg(
     want: &dyn Fn(u32, u32) -> (u32, u32),
 ) -> Result<(Header, Pixels), ImageError> {
     use jpeg_decoder::PixelFormat;
-    let corrupt = |e: jpeg_decoder::Error| ImageError::corrupt("JPEG", e);
+    let corrupt = |e: jpeg_decoder::Error| {
+        let eof = matches!(&e, jpeg_decoder::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof);
+        ImageError::decoding("JPEG", eof, e)
+    };
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info().map_err(corrupt)?;
     let info = decoder.info().ok_or_else(|| ImageError::corrupt("JPEG", "no frame header"))?;
@@ -140,7 +148,11 @@ fn jpeg(
 
 fn png(bytes: &[u8], max_pixels: u64) -> Result<(Header, Pixels), ImageError> {
     use png::{BitDepth, ColorType, Transformations};
-    let corrupt = |e: png::DecodingError| ImageError::corrupt("PNG", e);
+    let corrupt = |e: png::DecodingError| {
+        let eof =
+            matches!(&e, png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof);
+        ImageError::decoding("PNG", eof, e)
+    };
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     // 8 bits a channel and no palette, whatever the file holds.
     decoder.set_transformations(Transformations::normalize_to_color8());
@@ -182,7 +194,14 @@ fn png(bytes: &[u8], max_pixels: u64) -> Result<(Header, Pixels), ImageError> {
 }
 
 fn gif(bytes: &[u8], max_pixels: u64) -> Result<(Header, Pixels), ImageError> {
-    let corrupt = |e: gif::DecodingError| ImageError::corrupt("GIF", e);
+    let corrupt = |e: gif::DecodingError| {
+        let eof = match &e {
+            gif::DecodingError::UnexpectedEof => true,
+            gif::DecodingError::Io(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+            _ => false,
+        };
+        ImageError::decoding("GIF", eof, e)
+    };
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::RGBA);
     if let Some(limit) = NonZeroU64::new(memory_limit(max_pixels)) {
@@ -217,7 +236,10 @@ fn gif(bytes: &[u8], max_pixels: u64) -> Result<(Header, Pixels), ImageError> {
 }
 
 fn webp(bytes: &[u8], max_pixels: u64) -> Result<(Header, Pixels), ImageError> {
-    let corrupt = |e: image_webp::DecodingError| ImageError::corrupt("WEBP", e);
+    let corrupt = |e: image_webp::DecodingError| {
+        let eof = matches!(&e, image_webp::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof);
+        ImageError::decoding("WEBP", eof, e)
+    };
     let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
     check_pixels(Format::WebP, width, height, max_pixels)?;

@@ -18,7 +18,9 @@ pub enum ImageError {
         "the {format} header says {width} × {height} pixels ({megapixels:.1} megapixels), more than the {limit_megapixels:.1} megapixels the pipeline decodes (image.max_pixels): refused before decoding (a decompression bomb, or a picture too large for this pipeline)"
     )]
     TooManyPixels { format: &'static str, width: u64, height: u64, megapixels: f64, limit_megapixels: f64 },
-    #[error("the {format} data is corrupt or cut short: {detail}")]
+    #[error("the {format} file ends before its picture does: it is truncated (an upload cut short?)")]
+    Truncated { format: &'static str },
+    #[error("the {format} data is corrupt: {detail}")]
     Corrupt { format: &'static str, detail: String },
     #[error("making the {size} thumbnail: {detail}")]
     Thumbnail { size: String, detail: String },
@@ -27,5 +29,14 @@ pub enum ImageError {
 impl ImageError {
     pub(crate) fn corrupt(format: &'static str, detail: impl std::fmt::Display) -> ImageError {
         ImageError::Corrupt { format, detail: detail.to_string() }
+    }
+
+    /// A decoder's error: `Truncated` when it ran out of bytes (`eof`), else `Corrupt`.
+    pub(crate) fn decoding(format: &'static str, eof: bool, detail: impl std::fmt::Display) -> ImageError {
+        if eof {
+            ImageError::Truncated { format }
+        } else {
+            ImageError::corrupt(format, detail)
+        }
     }
 }
