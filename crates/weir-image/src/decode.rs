@@ -66,7 +66,7 @@ pub fn decode(
 
 fn check_pixels(format: Format, width: u32, height: u32, max_pixels: u64) -> Result<(), ImageError> {
     if width == 0 || height == 0 {
-        return Err(ImageError::corrupt(format.name(), format!("the header says {width} × {height} pixels")));
+        return Err(ImageError::corrupt(format.name(), format!("the header says {width} x {height} pixels")));
     }
     let pixels = u64::from(width) * u64::from(height);
     if pixels > max_pixels {

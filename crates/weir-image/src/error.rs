@@ -1,5 +1,6 @@
 //! Why a picture was refused. Every variant is the file's fault (a retry would refuse it
-//! again), and each message says what was found and which setting, if any, decides it.
+//! again), and each message says what was found and which setting, if any, decides it. Messages
+//! are ASCII: a rejection's reason travels in S3 object metadata (an HTTP header).
 
 /// A refused picture.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -15,7 +16,7 @@ pub enum ImageError {
     #[error("a {format} file: weir reads JPEG, PNG, GIF and WebP pictures")]
     Unsupported { format: &'static str },
     #[error(
-        "the {format} header says {width} × {height} pixels ({megapixels:.1} megapixels), more than the {limit_megapixels:.1} megapixels the pipeline decodes (image.max_pixels): refused before decoding (a decompression bomb, or a picture too large for this pipeline)"
+        "the {format} header says {width} x {height} pixels ({megapixels:.1} megapixels), more than the {limit_megapixels:.1} megapixels the pipeline decodes (image.max_pixels): refused before decoding (a decompression bomb, or a picture too large for this pipeline)"
     )]
     TooManyPixels { format: &'static str, width: u64, height: u64, megapixels: f64, limit_megapixels: f64 },
     #[error("the {format} file ends before its picture does: it is truncated (an upload cut short?)")]

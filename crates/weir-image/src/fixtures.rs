@@ -6,6 +6,7 @@
 
 use std::io::Cursor;
 
+pub use exif;
 use exif::{Field, In, Rational, Tag, Value};
 
 pub const RED: [u8; 3] = [255, 0, 0];

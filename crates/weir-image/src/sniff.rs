@@ -69,8 +69,8 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ImageError> {
 /// The first bytes, as text if they are printable (a CSV's header), else in hex.
 fn describe_start(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(16)];
-    let printable = head.iter().all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\t');
-    let more = if bytes.len() > head.len() { "…" } else { "" };
+    let printable = head.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let more = if bytes.len() > head.len() { "..." } else { "" };
     if printable {
         format!("{:?}{more}", String::from_utf8_lossy(head))
     } else {
@@ -91,7 +91,9 @@ mod tests {
         assert_eq!(sniff(b"RIFF\x24\0\0\0WEBPVP8 "), Ok(Format::WebP));
         assert_eq!(sniff(b""), Err(ImageError::Empty));
         let csv = sniff(b"order_id,customer_name,product\n1,a,b\n").unwrap_err().to_string();
-        assert!(csv.contains("starts with \"order_id,custome\"…"), "{csv}");
+        assert!(csv.contains("starts with \"order_id,custome\"..."), "{csv}");
+        let short = sniff(b"a,b\n1,2\n").unwrap_err().to_string();
+        assert!(short.ends_with("starts with \"a,b\\n1,2\\n\""), "{short}");
         let binary = sniff(&[0, 1, 2, 3]).unwrap_err().to_string();
         assert!(binary.ends_with("starts with bytes 00 01 02 03"), "{binary}");
         let heic = sniff(b"\0\0\0\x18ftypheic\0\0\0\0").unwrap_err().to_string();

@@ -76,19 +76,19 @@ fn parent() {
         (
             "png-bomb-100000x100000",
             fixtures::bomb_png(100_000, 100_000),
-            "refused the PNG header says 100000 × 100000",
+            "refused the PNG header says 100000 x 100000",
             4 * MIB / 1024,
         ),
         (
             "jpeg-bomb-65535x65535",
             bomb_jpeg(65_535, 65_535),
-            "refused the JPEG header says 65535 × 65535",
+            "refused the JPEG header says 65535 x 65535",
             4 * MIB / 1024,
         ),
         (
             "gif-bomb-65535x65535",
             bomb_gif(65_535, 65_535),
-            "refused the GIF header says 65535 × 65535",
+            "refused the GIF header says 65535 x 65535",
             4 * MIB / 1024,
         ),
         (

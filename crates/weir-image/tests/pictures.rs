@@ -198,7 +198,12 @@ fn png_and_webp_thumbnails_keep_transparency() {
 #[test]
 fn hostile_files_are_refused_with_their_reason() {
     let config = ImageConfig::default();
-    let refuse = |bytes: &[u8]| process(bytes, &config).unwrap_err();
+    let refuse = |bytes: &[u8]| {
+        let e = process(bytes, &config).unwrap_err();
+        // The reason travels in S3 metadata, an HTTP header: ASCII only.
+        assert!(e.to_string().is_ascii(), "{e}");
+        e
+    };
 
     assert_eq!(refuse(b""), ImageError::Empty);
     let csv = refuse(b"order_id,customer_name,product\n1,Ann,Widget\n").to_string();
