@@ -553,6 +553,9 @@ fn record_outputs(job: &mut Job, state: &Value) {
         job.valid_rows = summary.valid_rows;
         job.invalid_rows = summary.invalid_rows;
     }
+    if let Some(image) = state.get(fields::IMAGE).and_then(|s| serde_json::from_value(s.clone()).ok()) {
+        job.image = Some(image);
+    }
     if let Some(keys) = state.get(fields::OUTPUT_KEYS).and_then(Value::as_object) {
         for (role, key) in keys {
             if let Some(k) = key.as_str() {

@@ -3,7 +3,8 @@
 //! * [`ingest`] — an object arrives: store it, emit the S3-shaped event to the queue for every
 //!   matching source, and record the job as `queued`.
 //! * [`tasks`] — the named workflow tasks (`weir:validate-schema`, `weir:transform`,
-//!   `weir:move-to-failed`, `weir:archive`, `weir:notify`) that take and return JSON state.
+//!   `weir:move-to-failed`, `weir:archive`, `weir:notify`, and `weir:process-image` for image
+//!   pipelines) that take and return JSON state.
 //! * [`engine`] — runs one queue message: parse the event, find or create the job, run the
 //!   pipeline's workflow, record the outcome, and say what to do with the message.
 //! * [`worker`] — the receive loop with bounded concurrency and graceful shutdown.
@@ -33,5 +34,8 @@ pub use engine::{Disposition, Engine, EngineError};
 pub use weir_ports::Ports;
 pub use worker::Worker;
 
-/// The workflow every pipeline runs unless it names its own.
+/// The workflow every data pipeline runs unless it names its own.
 pub const DEFAULT_WORKFLOW: &str = include_str!("default_workflow.asl.json");
+
+/// The workflow every image pipeline runs unless it names its own.
+pub const DEFAULT_IMAGE_WORKFLOW: &str = include_str!("default_image_workflow.asl.json");

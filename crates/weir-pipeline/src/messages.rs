@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use weir_core::image::ImageSummary;
 use weir_core::Summary;
 use weir_ports::Notification;
 
@@ -65,6 +66,42 @@ pub fn success(
         text,
         attributes: attributes(job_id, pipeline, "succeeded"),
         payload,
+    }
+}
+
+/// The success message of an image job: file, job id, the picture, its thumbnails.
+pub fn image_success(job_id: &str, pipeline: &str, source_key: &str, image: &ImageSummary) -> Notification {
+    let file = file_name(source_key);
+    let finished_at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let thumbnails: Vec<String> =
+        image.thumbnails.iter().map(|t| format!("{} {}x{}: {}", t.name, t.width, t.height, t.key)).collect();
+    let text = format!(
+        "weir processed a picture.\n\nFile: {file}\nJob ID: {job_id}\nFinished at: {finished_at}\n\n\
+         Picture: {} {}x{} ({}), {} bytes\n\nThumbnails:\n  {}\n",
+        image.format,
+        image.display_width,
+        image.display_height,
+        image.mode,
+        image.file_size,
+        thumbnails.join("\n  ")
+    );
+    Notification {
+        topic: "success".into(),
+        subject: Notification::clamp_subject(&format!(
+            "✅ weir: {file} processed ({}x{} {})",
+            image.display_width, image.display_height, image.format
+        )),
+        text,
+        attributes: attributes(job_id, pipeline, "succeeded"),
+        payload: json!({
+            "event": "job_succeeded",
+            "file": file,
+            "source_key": source_key,
+            "job_id": job_id,
+            "pipeline": pipeline,
+            "finished_at": finished_at,
+            "image": image,
+        }),
     }
 }
 

@@ -35,4 +35,6 @@ pub mod fields {
     pub const FAILED_KEY: &str = "failed_key";
     pub const ARCHIVE_KEY: &str = "archive_key";
     pub const NOTIFICATION: &str = "notification";
+    /// An image job's [`weir_core::image::ImageSummary`].
+    pub const IMAGE: &str = "image";
 }

@@ -8,11 +8,12 @@
 
 use std::path::PathBuf;
 
+use weir_core::config::PipelineKind;
 use weir_core::{PipelineConfig, Problem};
 use weir_workflow::{DefinitionError, ResourceAliases, StateMachine, PASS_THROUGH};
 
 use crate::tasks::PipelineTasks;
-use crate::DEFAULT_WORKFLOW;
+use crate::{DEFAULT_IMAGE_WORKFLOW, DEFAULT_WORKFLOW};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -44,6 +45,9 @@ impl WorkflowError {
 /// The pipeline's checked state machine and its resource aliases.
 pub fn load(pipeline: &PipelineConfig) -> Result<(StateMachine, ResourceAliases), WorkflowError> {
     let (origin, text) = match &pipeline.workflow.file {
+        None if pipeline.kind == PipelineKind::Image => {
+            ("(built-in, images)".to_string(), DEFAULT_IMAGE_WORKFLOW.to_string())
+        }
         None => ("(built-in)".to_string(), DEFAULT_WORKFLOW.to_string()),
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -100,6 +104,13 @@ mod tests {
         let (machine, aliases) = load(&pipeline(&mapped)).unwrap();
         assert_eq!(machine.start_at, "Parse");
         assert_eq!(aliases.target("arn:aws:lambda:us-east-1:2:function:parse-csv"), "weir:pass");
+    }
+
+    #[test]
+    fn an_image_pipeline_runs_the_built_in_image_workflow() {
+        let images = weir_core::Config::bundled().pipelines.remove(1);
+        let (machine, _) = load(&images).unwrap();
+        assert_eq!(machine.start_at, "ProcessImage");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! work; after recovery the invariants must hold.
 //!
 //! * every upload ends in exactly one terminal state, the one a clean run gives;
-//! * outputs (results, summaries, error reports, archived and failed sources) are byte for byte
-//!   those of a clean run;
+//! * outputs (results, summaries, error reports, thumbnails, image metadata, archived and failed
+//!   sources) are byte for byte those of a clean run;
 //! * the records sink holds each row once;
 //! * exactly one notification per job with an idempotent notifier (the outbox of `weir run`),
 //!   at most one with any other;
@@ -69,11 +69,24 @@ fn wrap(ports: Ports, f: Arc<Faults>) -> Ports {
     faults::wrap(ports, f)
 }
 
-const FILES: [(&str, JobStatus); 3] = [
-    ("sales.csv", JobStatus::Succeeded),
-    ("bad_schema.csv", JobStatus::Rejected),
-    ("bad_rows.csv", JobStatus::Succeeded),
+/// The uploads, by key: the data samples, a picture and a file posing as one.
+const FILES: [(&str, JobStatus); 5] = [
+    ("raw/sales.csv", JobStatus::Succeeded),
+    ("raw/bad_schema.csv", JobStatus::Rejected),
+    ("raw/bad_rows.csv", JobStatus::Succeeded),
+    ("images/photo.jpg", JobStatus::Succeeded),
+    ("images/lying.jpg", JobStatus::Rejected),
 ];
+
+fn content(key: &str) -> Vec<u8> {
+    match key {
+        "images/photo.jpg" => {
+            weir_image::fixtures::jpeg(640, 480, Some(&weir_image::fixtures::camera_exif(6, true)))
+        }
+        "images/lying.jpg" => std::fs::read(samples().join("sales.csv")).unwrap(),
+        _ => std::fs::read(samples().join(key.trim_start_matches("raw/"))).unwrap(),
+    }
+}
 
 /// Everything a run leaves in the buckets, by path (failed/ dates normalised), with contents.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -124,8 +137,8 @@ async fn run_once(target: Option<(&'static str, usize, bool)>, idempotent_notifi
     let notes = Recorder(Default::default(), idempotent_notifier);
     let h = Harness::start_with_notifier(fast_config(), notes, move |p| wrap(p, f)).await;
     let mut ids = Vec::new();
-    for (name, _) in FILES {
-        ids.push(h.upload(&format!("raw/{name}"), std::fs::read(samples().join(name)).unwrap()).await.job_id);
+    for (key, _) in FILES {
+        ids.push(h.upload(key, content(key)).await.job_id);
     }
     let mut jobs = Vec::new();
     for id in &ids {

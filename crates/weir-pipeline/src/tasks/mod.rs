@@ -6,6 +6,7 @@
 //! already happened.
 
 mod archive;
+mod image;
 mod move_to_failed;
 mod notify;
 mod transform;
@@ -20,6 +21,7 @@ use weir_ports::PortError;
 use weir_process::Plan;
 use weir_workflow::{Task, TaskError, TaskResolver};
 
+pub use image::thumbnail_role;
 pub use notify::{holds_lease, publish_once, Published};
 pub use transform::{error_report, run_transform, TransformOutput};
 
@@ -62,6 +64,7 @@ pub struct PipelineTasks {
     move_to_failed: move_to_failed::MoveToFailed,
     archive: archive::Archive,
     notify: notify::Notify,
+    process_image: image::ProcessImage,
 }
 
 impl PipelineTasks {
@@ -71,13 +74,20 @@ impl PipelineTasks {
             transform: transform::Transform(ctx.clone()),
             move_to_failed: move_to_failed::MoveToFailed(ctx.clone()),
             archive: archive::Archive(ctx.clone()),
-            notify: notify::Notify(ctx),
+            notify: notify::Notify(ctx.clone()),
+            process_image: image::ProcessImage(ctx),
         }
     }
 
     /// The resource names these tasks answer to.
-    pub const RESOURCES: [&'static str; 5] =
-        ["weir:validate-schema", "weir:transform", "weir:move-to-failed", "weir:archive", "weir:notify"];
+    pub const RESOURCES: [&'static str; 6] = [
+        "weir:validate-schema",
+        "weir:transform",
+        "weir:move-to-failed",
+        "weir:archive",
+        "weir:notify",
+        "weir:process-image",
+    ];
 }
 
 impl TaskResolver for PipelineTasks {
@@ -88,6 +98,7 @@ impl TaskResolver for PipelineTasks {
             "weir:move-to-failed" => &self.move_to_failed,
             "weir:archive" => &self.archive,
             "weir:notify" => &self.notify,
+            "weir:process-image" => &self.process_image,
             _ => return None,
         })
     }

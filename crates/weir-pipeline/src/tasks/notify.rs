@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
+use weir_core::image::ImageSummary;
 use weir_core::Summary;
 use weir_workflow::{Task, TaskError};
 
@@ -41,6 +42,10 @@ impl Task for Notify {
                 &missing,
                 failed_key,
             )
+        } else if let Some(image) =
+            state.get(fields::IMAGE).and_then(|i| serde_json::from_value::<ImageSummary>(i.clone()).ok())
+        {
+            messages::image_success(&input.job_id, &input.pipeline, &input.source_key, &image)
         } else {
             let summary: Summary = state
                 .get(fields::SUMMARY)

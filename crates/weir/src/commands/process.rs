@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use weir_core::config::COMPRESSED_SUFFIXES;
-use weir_pipeline::one_shot::{process_file_with_progress, OneShot};
+use weir_pipeline::one_shot::{pipeline_for_file, process_file_with_progress, OneShot};
 
 use crate::cli::{Global, ProcessArgs};
 use crate::config;
@@ -19,14 +19,7 @@ pub fn run(global: &Global, args: ProcessArgs) -> Result<u8> {
             .iter()
             .find(|p| &p.name == name)
             .with_context(|| format!("no pipeline named {name:?}"))?,
-        None => {
-            let name = args.file.to_string_lossy();
-            pipelines
-                .iter()
-                .find(|p| p.source.matches_name(&name))
-                .or(pipelines.first())
-                .context("the configuration has no pipeline")?
-        }
+        None => pipeline_for_file(pipelines, &args.file).context("the configuration has no pipeline")?,
     };
     let bar = progress_bar(&args.file);
     let progress = |bytes: u64| bar.set_position(bytes);
@@ -36,6 +29,12 @@ pub fn run(global: &Global, args: ProcessArgs) -> Result<u8> {
     match &outcome {
         OneShot::Succeeded { summary, outputs } => {
             println!("{}", serde_json::to_string_pretty(summary)?);
+            for o in outputs {
+                eprintln!("wrote {}", o.display());
+            }
+        }
+        OneShot::Image { image, outputs } => {
+            println!("{}", serde_json::to_string_pretty(image)?);
             for o in outputs {
                 eprintln!("wrote {}", o.display());
             }
