@@ -96,6 +96,55 @@ fn process_prints_the_summary_and_exit_codes_say_what_happened() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\r'), "no progress bar when piped");
 }
 
+/// With no config, `weir process` takes a picture to the bundled image pipeline: three
+/// thumbnails and the metadata document in `--out`; a file that is not a picture it reads
+/// safely exits 2 with the reason.
+#[test]
+fn process_makes_thumbnails_and_metadata_of_a_picture_and_refuses_hostile_ones() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = weir()
+        .arg("process")
+        .arg(samples().join("photo.jpg"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let image: Value = serde_json::from_str(&ok(&out)).unwrap();
+    // Stored 900 x 1200 on its side, shown 1200 x 900 (EXIF orientation 6).
+    assert_eq!((image["width"].as_u64(), image["height"].as_u64()), (Some(900), Some(1200)));
+    assert_eq!((image["display_width"].as_u64(), image["display_height"].as_u64()), (Some(1200), Some(900)));
+    assert_eq!(image["exif"]["make"], "Weirphone");
+    assert_eq!(image["exif"]["has_gps"], true);
+    assert!(image["exif"].get("gps").is_none(), "the location is withheld by default: {image}");
+    for (size, w, h) in [("small", 150, 113), ("medium", 300, 225), ("large", 600, 450)] {
+        let path = out_dir.path().join(format!("photo.jpg_{size}.jpg"));
+        let (tw, th, pixels) = weir_image::fixtures::read_jpeg(&std::fs::read(&path).unwrap());
+        assert_eq!((tw, th), (w, h), "{}", path.display());
+        // The sample's red corner is top-left when the photo is shown upright.
+        let corner = weir_image::fixtures::pixel(&pixels, tw, 2, 2);
+        assert!(weir_image::fixtures::near(corner, [200, 30, 30], 40), "{size}: top-left is {corner:?}");
+    }
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("photo.jpg.json")).unwrap()).unwrap();
+    assert_eq!(written, image, "the printed metadata is the metadata document");
+
+    let bomb = out_dir.path().join("bomb.png");
+    std::fs::write(&bomb, weir_image::fixtures::bomb_png(100_000, 100_000)).unwrap();
+    let csv = out_dir.path().join("holiday.jpg");
+    std::fs::copy(samples().join("sales.csv"), &csv).unwrap();
+    let empty = out_dir.path().join("empty.gif");
+    std::fs::write(&empty, b"").unwrap();
+    for (file, reason) in
+        [(&bomb, "100000 x 100000 pixels"), (&csv, "not a picture weir reads"), (&empty, "the file is empty")]
+    {
+        let out = weir().arg("process").arg(file).arg("--out").arg(out_dir.path()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", file.display());
+        assert!(stderr.contains(reason), "{}: {stderr}", file.display());
+    }
+    assert!(!out_dir.path().join("bomb.png.json").exists());
+}
+
 #[test]
 fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
     let dir = tempfile::tempdir().unwrap();
@@ -106,6 +155,7 @@ fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
         "samples/sales.csv",
         "samples/bad_schema.csv",
         "samples/bad_rows.csv",
+        "samples/photo.jpg",
     ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
@@ -325,4 +375,11 @@ fn demo_shows_the_sample_jobs() {
     assert!(stdout.contains("raw/sales.csv") && stdout.contains("succeeded"), "{stdout}");
     assert!(stdout.contains("raw/bad_schema.csv") && stdout.contains("rejected"), "{stdout}");
     assert!(stdout.contains("raw/bad_rows.csv"), "{stdout}");
+    // The table's row of the sample picture: the image pipeline made its metadata.
+    let photo = stdout.lines().find(|l| l.starts_with("j-") && l.contains("images/photo.jpg"));
+    let photo = photo.unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        photo.contains("succeeded") && photo.contains("metadata/weir-input/images/photo.jpg.json"),
+        "{photo}"
+    );
 }

@@ -9,7 +9,7 @@ use weir_core::Job;
 use weir_pipeline::{ingest, Engine, Worker};
 use weir_ports::Metadata;
 
-use super::init::SAMPLES;
+use super::init::{IMAGE_SAMPLES, SAMPLES};
 use super::jobs::table;
 use crate::cli::{DemoArgs, Global};
 use crate::{backend, config};
@@ -35,14 +35,17 @@ pub async fn run(global: &Global, args: DemoArgs) -> Result<u8> {
     let worker_task = tokio::spawn(async move { worker.run(worker_shutdown).await });
 
     let mut jobs = Vec::new();
-    for (name, content) in SAMPLES {
-        let key = format!("raw/{name}");
+    let uploads = SAMPLES
+        .iter()
+        .map(|(name, content)| (format!("raw/{name}"), content.as_bytes()))
+        .chain(IMAGE_SAMPLES.iter().map(|(name, content)| (format!("images/{name}"), *content)));
+    for (key, content) in uploads {
         let (_, job) = ingest::put_object(
             engine.ports(),
             engine.config(),
             &engine.config().buckets.input,
             &key,
-            Bytes::from_static(content.as_bytes()),
+            Bytes::from_static(content),
             Metadata::new(),
         )
         .await?;

@@ -1,4 +1,5 @@
-//! `weir init [DIR]`: a commented weir.toml for a sales pipeline, and the samples to try it on.
+//! `weir init [DIR]`: a commented weir.toml for a sales pipeline and an image pipeline, and the
+//! samples to try them on.
 
 use std::path::Path;
 
@@ -13,6 +14,11 @@ pub const SAMPLES: [(&str, &str); 3] = [
     ("bad_rows.csv", include_str!("../../../../samples/bad_rows.csv")),
 ];
 
+/// Pictures for the image pipeline (`images/`): a phone photo stored on its side (EXIF
+/// orientation 6) with a location, made by `samples/make_photo.py`.
+pub const IMAGE_SAMPLES: [(&str, &[u8]); 1] =
+    [("photo.jpg", include_bytes!("../../../../samples/photo.jpg"))];
+
 pub fn run(args: InitArgs) -> Result<u8> {
     // The config names the workflow file written beside it, so the path a file takes is there
     // to read and change.
@@ -20,12 +26,13 @@ pub fn run(args: InitArgs) -> Result<u8> {
         "# [pipeline.workflow]\n# file = \"workflow.asl.json\"",
         "[pipeline.workflow]\nfile = \"workflow.asl.json\"",
     );
-    let files: Vec<(String, &str)> = [
-        ("weir.toml".to_string(), config.as_str()),
-        ("workflow.asl.json".to_string(), weir_pipeline::DEFAULT_WORKFLOW),
+    let files: Vec<(String, &[u8])> = [
+        ("weir.toml".to_string(), config.as_bytes()),
+        ("workflow.asl.json".to_string(), weir_pipeline::DEFAULT_WORKFLOW.as_bytes()),
     ]
     .into_iter()
-    .chain(SAMPLES.iter().map(|(n, c)| (format!("samples/{n}"), *c)))
+    .chain(SAMPLES.iter().map(|(n, c)| (format!("samples/{n}"), c.as_bytes())))
+    .chain(IMAGE_SAMPLES.iter().map(|(n, c)| (format!("samples/{n}"), *c)))
     .collect();
     if !args.force {
         let existing: Vec<_> =
@@ -43,10 +50,11 @@ pub fn run(args: InitArgs) -> Result<u8> {
         println!("wrote {}", args.dir.join(name).display());
     }
     println!("\nnext: `weir run` in one terminal, then `weir put samples/sales.csv --wait` in another");
+    println!("      `weir process samples/photo.jpg --out thumbs` makes the thumbnails of a picture now");
     Ok(0)
 }
 
-fn write(path: &Path, content: &str) -> Result<()> {
+fn write(path: &Path, content: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }

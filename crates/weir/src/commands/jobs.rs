@@ -49,7 +49,8 @@ pub fn table(jobs: &[Job]) -> String {
         "OUTPUT / ERROR".into(),
     ]];
     for j in jobs {
-        let detail = match (&j.error, j.output_keys.get("results")) {
+        let output = j.output_keys.get("results").or_else(|| j.output_keys.get("metadata"));
+        let detail = match (&j.error, output) {
             (Some(e), _) => e.chars().take(100).collect(),
             (None, Some(r)) => r.clone(),
             (None, None) => String::new(),
@@ -101,6 +102,9 @@ pub fn describe(j: &Job) -> String {
         j.attempts,
         j.created_at.to_rfc3339(),
     );
+    if let Some(image) = &j.image {
+        s.push_str(&describe_image(image));
+    }
     if let Some(f) = j.finished_at {
         s.push_str(&format!("finished  {} ({} ms)\n", f.to_rfc3339(), j.duration_ms.unwrap_or_default()));
     }
@@ -125,4 +129,89 @@ pub fn describe(j: &Job) -> String {
         }
     }
     s
+}
+
+/// An image job's picture: format and size, what the EXIF says, the thumbnails.
+fn describe_image(image: &weir_core::image::ImageSummary) -> String {
+    let mut s = format!(
+        "image     {} {}x{} ({}), {} bytes{}{}\n",
+        image.format,
+        image.width,
+        image.height,
+        image.mode,
+        image.file_size,
+        if (image.display_width, image.display_height) != (image.width, image.height) {
+            format!(", shown {}x{}", image.display_width, image.display_height)
+        } else {
+            String::new()
+        },
+        if image.animated { ", animated (first frame)" } else { "" },
+    );
+    if let Some(exif) = &image.exif {
+        let mut facts = Vec::new();
+        let camera: Vec<&str> = [&exif.make, &exif.model].into_iter().flatten().map(String::as_str).collect();
+        if !camera.is_empty() {
+            facts.push(camera.join(" "));
+        }
+        if let Some(taken) = exif.datetime_original.as_ref().or(exif.datetime.as_ref()) {
+            facts.push(format!("taken {taken}"));
+        }
+        if let Some(o) = exif.orientation {
+            facts.push(format!("orientation {o}"));
+        }
+        match (&exif.gps, exif.has_gps) {
+            (Some(g), _) => facts.push(format!("at {:.5}, {:.5}", g.latitude, g.longitude)),
+            (None, true) => facts.push("location withheld".into()),
+            (None, false) => {}
+        }
+        s.push_str(&format!("exif      {}\n", facts.join(", ")));
+    }
+    let thumbnails: Vec<String> =
+        image.thumbnails.iter().map(|t| format!("{} {}x{}", t.name, t.width, t.height)).collect();
+    s.push_str(&format!("thumbs    {}\n", thumbnails.join(", ")));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_core::image::{ExifSummary, ImageSummary, ThumbnailInfo};
+    use weir_core::Job;
+
+    #[test]
+    fn an_image_job_shows_its_picture() {
+        let mut job = Job::queued("weir-input", "images/a.jpg", "e", 10, Some("images"));
+        job.image = Some(ImageSummary {
+            format: "JPEG".into(),
+            mode: "RGB".into(),
+            width: 4000,
+            height: 3000,
+            display_width: 3000,
+            display_height: 4000,
+            file_size: 10,
+            exif: Some(ExifSummary {
+                make: Some("Weirphone".into()),
+                model: Some("W 12".into()),
+                orientation: Some(6),
+                datetime_original: Some("2024:05:01 12:29:58".into()),
+                has_gps: true,
+                ..Default::default()
+            }),
+            thumbnails: vec![ThumbnailInfo {
+                name: "small".into(),
+                width: 113,
+                height: 150,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let shown = super::describe(&job);
+        assert!(shown.contains("image     JPEG 4000x3000 (RGB), 10 bytes, shown 3000x4000\n"), "{shown}");
+        assert!(
+            shown.contains(
+                "exif      Weirphone W 12, taken 2024:05:01 12:29:58, orientation 6, location withheld\n"
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains("thumbs    small 113x150\n"), "{shown}");
+    }
 }
