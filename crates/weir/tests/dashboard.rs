@@ -269,17 +269,44 @@ fn the_job_page_endpoints_preview_the_error_report_and_the_summary() {
     assert_eq!((&s["summary"]["total_rows"], &s["summary"]["valid_rows"]), (&json!(6), &json!(2)), "{s}");
     assert_eq!(weir.curl(&["-H", &auth], "/v1/jobs/j-nope/summary").0, 404);
 
+    // A picture's thumbnail: the smallest by default, any size by name; not for a data job.
+    weir.upload("photo.jpg", "images/photo.jpg");
+    let photo = weir.wait_finished(&["images/photo.jpg"]).remove(0);
+    let id = photo["job_id"].as_str().unwrap();
+    assert_eq!(photo["image"]["display_width"], 1200, "{photo}");
+    let thumbnail = |q: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-D", "-", "-H", &auth])
+            .arg(format!("{}/v1/jobs/{id}/thumbnail{q}", weir.api))
+            .output()
+            .unwrap();
+        let split = out.stdout.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        (String::from_utf8_lossy(&out.stdout[..split]).into_owned(), out.stdout[split + 4..].to_vec())
+    };
+    let (head, body) = thumbnail("");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header(&head, "content-type"), Some("image/jpeg"));
+    assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"));
+    let small_key = photo["output_keys"]["thumbnail_small"].as_str().unwrap();
+    assert_eq!(body, std::fs::read(weir.data().join("weir-output").join(small_key)).unwrap());
+    let (_, large) = thumbnail("?size=large");
+    assert!(large.starts_with(&[0xFF, 0xD8]) && large.len() > body.len());
+    assert!(thumbnail("?size=huge").0.starts_with("HTTP/1.1 404"));
+    let data_job = jobs[1]["job_id"].as_str().unwrap();
+    assert_eq!(weir.curl(&["-H", &auth], &format!("/v1/jobs/{data_job}/thumbnail")).0, 404);
+    assert_eq!(weir.curl(&[], &format!("/v1/jobs/{id}/thumbnail")).0, 401);
+
     // The overview counts them.
     let (_, _, body) = weir.curl(&["-H", &auth], "/v1/overview?minutes=15");
     let o: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(o["totals"]["succeeded"], 2, "{o}");
+    assert_eq!(o["totals"]["succeeded"], 3, "{o}");
     let finished: u64 =
         o["series"].as_array().unwrap().iter().map(|p| p["succeeded"].as_u64().unwrap()).sum();
     let invalid: u64 =
         o["series"].as_array().unwrap().iter().map(|p| p["rows_invalid"].as_u64().unwrap()).sum();
-    assert_eq!((finished, invalid), (2, 4), "{o}");
-    assert_eq!(o["latency"]["samples"], 2);
-    assert_eq!(o["recent_jobs"].as_array().unwrap().len(), 2);
+    assert_eq!((finished, invalid), (3, 4), "{o}");
+    assert_eq!(o["latency"]["samples"], 3);
+    assert_eq!(o["recent_jobs"].as_array().unwrap().len(), 3);
     assert_eq!(weir.curl(&["-H", &auth], "/v1/overview?minutes=2").0, 400);
 }
 
@@ -313,19 +340,28 @@ fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
     weir.upload("sales.csv", "raw/sales.csv");
     weir.upload("bad_rows.csv", "raw/bad_rows.csv");
     weir.upload("bad_schema.csv", "raw/bad_schema.csv");
-    let jobs = weir.wait_finished(&["raw/sales.csv", "raw/bad_rows.csv", "raw/bad_schema.csv"]);
+    weir.upload("photo.jpg", "images/photo.jpg");
+    let jobs =
+        weir.wait_finished(&["raw/sales.csv", "raw/bad_rows.csv", "raw/bad_schema.csv", "images/photo.jpg"]);
     let statuses: Vec<&str> = jobs.iter().map(|j| j["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["succeeded", "succeeded", "rejected"]);
+    assert_eq!(statuses, ["succeeded", "succeeded", "rejected", "succeeded"]);
     let expect = json!([
         {"key": "raw/sales.csv", "status": "succeeded"},
         {"key": "raw/bad_rows.csv", "status": "succeeded", "invalid_rows": 4},
         {"key": "raw/bad_schema.csv", "status": "rejected", "reason": "missing required columns: order_id"},
+        {"key": "images/photo.jpg", "status": "succeeded", "thumbnail": {"width": 150, "height": 113}},
     ]);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&shots).unwrap();
-    for old in
-        ["signin.png", "overview.png", "overview-live.png", "overview-dark.png", "job.png", "failure.png"]
-    {
+    for old in [
+        "signin.png",
+        "overview.png",
+        "overview-live.png",
+        "overview-dark.png",
+        "job.png",
+        "image-job.png",
+        "failure.png",
+    ] {
         let _ = std::fs::remove_file(shots.join(old));
     }
 
@@ -386,7 +422,10 @@ fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
     let report: Value = serde_json::from_str(verdict.unwrap().trim_start_matches("ok ")).unwrap();
     assert!(report["renders"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["steps"].as_u64().unwrap() >= 2, "{report}");
-    for shot in ["signin.png", "overview.png", "overview-live.png", "overview-dark.png", "job.png"] {
+    assert_eq!(report["thumbnail"], json!([150, 113]), "{report}");
+    for shot in
+        ["signin.png", "overview.png", "overview-live.png", "overview-dark.png", "job.png", "image-job.png"]
+    {
         let bytes = std::fs::read(shots.join(shot)).unwrap_or_default();
         assert!(
             bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,

@@ -2,6 +2,7 @@
 //!
 //! * [`routes`](mod@routes) — the handlers;
 //! * [`ingest`] — records in a request body → an object a pipeline takes;
+//! * [`images`] — an image job's thumbnails;
 //! * [`metrics`] — `GET /metrics`, Prometheus text computed from the stores;
 //! * [`overview`] — the JSON the dashboard draws (time series, queue, alarms, error previews);
 //! * [`openapi`] — the OpenAPI 3 document generated from the handlers.
@@ -10,6 +11,7 @@
 //! ([`crate::http_error`]) are the dashboard's too; [`crate::router`] puts both together
 //! under the listener's limits.
 
+pub mod images;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
@@ -33,6 +35,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/v1/jobs/{id}", get(routes::get_job))
         .route("/v1/jobs/{id}/errors", get(overview::error_preview))
         .route("/v1/jobs/{id}/summary", get(overview::job_summary))
+        .route("/v1/jobs/{id}/thumbnail", get(images::job_thumbnail))
         .route("/v1/overview", get(overview::overview))
         .route("/v1/dlq", get(routes::list_dlq))
         .route("/v1/dlq/replay", post(routes::replay_dlq))

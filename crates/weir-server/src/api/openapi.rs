@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{metrics, overview, routes};
+use super::{images, metrics, overview, routes};
 use crate::http_error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use crate::http_error::{ErrorBody, ErrorDetail};
         overview::overview,
         overview::error_preview,
         overview::job_summary,
+        images::job_thumbnail,
         metrics::metrics,
     ),
     components(schemas(

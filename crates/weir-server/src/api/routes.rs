@@ -283,7 +283,8 @@ pub struct JobDoc {
     pub total_rows: u64,
     pub valid_rows: u64,
     pub invalid_rows: u64,
-    /// Output objects by role: results, summary, errors, archive, failed.
+    /// Output objects by role: results, summary, errors, archive, failed; an image job's
+    /// thumbnail_<size> and metadata.
     pub output_keys: std::collections::BTreeMap<String, String>,
     pub attempts: u32,
     pub created_at: String,
@@ -293,6 +294,11 @@ pub struct JobDoc {
     pub error: Option<String>,
     /// The workflow states the job went through.
     pub steps: Vec<serde_json::Value>,
+    /// An image job's picture: `format`, `mode`, `width`, `height`, `display_width`,
+    /// `display_height`, `file_size`, `animated`, `exif` (make, model, orientation, dates,
+    /// `has_gps`) and `thumbnails` (name, width, height, bytes, key in the output bucket).
+    #[schema(value_type = Option<Object>)]
+    pub image: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

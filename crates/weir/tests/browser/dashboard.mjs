@@ -153,6 +153,21 @@ try {
     check(summary.includes('revenue') && summary.includes('33.33'), `summary: ${summary}`);
     await page.screenshot({ path: join(shots, 'job.png'), fullPage: true });
   }
+  // 6b. A picture's page: its small thumbnail, loaded through the session cookie, and its facts.
+  const picture = expected.find((e) => e.thumbnail);
+  if (picture) {
+    await page.goto(`${api}/#/`);
+    await page.click(`#recent-jobs tr[data-job-key="${picture.key}"] a`);
+    await page.waitForSelector('#job:not([hidden]) #job-thumbnail');
+    await page.waitForFunction(() => { const i = document.getElementById('job-thumbnail'); return i && i.complete && i.naturalWidth > 0; });
+    result.thumbnail = await page.evaluate(() => { const i = document.getElementById('job-thumbnail'); return [i.naturalWidth, i.naturalHeight]; });
+    check(result.thumbnail[0] === picture.thumbnail.width && result.thumbnail[1] === picture.thumbnail.height,
+      `thumbnail is ${result.thumbnail}, expected ${JSON.stringify(picture.thumbnail)}`);
+    const facts = await page.locator('#job-image-facts').innerText();
+    check(facts.includes('Weirphone') && facts.includes('withheld') && facts.includes('1200 × 900'), `picture facts: ${facts}`);
+    check(await page.locator('#job-errors, #job-errors-none').count() === 0, 'a picture has no error report panel');
+    await page.screenshot({ path: join(shots, 'image-job.png'), fullPage: true });
+  }
   const rejected = expected.find((e) => e.status === 'rejected');
   if (rejected) {
     await page.goto(`${api}/#/`);

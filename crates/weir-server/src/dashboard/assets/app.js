@@ -109,7 +109,7 @@ function renderOverview(o) {
   $('tiles').replaceChildren(
     tile('Files received', int(received), `${int(n('queued') + n('running'))} in progress`),
     tile('Succeeded', int(n('succeeded')), finished ? `${(100 - errRate).toFixed(1)} % of finished` : null, 'ok'),
-    tile('Rejected', int(n('rejected')), 'header did not fit', n('rejected') ? 'warn' : ''),
+    tile('Rejected', int(n('rejected')), 'bad input, moved to failed/', n('rejected') ? 'warn' : ''),
     tile('Failed', int(n('failed')), 'retries exhausted', n('failed') ? 'bad' : ''),
     tile('Queue', int(o.queue.visible), `${int(o.queue.in_flight)} in flight${o.queue.oldest_age_seconds ? `, oldest ${formatMs(o.queue.oldest_age_seconds * 1000)}` : ''}`),
     tile('Dead letters', int(o.queue.dead_letters), 'in the DLQ', o.queue.dead_letters ? 'bad' : ''),
@@ -258,6 +258,38 @@ function summaryPanel(doc) {
       ...groups));
 }
 
+/** An image job's picture: the small thumbnail, dimensions, EXIF and thumbnails, or null. */
+function imagePanel(job) {
+  const img = job.image;
+  if (!img) return null;
+  const exif = img.exif || {};
+  const camera = [exif.make, exif.model].filter(Boolean).join(' ');
+  const facts = [
+    ['Format', `${img.format} (${img.mode})${img.animated ? ', animated: first frame' : ''}`],
+    ['Stored', `${img.width} × ${img.height}`],
+    ['Shown', `${img.display_width} × ${img.display_height}${exif.orientation > 1 ? ` (EXIF orientation ${exif.orientation})` : ''}`],
+    ['File', bytes(img.file_size)],
+    camera ? ['Camera', camera] : null,
+    exif.datetime_original || exif.datetime ? ['Taken', exif.datetime_original || exif.datetime] : null,
+    exif.has_gps ? ['Location', exif.gps ? `${exif.gps.latitude.toFixed(5)}, ${exif.gps.longitude.toFixed(5)}` : 'in the file; withheld from thumbnails and this page'] : null,
+    ...(img.thumbnails || []).map((t) => [`Thumbnail ${t.name}`, `${t.width} × ${t.height} · ${bytes(t.bytes)}`]),
+  ].filter(Boolean);
+  const smallest = (img.thumbnails || []).reduce((a, t) => (!a || t.width * t.height < a.width * a.height ? t : a), null);
+  return h('section', { class: 'panel span-12', id: 'job-image' },
+    h('header', {}, h('h2', {}, 'Picture')),
+    h('div', { class: 'picture' },
+      smallest
+        ? h('img', {
+          id: 'job-thumbnail',
+          src: `/v1/jobs/${encodeURIComponent(job.job_id)}/thumbnail?size=${encodeURIComponent(smallest.name)}`,
+          width: smallest.width,
+          height: smallest.height,
+          alt: `${smallest.name} thumbnail of ${job.source_key}`,
+        })
+        : null,
+      h('dl', { class: 'kv', id: 'job-image-facts' }, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))));
+}
+
 function renderJob({ job, preview, summary }) {
   const root = $('job');
   const meta = [
@@ -269,15 +301,18 @@ function renderJob({ job, preview, summary }) {
   const outputs = Object.entries(job.output_keys || {});
   const steps = job.steps || [];
   const errorRows = preview.errors || [];
+  const isImage = Boolean(job.image);
   root.replaceChildren(...[
     h('div', { class: 'crumbs' }, h('a', { href: '#/' }, '← all jobs')),
     h('div', { class: 'jobhead' }, pill(job.status), h('h1', { class: 'mono', id: 'job-key' }, `${job.source_bucket}/${job.source_key}`)),
     h('div', { class: 'jobmeta' }, ...meta),
     job.error ? h('div', { class: 'errorbox', id: 'job-error' }, h('strong', {}, 'Why: '), job.error) : null,
     h('div', { class: 'tiles', id: 'job-counts' },
-      tile('Rows', int(job.total_rows)),
-      tile('Valid', int(job.valid_rows), job.total_rows ? `${((100 * job.valid_rows) / job.total_rows).toFixed(1)} %` : null, 'ok'),
-      tile('Invalid', int(job.invalid_rows), null, job.invalid_rows ? 'warn' : ''),
+      ...(isImage ? [] : [
+        tile('Rows', int(job.total_rows)),
+        tile('Valid', int(job.valid_rows), job.total_rows ? `${((100 * job.valid_rows) / job.total_rows).toFixed(1)} %` : null, 'ok'),
+        tile('Invalid', int(job.invalid_rows), null, job.invalid_rows ? 'warn' : ''),
+      ]),
       tile('Size', bytes(job.source_size), job.source_etag ? `ETag ${job.source_etag.slice(0, 10)}…` : null),
       tile('Attempts', int(job.attempts)),
       tile('Duration', formatMs(job.duration_ms))),
@@ -296,8 +331,9 @@ function renderJob({ job, preview, summary }) {
         outputs.length
           ? h('dl', { class: 'kv', id: 'job-outputs' }, ...outputs.flatMap(([role, key]) => [h('dt', {}, role), h('dd', { class: 'mono' }, key)]))
           : h('p', { class: 'reason' }, 'No outputs.')),
+      imagePanel(job),
       summaryPanel(summary),
-      h('section', { class: 'panel span-12' },
+      isImage ? null : h('section', { class: 'panel span-12' },
         h('header', {}, h('h2', {}, 'Error report'),
           h('span', { class: 'note' }, preview.key
             ? `${preview.bucket}/${preview.key} · ${bytes(preview.size)} · ${preview.complete ? 'all rows' : `first ${errorRows.length} rows`}`
