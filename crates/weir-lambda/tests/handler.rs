@@ -1,7 +1,9 @@
 //! The Lambda handler driven with a real SQS batch: moto's S3 notifications and a hand-sent
 //! message land in a moto queue, the test receives them as Lambda's event source mapping does and
 //! hands them over in the Lambda SQS event shape; the answer's batchItemFailures must name
-//! exactly the message that has to come back.
+//! exactly the message that has to come back. The bundled config's image pipeline takes a
+//! photo and a CSV posing as one in the same batch: thumbnails in S3 for the one, `failed/`
+//! with the reason for the other, neither retried.
 
 #[path = "../../weir-aws/tests/common/mod.rs"]
 mod common;
@@ -28,13 +30,17 @@ async fn a_batch_reports_only_the_messages_to_retry() {
             .expect("handler");
 
     // The work: a sales file (S3 notifies the queue), a file S3 keeps in GLACIER (unreadable:
-    // a transient failure), and a message that is not an event at all.
+    // a transient failure), a photo and a CSV named .jpg for the image pipeline, and a message
+    // that is not an event at all.
     let samples = common::workspace().join("samples");
     let aws_cli = std::env::var("WEIR_TEST_AWS")
         .unwrap_or_else(|_| common::workspace().join(".venv/bin/aws").display().to_string());
-    for (file, key, class) in
-        [("sales.csv", "raw/sales.csv", "STANDARD"), ("bad_rows.csv", "raw/cold.csv", "GLACIER")]
-    {
+    for (file, key, class) in [
+        ("sales.csv", "raw/sales.csv", "STANDARD"),
+        ("bad_rows.csv", "raw/cold.csv", "GLACIER"),
+        ("photo.jpg", "images/photo.jpg", "STANDARD"),
+        ("sales.csv", "images/lying.jpg", "STANDARD"),
+    ] {
         let out = std::process::Command::new(&aws_cli)
             .args(["--endpoint-url", &moto.endpoint, "--region", common::REGION, "s3", "cp"])
             .arg(samples.join(file))
@@ -50,12 +56,12 @@ async fn a_batch_reports_only_the_messages_to_retry() {
     let arn = weir_aws::sqs::queue_arn(&sqs, &url).await.expect("queue arn");
     sqs.send_message().queue_url(&url).message_body("not an event").send().await.expect("send");
 
-    // Receive the batch as the event source mapping does: the S3 test event, two object events
+    // Receive the batch as the event source mapping does: the S3 test event, four object events
     // and the stray message.
     let mut records = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while records.len() < 4 {
-        assert!(Instant::now() < deadline, "only {} of 4 messages arrived", records.len());
+    while records.len() < 6 {
+        assert!(Instant::now() < deadline, "only {} of 6 messages arrived", records.len());
         let out = sqs
             .receive_message()
             .queue_url(&url)
@@ -109,6 +115,26 @@ async fn a_batch_reports_only_the_messages_to_retry() {
     let etag = ports.objects.head("weir-archive", "raw/sales.csv").await.expect("archived").etag;
     let job = ports.jobs.get(&JobId::for_object("weir-input", "raw/sales.csv", &etag)).await.expect("get");
     assert_eq!(job.map(|j| j.status), Some(JobStatus::Succeeded));
+
+    // The photo: thumbnails and metadata in S3, the picture on the job record.
+    let etag = ports.objects.head("weir-archive", "images/photo.jpg").await.expect("archived").etag;
+    let job = ports.jobs.get(&JobId::for_object("weir-input", "images/photo.jpg", &etag)).await.expect("get");
+    let job = job.expect("the photo's job");
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    let image = job.image.expect("the picture on the record (DynamoDB)");
+    assert_eq!((image.display_width, image.display_height, image.thumbnails.len()), (1200, 900, 3));
+    for t in &image.thumbnails {
+        let stored = ports.objects.head("weir-output", &t.key).await.expect("a thumbnail in S3");
+        assert_eq!(stored.size, t.bytes, "{}", t.key);
+    }
+    ports.objects.head("weir-output", "metadata/weir-input/images/photo.jpg.json").await.expect("metadata");
+    // The CSV posing as a picture: under failed/ with its reason in the object's metadata.
+    let failed = ports.objects.list("weir-input", "failed/").await.expect("list failed/");
+    let lying =
+        failed.iter().find(|o| o.key.ends_with("images/lying.jpg")).expect("the lying file in failed/");
+    let head = ports.objects.head("weir-input", &lying.key).await.expect("head");
+    assert!(head.metadata["reason"].contains("not a picture weir reads"), "{:?}", head.metadata);
+
     let dead = ports.queue.dlq_list(10).await.expect("dlq");
     assert_eq!(dead.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), ["not an event"]);
 }

@@ -4,7 +4,9 @@
 //! notification received through an SNS → SQS subscription, the bad-schema file rejected, and a
 //! poison file (stored in GLACIER, so every read fails with InvalidObjectState) retried until SQS
 //! moves its message to the DLQ after 3 receives, which raises an alert on the alerts topic; then
-//! `weir reprocess` backfills a file that arrived while the bucket notification was off.
+//! `weir reprocess` backfills a file that arrived while the bucket notification was off. The
+//! example's image pipeline takes a photo (thumbnails in S3, the picture on the DynamoDB
+//! record) and a decompression bomb (rejected with its reason, not retried).
 //!
 //! The Python tools come from `WEIR_TEST_PYTHON` / `WEIR_TEST_AWS` (set by `scripts/test`), else
 //! the repo's `.venv`; without them the test fails and says how to get them.
@@ -274,12 +276,22 @@ fn the_pipeline_runs_on_aws_services_with_two_workers() {
     std::fs::write(&frozen, format!("{}\n", std::fs::read_to_string(&frozen).expect("read").trim_end()))
         .expect("write");
     env.upload(&frozen, "raw/frozen.csv", &["--storage-class", "GLACIER"]);
+    env.upload(&samples.join("photo.jpg"), "images/photo.jpg", &[]);
+    let bomb = env.dir.path().join("bomb.png");
+    std::fs::write(&bomb, weir_image::fixtures::bomb_png(100_000, 100_000)).expect("write");
+    env.upload(&bomb, "images/bomb.png", &[]);
 
     let jobs = wait_for("the three samples' jobs to finish", Duration::from_secs(90), || {
         let jobs = env.jobs();
-        let done = ["raw/sales.csv", "raw/bad_schema.csv", "raw/bad_rows.csv"]
-            .iter()
-            .all(|k| status_of(&jobs, k).is_some_and(|s| s != "queued" && s != "running"));
+        let done = [
+            "raw/sales.csv",
+            "raw/bad_schema.csv",
+            "raw/bad_rows.csv",
+            "images/photo.jpg",
+            "images/bomb.png",
+        ]
+        .iter()
+        .all(|k| status_of(&jobs, k).is_some_and(|s| s != "queued" && s != "running"));
         done.then_some(jobs)
     });
     assert_eq!(status_of(&jobs, "raw/sales.csv").as_deref(), Some("succeeded"));
@@ -315,10 +327,35 @@ fn the_pipeline_runs_on_aws_services_with_two_workers() {
     env.aws(&["s3api", "head-object", "--bucket", "example-weir-archive", "--key", "raw/sales.csv"]);
     let input =
         env.aws(&["s3api", "list-objects-v2", "--bucket", "example-weir-input", "--prefix", "failed/"]);
-    let failed_key = input["Contents"][0]["Key"].as_str().expect("a failed/ copy").to_string();
-    assert!(failed_key.ends_with("raw/bad_schema.csv"), "{failed_key}");
-    let head = env.aws(&["s3api", "head-object", "--bucket", "example-weir-input", "--key", &failed_key]);
+    let failed: Vec<&str> = input["Contents"]
+        .as_array()
+        .expect("failed/ copies")
+        .iter()
+        .filter_map(|o| o["Key"].as_str())
+        .collect();
+    let failed_key =
+        failed.iter().find(|k| k.ends_with("raw/bad_schema.csv")).expect("bad_schema in failed/");
+    assert!(failed.iter().any(|k| k.ends_with("images/bomb.png")), "{failed:?}");
+    let head = env.aws(&["s3api", "head-object", "--bucket", "example-weir-input", "--key", failed_key]);
     assert!(head["Metadata"].to_string().contains("order_id"), "the reason is in the metadata: {head}");
+
+    // The photo's thumbnails and metadata in S3, its picture on the job in DynamoDB; the bomb
+    // rejected from its header.
+    let photo = jobs.iter().find(|j| j["source_key"] == "images/photo.jpg").expect("photo job");
+    assert_eq!(photo["status"], "succeeded", "{photo}");
+    assert_eq!(
+        (photo["image"]["display_width"].as_u64(), photo["image"]["exif"]["make"].as_str()),
+        (Some(1200), Some("Weirphone"))
+    );
+    for size in ["small", "medium", "large"] {
+        let key = format!("thumbnails/{size}/example-weir-input/images/photo.jpg_{size}.jpg");
+        assert!(outputs.contains(&key.as_str()), "no {key} in {outputs:?}");
+    }
+    assert!(outputs.contains(&"metadata/example-weir-input/images/photo.jpg.json"), "{outputs:?}");
+    let bomb = jobs.iter().find(|j| j["source_key"] == "images/bomb.png").expect("bomb job");
+    assert_eq!(bomb["status"], "rejected", "{bomb}");
+    assert!(bomb["error"].as_str().is_some_and(|e| e.contains("100000 x 100000 pixels")), "{bomb}");
+    assert_eq!(bomb["attempts"], 1, "a bad picture is not retried: {bomb}");
 
     // Valid records loaded into DynamoDB in the seed's shape.
     let rows = env.aws(&[
@@ -417,5 +454,5 @@ fn the_pipeline_runs_on_aws_services_with_two_workers() {
 
     let started = |name: &str| env.log(name).matches("\"job started\"").count();
     eprintln!("jobs started: worker 1 {}, worker 2 {}", started("w1"), started("w2"));
-    assert!(started("w1") + started("w2") >= 7, "5 files, the poison one 3 times");
+    assert!(started("w1") + started("w2") >= 9, "7 files, the poison one 3 times");
 }

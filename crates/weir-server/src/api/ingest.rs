@@ -290,6 +290,7 @@ pub fn target<'a>(config: &'a Config, pipeline: Option<&str>, id: &str) -> Resul
     let input = &config.buckets.input;
     let on_input = |p: &&PipelineConfig| p.source.bucket.as_deref().unwrap_or(input) == input;
     let encoding_of = |p: &PipelineConfig| match p.source.suffix.as_str() {
+        _ if p.kind == weir_core::config::PipelineKind::Image => None,
         ".ndjson" | ".jsonl" => Some(Encoding::Ndjson),
         ".json" => Some(Encoding::JsonArray),
         ".csv" | ".tsv" | ".txt" => Some(Encoding::Csv {
@@ -306,10 +307,15 @@ pub fn target<'a>(config: &'a Config, pipeline: Option<&str>, id: &str) -> Resul
             let enc = encoding_of(p).ok_or_else(|| {
                 ApiError::bad_request(
                     "no_pipeline",
-                    format!(
-                        "pipeline {name:?} takes `{}` files, which records cannot be written as",
-                        p.source.suffix
-                    ),
+                    match p.kind {
+                        weir_core::config::PipelineKind::Image => {
+                            format!("pipeline {name:?} takes pictures, which records cannot be written as")
+                        }
+                        weir_core::config::PipelineKind::Data => format!(
+                            "pipeline {name:?} takes `{}` files, which records cannot be written as",
+                            p.source.suffix
+                        ),
+                    },
                 )
             })?;
             (p, enc)
@@ -550,6 +556,9 @@ mod tests {
             "a,b,c,d\n1,\"x,y\",,\n,,true,\"{\"\"n\"\": [1, 2]}\"\n"
         );
         assert!(target(&config, Some("nope"), "abc").is_err());
+        // The bundled image pipeline takes pictures, not records.
+        let e = target(&config, Some("images"), "abc").err().unwrap();
+        assert!(format!("{e:?}").contains("takes pictures"), "{e:?}");
     }
 
     #[test]
