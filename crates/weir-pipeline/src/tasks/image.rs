@@ -128,15 +128,7 @@ async fn store(
     thumbnails: Vec<weir_image::Thumbnail>,
     metadata_key: &str,
 ) -> Result<(), TaskError> {
-    let objects = &ctx.ports.objects;
-    // A newer upload that replaced the source meanwhile writes the outputs itself.
-    match objects.head(&input.source_bucket, &input.source_key).await {
-        Ok(now) if now.etag.trim_matches('"') != input.source_etag && !input.source_etag.is_empty() => {
-            return Err(super::superseded(input, &now.etag));
-        }
-        Ok(_) | Err(PortError::NotFound(_)) => {}
-        Err(e) => return Err(port_error(e, "checking the source before storing the outputs")),
-    }
+    super::check_still_newest(ctx, input).await?;
     let metadata = Metadata::from([("job_id".to_string(), input.job_id.clone())]);
     let mut items: Vec<PutItem> = summary
         .thumbnails
@@ -155,7 +147,7 @@ async fn store(
         metadata,
     });
     let out_bucket = &ctx.config.buckets.output;
-    objects.put_all(out_bucket, items).await.map_err(|e| {
+    ctx.ports.objects.put_all(out_bucket, items).await.map_err(|e| {
         port_error(
             e,
             &format!(

@@ -184,6 +184,19 @@ async fn source_gone(ctx: &TaskContext, input: &JobInput) -> TaskError {
     }
 }
 
+/// Fails with `Weir.Superseded` if a newer upload replaced the source while this job was
+/// processing it: the newer version's job writes the outputs (it waits for this one's lease),
+/// so this one must not write over them, nor leave its own behind to be mistaken for the newest.
+async fn check_still_newest(ctx: &TaskContext, input: &JobInput) -> Result<(), TaskError> {
+    match ctx.ports.objects.head(&input.source_bucket, &input.source_key).await {
+        Ok(now) if now.etag.trim_matches('"') != input.source_etag && !input.source_etag.is_empty() => {
+            Err(superseded(input, &now.etag))
+        }
+        Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+        Err(e) => Err(port_error(e, "checking the source before storing the outputs")),
+    }
+}
+
 /// The job's version was replaced by a newer upload with ETag `now`.
 fn superseded(input: &JobInput, now: &str) -> TaskError {
     TaskError::permanent(

@@ -326,16 +326,7 @@ impl Transform {
         });
         let metadata = Metadata::from([("job_id".to_string(), input.job_id.clone())]);
         let objects = &ctx.ports.objects;
-        // A newer upload that replaced the source while this one was being processed writes
-        // the outputs itself (its job waits for this one's lease): this one must not write
-        // over them, nor leave its own behind to be mistaken for the newest.
-        match objects.head(&input.source_bucket, &input.source_key).await {
-            Ok(now) if now.etag.trim_matches('"') != input.source_etag && !input.source_etag.is_empty() => {
-                return Err(super::superseded(input, &now.etag));
-            }
-            Ok(_) | Err(PortError::NotFound(_)) => {}
-            Err(e) => return Err(port_error(e, "checking the source before storing the outputs")),
-        }
+        super::check_still_newest(ctx, input).await?;
 
         if let Some(sink) = &ctx.ports.records {
             match produced {
