@@ -37,7 +37,7 @@ use weir_core::{Backoff, Job, JobId, JobStatus};
 
 use crate::dynamo_stats;
 use weir_ports::{
-    plan_begin, Begin, JobFilter, JobStore, Lease, PortError, RecordItem, RecordsSink, SourceKey,
+    plan_begin, Begin, JobFilter, JobPage, JobStore, Lease, PortError, RecordItem, RecordsSink, SourceKey,
 };
 
 use crate::client::port_error;
@@ -90,7 +90,12 @@ fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) 
 }
 
 fn created_at(job: &Job) -> String {
-    job.created_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    created_at_text(job.created_at)
+}
+
+/// A time as the `created_at` attribute holds it (RFC 3339, UTC, µs: sorts as it happened).
+fn created_at_text(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 fn encode(job: &Job) -> Result<String, PortError> {
@@ -426,6 +431,81 @@ impl JobStore for DynamoJobStore {
             }
         }
         Ok(jobs)
+    }
+
+    /// A Query of the date index per day of the window (`processed_date` is the creation
+    /// day), `created_at` between the window's ends; the token is the day and the Query's
+    /// LastEvaluatedKey.
+    async fn list_created(
+        &self,
+        from: chrono::DateTime<Utc>,
+        to: chrono::DateTime<Utc>,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<JobPage, PortError> {
+        let limit = if limit == 0 { 100 } else { limit };
+        if from >= to {
+            return Ok(JobPage::default());
+        }
+        let bad_token = || PortError::Invalid(format!("not a page token of this store: {page_token:?}"));
+        let (mut day, mut start) = match page_token {
+            None => (from.date_naive(), None),
+            Some(t) => {
+                let v: serde_json::Value = serde_json::from_str(t).map_err(|_| bad_token())?;
+                let day = v["day"]
+                    .as_str()
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                    .ok_or_else(bad_token)?;
+                let key: HashMap<String, AttributeValue> = v["key"]
+                    .as_object()
+                    .ok_or_else(bad_token)?
+                    .iter()
+                    .map(|(k, v)| Some((k.clone(), s(v.as_str()?))))
+                    .collect::<Option<_>>()
+                    .ok_or_else(bad_token)?;
+                (day, (!key.is_empty()).then_some(key))
+            }
+        };
+        let last_day = (to - chrono::Duration::microseconds(1)).date_naive();
+        let (low, high) = (created_at_text(from), created_at_text(to - chrono::Duration::microseconds(1)));
+        let mut jobs = Vec::new();
+        while day <= last_day {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DATE_INDEX)
+                .key_condition_expression("processed_date = :d AND created_at BETWEEN :a AND :b")
+                .expression_attribute_values(":d", s(day.format("%Y-%m-%d").to_string()))
+                .expression_attribute_values(":a", s(low.clone()))
+                .expression_attribute_values(":b", s(high.clone()))
+                .scan_index_forward(true)
+                .limit(i32::try_from(limit - jobs.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("listing a day of jobs", e))?;
+            for item in out.items.as_deref().unwrap_or_default() {
+                jobs.push(decode(item)?);
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                day = day.succ_opt().unwrap_or(chrono::NaiveDate::MAX);
+                if day > last_day {
+                    break;
+                }
+            }
+            if jobs.len() >= limit {
+                let key: serde_json::Map<String, serde_json::Value> = start
+                    .iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), serde_json::Value::from(v.as_s().ok()?.as_str()))))
+                    .collect();
+                let token = serde_json::json!({ "day": day.format("%Y-%m-%d").to_string(), "key": key });
+                return Ok(JobPage { jobs, next: Some(token.to_string()) });
+            }
+        }
+        Ok(JobPage { jobs, next: None })
     }
 
     /// From the status counters (see [`crate::dynamo_stats`]), not a scan of the table.

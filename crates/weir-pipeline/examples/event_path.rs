@@ -59,6 +59,15 @@ impl JobStore for Timed {
     async fn list(&self, f: &JobFilter) -> Result<Vec<Job>, PortError> {
         self.inner.list(f).await
     }
+    async fn list_created(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<weir_ports::JobPage, PortError> {
+        self.inner.list_created(from, to, page_token, limit).await
+    }
     async fn counts(&self) -> Result<std::collections::BTreeMap<JobStatus, u64>, PortError> {
         self.inner.counts().await
     }

@@ -171,6 +171,15 @@ impl JobStore for FaultyJobs {
     async fn list(&self, f: &JobFilter) -> Result<Vec<Job>, PortError> {
         self.0.list(f).await
     }
+    async fn list_created(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<weir_ports::JobPage, PortError> {
+        self.0.list_created(from, to, page_token, limit).await
+    }
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
         self.0.counts().await
     }

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use weir_core::stats::{JobTotals, Series};
 use weir_core::{Job, JobId, JobStatus};
 
@@ -32,6 +33,15 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     /// At most this many (0 means 100).
     pub limit: usize,
+}
+
+/// One page of [`JobStore::list_created`]: the jobs, and the token of the next page (`None`
+/// on the last page).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Opaque to the caller; only the store that gave it out reads it.
+    pub next: Option<String>,
 }
 
 /// What [`JobStore::begin`] found.
@@ -176,6 +186,18 @@ pub trait JobStore: Send + Sync {
 
     /// Newest first (by creation time).
     async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, PortError>;
+
+    /// The jobs created in `[from, to)`, oldest first, at most `limit` (0 means 100) per page,
+    /// the page after `page_token` (a [`JobPage::next`] of this store). Each page is one
+    /// indexed read, so walking a day of jobs costs what the day holds, not what the store
+    /// holds; jobs created meanwhile may or may not show up, none shows up twice.
+    async fn list_created(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<JobPage, PortError>;
 
     /// How many jobs are in each status.
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError>;

@@ -590,6 +590,38 @@ impl JobStore for MemoryJobStore {
         Ok(all.into_iter().take(limit).map(|(j, _)| j.clone()).collect())
     }
 
+    async fn list_created(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::JobPage, PortError> {
+        let limit = if limit == 0 { 100 } else { limit };
+        // The token is the last job's (creation time in µs, insertion order).
+        let after = match page_token {
+            None => None,
+            Some(t) => Some(
+                t.split_once(':')
+                    .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<u64>().ok()?)))
+                    .ok_or_else(|| PortError::Invalid(format!("not a page token of this store: {t:?}")))?,
+            ),
+        };
+        let s = lock(&self.state);
+        let mut window: Vec<(i64, u64, &Job)> = s
+            .jobs
+            .values()
+            .filter(|(j, _)| j.created_at >= from && j.created_at < to)
+            .map(|(j, n)| (j.created_at.timestamp_micros(), *n, j))
+            .filter(|(t, n, _)| after.is_none_or(|a| (*t, *n) > a))
+            .collect();
+        window.sort_by_key(|(t, n, _)| (*t, *n));
+        let more = window.len() > limit;
+        window.truncate(limit);
+        let next = if more { window.last().map(|(t, n, _)| format!("{t}:{n}")) } else { None };
+        Ok(crate::JobPage { jobs: window.into_iter().map(|(_, _, j)| j.clone()).collect(), next })
+    }
+
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {
         let mut counts = BTreeMap::new();
         for (j, _) in lock(&self.state).jobs.values() {

@@ -15,10 +15,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use weir_core::stats::{JobTotals, Series};
 use weir_core::{Job, JobId, JobStatus};
-use weir_ports::{plan_begin, Begin, JobFilter, JobStore, Lease, PortError, SourceKey};
+use weir_ports::{plan_begin, Begin, JobFilter, JobPage, JobStore, Lease, PortError, SourceKey};
 
 use super::{ms, now_ms, sql, stats, Db, Durability, SqliteFile};
 
@@ -278,6 +279,49 @@ impl JobStore for SqliteJobStore {
                 ),
             })
             .await
+    }
+
+    /// A range of the `jobs_created` index (creation time, then rowid: an upsert keeps a
+    /// job's rowid), read from the last page's end; the token is that `created_at:rowid`.
+    async fn list_created(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<JobPage, PortError> {
+        let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
+        let after = match page_token {
+            None => (from.timestamp_micros(), i64::MIN),
+            Some(t) => t
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
+                .ok_or_else(|| PortError::Invalid(format!("not a page token of this store: {t:?}")))?,
+        };
+        let to = to.timestamp_micros();
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+        let rows = self
+            .db
+            .read("listing a day of jobs", move |c| {
+                let mut st = c
+                    .prepare_cached(
+                        "SELECT created_at, rowid, job FROM jobs INDEXED BY jobs_created
+                         WHERE created_at >= ?1 AND created_at < ?3 AND (created_at > ?1 OR rowid > ?2)
+                         ORDER BY created_at, rowid LIMIT ?4",
+                    )
+                    .map_err(sql("listing a day of jobs"))?;
+                st.query_map(params![after.0, after.1, to, fetch], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(sql("listing a day of jobs"))
+            })
+            .await?;
+        let more = rows.len() > limit;
+        let rows = &rows[..rows.len().min(limit)];
+        let next = if more { rows.last().map(|(t, id, _)| format!("{t}:{id}")) } else { None };
+        let jobs = rows.iter().map(|(_, _, json)| decode(json)).collect::<Result<_, _>>()?;
+        Ok(JobPage { jobs, next })
     }
 
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError> {

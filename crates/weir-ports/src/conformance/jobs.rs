@@ -30,6 +30,7 @@ where
 {
     records_round_trip(open().await).await;
     listing_and_counting(open().await).await;
+    a_window_of_jobs_page_by_page(open().await).await;
     claims_are_granted_once(open().await).await;
     one_run_per_key_at_a_time(open().await, lease).await;
     a_run_that_lost_its_lease_writes_nothing(open().await, lease).await;
@@ -124,6 +125,60 @@ pub async fn listing_and_counting((store, _): Handles) {
     let counts = store.counts().await.unwrap_or_else(|e| fail(case, e));
     if counts != BTreeMap::from([(JobStatus::Queued, 2), (JobStatus::Succeeded, 1)]) {
         fail(case, format!("counts {counts:?}"));
+    }
+}
+
+/// The jobs created in a window spanning midnight, oldest first, page by page: none missed,
+/// none twice, none from outside the window, ties on the creation time kept apart.
+pub async fn a_window_of_jobs_page_by_page((store, other): Handles) {
+    let case = "a_window_of_jobs_page_by_page";
+    let midnight = chrono::NaiveDate::from_ymd_opt(2031, 3, 9)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or_else(|| fail(case, "a date"));
+    let (from, to) = (midnight - chrono::Duration::hours(2), midnight + chrono::Duration::hours(2));
+    // Minutes from midnight; three jobs share a time.
+    let minutes = [-180, -120, -119, -1, 0, 0, 0, 1, 60, 119, 120, 300];
+    let mut want = Vec::new();
+    for (i, m) in minutes.iter().enumerate() {
+        let mut j = job(&format!("raw/w{i}.csv"), "e", "");
+        j.created_at = midnight + chrono::Duration::minutes(*m);
+        if j.created_at >= from && j.created_at < to {
+            want.push(j.source_key.clone());
+        }
+        store.create(&j).await.unwrap_or_else(|e| fail(case, e));
+    }
+    for limit in [1, 2, 4, 100] {
+        let (mut got, mut token, mut pages) = (Vec::new(), None::<String>, 0);
+        loop {
+            let page = other
+                .list_created(from, to, token.as_deref(), limit)
+                .await
+                .unwrap_or_else(|e| fail(case, format!("page {pages} of {limit}: {e}")));
+            if page.jobs.len() > limit {
+                fail(case, format!("a page of {} jobs, limit {limit}", page.jobs.len()));
+            }
+            got.extend(page.jobs.into_iter().map(|j| (j.created_at, j.source_key)));
+            pages += 1;
+            match page.next {
+                Some(t) if pages < 50 => token = Some(t),
+                Some(_) => fail(case, "more than 50 pages"),
+                None => break,
+            }
+        }
+        if got.windows(2).any(|w| w[0].0 > w[1].0) {
+            fail(case, format!("limit {limit}: not oldest first: {got:?}"));
+        }
+        let mut keys: Vec<String> = got.into_iter().map(|(_, k)| k).collect();
+        keys.sort();
+        let mut expected = want.clone();
+        expected.sort();
+        if keys != expected {
+            fail(case, format!("limit {limit}: listed {keys:?}, expected {expected:?}"));
+        }
+    }
+    if other.list_created(from, to, Some("not a token"), 10).await.is_ok() {
+        fail(case, "a made-up page token was taken");
     }
 }
 
