@@ -268,6 +268,7 @@ async fn sns_notifier_publishes_with_attributes_to_an_sqs_subscription() {
     let notifier = SnsNotifier::new(sns.clone(), BTreeMap::from([("success".to_string(), arn.clone())]));
     let long_subject = format!("weir: sales.csv succeeded — {}", "x".repeat(200));
     let n = Notification {
+        html: None,
         topic: "success".into(),
         subject: long_subject,
         text: "sales.csv: 10 rows, 9 valid".into(),

@@ -101,8 +101,12 @@ impl Notifier for EmailSender {
     }
 }
 
-/// The HTML body: the subject as a heading, the text, and the attributes as a table.
+/// The HTML body: the notification's own document if it has one, otherwise the subject as a
+/// heading, the text, and the attributes as a table.
 pub fn html(n: &Notification) -> String {
+    if let Some(document) = &n.html {
+        return document.clone();
+    }
     let mut rows = String::new();
     for (k, v) in &n.attributes {
         rows.push_str(&format!("<tr><th align=\"left\">{}</th><td>{}</td></tr>", escape(k), escape(v)));
@@ -214,10 +218,21 @@ pub fn to_json(n: &Notification) -> serde_json::Value {
     })
 }
 
-/// The inverse of [`to_json`].
+/// The outbox's stored form: [`to_json`] with the HTML document, if any (a webhook's body
+/// never carries it).
+pub fn to_stored_json(n: &Notification) -> serde_json::Value {
+    let mut v = to_json(n);
+    if let Some(html) = &n.html {
+        v["html"] = serde_json::Value::from(html.as_str());
+    }
+    v
+}
+
+/// The inverse of [`to_stored_json`].
 pub fn from_json(v: &serde_json::Value) -> Notification {
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
     Notification {
+        html: v.get("html").and_then(|h| h.as_str()).map(str::to_owned),
         topic: s("topic"),
         subject: s("subject"),
         text: s("text"),
@@ -234,6 +249,7 @@ mod tests {
     #[test]
     fn slack_messages_show_keys_as_written() {
         let n = Notification {
+            html: None,
             topic: "success".into(),
             subject: "weir: <!here> done".into(),
             text: "File: raw/<!channel> <mailto:a@example.com|click> & x.csv".into(),

@@ -119,6 +119,7 @@ mod tests {
         t.subscribe("alerts", b.clone());
         t.subscribe("success", b.clone());
         let n = Notification {
+            html: None,
             topic: "success".into(),
             subject: "done".into(),
             text: String::new(),

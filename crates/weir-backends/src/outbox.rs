@@ -24,7 +24,7 @@ use rusqlite::{params, OptionalExtension};
 use weir_core::config::{NotifyConfig, SubscriptionConfig, SubscriptionKind};
 use weir_ports::{DeliveryStats, Notification, Notifier, PortError};
 
-use crate::deliver::{from_json, to_json, EmailSender, WebhookSender};
+use crate::deliver::{from_json, to_stored_json, EmailSender, WebhookSender};
 use crate::notify::LogNotifier;
 use crate::sqlite::{ms, now_ms, sql, Db, Durability};
 
@@ -286,7 +286,7 @@ impl OutboxNotifier {
         if subs.is_empty() {
             return Ok(());
         }
-        let body = to_json(n).to_string();
+        let body = to_stored_json(n).to_string();
         self.db
             .write("storing a notification", move |c| insert_deliveries(c, &subs, &key, &body, now_ms()))
             .await?;
@@ -327,7 +327,7 @@ impl Notifier for OutboxNotifier {
         // it needs no sync of its own when no delivery is stored with it.
         let log_ids: Vec<String> = logs.iter().map(|(id, _)| id.clone()).collect();
         let durability = if subs.is_empty() { Durability::Deferred } else { Durability::Synced };
-        let body = to_json(n).to_string();
+        let body = to_stored_json(n).to_string();
         let has_subs = !subs.is_empty();
         let first_logs = self
             .db

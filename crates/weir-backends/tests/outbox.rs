@@ -17,6 +17,7 @@ use weir_ports::{Notification, Notifier};
 
 fn notification(id: &str, status: &str) -> Notification {
     Notification {
+        html: None,
         topic: "alerts".into(),
         subject: format!("weir: sales.csv {status} — {}", "x".repeat(120)),
         text: format!("File: raw/sales.csv\nJob: {id}\nStatus: {status}"),

@@ -58,6 +58,7 @@ pub fn success(
         payload[format!("total_{field}")] = json!(value);
     }
     Notification {
+        html: None,
         topic: "success".into(),
         subject: Notification::clamp_subject(&format!(
             "✅ weir: {file} processed ({} rows)",
@@ -86,6 +87,7 @@ pub fn image_success(job_id: &str, pipeline: &str, source_key: &str, image: &Ima
         thumbnails.join("\n  ")
     );
     Notification {
+        html: None,
         topic: "success".into(),
         subject: Notification::clamp_subject(&format!(
             "✅ weir: {file} processed ({}x{} {})",
@@ -123,6 +125,7 @@ pub fn rejected(
          Fix the file and upload it again.\n"
     );
     Notification {
+        html: None,
         topic: "alerts".into(),
         subject: Notification::clamp_subject(&format!("❌ weir: {file} rejected")),
         text,
@@ -159,6 +162,7 @@ pub fn failed(job: &weir_core::Job, dead_lettered: bool) -> Notification {
         job.source_bucket, job.source_key, job.job_id, job.attempts
     );
     Notification {
+        html: None,
         topic: "alerts".into(),
         subject: Notification::clamp_subject(&format!("🚨 weir: {file} failed")),
         text,
@@ -196,6 +200,7 @@ pub fn dead_letter(
         "A message reached the dead-letter queue.\n\nAlert: dead_letter\nTime: {at}\nMessage ID: {message_id}\n         Object: {object}\nReceive count: {receive_count}\nLast error: {last_error}\n\n         Fix the cause, then: weir dlq replay {message_id}\n"
     );
     Notification {
+        html: None,
         topic: "alerts".into(),
         subject: Notification::clamp_subject(&format!("🚨 weir: {file} dead-lettered")),
         text,

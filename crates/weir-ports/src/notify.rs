@@ -18,6 +18,10 @@ pub struct Notification {
     pub attributes: BTreeMap<String, String>,
     /// The same facts as structured data.
     pub payload: serde_json::Value,
+    /// A whole HTML document for human readers (a daily report): email sends it as the HTML
+    /// part beside `text`; `None` lets the email sender lay `text` out itself. Webhooks and SNS
+    /// never carry it (they get `text` and `payload`).
+    pub html: Option<String>,
 }
 
 impl Notification {

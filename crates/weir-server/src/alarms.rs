@@ -140,6 +140,7 @@ impl AlarmMonitor {
             t.reason
         );
         Notification {
+            html: None,
             topic: "alerts".into(),
             subject: Notification::clamp_subject(&subject),
             text,
