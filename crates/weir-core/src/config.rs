@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::validate_bucket;
 use crate::problem::Problem;
+pub use crate::report_config::ReportConfig;
 
 /// The configuration `weir init` writes and zero-config runs use: a sales pipeline on `raw/*.csv`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_weir.toml");
@@ -31,6 +32,8 @@ pub struct Config {
     /// The AWS backend (S3, SQS, DynamoDB, SNS) for `weir worker`; absent: embedded.
     pub aws: Option<AwsConfig>,
     pub alarms: AlarmsConfig,
+    /// The daily report: where it goes, who is told, when it is due.
+    pub report: ReportConfig,
 }
 
 /// Alarm rules: the five defaults unless turned off, plus the user's own (`[[alarms.rule]]`),
@@ -174,6 +177,7 @@ impl Config {
         }
         problems.extend(self.notify.validate());
         problems.extend(self.alarms.validate());
+        problems.extend(self.report.validate());
         if self.queue.max_receive_count == 0 {
             problems.push(Problem::new("queue.max_receive_count", "must be at least 1"));
         }

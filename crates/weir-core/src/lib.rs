@@ -18,6 +18,7 @@ pub mod job;
 pub mod keys;
 pub mod notify_config;
 pub mod problem;
+pub mod report_config;
 pub mod schedule;
 pub mod stats;
 pub mod summary;
