@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use weir_core::alarms::{evaluate, metrics, AlarmRule, AlarmState, AlarmTracker, Datapoint, Transition};
 use weir_core::stats::{MinuteTally, Tally, DURATION_BUCKETS_MS};
 use weir_core::JobStatus;
+use weir_pipeline::report::AlarmChange;
 use weir_ports::{Notification, PortError};
 
 use crate::Context;
@@ -87,6 +88,12 @@ impl AlarmMonitor {
             }
             transitions
         };
+        if !transitions.is_empty() {
+            let at = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+            if let Err(e) = append_history(&ctx.data_dir, at, &transitions) {
+                tracing::warn!(error = %e, "could not write the alarm history");
+            }
+        }
         for t in &transitions {
             tracing::info!(alarm = %t.alarm, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, "alarm state changed");
             // An alarm that starts out fine is not news (every start would mail each rule).
@@ -234,6 +241,46 @@ fn write_states(path: &Path, states: &[AlarmStatus]) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(states).map_err(std::io::Error::other)?)?;
     std::fs::rename(tmp, path)
+}
+
+/// The alarm history of a data dir: the last [`HISTORY_KEEP`] changes of state, oldest first,
+/// as the daily report lists them.
+pub const HISTORY_FILE: &str = "alarm_history.json";
+pub const HISTORY_KEEP: usize = 1_000;
+
+/// Appends changes of state to the history, keeping the last [`HISTORY_KEEP`]. One process
+/// evaluates alarms per data dir (`weir run` holds its lock), so read-modify-write is safe.
+fn append_history(
+    data_dir: &Path,
+    at: chrono::DateTime<chrono::Utc>,
+    transitions: &[Transition],
+) -> std::io::Result<()> {
+    let mut history = read_history(data_dir)?;
+    // As for the alerts: an alarm that starts out fine is not news.
+    let news =
+        transitions.iter().filter(|t| !(t.from == AlarmState::InsufficientData && t.to == AlarmState::Ok));
+    history.extend(news.map(|t| AlarmChange {
+        at,
+        alarm: t.alarm.clone(),
+        from: t.from.as_str().to_owned(),
+        to: t.to.as_str().to_owned(),
+        reason: t.reason.clone(),
+    }));
+    let drop = history.len().saturating_sub(HISTORY_KEEP);
+    history.drain(..drop);
+    let path = data_dir.join(HISTORY_FILE);
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&history).map_err(std::io::Error::other)?)?;
+    std::fs::rename(tmp, path)
+}
+
+/// The alarm history `weir run` wrote in a data dir (empty before the first change).
+pub fn read_history(data_dir: &Path) -> std::io::Result<Vec<AlarmChange>> {
+    match std::fs::read(data_dir.join(HISTORY_FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The states `weir run` last wrote in a data dir (empty when it has not evaluated yet).

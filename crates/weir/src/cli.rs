@@ -56,11 +56,55 @@ pub enum Command {
     Reprocess(ReprocessArgs),
     /// The alarms with their state (OK, ALARM, INSUFFICIENT_DATA) and why, as weir run evaluated them
     Alarms(AlarmsArgs),
+    /// The daily report: write one now, or list the reports written
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Create or verify the cloud resources a configuration names
     #[command(subcommand)]
     Setup(SetupCommand),
     /// Run workers only, on the AWS backend ([aws] in the config): any number of processes share the SQS queue
     Worker(WorkerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Write the daily report of a day (reports/YYYY-MM-DD/daily_report.html and .json) and
+    /// publish it to the [report] topics
+    Daily(ReportDailyArgs),
+    /// The reports written, newest first
+    List(ReportListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportDailyArgs {
+    /// The day (UTC) [default: yesterday]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<chrono::NaiveDate>,
+    /// Only this pipeline's files
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
+    /// Write the report but tell nobody
+    #[arg(long)]
+    pub no_notify: bool,
+    /// Print the record of the report as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Another endpoint for every AWS service (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportListArgs {
+    /// At most this many
+    #[arg(long, default_value_t = 30)]
+    pub limit: usize,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Another endpoint for every AWS service (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 //! * [`images`] — an image job's thumbnails;
 //! * [`metrics`] — `GET /metrics`, Prometheus text computed from the stores;
 //! * [`overview`] — the JSON the dashboard draws (time series, queue, alarms, error previews);
+//! * [`reports`] — the daily reports' history and documents;
 //! * [`openapi`] — the OpenAPI 3 document generated from the handlers.
 //!
 //! Auth ([`crate::auth`]), the shared state ([`crate::state`]) and the error bodies
@@ -16,6 +17,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod openapi;
 pub mod overview;
+pub mod reports;
 pub mod routes;
 
 use axum::extract::State;
@@ -37,6 +39,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/v1/jobs/{id}/summary", get(overview::job_summary))
         .route("/v1/jobs/{id}/thumbnail", get(images::job_thumbnail))
         .route("/v1/overview", get(overview::overview))
+        .route("/v1/reports", get(reports::list))
+        .route("/v1/reports/{date}", get(reports::get_json))
+        .route("/v1/reports/{date}/html", get(reports::get_html))
         .route("/v1/dlq", get(routes::list_dlq))
         .route("/v1/dlq/replay", post(routes::replay_dlq))
         .route("/metrics", get(metrics::metrics))

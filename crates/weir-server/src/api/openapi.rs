@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{images, metrics, overview, routes};
+use super::{images, metrics, overview, reports, routes};
 use crate::http_error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
@@ -23,6 +23,9 @@ use crate::http_error::{ErrorBody, ErrorDetail};
         overview::error_preview,
         overview::job_summary,
         images::job_thumbnail,
+        reports::list,
+        reports::get_json,
+        reports::get_html,
         metrics::metrics,
     ),
     components(schemas(
@@ -48,6 +51,8 @@ use crate::http_error::{ErrorBody, ErrorDetail};
         overview::JobSummary,
         overview::ErrorPreview,
         overview::SummaryDoc,
+        reports::ReportView,
+        reports::ReportList,
     )),
     modifiers(&BearerAuth),
 )]

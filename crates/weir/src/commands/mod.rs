@@ -10,6 +10,7 @@ mod init;
 mod jobs;
 mod process;
 mod put;
+mod report;
 mod reprocess;
 mod run;
 mod serve;
@@ -31,6 +32,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Dlq(cmd) => dlq::run(&cli.global, cmd).await,
         Command::Reprocess(args) => reprocess::run(&cli.global, args).await,
         Command::Alarms(args) => alarms::run(&cli.global, args),
+        Command::Report(cmd) => report::run(&cli.global, cmd).await,
         Command::Setup(SetupCommand::Aws(args)) => aws::setup_aws(&cli.global, args).await,
         Command::Worker(args) => aws::worker(&cli.global, args).await,
     }

@@ -371,6 +371,13 @@ async function tick() {
   const seq = ++state.seq;
   const current = () => seq === state.seq;
   const route = location.hash.match(/^#\/jobs\/(.+)$/);
+  // A report's link (from its email or webhook): open the document, now that the session is on.
+  const report = location.hash.match(/^#\/reports\/(\d{4}-\d{2}-\d{2})(?:\/([\w.-]+))?$/);
+  if (report) {
+    const q = report[2] ? `?pipeline=${encodeURIComponent(report[2])}` : '';
+    location.replace(`/v1/reports/${report[1]}/html${q}`);
+    return;
+  }
   try {
     if (route) {
       const data = await loadJob(decodeURIComponent(route[1]));
@@ -386,6 +393,7 @@ async function tick() {
       show('overview');
       document.title = 'weir';
       renderOverview(o);
+      await loadReports();
       schedule();
     }
     state.failures = 0;
@@ -412,6 +420,27 @@ async function tick() {
     setLive(state.failures > 2 ? 'down' : 'stale', `cannot reach weir (${e.message}); retrying`);
     schedule(Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** state.failures));
   }
+}
+
+// The daily reports' history, read once a minute (it changes once a day).
+const REPORTS_EVERY_MS = 60_000;
+async function loadReports() {
+  if (state.reportsAt && Date.now() - state.reportsAt < REPORTS_EVERY_MS) return;
+  state.reportsAt = Date.now();
+  let list;
+  try {
+    list = (await getJson('/v1/reports?limit=14')).reports;
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    $('reports').replaceChildren(h('li', { class: 'muted' }, `cannot list the reports (${e.message})`));
+    return;
+  }
+  $('reports').replaceChildren(...(list.length
+    ? list.map((r) => h('li', { 'data-date': r.date },
+      h('a', { href: r.html_url, target: '_blank', rel: 'noopener' }, r.date),
+      r.pipeline ? ` · ${r.pipeline}` : '',
+      h('span', { class: 'muted' }, ` written ${ago(r.written_at)}`)))
+    : [h('li', { class: 'muted' }, 'No report yet.')]));
 }
 
 async function start() {
