@@ -160,7 +160,7 @@ async fn day_figures(
 ) -> Result<DayFigures, ReportError> {
     let limits = inputs.limits;
     let (from, to) = (day_start(date), day_start(date) + Duration::days(1));
-    let mut acc = Accumulator::new(date, limits);
+    let mut acc = Accumulator::new(date, limits, inputs.config);
     let mut token: Option<String> = None;
     let mut capped = false;
     loop {
@@ -416,6 +416,9 @@ struct Accumulator {
     row_errors: HashMap<String, ReasonTally>,
     /// (pipeline, group-by field) → value → sums, and the files summed.
     aggregates: BTreeMap<(String, String), (BTreeMap<String, GroupSum>, u64)>,
+    /// (pipeline, group-by field) → the field its groups are ordered by: the first the
+    /// pipeline's `group_by` names (revenue, for the sales pipeline).
+    order_by: BTreeMap<(String, String), String>,
     totals: BTreeMap<String, NumericTotals>,
     slowest: Vec<FileRef>,
     largest: Vec<FileRef>,
@@ -431,8 +434,19 @@ struct Accumulator {
 }
 
 impl Accumulator {
-    fn new(date: NaiveDate, limits: Limits) -> Accumulator {
+    fn new(date: NaiveDate, limits: Limits, config: &Config) -> Accumulator {
+        let order_by = config
+            .pipelines
+            .iter()
+            .flat_map(|p| {
+                p.summary
+                    .group_by
+                    .iter()
+                    .filter_map(|g| Some(((p.name.clone(), g.by.clone()), g.fields.first()?.clone())))
+            })
+            .collect();
         Accumulator {
+            order_by,
             limits,
             date,
             all: Group::default(),
@@ -582,12 +596,16 @@ impl Accumulator {
             v.truncate(top);
             v
         };
+        let order_by = self.order_by;
         let aggregates = self
             .aggregates
             .into_iter()
             .map(|((pipeline, by), (sums, files))| {
                 let mut groups: Vec<GroupSum> = sums.into_values().map(round_sums).collect();
-                let first_field = groups.iter().flat_map(|g| g.sums.keys()).min().cloned();
+                let first_field = order_by
+                    .get(&(pipeline.clone(), by.clone()))
+                    .cloned()
+                    .or_else(|| groups.iter().flat_map(|g| g.sums.keys()).min().cloned());
                 let weight =
                     |g: &GroupSum| first_field.as_ref().and_then(|f| g.sums.get(f)).copied().unwrap_or(0.0);
                 groups.sort_by(|a, b| {

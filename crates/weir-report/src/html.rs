@@ -341,22 +341,30 @@ fn examples(list: &[FileRef]) -> String {
         .join("<br>")
 }
 
+/// A table of reasons; `unit` names what `count` counts, and when it counts rows a column
+/// says in how many files.
 fn reasons(h: &mut String, id: &str, title: &str, what: &str, unit: &str, list: &[Reason], empty: &str) {
+    let per_file = unit != "Files";
     let _ = write!(h, r#"<h2>{title}</h2><div class="card" id="{id}">"#);
     if list.is_empty() {
         let _ = write!(h, r#"<p class="muted">{empty}</p></div>"#);
         return;
     }
+    let files_th = if per_file { r#"<th class="n">Files</th>"# } else { "" };
     let _ = write!(
         h,
-        r#"<table><thead><tr><th>{what}</th><th class="n">{unit}</th><th class="n">Files</th><th>Examples</th></tr></thead><tbody>"#
+        r#"<table><thead><tr><th>{what}</th><th class="n">{unit}</th>{files_th}<th>Examples</th></tr></thead><tbody>"#
     );
     for r in list {
+        let files_td = if per_file {
+            format!(r#"<td class="n">{}</td>"#, number(r.files as f64))
+        } else {
+            String::new()
+        };
         let _ = write!(
             h,
-            r#"<tr data-count="{c}"><td>{reason}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td></tr>"#,
+            r#"<tr data-count="{c}"><td>{reason}</td><td class="n">{}</td>{files_td}<td>{}</td></tr>"#,
             number(r.count as f64),
-            number(r.files as f64),
             examples(&r.examples),
             c = r.count,
             reason = escape(&r.reason)

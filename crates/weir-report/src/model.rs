@@ -159,7 +159,7 @@ pub struct Aggregate {
     pub pipeline: String,
     /// The group-by field (`product`).
     pub by: String,
-    /// Largest first by the first summed field, then by name; at most
+    /// Largest first by the first field the pipeline's `group_by` names, then by name; at most
     /// [`crate::Limits::groups`], the rest summed in `other`.
     pub groups: Vec<GroupSum>,
     pub other: Option<GroupSum>,
