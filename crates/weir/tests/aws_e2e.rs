@@ -452,7 +452,71 @@ fn the_pipeline_runs_on_aws_services_with_two_workers() {
     let dead = with_endpoint(&["dlq", "list", "--json"]);
     assert!(dead.contains("frozen.csv"), "{dead}");
 
-    let started = |name: &str| env.log(name).matches("\"job started\"").count();
-    eprintln!("jobs started: worker 1 {}, worker 2 {}", started("w1"), started("w2"));
-    assert!(started("w1") + started("w2") >= 9, "7 files, the poison one 3 times");
+    // The daily report of today by the same code path as embedded: written to S3 (the jobs
+    // read from DynamoDB's date index, summaries from S3, dead letters from SQS), published to
+    // the alerts topic through SNS.
+    // The workers stop first: their DLQ scanners hide the dead letter for a moment each
+    // second, and SQS lists only what is visible.
+    let (started_w1, started_w2) = (env.log("w1"), env.log("w2"));
+    drop((_w1, _w2));
+    wait_for("the dead letter visible", Duration::from_secs(60), || {
+        let attrs = env.aws(&[
+            "sqs",
+            "get-queue-attributes",
+            "--queue-url",
+            &dlq_url,
+            "--attribute-names",
+            "ApproximateNumberOfMessages",
+        ]);
+        (attrs["Attributes"]["ApproximateNumberOfMessages"] == "1").then_some(())
+    });
+    let today = chrono::Utc::now().date_naive().to_string();
+    let record: Value =
+        serde_json::from_str(&with_endpoint(&["report", "daily", "--date", &today, "--json"]))
+            .expect("a record");
+    assert_eq!(record["bucket"], "example-weir-output", "{record}");
+    assert_eq!(record["published_to"], serde_json::json!(["alerts"]), "{record}");
+    let report_file = env.dir.path().join("daily_report.json");
+    env.aws(&[
+        "s3api",
+        "get-object",
+        "--bucket",
+        "example-weir-output",
+        "--key",
+        &format!("reports/{today}/daily_report.json"),
+        report_file.to_str().expect("path"),
+    ]);
+    env.aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "example-weir-output",
+        "--key",
+        &format!("reports/{today}/daily_report.html"),
+    ]);
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_file).expect("report")).expect("JSON");
+    // frozen.csv failed, then `weir reprocess --prefix raw/` sent it again: stopped mid-retry,
+    // it may be in progress.
+    let files = &report["day"]["files"];
+    assert_eq!(
+        (files["received"].as_u64(), files["succeeded"].as_u64(), files["rejected"].as_u64()),
+        (Some(7), Some(4), Some(2)),
+        "{report}"
+    );
+    assert_eq!(files["failed"].as_u64().unwrap() + files["in_progress"].as_u64().unwrap(), 1, "{report}");
+    assert_eq!(report["day"]["dead_letters"], 1, "the frozen file's message: {report}");
+    assert_eq!(report["day"]["aggregates"][0]["files"], 3, "sales, bad_rows and backfill: {report}");
+    assert!(report["notes"].to_string().contains("Alarm changes are not recorded"), "{report}");
+    let listed = with_endpoint(&["report", "list"]);
+    assert!(listed.contains(&format!("example-weir-output/reports/{today}/daily_report.html")), "{listed}");
+    wait_for("the report on the alerts topic", Duration::from_secs(30), || {
+        let got = env.drain("weir-alerts-inbox");
+        got.iter()
+            .any(|m| m["Body"].as_str().is_some_and(|b| b.contains("weir daily report for")))
+            .then_some(())
+    });
+
+    let started = |log: &str| log.matches("\"job started\"").count();
+    eprintln!("jobs started: worker 1 {}, worker 2 {}", started(&started_w1), started(&started_w2));
+    assert!(started(&started_w1) + started(&started_w2) >= 9, "7 files, the poison one 3 times");
 }
