@@ -51,7 +51,7 @@ pub fn stacked_bars(id: &str, title: &str, labels: &[String], series: &[Series<'
             ty = y + 4.0
         );
     }
-    for i in 0..n {
+    for (i, label) in labels.iter().enumerate() {
         let x = LEFT + slot * i as f64 + (slot - bar_w) / 2.0;
         let mut y = TOP + plot_h;
         for s in series {
@@ -66,7 +66,7 @@ pub fn stacked_bars(id: &str, title: &str, labels: &[String], series: &[Series<'
                 r#"<rect class="bar {cls}" x="{x:.1}" y="{y:.1}" width="{bar_w:.1}" height="{h:.1}" fill="{color}"><title>{label}: {v} {name}</title></rect>"#,
                 cls = s.class,
                 color = s.color,
-                label = escape(&labels[i]),
+                label = escape(label),
                 name = escape(s.name)
             );
         }
@@ -77,7 +77,7 @@ pub fn stacked_bars(id: &str, title: &str, labels: &[String], series: &[Series<'
                 r#"<text x="{cx:.1}" y="{ly:.1}" font-size="11" text-anchor="middle" fill="{AXIS}" font-family="sans-serif">{l}</text>"#,
                 cx = x + bar_w / 2.0,
                 ly = TOP + plot_h + 14.0,
-                l = escape(&labels[i])
+                l = escape(label)
             );
         }
     }
