@@ -19,6 +19,7 @@ pub mod keys;
 pub mod notify_config;
 pub mod problem;
 pub mod schedule;
+pub mod schedule_config;
 pub mod stats;
 pub mod summary;
 

@@ -11,6 +11,8 @@
 //! * [`workflow`] — which state machine a pipeline runs, and how its resources map to tasks.
 //! * [`dlq`] — one alert per message that reaches the dead-letter queue.
 //! * [`reconcile`] — events for objects already in a bucket (after a crash, or a backfill).
+//! * [`schedule`] — work on a clock (`[[schedule]]`), fired once per due time.
+//! * [`retention`] — old objects and records removed in small batches, never what a job needs.
 //! * [`one_shot`] — `weir process`: the same transform on a local file, no queue, no store.
 //!
 //! Which backend is behind the ports (folders and SQLite, or AWS) is decided by the binary.
@@ -24,6 +26,8 @@ pub mod ingest;
 pub mod messages;
 pub mod one_shot;
 pub mod reconcile;
+pub mod retention;
+pub mod schedule;
 pub mod state;
 pub mod tasks;
 pub mod worker;

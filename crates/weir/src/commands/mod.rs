@@ -6,12 +6,14 @@ mod check;
 mod credentials;
 mod demo;
 mod dlq;
+mod gc;
 mod init;
 mod jobs;
 mod process;
 mod put;
 mod reprocess;
 mod run;
+mod schedules;
 mod serve;
 
 use anyhow::Result;
@@ -33,6 +35,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Alarms(args) => alarms::run(&cli.global, args),
         Command::Setup(SetupCommand::Aws(args)) => aws::setup_aws(&cli.global, args).await,
         Command::Worker(args) => aws::worker(&cli.global, args).await,
+        Command::Schedules(args) => schedules::run(&cli.global, args).await,
+        Command::Gc(args) => gc::run(&cli.global, args).await,
     }
 }
 
