@@ -282,7 +282,6 @@ pub fn validate_schedules(schedules: &[ScheduleConfig], pipelines: &[String]) ->
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::Config;
 
     fn problems(toml: &str) -> Vec<String> {

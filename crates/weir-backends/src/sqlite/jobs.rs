@@ -365,19 +365,26 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn schedule_mark(&self, name: &str, anchor_ms: i64) -> Result<ScheduleMark, PortError> {
+        let read = |c: &Connection, name: &str| {
+            c.prepare_cached("SELECT anchor_ms, last_due_ms, fired_at_ms FROM schedules WHERE name = ?1")
+                .and_then(|mut st| {
+                    st.query_row([name], |r| {
+                        Ok(ScheduleMark { anchor_ms: r.get(0)?, last_due_ms: r.get(1)?, fired_at_ms: r.get(2)? })
+                    })
+                    .optional()
+                })
+                .map_err(sql("reading a schedule"))
+        };
+        if let Some(mark) = self.db.lookup("reading a schedule", |c| read(c, name))? {
+            return Ok(mark);
+        }
         let name = name.to_owned();
         self.db
-            .write_with(Durability::Synced, "reading a schedule", move |c| {
+            .write_with(Durability::Synced, "recording a schedule", move |c| {
                 c.prepare_cached("INSERT OR IGNORE INTO schedules (name, anchor_ms) VALUES (?1, ?2)")
                     .and_then(|mut st| st.execute(params![name, anchor_ms]))
                     .map_err(sql("recording a schedule"))?;
-                c.prepare_cached("SELECT anchor_ms, last_due_ms, fired_at_ms FROM schedules WHERE name = ?1")
-                    .and_then(|mut st| {
-                        st.query_row([&name], |r| {
-                            Ok(ScheduleMark { anchor_ms: r.get(0)?, last_due_ms: r.get(1)?, fired_at_ms: r.get(2)? })
-                        })
-                    })
-                    .map_err(sql("reading a schedule"))
+                read(c, &name)?.ok_or_else(|| PortError::unavailable("reading a schedule", "it vanished"))
             })
             .await
     }
