@@ -226,7 +226,11 @@ pub async fn ensure_ttl(client: &Client, table: &str) -> Result<bool, PortError>
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build().map_err(invalid)?,
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()
+                .map_err(invalid)?,
         )
         .send()
         .await
@@ -637,7 +641,9 @@ impl JobStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(schedule_key(name)))
-            .update_expression("SET last_due_ms = :due, fired_at_ms = :now, anchor_ms = if_not_exists(anchor_ms, :due)")
+            .update_expression(
+                "SET last_due_ms = :due, fired_at_ms = :now, anchor_ms = if_not_exists(anchor_ms, :due)",
+            )
             .condition_expression("attribute_not_exists(last_due_ms) OR last_due_ms < :due")
             .expression_attribute_values(":due", due)
             .expression_attribute_values(":now", AttributeValue::N(Utc::now().timestamp_millis().to_string()))
@@ -723,7 +729,10 @@ impl JobStore for DynamoJobStore {
                     "newest_job = :id AND (attribute_not_exists(lease_run) OR lease_expires <= :now)",
                 )
                 .expression_attribute_values(":id", s(id.0.clone()))
-                .expression_attribute_values(":now", AttributeValue::N(Utc::now().timestamp_millis().to_string()))
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(Utc::now().timestamp_millis().to_string()),
+                )
                 .send()
                 .await;
             match r {

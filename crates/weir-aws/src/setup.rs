@@ -13,9 +13,9 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus, Event,
     ExpirationStatus, FilterRule, FilterRuleName, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    Transition, TransitionStorageClass,
     NoncurrentVersionExpiration, NotificationConfiguration, NotificationConfigurationFilter,
-    PublicAccessBlockConfiguration, QueueConfiguration, S3KeyFilter, VersioningConfiguration,
+    PublicAccessBlockConfiguration, QueueConfiguration, S3KeyFilter, Transition, TransitionStorageClass,
+    VersioningConfiguration,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use weir_core::config::AwsConfig;
@@ -100,7 +100,8 @@ pub async fn ensure_all(
     for bucket in &buckets {
         let existed = s3.bucket_exists(bucket).await?;
         s3.create_bucket(bucket).await?;
-        let rules: Vec<&RetentionRule> = config.retention.rules.iter().filter(|r| &r.bucket == bucket).collect();
+        let rules: Vec<&RetentionRule> =
+            config.retention.rules.iter().filter(|r| &r.bucket == bucket).collect();
         configure_bucket(s3.sdk(), bucket, &rules).await?;
         let mut detail = "versioning, public access block, lifecycle".to_string();
         if !rules.is_empty() {
@@ -264,7 +265,10 @@ pub async fn ensure_all(
 /// prefix, so running setup again writes the same rules).
 fn lifecycle_rule(i: usize, r: &RetentionRule) -> Result<LifecycleRule, PortError> {
     let mut rule = LifecycleRule::builder()
-        .id(format!("weir-retention-{i}-{}", r.prefix.replace('/', "_")).chars().take(255).collect::<String>())
+        .id(format!("weir-retention-{i}-{}", r.prefix.replace('/', "_"))
+            .chars()
+            .take(255)
+            .collect::<String>())
         .status(ExpirationStatus::Enabled)
         .filter(LifecycleRuleFilter::builder().prefix(&r.prefix).build());
     if let Some(days) = r.expire_after_days {
@@ -272,13 +276,20 @@ fn lifecycle_rule(i: usize, r: &RetentionRule) -> Result<LifecycleRule, PortErro
     }
     if let (Some(days), Some(class)) = (r.transition_after_days, &r.storage_class) {
         rule = rule.transitions(
-            Transition::builder().days(days as i32).storage_class(TransitionStorageClass::from(class.as_str())).build(),
+            Transition::builder()
+                .days(days as i32)
+                .storage_class(TransitionStorageClass::from(class.as_str()))
+                .build(),
         );
     }
     rule.build().map_err(invalid)
 }
 
-async fn configure_bucket(s3: &aws_sdk_s3::Client, bucket: &str, retention: &[&RetentionRule]) -> Result<(), PortError> {
+async fn configure_bucket(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    retention: &[&RetentionRule],
+) -> Result<(), PortError> {
     s3.put_bucket_versioning()
         .bucket(bucket)
         .versioning_configuration(

@@ -59,7 +59,11 @@ async fn setup_writes_lifecycle_rules_and_ttl_and_done_jobs_carry_their_expiry()
     let ttl_item = first.iter().find(|i| i.kind == "table ttl").expect("a TTL step");
     assert!(ttl_item.created, "{ttl_item}");
     let second = ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup again");
-    assert!(second.iter().all(|i| !i.created), "{:?}", second.iter().map(ToString::to_string).collect::<Vec<_>>());
+    assert!(
+        second.iter().all(|i| !i.created),
+        "{:?}",
+        second.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
 
     let rules = |bucket: &str| {
         aws_cli(&moto, &["s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket])["Rules"]
@@ -68,13 +72,15 @@ async fn setup_writes_lifecycle_rules_and_ttl_and_done_jobs_carry_their_expiry()
             .unwrap_or_default()
     };
     let input = rules("weir-input");
-    let failed = input.iter().find(|r| r["ID"] == "weir-retention-0-failed_").unwrap_or_else(|| panic!("{input:#?}"));
+    let failed =
+        input.iter().find(|r| r["ID"] == "weir-retention-0-failed_").unwrap_or_else(|| panic!("{input:#?}"));
     assert_eq!(failed["Expiration"]["Days"], 30, "{failed:#?}");
     let prefix = failed["Filter"]["Prefix"].as_str().or(failed["Prefix"].as_str());
     assert_eq!(prefix, Some("failed/"), "{failed:#?}");
     assert_eq!(input.len(), 2, "the noncurrent-version rule and the retention rule, once: {input:#?}");
     let archive = rules("weir-archive");
-    let glacier = archive.iter().find(|r| r["ID"] == "weir-retention-0-").unwrap_or_else(|| panic!("{archive:#?}"));
+    let glacier =
+        archive.iter().find(|r| r["ID"] == "weir-retention-0-").unwrap_or_else(|| panic!("{archive:#?}"));
     assert_eq!(glacier["Expiration"]["Days"], 365);
     assert_eq!(glacier["Transitions"][0]["Days"], 30);
     assert_eq!(glacier["Transitions"][0]["StorageClass"], "GLACIER");
@@ -88,7 +94,8 @@ async fn setup_writes_lifecycle_rules_and_ttl_and_done_jobs_carry_their_expiry()
     let store = weir_aws::DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), "weir-jobs")
         .with_retention_days(Some(90));
     let job = Job::queued("weir-input", "raw/a.csv", "e1", 1, Some("sales"));
-    let Begin::Started(mut run) = store.begin(&job, "sales", "r1", Duration::from_secs(60)).await.unwrap() else {
+    let Begin::Started(mut run) = store.begin(&job, "sales", "r1", Duration::from_secs(60)).await.unwrap()
+    else {
         panic!("starts")
     };
     let expires_at = || {
@@ -100,7 +107,8 @@ async fn setup_writes_lifecycle_rules_and_ttl_and_done_jobs_carry_their_expiry()
                 "--table-name",
                 "weir-jobs",
                 "--key",
-                &serde_json::json!({"pk": {"S": format!("JOB#{}", job.job_id)}, "sk": {"S": "META"}}).to_string(),
+                &serde_json::json!({"pk": {"S": format!("JOB#{}", job.job_id)}, "sk": {"S": "META"}})
+                    .to_string(),
             ],
         );
         item["Item"]["expires_at"]["N"].as_str().map(|n| n.parse::<i64>().unwrap())

@@ -28,7 +28,8 @@ use crate::deliver::{from_json, to_json, EmailSender, WebhookSender};
 use crate::notify::LogNotifier;
 use crate::sqlite::{ms, now_ms, sql, Db, Durability};
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE outbox (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE outbox (
         id INTEGER PRIMARY KEY,
         subscription TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -44,7 +45,8 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE outbox (
     CREATE INDEX outbox_due ON outbox (state, next_at);",
     // Retention: rows that ended are found by when, and what it removed is still counted.
     "CREATE INDEX outbox_ended ON outbox (state, updated_at);
-    CREATE TABLE outbox_expired (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"];
+    CREATE TABLE outbox_expired (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;",
+];
 
 /// How long a row being sent is hidden from other senders.
 const LEASE: Duration = Duration::from_secs(120);

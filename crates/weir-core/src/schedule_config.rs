@@ -109,7 +109,8 @@ impl ScheduleConfig {
                 stray("bucket", self.bucket.is_some(), &mut problems);
                 if let Some(p) = &self.pipeline {
                     if !pipelines.contains(p) {
-                        problems.push(Problem::new(format!("{at}.pipeline"), format!("no pipeline named {p:?}")));
+                        problems
+                            .push(Problem::new(format!("{at}.pipeline"), format!("no pipeline named {p:?}")));
                     }
                 }
             }
@@ -204,9 +205,13 @@ pub const STORAGE_CLASSES: [&str; 6] =
 
 fn days_problem(at: String, days: Option<i64>) -> Option<Problem> {
     match days {
-        Some(d) if d < 0 => Some(Problem::new(at, format!("{d} is negative; retention is a number of days, at least 1"))),
+        Some(d) if d < 0 => {
+            Some(Problem::new(at, format!("{d} is negative; retention is a number of days, at least 1")))
+        }
         Some(0) => Some(Problem::new(at, "0 days would remove everything at once; at least 1")),
-        Some(d) if d > 100 * 365 => Some(Problem::new(at, format!("{d} days is over 100 years; leave it unset to keep for ever"))),
+        Some(d) if d > 100 * 365 => {
+            Some(Problem::new(at, format!("{d} days is over 100 years; leave it unset to keep for ever")))
+        }
         _ => None,
     }
 }
@@ -217,7 +222,9 @@ impl RetentionConfig {
         if self.batch_size == 0 || self.batch_size > 1000 {
             problems.push(Problem::new("retention.batch_size", "must be 1-1000"));
         }
-        for (kind, r) in [("jobs", &self.jobs), ("notifications", &self.notifications), ("reports", &self.reports)] {
+        for (kind, r) in
+            [("jobs", &self.jobs), ("notifications", &self.notifications), ("reports", &self.reports)]
+        {
             problems.extend(days_problem(format!("retention.{kind}.retention_days"), r.retention_days));
         }
         for (i, rule) in self.rules.iter().enumerate() {

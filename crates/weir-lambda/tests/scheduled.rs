@@ -41,7 +41,8 @@ async fn a_scheduled_event_runs_its_schedules_work_once() {
     let mut ids = Vec::new();
     for (key, days_ago) in [("raw/old.csv", 40), ("raw/recent.csv", 2)] {
         let job = Job::queued("weir-input", key, "e1", 1, Some("sales"));
-        let Begin::Started(mut run) = store.begin(&job, "sales", key, Duration::from_secs(60)).await.unwrap() else {
+        let Begin::Started(mut run) = store.begin(&job, "sales", key, Duration::from_secs(60)).await.unwrap()
+        else {
             panic!("{key} starts")
         };
         run.finish(JobStatus::Succeeded, None);

@@ -36,7 +36,11 @@ pub enum Mode {
 /// One thing a sweep removed (or, dry, would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expired {
-    Object { bucket: String, key: String, last_modified: DateTime<Utc> },
+    Object {
+        bucket: String,
+        key: String,
+        last_modified: DateTime<Utc>,
+    },
     Job(JobId),
     /// A count of notifications (the outbox does not name them one by one).
     Notifications(u64),
@@ -175,7 +179,12 @@ pub async fn sweep(
 
 /// Whether a job still needs `obj`: it is the source of a job that is not done, or something a
 /// run of its source key holds or will write (see the module's docs).
-pub async fn in_use(config: &Config, ports: &Ports, obj: &ObjectInfo, now: DateTime<Utc>) -> Result<bool, PortError> {
+pub async fn in_use(
+    config: &Config,
+    ports: &Ports,
+    obj: &ObjectInfo,
+    now: DateTime<Utc>,
+) -> Result<bool, PortError> {
     if config.pipeline_for(&obj.bucket, &obj.key).is_some() {
         let id = JobId::for_object(&obj.bucket, &obj.key, &obj.etag);
         match ports.jobs.get(&id).await? {
@@ -268,7 +277,10 @@ mod tests {
         let keys = |b: &str, k: &str| source_keys_of(&config, b, k);
         let src = |k: &str| ("weir-input".to_string(), k.to_string());
         assert_eq!(keys("weir-input", "raw/a.csv"), [src("raw/a.csv")]);
-        assert_eq!(keys("weir-input", "failed/2026/01/02/raw/a.csv"), [src("failed/2026/01/02/raw/a.csv"), src("raw/a.csv")]);
+        assert_eq!(
+            keys("weir-input", "failed/2026/01/02/raw/a.csv"),
+            [src("failed/2026/01/02/raw/a.csv"), src("raw/a.csv")]
+        );
         assert_eq!(keys("weir-archive", "raw/a.csv"), [src("raw/a.csv")]);
         for out in [
             "processed/weir-input/raw/a.csv.ndjson",
@@ -277,7 +289,10 @@ mod tests {
         ] {
             assert_eq!(keys("weir-output", out), [src("raw/a.csv")], "{out}");
         }
-        assert_eq!(keys("weir-output", "thumbnails/small/weir-input/images/x_small.jpg_small.jpg"), [src("images/x_small.jpg")]);
+        assert_eq!(
+            keys("weir-output", "thumbnails/small/weir-input/images/x_small.jpg_small.jpg"),
+            [src("images/x_small.jpg")]
+        );
         assert_eq!(keys("weir-output", "metadata/weir-input/images/x.jpg.json"), [src("images/x.jpg")]);
         assert!(keys("weir-output", "elsewhere/x").is_empty());
     }

@@ -55,7 +55,11 @@ impl ScheduledWork {
 }
 
 /// Runs one firing's work; returns what it did, in a line.
-pub async fn run_work(engine: &Engine, work: &ScheduledWork, due: DateTime<Utc>) -> Result<String, PortError> {
+pub async fn run_work(
+    engine: &Engine,
+    work: &ScheduledWork,
+    due: DateTime<Utc>,
+) -> Result<String, PortError> {
     match work {
         ScheduledWork::DailyReport { pipeline } => {
             // CALL POINT (#17): wire to the daily report here, e.g.
@@ -82,7 +86,8 @@ pub async fn run_work(engine: &Engine, work: &ScheduledWork, due: DateTime<Utc>)
         }
         ScheduledWork::RetentionSweep => {
             let mode = crate::retention::Mode::Apply;
-            let r = crate::retention::sweep(engine.config(), engine.ports(), Utc::now(), mode, |_| {}).await?;
+            let r =
+                crate::retention::sweep(engine.config(), engine.ports(), Utc::now(), mode, |_| {}).await?;
             Ok(format!(
                 "retention: {} objects, {} job records, {} notifications expired ({} kept in use)",
                 r.objects, r.jobs, r.notifications, r.kept_in_use
@@ -144,11 +149,7 @@ pub struct ScheduleStatus {
 
 /// The configured schedules, parsed (a config that passed `weir check` parses).
 pub fn planned(config: &weir_core::Config) -> Result<Vec<Planned>, ScheduleError> {
-    config
-        .schedules
-        .iter()
-        .map(|s| Ok(Planned { config: s.clone(), schedule: s.schedule()? }))
-        .collect()
+    config.schedules.iter().map(|s| Ok(Planned { config: s.clone(), schedule: s.schedule()? })).collect()
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
@@ -156,7 +157,11 @@ fn at(ms: i64) -> DateTime<Utc> {
 }
 
 /// Where a schedule counts from: the due time it last fired for, else its anchor.
-async fn baseline(jobs: &dyn JobStore, name: &str, now: DateTime<Utc>) -> Result<(DateTime<Utc>, weir_ports::ScheduleMark), PortError> {
+async fn baseline(
+    jobs: &dyn JobStore,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, weir_ports::ScheduleMark), PortError> {
     let mark = jobs.schedule_mark(name, now.timestamp_millis()).await?;
     Ok((at(mark.last_due_ms.unwrap_or(mark.anchor_ms)), mark))
 }
@@ -275,7 +280,11 @@ pub fn schedule_for_rule<'a>(config: &'a weir_core::Config, rule_arn: &str) -> O
 
 /// Runs the schedule a scheduled event names, for its due `time`, unless that time was fired
 /// already (EventBridge delivers at least once; a worker's scheduler may have fired it).
-pub async fn fire(engine: &Engine, schedule: &ScheduleConfig, time: DateTime<Utc>) -> Result<Option<Fired>, PortError> {
+pub async fn fire(
+    engine: &Engine,
+    schedule: &ScheduleConfig,
+    time: DateTime<Utc>,
+) -> Result<Option<Fired>, PortError> {
     let jobs = engine.ports().jobs.as_ref();
     jobs.schedule_mark(&schedule.name, time.timestamp_millis()).await?;
     if !jobs.claim_schedule(&schedule.name, time.timestamp_millis()).await? {

@@ -72,20 +72,20 @@ async fn exactly_the_old_objects_go_and_a_dry_run_deletes_nothing() {
     ]
     .map(String::from)
     .into();
-    let all_files = || {
-        walk(h.dir.path(), &["weir-input", "weir-archive", "weir-output"])
-    };
+    let all_files = || walk(h.dir.path(), &["weir-input", "weir-archive", "weir-output"]);
     let before = all_files();
 
     let mut seen = Vec::new();
-    let dry = retention::sweep(&config, &h.raw, Utc::now(), Mode::DryRun, |e| seen.push(e.clone())).await.unwrap();
+    let dry =
+        retention::sweep(&config, &h.raw, Utc::now(), Mode::DryRun, |e| seen.push(e.clone())).await.unwrap();
     assert_eq!(keys(&seen), want, "what a dry run says would go");
     assert_eq!(dry.objects, 3);
     assert_eq!(all_files(), before, "a dry run deleted something");
     assert!(h.jobs.counters().await.unwrap().is_empty(), "a dry run counted");
 
     let mut gone = Vec::new();
-    let done = retention::sweep(&config, &h.raw, Utc::now(), Mode::Apply, |e| gone.push(e.clone())).await.unwrap();
+    let done =
+        retention::sweep(&config, &h.raw, Utc::now(), Mode::Apply, |e| gone.push(e.clone())).await.unwrap();
     assert_eq!(keys(&gone), want);
     assert_eq!(done.objects, 3);
     let left: BTreeSet<String> = before.difference(&want).cloned().collect();
@@ -137,7 +137,8 @@ async fn the_source_of_a_running_or_waiting_job_and_its_outputs_survive() {
     assert!(matches!(started, Begin::Started(_)), "{started:?}");
     for (key, status) in [("raw/failed.csv", JobStatus::Failed), ("raw/done.csv", JobStatus::Succeeded)] {
         let mut j = job_of(&h, key).await;
-        let Begin::Started(mut j2) = h.jobs.begin(&j, "sales", key, Duration::from_secs(600)).await.unwrap() else {
+        let Begin::Started(mut j2) = h.jobs.begin(&j, "sales", key, Duration::from_secs(600)).await.unwrap()
+        else {
             panic!("{key} starts")
         };
         j2.finish(status, None);
@@ -147,10 +148,13 @@ async fn the_source_of_a_running_or_waiting_job_and_its_outputs_survive() {
     }
 
     let mut gone = Vec::new();
-    let report = retention::sweep(&config, &h.raw, Utc::now(), Mode::Apply, |e| gone.push(e.clone())).await.unwrap();
+    let report =
+        retention::sweep(&config, &h.raw, Utc::now(), Mode::Apply, |e| gone.push(e.clone())).await.unwrap();
     assert_eq!(
         keys(&gone),
-        ["weir-input/raw/done.csv", "weir-output/processed/weir-input/raw/done.csv.ndjson"].map(String::from).into(),
+        ["weir-input/raw/done.csv", "weir-output/processed/weir-input/raw/done.csv.ndjson"]
+            .map(String::from)
+            .into(),
     );
     assert_eq!(report.kept_in_use, 4);
     for (bucket, key) in [

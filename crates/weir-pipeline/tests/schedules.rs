@@ -90,19 +90,26 @@ async fn a_schedule_due_while_weir_was_stopped_fires_exactly_once_at_start() {
     drop(restarted);
     let again = open(dir.path(), &config).await;
     assert!(again.tick(back + Duration::minutes(29)).await.unwrap().is_empty());
-    assert_eq!(names(&again.tick(back + Duration::minutes(30)).await.unwrap()), [(
-        "hourly-sweep".into(),
-        t("2026-03-04T20:10:00Z")
-    )]);
+    assert_eq!(
+        names(&again.tick(back + Duration::minutes(30)).await.unwrap()),
+        [("hourly-sweep".into(), t("2026-03-04T20:10:00Z"))]
+    );
 
     // `weir schedules`' view: the last run and the next, from the store.
     let jobs = SqliteJobStore::open(&dir.path().join("weir.db")).unwrap();
     let planned = weir_pipeline::schedule::planned(&config).unwrap();
-    let status = weir_pipeline::schedule::status(&jobs, &planned, back + Duration::minutes(31)).await.unwrap();
+    let status =
+        weir_pipeline::schedule::status(&jobs, &planned, back + Duration::minutes(31)).await.unwrap();
     let sweep = &status[0];
-    assert_eq!((sweep.last_due, sweep.next), (Some(t("2026-03-04T20:10:00Z")), Some(t("2026-03-04T21:10:00Z"))));
+    assert_eq!(
+        (sweep.last_due, sweep.next),
+        (Some(t("2026-03-04T20:10:00Z")), Some(t("2026-03-04T21:10:00Z")))
+    );
     let report = &status[1];
-    assert_eq!((report.last_due, report.next), (Some(t("2026-03-04T08:00:00Z")), Some(t("2026-03-05T08:00:00Z"))));
+    assert_eq!(
+        (report.last_due, report.next),
+        (Some(t("2026-03-04T08:00:00Z")), Some(t("2026-03-05T08:00:00Z")))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

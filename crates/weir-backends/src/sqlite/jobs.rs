@@ -369,7 +369,11 @@ impl JobStore for SqliteJobStore {
             c.prepare_cached("SELECT anchor_ms, last_due_ms, fired_at_ms FROM schedules WHERE name = ?1")
                 .and_then(|mut st| {
                     st.query_row([name], |r| {
-                        Ok(ScheduleMark { anchor_ms: r.get(0)?, last_due_ms: r.get(1)?, fired_at_ms: r.get(2)? })
+                        Ok(ScheduleMark {
+                            anchor_ms: r.get(0)?,
+                            last_due_ms: r.get(1)?,
+                            fired_at_ms: r.get(2)?,
+                        })
                     })
                     .optional()
                 })

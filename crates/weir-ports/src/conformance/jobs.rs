@@ -447,7 +447,8 @@ pub async fn finished_records_expire_and_lifetime_counters_stay((a, b): Handles,
     {
         fail(case, format!("lifetime counters moved: {before_totals:?} → {after:?}"));
     }
-    let want_now = BTreeMap::from([(JobStatus::Queued, 1), (JobStatus::Succeeded, 1), (JobStatus::Failed, 1)]);
+    let want_now =
+        BTreeMap::from([(JobStatus::Queued, 1), (JobStatus::Succeeded, 1), (JobStatus::Failed, 1)]);
     if after.current != want_now {
         fail(case, format!("jobs per status now {:?}, not {want_now:?}", after.current));
     }

@@ -190,7 +190,9 @@ pub async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     snap.alarms = crate::alarms::read_states(&state.ctx.data_dir).unwrap_or_default();
     let counters = ports.jobs.counters().await?;
     use weir_pipeline::retention::{EXPIRED_JOBS, EXPIRED_NOTIFICATIONS, EXPIRED_OBJECTS};
-    for (kind, counter) in [("objects", EXPIRED_OBJECTS), ("jobs", EXPIRED_JOBS), ("notifications", EXPIRED_NOTIFICATIONS)] {
+    for (kind, counter) in
+        [("objects", EXPIRED_OBJECTS), ("jobs", EXPIRED_JOBS), ("notifications", EXPIRED_NOTIFICATIONS)]
+    {
         snap.expired.insert(kind, counters.get(counter).copied().unwrap_or(0));
     }
     Ok(snap)

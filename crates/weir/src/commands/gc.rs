@@ -11,13 +11,17 @@ use crate::config;
 pub async fn run(global: &Global, args: GcArgs) -> Result<u8> {
     let loaded = config::load(global)?;
     if loaded.config.retention.is_empty() {
-        println!("nothing to do: {} sets no retention (see [retention] in weir init's weir.toml)", loaded.source);
+        println!(
+            "nothing to do: {} sets no retention (see [retention] in weir init's weir.toml)",
+            loaded.source
+        );
         return Ok(0);
     }
     let ports = crate::backend::ports(&loaded, None).await?;
     let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let verb = if args.dry_run { "would expire" } else { "expired" };
-    let report = retention::sweep(&loaded.config, &ports, Utc::now(), mode, |item| println!("{verb} {item}")).await?;
+    let report =
+        retention::sweep(&loaded.config, &ports, Utc::now(), mode, |item| println!("{verb} {item}")).await?;
     println!(
         "{verb}: {} objects, {} job records, {} notifications; {} old objects kept because a job still needs them",
         report.objects, report.jobs, report.notifications, report.kept_in_use

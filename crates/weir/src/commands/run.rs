@@ -59,7 +59,10 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
 
 /// The schedules, and the retention sweeper every `retention.sweep_interval_secs` (the first a
 /// minute after start, out of the way of the start's reconcile), until `shutdown`.
-pub fn spawn_clock_work(engine: &std::sync::Arc<weir_pipeline::Engine>, shutdown: &CancellationToken) -> Result<()> {
+pub fn spawn_clock_work(
+    engine: &std::sync::Arc<weir_pipeline::Engine>,
+    shutdown: &CancellationToken,
+) -> Result<()> {
     let scheduler = weir_pipeline::schedule::Scheduler::new(engine.clone())?;
     if !scheduler.is_empty() {
         tokio::spawn(scheduler.run(shutdown.clone()));
@@ -77,10 +80,21 @@ pub fn spawn_clock_work(engine: &std::sync::Arc<weir_pipeline::Engine>, shutdown
                 }
                 wait = every;
                 let mode = weir_pipeline::retention::Mode::Apply;
-                match weir_pipeline::retention::sweep(engine.config(), engine.ports(), chrono::Utc::now(), mode, |_| {}).await {
+                match weir_pipeline::retention::sweep(
+                    engine.config(),
+                    engine.ports(),
+                    chrono::Utc::now(),
+                    mode,
+                    |_| {},
+                )
+                .await
+                {
                     Ok(r) if r.objects + r.jobs + r.notifications > 0 => tracing::info!(
-                        objects = r.objects, jobs = r.jobs, notifications = r.notifications,
-                        kept_in_use = r.kept_in_use, "retention sweep"
+                        objects = r.objects,
+                        jobs = r.jobs,
+                        notifications = r.notifications,
+                        kept_in_use = r.kept_in_use,
+                        "retention sweep"
                     ),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "retention sweep failed; will try again"),

@@ -24,10 +24,13 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
     } else {
         std::fs::create_dir_all(&loaded.data_dir)?;
         let db = weir_backends::state_db(&loaded.data_dir);
-        std::sync::Arc::new(weir_backends::SqliteJobStore::open(&db)?) as std::sync::Arc<dyn weir_ports::JobStore>
+        std::sync::Arc::new(weir_backends::SqliteJobStore::open(&db)?)
+            as std::sync::Arc<dyn weir_ports::JobStore>
     };
     let status = weir_pipeline::schedule::status(jobs.as_ref(), &planned, Utc::now()).await?;
-    let time = |t: Option<DateTime<Utc>>| t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    };
     if args.json {
         let rows: Vec<serde_json::Value> = status
             .iter()
@@ -45,7 +48,14 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
     }
     println!("{:<20} {:<24} {:<16} {:<24} LAST RUN (DUE)", "SCHEDULE", "EXPRESSION", "WORK", "NEXT");
     for s in &status {
-        println!("{:<20} {:<24} {:<16} {:<24} {}", s.name, s.expression, s.work, time(s.next), time(s.last_due));
+        println!(
+            "{:<20} {:<24} {:<16} {:<24} {}",
+            s.name,
+            s.expression,
+            s.work,
+            time(s.next),
+            time(s.last_due)
+        );
     }
     Ok(0)
 }
