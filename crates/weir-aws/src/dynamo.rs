@@ -17,6 +17,12 @@
 //!   BatchWriteItem in groups of 25; the UnprocessedItems DynamoDB hands back under throttling are
 //!   retried with exponential backoff.
 //!
+//! Schedules are items `pk = SCHED#<name>`, `sk = SCHED` (`anchor_ms`, `last_due_ms`,
+//! `fired_at_ms`; a firing is an update conditional on `last_due_ms < :due`), lifetime counters
+//! items `pk = COUNTERS`, `sk = <name>`. With a retention for job records, a finished job's item
+//! carries `expires_at` (epoch seconds), the table's TTL attribute (`weir setup aws` turns TTL
+//! on): DynamoDB deletes it some time after, and the counters, items of their own, stay.
+//!
 //! Listing reads the GSI day by day, back [`LIST_DAYS`] days; counts, totals and the per-minute
 //! series are counters in the same table ([`crate::dynamo_stats`]).
 
@@ -37,7 +43,8 @@ use weir_core::{Backoff, Job, JobId, JobStatus};
 
 use crate::dynamo_stats;
 use weir_ports::{
-    plan_begin, Begin, JobFilter, JobPage, JobStore, Lease, PortError, RecordItem, RecordsSink, SourceKey,
+    plan_begin, Begin, ExpiredJobs, JobFilter, JobPage, JobStore, Lease, PortError, RecordItem, RecordsSink,
+    ScheduleMark, SourceKey,
 };
 
 use crate::client::port_error;
@@ -84,6 +91,34 @@ const BEGIN_ATTEMPTS: u32 = 16;
 /// The update expression that writes a job item's attributes (with [`DynamoJobStore::job_values`]).
 const SAVE_JOB: &str =
     "SET job = :job, #st = :status, created_at = :created, processed_date = :date, job_id = :id";
+
+/// The TTL attribute of job items (epoch seconds), set on done jobs when records expire.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// [`SAVE_JOB`] for `job` with the TTL in force: a done job expires (with `:expires`), any
+/// other never does, so a job run again loses the expiry it had.
+fn save_expression(job: &Job, ttl: Option<chrono::Duration>) -> String {
+    match ttl {
+        Some(_) if expiry(job, ttl).is_some() => format!("{SAVE_JOB}, {TTL_ATTRIBUTE} = :expires"),
+        Some(_) => format!("{SAVE_JOB} REMOVE {TTL_ATTRIBUTE}"),
+        None => SAVE_JOB.to_string(),
+    }
+}
+
+/// When a done job's record expires (epoch seconds).
+fn expiry(job: &Job, ttl: Option<chrono::Duration>) -> Option<i64> {
+    let finished = job.finished_at.filter(|_| job.is_done())?;
+    Some((finished + ttl?).timestamp())
+}
+
+/// Whether retention may remove the job: done, and finished before `before_ms`.
+fn finished_before(job: &Job, before_ms: i64) -> bool {
+    job.is_done() && job.finished_at.is_some_and(|t| t.timestamp_millis() < before_ms)
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
 
 fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
@@ -176,6 +211,38 @@ pub async fn ensure_tables(
     Ok(out)
 }
 
+/// Turns on the table's TTL on [`TTL_ATTRIBUTE`] unless it is on; returns whether it turned it on.
+pub async fn ensure_ttl(client: &Client, table: &str) -> Result<bool, PortError> {
+    use aws_sdk_dynamodb::types::{TimeToLiveSpecification, TimeToLiveStatus};
+    let current = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| port_error(&format!("reading the TTL of {table}"), e))?;
+    let on = current.time_to_live_description().is_some_and(|d| {
+        d.attribute_name() == Some(TTL_ATTRIBUTE)
+            && matches!(d.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
+    });
+    if on {
+        return Ok(false);
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()
+                .map_err(invalid)?,
+        )
+        .send()
+        .await
+        .map_err(|e| port_error(&format!("turning on the TTL of {table}"), e))?;
+    Ok(true)
+}
+
 fn invalid(e: impl std::fmt::Display) -> PortError {
     PortError::Invalid(e.to_string())
 }
@@ -185,22 +252,34 @@ fn invalid(e: impl std::fmt::Display) -> PortError {
 pub struct DynamoJobStore {
     client: Client,
     table: String,
+    /// How long a done job's record is kept (DynamoDB TTL); `None`: for ever.
+    ttl: Option<chrono::Duration>,
 }
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoJobStore {
-        DynamoJobStore { client, table: table.into() }
+        DynamoJobStore { client, table: table.into(), ttl: None }
+    }
+
+    /// Done jobs' records carry an expiry `days` after they finished (`[retention.jobs]`).
+    pub fn with_retention_days(mut self, days: Option<i64>) -> DynamoJobStore {
+        self.ttl = days.filter(|d| *d > 0).map(chrono::Duration::days);
+        self
     }
 
     /// The attributes a job item is written with (besides its key and lease).
-    fn job_values(job: &Job) -> Result<HashMap<String, AttributeValue>, PortError> {
-        Ok(HashMap::from([
+    fn job_values(&self, job: &Job) -> Result<HashMap<String, AttributeValue>, PortError> {
+        let mut values = HashMap::from([
             (":job".to_string(), s(encode(job)?)),
             (":status".to_string(), s(job.status.as_str())),
             (":created".to_string(), s(created_at(job))),
             (":date".to_string(), s(job.created_at.format("%Y-%m-%d").to_string())),
             (":id".to_string(), s(job.job_id.0.clone())),
-        ]))
+        ]);
+        if let Some(at) = expiry(job, self.ttl) {
+            values.insert(":expires".to_string(), AttributeValue::N(at.to_string()));
+        }
+        Ok(values)
     }
 }
 
@@ -307,9 +386,9 @@ impl DynamoJobStore {
                 Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(job_key(&job.job_id.0)))
-                    .update_expression(SAVE_JOB)
+                    .update_expression(save_expression(job, self.ttl))
                     .expression_attribute_names("#st", "status")
-                    .set_expression_attribute_values(Some(Self::job_values(job)?))
+                    .set_expression_attribute_values(Some(self.job_values(job)?))
                     .build()
                     .map_err(invalid)?,
             )
@@ -336,12 +415,13 @@ impl DynamoJobStore {
 impl JobStore for DynamoJobStore {
     async fn create(&self, job: &Job) -> Result<bool, PortError> {
         let mut item = job_key(&job.job_id.0);
-        for (k, v) in Self::job_values(job)? {
+        for (k, v) in self.job_values(job)? {
             let name = match k.as_str() {
                 ":job" => "job",
                 ":status" => "status",
                 ":created" => "created_at",
                 ":date" => "processed_date",
+                ":expires" => TTL_ATTRIBUTE,
                 _ => "job_id",
             };
             item.insert(name.to_string(), v);
@@ -383,9 +463,9 @@ impl JobStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(&job.job_id.0)))
-            .update_expression(SAVE_JOB)
+            .update_expression(save_expression(job, self.ttl))
             .expression_attribute_names("#st", "status")
-            .set_expression_attribute_values(Some(Self::job_values(job)?))
+            .set_expression_attribute_values(Some(self.job_values(job)?))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
@@ -599,6 +679,179 @@ impl JobStore for DynamoJobStore {
             Err(e) => Err(port_error("claiming a key", e)),
         }
     }
+
+    async fn schedule_mark(&self, name: &str, anchor_ms: i64) -> Result<ScheduleMark, PortError> {
+        let key = schedule_key(name);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(key.clone()))
+            .item("anchor_ms", AttributeValue::N(anchor_ms.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(e) if is_condition_failed(&e) => {}
+            Err(e) => return Err(port_error("recording a schedule", e)),
+        }
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("reading a schedule", e))?
+            .item
+            .unwrap_or_default();
+        Ok(ScheduleMark {
+            anchor_ms: number(&item, "anchor_ms").unwrap_or(anchor_ms),
+            last_due_ms: number(&item, "last_due_ms"),
+            fired_at_ms: number(&item, "fired_at_ms"),
+        })
+    }
+
+    async fn claim_schedule(&self, name: &str, due_ms: i64) -> Result<bool, PortError> {
+        let due = AttributeValue::N(due_ms.to_string());
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(schedule_key(name)))
+            .update_expression(
+                "SET last_due_ms = :due, fired_at_ms = :now, anchor_ms = if_not_exists(anchor_ms, :due)",
+            )
+            .condition_expression("attribute_not_exists(last_due_ms) OR last_due_ms < :due")
+            .expression_attribute_values(":due", due)
+            .expression_attribute_values(":now", AttributeValue::N(Utc::now().timestamp_millis().to_string()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(port_error("claiming a schedule", e)),
+        }
+    }
+
+    /// A scan of the job items (DynamoDB has no order by finish time without another index;
+    /// on AWS the TTL removes records, and this serves `weir gc`), keeping the `limit + 1`
+    /// smallest ids after `after`.
+    async fn finished_before(
+        &self,
+        before_ms: i64,
+        after: Option<&JobId>,
+        limit: usize,
+    ) -> Result<ExpiredJobs, PortError> {
+        let mut found = std::collections::BTreeSet::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :job)")
+                .expression_attribute_values(":job", s("JOB#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("finding finished jobs", e))?;
+            for item in out.items.as_deref().unwrap_or_default() {
+                let job = decode(item)?;
+                if finished_before(&job, before_ms) && after.is_none_or(|a| job.job_id > *a) {
+                    found.insert(job.job_id);
+                    if found.len() > limit + 1 {
+                        found.pop_last();
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let more = found.len() > limit;
+        Ok(ExpiredJobs { jobs: found.into_iter().take(limit).collect(), more })
+    }
+
+    async fn delete_finished(&self, ids: &[JobId], before_ms: i64) -> Result<u64, PortError> {
+        let mut deleted = 0;
+        for id in ids {
+            let Some(job) = self.get(id).await? else { continue };
+            if !finished_before(&job, before_ms) {
+                continue;
+            }
+            // Only the record as read: a job that began again meanwhile changed it.
+            let r = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(job_key(&id.0)))
+                .condition_expression("job = :job")
+                .expression_attribute_values(":job", s(encode(&job)?))
+                .send()
+                .await;
+            match r {
+                Ok(_) => {}
+                Err(e) if is_condition_failed(&e) => continue,
+                Err(e) => return Err(port_error("deleting a finished job", e)),
+            }
+            deleted += 1;
+            dynamo_stats::forget(&self.client, &self.table, job.status).await?;
+            let r = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(source_item_key(&job.source_bucket, &job.source_key)))
+                .condition_expression(
+                    "newest_job = :id AND (attribute_not_exists(lease_run) OR lease_expires <= :now)",
+                )
+                .expression_attribute_values(":id", s(id.0.clone()))
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(Utc::now().timestamp_millis().to_string()),
+                )
+                .send()
+                .await;
+            match r {
+                Ok(_) => {}
+                Err(e) if is_condition_failed(&e) => {}
+                Err(e) => return Err(port_error("deleting a source key", e)),
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn add_to_counter(&self, name: &str, by: u64) -> Result<(), PortError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("COUNTERS"))
+            .key("sk", s(name))
+            .update_expression("ADD n :by")
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+            .send()
+            .await
+            .map_err(|e| port_error("counting", e))?;
+        Ok(())
+    }
+
+    async fn counters(&self) -> Result<BTreeMap<String, u64>, PortError> {
+        let items = dynamo_stats::query(&self.client, &self.table, "COUNTERS", None).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let name = item.get("sk").and_then(|v| v.as_s().ok())?.clone();
+                Some((name, number(item, "n").unwrap_or(0).max(0) as u64))
+            })
+            .collect())
+    }
+}
+
+fn schedule_key(name: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(format!("SCHED#{name}"))), ("sk".to_string(), s("SCHED"))])
 }
 
 /// JSON as a DynamoDB attribute value (numbers keep their decimal text).

@@ -132,8 +132,23 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// A job record of `status` was deleted (retention): one fewer now; the lifetime tallies stay.
+pub(crate) async fn forget(client: &Client, table: &str, status: JobStatus) -> Result<(), PortError> {
+    client
+        .update_item()
+        .table_name(table)
+        .key("pk", s("STATS#STATUS"))
+        .key("sk", s(status.as_str()))
+        .update_expression("ADD n :d")
+        .expression_attribute_values(":d", AttributeValue::N("-1".into()))
+        .send()
+        .await
+        .map_err(|e| port_error("counting jobs", e))?;
+    Ok(())
+}
+
 /// Every item of partition `pk` (with sk between `from` and `to` when given).
-async fn query(
+pub(crate) async fn query(
     client: &Client,
     table: &str,
     pk: &str,

@@ -61,7 +61,8 @@ pub async fn open_with_queue(
     let queue =
         SqsQueue::open(aws_sdk_sqs::Client::new(sdk), &names, QueueSettings::from(&config.queue)).await?;
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-    let jobs = DynamoJobStore::new(dynamo.clone(), aws.jobs_table.clone());
+    let jobs = DynamoJobStore::new(dynamo.clone(), aws.jobs_table.clone())
+        .with_retention_days(config.retention.jobs.retention_days);
     let records = aws
         .records_table
         .as_ref()

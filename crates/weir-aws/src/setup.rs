@@ -12,12 +12,14 @@
 use aws_config::SdkConfig;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus, Event,
-    ExpirationStatus, FilterRule, FilterRuleName, LifecycleRule, LifecycleRuleFilter,
+    ExpirationStatus, FilterRule, FilterRuleName, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
     NoncurrentVersionExpiration, NotificationConfiguration, NotificationConfigurationFilter,
-    PublicAccessBlockConfiguration, QueueConfiguration, S3KeyFilter, VersioningConfiguration,
+    PublicAccessBlockConfiguration, QueueConfiguration, S3KeyFilter, Transition, TransitionStorageClass,
+    VersioningConfiguration,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use weir_core::config::AwsConfig;
+use weir_core::schedule_config::RetentionRule;
 use weir_core::Config;
 use weir_ports::{ObjectStore, PortError, QueueSettings};
 
@@ -98,13 +100,14 @@ pub async fn ensure_all(
     for bucket in &buckets {
         let existed = s3.bucket_exists(bucket).await?;
         s3.create_bucket(bucket).await?;
-        configure_bucket(s3.sdk(), bucket).await?;
-        items.push(SetupItem {
-            kind: "bucket",
-            name: bucket.clone(),
-            created: !existed,
-            detail: "versioning, public access block, lifecycle".into(),
-        });
+        let rules: Vec<&RetentionRule> =
+            config.retention.rules.iter().filter(|r| &r.bucket == bucket).collect();
+        configure_bucket(s3.sdk(), bucket, &rules).await?;
+        let mut detail = "versioning, public access block, lifecycle".to_string();
+        if !rules.is_empty() {
+            detail.push_str(&format!(" with {} retention rule(s)", rules.len()));
+        }
+        items.push(SetupItem { kind: "bucket", name: bucket.clone(), created: !existed, detail });
     }
 
     // Queues, with the redrive policy; then the policy that lets S3 send to the main queue.
@@ -242,10 +245,51 @@ pub async fn ensure_all(
         };
         items.push(SetupItem { kind: "table", name, created, detail });
     }
+    if config.retention.jobs.retention_days.is_some() {
+        let enabled_now = crate::dynamo::ensure_ttl(&dynamo, &aws.jobs_table).await?;
+        items.push(SetupItem {
+            kind: "table ttl",
+            name: aws.jobs_table.clone(),
+            created: enabled_now,
+            detail: format!(
+                "{} on finished jobs, {} days after they finished",
+                crate::dynamo::TTL_ATTRIBUTE,
+                config.retention.jobs.retention_days.unwrap_or_default()
+            ),
+        });
+    }
     Ok(items)
 }
 
-async fn configure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), PortError> {
+/// The S3 lifecycle rule of a `[[retention.rule]]` (its id names the bucket's rule number and
+/// prefix, so running setup again writes the same rules).
+fn lifecycle_rule(i: usize, r: &RetentionRule) -> Result<LifecycleRule, PortError> {
+    let mut rule = LifecycleRule::builder()
+        .id(format!("weir-retention-{i}-{}", r.prefix.replace('/', "_"))
+            .chars()
+            .take(255)
+            .collect::<String>())
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(&r.prefix).build());
+    if let Some(days) = r.expire_after_days {
+        rule = rule.expiration(LifecycleExpiration::builder().days(days as i32).build());
+    }
+    if let (Some(days), Some(class)) = (r.transition_after_days, &r.storage_class) {
+        rule = rule.transitions(
+            Transition::builder()
+                .days(days as i32)
+                .storage_class(TransitionStorageClass::from(class.as_str()))
+                .build(),
+        );
+    }
+    rule.build().map_err(invalid)
+}
+
+async fn configure_bucket(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    retention: &[&RetentionRule],
+) -> Result<(), PortError> {
     s3.put_bucket_versioning()
         .bucket(bucket)
         .versioning_configuration(
@@ -277,11 +321,14 @@ async fn configure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), P
         )
         .build()
         .map_err(invalid)?;
+    let mut lifecycle = BucketLifecycleConfiguration::builder().rules(rule);
+    for (i, r) in retention.iter().enumerate() {
+        lifecycle = lifecycle.rules(lifecycle_rule(i, r)?);
+    }
+    // The whole configuration is written each time: the same rules again, so setup is idempotent.
     s3.put_bucket_lifecycle_configuration()
         .bucket(bucket)
-        .lifecycle_configuration(
-            BucketLifecycleConfiguration::builder().rules(rule).build().map_err(invalid)?,
-        )
+        .lifecycle_configuration(lifecycle.build().map_err(invalid)?)
         .send()
         .await
         .map_err(|e| port_error(&format!("setting the lifecycle of {bucket}"), e))?;

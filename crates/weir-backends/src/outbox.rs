@@ -28,7 +28,8 @@ use crate::deliver::{from_json, to_stored_json, EmailSender, WebhookSender};
 use crate::notify::LogNotifier;
 use crate::sqlite::{ms, now_ms, sql, Db, Durability};
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE outbox (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE outbox (
         id INTEGER PRIMARY KEY,
         subscription TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -41,7 +42,11 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE outbox (
         updated_at INTEGER NOT NULL,
         UNIQUE (subscription, key)
     );
-    CREATE INDEX outbox_due ON outbox (state, next_at);"];
+    CREATE INDEX outbox_due ON outbox (state, next_at);",
+    // Retention: rows that ended are found by when, and what it removed is still counted.
+    "CREATE INDEX outbox_ended ON outbox (state, updated_at);
+    CREATE TABLE outbox_expired (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;",
+];
 
 /// How long a row being sent is hidden from other senders.
 const LEASE: Duration = Duration::from_secs(120);
@@ -229,16 +234,26 @@ impl OutboxNotifier {
                 let mut stmt = c
                     .prepare_cached("SELECT state, COUNT(*) FROM outbox GROUP BY state")
                     .map_err(sql("counting notifications"))?;
-                let rows = stmt
+                let mut rows = stmt
                     .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                     .map_err(sql("counting notifications"))?;
+                // Removed by retention, still counted.
+                let mut expired = c
+                    .prepare_cached("SELECT state, n FROM outbox_expired")
+                    .map_err(sql("counting notifications"))?;
+                rows.extend(
+                    expired
+                        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                        .map_err(sql("counting notifications"))?,
+                );
                 for (state, n) in rows {
-                    let n = n as u64;
+                    let n = n.max(0) as u64;
                     match state.as_str() {
-                        "pending" => stats.pending = n,
-                        "delivered" => stats.delivered = n,
-                        "failed" => stats.failed = n,
+                        "pending" => stats.pending += n,
+                        "delivered" => stats.delivered += n,
+                        "failed" => stats.failed += n,
                         _ => {}
                     }
                 }
@@ -367,5 +382,54 @@ impl Notifier for OutboxNotifier {
     async fn delivery_stats(&self) -> Result<Option<DeliveryStats>, PortError> {
         let s = self.stats().await?;
         Ok(Some(DeliveryStats { pending: s.pending, delivered: s.delivered, failed: s.failed }))
+    }
+
+    /// Rows delivered or given up before `before_ms` go, counted in `outbox_expired` in the same
+    /// transaction, so [`OutboxStats`] does not change. A message published again under an
+    /// expired row's id is sent again: by then it is older than the retention.
+    async fn expire_delivered(&self, before_ms: i64, limit: usize, dry_run: bool) -> Result<u64, PortError> {
+        if dry_run {
+            return self
+                .db
+                .read("counting old notifications", move |c| {
+                    c.query_row(
+                        "SELECT COUNT(*) FROM outbox WHERE state IN ('delivered', 'failed') AND updated_at < ?1",
+                        [before_ms],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map(|n| n.max(0) as u64)
+                    .map_err(sql("counting old notifications"))
+                })
+                .await;
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .write("expiring old notifications", move |c| {
+                let mut gone = c
+                    .prepare_cached(
+                        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                             WHERE state IN ('delivered', 'failed') AND updated_at < ?1 LIMIT ?2)
+                         RETURNING state",
+                    )
+                    .and_then(|mut st| {
+                        st.query_map(params![before_ms, limit], |r| r.get::<_, String>(0))
+                            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    })
+                    .map_err(sql("expiring old notifications"))?;
+                gone.sort();
+                for state in ["delivered", "failed"] {
+                    let n = gone.iter().filter(|s| *s == state).count() as i64;
+                    if n > 0 {
+                        c.execute(
+                            "INSERT INTO outbox_expired (state, n) VALUES (?1, ?2)
+                             ON CONFLICT (state) DO UPDATE SET n = n + ?2",
+                            params![state, n],
+                        )
+                        .map_err(sql("counting expired notifications"))?;
+                    }
+                }
+                Ok(gone.len() as u64)
+            })
+            .await
     }
 }

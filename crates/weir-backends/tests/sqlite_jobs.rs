@@ -199,7 +199,8 @@ async fn the_counters_migration_fills_them_from_the_jobs_there_are() {
     // Back to the schema before the counters.
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute_batch(
-        "DROP TABLE stats_finished; DROP TABLE stats_total; DROP TABLE stats_received; DROP TABLE status_counts;
+        "DROP INDEX jobs_finished; DROP TABLE schedules; DROP TABLE counters;
+         DROP TABLE stats_finished; DROP TABLE stats_total; DROP TABLE stats_received; DROP TABLE status_counts;
          ALTER TABLE jobs DROP COLUMN finished_ms;
          UPDATE weir_schema SET version = 3 WHERE component = 'jobs';",
     )

@@ -34,6 +34,11 @@ pub struct Config {
     pub alarms: AlarmsConfig,
     /// The daily report: where it goes, who is told, when it is due.
     pub report: ReportConfig,
+    /// Work on a clock (`[[schedule]]`): the daily report, backfills, the retention sweep.
+    #[serde(rename = "schedule", skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<crate::schedule_config::ScheduleConfig>,
+    /// How long objects and weir's own records are kept (`[retention]`).
+    pub retention: crate::schedule_config::RetentionConfig,
 }
 
 /// Alarm rules: the five defaults unless turned off, plus the user's own (`[[alarms.rule]]`),
@@ -178,6 +183,9 @@ impl Config {
         problems.extend(self.notify.validate());
         problems.extend(self.alarms.validate());
         problems.extend(self.report.validate());
+        let pipeline_names: Vec<String> = self.pipelines.iter().map(|p| p.name.clone()).collect();
+        problems.extend(crate::schedule_config::validate_schedules(&self.schedules, &pipeline_names));
+        problems.extend(self.retention.validate());
         if self.queue.max_receive_count == 0 {
             problems.push(Problem::new("queue.max_receive_count", "must be at least 1"));
         }

@@ -20,6 +20,7 @@ pub mod notify_config;
 pub mod problem;
 pub mod report_config;
 pub mod schedule;
+pub mod schedule_config;
 pub mod stats;
 pub mod summary;
 

@@ -11,6 +11,13 @@
 //! - not an event at all: a copy goes to the DLQ now and it is not reported (if the copy cannot
 //!   be sent, it is reported instead, so nothing is lost).
 //!
+//! The same function is the target of EventBridge schedules: a `Scheduled Event` (the payload
+//! EventBridge sends for a `rate()`/`cron()` rule) names its rule in `resources`, and the rule's
+//! name is a `[[schedule]]`'s (or `weir-` and it, as the SAM template names them). The handler
+//! runs that schedule's work for the event's `time`, once: the firing is claimed in the jobs
+//! table as `weir worker`'s scheduler claims it, so a repeated delivery or a worker that fired
+//! the same time already does not run it twice.
+//!
 //! The function keeps its engine between invocations, as Lambda keeps the process warm.
 
 use std::sync::Arc;
@@ -104,6 +111,80 @@ impl Handler {
         if let Err(e) = self.engine.ports().queue.change_visibility(&message.receipt_handle, after).await {
             tracing::warn!(message_id = %message.message_id, error = %e, "could not set the retry delay");
         }
+    }
+}
+
+/// An EventBridge scheduled event (`"detail-type": "Scheduled Event"`, `"source": "aws.events"`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ScheduledEvent {
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub source: String,
+    /// The time the rule was due.
+    pub time: DateTime<Utc>,
+    /// The rule's ARN.
+    #[serde(default)]
+    pub resources: Vec<String>,
+}
+
+/// What the function was invoked with.
+#[derive(Debug, Clone)]
+pub enum Invocation {
+    Sqs(SqsEvent),
+    Scheduled(ScheduledEvent),
+}
+
+impl Invocation {
+    /// Tells an SQS batch (`Records`) from an EventBridge scheduled event (`detail-type`).
+    pub fn parse(payload: serde_json::Value) -> Result<Invocation> {
+        if payload.get("detail-type").is_some() {
+            let event: ScheduledEvent =
+                serde_json::from_value(payload).context("reading the EventBridge event")?;
+            anyhow::ensure!(
+                event.detail_type == "Scheduled Event",
+                "an EventBridge event of type {:?}: weir-lambda takes scheduled events",
+                event.detail_type
+            );
+            return Ok(Invocation::Scheduled(event));
+        }
+        anyhow::ensure!(
+            payload.get("Records").is_some(),
+            "neither an SQS batch (Records) nor an EventBridge scheduled event (detail-type)"
+        );
+        Ok(Invocation::Sqs(serde_json::from_value(payload).context("reading the SQS batch")?))
+    }
+}
+
+impl Handler {
+    /// Any invocation: an SQS batch answers with its batch item failures, a scheduled event
+    /// with what its schedule did (`{"schedule", "due", "fired", "outcome"}`).
+    pub async fn invoke(&self, payload: serde_json::Value) -> Result<serde_json::Value> {
+        match Invocation::parse(payload)? {
+            Invocation::Sqs(batch) => Ok(serde_json::to_value(self.handle(batch).await)?),
+            Invocation::Scheduled(event) => self.handle_scheduled(&event).await,
+        }
+    }
+
+    /// Runs the schedule the event's rule stands for, unless its time fired already. An error
+    /// (a rule no `[[schedule]]` names, work that failed) fails the invocation, so EventBridge's
+    /// retry policy and the function's error alarm see it.
+    pub async fn handle_scheduled(&self, event: &ScheduledEvent) -> Result<serde_json::Value> {
+        let rule = event.resources.first().map(String::as_str).unwrap_or_default();
+        let config = self.engine.config();
+        let schedule = weir_pipeline::schedule::schedule_for_rule(config, rule).with_context(|| {
+            let names: Vec<&str> = config.schedules.iter().map(|s| s.name.as_str()).collect();
+            format!("the rule {rule:?} is none of the configured schedules {names:?}")
+        })?;
+        let fired = weir_pipeline::schedule::fire(&self.engine, schedule, event.time)
+            .await
+            .with_context(|| format!("schedule {}", schedule.name))?;
+        tracing::info!(schedule = %schedule.name, due = %event.time, fired = fired.is_some(), "scheduled event");
+        Ok(serde_json::json!({
+            "schedule": schedule.name,
+            "due": event.time.to_rfc3339(),
+            "fired": fired.is_some(),
+            "outcome": fired.map(|f| f.outcome),
+        }))
     }
 }
 

@@ -97,6 +97,29 @@ impl JobStore for Timed {
     async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
         self.inner.claim_once(key).await
     }
+    async fn schedule_mark(&self, name: &str, anchor_ms: i64) -> Result<weir_ports::ScheduleMark, PortError> {
+        self.inner.schedule_mark(name, anchor_ms).await
+    }
+    async fn claim_schedule(&self, name: &str, due_ms: i64) -> Result<bool, PortError> {
+        self.inner.claim_schedule(name, due_ms).await
+    }
+    async fn finished_before(
+        &self,
+        before_ms: i64,
+        after: Option<&JobId>,
+        limit: usize,
+    ) -> Result<weir_ports::ExpiredJobs, PortError> {
+        self.inner.finished_before(before_ms, after, limit).await
+    }
+    async fn delete_finished(&self, ids: &[JobId], before_ms: i64) -> Result<u64, PortError> {
+        self.inner.delete_finished(ids, before_ms).await
+    }
+    async fn add_to_counter(&self, name: &str, by: u64) -> Result<(), PortError> {
+        self.inner.add_to_counter(name, by).await
+    }
+    async fn counters(&self) -> Result<std::collections::BTreeMap<String, u64>, PortError> {
+        self.inner.counters().await
+    }
 }
 
 impl Timed {

@@ -12,6 +12,8 @@
 //! * [`dlq`] — one alert per message that reaches the dead-letter queue.
 //! * [`reconcile`] — events for objects already in a bucket (after a crash, or a backfill).
 //! * [`report`] — the daily report: computed, written to the reports bucket, published.
+//! * [`schedule`] — work on a clock (`[[schedule]]`), fired once per due time.
+//! * [`retention`] — old objects and records removed in small batches, never what a job needs.
 //! * [`one_shot`] — `weir process`: the same transform on a local file, no queue, no store.
 //!
 //! Which backend is behind the ports (folders and SQLite, or AWS) is decided by the binary.
@@ -26,6 +28,8 @@ pub mod messages;
 pub mod one_shot;
 pub mod reconcile;
 pub mod report;
+pub mod retention;
+pub mod schedule;
 pub mod state;
 pub mod tasks;
 pub mod worker;

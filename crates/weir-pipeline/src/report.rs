@@ -22,6 +22,43 @@ use weir_core::Config;
 use weir_ports::{Metadata, Notification, PortError, Ports, PutBody, PutItem};
 pub use weir_report::{AlarmChange, Headline, Report};
 
+/// The alarm history `weir run` keeps in its data dir (the last changes of state, oldest
+/// first), which an embedded report lists; written by weir-server's alarm monitor.
+pub const ALARM_HISTORY_FILE: &str = "alarm_history.json";
+
+/// The alarm history of a data dir (empty before the first change).
+pub fn read_alarm_history(data_dir: &std::path::Path) -> std::io::Result<Vec<AlarmChange>> {
+    match std::fs::read(data_dir.join(ALARM_HISTORY_FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes (or, with `dry_run`, only lists) the reports of the history dated before `cutoff`,
+/// a few at a time; returns the reports that went. Their HTML goes first, then the JSON twin
+/// that makes them part of the history.
+pub async fn expire_history(
+    ports: &Ports,
+    config: &Config,
+    cutoff: NaiveDate,
+    dry_run: bool,
+) -> Result<Vec<ReportEntry>, ReportRunError> {
+    let old: Vec<ReportEntry> =
+        list_reports(ports, config, usize::MAX).await?.into_iter().filter(|r| r.date < cutoff).collect();
+    if !dry_run {
+        for r in &old {
+            for key in [&r.html_key, &r.json_key] {
+                ports.objects.delete(&r.bucket, key).await.map_err(|source| ReportRunError::Store {
+                    what: format!("removing {}/{key}", r.bucket),
+                    source,
+                })?;
+            }
+        }
+    }
+    Ok(old)
+}
+
 /// The file names of a report in its folder.
 pub const HTML_NAME: &str = "daily_report.html";
 pub const JSON_NAME: &str = "daily_report.json";

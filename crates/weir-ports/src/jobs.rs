@@ -44,6 +44,27 @@ pub struct JobPage {
     pub next: Option<String>,
 }
 
+/// A schedule's durable record: how its due times are counted and which one last fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleMark {
+    /// When the schedule was first seen (ms since the Unix epoch): a `rate()` that never fired
+    /// counts its intervals from here, so a restart does not move them.
+    pub anchor_ms: i64,
+    /// The due time it last fired for (ms), if it ever did: the next one is counted from here.
+    pub last_due_ms: Option<i64>,
+    /// When that firing was claimed (ms).
+    pub fired_at_ms: Option<i64>,
+}
+
+/// Retention's view of job records: the finished ones that may go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpiredJobs {
+    /// At most the limit asked for, in job id order.
+    pub jobs: Vec<JobId>,
+    /// Whether more may follow (ask again after the last id).
+    pub more: bool,
+}
+
 /// What [`JobStore::begin`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Begin {
@@ -246,6 +267,37 @@ pub trait JobStore: Send + Sync {
     /// Records `key` as done. Returns true the first time only: for side effects that must
     /// happen once (one alert per dead letter), even across processes and restarts.
     async fn claim_once(&self, key: &str) -> Result<bool, PortError>;
+
+    /// The schedule's record, created with `anchor_ms` if it has none (the first to create it
+    /// wins, so every process counts a rate from the same anchor).
+    async fn schedule_mark(&self, name: &str, anchor_ms: i64) -> Result<ScheduleMark, PortError>;
+
+    /// Claims the schedule's firing for due time `due_ms`: true, in one atomic step, only if
+    /// `due_ms` is later than the due time it last fired for (which becomes `due_ms`). So each
+    /// due time fires once across processes and restarts, and never one older than the last.
+    async fn claim_schedule(&self, name: &str, due_ms: i64) -> Result<bool, PortError>;
+
+    /// Finished jobs (done: [`Job::is_done`]) that finished before `before_ms`, with ids after
+    /// `after` (in id order), at most `limit`.
+    async fn finished_before(
+        &self,
+        before_ms: i64,
+        after: Option<&JobId>,
+        limit: usize,
+    ) -> Result<ExpiredJobs, PortError>;
+
+    /// Deletes those of `ids` that are still done and finished before `before_ms` (a job run
+    /// again meanwhile stays), with the key records whose newest job they were and that no run
+    /// holds. Returns how many job records went. The lifetime counters ([`JobStore::totals`]'s
+    /// outcomes and received files, the series) do not change; the count of jobs in each
+    /// status now does.
+    async fn delete_finished(&self, ids: &[JobId], before_ms: i64) -> Result<u64, PortError>;
+
+    /// Adds `by` to the lifetime counter `name` (e.g. objects expired by retention).
+    async fn add_to_counter(&self, name: &str, by: u64) -> Result<(), PortError>;
+
+    /// Every lifetime counter [`JobStore::add_to_counter`] kept.
+    async fn counters(&self) -> Result<BTreeMap<String, u64>, PortError>;
 }
 
 #[cfg(test)]

@@ -20,7 +20,9 @@ pub mod records;
 use std::sync::Arc;
 
 pub use error::PortError;
-pub use jobs::{plan_begin, Begin, BeginPlan, JobFilter, JobPage, JobStore, Lease, SourceKey};
+pub use jobs::{
+    plan_begin, Begin, BeginPlan, ExpiredJobs, JobFilter, JobPage, JobStore, Lease, ScheduleMark, SourceKey,
+};
 pub use notify::{DeliveryStats, Notification, Notifier};
 pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PutBody, PutItem};
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};

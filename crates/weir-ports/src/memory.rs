@@ -519,6 +519,8 @@ struct JobState {
     next: u64,
     sources: HashMap<(String, String), SourceKey>,
     claims: BTreeSet<String>,
+    schedules: HashMap<String, crate::ScheduleMark>,
+    counters: BTreeMap<String, u64>,
     finished: BTreeMap<(i64, String, JobStatus), Tally>,
     totals: BTreeMap<(String, JobStatus), Tally>,
     received: BTreeMap<i64, (u64, u64)>,
@@ -726,6 +728,82 @@ impl JobStore for MemoryJobStore {
     async fn claim_once(&self, key: &str) -> Result<bool, PortError> {
         Ok(lock(&self.state).claims.insert(key.to_owned()))
     }
+
+    async fn schedule_mark(&self, name: &str, anchor_ms: i64) -> Result<crate::ScheduleMark, PortError> {
+        Ok(*lock(&self.state).schedules.entry(name.to_owned()).or_insert(crate::ScheduleMark {
+            anchor_ms,
+            last_due_ms: None,
+            fired_at_ms: None,
+        }))
+    }
+
+    async fn claim_schedule(&self, name: &str, due_ms: i64) -> Result<bool, PortError> {
+        let mut s = lock(&self.state);
+        let mark = s.schedules.entry(name.to_owned()).or_insert(crate::ScheduleMark {
+            anchor_ms: due_ms,
+            last_due_ms: None,
+            fired_at_ms: None,
+        });
+        if mark.last_due_ms.is_some_and(|last| last >= due_ms) {
+            return Ok(false);
+        }
+        mark.last_due_ms = Some(due_ms);
+        mark.fired_at_ms = Some(now_ms());
+        Ok(true)
+    }
+
+    async fn finished_before(
+        &self,
+        before_ms: i64,
+        after: Option<&JobId>,
+        limit: usize,
+    ) -> Result<crate::ExpiredJobs, PortError> {
+        let s = lock(&self.state);
+        let mut ids: Vec<JobId> = s
+            .jobs
+            .values()
+            .filter(|(j, _)| finished_before(j, before_ms) && after.is_none_or(|a| j.job_id > *a))
+            .map(|(j, _)| j.job_id.clone())
+            .collect();
+        ids.sort();
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        Ok(crate::ExpiredJobs { jobs: ids, more })
+    }
+
+    async fn delete_finished(&self, ids: &[JobId], before_ms: i64) -> Result<u64, PortError> {
+        let mut s = lock(&self.state);
+        let now = now_ms();
+        let mut deleted = 0;
+        for id in ids {
+            let Some((job, _)) = s.jobs.get(id) else { continue };
+            if !finished_before(job, before_ms) {
+                continue;
+            }
+            let at = (job.source_bucket.clone(), job.source_key.clone());
+            s.jobs.remove(id);
+            deleted += 1;
+            let unheld = |k: &SourceKey| k.lease.as_ref().is_none_or(|l| l.expires_ms <= now);
+            if s.sources.get(&at).is_some_and(|k| k.newest_job.as_ref() == Some(id) && unheld(k)) {
+                s.sources.remove(&at);
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn add_to_counter(&self, name: &str, by: u64) -> Result<(), PortError> {
+        *lock(&self.state).counters.entry(name.to_owned()).or_default() += by;
+        Ok(())
+    }
+
+    async fn counters(&self) -> Result<BTreeMap<String, u64>, PortError> {
+        Ok(lock(&self.state).counters.clone())
+    }
+}
+
+/// Whether retention may remove the job: done, and finished before `before_ms`.
+fn finished_before(job: &Job, before_ms: i64) -> bool {
+    job.is_done() && job.finished_at.is_some_and(|t| t.timestamp_millis() < before_ms)
 }
 
 // ---- records ----

@@ -57,4 +57,13 @@ pub trait Notifier: Send + Sync {
     async fn delivery_stats(&self) -> Result<Option<DeliveryStats>, PortError> {
         Ok(None)
     }
+
+    /// Removes up to `limit` stored deliveries that ended (delivered, or given up) before
+    /// `before_ms`, keeping [`Notifier::delivery_stats`]' counts as they were; with `dry_run`,
+    /// removes nothing and counts every one that would go. Notifiers that keep nothing have
+    /// nothing to remove.
+    async fn expire_delivered(&self, before_ms: i64, limit: usize, dry_run: bool) -> Result<u64, PortError> {
+        let _ = (before_ms, limit, dry_run);
+        Ok(0)
+    }
 }

@@ -245,7 +245,7 @@ fn write_states(path: &Path, states: &[AlarmStatus]) -> std::io::Result<()> {
 
 /// The alarm history of a data dir: the last [`HISTORY_KEEP`] changes of state, oldest first,
 /// as the daily report lists them.
-pub const HISTORY_FILE: &str = "alarm_history.json";
+pub const HISTORY_FILE: &str = weir_pipeline::report::ALARM_HISTORY_FILE;
 pub const HISTORY_KEEP: usize = 1_000;
 
 /// Appends changes of state to the history, keeping the last [`HISTORY_KEEP`]. One process
@@ -276,11 +276,7 @@ fn append_history(
 
 /// The alarm history `weir run` wrote in a data dir (empty before the first change).
 pub fn read_history(data_dir: &Path) -> std::io::Result<Vec<AlarmChange>> {
-    match std::fs::read(data_dir.join(HISTORY_FILE)) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
+    weir_pipeline::report::read_alarm_history(data_dir)
 }
 
 /// The states `weir run` last wrote in a data dir (empty when it has not evaluated yet).

@@ -64,6 +64,24 @@ pub enum Command {
     Setup(SetupCommand),
     /// Run workers only, on the AWS backend ([aws] in the config): any number of processes share the SQS queue
     Worker(WorkerArgs),
+    /// The [[schedule]]s with their next and last run
+    Schedules(SchedulesArgs),
+    /// Apply the [retention] rules now: expire old objects, job records and notifications
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulesArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Print what would go, delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

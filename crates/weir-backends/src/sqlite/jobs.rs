@@ -19,14 +19,27 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use weir_core::stats::{JobTotals, Series};
 use weir_core::{Job, JobId, JobStatus};
-use weir_ports::{plan_begin, Begin, JobFilter, JobPage, JobStore, Lease, PortError, SourceKey};
+use weir_ports::{
+    plan_begin, Begin, ExpiredJobs, JobFilter, JobPage, JobStore, Lease, PortError, ScheduleMark, SourceKey,
+};
 
 use super::{ms, now_ms, sql, stats, Db, Durability, SqliteFile};
 
 /// The schema's migrations, in order (the last one built at start: [`stats::MIGRATION`]).
-fn migrations() -> [&'static str; 4] {
-    [MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], stats::MIGRATION.as_str()]
+fn migrations() -> [&'static str; 5] {
+    [MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], stats::MIGRATION.as_str(), RETENTION_MIGRATION]
 }
+
+/// Schedules' records, lifetime counters, and the index retention finds finished jobs by.
+const RETENTION_MIGRATION: &str = "
+    CREATE TABLE schedules (name TEXT PRIMARY KEY, anchor_ms INTEGER NOT NULL, last_due_ms INTEGER,
+        fired_at_ms INTEGER) WITHOUT ROWID;
+    CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE INDEX jobs_finished ON jobs (finished_ms);
+";
+
+/// The statuses of jobs that are done ([`Job::is_done`]): what retention may remove.
+const DONE: &str = "('succeeded', 'rejected', 'skipped', 'superseded')";
 
 const MIGRATIONS: [&str; 3] = [
     "
@@ -391,6 +404,145 @@ impl JobStore for SqliteJobStore {
                     .and_then(|mut st| st.execute(params![key, now_ms()]))
                     .map(|n| n == 1)
                     .map_err(sql("claiming a key"))
+            })
+            .await
+    }
+
+    async fn schedule_mark(&self, name: &str, anchor_ms: i64) -> Result<ScheduleMark, PortError> {
+        let read = |c: &Connection, name: &str| {
+            c.prepare_cached("SELECT anchor_ms, last_due_ms, fired_at_ms FROM schedules WHERE name = ?1")
+                .and_then(|mut st| {
+                    st.query_row([name], |r| {
+                        Ok(ScheduleMark {
+                            anchor_ms: r.get(0)?,
+                            last_due_ms: r.get(1)?,
+                            fired_at_ms: r.get(2)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(sql("reading a schedule"))
+        };
+        if let Some(mark) = self.db.lookup("reading a schedule", |c| read(c, name))? {
+            return Ok(mark);
+        }
+        let name = name.to_owned();
+        self.db
+            .write_with(Durability::Synced, "recording a schedule", move |c| {
+                c.prepare_cached("INSERT OR IGNORE INTO schedules (name, anchor_ms) VALUES (?1, ?2)")
+                    .and_then(|mut st| st.execute(params![name, anchor_ms]))
+                    .map_err(sql("recording a schedule"))?;
+                read(c, &name)?.ok_or_else(|| PortError::unavailable("reading a schedule", "it vanished"))
+            })
+            .await
+    }
+
+    /// Synced whatever the store's durability: a firing must not be forgotten and run again.
+    async fn claim_schedule(&self, name: &str, due_ms: i64) -> Result<bool, PortError> {
+        let name = name.to_owned();
+        self.db
+            .write_with(Durability::Synced, "claiming a schedule", move |c| {
+                c.prepare_cached(
+                    "INSERT INTO schedules (name, anchor_ms, last_due_ms, fired_at_ms) VALUES (?1, ?2, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET last_due_ms = excluded.last_due_ms,
+                         fired_at_ms = excluded.fired_at_ms
+                     WHERE last_due_ms IS NULL OR last_due_ms < excluded.last_due_ms",
+                )
+                .and_then(|mut st| st.execute(params![name, due_ms, now_ms()]))
+                .map(|n| n == 1)
+                .map_err(sql("claiming a schedule"))
+            })
+            .await
+    }
+
+    async fn finished_before(
+        &self,
+        before_ms: i64,
+        after: Option<&JobId>,
+        limit: usize,
+    ) -> Result<ExpiredJobs, PortError> {
+        let after = after.map(|a| a.0.clone()).unwrap_or_default();
+        let take = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+        let mut ids: Vec<JobId> = self
+            .db
+            .read("finding finished jobs", move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT job_id FROM jobs WHERE finished_ms < ?1 AND status IN {DONE} AND job_id > ?2
+                     ORDER BY job_id LIMIT ?3"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(params![before_ms, after, take], |r| r.get::<_, String>(0))
+                        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                })
+                .map_err(sql("finding finished jobs"))
+            })
+            .await?
+            .into_iter()
+            .map(JobId)
+            .collect();
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        Ok(ExpiredJobs { jobs: ids, more })
+    }
+
+    async fn delete_finished(&self, ids: &[JobId], before_ms: i64) -> Result<u64, PortError> {
+        let ids: Vec<String> = ids.iter().map(|i| i.0.clone()).collect();
+        self.db
+            .write_with(self.durability, "deleting finished jobs", move |c| {
+                let mut deleted = 0u64;
+                for id in &ids {
+                    let gone: Option<(String, String, String)> = c
+                        .prepare_cached(&format!(
+                            "DELETE FROM jobs WHERE job_id = ?1 AND finished_ms < ?2 AND status IN {DONE}
+                             RETURNING status, json_extract(job, '$.source_bucket'), json_extract(job, '$.source_key')"
+                        ))
+                        .and_then(|mut st| {
+                            st.query_row(params![id, before_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                                .optional()
+                        })
+                        .map_err(sql("deleting a finished job"))?;
+                    let Some((status, bucket, key)) = gone else { continue };
+                    deleted += 1;
+                    // Jobs in each status now; the lifetime tallies stay as they are.
+                    c.prepare_cached("UPDATE status_counts SET n = n - 1 WHERE status = ?1")
+                        .and_then(|mut st| st.execute([&status]))
+                        .map_err(sql("counting a deleted job"))?;
+                    c.prepare_cached(
+                        "DELETE FROM sources WHERE bucket = ?1 AND key = ?2 AND newest_job = ?3
+                         AND (lease_run IS NULL OR lease_expires <= ?4)",
+                    )
+                    .and_then(|mut st| st.execute(params![bucket, key, id, now_ms()]))
+                    .map_err(sql("deleting a source key"))?;
+                }
+                Ok(deleted)
+            })
+            .await
+    }
+
+    async fn add_to_counter(&self, name: &str, by: u64) -> Result<(), PortError> {
+        let name = name.to_owned();
+        let by = i64::try_from(by).unwrap_or(i64::MAX);
+        self.db
+            .write_with(self.durability, "counting", move |c| {
+                c.prepare_cached(
+                    "INSERT INTO counters (name, n) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET n = n + ?2",
+                )
+                .and_then(|mut st| st.execute(params![name, by]))
+                .map(drop)
+                .map_err(sql("counting"))
+            })
+            .await
+    }
+
+    async fn counters(&self) -> Result<BTreeMap<String, u64>, PortError> {
+        self.db
+            .read("reading counters", |c| {
+                c.prepare_cached("SELECT name, n FROM counters")
+                    .and_then(|mut st| {
+                        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
+                            .and_then(|rows| rows.collect::<Result<BTreeMap<_, _>, _>>())
+                    })
+                    .map_err(sql("reading counters"))
             })
             .await
     }

@@ -37,6 +37,8 @@ where
     finished_failed_and_abandoned_runs(open().await, lease).await;
     versions_of_one_key(open().await, lease).await;
     counters_are_exact(open().await, lease).await;
+    schedules_fire_once_per_due_time(open().await).await;
+    finished_records_expire_and_lifetime_counters_stay(open().await, lease).await;
 }
 
 fn fail(case: &str, what: impl std::fmt::Display) -> ! {
@@ -415,5 +417,106 @@ pub async fn counters_are_exact((a, b): Handles, lease: Duration) {
     }
     if !b.series(now - 60, now - 10).await.unwrap_or_else(|e| fail(case, e)).finished.is_empty() {
         fail(case, "outcomes in minutes where nothing finished");
+    }
+}
+
+/// A schedule's anchor is the first one written; each due time is claimed once, across
+/// handles, and never one older than the last.
+pub async fn schedules_fire_once_per_due_time((a, b): Handles) {
+    let case = "schedules_fire_once_per_due_time";
+    let first = a.schedule_mark("daily", 1_000).await.unwrap_or_else(|e| fail(case, e));
+    let second = b.schedule_mark("daily", 2_000).await.unwrap_or_else(|e| fail(case, e));
+    if first.anchor_ms != 1_000 || second != first || first.last_due_ms.is_some() {
+        fail(case, format!("marks {first:?} then {second:?}: the first anchor must stay"));
+    }
+    let claims = [
+        a.claim_schedule("daily", 5_000).await,
+        b.claim_schedule("daily", 5_000).await,
+        b.claim_schedule("daily", 4_000).await,
+        a.claim_schedule("other", 4_000).await,
+        b.claim_schedule("daily", 6_000).await,
+    ];
+    let got: Vec<bool> = claims.into_iter().map(|c| c.unwrap_or_else(|e| fail(case, e))).collect();
+    if got != [true, false, false, true, true] {
+        fail(case, format!("claims {got:?}, not [true, false, false, true, true]"));
+    }
+    let mark = a.schedule_mark("daily", 9_000).await.unwrap_or_else(|e| fail(case, e));
+    if mark.anchor_ms != 1_000 || mark.last_due_ms != Some(6_000) || mark.fired_at_ms.is_none() {
+        fail(case, format!("after the claims: {mark:?}"));
+    }
+}
+
+/// Finished jobs older than the cutoff are listed in pages and deleted; a job that is not done,
+/// or that ran again, stays; the lifetime counters do not move, the status counts do.
+pub async fn finished_records_expire_and_lifetime_counters_stay((a, b): Handles, lease: Duration) {
+    let case = "finished_records_expire_and_lifetime_counters_stay";
+    let old = Utc::now() - chrono::Duration::days(10);
+    let mut ids = Vec::new();
+    for (i, status) in [JobStatus::Succeeded, JobStatus::Rejected, JobStatus::Failed, JobStatus::Succeeded]
+        .into_iter()
+        .enumerate()
+    {
+        let j = job(&format!("raw/old{i}.csv"), "e", "");
+        a.create(&j).await.unwrap_or_else(|e| fail(case, e));
+        let mut run = started(case, a.as_ref(), &j, &format!("old-{i}"), lease).await;
+        run.finish(status, None);
+        if i < 3 {
+            run.finished_at = Some(old);
+        }
+        a.finish_run(&run, &format!("old-{i}")).await.unwrap_or_else(|e| fail(case, e));
+        ids.push(run.job_id.clone());
+    }
+    let queued = job("raw/waiting.csv", "e", "");
+    a.create(&queued).await.unwrap_or_else(|e| fail(case, e));
+    let before_totals = a.totals().await.unwrap_or_else(|e| fail(case, e));
+    let cutoff = (Utc::now() - chrono::Duration::days(1)).timestamp_millis();
+
+    // Done and old: the succeeded and the rejected one (failed is not done: a replay reruns it).
+    let mut want: Vec<JobId> = vec![ids[0].clone(), ids[1].clone()];
+    want.sort();
+    let page = b.finished_before(cutoff, None, 1).await.unwrap_or_else(|e| fail(case, e));
+    if page.jobs != want[..1] || !page.more {
+        fail(case, format!("first page {page:?}, not [{}] with more", want[0]));
+    }
+    let rest = b.finished_before(cutoff, page.jobs.last(), 10).await.unwrap_or_else(|e| fail(case, e));
+    if rest.jobs != want[1..] || rest.more {
+        fail(case, format!("second page {rest:?}, not [{}] and no more", want[1]));
+    }
+    // Asking for every id deletes only the two: the others are recent, failed or missing.
+    let mut asked = ids.clone();
+    asked.push(JobId("j-missing".into()));
+    let deleted = b.delete_finished(&asked, cutoff).await.unwrap_or_else(|e| fail(case, e));
+    if deleted != 2 {
+        fail(case, format!("{deleted} deleted, not 2"));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let found = a.get(id).await.unwrap_or_else(|e| fail(case, e)).is_some();
+        if found != (i >= 2) {
+            fail(case, format!("job {i} found: {found}"));
+        }
+    }
+    let after = a.totals().await.unwrap_or_else(|e| fail(case, e));
+    if after.finished != before_totals.finished
+        || after.received_files != before_totals.received_files
+        || after.received_bytes != before_totals.received_bytes
+    {
+        fail(case, format!("lifetime counters moved: {before_totals:?} → {after:?}"));
+    }
+    let want_now =
+        BTreeMap::from([(JobStatus::Queued, 1), (JobStatus::Succeeded, 1), (JobStatus::Failed, 1)]);
+    if after.current != want_now {
+        fail(case, format!("jobs per status now {:?}, not {want_now:?}", after.current));
+    }
+    // A new upload of a deleted job's content is a job again (its key record went with it).
+    let again = job("raw/old0.csv", "e", "");
+    if !matches!(b.begin(&again, "sales", "again", lease).await, Ok(Begin::Started(_))) {
+        fail(case, "the content of an expired job did not start again");
+    }
+
+    a.add_to_counter("expired_objects", 3).await.unwrap_or_else(|e| fail(case, e));
+    b.add_to_counter("expired_objects", 4).await.unwrap_or_else(|e| fail(case, e));
+    let counters = a.counters().await.unwrap_or_else(|e| fail(case, e));
+    if counters.get("expired_objects") != Some(&7) {
+        fail(case, format!("counters {counters:?}"));
     }
 }

@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub notifications: Option<DeliveryStats>,
     /// As the alarm monitor last wrote them.
     pub alarms: Vec<AlarmStatus>,
+    /// What retention removed since the store began: objects, jobs (records), notifications.
+    pub expired: BTreeMap<&'static str, u64>,
 }
 
 impl Snapshot {
@@ -135,6 +137,11 @@ impl Snapshot {
             );
             let _ = writeln!(out, "weir_notifications_pending {}", n.pending);
         }
+        family(&mut out, "weir_expired_total", "counter", "What retention removed, by kind.");
+        for kind in ["objects", "jobs", "notifications"] {
+            let n = self.expired.get(kind).copied().unwrap_or(0);
+            let _ = writeln!(out, "weir_expired_total{{kind=\"{kind}\"}} {n}");
+        }
         if !self.alarms.is_empty() {
             family(
                 &mut out,
@@ -181,6 +188,13 @@ pub async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     snap.queue = ports.queue.stats().await?;
     snap.notifications = ports.notifier.delivery_stats().await?;
     snap.alarms = crate::alarms::read_states(&state.ctx.data_dir).unwrap_or_default();
+    let counters = ports.jobs.counters().await?;
+    use weir_pipeline::retention::{EXPIRED_JOBS, EXPIRED_NOTIFICATIONS, EXPIRED_OBJECTS};
+    for (kind, counter) in
+        [("objects", EXPIRED_OBJECTS), ("jobs", EXPIRED_JOBS), ("notifications", EXPIRED_NOTIFICATIONS)]
+    {
+        snap.expired.insert(kind, counters.get(counter).copied().unwrap_or(0));
+    }
     Ok(snap)
 }
 

@@ -43,6 +43,12 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
     let grace = Duration::from_secs(config.worker.shutdown_grace_secs);
     let worker = Worker::new(engine.clone(), concurrency, grace);
     let shutdown = CancellationToken::new();
+    // Schedules fire once per due time however many workers (and EventBridge invocations of
+    // weir-lambda) share the jobs table; S3 lifecycle rules and DynamoDB TTL do the retention.
+    let scheduler = weir_pipeline::schedule::Scheduler::new(engine.clone())?;
+    if !scheduler.is_empty() {
+        tokio::spawn(scheduler.run(shutdown.clone()));
+    }
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         super::shutdown_signal().await;

@@ -6,6 +6,7 @@ mod check;
 mod credentials;
 mod demo;
 mod dlq;
+mod gc;
 mod init;
 mod jobs;
 mod process;
@@ -13,6 +14,7 @@ mod put;
 mod report;
 mod reprocess;
 mod run;
+mod schedules;
 mod serve;
 
 use anyhow::Result;
@@ -35,6 +37,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Report(cmd) => report::run(&cli.global, cmd).await,
         Command::Setup(SetupCommand::Aws(args)) => aws::setup_aws(&cli.global, args).await,
         Command::Worker(args) => aws::worker(&cli.global, args).await,
+        Command::Schedules(args) => schedules::run(&cli.global, args).await,
+        Command::Gc(args) => gc::run(&cli.global, args).await,
     }
 }
 

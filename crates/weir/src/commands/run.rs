@@ -45,6 +45,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
     let worker = Worker::new(engine.clone(), concurrency, grace);
     let shutdown = CancellationToken::new();
     let servers = super::serve::start(&loaded, &engine, &args, shutdown.clone()).await?;
+    spawn_clock_work(&engine, &shutdown, &loaded.data_dir)?;
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         super::shutdown_signal().await;
@@ -54,4 +55,54 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
     tokio::join!(worker.run(shutdown), servers.stopped());
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// The schedules, and the retention sweeper every `retention.sweep_interval_secs` (the first a
+/// minute after start, out of the way of the start's reconcile), until `shutdown`.
+pub fn spawn_clock_work(
+    engine: &std::sync::Arc<weir_pipeline::Engine>,
+    shutdown: &CancellationToken,
+    data_dir: &std::path::Path,
+) -> Result<()> {
+    let scheduler =
+        weir_pipeline::schedule::Scheduler::new(engine.clone())?.with_alarm_history(data_dir.to_path_buf());
+    if !scheduler.is_empty() {
+        tokio::spawn(scheduler.run(shutdown.clone()));
+    }
+    let retention = &engine.config().retention;
+    if retention.sweep_interval_secs > 0 && !retention.is_empty() {
+        let (engine, shutdown) = (engine.clone(), shutdown.clone());
+        let every = Duration::from_secs(retention.sweep_interval_secs);
+        tokio::spawn(async move {
+            let mut wait = Duration::from_secs(60).min(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = every;
+                let mode = weir_pipeline::retention::Mode::Apply;
+                match weir_pipeline::retention::sweep(
+                    engine.config(),
+                    engine.ports(),
+                    chrono::Utc::now(),
+                    mode,
+                    |_| {},
+                )
+                .await
+                {
+                    Ok(r) if r.objects + r.jobs + r.notifications > 0 => tracing::info!(
+                        objects = r.objects,
+                        jobs = r.jobs,
+                        notifications = r.notifications,
+                        kept_in_use = r.kept_in_use,
+                        "retention sweep"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention sweep failed; will try again"),
+                }
+            }
+        });
+    }
+    Ok(())
 }

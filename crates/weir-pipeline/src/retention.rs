@@ -1,0 +1,319 @@
+//! Retention: objects and weir's own records that are old enough go, in small batches.
+//!
+//! One [`sweep`] applies the `[retention]` section once: each `[[retention.rule]]` lists its
+//! bucket's prefix and deletes the objects older than `expire_after_days`; finished job records
+//! older than `retention.jobs.retention_days` and delivered notifications older than
+//! `retention.notifications.retention_days` go too. Work is done `batch_size` items at a time
+//! with a yield between batches, so uploads and jobs go on while it runs; an object is removed
+//! only as the version that was listed ([`weir_ports::ObjectStore::delete_version`]), so an
+//! upload that replaces it meanwhile is never lost.
+//!
+//! What a rule never removes ([`in_use`]):
+//! - the source of a job that has not finished (no job yet, queued, running, or failed and
+//!   waiting in the DLQ for a replay): an object under a pipeline's source filter goes only once
+//!   the job of that very version is done;
+//! - anything a run holds or will write: an archived source, a `failed/` copy and every output
+//!   of a source key (`processed/`, `reports/`, `errors/`, `thumbnails/`, `metadata/`) stay
+//!   while a run holds the key or its newest job is not done.
+//!
+//! Daily reports older than `retention.reports.retention_days` go with their JSON twin
+//! ([`crate::report::expire_history`]).
+//!
+//! What went is counted in the job store's lifetime counters `expired_objects`, `expired_jobs`
+//! and `expired_notifications` (`weir_expired_total{kind}` on `/metrics`); removing job records
+//! leaves the job counters (#15) as they were.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use weir_core::{Config, JobId};
+use weir_ports::{ObjectInfo, PortError, Ports};
+
+/// Whether a sweep removes or only reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    DryRun,
+    Apply,
+}
+
+/// One thing a sweep removed (or, dry, would remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expired {
+    Object {
+        bucket: String,
+        key: String,
+        last_modified: DateTime<Utc>,
+    },
+    Job(JobId),
+    /// A count of notifications (the outbox does not name them one by one).
+    Notifications(u64),
+}
+
+impl std::fmt::Display for Expired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expired::Object { bucket, key, last_modified } => {
+                write!(f, "object {bucket}/{key} (modified {})", last_modified.format("%Y-%m-%d %H:%M"))
+            }
+            Expired::Job(id) => write!(f, "job record {id}"),
+            Expired::Notifications(n) => write!(f, "{n} delivered notifications"),
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub objects: u64,
+    pub jobs: u64,
+    pub notifications: u64,
+    /// Old enough, but kept: a job still needs them.
+    pub kept_in_use: u64,
+}
+
+/// Names of the job store's lifetime counters of what retention removed.
+pub const EXPIRED_OBJECTS: &str = "expired_objects";
+pub const EXPIRED_JOBS: &str = "expired_jobs";
+pub const EXPIRED_NOTIFICATIONS: &str = "expired_notifications";
+
+/// The pause between two batches: lets uploads and jobs have the store.
+const BETWEEN_BATCHES: Duration = Duration::from_millis(5);
+
+/// Applies (or, with [`Mode::DryRun`], only reports) the retention rules of `config` as of
+/// `now`, calling `each` for every item that goes.
+pub async fn sweep(
+    config: &Config,
+    ports: &Ports,
+    now: DateTime<Utc>,
+    mode: Mode,
+    mut each: impl FnMut(&Expired),
+) -> Result<SweepReport, PortError> {
+    let retention = &config.retention;
+    let batch = retention.batch_size.clamp(1, 1000);
+    let mut report = SweepReport::default();
+
+    for rule in &retention.rules {
+        let Some(days) = rule.expire_after_days.filter(|d| *d > 0) else { continue };
+        let cutoff = now - chrono::Duration::days(days);
+        let listed = match ports.objects.list(&rule.bucket, &rule.prefix).await {
+            Ok(listed) => listed,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        let old: Vec<ObjectInfo> = listed.into_iter().filter(|o| o.last_modified < cutoff).collect();
+        for chunk in old.chunks(batch) {
+            let mut removed = 0;
+            for obj in chunk {
+                if in_use(config, ports, obj, now).await? {
+                    report.kept_in_use += 1;
+                    continue;
+                }
+                let gone = match mode {
+                    Mode::DryRun => true,
+                    Mode::Apply => ports.objects.delete_version(&obj.bucket, &obj.key, &obj.etag).await?,
+                };
+                if gone {
+                    removed += 1;
+                    each(&Expired::Object {
+                        bucket: obj.bucket.clone(),
+                        key: obj.key.clone(),
+                        last_modified: obj.last_modified,
+                    });
+                }
+            }
+            report.objects += removed;
+            if mode == Mode::Apply && removed > 0 {
+                ports.jobs.add_to_counter(EXPIRED_OBJECTS, removed).await?;
+            }
+            tokio::time::sleep(BETWEEN_BATCHES).await;
+        }
+    }
+
+    if let Some(days) = retention.jobs.retention_days.filter(|d| *d > 0) {
+        let cutoff = (now - chrono::Duration::days(days)).timestamp_millis();
+        let mut after: Option<JobId> = None;
+        loop {
+            let page = ports.jobs.finished_before(cutoff, after.as_ref(), batch).await?;
+            let removed = match mode {
+                Mode::DryRun => page.jobs.len() as u64,
+                Mode::Apply => ports.jobs.delete_finished(&page.jobs, cutoff).await?,
+            };
+            for id in &page.jobs {
+                each(&Expired::Job(id.clone()));
+            }
+            report.jobs += removed;
+            if mode == Mode::Apply && removed > 0 {
+                ports.jobs.add_to_counter(EXPIRED_JOBS, removed).await?;
+            }
+            after = page.jobs.last().cloned();
+            if !page.more || after.is_none() {
+                break;
+            }
+            tokio::time::sleep(BETWEEN_BATCHES).await;
+        }
+    }
+
+    if let Some(days) = retention.notifications.retention_days.filter(|d| *d > 0) {
+        let cutoff = (now - chrono::Duration::days(days)).timestamp_millis();
+        loop {
+            let n = ports.notifier.expire_delivered(cutoff, batch, mode == Mode::DryRun).await?;
+            if n > 0 {
+                each(&Expired::Notifications(n));
+            }
+            report.notifications += n;
+            if mode == Mode::Apply && n > 0 {
+                ports.jobs.add_to_counter(EXPIRED_NOTIFICATIONS, n).await?;
+            }
+            if mode == Mode::DryRun || n < batch as u64 {
+                break;
+            }
+            tokio::time::sleep(BETWEEN_BATCHES).await;
+        }
+    }
+
+    if let Some(days) = retention.reports.retention_days.filter(|d| *d > 0) {
+        let cutoff = (now - chrono::Duration::days(days)).date_naive();
+        let gone = crate::report::expire_history(ports, config, cutoff, mode == Mode::DryRun).await.map_err(
+            |e| match e {
+                crate::report::ReportRunError::Store { source, .. } => source,
+                other => PortError::Invalid(other.to_string()),
+            },
+        )?;
+        for r in &gone {
+            for key in [&r.html_key, &r.json_key] {
+                each(&Expired::Object {
+                    bucket: r.bucket.clone(),
+                    key: key.clone(),
+                    last_modified: r.written_at,
+                });
+            }
+        }
+        let n = 2 * gone.len() as u64;
+        report.objects += n;
+        if mode == Mode::Apply && n > 0 {
+            ports.jobs.add_to_counter(EXPIRED_OBJECTS, n).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Whether a job still needs `obj`: it is the source of a job that is not done, or something a
+/// run of its source key holds or will write (see the module's docs).
+pub async fn in_use(
+    config: &Config,
+    ports: &Ports,
+    obj: &ObjectInfo,
+    now: DateTime<Utc>,
+) -> Result<bool, PortError> {
+    if config.pipeline_for(&obj.bucket, &obj.key).is_some() {
+        let id = JobId::for_object(&obj.bucket, &obj.key, &obj.etag);
+        match ports.jobs.get(&id).await? {
+            Some(job) if job.is_done() => {}
+            _ => return Ok(true),
+        }
+    }
+    let now_ms = now.timestamp_millis().max(Utc::now().timestamp_millis());
+    for (bucket, key) in source_keys_of(config, &obj.bucket, &obj.key) {
+        let Some(record) = ports.jobs.source_key(&bucket, &key).await? else { continue };
+        if record.lease.as_ref().is_some_and(|l| l.expires_ms > now_ms) {
+            return Ok(true);
+        }
+        if let Some(newest) = &record.newest_job {
+            match ports.jobs.get(newest).await? {
+                Some(job) if !job.is_done() => return Ok(true),
+                _ => {}
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The buckets events come from: the input bucket and every pipeline's own.
+fn input_buckets(config: &Config) -> Vec<String> {
+    let mut out = vec![config.buckets.input.clone()];
+    for p in &config.pipelines {
+        if let Some(b) = &p.source.bucket {
+            if !out.contains(b) {
+                out.push(b.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The source keys (bucket, key) an object may belong to: itself in an input bucket (and the
+/// key a `failed/YYYY/MM/DD/` copy was made from), an archived source's key in each input
+/// bucket, and the source an output was written for.
+pub fn source_keys_of(config: &Config, bucket: &str, key: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let inputs = input_buckets(config);
+    if inputs.iter().any(|b| b == bucket) {
+        out.push((bucket.to_owned(), key.to_owned()));
+        if let Some(rest) = key.strip_prefix("failed/") {
+            let parts: Vec<&str> = rest.splitn(4, '/').collect();
+            if let [_, _, _, source] = parts[..] {
+                out.push((bucket.to_owned(), source.to_owned()));
+            }
+        }
+    }
+    if bucket == config.buckets.archive {
+        out.extend(inputs.iter().map(|b| (b.clone(), key.to_owned())));
+    }
+    if bucket == config.buckets.output {
+        let source = |rest: &str, strip: &dyn Fn(&str) -> Option<String>| {
+            let (b, k) = rest.split_once('/')?;
+            Some((b.to_owned(), strip(k)?))
+        };
+        let found = if let Some(rest) = key.strip_prefix("processed/") {
+            source(rest, &|k| {
+                [".ndjson", ".json", ".parquet"].iter().find_map(|s| k.strip_suffix(s)).map(str::to_owned)
+            })
+        } else if let Some(rest) = key.strip_prefix("reports/") {
+            source(rest, &|k| k.strip_suffix(".summary.json").map(str::to_owned))
+        } else if let Some(rest) = key.strip_prefix("errors/") {
+            source(rest, &|k| k.strip_suffix(".errors.json").map(str::to_owned))
+        } else if let Some(rest) = key.strip_prefix("metadata/") {
+            source(rest, &|k| k.strip_suffix(".json").map(str::to_owned))
+        } else if let Some(rest) = key.strip_prefix("thumbnails/") {
+            rest.split_once('/').and_then(|(size, rest)| {
+                let marker = format!("_{size}.");
+                source(rest, &|k| k.rfind(&marker).map(|at| k[..at].to_owned()))
+            })
+        } else {
+            None
+        };
+        out.extend(found);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_map_back_to_the_source_keys_they_belong_to() {
+        let config = Config::bundled();
+        let keys = |b: &str, k: &str| source_keys_of(&config, b, k);
+        let src = |k: &str| ("weir-input".to_string(), k.to_string());
+        assert_eq!(keys("weir-input", "raw/a.csv"), [src("raw/a.csv")]);
+        assert_eq!(
+            keys("weir-input", "failed/2026/01/02/raw/a.csv"),
+            [src("failed/2026/01/02/raw/a.csv"), src("raw/a.csv")]
+        );
+        assert_eq!(keys("weir-archive", "raw/a.csv"), [src("raw/a.csv")]);
+        for out in [
+            "processed/weir-input/raw/a.csv.ndjson",
+            "reports/weir-input/raw/a.csv.summary.json",
+            "errors/weir-input/raw/a.csv.errors.json",
+        ] {
+            assert_eq!(keys("weir-output", out), [src("raw/a.csv")], "{out}");
+        }
+        assert_eq!(
+            keys("weir-output", "thumbnails/small/weir-input/images/x_small.jpg_small.jpg"),
+            [src("images/x_small.jpg")]
+        );
+        assert_eq!(keys("weir-output", "metadata/weir-input/images/x.jpg.json"), [src("images/x.jpg")]);
+        assert!(keys("weir-output", "elsewhere/x").is_empty());
+    }
+}

@@ -1,0 +1,30 @@
+//! `weir gc`: one retention sweep now (`weir run` sweeps every `retention.sweep_interval_secs`);
+//! `--dry-run` prints what would go and deletes nothing.
+
+use anyhow::Result;
+use chrono::Utc;
+use weir_pipeline::retention::{self, Mode};
+
+use crate::cli::{GcArgs, Global};
+use crate::config;
+
+pub async fn run(global: &Global, args: GcArgs) -> Result<u8> {
+    let loaded = config::load(global)?;
+    if loaded.config.retention.is_empty() {
+        println!(
+            "nothing to do: {} sets no retention (see [retention] in weir init's weir.toml)",
+            loaded.source
+        );
+        return Ok(0);
+    }
+    let ports = crate::backend::ports(&loaded, None).await?;
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
+    let verb = if args.dry_run { "would expire" } else { "expired" };
+    let report =
+        retention::sweep(&loaded.config, &ports, Utc::now(), mode, |item| println!("{verb} {item}")).await?;
+    println!(
+        "{verb}: {} objects, {} job records, {} notifications; {} old objects kept because a job still needs them",
+        report.objects, report.jobs, report.notifications, report.kept_in_use
+    );
+    Ok(0)
+}

@@ -1,0 +1,61 @@
+//! `weir schedules`: each `[[schedule]]` with its work, next run and last run, from the job
+//! store's records (shared by every process that runs them).
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use crate::cli::{Global, SchedulesArgs};
+use crate::config;
+
+pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
+    let loaded = config::load(global)?;
+    let planned = weir_pipeline::schedule::planned(&loaded.config)
+        .context("a schedule's expression does not parse (weir check says which)")?;
+    if planned.is_empty() {
+        if args.json {
+            println!("[]");
+        } else {
+            println!("no [[schedule]] in {} (weir init's weir.toml has a commented example)", loaded.source);
+        }
+        return Ok(0);
+    }
+    let jobs = if loaded.config.aws.is_some() {
+        crate::backend::job_store(&loaded).await?
+    } else {
+        std::fs::create_dir_all(&loaded.data_dir)?;
+        let db = weir_backends::state_db(&loaded.data_dir);
+        std::sync::Arc::new(weir_backends::SqliteJobStore::open(&db)?)
+            as std::sync::Arc<dyn weir_ports::JobStore>
+    };
+    let status = weir_pipeline::schedule::status(jobs.as_ref(), &planned, Utc::now()).await?;
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    };
+    if args.json {
+        let rows: Vec<serde_json::Value> = status
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name, "expression": s.expression, "work": s.work,
+                    "next": s.next.map(|t| t.to_rfc3339()),
+                    "last_due": s.last_due.map(|t| t.to_rfc3339()),
+                    "last_fired_at": s.fired_at.map(|t| t.to_rfc3339()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    println!("{:<20} {:<24} {:<16} {:<24} LAST RUN (DUE)", "SCHEDULE", "EXPRESSION", "WORK", "NEXT");
+    for s in &status {
+        println!(
+            "{:<20} {:<24} {:<16} {:<24} {}",
+            s.name,
+            s.expression,
+            s.work,
+            time(s.next),
+            time(s.last_due)
+        );
+    }
+    Ok(0)
+}
