@@ -173,9 +173,36 @@ pub struct ScheduleStatus {
     pub fired_at: Option<DateTime<Utc>>,
 }
 
-/// The configured schedules, parsed (a config that passed `weir check` parses).
+/// The configured schedules, parsed (a config that passed `weir check` parses), and the daily
+/// report at `report.daily_report_time_utc` unless a schedule already runs it.
 pub fn planned(config: &weir_core::Config) -> Result<Vec<Planned>, ScheduleError> {
-    config.schedules.iter().map(|s| Ok(Planned { config: s.clone(), schedule: s.schedule()? })).collect()
+    config
+        .schedules
+        .iter()
+        .cloned()
+        .chain(daily_report_at_report_time(config))
+        .map(|s| Ok(Planned { schedule: s.schedule()?, config: s }))
+        .collect()
+}
+
+/// The name of the daily report's schedule when only `report.daily_report_time_utc` asks for it.
+pub const DAILY_REPORT: &str = "daily-report";
+
+/// `[report] daily_report_time_utc = "HH:MM"` (the seed's setting, 08:00 by default) as a
+/// schedule, `cron(MM HH * * ? *)`, for a config whose `[[schedule]]`s run no daily report (and
+/// have none named [`DAILY_REPORT`]).
+pub fn daily_report_at_report_time(config: &weir_core::Config) -> Option<ScheduleConfig> {
+    let taken = config.schedules.iter().any(|s| s.work == WorkKind::DailyReport || s.name == DAILY_REPORT);
+    let (hour, minute) = config.report.daily_time()?;
+    (!taken).then(|| ScheduleConfig {
+        name: DAILY_REPORT.into(),
+        expression: format!("cron({minute} {hour} * * ? *)"),
+        time_zone: None,
+        work: WorkKind::DailyReport,
+        pipeline: None,
+        prefix: None,
+        bucket: None,
+    })
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
@@ -331,6 +358,37 @@ pub async fn fire(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_time_is_a_schedule_unless_one_runs_the_report() {
+        let mut config = weir_core::Config::bundled();
+        config.schedules.clear();
+        config.report.daily_report_time_utc = "07:30".into();
+        let all = planned(&config).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].config.name.as_str(), all[0].config.expression.as_str()),
+            (DAILY_REPORT, "cron(30 7 * * ? *)")
+        );
+        let due = latest_due(
+            &all[0].schedule,
+            "2026-03-01T00:00:00Z".parse().unwrap(),
+            "2026-03-02T07:31:00Z".parse().unwrap(),
+        );
+        assert_eq!(due, Some("2026-03-02T07:30:00Z".parse().unwrap()));
+
+        config.schedules.push(ScheduleConfig {
+            name: "morning".into(),
+            expression: "cron(0 6 * * ? *)".into(),
+            time_zone: None,
+            work: WorkKind::DailyReport,
+            pipeline: Some("sales".into()),
+            prefix: None,
+            bucket: None,
+        });
+        let all = planned(&config).unwrap();
+        assert_eq!(all.iter().map(|p| p.config.name.as_str()).collect::<Vec<_>>(), ["morning"]);
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
