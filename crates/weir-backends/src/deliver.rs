@@ -6,6 +6,7 @@
 //! a job.
 
 use std::time::Duration;
+use weir_core::html::escape;
 
 use async_trait::async_trait;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
@@ -117,21 +118,6 @@ pub fn html(n: &Notification) -> String {
         escape(&n.text),
         rows
     )
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// POSTs each message as JSON; any status but 2xx is a failed attempt.

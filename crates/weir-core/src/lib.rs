@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod html;
 pub mod image;
 pub mod image_config;
 pub mod job;

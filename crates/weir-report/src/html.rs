@@ -14,21 +14,7 @@ use std::fmt::Write;
 use crate::model::*;
 use crate::svg::{stacked_bars, Series};
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use weir_core::html::escape;
 
 const STYLE: &str = r#"
 :root { color-scheme: light dark; }
