@@ -310,8 +310,11 @@ struct GateAtJobLookup {
 impl FaultPlan for GateAtJobLookup {
     fn decide(&self, op: &'static str, _detail: &str) -> Option<Fault> {
         if op == "jobs.get" && !self.reached.swap(true, Ordering::SeqCst) {
+            // A gate, not a timing: it opens when the test says so (or the test fails).
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
             while !self.open.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(5));
+                assert!(std::time::Instant::now() < deadline, "the gate at jobs.get was never opened");
+                std::thread::park_timeout(Duration::from_millis(5));
             }
         }
         None
