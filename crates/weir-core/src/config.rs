@@ -184,7 +184,11 @@ impl Config {
         problems.extend(self.alarms.validate());
         problems.extend(self.report.validate());
         let pipeline_names: Vec<String> = self.pipelines.iter().map(|p| p.name.clone()).collect();
-        problems.extend(crate::schedule_config::validate_schedules(&self.schedules, &pipeline_names));
+        problems.extend(crate::schedule_config::validate_schedules(
+            &self.schedules,
+            &pipeline_names,
+            self.aws.is_some(),
+        ));
         problems.extend(self.retention.validate());
         if self.queue.max_receive_count == 0 {
             problems.push(Problem::new("queue.max_receive_count", "must be at least 1"));

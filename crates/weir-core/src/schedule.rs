@@ -1,6 +1,20 @@
 //! Schedule expressions as Amazon EventBridge writes them, so a rule reads the same in
 //! `weir.toml` and in a SAM template: `rate(1 day)`, `rate(15 minutes)`,
-//! `cron(0 8 * * ? *)`. Times are UTC.
+//! `cron(0 8 * * ? *)`. A cron's times are UTC unless it is given an IANA time zone
+//! ([`Schedule::in_zone`], EventBridge Scheduler's `ScheduleExpressionTimezone`); the zones
+//! come from the tz database compiled into weir, not from the machine.
+//!
+//! In a zone with daylight saving time a cron's local times are resolved once each:
+//! - a local time that does not exist (the hour skipped in spring) fires at the same distance
+//!   past the change, once: `30 2` in Europe/Berlin on the last Sunday of March fires at
+//!   03:30 CEST (01:30 UTC). (EventBridge Scheduler documents that it skips such a time; weir
+//!   does not drop a due time, so a daily report is never missing for the day.)
+//! - a local time that happens twice (the hour repeated in autumn) fires once, the first
+//!   time: `30 2` on the last Sunday of October fires at 02:30 CEST (00:30 UTC), not again
+//!   at 02:30 CET.
+//!
+//! A `rate()` is a fixed duration whatever the zone (a `rate(1 day)` is 24 hours, as in
+//! EventBridge Scheduler).
 //!
 //! `cron` has six fields — minutes, hours, day of month, day of week... in EventBridge's order:
 //! `cron(Minutes Hours Day-of-month Month Day-of-week Year)`, with
@@ -20,7 +34,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc, Weekday};
+use chrono::offset::LocalResult;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc, Weekday};
+/// An IANA time zone (`Europe/Berlin`, `UTC`), from the tz database compiled into weir.
+pub use chrono_tz::Tz;
 
 /// A parsed schedule expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +56,8 @@ pub struct Cron {
     /// `None` for `*`.
     years: Option<Vec<i32>>,
     text: String,
+    /// The zone the fields are read in (UTC unless [`Schedule::in_zone`] says otherwise).
+    zone: Tz,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +81,7 @@ enum DaySpec {
 #[error("{0}")]
 pub struct ScheduleError(String);
 
-fn err(msg: impl Into<String>) -> ScheduleError {
+pub(crate) fn err(msg: impl Into<String>) -> ScheduleError {
     ScheduleError(msg.into())
 }
 
@@ -152,7 +171,7 @@ fn parse_cron(inner: &str) -> Result<Cron, ScheduleError> {
             )))
         }
     };
-    Ok(Cron { minutes, hours, days, months, years, text: fields.join(" ") })
+    Ok(Cron { minutes, hours, days, months, years, text: fields.join(" "), zone: Tz::UTC })
 }
 
 fn day_of_month(f: &str) -> Result<DaySpec, ScheduleError> {
@@ -243,30 +262,88 @@ impl Schedule {
             Schedule::Cron(c) => c.next_after(after),
         }
     }
+
+    /// The same schedule with a cron's fields read in `zone` (a rate is the same in any zone).
+    pub fn in_zone(self, zone: Tz) -> Schedule {
+        match self {
+            Schedule::Cron(mut c) => {
+                c.zone = zone;
+                Schedule::Cron(c)
+            }
+            rate => rate,
+        }
+    }
+}
+
+/// Parses an IANA time zone name as `time_zone` takes it (`Europe/Berlin`, `UTC`).
+pub fn parse_zone(name: &str) -> Result<Tz, ScheduleError> {
+    name.parse::<Tz>().map_err(|_| {
+        err(format!(
+            "{name:?} is not a time zone of the IANA tz database; write one such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
+        ))
+    })
+}
+
+/// The instant a local time stands for in `zone`, and whether it was shifted because the
+/// local time does not exist (skipped by a change to daylight saving time). A local time
+/// that happens twice is its first instant.
+fn resolve(zone: Tz, local: NaiveDateTime) -> Option<(DateTime<Utc>, bool)> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => Some((t.with_timezone(&Utc), false)),
+        LocalResult::Ambiguous(first, second) => Some((first.min(second).with_timezone(&Utc), false)),
+        LocalResult::None => {
+            // In the gap: read it with the offset in force before the change (a day earlier
+            // is before it), which lands as far past the change as the time is into the gap.
+            let before = zone.offset_from_utc_datetime(&(local - Duration::days(1))).fix();
+            Some(((local - before).and_utc(), true))
+        }
+    }
 }
 
 impl Cron {
     fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        // The next whole minute after `after`.
-        let start = after.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
-        let mut day = start.date_naive();
+        let zone = self.zone;
+        // Local times from a little before `after`'s: a time in a spring gap is due later
+        // than its local reading says (by the gap), so candidates start one offset change
+        // early; those at or before `after` are passed over.
+        let offset_now = zone.offset_from_utc_datetime(&after.naive_utc()).fix();
+        let offset_before = zone.offset_from_utc_datetime(&(after - Duration::days(1)).naive_utc()).fix();
+        let earliest_offset = offset_now.local_minus_utc().min(offset_before.local_minus_utc());
+        let local_after = after.naive_utc() + Duration::seconds(earliest_offset as i64);
+        let start = local_after.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
+        let mut day = start.date();
         let last_year = self.years.as_ref().map_or(start.year() + 30, |y| *y.iter().max().unwrap_or(&1970));
+        // A shifted (gap) time found first may be later than an ordinary local time just after
+        // the gap: it stays the best until the local times pass the instant it stands for.
+        let mut best: Option<(DateTime<Utc>, NaiveDateTime)> = None;
         while day.year() <= last_year {
             if self.day_matches(day) {
-                let from = if day == start.date_naive() { (start.hour(), start.minute()) } else { (0, 0) };
-                for &h in self.hours.iter().filter(|h| **h >= from.0) {
+                for &h in &self.hours {
                     for &m in &self.minutes {
-                        if (h, m) >= from {
-                            return Utc
-                                .with_ymd_and_hms(day.year(), day.month(), day.day(), h, m, 0)
-                                .single();
+                        let local = day.and_hms_opt(h, m, 0)?;
+                        if local < start {
+                            continue;
                         }
+                        if let Some((t, until)) = best {
+                            if local > until {
+                                return Some(t);
+                            }
+                        }
+                        let Some((t, shifted)) = resolve(zone, local) else { continue };
+                        if t <= after {
+                            continue;
+                        }
+                        let t = best.map_or(t, |(b, _)| b.min(t));
+                        if !shifted {
+                            return Some(t);
+                        }
+                        best = Some((t, t.with_timezone(&zone).naive_local()));
                     }
                 }
             }
             day = day.succ_opt()?;
         }
-        None
+        best.map(|(t, _)| t)
     }
 
     fn day_matches(&self, d: NaiveDate) -> bool {
@@ -349,6 +426,147 @@ mod tests {
             ("rate(2 hours)", "2026-12-04T23:00:00Z", "2026-12-05 01:00 Sat"),
         ] {
             assert_eq!(next(expr, after), want, "{expr} after {after}");
+        }
+    }
+
+    /// The times a schedule fires after `after`, in order, until `until`: `UTC (local)`.
+    fn firings(expr: &str, zone: &str, after: &str, until: &str) -> Vec<String> {
+        let zone = parse_zone(zone).unwrap();
+        let s = expr.parse::<Schedule>().unwrap().in_zone(zone);
+        let mut out = Vec::new();
+        let mut t = at(after);
+        while let Some(next) = s.next_after(t).filter(|n| *n <= at(until)) {
+            assert!(next > t, "{expr} went backwards from {t} to {next}");
+            out.push(format!(
+                "{} ({})",
+                next.format("%m-%d %H:%M"),
+                next.with_timezone(&zone).format("%m-%d %H:%M %Z")
+            ));
+            t = next;
+        }
+        out
+    }
+
+    #[test]
+    fn across_daylight_saving_changes_each_local_time_fires_once() {
+        // Europe/Berlin, 2026: 02:00 CET -> 03:00 CEST on 29 March, 03:00 CEST -> 02:00 CET on
+        // 25 October. America/New_York: 02:00 EST -> 03:00 EDT on 8 March, 02:00 EDT -> 01:00
+        // EST on 1 November.
+        let cases: [(&str, &str, &str, &str, &[&str]); 8] = [
+            (
+                "cron(30 2 * * ? *)",
+                "Europe/Berlin",
+                "2026-03-27T12:00:00Z",
+                "2026-03-31T00:00:00Z",
+                &[
+                    "03-28 01:30 (03-28 02:30 CET)",
+                    // 02:30 does not exist that night: once, as far past 03:00 as it is past 02:00.
+                    "03-29 01:30 (03-29 03:30 CEST)",
+                    "03-30 00:30 (03-30 02:30 CEST)",
+                ],
+            ),
+            (
+                "cron(30 2 * * ? *)",
+                "Europe/Berlin",
+                "2026-10-23T12:00:00Z",
+                "2026-10-27T00:00:00Z",
+                &[
+                    "10-24 00:30 (10-24 02:30 CEST)",
+                    // 02:30 happens twice that night: once, the first time.
+                    "10-25 00:30 (10-25 02:30 CEST)",
+                    "10-26 01:30 (10-26 02:30 CET)",
+                ],
+            ),
+            (
+                "cron(30 2 * * ? *)",
+                "America/New_York",
+                "2026-03-06T12:00:00Z",
+                "2026-03-10T00:00:00Z",
+                &[
+                    "03-07 07:30 (03-07 02:30 EST)",
+                    "03-08 07:30 (03-08 03:30 EDT)",
+                    "03-09 06:30 (03-09 02:30 EDT)",
+                ],
+            ),
+            (
+                "cron(30 1 * * ? *)",
+                "America/New_York",
+                "2026-10-30T12:00:00Z",
+                "2026-11-03T00:00:00Z",
+                &[
+                    "10-31 05:30 (10-31 01:30 EDT)",
+                    "11-01 05:30 (11-01 01:30 EDT)",
+                    "11-02 06:30 (11-02 01:30 EST)",
+                ],
+            ),
+            (
+                "cron(30 2 * * ? *)",
+                "America/New_York",
+                "2026-10-31T12:00:00Z",
+                "2026-11-02T12:00:00Z",
+                &["11-01 07:30 (11-01 02:30 EST)", "11-02 07:30 (11-02 02:30 EST)"],
+            ),
+            (
+                // Hourly through the spring gap: local 02:00 is 03:00, which fires once.
+                "cron(0 * * * ? *)",
+                "Europe/Berlin",
+                "2026-03-28T23:30:00Z",
+                "2026-03-29T02:00:00Z",
+                &["03-29 00:00 (03-29 01:00 CET)", "03-29 01:00 (03-29 03:00 CEST)", "03-29 02:00 (03-29 04:00 CEST)"],
+            ),
+            (
+                // Hourly through the autumn repeat: the repeated 02:00 fires the first time only.
+                "cron(0 * * * ? *)",
+                "Europe/Berlin",
+                "2026-10-24T22:30:00Z",
+                "2026-10-25T03:00:00Z",
+                &[
+                    "10-24 23:00 (10-25 01:00 CEST)",
+                    "10-25 00:00 (10-25 02:00 CEST)",
+                    "10-25 02:00 (10-25 03:00 CET)",
+                    "10-25 03:00 (10-25 04:00 CET)",
+                ],
+            ),
+            (
+                // Shifted gap times and the real times after the gap, in the order they happen.
+                "cron(0,30 2-3 * * ? *)",
+                "Europe/Berlin",
+                "2026-03-29T00:00:00Z",
+                "2026-03-30T00:00:00Z",
+                &[
+                    "03-29 01:00 (03-29 03:00 CEST)",
+                    "03-29 01:30 (03-29 03:30 CEST)",
+                    "03-30 00:00 (03-30 02:00 CEST)",
+                ],
+            ),
+        ];
+        for (expr, zone, after, until, want) in cases {
+            assert_eq!(firings(expr, zone, after, until), want, "{expr} in {zone} after {after}");
+        }
+        // A zone without daylight saving time, and UTC as the default.
+        assert_eq!(
+            firings("cron(0 8 * * ? *)", "Asia/Tokyo", "2026-12-04T00:00:00Z", "2026-12-05T00:00:00Z"),
+            ["12-04 23:00 (12-05 08:00 JST)"]
+        );
+        assert_eq!(
+            firings("cron(0 8 * * ? *)", "UTC", "2026-12-04T00:00:00Z", "2026-12-05T00:00:00Z"),
+            ["12-04 08:00 (12-04 08:00 UTC)"]
+        );
+        // A rate is a fixed duration: 24 hours across the change.
+        assert_eq!(
+            firings("rate(1 day)", "Europe/Berlin", "2026-03-28T01:30:00Z", "2026-03-30T02:00:00Z"),
+            ["03-29 01:30 (03-29 03:30 CEST)", "03-30 01:30 (03-30 03:30 CEST)"]
+        );
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_from_the_compiled_in_database() {
+        for name in ["UTC", "Etc/UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"] {
+            assert_eq!(parse_zone(name).unwrap().name(), name);
+        }
+        for bad in ["Mars/Olympus_Mons", "CEST+1", "europe/berlin ", ""] {
+            let e = parse_zone(bad).expect_err(bad).to_string();
+            assert!(e.contains("not a time zone of the IANA tz database"), "{bad}: {e}");
         }
     }
 

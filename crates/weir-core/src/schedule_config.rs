@@ -4,7 +4,8 @@
 //! ```toml
 //! [[schedule]]
 //! name = "daily-report"
-//! expression = "cron(0 8 * * ? *)"   # EventBridge syntax, UTC
+//! expression = "cron(0 8 * * ? *)"   # EventBridge syntax
+//! time_zone = "Europe/Berlin"        # IANA name; default UTC
 //! work = "daily_report"              # or "reprocess" (with prefix, bucket) or "retention_sweep"
 //!
 //! [retention.jobs]
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::validate_bucket;
 use crate::problem::Problem;
-use crate::schedule::Schedule;
+use crate::schedule::{parse_zone, Schedule, Tz};
 
 /// One `[[schedule]]`: a name, when, and what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +34,8 @@ pub struct ScheduleConfig {
     pub name: String,
     /// `rate(1 day)`, `cron(0 8 * * ? *)`, as EventBridge writes them.
     pub expression: String,
-    /// Only `UTC` (the default) for now: the expression's times are UTC.
+    /// The IANA time zone a `cron()`'s times are in (`Europe/Berlin`); default UTC. Not on AWS,
+    /// where the SAM template's EventBridge rules run in UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     pub work: WorkKind,
@@ -71,12 +73,18 @@ impl WorkKind {
 }
 
 impl ScheduleConfig {
-    /// The parsed expression (`weir check` has vouched for it in a checked config).
+    /// The parsed expression in its time zone (`weir check` has vouched for both in a checked
+    /// config).
     pub fn schedule(&self) -> Result<Schedule, crate::schedule::ScheduleError> {
-        self.expression.parse()
+        Ok(self.expression.parse::<Schedule>()?.in_zone(self.zone()?))
     }
 
-    fn validate(&self, at: &str, pipelines: &[String]) -> Vec<Problem> {
+    /// The time zone: `time_zone`, else UTC.
+    pub fn zone(&self) -> Result<Tz, crate::schedule::ScheduleError> {
+        self.time_zone.as_deref().map_or(Ok(Tz::UTC), parse_zone)
+    }
+
+    fn validate(&self, at: &str, pipelines: &[String], on_aws: bool) -> Vec<Problem> {
         let mut problems = Vec::new();
         if !name_ok(&self.name) {
             problems.push(Problem::new(
@@ -84,16 +92,21 @@ impl ScheduleConfig {
                 format!("{:?}: use 1-64 letters, digits and - _ .", self.name),
             ));
         }
-        if let Err(e) = self.schedule() {
+        if let Err(e) = self.expression.parse::<Schedule>() {
             problems.push(Problem::new(format!("{at}.expression"), e.to_string()));
         }
-        if let Some(tz) = &self.time_zone {
-            if !matches!(tz.as_str(), "UTC" | "Etc/UTC") {
-                problems.push(Problem::new(
-                    format!("{at}.time_zone"),
-                    format!("{tz:?}: weir runs schedules in UTC only; write the times in UTC"),
-                ));
-            }
+        match self.zone() {
+            Err(e) => problems.push(Problem::new(format!("{at}.time_zone"), e.to_string())),
+            Ok(zone) if on_aws && !is_utc(zone) => problems.push(Problem::new(
+                format!("{at}.time_zone"),
+                format!(
+                    "{}: on AWS this schedule is also an EventBridge rule (the SAM template's weir-{}), and \
+                     rules run in UTC; leave time_zone out and write the expression's times in UTC",
+                    zone.name(),
+                    self.name
+                ),
+            )),
+            Ok(_) => {}
         }
         let stray = |field: &str, set: bool, problems: &mut Vec<Problem>| {
             if set {
@@ -136,6 +149,11 @@ impl ScheduleConfig {
         }
         problems
     }
+}
+
+/// Whether a zone is UTC by another name (its offset is 0 all year, for ever).
+fn is_utc(zone: Tz) -> bool {
+    matches!(zone, Tz::UTC | Tz::Etc__UTC | Tz::Etc__UCT | Tz::Etc__Universal | Tz::Etc__Zulu | Tz::UCT | Tz::Universal | Tz::Zulu | Tz::Etc__GMT | Tz::GMT)
 }
 
 fn name_ok(name: &str) -> bool {
@@ -273,8 +291,9 @@ impl RetentionConfig {
     }
 }
 
-/// The problems of the `[[schedule]]`s: each one's own, and names used twice.
-pub fn validate_schedules(schedules: &[ScheduleConfig], pipelines: &[String]) -> Vec<Problem> {
+/// The problems of the `[[schedule]]`s: each one's own, and names used twice. `on_aws`: the
+/// config has an `[aws]` section, whose schedules are EventBridge rules too (UTC only).
+pub fn validate_schedules(schedules: &[ScheduleConfig], pipelines: &[String], on_aws: bool) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut names = std::collections::HashSet::new();
     for (i, s) in schedules.iter().enumerate() {
@@ -282,7 +301,7 @@ pub fn validate_schedules(schedules: &[ScheduleConfig], pipelines: &[String]) ->
         if !names.insert(s.name.as_str()) {
             problems.push(Problem::new(format!("{at}.name"), "duplicate schedule name"));
         }
-        problems.extend(s.validate(&at, pipelines));
+        problems.extend(s.validate(&at, pipelines, on_aws));
     }
     problems
 }
@@ -334,15 +353,21 @@ mod tests {
     }
 
     #[test]
-    fn transitions_need_a_class_before_the_expiry_and_schedules_take_utc_only() {
+    fn transitions_need_a_class_before_the_expiry_and_zones_are_iana_names() {
         let found = problems(
             r#"
             [[schedule]]
             name = "sweep"
             expression = "rate(1 hour)"
-            time_zone = "Europe/Paris"
+            time_zone = "Europe/Parris"
             work = "retention_sweep"
             prefix = "raw/"
+
+            [[schedule]]
+            name = "report"
+            expression = "cron(30 2 * * ? *)"
+            time_zone = "Europe/Paris"
+            work = "daily_report"
 
             [[retention.rule]]
             bucket = "weir-archive"
@@ -352,13 +377,38 @@ mod tests {
             "#,
         );
         for w in [
-            "schedule[0] (sweep).time_zone: \"Europe/Paris\"",
+            "schedule[0] (sweep).time_zone: \"Europe/Parris\" is not a time zone of the IANA tz database",
             "schedule[0] (sweep).prefix: prefix does not apply",
             "retention.rule[0].storage_class: \"COLD\" is not one of",
             "retention.rule[0].transition_after_days: 400 is not before expire_after_days (365)",
         ] {
             assert!(found.iter().any(|f| f.starts_with(w)), "no {w:?} in {found:#?}");
         }
+        assert_eq!(found.len(), 4, "Europe/Paris is a time zone: {found:#?}");
+    }
+
+    #[test]
+    fn on_aws_a_schedule_is_an_eventbridge_rule_and_takes_utc_only() {
+        let schedules = r#"
+            [[schedule]]
+            name = "report"
+            expression = "cron(0 8 * * ? *)"
+            time_zone = "America/New_York"
+            work = "daily_report"
+
+            [[schedule]]
+            name = "sweep"
+            expression = "rate(1 day)"
+            time_zone = "Etc/UTC"
+            work = "retention_sweep"
+        "#;
+        assert_eq!(problems(schedules), Vec::<String>::new(), "embedded: any zone");
+        let found = problems(&format!("{schedules}\n[aws]\nregion = \"us-east-1\"\n"));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("schedule[0] (report).time_zone: America/New_York: on AWS this schedule is also an EventBridge rule (the SAM template's weir-report), and rules run in UTC"),
+            "{found:#?}"
+        );
     }
 
     #[test]
