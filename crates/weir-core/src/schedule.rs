@@ -35,7 +35,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::offset::LocalResult;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc, Weekday,
+};
 /// An IANA time zone (`Europe/Berlin`, `UTC`), from the tz database compiled into weir.
 pub use chrono_tz::Tz;
 
@@ -287,15 +289,15 @@ pub fn parse_zone(name: &str) -> Result<Tz, ScheduleError> {
 /// The instant a local time stands for in `zone`, and whether it was shifted because the
 /// local time does not exist (skipped by a change to daylight saving time). A local time
 /// that happens twice is its first instant.
-fn resolve(zone: Tz, local: NaiveDateTime) -> Option<(DateTime<Utc>, bool)> {
+fn resolve(zone: Tz, local: NaiveDateTime) -> (DateTime<Utc>, bool) {
     match zone.from_local_datetime(&local) {
-        LocalResult::Single(t) => Some((t.with_timezone(&Utc), false)),
-        LocalResult::Ambiguous(first, second) => Some((first.min(second).with_timezone(&Utc), false)),
+        LocalResult::Single(t) => (t.with_timezone(&Utc), false),
+        LocalResult::Ambiguous(first, second) => (first.min(second).with_timezone(&Utc), false),
         LocalResult::None => {
             // In the gap: read it with the offset in force before the change (a day earlier
             // is before it), which lands as far past the change as the time is into the gap.
             let before = zone.offset_from_utc_datetime(&(local - Duration::days(1))).fix();
-            Some(((local - before).and_utc(), true))
+            ((local - before).and_utc(), true)
         }
     }
 }
@@ -318,7 +320,8 @@ impl Cron {
         let mut best: Option<(DateTime<Utc>, NaiveDateTime)> = None;
         while day.year() <= last_year {
             if self.day_matches(day) {
-                for &h in &self.hours {
+                let first_hour = if day == start.date() { start.hour() } else { 0 };
+                for &h in self.hours.iter().filter(|h| **h >= first_hour) {
                     for &m in &self.minutes {
                         let local = day.and_hms_opt(h, m, 0)?;
                         if local < start {
@@ -329,7 +332,7 @@ impl Cron {
                                 return Some(t);
                             }
                         }
-                        let Some((t, shifted)) = resolve(zone, local) else { continue };
+                        let (t, shifted) = resolve(zone, local);
                         if t <= after {
                             continue;
                         }
@@ -512,7 +515,11 @@ mod tests {
                 "Europe/Berlin",
                 "2026-03-28T23:30:00Z",
                 "2026-03-29T02:00:00Z",
-                &["03-29 00:00 (03-29 01:00 CET)", "03-29 01:00 (03-29 03:00 CEST)", "03-29 02:00 (03-29 04:00 CEST)"],
+                &[
+                    "03-29 00:00 (03-29 01:00 CET)",
+                    "03-29 01:00 (03-29 03:00 CEST)",
+                    "03-29 02:00 (03-29 04:00 CEST)",
+                ],
             ),
             (
                 // Hourly through the autumn repeat: the repeated 02:00 fires the first time only.
@@ -561,7 +568,9 @@ mod tests {
 
     #[test]
     fn time_zones_are_iana_names_from_the_compiled_in_database() {
-        for name in ["UTC", "Etc/UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"] {
+        for name in
+            ["UTC", "Etc/UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+        {
             assert_eq!(parse_zone(name).unwrap().name(), name);
         }
         for bad in ["Mars/Olympus_Mons", "CEST+1", "europe/berlin ", ""] {

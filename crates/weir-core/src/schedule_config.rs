@@ -153,7 +153,19 @@ impl ScheduleConfig {
 
 /// Whether a zone is UTC by another name (its offset is 0 all year, for ever).
 fn is_utc(zone: Tz) -> bool {
-    matches!(zone, Tz::UTC | Tz::Etc__UTC | Tz::Etc__UCT | Tz::Etc__Universal | Tz::Etc__Zulu | Tz::UCT | Tz::Universal | Tz::Zulu | Tz::Etc__GMT | Tz::GMT)
+    matches!(
+        zone,
+        Tz::UTC
+            | Tz::Etc__UTC
+            | Tz::Etc__UCT
+            | Tz::Etc__Universal
+            | Tz::Etc__Zulu
+            | Tz::UCT
+            | Tz::Universal
+            | Tz::Zulu
+            | Tz::Etc__GMT
+            | Tz::GMT
+    )
 }
 
 fn name_ok(name: &str) -> bool {

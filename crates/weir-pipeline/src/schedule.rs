@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
-use weir_core::schedule::{Schedule, ScheduleError};
+use weir_core::schedule::{Schedule, ScheduleError, Tz};
 use weir_core::schedule_config::{ScheduleConfig, WorkKind};
 use weir_ports::{JobStore, PortError};
 
@@ -151,7 +151,9 @@ pub fn latest_due(schedule: &Schedule, after: DateTime<Utc>, now: DateTime<Utc>)
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub config: ScheduleConfig,
+    /// The expression, in the schedule's time zone.
     pub schedule: Schedule,
+    pub zone: Tz,
 }
 
 /// A firing: which schedule, for which due time, and what its work said.
@@ -168,6 +170,8 @@ pub struct ScheduleStatus {
     pub name: String,
     pub expression: String,
     pub work: &'static str,
+    /// The time zone the expression's times are in (UTC unless `time_zone` says otherwise).
+    pub zone: Tz,
     pub next: Option<DateTime<Utc>>,
     pub last_due: Option<DateTime<Utc>>,
     pub fired_at: Option<DateTime<Utc>>,
@@ -181,7 +185,7 @@ pub fn planned(config: &weir_core::Config) -> Result<Vec<Planned>, ScheduleError
         .iter()
         .cloned()
         .chain(daily_report_at_report_time(config))
-        .map(|s| Ok(Planned { schedule: s.schedule()?, config: s }))
+        .map(|s| Ok(Planned { schedule: s.schedule()?, zone: s.zone()?, config: s }))
         .collect()
 }
 
@@ -237,6 +241,7 @@ pub async fn status(
             name: p.config.name.clone(),
             expression: p.config.expression.clone(),
             work: p.config.work.as_str(),
+            zone: p.zone,
             next,
             last_due: mark.last_due_ms.map(at),
             fired_at: mark.fired_at_ms.map(at),
@@ -312,9 +317,22 @@ impl Scheduler {
         if self.is_empty() {
             return;
         }
+        let mut first_look = true;
         loop {
-            if let Err(e) = self.tick(Utc::now()).await {
-                tracing::warn!(error = %e, "schedules: the job store is unavailable; will look again");
+            match self.tick(Utc::now()).await {
+                // The first look is where times missed while weir was down are caught up.
+                Ok(fired) if first_look => {
+                    first_look = false;
+                    tracing::info!(
+                        schedules = self.schedules.len(),
+                        fired = fired.len(),
+                        "schedules: first look at the clock done"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "schedules: the job store is unavailable; will look again")
+                }
             }
             let now = Utc::now();
             let wait = self
@@ -392,6 +410,34 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_zoned_schedule_catches_up_once_for_its_latest_local_time() {
+        let mut config = weir_core::Config::bundled();
+        config.schedules = vec![ScheduleConfig {
+            name: "berlin".into(),
+            expression: "cron(30 2 * * ? *)".into(),
+            time_zone: Some("Europe/Berlin".into()),
+            work: WorkKind::RetentionSweep,
+            pipeline: None,
+            prefix: None,
+            bucket: None,
+        }];
+        let all = planned(&config).unwrap();
+        assert_eq!(all[0].zone.name(), "Europe/Berlin");
+        // Down from the 27th to after the spring change: the shifted 02:30 of the 29th, once.
+        assert_eq!(
+            latest_due(&all[0].schedule, t("2026-03-27T00:00:00Z"), t("2026-03-29T02:00:00Z")),
+            Some(t("2026-03-29T01:30:00Z"))
+        );
+        // The repeated 02:30 of 25 October fired the first time: not again the second.
+        assert_eq!(latest_due(&all[0].schedule, t("2026-10-25T00:30:00Z"), t("2026-10-25T01:45:00Z")), None);
+        config.schedules[0].time_zone = Some("Mars/Olympus_Mons".into());
+        assert!(planned(&config)
+            .unwrap_err()
+            .to_string()
+            .contains("\"Mars/Olympus_Mons\" is not a time zone"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! `weir schedules`: each `[[schedule]]` with its work, next run and last run, from the job
-//! store's records (shared by every process that runs them).
+//! `weir schedules`: each `[[schedule]]` with its work, time zone, next run and last run (in
+//! its zone), from the job store's records (shared by every process that runs them).
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use weir_core::schedule::Tz;
 
 use crate::cli::{Global, SchedulesArgs};
 use crate::config;
@@ -28,17 +29,22 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
             as std::sync::Arc<dyn weir_ports::JobStore>
     };
     let status = weir_pipeline::schedule::status(jobs.as_ref(), &planned, Utc::now()).await?;
-    let time = |t: Option<DateTime<Utc>>| {
-        t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    // Times in each schedule's own zone, with its abbreviation (CET, EDT, UTC).
+    let local = |t: Option<DateTime<Utc>>, zone: Tz| {
+        t.map_or("-".to_string(), |t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %Z").to_string())
     };
+    let rfc3339 = |t: Option<DateTime<Utc>>, zone: Tz| t.map(|t| t.with_timezone(&zone).to_rfc3339());
     if args.json {
         let rows: Vec<serde_json::Value> = status
             .iter()
             .map(|s| {
                 serde_json::json!({
                     "name": s.name, "expression": s.expression, "work": s.work,
+                    "time_zone": s.zone.name(),
                     "next": s.next.map(|t| t.to_rfc3339()),
+                    "next_local": rfc3339(s.next, s.zone),
                     "last_due": s.last_due.map(|t| t.to_rfc3339()),
+                    "last_due_local": rfc3339(s.last_due, s.zone),
                     "last_fired_at": s.fired_at.map(|t| t.to_rfc3339()),
                 })
             })
@@ -46,15 +52,19 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
-    println!("{:<20} {:<24} {:<16} {:<24} LAST RUN (DUE)", "SCHEDULE", "EXPRESSION", "WORK", "NEXT");
+    println!(
+        "{:<20} {:<24} {:<20} {:<16} {:<28} LAST RUN (DUE)",
+        "SCHEDULE", "EXPRESSION", "TIME ZONE", "WORK", "NEXT"
+    );
     for s in &status {
         println!(
-            "{:<20} {:<24} {:<16} {:<24} {}",
+            "{:<20} {:<24} {:<20} {:<16} {:<28} {}",
             s.name,
             s.expression,
+            s.zone.name(),
             s.work,
-            time(s.next),
-            time(s.last_due)
+            local(s.next, s.zone),
+            local(s.last_due, s.zone)
         );
     }
     Ok(0)
