@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{Job, JobStatus};
@@ -158,17 +159,59 @@ impl Series {
 /// terminal outcome, and whether the job is new (received). Every store calls this with the
 /// records it writes, so they count alike.
 pub fn change(old: Option<&Job>, new: &Job) -> (Option<MinuteTally>, bool) {
+    change_from(old.map(|o| (o.status, o.finished_at)), &Counted::of(new))
+}
+
+/// What the counters need of a job record: taken from the job before a write, so a store's
+/// writer gets these few fields rather than a copy of the whole record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    pub pipeline: Option<String>,
+    pub status: JobStatus,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub source_size: u64,
+    /// The job's tally if this write is its outcome.
+    pub tally: Tally,
+}
+
+impl Counted {
+    pub fn of(job: &Job) -> Counted {
+        Counted {
+            pipeline: job.pipeline.clone(),
+            status: job.status,
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+            source_size: job.source_size,
+            tally: Tally::of(job),
+        }
+    }
+}
+
+/// [`change`] given only what it reads of the record before: its status and finish time (a
+/// store that keeps these in columns need not decode the old record). Finish times are
+/// compared to the millisecond, the precision a store keeps them at.
+pub fn change_from(
+    old: Option<(JobStatus, Option<DateTime<Utc>>)>,
+    new: &Counted,
+) -> (Option<MinuteTally>, bool) {
     let received = old.is_none();
     let outcome = new.status.is_terminal()
         && new.finished_at.is_some()
-        && old.is_none_or(|o| !o.status.is_terminal() || o.finished_at != new.finished_at);
+        && old.is_none_or(|(status, finished_at)| {
+            !status.is_terminal() || millis(finished_at) != millis(new.finished_at)
+        });
     let finished = outcome.then(|| MinuteTally {
         minute: minute_of(new.finished_at.expect("checked")),
         pipeline: new.pipeline.clone().unwrap_or_default(),
         status: new.status,
-        tally: Tally::of(new),
+        tally: new.tally.clone(),
     });
     (finished, received)
+}
+
+fn millis(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(|t| t.timestamp_millis())
 }
 
 #[cfg(test)]

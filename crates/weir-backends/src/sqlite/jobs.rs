@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
-use weir_core::stats::{JobTotals, Series};
+use weir_core::stats::{Counted, JobTotals, Series};
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::{
     plan_begin, Begin, ExpiredJobs, JobFilter, JobPage, JobStore, Lease, PortError, ScheduleMark, SourceKey,
@@ -110,8 +110,9 @@ impl SqliteJobStore {
     /// A run's write of its job, only while it holds the key (and giving the key up with
     /// `release`).
     async fn write_run(&self, job: &Job, run: &str, release: bool) -> Result<(), PortError> {
-        let (job, run) = (job.clone(), run.to_owned());
-        let (bucket, key, id) = (job.source_bucket.clone(), job.source_key.clone(), job.job_id.clone());
+        // Encoded here, not on the store's one writer thread, which every job's writes share.
+        let row = JobRow::of(job)?;
+        let (bucket, key, run) = (job.source_bucket.clone(), job.source_key.clone(), run.to_owned());
         self.db
             .write_with(self.durability, "saving a job", move |c| {
                 let holds = c
@@ -120,10 +121,11 @@ impl SqliteJobStore {
                     .map_err(sql("saving a job"))?;
                 if !holds {
                     return Err(PortError::Conflict(format!(
-                        "run {run} no longer holds {bucket}/{key}: job {id} not saved"
+                        "run {run} no longer holds {bucket}/{key}: job {} not saved",
+                        row.id
                     )));
                 }
-                put_job(c, &job)?;
+                put_job(c, &row)?;
                 if release {
                     c.prepare_cached(
                         "UPDATE sources SET lease_run = NULL, lease_job = NULL, lease_expires = NULL
@@ -138,36 +140,58 @@ impl SqliteJobStore {
     }
 }
 
+/// A job as the `jobs` table holds it, and what the counters need of it.
+struct JobRow {
+    id: String,
+    status: &'static str,
+    /// µs since the epoch.
+    created_at: i64,
+    json: String,
+    finished_ms: Option<i64>,
+    counted: Counted,
+}
+
+impl JobRow {
+    fn of(job: &Job) -> Result<JobRow, PortError> {
+        let json = serde_json::to_string(job)
+            .map_err(|e| PortError::Invalid(format!("job {} cannot be encoded: {e}", job.job_id)))?;
+        Ok(JobRow {
+            id: job.job_id.0.clone(),
+            status: job.status.as_str(),
+            created_at: job.created_at.timestamp_micros(),
+            json,
+            finished_ms: job.finished_at.filter(|_| job.status.is_terminal()).map(|t| t.timestamp_millis()),
+            counted: Counted::of(job),
+        })
+    }
+}
+
 /// Writes a job's record (inserting it if needed) and what that changes in the counters.
-fn put_job(c: &Connection, job: &Job) -> Result<(), PortError> {
-    let (id, status, created, json) = row(job)?;
-    let old = stats::old_row(c, &id)?;
-    let finished_ms = job.finished_at.filter(|_| job.status.is_terminal()).map(|t| t.timestamp_millis());
+fn put_job(c: &Connection, row: &JobRow) -> Result<(), PortError> {
+    let old = stats::old_row(c, &row.id)?;
     c.prepare_cached(
         "INSERT INTO jobs (job_id, status, created_at, job, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (job_id) DO UPDATE
          SET status = excluded.status, created_at = excluded.created_at, job = excluded.job,
              finished_ms = excluded.finished_ms",
     )
-    .and_then(|mut st| st.execute(params![id, status, created, json, finished_ms]))
+    .and_then(|mut st| st.execute(params![row.id, row.status, row.created_at, row.json, row.finished_ms]))
     .map_err(sql("saving a job"))?;
-    stats::record(c, old, job)
+    stats::record(c, old, &row.counted)
 }
 
 /// Inserts the job unless its id has a record; counts it as received if it did. Returns
 /// whether it inserted.
-fn insert_if_missing(c: &Connection, job: &Job) -> Result<bool, PortError> {
-    let (id, status, created, json) = row(job)?;
-    let finished_ms = job.finished_at.filter(|_| job.status.is_terminal()).map(|t| t.timestamp_millis());
+fn insert_if_missing(c: &Connection, row: &JobRow) -> Result<bool, PortError> {
     let inserted = c
         .prepare_cached(
             "INSERT OR IGNORE INTO jobs (job_id, status, created_at, job, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
-        .and_then(|mut st| st.execute(params![id, status, created, json, finished_ms]))
+        .and_then(|mut st| st.execute(params![row.id, row.status, row.created_at, row.json, row.finished_ms]))
         .map_err(sql("creating a job"))?
         == 1;
     if inserted {
-        stats::record(c, None, job)?;
+        stats::record(c, None, &row.counted)?;
     }
     Ok(inserted)
 }
@@ -228,13 +252,6 @@ fn write_source(c: &Connection, bucket: &str, key: &str, s: &SourceKey) -> Resul
     .map_err(sql("recording a source key"))
 }
 
-/// The row for a job: (id, status, created_at in µs, JSON).
-fn row(job: &Job) -> Result<(String, &'static str, i64, String), PortError> {
-    let json = serde_json::to_string(job)
-        .map_err(|e| PortError::Invalid(format!("job {} cannot be encoded: {e}", job.job_id)))?;
-    Ok((job.job_id.0.clone(), job.status.as_str(), job.created_at.timestamp_micros(), json))
-}
-
 fn decode(json: &str) -> Result<Job, PortError> {
     serde_json::from_str(json).map_err(|e| PortError::unavailable("decoding a stored job", e))
 }
@@ -255,8 +272,8 @@ fn query_jobs(
 #[async_trait]
 impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<bool, PortError> {
-        let job = job.clone();
-        self.db.write_with(self.durability, "creating a job", move |c| insert_if_missing(c, &job)).await
+        let row = JobRow::of(job)?;
+        self.db.write_with(self.durability, "creating a job", move |c| insert_if_missing(c, &row)).await
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
@@ -269,8 +286,8 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn save(&self, job: &Job) -> Result<(), PortError> {
-        let job = job.clone();
-        self.db.write_with(self.durability, "saving a job", move |c| put_job(c, &job)).await
+        let row = JobRow::of(job)?;
+        self.db.write_with(self.durability, "saving a job", move |c| put_job(c, &row)).await
     }
 
     async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, PortError> {
@@ -351,11 +368,15 @@ impl JobStore for SqliteJobStore {
 
     /// One write: the job, the key's versions and its lease, decided by [`plan_begin`].
     async fn begin(&self, job: &Job, pipeline: &str, run: &str, ttl: Duration) -> Result<Begin, PortError> {
+        let row = JobRow::of(job)?;
         let (candidate, pipeline, run) = (job.clone(), pipeline.to_owned(), run.to_owned());
         self.db
             .write_with(self.durability, "beginning a job", move |c| {
-                insert_if_missing(c, &candidate)?;
-                let stored = read_job(c, &candidate.job_id.0)?;
+                // The record just inserted is the candidate: no need to read it back.
+                let stored = match insert_if_missing(c, &row)? {
+                    true => Some(candidate.clone()),
+                    false => read_job(c, &candidate.job_id.0)?,
+                };
                 let (bucket, key) = (&candidate.source_bucket, &candidate.source_key);
                 let current = read_source(c, bucket, key)?.unwrap_or_default();
                 let plan = plan_begin(stored, &candidate, &pipeline, current.clone(), &run, ttl, now_ms());
@@ -363,7 +384,7 @@ impl JobStore for SqliteJobStore {
                     write_source(c, bucket, key, &plan.key)?;
                 }
                 if let Some(job) = &plan.save {
-                    put_job(c, job)?;
+                    put_job(c, &JobRow::of(job)?)?;
                 }
                 Ok(plan.outcome)
             })

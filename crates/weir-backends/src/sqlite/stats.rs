@@ -13,8 +13,10 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use weir_core::stats::{self, JobTotals, MinuteReceived, MinuteTally, Series, Tally, DURATION_BUCKETS_MS};
-use weir_core::{Job, JobStatus};
+use weir_core::stats::{
+    self, Counted, JobTotals, MinuteReceived, MinuteTally, Series, Tally, DURATION_BUCKETS_MS,
+};
+use weir_core::JobStatus;
 use weir_ports::PortError;
 
 use super::sql;
@@ -84,18 +86,18 @@ pub(crate) static MIGRATION: LazyLock<String> = LazyLock::new(|| {
 
 /// What a job write changes in the counters, given the row it replaces (status and finished
 /// time in ms, if there was a row).
-pub(crate) fn record(c: &Connection, old: Option<(String, Option<i64>)>, new: &Job) -> Result<(), PortError> {
-    let old_job = old.as_ref().map(|(status, finished_ms)| {
-        let mut j = new.clone();
-        j.status = JobStatus::parse(status).unwrap_or(JobStatus::Queued);
-        j.finished_at = finished_ms.and_then(chrono::DateTime::from_timestamp_millis);
-        j
+pub(crate) fn record(
+    c: &Connection,
+    old: Option<(String, Option<i64>)>,
+    new: &Counted,
+) -> Result<(), PortError> {
+    let before = old.as_ref().map(|(status, finished_ms)| {
+        (
+            JobStatus::parse(status).unwrap_or(JobStatus::Queued),
+            finished_ms.and_then(chrono::DateTime::from_timestamp_millis),
+        )
     });
-    // finished_at is kept to the millisecond in the row: compare at that precision.
-    let mut new_ms = new.clone();
-    new_ms.finished_at =
-        new.finished_at.and_then(|t| chrono::DateTime::from_timestamp_millis(t.timestamp_millis()));
-    let (finished, received) = stats::change(old_job.as_ref(), &new_ms);
+    let (finished, received) = stats::change_from(before, new);
     if received {
         c.prepare_cached(
             "INSERT INTO stats_received (minute, files, bytes) VALUES (?1, 1, ?2)
