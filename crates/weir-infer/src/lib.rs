@@ -127,7 +127,7 @@ pub fn infer(paths: &[PathBuf], options: &Options) -> Result<Inference, InferErr
         input::Compression::Zstd => "zstd",
     }
     .to_string();
-    let mut state = State { columns: Vec::new(), rows: 0, skipped: 0, sampled: false, budget: options.distinct_budget, notes: Vec::new(), latin1: format.encoding != "utf-8", width_noted: false };
+    let mut state = State { columns: Vec::new(), rows: 0, skipped: 0, sampled: false, budget: options.distinct_budget, notes: Vec::new(), latin1: format.encoding != "utf-8", width_noted: false, ragged: 0 };
     for path in paths {
         if path != first {
             let (head, _) = input::head(path, sniff::HEAD_BYTES)
@@ -200,6 +200,19 @@ pub fn infer(paths: &[PathBuf], options: &Options) -> Result<Inference, InferErr
             max_chars: stats.max_chars,
         });
     }
+    if state.ragged > 0 {
+        state.notes.push(format!(
+            "{} rows have more or fewer fields than the header: weir counts them invalid whatever the schema",
+            render::count(state.ragged)
+        ));
+    }
+    if state.skipped > 0 {
+        state.notes.push(format!(
+            "{} records weir cannot read whatever the schema (larger than {} MiB, or not a JSON object) were skipped",
+            render::count(state.skipped),
+            input::MAX_RECORD_BYTES >> 20
+        ));
+    }
     if state.rows == 0 {
         state.notes.push("no data rows: every column is a nullable string".into());
     }
@@ -224,6 +237,8 @@ struct State {
     notes: Vec<String>,
     latin1: bool,
     width_noted: bool,
+    /// CSV rows with more or fewer fields than the header (weir counts them invalid).
+    ragged: u64,
 }
 
 impl State {
@@ -302,6 +317,9 @@ impl State {
             }
             read += 1;
             self.rows += 1;
+            if records.len() != positions.len() {
+                self.ragged += 1;
+            }
             for i in 0..records.len().min(positions.len()) {
                 if let Some(c) = positions[i] {
                     let raw = records.field(i);

@@ -308,9 +308,6 @@ pub fn table(inf: &Inference) -> String {
         let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
-    if inf.skipped_rows > 0 {
-        let _ = writeln!(out, "{} rows weir cannot read (too large, or not an object) were skipped", count(inf.skipped_rows));
-    }
     for note in &inf.notes {
         let _ = writeln!(out, "note: {note}");
     }

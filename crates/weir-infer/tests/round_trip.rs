@@ -205,3 +205,20 @@ fn a_sample_reads_the_first_rows_and_a_full_pass_reads_all() {
     assert_eq!((full.rows, column(&full, "score").ty, column(&full, "score").scale), (1001, ColumnType::Decimal, Some(1)));
     assert_eq!(column(&full, "id").distinct, 1001);
 }
+
+/// What no schema can fix is said, not hidden: rows of the wrong width, headers weir folds into
+/// one name, an ambiguous day/month order; and a JSON element that is not an object is skipped.
+#[test]
+fn notes_say_what_no_schema_can_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "odd.csv", b"Name,name,when\na,b,01/02/2024\nc,d\n");
+    let inf = infer(&[file], &Options::default()).unwrap();
+    let notes = inf.notes.join("\n");
+    assert!(notes.contains("1 rows have more or fewer fields than the header"), "{notes}");
+    assert!(notes.contains("columns \"Name\" and \"name\" are both `name`"), "{notes}");
+    assert!(notes.contains("when: every value also fits %m/%d/%Y"), "{notes}");
+    let file = write(dir.path(), "mixed.json", b"[{\"a\": 1}, 7, {\"a\": 2}]");
+    let inf = infer(&[file], &Options::default()).unwrap();
+    assert_eq!((inf.rows, inf.skipped_rows), (2, 1));
+    assert_eq!(column(&inf, "a").ty, ColumnType::Integer);
+}

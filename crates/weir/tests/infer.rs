@@ -34,9 +34,9 @@ fn jobs(data: &Path, config: &Path) -> Vec<Value> {
 
 #[test]
 fn init_from_each_seed_sample_passes_check_and_runs_with_zero_invalid_rows() {
-    let samples = seed_samples();
-    assert_eq!(samples.len(), 6, "{samples:?}");
-    for sample in &samples {
+    let seeds = seed_samples();
+    assert_eq!(seeds.len(), 6, "{seeds:?}");
+    for sample in &seeds {
         let name = sample.file_name().unwrap().to_string_lossy().into_owned();
         let dir = tempfile::tempdir().unwrap();
         let out = weir().arg("init").arg(dir.path()).arg("--from").arg(sample).output().unwrap();
