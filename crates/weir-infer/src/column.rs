@@ -280,7 +280,11 @@ impl ColumnStats {
             v.ty = ColumnType::Integer;
         } else if self.integer {
             // Leading zeros (codes, ZIPs) would be lost as a number.
-        } else if numbers.decimal && numbers.scale.is_some() && !numbers.scale_mixed && !self.leading_zero_int() {
+        } else if numbers.decimal
+            && numbers.scale.is_some()
+            && !numbers.scale_mixed
+            && !self.leading_zero_int()
+        {
             let scale = numbers.scale.unwrap_or(0);
             v.ty = ColumnType::Decimal;
             v.scale = Some(scale);
@@ -357,7 +361,10 @@ fn is_email(s: &str) -> bool {
         return false;
     }
     let Some((local, domain)) = s.split_once('@') else { return false };
-    !local.is_empty() && !domain.contains('@') && domain.contains('.') && domain.split('.').all(|l| !l.is_empty())
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && domain.split('.').all(|l| !l.is_empty())
 }
 
 #[cfg(test)]

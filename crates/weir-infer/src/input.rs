@@ -466,7 +466,8 @@ impl Flattener<'_> {
         if escaped_any {
             serde_json::from_slice::<String>(raw).map_err(|e| bad(&e.to_string()))
         } else {
-            String::from_utf8(raw[1..raw.len() - 1].to_vec()).map_err(|_| bad("a JSON string that is not UTF-8"))
+            String::from_utf8(raw[1..raw.len() - 1].to_vec())
+                .map_err(|_| bad("a JSON string that is not UTF-8"))
         }
     }
 }

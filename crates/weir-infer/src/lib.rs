@@ -118,24 +118,37 @@ pub fn infer(paths: &[PathBuf], options: &Options) -> Result<Inference, InferErr
     let Some(first) = paths.first() else {
         return Err(InferError::Files("no files to infer from".into()));
     };
-    let (head, compression) =
-        input::head(first, sniff::HEAD_BYTES).map_err(|e| InferError::Io { path: first.clone(), source: e })?;
-    let mut format = sniff::format(first, &head).map_err(|m| InferError::Unreadable { path: first.clone(), message: m })?;
+    let (head, compression) = input::head(first, sniff::HEAD_BYTES)
+        .map_err(|e| InferError::Io { path: first.clone(), source: e })?;
+    let mut format = sniff::format(first, &head)
+        .map_err(|m| InferError::Unreadable { path: first.clone(), message: m })?;
     format.compression = match compression {
         input::Compression::None => "none",
         input::Compression::Gzip => "gzip",
         input::Compression::Zstd => "zstd",
     }
     .to_string();
-    let mut state = State { columns: Vec::new(), rows: 0, skipped: 0, sampled: false, budget: options.distinct_budget, notes: Vec::new(), latin1: format.encoding != "utf-8", width_noted: false, ragged: 0 };
+    let mut state = State {
+        columns: Vec::new(),
+        rows: 0,
+        skipped: 0,
+        sampled: false,
+        budget: options.distinct_budget,
+        notes: Vec::new(),
+        latin1: format.encoding != "utf-8",
+        width_noted: false,
+        ragged: 0,
+    };
     for path in paths {
         if path != first {
             let (head, _) = input::head(path, sniff::HEAD_BYTES)
                 .map_err(|e| InferError::Io { path: path.clone(), source: e })?;
-            let other =
-                sniff::format(path, &head).map_err(|m| InferError::Unreadable { path: path.clone(), message: m })?;
+            let other = sniff::format(path, &head)
+                .map_err(|m| InferError::Unreadable { path: path.clone(), message: m })?;
             let json = |k: FormatKind| k != FormatKind::Csv;
-            if json(other.kind) != json(format.kind) || (other.kind == FormatKind::Csv && other.delimiter != format.delimiter) {
+            if json(other.kind) != json(format.kind)
+                || (other.kind == FormatKind::Csv && other.delimiter != format.delimiter)
+            {
                 return Err(InferError::Files(format!(
                     "{} and {} are not of one kind (one pipeline reads one format); infer them separately",
                     first.display(),
@@ -155,7 +168,10 @@ pub fn infer(paths: &[PathBuf], options: &Options) -> Result<Inference, InferErr
     if state.latin1 {
         format.encoding = "latin-1".into();
     }
-    if format.kind == FormatKind::Csv && format.delimiter != ',' && state.columns.iter().any(ColumnStats::wants_decimal_comma) {
+    if format.kind == FormatKind::Csv
+        && format.delimiter != ','
+        && state.columns.iter().any(ColumnStats::wants_decimal_comma)
+    {
         format.decimal_separator = ',';
     }
     let sep = if format.decimal_separator == ',' { DecimalSeparator::Comma } else { DecimalSeparator::Point };
@@ -264,7 +280,8 @@ impl State {
                 Ok(s) => return std::borrow::Cow::Borrowed(s),
                 Err(_) => {
                     self.latin1 = true;
-                    self.notes.push("a byte that is not UTF-8 after the sniffed start: read as latin-1".into());
+                    self.notes
+                        .push("a byte that is not UTF-8 after the sniffed start: read as latin-1".into());
                 }
             }
         }

@@ -124,7 +124,11 @@ fn distinct(c: &Column) -> String {
 
 /// What a column's comment says was seen: `# 10,000 rows: 0 empty, 3 distinct; e.g. "x"`.
 fn seen(inf: &Inference, c: &Column) -> String {
-    let rows = if inf.sampled { format!("{} rows read", count(inf.rows)) } else { format!("{} rows", count(inf.rows)) };
+    let rows = if inf.sampled {
+        format!("{} rows read", count(inf.rows))
+    } else {
+        format!("{} rows", count(inf.rows))
+    };
     let mut s = format!("# {rows}: {} empty, {} distinct", count(c.empty), distinct(c));
     if let Some(e) = &c.example {
         let _ = write!(s, "; e.g. {}", quote(e));
@@ -142,7 +146,8 @@ pub fn pipeline_toml(inf: &Inference, source: &Source) -> String {
     let _ = writeln!(t, "[[pipeline]]\nname = {}\n", quote(&source.name));
     let _ = writeln!(t, "[pipeline.source]");
     let _ = writeln!(t, "prefix = {}", quote(&source.prefix));
-    let _ = writeln!(t, "suffix = {}   # also takes {1}.gz and {1}.zst", quote(&source.suffix), source.suffix);
+    let _ =
+        writeln!(t, "suffix = {}   # also takes {1}.gz and {1}.zst", quote(&source.suffix), source.suffix);
     let _ = writeln!(t, "\n[pipeline.format]");
     let kind = match f.kind {
         FormatKind::Csv => "csv",
@@ -157,7 +162,11 @@ pub fn pipeline_toml(inf: &Inference, source: &Source) -> String {
     }
     let _ = writeln!(t, "encoding = {}", quote(&f.encoding));
     if f.decimal_separator != '.' {
-        let _ = writeln!(t, "decimal_separator = {}   # 12,50 is twelve and a half", quote(&f.decimal_separator.to_string()));
+        let _ = writeln!(
+            t,
+            "decimal_separator = {}   # 12,50 is twelve and a half",
+            quote(&f.decimal_separator.to_string())
+        );
     }
     t.push('\n');
     if let Some(docs) = column_docs() {
@@ -169,7 +178,8 @@ pub fn pipeline_toml(inf: &Inference, source: &Source) -> String {
     for c in &inf.columns {
         let _ = writeln!(t, "{}", seen(inf, c));
         if !c.also_fits.is_empty() {
-            let _ = writeln!(t, "# every value also fits {}: check the day/month order", c.also_fits.join(", "));
+            let _ =
+                writeln!(t, "# every value also fits {}: check the day/month order", c.also_fits.join(", "));
         }
         let _ = writeln!(t, "[[pipeline.columns]]");
         let _ = writeln!(t, "name = {}", quote(&c.name));
@@ -218,8 +228,10 @@ fn column_docs() -> Option<&'static str> {
 /// A whole weir.toml: the bundled config's settings and notes, with the inferred pipeline in
 /// place of its sample pipelines.
 pub fn config_toml(inf: &Inference, source: &Source) -> String {
-    let start = DEFAULT_CONFIG_TOML.find(PIPELINES_START).expect("the bundled config has its pipelines marker");
-    let end = DEFAULT_CONFIG_TOML.find(PIPELINES_END).expect("the bundled config has its notifications marker");
+    let start =
+        DEFAULT_CONFIG_TOML.find(PIPELINES_START).expect("the bundled config has its pipelines marker");
+    let end =
+        DEFAULT_CONFIG_TOML.find(PIPELINES_END).expect("the bundled config has its notifications marker");
     let preamble = &DEFAULT_CONFIG_TOML[..start];
     let preamble = preamble.split_once('\n').map_or(preamble, |(_, rest)| rest);
     let mut t = String::new();
@@ -259,13 +271,8 @@ fn type_text(c: &Column) -> String {
 
 /// A table for people: column, type, nullable, example, distinct.
 pub fn table(inf: &Inference) -> String {
-    let mut rows: Vec<[String; 5]> = vec![[
-        "column".into(),
-        "type".into(),
-        "nullable".into(),
-        "example".into(),
-        "distinct".into(),
-    ]];
+    let mut rows: Vec<[String; 5]> =
+        vec![["column".into(), "type".into(), "nullable".into(), "example".into(), "distinct".into()]];
     for c in &inf.columns {
         let example = c.example.as_deref().map(|e| {
             if e.chars().count() > 30 {
@@ -282,7 +289,8 @@ pub fn table(inf: &Inference) -> String {
             distinct(c),
         ]);
     }
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     let f = &inf.format;
     let kind = match f.kind {

@@ -52,8 +52,14 @@ pub fn format(path: &Path, head: &[u8]) -> Result<Format, String> {
         }
         Some(b'{') => {
             // Objects one per line are NDJSON; one (pretty-printed) object is JSON.
-            let lines = body.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).take(3).collect::<Vec<_>>();
-            format.kind = if lines.len() > 1 && lines.iter().all(|l| l.trim_ascii().starts_with(b"{") && l.trim_ascii().ends_with(b"}")) {
+            let lines = body
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.trim_ascii().is_empty())
+                .take(3)
+                .collect::<Vec<_>>();
+            format.kind = if lines.len() > 1
+                && lines.iter().all(|l| l.trim_ascii().starts_with(b"{") && l.trim_ascii().ends_with(b"}"))
+            {
                 FormatKind::Ndjson
             } else {
                 FormatKind::Json

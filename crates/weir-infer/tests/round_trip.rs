@@ -29,18 +29,24 @@ fn round_trip(files: &[PathBuf], options: &Options) -> (Inference, String, Vec<s
     let pipeline = &config.pipelines[0];
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy();
-        assert!(pipeline.source.matches(&format!("raw/{name}")), "raw/{name} is not taken by {:?}", pipeline.source);
+        assert!(
+            pipeline.source.matches(&format!("raw/{name}")),
+            "raw/{name} is not taken by {:?}",
+            pipeline.source
+        );
     }
     let plan = Plan::compile(pipeline).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let mut first_rows = None;
     for file in files {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let summary = weir_process::process(&plan, std::fs::File::open(file).unwrap(), &mut out, &mut err, None)
-            .unwrap_or_else(|e| panic!("{}: {e}\n{text}", file.display()));
+        let summary =
+            weir_process::process(&plan, std::fs::File::open(file).unwrap(), &mut out, &mut err, None)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", file.display()));
         assert_eq!(summary.invalid_rows, 0, "{}: {}\n{text}", file.display(), String::from_utf8_lossy(&err));
         assert!(summary.total_rows > 0, "{}", file.display());
         if first_rows.is_none() {
-            let rows = String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            let rows =
+                String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
             first_rows = Some(rows);
         }
     }
@@ -76,14 +82,22 @@ fn the_seed_samples_round_trip_and_match_their_checked_in_configs() {
         }
         let checked_in = std::fs::read_to_string(&config_path)
             .unwrap_or_else(|e| panic!("{}: {e} (WEIR_BLESS=1 writes it)", config_path.display()));
-        assert_eq!(checked_in, text, "{} is not what inference gives now (WEIR_BLESS=1 rewrites it)", config_path.display());
+        assert_eq!(
+            checked_in,
+            text,
+            "{} is not what inference gives now (WEIR_BLESS=1 rewrites it)",
+            config_path.display()
+        );
         assert!(text.contains(&format!("# {} rows: 0 empty", inference.rows)), "{text}");
     }
     // What the seeds hold, typed.
     let one = |name: &str| infer(&[seeds().join(name)], &Options::default()).unwrap();
     let products = one("000_sample.csv");
     assert_eq!(column(&products, "id").ty, ColumnType::Integer);
-    assert_eq!((column(&products, "price").ty, column(&products, "price").scale), (ColumnType::Decimal, Some(2)));
+    assert_eq!(
+        (column(&products, "price").ty, column(&products, "price").scale),
+        (ColumnType::Decimal, Some(2))
+    );
     let events = one("000_sample.json");
     assert_eq!(events.format.kind, FormatKind::Json);
     assert_eq!(column(&events, "timestamp").ty, ColumnType::Datetime);
@@ -111,7 +125,10 @@ fn a_latin1_semicolon_file_with_decimal_commas() {
     assert!(!unmappable);
     let file = write(dir.path(), "kunden.csv", &latin1);
     let (inf, toml, rows) = round_trip(&[file], &Options::default());
-    assert_eq!((inf.format.delimiter, inf.format.encoding.as_str(), inf.format.decimal_separator), (';', "latin-1", ','));
+    assert_eq!(
+        (inf.format.delimiter, inf.format.encoding.as_str(), inf.format.decimal_separator),
+        (';', "latin-1", ',')
+    );
     assert!(toml.contains("encoding = \"latin-1\"") && toml.contains("decimal_separator = \",\""), "{toml}");
     let betrag = column(&inf, "betrag");
     assert_eq!((betrag.ty, betrag.scale), (ColumnType::Decimal, Some(2)));
@@ -179,7 +196,10 @@ fn several_gzipped_ndjson_files_make_one_pipeline() {
         files.push(write(dir.path(), &format!("events-2024010{day}.ndjson.gz"), &gz.finish().unwrap()));
     }
     let (inf, toml, rows) = round_trip(&files, &Options::default());
-    assert_eq!((inf.format.kind, inf.format.compression.as_str(), inf.rows), (FormatKind::Ndjson, "gzip", 40));
+    assert_eq!(
+        (inf.format.kind, inf.format.compression.as_str(), inf.rows),
+        (FormatKind::Ndjson, "gzip", 40)
+    );
     assert_eq!(column(&inf, "user.id").ty, ColumnType::Integer);
     assert_eq!(column(&inf, "tags").ty, ColumnType::String);
     assert_eq!(column(&inf, "event").ty, ColumnType::Enum);
@@ -197,12 +217,16 @@ fn a_sample_reads_the_first_rows_and_a_full_pass_reads_all() {
     }
     text.push_str("1000,1.5\n");
     let file = write(dir.path(), "scores.csv", text.as_bytes());
-    let sample = infer(std::slice::from_ref(&file), &Options { max_rows: Some(100), ..Options::default() }).unwrap();
+    let sample =
+        infer(std::slice::from_ref(&file), &Options { max_rows: Some(100), ..Options::default() }).unwrap();
     assert!(sample.sampled);
     assert_eq!((sample.rows, column(&sample, "score").ty), (100, ColumnType::Integer));
     let (full, _, _) = round_trip(&[file], &Options { max_rows: None, ..Options::default() });
     assert!(!full.sampled);
-    assert_eq!((full.rows, column(&full, "score").ty, column(&full, "score").scale), (1001, ColumnType::Decimal, Some(1)));
+    assert_eq!(
+        (full.rows, column(&full, "score").ty, column(&full, "score").scale),
+        (1001, ColumnType::Decimal, Some(1))
+    );
     assert_eq!(column(&full, "id").distinct, 1001);
 }
 

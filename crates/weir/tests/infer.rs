@@ -44,7 +44,8 @@ fn init_from_each_seed_sample_passes_check_and_runs_with_zero_invalid_rows() {
         assert!(printed.contains("column") && printed.contains("distinct"), "{printed}");
         let config = dir.path().join("weir.toml");
         let written = std::fs::read_to_string(&config).unwrap();
-        let checked_in = std::fs::read_to_string(samples().join("seeds").join(format!("{name}.weir.toml"))).unwrap();
+        let checked_in =
+            std::fs::read_to_string(samples().join("seeds").join(format!("{name}.weir.toml"))).unwrap();
         assert_eq!(written, checked_in, "{name}: the checked-in config is what `weir init --from` writes");
         let check = weir().arg("--config").arg(&config).arg("check").output().unwrap();
         assert!(ok(&check).contains("ok (1 pipeline(s))"), "{name}");
@@ -125,7 +126,14 @@ fn init_from_a_latin1_semicolon_file_then_process_has_no_invalid_rows() {
     ok(&out);
     let config = dir.path().join("weir.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    for line in ["delimiter = \";\"", "encoding = \"latin-1\"", "decimal_separator = \",\"", "format = \"%d/%m/%Y\"", "prefix = \"raw/kunden_\"", "values = [\"Köln\", \"München\", \"Zürich\"]"] {
+    for line in [
+        "delimiter = \";\"",
+        "encoding = \"latin-1\"",
+        "decimal_separator = \",\"",
+        "format = \"%d/%m/%Y\"",
+        "prefix = \"raw/kunden_\"",
+        "values = [\"Köln\", \"München\", \"Zürich\"]",
+    ] {
         assert!(text.contains(line), "{line} not in\n{text}");
     }
     // Not overwritten without --force.
@@ -134,9 +142,21 @@ fn init_from_a_latin1_semicolon_file_then_process_has_no_invalid_rows() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 
     let results = dir.path().join("out");
-    let out = weir().arg("--config").arg(&config).arg("process").arg(&gz).arg("--out").arg(&results).output().unwrap();
+    let out = weir()
+        .arg("--config")
+        .arg(&config)
+        .arg("process")
+        .arg(&gz)
+        .arg("--out")
+        .arg(&results)
+        .output()
+        .unwrap();
     let summary: Value = serde_json::from_str(&ok(&out)).unwrap();
-    assert_eq!((summary["total_rows"].as_u64(), summary["invalid_rows"].as_u64()), (Some(25), Some(0)), "{summary}");
+    assert_eq!(
+        (summary["total_rows"].as_u64(), summary["invalid_rows"].as_u64()),
+        (Some(25), Some(0)),
+        "{summary}"
+    );
     let rows = std::fs::read_to_string(results.join("kunden_2024.csv.gz.ndjson")).unwrap();
     let first: Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
     assert_eq!((first["stadt"].as_str(), first["betrag"].as_f64()), (Some("München"), Some(100.0)));
