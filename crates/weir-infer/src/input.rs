@@ -84,7 +84,8 @@ impl<R: BufRead> CsvRecords<R> {
         self.bytes
     }
 
-    pub fn len(&self) -> usize {
+    /// Fields of the record just read.
+    pub fn field_count(&self) -> usize {
         self.fields
     }
 
@@ -490,7 +491,9 @@ mod tests {
         let mut r = CsvRecords::new(reader, b',', b'"');
         let mut rows = Vec::new();
         while r.next_record().unwrap() == Next::Record {
-            rows.push((0..r.len()).map(|i| String::from_utf8_lossy(r.field(i)).into_owned()).collect());
+            rows.push(
+                (0..r.field_count()).map(|i| String::from_utf8_lossy(r.field(i)).into_owned()).collect(),
+            );
         }
         rows
     }

@@ -312,12 +312,12 @@ impl State {
                 }
                 Next::Record => {}
             }
-            if records.len() == 1 && records.field(0).is_empty() {
+            if records.field_count() == 1 && records.field(0).is_empty() {
                 continue; // A blank line.
             }
             if first {
                 first = false;
-                let mut names: Vec<String> = (0..records.len())
+                let mut names: Vec<String> = (0..records.field_count())
                     .map(|i| {
                         let raw = records.field(i);
                         let raw = if i == 0 { raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw) } else { raw };
@@ -334,11 +334,11 @@ impl State {
             }
             read += 1;
             self.rows += 1;
-            if records.len() != positions.len() {
+            if records.field_count() != positions.len() {
                 self.ragged += 1;
             }
-            for i in 0..records.len().min(positions.len()) {
-                if let Some(c) = positions[i] {
+            for (i, position) in positions.iter().enumerate().take(records.field_count()) {
+                if let Some(c) = *position {
                     let raw = records.field(i);
                     if raw.is_empty() {
                         continue;

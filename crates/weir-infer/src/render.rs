@@ -102,6 +102,8 @@ pub fn quote(s: &str) -> String {
 }
 
 /// Thousands separated: `10,000`.
+// `is_multiple_of` is newer than the workspace's rust-version (1.85).
+#[allow(clippy::manual_is_multiple_of)]
 pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -264,7 +266,10 @@ fn type_text(c: &Column) -> String {
         (ColumnType::Decimal, _, Some(s)) => format!("decimal (scale {s})"),
         (ColumnType::Date | ColumnType::Datetime, Some(f), _) => format!("{} ({f})", c.ty.name()),
         (ColumnType::Datetime, None, _) => "datetime (RFC 3339)".into(),
-        (ColumnType::Enum, _, _) => format!("enum ({})", c.values.join("|")),
+        (ColumnType::Enum, _, _) => match c.values.join("|") {
+            values if values.chars().count() <= 30 => format!("enum ({values})"),
+            _ => format!("enum ({} values)", c.values.len()),
+        },
         (ty, _, _) => ty.name().to_string(),
     }
 }

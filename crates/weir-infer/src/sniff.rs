@@ -112,10 +112,10 @@ fn rows(data: &[u8], delimiter: u8) -> Vec<Vec<Vec<u8>>> {
     while rows.len() < SNIFF_ROWS {
         match records.next_record() {
             Ok(Next::Record) => {
-                if records.len() == 1 && records.field(0).is_empty() {
+                if records.field_count() == 1 && records.field(0).is_empty() {
                     continue;
                 }
-                rows.push((0..records.len()).map(|i| records.field(i).to_vec()).collect());
+                rows.push((0..records.field_count()).map(|i| records.field(i).to_vec()).collect());
             }
             Ok(Next::Skipped) => {}
             Ok(Next::End) | Err(_) => break,
