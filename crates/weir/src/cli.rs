@@ -298,6 +298,9 @@ pub struct InitArgs {
     pub read: InferReadArgs,
 }
 
+/// Rows of each sample file inference reads unless told otherwise.
+pub const DEFAULT_SAMPLE_ROWS: u64 = 100_000;
+
 /// How much of the sample files inference reads.
 #[derive(Debug, Args)]
 pub struct InferReadArgs {
@@ -305,7 +308,7 @@ pub struct InferReadArgs {
     #[arg(long)]
     pub full: bool,
     /// Rows read from each file unless --full
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_SAMPLE_ROWS, value_name = "N")]
     pub sample_rows: u64,
 }
 

@@ -24,6 +24,9 @@ pub fn run(args: InitArgs) -> Result<u8> {
     if !args.from.is_empty() {
         return from_samples(&args);
     }
+    if args.read.full || args.read.sample_rows != crate::cli::DEFAULT_SAMPLE_ROWS {
+        bail!("--full and --sample-rows say how much of the --from files to read; give --from FILE...");
+    }
     // The config names the workflow file written beside it, so the path a file takes is there
     // to read and change.
     let config = DEFAULT_CONFIG_TOML.replace(
