@@ -462,6 +462,9 @@ pub struct FormatConfig {
     pub encoding: String,
     /// Compression of the input: `auto` (by suffix or magic bytes), `none`, `gzip`, `zstd`.
     pub compression: Compression,
+    /// The decimal point of `float` and `decimal` values: `.` (default) or `,` (`12,50`, as
+    /// files from locales that write decimal commas have it, usually `;`-delimited).
+    pub decimal_separator: char,
     /// A compressed input that inflates past this many bytes is refused (a decompression bomb).
     /// Unset: `source.max_size_bytes`, what the file could have been uncompressed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -478,6 +481,7 @@ impl Default for FormatConfig {
             max_record_bytes: 16 << 20,
             encoding: "utf-8".into(),
             compression: Compression::Auto,
+            decimal_separator: '.',
             max_decompressed_bytes: None,
         }
     }

@@ -228,6 +228,20 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
             let lead = t.as_ptr() as usize - raw.as_ptr() as usize;
             let (ts, te) = (f.start + lead, f.start + lead + t.len());
             self.trimmed[i] = (ts, te);
+            // A decimal comma (`format.decimal_separator = ","`) read as the point it stands for.
+            let mut pointed = [0u8; 64];
+            let comma = plan.decimal_comma
+                && matches!(ty, ColumnType::Float | ColumnType::Decimal)
+                && t.len() <= pointed.len()
+                && memchr::memchr(b',', t).is_some();
+            let t = if comma {
+                for (p, &b) in pointed.iter_mut().zip(t) {
+                    *p = if b == b',' { b'.' } else { b };
+                }
+                &pointed[..t.len()]
+            } else {
+                t
+            };
             let value = match ty {
                 ColumnType::String => {
                     self.slots[s] = SlotValue::Text;
@@ -250,7 +264,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
                 ColumnType::Float => match types::parse_f64(t) {
                     Ok((v, json)) => {
                         self.slots[s] = SlotValue::Float(v);
-                        if json {
+                        if json && !comma {
                             // Already a JSON number: copied as written.
                             Value::Number(v, ts, te)
                         } else {

@@ -32,6 +32,8 @@ pub struct Plan {
     pub(crate) input: InputFormat,
     pub(crate) delimiter: u8,
     pub(crate) quote: u8,
+    /// `format.decimal_separator = ","`: a `,` in a float or decimal value is its point.
+    pub(crate) decimal_comma: bool,
     pub(crate) has_header: bool,
     pub(crate) max_record_bytes: usize,
     /// Schema column indexes whose values are counted.
@@ -97,6 +99,9 @@ impl Plan {
         };
         let delimiter = ascii("delimiter", p.format.delimiter, &mut problems);
         let quote = ascii("quote", p.format.quote, &mut problems);
+        if !matches!(p.format.decimal_separator, '.' | ',') {
+            problems.push(Problem::new("format.decimal_separator", "must be \".\" or \",\""));
+        }
         if delimiter == quote && delimiter != 0 {
             problems.push(Problem::new("format.quote", "must differ from the delimiter"));
         }
@@ -291,6 +296,7 @@ impl Plan {
             },
             delimiter,
             quote,
+            decimal_comma: p.format.decimal_separator == ',',
             has_header: p.format.has_header,
             max_record_bytes: p.format.max_record_bytes,
             categorical,

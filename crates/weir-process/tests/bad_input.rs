@@ -363,6 +363,34 @@ fn other_delimiters_date_formats_and_headerless_files() {
     assert_eq!(try_run(&cfg, b"").unwrap().summary.total_rows, 0);
 }
 
+/// `format.decimal_separator = ","`: `12,50` is twelve and a half in float and decimal columns
+/// (written to the results with a point), a `.` still reads, and anything else is still no number.
+#[test]
+fn decimal_commas_read_as_points_when_configured() {
+    let mut cfg = sales();
+    cfg.format.delimiter = ';';
+    cfg.format.decimal_separator = ',';
+    cfg.columns[4].ty = ColumnType::Decimal;
+    cfg.columns[4].scale = Some(2);
+    cfg.columns.push(ColumnConfig::new("weight", ColumnType::Float));
+    let data = "order_id;customer_name;product;quantity;price;date;weight\n\
+                A;Ann;W;2;12,50;2024-01-02;1,5\n\
+                B;Bob;W;1;3.25;2024-01-02;2\n\
+                C;Cid;W;1;1,2,3;2024-01-02;x\n";
+    let o = try_run(&cfg, data.as_bytes()).unwrap();
+    assert_eq!((o.summary.valid_rows, o.summary.invalid_rows), (2, 1));
+    assert_eq!((o.rows[0]["price"].as_f64(), o.rows[0]["weight"].as_f64()), (Some(12.5), Some(1.5)));
+    assert_eq!(o.rows[0]["revenue"].as_f64(), Some(25.0));
+    assert_eq!(o.rows[1]["price"].as_f64(), Some(3.25));
+    assert_eq!(reasons(&o)[0].1, "price");
+    // Without the setting a decimal comma is not a number.
+    cfg.format.decimal_separator = '.';
+    assert_eq!(try_run(&cfg, data.as_bytes()).unwrap().summary.valid_rows, 1);
+    cfg.format.decimal_separator = 'x';
+    let e = Plan::compile(&cfg).unwrap_err();
+    assert!(e.to_string().contains("format.decimal_separator"), "{e}");
+}
+
 /// Issue #14: a CSV of 100,006 columns copied every field of each invalid row into the report.
 #[test]
 fn a_wide_invalid_row_is_described_by_its_schema_columns_and_a_few_others() {

@@ -43,8 +43,11 @@ pub enum Command {
     Process(ProcessArgs),
     /// List jobs, or show one
     Jobs(JobsArgs),
-    /// Write a commented weir.toml and the sample files into a folder
+    /// Write a commented weir.toml and the sample files into a folder, or (--from) a weir.toml
+    /// whose pipeline fits your own CSV/JSON/NDJSON files
     Init(InitArgs),
+    /// Print the pipeline weir infers from sample files (format, columns, types) without writing anything
+    Infer(InferArgs),
     /// Validate a configuration and print every problem with its location
     Check,
     /// Start weir on a temporary data dir, upload the samples, show what happened
@@ -287,6 +290,38 @@ pub struct InitArgs {
     /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
+    /// Sample files of one kind (CSV, JSON or NDJSON, gzip'ed or not): write a weir.toml whose
+    /// pipeline fits them instead of the bundled samples
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub from: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: InferReadArgs,
+}
+
+/// Rows of each sample file inference reads unless told otherwise.
+pub const DEFAULT_SAMPLE_ROWS: u64 = 100_000;
+
+/// How much of the sample files inference reads.
+#[derive(Debug, Args)]
+pub struct InferReadArgs {
+    /// Read every row (default: the first --sample-rows rows of each file)
+    #[arg(long)]
+    pub full: bool,
+    /// Rows read from each file unless --full
+    #[arg(long, default_value_t = DEFAULT_SAMPLE_ROWS, value_name = "N")]
+    pub sample_rows: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// Sample files of one kind (CSV, JSON or NDJSON, gzip'ed or not)
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print JSON (the format, and each column with its type, counts and example) for scripts
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub read: InferReadArgs,
 }
 
 #[derive(Debug, Args)]

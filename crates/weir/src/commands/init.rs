@@ -1,5 +1,6 @@
 //! `weir init [DIR]`: a commented weir.toml for a sales pipeline and an image pipeline, and the
-//! samples to try them on.
+//! samples to try them on; `weir init --from FILE...`: a weir.toml whose pipeline is inferred
+//! from the user's own files (`weir_infer`).
 
 use std::path::Path;
 
@@ -20,6 +21,12 @@ pub const IMAGE_SAMPLES: [(&str, &[u8]); 1] =
     [("photo.jpg", include_bytes!("../../../../samples/photo.jpg"))];
 
 pub fn run(args: InitArgs) -> Result<u8> {
+    if !args.from.is_empty() {
+        return from_samples(&args);
+    }
+    if args.read.full || args.read.sample_rows != crate::cli::DEFAULT_SAMPLE_ROWS {
+        bail!("--full and --sample-rows say how much of the --from files to read; give --from FILE...");
+    }
     // The config names the workflow file written beside it, so the path a file takes is there
     // to read and change.
     let config = DEFAULT_CONFIG_TOML.replace(
@@ -59,4 +66,29 @@ fn write(path: &Path, content: &[u8]) -> Result<()> {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `weir init --from FILE...`: the weir.toml inferred from the files, checked as `weir check`
+/// would check it before it is written.
+fn from_samples(args: &InitArgs) -> Result<u8> {
+    let inference = weir_infer::infer(&args.from, &super::infer::options(&args.read))?;
+    let source = weir_infer::render::source(&inference.files, inference.format.kind);
+    let text = weir_infer::render::config_toml(&inference, &source);
+    let config = weir_core::Config::from_toml(&text).context("the inferred config does not parse")?;
+    let problems = weir_pipeline::check::problems(&config);
+    if !problems.is_empty() {
+        bail!("the inferred config has problems:\n{}", weir_core::problem::lines(&problems));
+    }
+    let path = args.dir.join("weir.toml");
+    if path.exists() && !args.force {
+        bail!("{} already exists; use --force to overwrite", path.display());
+    }
+    write(&path, text.as_bytes())?;
+    print!("{}", weir_infer::render::table(&inference));
+    println!("\nwrote {} (pipeline {:?}: {}*{})", path.display(), source.name, source.prefix, source.suffix);
+    let sample = args.from[0].display();
+    println!(
+        "next: `weir check`; `weir process {sample}` to try it now, or `weir run` and `weir put {sample} --wait`"
+    );
+    Ok(0)
 }

@@ -7,6 +7,7 @@ mod credentials;
 mod demo;
 mod dlq;
 mod gc;
+mod infer;
 mod init;
 mod jobs;
 mod process;
@@ -29,6 +30,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Process(args) => process::run(&cli.global, args),
         Command::Jobs(args) => jobs::run(&cli.global, args).await,
         Command::Init(args) => init::run(args),
+        Command::Infer(args) => infer::run(args),
         Command::Check => check::run(&cli.global),
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Dlq(cmd) => dlq::run(&cli.global, cmd).await,
