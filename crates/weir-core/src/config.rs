@@ -639,14 +639,31 @@ impl ColumnType {
 }
 
 /// `[pipeline.validation]`: rules about whole rows and the whole file.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidationConfig {
     /// Columns (or JSON keys) the schema does not name: `keep` (as strings) or `drop`.
     pub unknown_columns: UnknownColumns,
     /// Reject the whole file (a permanent error) when more than this share of its rows is
-    /// invalid, e.g. `0.05`; unset accepts any share.
-    pub max_invalid_ratio: Option<f64>,
+    /// invalid: by default 0.5, a file where most rows are invalid; `1.0` accepts any share.
+    pub max_invalid_ratio: f64,
+    /// Reject the whole file (a permanent error) when it has fewer data rows (valid or not) than
+    /// this: by default 1, so a file with a header and no rows is not a silent success; `0`
+    /// accepts an empty file.
+    pub min_rows: u64,
+}
+
+/// The share of invalid rows that rejects a file unless `validation.max_invalid_ratio` says otherwise.
+pub const DEFAULT_MAX_INVALID_RATIO: f64 = 0.5;
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig {
+            unknown_columns: UnknownColumns::default(),
+            max_invalid_ratio: DEFAULT_MAX_INVALID_RATIO,
+            min_rows: 1,
+        }
+    }
 }
 
 impl ValidationConfig {
@@ -1028,6 +1045,8 @@ values = ["a", "b"]
         assert_eq!(p.format.kind, FormatKind::Json);
         assert_eq!(p.output.format, OutputFormat::Parquet);
         assert_eq!(p.validation.unknown_columns, UnknownColumns::Drop);
+        assert_eq!(p.validation.max_invalid_ratio, 0.05);
+        assert_eq!(p.validation.min_rows, 1);
         assert_eq!(p.columns[0].min, Some(Scalar::Int(0)));
         assert_eq!(p.columns[0].max, Some(Scalar::Float(1e6)));
         assert!(!p.columns[0].is_nullable() && p.columns[2].is_nullable());

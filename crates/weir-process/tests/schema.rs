@@ -226,7 +226,7 @@ fn unique_past_its_cap_is_a_warning_not_a_memory_blowup() {
 #[test]
 fn too_many_invalid_rows_reject_the_file() {
     let mut cfg = base(vec![col("n", ColumnType::Integer, |_| {})]);
-    cfg.validation.max_invalid_ratio = Some(0.25);
+    cfg.validation.max_invalid_ratio = 0.25;
     assert_eq!(run(&cfg, "n\n1\n2\n3\nx\n").unwrap().summary.invalid_rows, 1);
     let err = run(&cfg, "n\n1\n2\nx\ny\n").err().unwrap();
     assert_eq!(err.class(), ErrorClass::Permanent);
