@@ -196,6 +196,11 @@ impl Config {
         if self.worker.concurrency == 0 {
             problems.push(Problem::new("worker.concurrency", "must be at least 1"));
         }
+        // The records sink of the backend that runs: DynamoDB on AWS, else records.sink.
+        let records_sink = match &self.aws {
+            Some(aws) => aws.records_table.as_ref().map(|t| format!("aws.records_table = \"{t}\"")),
+            None => (self.records.sink != RecordsSinkKind::None).then(|| "records.sink = \"sqlite\"".to_string()),
+        };
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.pipelines.iter().enumerate() {
             let at = format!("pipeline[{i}] ({})", p.name);
@@ -246,8 +251,13 @@ impl Config {
                     ));
                 }
             }
-            if self.records.sink != RecordsSinkKind::None && p.output.format != OutputFormat::Ndjson {
-                problems.push(Problem::new(format!("{at}.output.format"), "the records sink loads NDJSON results; use format = \"ndjson\" or records.sink = \"none\""));
+            if let Some(sink) = records_sink.as_ref().filter(|_| p.kind != PipelineKind::Image) {
+                if p.output.format != OutputFormat::Ndjson {
+                    problems.push(Problem::new(
+                        format!("{at}.output.format"),
+                        format!("the records sink ({sink}) loads NDJSON results, and every job would fail loading them; use format = \"ndjson\" or turn the sink off"),
+                    ));
+                }
             }
         }
         problems.extend(self.server.validate());
@@ -1062,7 +1072,21 @@ values = ["a", "b"]
         assert!(c
             .validate()
             .iter()
-            .any(|p| p.to_string().contains("output.format: the records sink loads NDJSON")));
+            .any(|p| p.to_string().contains("output.format: the records sink (records.sink = \"sqlite\") loads NDJSON")));
+        // On AWS the sink is the DynamoDB table: JSON results are refused there too.
+        let mut c = Config::bundled();
+        c.pipelines[0].output.format = OutputFormat::Json;
+        let mut aws = AwsConfig::default();
+        assert!(c.validate().is_empty(), "no sink, any format: {:?}", c.validate());
+        aws.records_table = Some("weir-records".into());
+        c.aws = Some(aws);
+        let problems: Vec<String> = c.validate().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            problems,
+            ["pipeline[0] (sales).output.format: the records sink (aws.records_table = \"weir-records\") loads NDJSON results, and every job would fail loading them; use format = \"ndjson\" or turn the sink off"]
+        );
+        c.pipelines[0].output.format = OutputFormat::Ndjson;
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
     }
 
     #[test]

@@ -212,6 +212,34 @@ fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
     assert!(stdout.contains("\n  pipeline[0] (sales).derived[0].expr: unknown field `prize`"), "{stdout}");
 }
 
+/// `weir check` refuses what would only fail later: no pipeline at all, and a records sink
+/// (here DynamoDB on AWS) with results it cannot load.
+#[test]
+fn check_refuses_no_pipelines_and_a_records_sink_with_json_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "[buckets]\ninput = \"weir-input\"\n").unwrap();
+    let out = weir().arg("--config").arg(&empty).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\n  pipeline: no [[pipeline]]: no file would ever be processed"), "{stdout}");
+
+    let aws = dir.path().join("aws.toml");
+    let text = weir_core::config::DEFAULT_CONFIG_TOML.replace(
+        "format = \"ndjson\"   # or \"json\"",
+        "format = \"json\"   # or \"json\"",
+    );
+    assert_ne!(text, weir_core::config::DEFAULT_CONFIG_TOML, "the bundled config's output format line moved");
+    std::fs::write(&aws, format!("{text}\n[aws]\nrecords_table = \"weir-records\"\n")).unwrap();
+    let out = weir().arg("--config").arg(&aws).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\n  pipeline[0] (sales).output.format: the records sink (aws.records_table = \"weir-records\") loads NDJSON results"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn run_and_put_in_separate_processes() {
     let data = tempfile::tempdir().unwrap();
