@@ -199,7 +199,9 @@ impl Config {
         // The records sink of the backend that runs: DynamoDB on AWS, else records.sink.
         let records_sink = match &self.aws {
             Some(aws) => aws.records_table.as_ref().map(|t| format!("aws.records_table = \"{t}\"")),
-            None => (self.records.sink != RecordsSinkKind::None).then(|| "records.sink = \"sqlite\"".to_string()),
+            None => {
+                (self.records.sink != RecordsSinkKind::None).then(|| "records.sink = \"sqlite\"".to_string())
+            }
         };
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.pipelines.iter().enumerate() {
@@ -1069,10 +1071,9 @@ values = ["a", "b"]
         let mut c = Config::bundled();
         c.records.sink = RecordsSinkKind::Sqlite;
         c.pipelines[0].output.format = OutputFormat::Parquet;
-        assert!(c
-            .validate()
-            .iter()
-            .any(|p| p.to_string().contains("output.format: the records sink (records.sink = \"sqlite\") loads NDJSON")));
+        assert!(c.validate().iter().any(|p| p
+            .to_string()
+            .contains("output.format: the records sink (records.sink = \"sqlite\") loads NDJSON")));
         // On AWS the sink is the DynamoDB table: JSON results are refused there too.
         let mut c = Config::bundled();
         c.pipelines[0].output.format = OutputFormat::Json;

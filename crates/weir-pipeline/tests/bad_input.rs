@@ -52,7 +52,10 @@ async fn header_only_is_rejected_with_the_reason() {
     assert_eq!(job.status, JobStatus::Rejected, "{job:?}");
     assert_eq!((job.total_rows, job.valid_rows, job.invalid_rows), (0, 0, 0));
     let err = job.error.unwrap();
-    assert!(err.ends_with("the file has no data rows (validation.min_rows is 1); nothing to process"), "{err}");
+    assert!(
+        err.ends_with("the file has no data rows (validation.min_rows is 1); nothing to process"),
+        "{err}"
+    );
     assert!(job.output_keys.contains_key("failed"), "moved to failed/: {:?}", job.output_keys);
     let alert = common::eventually("the rejection alert", || async {
         h.notes.0.lock().unwrap().iter().find(|n| n.topic == "alerts").cloned()
@@ -73,7 +76,9 @@ async fn a_mostly_invalid_file_is_rejected_and_some_invalid_rows_are_counted_in_
     assert_eq!(job.status, JobStatus::Rejected, "{job:?}");
     let err = job.error.unwrap();
     assert!(
-        err.ends_with("2 of 3 rows are invalid (66.67 %), more than validation.max_invalid_ratio allows (50.00 %)"),
+        err.ends_with(
+            "2 of 3 rows are invalid (66.67 %), more than validation.max_invalid_ratio allows (50.00 %)"
+        ),
         "{err}"
     );
     assert!(!h.exists("weir-output", "processed/weir-input/raw/mostly-bad.csv.ndjson"), "no results");

@@ -266,7 +266,8 @@ impl Plan {
         }
         let r = p.validation.max_invalid_ratio;
         if !(0.0..=1.0).contains(&r) {
-            problems.push(Problem::new("validation.max_invalid_ratio", format!("{r} is not between 0 and 1")));
+            problems
+                .push(Problem::new("validation.max_invalid_ratio", format!("{r} is not between 0 and 1")));
         }
         if p.output.threads == 0 {
             problems.push(Problem::new("output.threads", "must be at least 1"));

@@ -84,7 +84,10 @@ fn header_only_is_rejected_by_default_and_zero_rows_with_min_rows_0() {
         cfg.validation.min_rows = 3;
         let two = format!("{HEADER}A,Ann,W,1,1.0,2024-01-01\nB,Bob,W,1,1.0,2024-01-01\n");
         let e = try_run(&cfg, two.as_bytes()).err().unwrap();
-        assert_eq!(e.to_string(), "the file has only 2 data rows (validation.min_rows is 3); nothing to process");
+        assert_eq!(
+            e.to_string(),
+            "the file has only 2 data rows (validation.min_rows is 3); nothing to process"
+        );
     }
     let o = run(HEADER.as_bytes());
     assert_eq!((o.summary.total_rows, o.summary.valid_rows, o.summary.success_rate), (0, 0, 100.0));

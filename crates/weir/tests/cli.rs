@@ -225,10 +225,8 @@ fn check_refuses_no_pipelines_and_a_records_sink_with_json_results() {
     assert!(stdout.contains("\n  pipeline: no [[pipeline]]: no file would ever be processed"), "{stdout}");
 
     let aws = dir.path().join("aws.toml");
-    let text = weir_core::config::DEFAULT_CONFIG_TOML.replace(
-        "format = \"ndjson\"   # or \"json\"",
-        "format = \"json\"   # or \"json\"",
-    );
+    let text = weir_core::config::DEFAULT_CONFIG_TOML
+        .replace("format = \"ndjson\"   # or \"json\"", "format = \"json\"   # or \"json\"");
     assert_ne!(text, weir_core::config::DEFAULT_CONFIG_TOML, "the bundled config's output format line moved");
     std::fs::write(&aws, format!("{text}\n[aws]\nrecords_table = \"weir-records\"\n")).unwrap();
     let out = weir().arg("--config").arg(&aws).arg("check").output().unwrap();
@@ -303,6 +301,47 @@ fn run_and_put_in_separate_processes() {
     assert!(table.contains("bad_schema.csv") && !table.contains("renamed.csv"), "{table}");
 
     // SIGTERM stops the worker cleanly.
+    let status = run.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+}
+
+/// `weir put` uploads under the configured source prefix (not always raw/), takes --prefix, and
+/// `--wait` exits non-zero when a file made no job, saying why.
+#[test]
+fn put_uses_the_pipelines_prefix_and_wait_fails_when_a_file_makes_no_job() {
+    let data = tempfile::tempdir().unwrap();
+    let text = weir_core::config::DEFAULT_CONFIG_TOML.replace("prefix = \"raw/\"", "prefix = \"incoming/\"");
+    assert_ne!(text, weir_core::config::DEFAULT_CONFIG_TOML);
+    std::fs::write(data.path().join("weir.toml"), text).unwrap();
+    let mut run = start_run(data.path());
+    let put = |args: &[&str], file: PathBuf| {
+        weir()
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("put")
+            .args(args)
+            .arg(file)
+            .arg("--wait")
+            .output()
+            .unwrap()
+    };
+    let out = put(&[], samples().join("sales.csv"));
+    let stdout = ok(&out);
+    assert!(stdout.contains("weir-input/incoming/sales.csv") && stdout.contains("succeeded"), "{stdout}");
+    // A picture goes to the image pipeline's prefix, a CSV file to the sales one.
+    let out = put(&[], samples().join("photo.jpg"));
+    assert!(ok(&out).contains("weir-input/images/photo.jpg"));
+    // Under a prefix no pipeline takes: uploaded, no job, and --wait says so with its exit code.
+    let out = put(&["--prefix", "elsewhere/"], samples().join("sales.csv"));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("weir-input/elsewhere/sales.csv") && stdout.contains("no job"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 file(s) made no job"), "{stderr}");
+    let keys: Vec<String> =
+        jobs_json(data.path()).iter().map(|j| j["source_key"].as_str().unwrap().to_string()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.contains(&"incoming/sales.csv".to_string()), "{keys:?}");
     let status = run.terminate(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
 }
