@@ -269,7 +269,7 @@ pub struct JobsArgs {
     /// At most this many, newest first
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// One JSON object per job
+    /// One JSON object per job, one per line (NDJSON)
     #[arg(long)]
     pub json: bool,
 }

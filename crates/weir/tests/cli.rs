@@ -12,7 +12,9 @@ use serde_json::Value;
 fn jobs_json(data: &Path) -> Vec<Value> {
     let out =
         weir().arg("--data-dir").arg(data).args(["jobs", "--json", "--limit", "1000"]).output().unwrap();
-    serde_json::from_str::<Value>(&ok(&out)).unwrap().as_array().unwrap().clone()
+    let stdout = ok(&out);
+    // One compact object per line, as the help says.
+    stdout.lines().map(|l| serde_json::from_str::<Value>(l).expect("one JSON object per line")).collect()
 }
 
 fn start_run(data: &Path) -> Proc {
@@ -449,4 +451,40 @@ fn demo_shows_the_sample_jobs() {
         photo.contains("succeeded") && photo.contains("metadata/weir-input/images/photo.jpg.json"),
         "{photo}"
     );
+}
+
+/// `weir demo --data-dir D` keeps D, and its hint says so instead of promising to remove it.
+#[test]
+fn demo_on_a_given_data_dir_says_it_keeps_it() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut demo = Proc::spawn(
+        weir()
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("demo")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let stdout = demo.child().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let hint = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("the demo's Ctrl-C hint within 60 s");
+        if line.starts_with("Ctrl-C stops") {
+            break line;
+        }
+    };
+    assert_eq!(hint, "Ctrl-C stops (the data dir is kept).");
+    let status = demo.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(data.path().join("weir-output").is_dir(), "the data dir and its outputs are kept");
 }
