@@ -488,3 +488,23 @@ fn demo_on_a_given_data_dir_says_it_keeps_it() {
     assert!(status.success(), "{status:?}");
     assert!(data.path().join("weir-output").is_dir(), "the data dir and its outputs are kept");
 }
+
+/// `weir credentials` where nothing has run says so instead of making a data dir with new keys,
+/// and on a real one points only S3 at weir (AWS_ENDPOINT_URL_S3, not AWS_ENDPOINT_URL).
+#[test]
+fn credentials_need_a_data_dir_and_point_only_s3_at_weir() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("weir-data");
+    let out = weir().arg("--data-dir").arg(&missing).arg("credentials").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("there is no weir data dir at") && stderr.contains("weir run"), "{stderr}");
+    assert!(!missing.exists(), "no data dir was created");
+
+    let data = tempfile::tempdir().unwrap();
+    let out = weir().arg("--data-dir").arg(data.path()).arg("credentials").output().unwrap();
+    let printed = ok(&out);
+    assert!(printed.lines().any(|l| l.starts_with("export AWS_ENDPOINT_URL_S3=http")), "{printed}");
+    assert!(!printed.contains("AWS_ENDPOINT_URL="), "{printed}");
+    assert!(printed.contains("--profile weir"), "the profile form is explained: {printed}");
+}
