@@ -11,6 +11,9 @@ fn base(columns: Vec<ColumnConfig>) -> PipelineConfig {
     p.columns = columns;
     p.derived.clear();
     p.summary = Default::default();
+    // These tests are about each rule's row outcome (many rows break a rule on purpose); the
+    // file-level share of invalid rows has its own test below.
+    p.validation.max_invalid_ratio = 1.0;
     p
 }
 
