@@ -49,7 +49,13 @@ where
     E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error,
 {
     let code = err.code().unwrap_or("").to_string();
-    let text = format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&err));
+    // The service's own code and sentence when it sent them; the whole chain of an error with
+    // neither (a connection failure) would show the SDK's Debug of the response instead.
+    let text = match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&err)),
+    };
     match code.as_str() {
         "ReceiptHandleIsInvalid"
         | "InvalidParameterValue"
@@ -78,4 +84,27 @@ pub fn install_crypto() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `weir setup aws` printed against an endpoint without versioning: the service's code
+    /// and sentence, not a Debug dump of the SDK's error.
+    #[test]
+    fn a_service_error_is_its_code_and_message() {
+        use aws_sdk_s3::operation::put_bucket_versioning::PutBucketVersioningError;
+        let meta = aws_sdk_s3::error::ErrorMetadata::builder()
+            .code("NotImplemented")
+            .message("A header you provided implies functionality that is not implemented.")
+            .build();
+        let e = port_error("enabling versioning on b", PutBucketVersioningError::generic(meta));
+        let text = e.to_string();
+        assert!(
+            text.contains("enabling versioning on b: NotImplemented: A header you provided implies functionality that is not implemented."),
+            "{text}"
+        );
+        assert!(!text.contains("ErrorMetadata") && !text.contains('{'), "{text}");
+    }
 }

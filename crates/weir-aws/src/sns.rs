@@ -5,7 +5,9 @@
 //! get the text (`default`), SQS and Lambda subscribers get the structured payload as JSON. The
 //! notification's attributes become SNS message attributes, so subscriptions can use SNS filter
 //! policies on `status` or `pipeline`. SNS limits: a subject of at most 100 printable ASCII
-//! characters without line breaks (the subject is cleaned and cut to fit), at most 10 message
+//! characters without line breaks (the subject is cleaned and cut to fit: weir's status signs
+//! become words, `✅` → `[OK]`, accented Latin letters lose their accents, anything else is `?`;
+//! the UTF-8 subject as written is in the JSON payload's `subject`), at most 10 message
 //! attributes, 256 KiB per message.
 
 use std::collections::BTreeMap;
@@ -77,25 +79,36 @@ pub async fn find_topic(client: &Client, name: &str) -> Result<Option<String>, P
 }
 
 /// A subject SNS accepts: printable ASCII, no line breaks, at most 100 characters, not empty.
+/// weir's status signs become words and accented Latin letters their base letter, so the subject
+/// still reads (`✅ weir: café.csv processed` → `[OK] weir: cafe.csv processed`).
 pub fn sns_subject(subject: &str) -> String {
-    let cleaned: String = subject
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else if c.is_control() {
-                ' '
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let mut cleaned = String::with_capacity(subject.len());
+    for c in subject.chars() {
+        match c {
+            _ if c.is_ascii() && !c.is_ascii_control() => cleaned.push(c),
+            _ if c.is_control() => cleaned.push(' '),
+            '✅' | '✔' => cleaned.push_str("[OK]"),
+            '❌' | '✖' => cleaned.push_str("[FAILED]"),
+            '🚨' => cleaned.push_str("[ALERT]"),
+            '⚠' => cleaned.push_str("[WARNING]"),
+            // Variation selectors and zero-width joiners that follow an emoji.
+            '\u{FE0E}' | '\u{FE0F}' | '\u{200D}' => {}
+            _ => cleaned.push(latin_base(c).unwrap_or('?')),
+        }
+    }
     let cleaned = Notification::clamp_subject(cleaned.trim());
     if cleaned.is_empty() {
         "weir".to_string()
     } else {
         cleaned
     }
+}
+
+/// The base letter of an accented Latin-1 letter (`é` → `e`).
+fn latin_base(c: char) -> Option<char> {
+    const FROM: &str = "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöøùúûüýÿ";
+    const TO: &str = "AAAAAACEEEEIIIINOOOOOOUUUUYaaaaaaceeeeiiiinoooooouuuuyy";
+    FROM.chars().position(|f| f == c).and_then(|i| TO.chars().nth(i))
 }
 
 /// An attribute name SNS accepts (letters, digits, `_`, `-`, `.`).
@@ -143,5 +156,25 @@ impl Notifier for SnsNotifier {
         }
         req.send().await.map_err(|e| port_error(&format!("publishing to SNS topic {}", n.topic), e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_keep_their_meaning_in_ascii() {
+        assert_eq!(
+            sns_subject("✅ weir: café.csv processed (8 rows)"),
+            "[OK] weir: cafe.csv processed (8 rows)"
+        );
+        assert_eq!(sns_subject("❌ weir: x.csv rejected"), "[FAILED] weir: x.csv rejected");
+        assert_eq!(sns_subject("⚠\u{FE0F} alarm"), "[WARNING] alarm");
+        assert_eq!(sns_subject("🚨 weir: dead letter\nin queue"), "[ALERT] weir: dead letter in queue");
+        assert_eq!(sns_subject("ไทย.csv"), "???.csv");
+        assert_eq!(sns_subject("🎉"), "?");
+        assert_eq!(sns_subject("\u{FE0F}"), "weir");
+        assert!(sns_subject(&"✅".repeat(60)).len() <= 100);
     }
 }

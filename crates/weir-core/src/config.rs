@@ -196,6 +196,13 @@ impl Config {
         if self.worker.concurrency == 0 {
             problems.push(Problem::new("worker.concurrency", "must be at least 1"));
         }
+        // The records sink of the backend that runs: DynamoDB on AWS, else records.sink.
+        let records_sink = match &self.aws {
+            Some(aws) => aws.records_table.as_ref().map(|t| format!("aws.records_table = \"{t}\"")),
+            None => {
+                (self.records.sink != RecordsSinkKind::None).then(|| "records.sink = \"sqlite\"".to_string())
+            }
+        };
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.pipelines.iter().enumerate() {
             let at = format!("pipeline[{i}] ({})", p.name);
@@ -246,8 +253,13 @@ impl Config {
                     ));
                 }
             }
-            if self.records.sink != RecordsSinkKind::None && p.output.format != OutputFormat::Ndjson {
-                problems.push(Problem::new(format!("{at}.output.format"), "the records sink loads NDJSON results; use format = \"ndjson\" or records.sink = \"none\""));
+            if let Some(sink) = records_sink.as_ref().filter(|_| p.kind != PipelineKind::Image) {
+                if p.output.format != OutputFormat::Ndjson {
+                    problems.push(Problem::new(
+                        format!("{at}.output.format"),
+                        format!("the records sink ({sink}) loads NDJSON results, and every job would fail loading them; use format = \"ndjson\" or turn the sink off"),
+                    ));
+                }
             }
         }
         problems.extend(self.server.validate());
@@ -643,14 +655,31 @@ impl ColumnType {
 }
 
 /// `[pipeline.validation]`: rules about whole rows and the whole file.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidationConfig {
     /// Columns (or JSON keys) the schema does not name: `keep` (as strings) or `drop`.
     pub unknown_columns: UnknownColumns,
     /// Reject the whole file (a permanent error) when more than this share of its rows is
-    /// invalid, e.g. `0.05`; unset accepts any share.
-    pub max_invalid_ratio: Option<f64>,
+    /// invalid: by default 0.5, a file where most rows are invalid; `1.0` accepts any share.
+    pub max_invalid_ratio: f64,
+    /// Reject the whole file (a permanent error) when it has fewer data rows (valid or not) than
+    /// this: by default 1, so a file with a header and no rows is not a silent success; `0`
+    /// accepts an empty file.
+    pub min_rows: u64,
+}
+
+/// The share of invalid rows that rejects a file unless `validation.max_invalid_ratio` says otherwise.
+pub const DEFAULT_MAX_INVALID_RATIO: f64 = 0.5;
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig {
+            unknown_columns: UnknownColumns::default(),
+            max_invalid_ratio: DEFAULT_MAX_INVALID_RATIO,
+            min_rows: 1,
+        }
+    }
 }
 
 impl ValidationConfig {
@@ -1032,6 +1061,8 @@ values = ["a", "b"]
         assert_eq!(p.format.kind, FormatKind::Json);
         assert_eq!(p.output.format, OutputFormat::Parquet);
         assert_eq!(p.validation.unknown_columns, UnknownColumns::Drop);
+        assert_eq!(p.validation.max_invalid_ratio, 0.05);
+        assert_eq!(p.validation.min_rows, 1);
         assert_eq!(p.columns[0].min, Some(Scalar::Int(0)));
         assert_eq!(p.columns[0].max, Some(Scalar::Float(1e6)));
         assert!(!p.columns[0].is_nullable() && p.columns[2].is_nullable());
@@ -1044,10 +1075,23 @@ values = ["a", "b"]
         let mut c = Config::bundled();
         c.records.sink = RecordsSinkKind::Sqlite;
         c.pipelines[0].output.format = OutputFormat::Parquet;
-        assert!(c
-            .validate()
-            .iter()
-            .any(|p| p.to_string().contains("output.format: the records sink loads NDJSON")));
+        assert!(c.validate().iter().any(|p| p
+            .to_string()
+            .contains("output.format: the records sink (records.sink = \"sqlite\") loads NDJSON")));
+        // On AWS the sink is the DynamoDB table: JSON results are refused there too.
+        let mut c = Config::bundled();
+        c.pipelines[0].output.format = OutputFormat::Json;
+        let mut aws = AwsConfig::default();
+        assert!(c.validate().is_empty(), "no sink, any format: {:?}", c.validate());
+        aws.records_table = Some("weir-records".into());
+        c.aws = Some(aws);
+        let problems: Vec<String> = c.validate().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            problems,
+            ["pipeline[0] (sales).output.format: the records sink (aws.records_table = \"weir-records\") loads NDJSON results, and every job would fail loading them; use format = \"ndjson\" or turn the sink off"]
+        );
+        c.pipelines[0].output.format = OutputFormat::Ndjson;
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
     }
 
     #[test]

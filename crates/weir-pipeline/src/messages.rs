@@ -22,6 +22,15 @@ fn attributes(job_id: &str, pipeline: &str, status: &str) -> BTreeMap<String, St
     ])
 }
 
+/// "1 row", "3 rows".
+fn rows(n: u64) -> String {
+    if n == 1 {
+        "1 row".to_string()
+    } else {
+        format!("{n} rows")
+    }
+}
+
 /// The success message: file, job id, finished at, rows, the configured total, output key.
 pub fn success(
     job_id: &str,
@@ -38,6 +47,12 @@ pub fn success(
          Rows: {} total, {} valid, {} invalid ({}% valid)\n",
         summary.total_rows, summary.valid_rows, summary.invalid_rows, summary.success_rate
     );
+    if summary.invalid_rows > 0 {
+        text.push_str(&format!(
+            "{} invalid: left out of the results, each described in the error report\n",
+            rows(summary.invalid_rows)
+        ));
+    }
     if let Some((field, value)) = total {
         text.push_str(&format!("Total {field}: {value:.2}\n"));
     }
@@ -60,10 +75,15 @@ pub fn success(
     Notification {
         html: None,
         topic: "success".into(),
-        subject: Notification::clamp_subject(&format!(
-            "✅ weir: {file} processed ({} rows)",
-            summary.valid_rows
-        )),
+        subject: Notification::clamp_subject(&if summary.invalid_rows > 0 {
+            format!(
+                "✅ weir: {file} processed ({}; {} invalid)",
+                rows(summary.valid_rows),
+                rows(summary.invalid_rows)
+            )
+        } else {
+            format!("✅ weir: {file} processed ({})", rows(summary.valid_rows))
+        }),
         text,
         attributes: attributes(job_id, pipeline, "succeeded"),
         payload,
@@ -242,5 +262,20 @@ mod tests {
             success("j-1", "sales", "raw/a.csv", &Summary::default(), Some(("revenue", 12.5)), "processed/x");
         assert!(s.text.contains("Total revenue: 12.50"));
         assert_eq!(s.payload["total_revenue"], json!(12.5));
+    }
+
+    #[test]
+    fn the_success_subject_and_text_say_how_many_rows_were_invalid() {
+        let clean = Summary { total_rows: 8, valid_rows: 8, ..Summary::default() };
+        let s = success("j-1", "sales", "raw/a.csv", &clean, None, "processed/x");
+        assert_eq!(s.subject, "✅ weir: a.csv processed (8 rows)");
+        assert!(!s.text.contains("invalid:"), "{}", s.text);
+        let some_bad = Summary { total_rows: 9, valid_rows: 5, invalid_rows: 4, ..Summary::default() };
+        let s = success("j-1", "sales", "raw/a.csv", &some_bad, None, "processed/x");
+        assert_eq!(s.subject, "✅ weir: a.csv processed (5 rows; 4 rows invalid)");
+        assert!(s.text.contains("4 rows invalid: left out of the results"), "{}", s.text);
+        let one_bad = Summary { total_rows: 2, valid_rows: 1, invalid_rows: 1, ..Summary::default() };
+        let s = success("j-1", "sales", "raw/a.csv", &one_bad, None, "processed/x");
+        assert_eq!(s.subject, "✅ weir: a.csv processed (1 row; 1 row invalid)");
     }
 }

@@ -44,12 +44,52 @@ async fn empty_file_is_rejected() {
     h.stop().await;
 }
 
+/// A header and no rows is not a silent success: `validation.min_rows` (default 1) rejects it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn header_only_succeeds_with_zero_rows() {
+async fn header_only_is_rejected_with_the_reason() {
     let h = harness().await;
     let job = h.run("raw/header.csv", HEADER).await;
-    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert_eq!(job.status, JobStatus::Rejected, "{job:?}");
     assert_eq!((job.total_rows, job.valid_rows, job.invalid_rows), (0, 0, 0));
+    let err = job.error.unwrap();
+    assert!(
+        err.ends_with("the file has no data rows (validation.min_rows is 1); nothing to process"),
+        "{err}"
+    );
+    assert!(job.output_keys.contains_key("failed"), "moved to failed/: {:?}", job.output_keys);
+    let alert = common::eventually("the rejection alert", || async {
+        h.notes.0.lock().unwrap().iter().find(|n| n.topic == "alerts").cloned()
+    })
+    .await;
+    assert!(alert.text.contains("no data rows"), "{}", alert.text);
+    worker_still_up(&h).await;
+    h.stop().await;
+}
+
+/// Most rows invalid: the default `validation.max_invalid_ratio` (0.5) rejects the file; with
+/// some rows invalid it succeeds and the success notification counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mostly_invalid_file_is_rejected_and_some_invalid_rows_are_counted_in_the_notification() {
+    let h = harness().await;
+    let (good, bad) = ("G,Ann,Widget,1,2.5,2024-01-01\n", "B,Bob,Widget,two,2.5,2024-01-01\n");
+    let job = h.run("raw/mostly-bad.csv", format!("{HEADER}{good}{bad}{bad}")).await;
+    assert_eq!(job.status, JobStatus::Rejected, "{job:?}");
+    let err = job.error.unwrap();
+    assert!(
+        err.ends_with(
+            "2 of 3 rows are invalid (66.67 %), more than validation.max_invalid_ratio allows (50.00 %)"
+        ),
+        "{err}"
+    );
+    assert!(!h.exists("weir-output", "processed/weir-input/raw/mostly-bad.csv.ndjson"), "no results");
+    let job = h.run("raw/some-bad.csv", format!("{HEADER}{good}{good}{bad}")).await;
+    assert_eq!((job.status, job.valid_rows, job.invalid_rows), (JobStatus::Succeeded, 2, 1));
+    let success = common::eventually("the success notification", || async {
+        h.notes.0.lock().unwrap().iter().find(|n| n.topic == "success").cloned()
+    })
+    .await;
+    assert_eq!(success.subject, "✅ weir: some-bad.csv processed (2 rows; 1 row invalid)");
+    assert!(success.text.contains("1 row invalid: left out of the results"), "{}", success.text);
     h.stop().await;
 }
 
@@ -72,10 +112,10 @@ async fn non_utf8_bytes_make_an_invalid_row_naming_the_offset() {
 async fn ragged_rows_are_invalid_rows() {
     let h = harness().await;
     let data = format!(
-        "{HEADER}A,Ann,Widget,1,2.5,2024-01-01,extra\nB,Bob,Widget,1\nC,Cy,Widget,1,2.5,2024-01-01\n"
+        "{HEADER}A,Ann,Widget,1,2.5,2024-01-01,extra\nB,Bob,Widget,1\nC,Cy,Widget,1,2.5,2024-01-01\nD,Di,Widget,1,2.5,2024-01-01\n"
     );
     let job = h.run("raw/ragged.csv", data).await;
-    assert_eq!((job.valid_rows, job.invalid_rows), (1, 2));
+    assert_eq!((job.valid_rows, job.invalid_rows), (2, 2));
     let report = h.json("weir-output", "errors/weir-input/raw/ragged.csv.errors.json").await;
     let errors = error_report(&report);
     assert_eq!(errors[0].0, 2);

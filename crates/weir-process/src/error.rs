@@ -37,6 +37,9 @@ pub enum ProcessError {
         max_ratio * 100.0
     )]
     TooManyInvalid { invalid: u64, total: u64, max_ratio: f64 },
+    /// The file had fewer data rows than `validation.min_rows` asks for (e.g. a header alone).
+    #[error("{} (validation.min_rows is {min_rows}); nothing to process", rows_text(*rows))]
+    TooFewRows { rows: u64, min_rows: u64 },
     /// The results and error report passed `output.max_bytes`; what was written is incomplete.
     #[error(
         "its outputs pass {limit} bytes (output.max_bytes, by default 4 × source.max_size_bytes); refusing a file that expands this much"
@@ -46,6 +49,14 @@ pub enum ProcessError {
     /// decoded (a corrupt or oversized compressed stream).
     #[error("{}", io_message(.0))]
     Io(#[from] std::io::Error),
+}
+
+fn rows_text(rows: u64) -> String {
+    match rows {
+        0 => "the file has no data rows".to_string(),
+        1 => "the file has only 1 data row".to_string(),
+        n => format!("the file has only {n} data rows"),
+    }
 }
 
 fn io_message(e: &std::io::Error) -> String {
@@ -70,6 +81,7 @@ impl ProcessError {
             | ProcessError::UnterminatedQuote { .. }
             | ProcessError::Json { .. }
             | ProcessError::TooManyInvalid { .. }
+            | ProcessError::TooFewRows { .. }
             | ProcessError::OutputTooLarge { .. } => ErrorClass::Permanent,
         }
     }

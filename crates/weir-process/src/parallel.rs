@@ -34,7 +34,7 @@ use crate::formats::csv::CsvReader;
 use crate::header::HeaderCheck;
 use crate::output::ndjson::NdjsonSink;
 use crate::output::{Layout, OutBuf};
-use crate::pass::{check_invalid_ratio, Pass, PassParts};
+use crate::pass::{check_row_counts, Pass, PassParts};
 use crate::plan::Plan;
 use crate::summary::{Accumulator, RowCounts};
 
@@ -244,7 +244,7 @@ pub(crate) fn process<R: Read, W: Write + Send, E: Write>(
     })?;
     results.flush()?;
     errors.flush()?;
-    check_invalid_ratio(plan, counts)?;
+    check_row_counts(plan, counts)?;
     Ok(acc.finish(counts))
 }
 

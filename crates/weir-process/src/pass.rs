@@ -59,14 +59,17 @@ pub(crate) struct PassParts<K, E: Write> {
     pub counts: RowCounts,
 }
 
-/// [`ProcessError::TooManyInvalid`] when more of the file's rows are invalid than
+/// [`ProcessError::TooFewRows`] when the file has fewer data rows than `validation.min_rows`,
+/// and [`ProcessError::TooManyInvalid`] when more of its rows are invalid than
 /// `validation.max_invalid_ratio` allows.
-pub(crate) fn check_invalid_ratio(plan: &Plan, counts: RowCounts) -> Result<(), ProcessError> {
-    if let Some(max) = plan.max_invalid_ratio {
-        let (invalid, total) = (counts.invalid(), counts.total);
-        if total > 0 && invalid as f64 / total as f64 > max {
-            return Err(ProcessError::TooManyInvalid { invalid, total, max_ratio: max });
-        }
+pub(crate) fn check_row_counts(plan: &Plan, counts: RowCounts) -> Result<(), ProcessError> {
+    let (invalid, total) = (counts.invalid(), counts.total);
+    if total < plan.min_rows {
+        return Err(ProcessError::TooFewRows { rows: total, min_rows: plan.min_rows });
+    }
+    let max = plan.max_invalid_ratio;
+    if total > 0 && invalid as f64 / total as f64 > max {
+        return Err(ProcessError::TooManyInvalid { invalid, total, max_ratio: max });
     }
     Ok(())
 }
@@ -150,7 +153,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
 
     /// Completes the outputs; the summary, or the error that rejects the whole file.
     pub fn finish(mut self) -> Result<Summary, ProcessError> {
-        check_invalid_ratio(self.plan, self.counts)?;
+        check_row_counts(self.plan, self.counts)?;
         self.sink.finish(self.counts.total, self.counts.valid)?;
         self.err.flush()?;
         let mut acc = self.acc;

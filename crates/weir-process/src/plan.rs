@@ -52,7 +52,9 @@ pub struct Plan {
     pub(crate) range_summary: Vec<usize>,
     pub(crate) max_unique_values: usize,
     pub(crate) keep_unknown: bool,
-    pub(crate) max_invalid_ratio: Option<f64>,
+    pub(crate) max_invalid_ratio: f64,
+    /// Data rows (valid or not) a file needs to be accepted.
+    pub(crate) min_rows: u64,
     pub(crate) output: OutputFormat,
     pub(crate) row_group_rows: usize,
     pub(crate) threads: usize,
@@ -267,13 +269,10 @@ impl Plan {
                 problems.push(Problem::new("summary.total", e.to_string()));
             }
         }
-        if let Some(r) = p.validation.max_invalid_ratio {
-            if !(0.0..=1.0).contains(&r) {
-                problems.push(Problem::new(
-                    "validation.max_invalid_ratio",
-                    format!("{r} is not between 0 and 1"),
-                ));
-            }
+        let r = p.validation.max_invalid_ratio;
+        if !(0.0..=1.0).contains(&r) {
+            problems
+                .push(Problem::new("validation.max_invalid_ratio", format!("{r} is not between 0 and 1")));
         }
         if p.output.threads == 0 {
             problems.push(Problem::new("output.threads", "must be at least 1"));
@@ -311,6 +310,7 @@ impl Plan {
             max_unique_values: s.max_unique_values.max(1),
             keep_unknown: p.validation.unknown_columns == UnknownColumns::Keep,
             max_invalid_ratio: p.validation.max_invalid_ratio,
+            min_rows: p.validation.min_rows,
             output: p.output.format,
             row_group_rows: p.output.parquet_row_group_rows,
             threads: p.output.threads,
@@ -408,7 +408,7 @@ mod tests {
         let mut code = ColumnConfig::new("code", ColumnType::String);
         code.regex = Some("[".into());
         p.columns.push(code);
-        p.validation.max_invalid_ratio = Some(1.5);
+        p.validation.max_invalid_ratio = 1.5;
         p.format.encoding = "klingon".into();
         p.summary.categorical.push("prodcut".into());
         p.summary.group_by.push(GroupByConfig {

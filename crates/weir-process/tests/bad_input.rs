@@ -8,8 +8,19 @@ use weir_process::{check_header, process, Plan, ProcessError};
 
 const HEADER: &str = "order_id,customer_name,product,quantity,price,date\n";
 
-fn sales() -> PipelineConfig {
+/// The bundled sales pipeline as shipped (by default a file needs a data row and at most half
+/// of its rows invalid).
+fn bundled_sales() -> PipelineConfig {
     weir_core::Config::bundled().pipelines.remove(0)
+}
+
+/// The bundled sales pipeline accepting any share of invalid rows and files without rows: the
+/// tests using it are about each row's outcome; the file-level rules have their own tests.
+fn sales() -> PipelineConfig {
+    let mut cfg = bundled_sales();
+    cfg.validation.max_invalid_ratio = 1.0;
+    cfg.validation.min_rows = 0;
+    cfg
 }
 
 struct Out {
@@ -62,11 +73,49 @@ fn empty_file_is_a_permanent_error() {
 }
 
 #[test]
-fn header_only_is_zero_rows() {
+fn header_only_is_rejected_by_default_and_zero_rows_with_min_rows_0() {
+    for threads in [1, 2] {
+        let mut cfg = bundled_sales();
+        cfg.output.threads = threads;
+        let e = try_run(&cfg, HEADER.as_bytes()).err().unwrap();
+        assert!(matches!(e, ProcessError::TooFewRows { rows: 0, min_rows: 1 }), "{e:?}");
+        assert_eq!(e.to_string(), "the file has no data rows (validation.min_rows is 1); nothing to process");
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        cfg.validation.min_rows = 3;
+        let two = format!("{HEADER}A,Ann,W,1,1.0,2024-01-01\nB,Bob,W,1,1.0,2024-01-01\n");
+        let e = try_run(&cfg, two.as_bytes()).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "the file has only 2 data rows (validation.min_rows is 3); nothing to process"
+        );
+    }
     let o = run(HEADER.as_bytes());
     assert_eq!((o.summary.total_rows, o.summary.valid_rows, o.summary.success_rate), (0, 0, 100.0));
     assert!(o.rows.is_empty() && o.errors.is_empty());
     assert_eq!(o.summary.numeric["revenue"].count, 0);
+}
+
+#[test]
+fn a_mostly_invalid_file_is_rejected_by_default_and_half_invalid_is_not() {
+    let good = "G,Ann,W,1,1.0,2024-01-01\n";
+    let bad = "B,Bob,W,many,1.0,2024-01-01\n";
+    for threads in [1, 2] {
+        let mut cfg = bundled_sales();
+        cfg.output.threads = threads;
+        let mostly_bad = format!("{HEADER}{good}{bad}{bad}");
+        let e = try_run(&cfg, mostly_bad.as_bytes()).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "2 of 3 rows are invalid (66.67 %), more than validation.max_invalid_ratio allows (50.00 %)"
+        );
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        let half = format!("{HEADER}{good}{bad}");
+        let o = try_run(&cfg, half.as_bytes()).unwrap();
+        assert_eq!((o.summary.valid_rows, o.summary.invalid_rows), (1, 1), "{threads} thread(s)");
+        cfg.validation.max_invalid_ratio = 1.0;
+        let all_bad = format!("{HEADER}{bad}{bad}");
+        assert_eq!(try_run(&cfg, all_bad.as_bytes()).unwrap().summary.invalid_rows, 2);
+    }
 }
 
 #[test]

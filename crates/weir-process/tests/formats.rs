@@ -11,8 +11,13 @@ use weir_core::config::{
 use weir_core::{ErrorClass, Summary};
 use weir_process::{check_header, check_header_named, process, process_with, Options, Plan, ProcessError};
 
+/// The bundled sales pipeline accepting any share of invalid rows and files without rows: these
+/// tests are about how each format reads; the file-level rules are tested in bad_input.rs.
 fn sales() -> PipelineConfig {
-    weir_core::Config::bundled().pipelines.remove(0)
+    let mut cfg = weir_core::Config::bundled().pipelines.remove(0);
+    cfg.validation.max_invalid_ratio = 1.0;
+    cfg.validation.min_rows = 0;
+    cfg
 }
 
 struct Out {

@@ -10,6 +10,10 @@ fn sales(threads: usize) -> PipelineConfig {
     let mut p = weir_core::Config::bundled().pipelines.remove(0);
     p.output.threads = threads;
     p.summary.max_errors_in_report = 500;
+    // Some inputs below are mostly bad rows (stray quotes) or none: what is compared is how
+    // they are processed, so neither the share of invalid rows nor the row count rejects them.
+    p.validation.max_invalid_ratio = 1.0;
+    p.validation.min_rows = 0;
     p
 }
 

@@ -231,13 +231,18 @@ pub struct PutArgs {
     /// Files to upload
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Object key (one file only) [default: raw/<file name>]
-    #[arg(long)]
+    /// Object key (one file only) [default: <prefix><file name>]
+    #[arg(long, conflicts_with = "prefix")]
     pub key: Option<String>,
+    /// Key prefix each file is uploaded under [default: the source prefix of the first pipeline
+    /// on the bucket that takes the file's name, else of the bucket's first pipeline]
+    #[arg(long)]
+    pub prefix: Option<String>,
     /// Bucket [default: the input bucket]
     #[arg(long)]
     pub bucket: Option<String>,
-    /// Wait until every job has finished; exit non-zero unless all succeeded
+    /// Wait until every job has finished; exit non-zero unless every file made a job and all
+    /// succeeded
     #[arg(long)]
     pub wait: bool,
     /// Give up waiting after this many seconds
@@ -267,7 +272,7 @@ pub struct JobsArgs {
     /// At most this many, newest first
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// One JSON object per job
+    /// One JSON object per job, one per line (NDJSON)
     #[arg(long)]
     pub json: bool,
 }

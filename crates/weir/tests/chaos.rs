@@ -125,7 +125,7 @@ fn start(data: &Path, port: u16) -> Proc {
 
 fn jobs(data: &Path) -> Vec<Value> {
     let out = weir_in(data).args(["jobs", "--json", "--limit", "1000000"]).output().unwrap();
-    serde_json::from_str::<Value>(&ok(&out)).unwrap().as_array().unwrap().clone()
+    ok(&out).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect()
 }
 
 /// Every file under `dir`, relative to it.

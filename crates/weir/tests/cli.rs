@@ -12,7 +12,9 @@ use serde_json::Value;
 fn jobs_json(data: &Path) -> Vec<Value> {
     let out =
         weir().arg("--data-dir").arg(data).args(["jobs", "--json", "--limit", "1000"]).output().unwrap();
-    serde_json::from_str::<Value>(&ok(&out)).unwrap().as_array().unwrap().clone()
+    let stdout = ok(&out);
+    // One compact object per line, as the help says.
+    stdout.lines().map(|l| serde_json::from_str::<Value>(l).expect("one JSON object per line")).collect()
 }
 
 fn start_run(data: &Path) -> Proc {
@@ -212,6 +214,32 @@ fn init_writes_a_config_that_check_accepts_and_check_reports_problems() {
     assert!(stdout.contains("\n  pipeline[0] (sales).derived[0].expr: unknown field `prize`"), "{stdout}");
 }
 
+/// `weir check` refuses what would only fail later: no pipeline at all, and a records sink
+/// (here DynamoDB on AWS) with results it cannot load.
+#[test]
+fn check_refuses_no_pipelines_and_a_records_sink_with_json_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "[buckets]\ninput = \"weir-input\"\n").unwrap();
+    let out = weir().arg("--config").arg(&empty).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\n  pipeline: no [[pipeline]]: no file would ever be processed"), "{stdout}");
+
+    let aws = dir.path().join("aws.toml");
+    let text = weir_core::config::DEFAULT_CONFIG_TOML
+        .replace("format = \"ndjson\"   # or \"json\"", "format = \"json\"   # or \"json\"");
+    assert_ne!(text, weir_core::config::DEFAULT_CONFIG_TOML, "the bundled config's output format line moved");
+    std::fs::write(&aws, format!("{text}\n[aws]\nrecords_table = \"weir-records\"\n")).unwrap();
+    let out = weir().arg("--config").arg(&aws).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\n  pipeline[0] (sales).output.format: the records sink (aws.records_table = \"weir-records\") loads NDJSON results"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn run_and_put_in_separate_processes() {
     let data = tempfile::tempdir().unwrap();
@@ -275,6 +303,47 @@ fn run_and_put_in_separate_processes() {
     assert!(table.contains("bad_schema.csv") && !table.contains("renamed.csv"), "{table}");
 
     // SIGTERM stops the worker cleanly.
+    let status = run.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+}
+
+/// `weir put` uploads under the configured source prefix (not always raw/), takes --prefix, and
+/// `--wait` exits non-zero when a file made no job, saying why.
+#[test]
+fn put_uses_the_pipelines_prefix_and_wait_fails_when_a_file_makes_no_job() {
+    let data = tempfile::tempdir().unwrap();
+    let text = weir_core::config::DEFAULT_CONFIG_TOML.replace("prefix = \"raw/\"", "prefix = \"incoming/\"");
+    assert_ne!(text, weir_core::config::DEFAULT_CONFIG_TOML);
+    std::fs::write(data.path().join("weir.toml"), text).unwrap();
+    let mut run = start_run(data.path());
+    let put = |args: &[&str], file: PathBuf| {
+        weir()
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("put")
+            .args(args)
+            .arg(file)
+            .arg("--wait")
+            .output()
+            .unwrap()
+    };
+    let out = put(&[], samples().join("sales.csv"));
+    let stdout = ok(&out);
+    assert!(stdout.contains("weir-input/incoming/sales.csv") && stdout.contains("succeeded"), "{stdout}");
+    // A picture goes to the image pipeline's prefix, a CSV file to the sales one.
+    let out = put(&[], samples().join("photo.jpg"));
+    assert!(ok(&out).contains("weir-input/images/photo.jpg"));
+    // Under a prefix no pipeline takes: uploaded, no job, and --wait says so with its exit code.
+    let out = put(&["--prefix", "elsewhere/"], samples().join("sales.csv"));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("weir-input/elsewhere/sales.csv") && stdout.contains("no job"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 file(s) made no job"), "{stderr}");
+    let keys: Vec<String> =
+        jobs_json(data.path()).iter().map(|j| j["source_key"].as_str().unwrap().to_string()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.contains(&"incoming/sales.csv".to_string()), "{keys:?}");
     let status = run.terminate(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
 }
@@ -382,4 +451,60 @@ fn demo_shows_the_sample_jobs() {
         photo.contains("succeeded") && photo.contains("metadata/weir-input/images/photo.jpg.json"),
         "{photo}"
     );
+}
+
+/// `weir demo --data-dir D` keeps D, and its hint says so instead of promising to remove it.
+#[test]
+fn demo_on_a_given_data_dir_says_it_keeps_it() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut demo = Proc::spawn(
+        weir()
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("demo")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let stdout = demo.child().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let hint = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("the demo's Ctrl-C hint within 60 s");
+        if line.starts_with("Ctrl-C stops") {
+            break line;
+        }
+    };
+    assert_eq!(hint, "Ctrl-C stops (the data dir is kept).");
+    let status = demo.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(data.path().join("weir-output").is_dir(), "the data dir and its outputs are kept");
+}
+
+/// `weir credentials` where nothing has run says so instead of making a data dir with new keys,
+/// and on a real one points only S3 at weir (AWS_ENDPOINT_URL_S3, not AWS_ENDPOINT_URL).
+#[test]
+fn credentials_need_a_data_dir_and_point_only_s3_at_weir() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("weir-data");
+    let out = weir().arg("--data-dir").arg(&missing).arg("credentials").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("there is no weir data dir at") && stderr.contains("weir run"), "{stderr}");
+    assert!(!missing.exists(), "no data dir was created");
+
+    let data = tempfile::tempdir().unwrap();
+    let out = weir().arg("--data-dir").arg(data.path()).arg("credentials").output().unwrap();
+    let printed = ok(&out);
+    assert!(printed.lines().any(|l| l.starts_with("export AWS_ENDPOINT_URL_S3=http")), "{printed}");
+    assert!(!printed.contains("AWS_ENDPOINT_URL="), "{printed}");
+    assert!(printed.contains("--profile weir"), "the profile form is explained: {printed}");
 }

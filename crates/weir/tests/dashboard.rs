@@ -266,7 +266,7 @@ fn the_job_page_endpoints_preview_the_error_report_and_the_summary() {
     assert_eq!(code, 200, "{body}");
     let s: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(s["key"], "reports/weir-input/raw/bad_rows.csv.summary.json");
-    assert_eq!((&s["summary"]["total_rows"], &s["summary"]["valid_rows"]), (&json!(6), &json!(2)), "{s}");
+    assert_eq!((&s["summary"]["total_rows"], &s["summary"]["valid_rows"]), (&json!(9), &json!(5)), "{s}");
     assert_eq!(weir.curl(&["-H", &auth], "/v1/jobs/j-nope/summary").0, 404);
 
     // A picture's thumbnail: the smallest by default, any size by name; not for a data job.

@@ -42,10 +42,10 @@ fn stop(mut run: Proc) {
 }
 
 fn jobs(data: &Path) -> Vec<Value> {
-    json(&weir(data).args(["jobs", "--json", "--limit", "10000"]).output().unwrap())
-        .as_array()
-        .unwrap()
-        .clone()
+    ok(&weir(data).args(["jobs", "--json", "--limit", "10000"]).output().unwrap())
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect()
 }
 
 /// Like [`until`] with two minutes, but shows the jobs that are not done when it gives up.

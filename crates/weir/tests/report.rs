@@ -134,7 +134,7 @@ fn the_daily_report_of_a_real_run_is_served_and_reads_well_in_chromium() {
         report["day"]["files"],
         json!({"received": 3, "succeeded": 2, "rejected": 1, "failed": 0, "in_progress": 0, "skipped": 0})
     );
-    assert_eq!(report["day"]["rows"], json!({"total": 14, "valid": 10, "invalid": 4}), "{report}");
+    assert_eq!(report["day"]["rows"], json!({"total": 17, "valid": 13, "invalid": 4}), "{report}");
     // Per product, by revenue (the first field the pipeline's group_by names).
     let products: Vec<&str> = report["day"]["aggregates"][0]["groups"]
         .as_array()

@@ -1,5 +1,6 @@
 //! `weir check`: validate the configuration and every pipeline's schema and workflow, printing
 //! every problem on its own line with its location (`pipeline[0] (sales).columns[3].regex: ...`).
+//! A config without any pipeline is refused here too (it would run and process nothing).
 
 use anyhow::Result;
 
@@ -8,7 +9,17 @@ use crate::config;
 
 pub fn run(global: &Global) -> Result<u8> {
     let loaded = config::read(global)?;
-    let problems = weir_pipeline::check::problems(&loaded.config);
+    let mut problems = weir_pipeline::check::problems(&loaded.config);
+    if loaded.config.pipelines.is_empty() {
+        // `weir run` would start and never process a file.
+        problems.insert(
+            0,
+            weir_core::Problem::new(
+                "pipeline",
+                "no [[pipeline]]: no file would ever be processed; add one (`weir init` writes an example)",
+            ),
+        );
+    }
     if problems.is_empty() {
         println!("{}: ok ({} pipeline(s))", loaded.source, loaded.config.pipelines.len());
         Ok(0)

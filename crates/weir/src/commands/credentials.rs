@@ -1,11 +1,14 @@
 //! `weir credentials`: the S3 keys and the API token, for a shell or an AWS CLI profile.
 //!
-//! Resolved as `weir run` resolves them (environment, config, else `<data dir>/credentials.toml`,
-//! created if missing), and printed on request only: this is the one place secrets are shown. The
+//! Resolved as `weir run` resolves them (environment, config, else `<data dir>/credentials.toml`),
+//! and printed on request only: this is the one place secrets are shown. A data dir that does not
+//! exist is refused (nothing has run there; new keys would match no instance). The endpoint goes
+//! into `AWS_ENDPOINT_URL_S3`, so the shell's other AWS calls (SQS, `weir setup aws`) keep going
+//! to AWS. The
 //! endpoint is the one `weir run` last wrote to `<data dir>/endpoints.json`, else the configured one;
 //! a comment line gives the dashboard's sign-in link.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use weir_server::Credentials;
 
 use crate::cli::{CredentialsArgs, Global};
@@ -13,7 +16,12 @@ use crate::config;
 
 pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
     let loaded = config::load(global)?;
-    std::fs::create_dir_all(&loaded.data_dir)?;
+    if !loaded.data_dir.is_dir() {
+        bail!(
+            "there is no weir data dir at {}: nothing has run there, so there are no keys to print; start `weir run` (it creates them) or pass the --data-dir of a running instance",
+            loaded.data_dir.display()
+        );
+    }
     let server = &loaded.config.server;
     let c = Credentials::resolve(server, &loaded.data_dir, |name| std::env::var(name).ok())?;
     // Where a running (or the last) `weir run` on this data dir listens, else the configured address.
@@ -42,8 +50,11 @@ pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
             println!("export AWS_SECRET_ACCESS_KEY={secret}");
             println!("export AWS_DEFAULT_REGION=us-east-1");
             if let Some(url) = &endpoint {
-                println!("export AWS_ENDPOINT_URL={url}");
+                // S3 only: AWS_ENDPOINT_URL would send every service (SQS, SNS, DynamoDB, and so
+                // `weir setup aws`) to weir's S3 endpoint too.
+                println!("export AWS_ENDPOINT_URL_S3={url}");
             }
+            println!("# these keys replace your AWS keys in this shell (S3 calls go to weir); `weir credentials --profile weir` prints an AWS CLI profile instead, used with --profile weir");
             println!("export WEIR_API_TOKEN={}", c.api_token.expose());
             if let Some(url) = &api {
                 // Opened once, this signs the browser in and the token leaves the address bar.

@@ -59,7 +59,12 @@ pub async fn run(global: &Global, args: DemoArgs) -> Result<u8> {
     println!("outputs are in {}", loaded.data_dir.join(&engine.config().buckets.output).display());
 
     if !args.exit {
-        println!("\nweir is still running on this data dir; try in another terminal:\n  weir --data-dir {} put samples/sales.csv --wait\n  weir --data-dir {} jobs\nCtrl-C stops (the temporary data dir is then removed).", loaded.data_dir.display(), loaded.data_dir.display());
+        let after_stop = if global.data_dir.is_some() {
+            "Ctrl-C stops (the data dir is kept)."
+        } else {
+            "Ctrl-C stops (the temporary data dir is then removed)."
+        };
+        println!("\nweir is still running on this data dir; try in another terminal:\n  weir --data-dir {} put samples/sales.csv --wait\n  weir --data-dir {} jobs\n{after_stop}", loaded.data_dir.display(), loaded.data_dir.display());
         super::shutdown_signal().await;
     }
     shutdown.cancel();

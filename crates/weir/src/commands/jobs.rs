@@ -29,7 +29,10 @@ pub async fn run(global: &Global, args: JobsArgs) -> Result<u8> {
             };
             let jobs = store.list(&JobFilter { status, limit: args.limit }).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&jobs)?);
+                // One compact object per line (NDJSON), newest first: `jq`, `grep`, `head` work.
+                for job in &jobs {
+                    println!("{}", serde_json::to_string(job)?);
+                }
             } else {
                 print!("{}", table(&jobs));
             }

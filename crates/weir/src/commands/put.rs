@@ -13,19 +13,26 @@ use crate::{backend, config};
 
 pub async fn run(global: &Global, args: PutArgs) -> Result<u8> {
     if args.key.is_some() && args.files.len() > 1 {
-        bail!("--key names one object; give one file, or leave --key out to upload each as raw/<file name>");
+        bail!(
+            "--key names one object; give one file, or leave --key out to upload each as <prefix><file name>"
+        );
     }
     let loaded = config::load(global)?;
     let ports = backend::ports(&loaded, None).await?;
     let bucket = args.bucket.clone().unwrap_or_else(|| loaded.config.buckets.input.clone());
     ports.objects.create_bucket(&bucket).await?;
     let mut jobs = Vec::new();
+    let mut without_job = 0;
     for file in &args.files {
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .context("a file to upload needs a name")?;
-        let key = args.key.clone().unwrap_or_else(|| format!("raw/{name}"));
+        let key = match (&args.key, &args.prefix) {
+            (Some(key), _) => key.clone(),
+            (None, Some(prefix)) => format!("{prefix}{name}"),
+            (None, None) => format!("{}{name}", default_prefix(&loaded.config, &bucket, &name)),
+        };
         let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let uploading = || format!("uploading {} to {bucket}/{key}", file.display());
         let (info, job) = if loaded.config.aws.is_some() {
@@ -50,11 +57,19 @@ pub async fn run(global: &Global, args: PutArgs) -> Result<u8> {
                 println!("{}\t{bucket}/{key}\t{} bytes", job.job_id, info.size);
                 jobs.push(job);
             }
-            None => println!("-\t{bucket}/{key}\t{} bytes\t(no pipeline takes this key: no job)", info.size),
+            None => {
+                without_job += 1;
+                println!("-\t{bucket}/{key}\t{} bytes\t(no pipeline takes this key: no job)", info.size)
+            }
         }
     }
     if !args.wait {
         return Ok(0);
+    }
+    if without_job > 0 {
+        eprintln!(
+            "{without_job} file(s) made no job: no pipeline's source (prefix and suffix) takes their key; `weir check` lists the pipelines, --key/--prefix choose the key"
+        );
     }
     let finished = wait_for(ports.jobs.as_ref(), &jobs, Duration::from_secs(args.timeout)).await?;
     let mut all_ok = true;
@@ -63,7 +78,23 @@ pub async fn run(global: &Global, args: PutArgs) -> Result<u8> {
         let error = job.error.as_deref().map(|e| format!("\t{e}")).unwrap_or_default();
         println!("{}\t{}\t{}{error}", job.job_id, job.status, job.source_key);
     }
-    Ok(if all_ok { 0 } else { 1 })
+    Ok(if all_ok && without_job == 0 { 0 } else { 1 })
+}
+
+/// The prefix a file named `name` goes under when neither --key nor --prefix is given: that of
+/// the first pipeline on `bucket` (in the config's order) whose source takes `<prefix><name>`,
+/// else that of the bucket's first pipeline (its job-less upload is then reported), else none.
+fn default_prefix<'c>(config: &'c weir_core::Config, bucket: &str, name: &str) -> &'c str {
+    let on_bucket = || {
+        config
+            .pipelines
+            .iter()
+            .filter(|p| p.source.bucket.as_deref().unwrap_or(&config.buckets.input) == bucket)
+    };
+    on_bucket()
+        .find(|p| p.source.matches(&format!("{}{name}", p.source.prefix)))
+        .or_else(|| on_bucket().next())
+        .map_or("", |p| p.source.prefix.as_str())
 }
 
 /// Polls the job store until every job is terminal, or the timeout passes.
