@@ -7,6 +7,7 @@
 //! one [`client::load`]ed configuration, so an endpoint (moto in the tests) applies to all.
 
 pub mod client;
+pub mod cloudwatch;
 pub mod dynamo;
 mod dynamo_stats;
 pub mod s3;

@@ -1,7 +1,8 @@
 //! `weir setup aws` and `weir worker`: the pipeline on AWS.
 //!
-//! `setup aws` creates or verifies the resources an `[aws]` section names and prints what it
-//! did, so it can run on every deploy. `worker` runs only the receive loop of the embedded
+//! `setup aws` creates or verifies the resources an `[aws]` section names (with the CloudWatch
+//! alarms of the `[alarms]` rules and the dashboard) and prints what it did, so it can run on
+//! every deploy; `--dry-run` prints what it would do. `worker` runs only the receive loop of the embedded
 //! `weir run` — no S3 endpoint, no HTTP API — against SQS, so any number of processes on any
 //! number of machines share one queue; S3 itself sends the events.
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
+use weir_aws::setup::Change;
 use weir_pipeline::Worker;
 
 use crate::cli::{Global, SetupAwsArgs, WorkerArgs};
@@ -18,14 +20,31 @@ pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
     let loaded = config::load(global)?;
     let section = backend::aws_section(&loaded)?;
     let (sdk, endpoint) = backend::aws_sdk(&section, args.endpoint_url.as_deref()).await;
+    if args.dry_run {
+        let items = weir_aws::setup::plan_all(&loaded.config, &section, &sdk, endpoint.as_deref())
+            .await
+            .context("reading the AWS resources")?;
+        for item in &items {
+            println!("{}", item.line(true));
+        }
+        let changes = items.iter().filter(|i| i.change != Change::Exists).count();
+        println!("dry run: {changes} change(s) to make, nothing changed");
+        return Ok(0);
+    }
     let items = weir_aws::setup::ensure_all(&loaded.config, &section, &sdk, endpoint.as_deref())
         .await
         .context("setting up the AWS resources")?;
     for item in &items {
         println!("{item}");
     }
-    let created = items.iter().filter(|i| i.created).count();
-    println!("{created} created, {} already there", items.len() - created);
+    let count = |c: Change| items.iter().filter(|i| i.change == c).count();
+    let created = count(Change::Created);
+    let removed = count(Change::Removed);
+    let mut summary = format!("{created} created, {} already there", items.len() - created - removed);
+    if removed > 0 {
+        summary.push_str(&format!(", {removed} removed"));
+    }
+    println!("{summary}");
     Ok(0)
 }
 
