@@ -3,10 +3,12 @@
 //!
 //! Metrics go to the `weir` namespace under the Prometheus metrics' names without their `weir_`
 //! prefix (`files_total` by `status`, `rows_total` by `result`, `job_duration_seconds`,
-//! `files_received_total`, `notification_deliveries_total` by `result`), each once with the
-//! `pipeline` dimension and once without it (the roll-up the alarms and the dashboard read), and
-//! `error_rate_percent`: 0 or 100 for each finished job, so its `Average` over a period is the
-//! percent of the period's finished jobs that were rejected or failed, as the embedded rule means.
+//! `files_received_total`), each once with the `pipeline` dimension and once without it (the
+//! roll-up the alarms and the dashboard read), and `error_rate_percent`: 0 or 100 for each
+//! finished job, so its `Average` over a period is the percent of the period's finished jobs that
+//! were rejected or failed, as the embedded rule means (see [`crate::metrics`]). On AWS, SNS
+//! delivers the notifications: their deliveries are SNS's own metrics
+//! (`NumberOfNotificationsDelivered`/`Failed`), as queue and DLQ depth are SQS's.
 //!
 //! Each `[alarms]` rule becomes one `PutMetricAlarm` named `<queue>-<rule>` and tagged
 //! [`MANAGED_TAG`] = the queue's name: the queue names the deployment, so two deployments in one
@@ -43,8 +45,6 @@ pub mod names {
     pub const ROWS: &str = "rows_total";
     /// Duration of each finished job. Unit Seconds.
     pub const JOB_DURATION: &str = "job_duration_seconds";
-    /// Notification deliveries, dimension `result` (`delivered`, `failed`). Unit Count.
-    pub const NOTIFICATION_DELIVERIES: &str = "notification_deliveries_total";
     /// 0 or 100 per finished job (100: rejected or failed). Unit Percent.
     pub const ERROR_RATE: &str = "error_rate_percent";
 }
@@ -340,7 +340,15 @@ pub fn dashboard_body(aws: &AwsConfig, alarm_arns: &[String]) -> String {
         metric(
             "Notification deliveries",
             "Sum",
-            by(names::NOTIFICATION_DELIVERIES, "result", &["delivered", "failed"]),
+            serde_json::Value::Array(
+                aws.topics
+                    .values()
+                    .flat_map(|topic| {
+                        [("NumberOfNotificationsDelivered", "delivered"), ("NumberOfNotificationsFailed", "failed")]
+                            .map(|(m, what)| json!(["AWS/SNS", m, "TopicName", topic, {"label": format!("{topic} {what}")}]))
+                    })
+                    .collect(),
+            ),
             0,
             12,
         ),
@@ -457,28 +465,42 @@ mod tests {
         assert_eq!(stale_window(3600.0), 3600);
     }
 
-    /// The SAM template's SQS alarms say what weir's default rules say.
+    /// The SAM template's alarms say what weir's default rules say.
     #[test]
-    fn the_sam_templates_queue_alarms_are_the_default_rules() {
+    fn the_sam_templates_alarms_are_the_default_rules() {
         let template = include_str!("../../../deploy/aws/template.yaml");
         let aws = AwsConfig::default();
-        let specs = alarm_specs(&default_rules(), &aws, None);
-        for spec in specs.iter().filter(|s| matches!(&s.metric, AlarmMetric::Single { namespace, .. } if namespace == "AWS/SQS")) {
+        for spec in alarm_specs(&default_rules(), &aws, None) {
             let start = template
                 .find(&format!("AlarmName: {}\n", spec.name))
                 .unwrap_or_else(|| panic!("the template has no alarm {}", spec.name));
             let block = &template[start..start + template[start..].find("\n\n").unwrap_or(template.len() - start)];
             let rule = &spec.rule;
-            for line in [
+            let mut lines = vec![
                 format!("AlarmDescription: {}", rule.description),
-                "MetricName: ApproximateNumberOfMessagesVisible".to_string(),
-                format!("Statistic: {}", rule.statistic),
-                format!("Period: {}", period_of(rule.period_secs)),
                 format!("EvaluationPeriods: {}", rule.evaluation_periods),
                 format!("Threshold: {}", rule.threshold),
                 format!("ComparisonOperator: {:?}", rule.comparison),
                 "AlarmActions: [!Ref AlertsTopic]".to_string(),
-            ] {
+            ];
+            match &spec.metric {
+                AlarmMetric::Single { namespace, name, .. } => {
+                    lines.push(format!("Namespace: {namespace}"));
+                    lines.push(format!("MetricName: {name}"));
+                    lines.push(format!("Period: {}", period_of(rule.period_secs)));
+                    lines.push(match sdk_statistic(rule.statistic) {
+                        Some(_) => format!("Statistic: {}", rule.statistic),
+                        None => format!("ExtendedStatistic: {}", rule.statistic),
+                    });
+                }
+                AlarmMetric::Stale { window_secs } => {
+                    lines.push(format!("Period: {window_secs}"));
+                    lines.push(format!(
+                        "Expression: IF(FILL(received, 0) > 0 AND FILL(succeeded, 0) == 0, {window_secs}, 0)"
+                    ));
+                }
+            }
+            for line in lines {
                 assert!(block.contains(&line), "{}: the template lacks `{line}`:\n{block}", spec.name);
             }
         }

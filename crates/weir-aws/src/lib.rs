@@ -10,6 +10,7 @@ pub mod client;
 pub mod cloudwatch;
 pub mod dynamo;
 mod dynamo_stats;
+pub mod metrics;
 pub mod s3;
 pub mod sns;
 pub mod sqs;

@@ -152,7 +152,14 @@ fn setup_makes_the_alarms_and_dashboard_once_and_removes_what_the_config_dropped
     let dlq_state = states.iter().find(|s| s["name"] == "dlq-not-empty").expect("dlq rule");
     assert_eq!(dlq_state["state"], "ALARM");
     assert_eq!(dlq_state["reason"], "Threshold Crossed: 1 datapoint [3.0] was >= 1.0");
-    assert!(states.iter().filter(|s| s["name"] != "dlq-not-empty").all(|s| s["state"] == "INSUFFICIENT_DATA"));
+    // moto marks a new alarm OK, unchecked (it never evaluates alarms).
+    assert!(
+        states
+            .iter()
+            .filter(|s| s["name"] != "dlq-not-empty")
+            .all(|s| s["state"] == "OK" && s["reason"] == "Unchecked: Initial alarm creation"),
+        "{states:?}"
+    );
     let table = ok(&weir(&config, &endpoint, &["alarms"]));
     assert!(table.lines().any(|l| l.starts_with("dlq-not-empty") && l.contains("ALARM")), "{table}");
 
@@ -221,4 +228,128 @@ comparison = "GreaterThanThreshold"
     assert!(text.contains("updated  alarm         weir-events-error-rate-strict"), "{text}");
     let strict = alarms(&endpoint);
     assert_eq!(alarm(&strict, "weir-events-error-rate-strict")["Threshold"], 2.0);
+}
+
+/// The Sum (or another statistic) of a metric in moto's CloudWatch over the last hour.
+fn statistic(endpoint: &str, metric: &str, dimensions: &[(&str, &str)], stat: &str) -> Option<f64> {
+    let now = chrono::Utc::now();
+    let start = (now - chrono::Duration::hours(1)).to_rfc3339();
+    let end = (now + chrono::Duration::hours(1)).to_rfc3339();
+    let dims: Vec<String> = dimensions.iter().map(|(n, v)| format!("Name={n},Value={v}")).collect();
+    let mut args = vec![
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "weir",
+        "--metric-name",
+        metric,
+        "--start-time",
+        &start,
+        "--end-time",
+        &end,
+        "--period",
+        "7200",
+        "--statistics",
+        stat,
+    ];
+    if !dims.is_empty() {
+        args.push("--dimensions");
+        args.extend(dims.iter().map(String::as_str));
+    }
+    let out = aws_cli(endpoint, &args);
+    let points = out["Datapoints"].as_array().expect("datapoints");
+    assert!(points.len() <= 1, "one period: {out}");
+    points.first().and_then(|p| p[stat].as_f64())
+}
+
+#[test]
+fn two_workers_send_their_metrics_to_cloudwatch_in_batches() {
+    let (_moto, endpoint) = start_moto();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = std::fs::read_to_string(common::repo().join("deploy/aws/weir.toml")).expect("example");
+    // Sent only at shutdown: the test can count the calls.
+    let text = example.replace("metrics_interval_secs = 60 ", "metrics_interval_secs = 3600 ");
+    assert_ne!(text, example, "the example's metrics interval changed; update this test");
+    let config = dir.path().join("aws.toml");
+    std::fs::write(&config, text).expect("config");
+    ok(&weir(&config, &endpoint, &["setup", "aws"]));
+
+    let workers: Vec<(common::Proc, std::path::PathBuf)> = ["w1", "w2"]
+        .iter()
+        .map(|name| {
+            let log = dir.path().join(format!("{name}.log"));
+            let file = std::fs::File::create(&log).expect("log");
+            let proc = common::Proc::spawn(
+                common::weir()
+                    .arg("--config")
+                    .arg(&config)
+                    .arg("--data-dir")
+                    .arg(dir.path().join(name))
+                    .args(["worker", "--endpoint-url", &endpoint, "--concurrency", "2"])
+                    .env("WEIR_LOG", "weir=info,weir_aws=info")
+                    .envs(AWS_ENV)
+                    .stdout(file.try_clone().expect("log"))
+                    .stderr(file),
+            );
+            (proc, log)
+        })
+        .collect();
+
+    let samples = common::samples();
+    let files = [("sales.csv", "raw/a.csv"), ("sales.csv", "raw/b.csv"), ("sales.csv", "raw/c.csv"), ("bad_schema.csv", "raw/bad.csv")];
+    for (file, key) in files {
+        let dest = format!("s3://example-weir-input/{key}");
+        aws_cli(&endpoint, &["s3", "cp", "--quiet", samples.join(file).to_str().expect("path"), &dest]);
+    }
+    common::until("the four jobs to finish", std::time::Duration::from_secs(90), || {
+        let scan = aws_cli(&endpoint, &["dynamodb", "scan", "--table-name", "weir-jobs"]);
+        let done = scan["Items"]
+            .as_array()?
+            .iter()
+            .filter_map(|i| i["job"]["S"].as_str())
+            .filter_map(|j| serde_json::from_str::<Value>(j).ok())
+            .filter(|j| j["source_key"].as_str().is_some_and(|k| k.starts_with("raw/")))
+            .filter(|j| j["status"] == "succeeded" || j["status"] == "rejected")
+            .count();
+        (done == 4).then_some(())
+    });
+    // No metric before the interval: the workers send at shutdown.
+    assert_eq!(statistic(&endpoint, "files_total", &[("status", "succeeded")], "Sum"), None, "nothing sent yet");
+    let mut sends = 0;
+    for (mut proc, log) in workers {
+        assert!(proc.terminate(std::time::Duration::from_secs(30)).success());
+        let text = std::fs::read_to_string(&log).expect("log");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("metrics sent to CloudWatch")).collect();
+        assert!(lines.len() <= 1, "one send at shutdown at most:\n{text}");
+        assert!(lines.iter().all(|l| l.contains("\"calls\":1")), "one call per send:\n{text}");
+        sends += lines.len();
+    }
+    assert!(sends >= 1, "some worker sent metrics");
+
+    // moto answers with every series whose dimensions include the asked ones (CloudWatch: the
+    // series with exactly those), so a roll-up is what moto gives less the pipeline's series.
+    let sum = |metric: &str, dims: &[(&str, &str)]| statistic(&endpoint, metric, dims, "Sum").unwrap_or(0.0);
+    let rollup = |metric: &str, dim: &[(&str, &str)]| {
+        let with_pipeline: Vec<(&str, &str)> = [("pipeline", "sales")].into_iter().chain(dim.iter().copied()).collect();
+        (sum(metric, dim) - sum(metric, &with_pipeline), sum(metric, &with_pipeline))
+    };
+    assert_eq!(rollup("files_total", &[("status", "succeeded")]), (3.0, 3.0));
+    assert_eq!(rollup("files_total", &[("status", "rejected")]), (1.0, 1.0));
+    assert_eq!(rollup("files_received_total", &[]), (4.0, 4.0));
+    assert_eq!(rollup("rows_total", &[("result", "valid")]), (24.0, 24.0));
+    assert_eq!(rollup("rows_total", &[("result", "invalid")]), (0.0, 0.0));
+    let sales = [("pipeline", "sales")];
+    assert_eq!(statistic(&endpoint, "error_rate_percent", &sales, "Average"), Some(25.0));
+    assert_eq!(statistic(&endpoint, "job_duration_seconds", &sales, "SampleCount"), Some(4.0));
+    assert_eq!(statistic(&endpoint, "job_duration_seconds", &[], "SampleCount"), Some(8.0), "and the roll-up's 4");
+
+    let listed = aws_cli(&endpoint, &["cloudwatch", "list-metrics", "--namespace", "weir"]);
+    let metrics = listed["Metrics"].as_array().expect("metrics");
+    for name in ["files_total", "files_received_total", "rows_total", "job_duration_seconds", "error_rate_percent"] {
+        assert!(
+            metrics.iter().any(|m| m["MetricName"] == name
+                && m["Dimensions"].as_array().is_some_and(|d| d.iter().any(|d| d["Name"] == "pipeline"))),
+            "{name} with the pipeline dimension: {listed}"
+        );
+    }
 }

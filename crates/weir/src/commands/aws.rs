@@ -4,7 +4,8 @@
 //! alarms of the `[alarms]` rules and the dashboard) and prints what it did, so it can run on
 //! every deploy; `--dry-run` prints what it would do. `worker` runs only the receive loop of the embedded
 //! `weir run` — no S3 endpoint, no HTTP API — against SQS, so any number of processes on any
-//! number of machines share one queue; S3 itself sends the events.
+//! number of machines share one queue; S3 itself sends the events. Its metrics go to
+//! CloudWatch in one batched call per `aws.metrics_interval_secs`, and once more at shutdown.
 
 use std::time::Duration;
 
@@ -50,11 +51,13 @@ pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
 
 pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
     let loaded = config::load(global)?;
-    backend::aws_section(&loaded)?;
-    let engine = backend::engine(&loaded, args.endpoint_url.as_deref()).await?;
+    let section = backend::aws_section(&loaded)?;
+    // Metrics: counted as jobs run, sent to CloudWatch in batches by a task of their own.
+    let (sdk, _) = backend::aws_sdk(&section, args.endpoint_url.as_deref()).await;
+    let metrics = weir_aws::metrics::CloudWatchMetrics::new(&sdk);
+    let engine = backend::worker_engine(&loaded, args.endpoint_url.as_deref(), metrics.clone()).await?;
     let config = engine.config();
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
-    let section = backend::aws_section(&loaded)?;
     tracing::info!(
         config = %loaded.source, concurrency, queue = %section.queue, region = %section.region,
         "weir worker is running (Ctrl-C stops)"
@@ -74,7 +77,15 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
         tracing::info!("shutdown requested");
         trigger.cancel();
     });
+    let stopped = CancellationToken::new();
+    let sender = tokio::spawn(metrics.run(
+        Duration::from_secs(section.metrics_interval_secs),
+        stopped.clone().cancelled_owned(),
+    ));
     worker.run(shutdown).await;
+    // The last metrics, the jobs that finished during the shutdown included.
+    stopped.cancel();
+    let _ = sender.await;
     tracing::info!("stopped");
     Ok(0)
 }
