@@ -254,7 +254,10 @@ pub async fn alarms_with_prefix(client: &Client, prefix: &str) -> Result<Vec<Met
 }
 
 /// The alarms setup made for the deployment of `aws.queue` (by their tag), by name.
-pub async fn managed_alarms(client: &Client, aws: &AwsConfig) -> Result<BTreeMap<String, MetricAlarm>, PortError> {
+pub async fn managed_alarms(
+    client: &Client,
+    aws: &AwsConfig,
+) -> Result<BTreeMap<String, MetricAlarm>, PortError> {
     let mut out = BTreeMap::new();
     for alarm in alarms_with_prefix(client, &format!("{}-", aws.queue)).await? {
         let (Some(name), Some(arn)) = (alarm.alarm_name(), alarm.alarm_arn()) else { continue };
@@ -264,7 +267,8 @@ pub async fn managed_alarms(client: &Client, aws: &AwsConfig) -> Result<BTreeMap
             .send()
             .await
             .map_err(|e| port_error(&format!("reading the tags of alarm {name}"), e))?;
-        let ours = tags.tags().iter().any(|t| t.key() == Some(MANAGED_TAG) && t.value() == Some(aws.queue.as_str()));
+        let ours =
+            tags.tags().iter().any(|t| t.key() == Some(MANAGED_TAG) && t.value() == Some(aws.queue.as_str()));
         if ours {
             out.insert(name.to_string(), alarm);
         }
@@ -425,7 +429,13 @@ pub async fn alarm_states(
                     format!("no CloudWatch alarm {name} (run `weir setup aws`)"),
                 ),
             };
-            AlarmReading { rule: rule.name.clone(), alarm: name, description: rule.description.clone(), state, reason }
+            AlarmReading {
+                rule: rule.name.clone(),
+                alarm: name,
+                description: rule.description.clone(),
+                state,
+                reason,
+            }
         })
         .collect())
 }
@@ -474,7 +484,8 @@ mod tests {
             let start = template
                 .find(&format!("AlarmName: {}\n", spec.name))
                 .unwrap_or_else(|| panic!("the template has no alarm {}", spec.name));
-            let block = &template[start..start + template[start..].find("\n\n").unwrap_or(template.len() - start)];
+            let block =
+                &template[start..start + template[start..].find("\n\n").unwrap_or(template.len() - start)];
             let rule = &spec.rule;
             let mut lines = vec![
                 format!("AlarmDescription: {}", rule.description),
@@ -512,11 +523,22 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_str(&dashboard_body(&aws, &["arn:aws:cloudwatch:us-east-1:1:alarm:x".into()]))
                 .expect("JSON");
-        let titles: Vec<&str> =
-            body["widgets"].as_array().expect("widgets").iter().filter_map(|w| w["properties"]["title"].as_str()).collect();
+        let titles: Vec<&str> = body["widgets"]
+            .as_array()
+            .expect("widgets")
+            .iter()
+            .filter_map(|w| w["properties"]["title"].as_str())
+            .collect();
         assert_eq!(
             titles,
-            ["Files by status", "Rows", "Job duration (s)", "Queue and DLQ depth", "Notification deliveries", "Alarms"]
+            [
+                "Files by status",
+                "Rows",
+                "Job duration (s)",
+                "Queue and DLQ depth",
+                "Notification deliveries",
+                "Alarms"
+            ]
         );
     }
 }

@@ -69,7 +69,13 @@ struct Pending {
 }
 
 impl Pending {
-    fn count(&mut self, name: &'static str, pipeline: Option<&str>, dim: Option<(&'static str, &'static str)>, n: f64) {
+    fn count(
+        &mut self,
+        name: &'static str,
+        pipeline: Option<&str>,
+        dim: Option<(&'static str, &'static str)>,
+        n: f64,
+    ) {
         for p in [pipeline.map(str::to_string), None].into_iter().collect::<std::collections::BTreeSet<_>>() {
             *self.counts.entry((name, p, dim)).or_default() += n;
         }
@@ -184,7 +190,9 @@ impl CloudWatchMetrics {
             match self.flush().await {
                 Ok((0, _)) => {}
                 Ok((datums, calls)) => tracing::info!(datums, calls, "metrics sent to CloudWatch"),
-                Err(e) => tracing::warn!(error = %e, "could not send metrics to CloudWatch; this interval's are dropped"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not send metrics to CloudWatch; this interval's are dropped")
+                }
             }
             if last {
                 return;
@@ -269,10 +277,8 @@ pub fn emf_document(
     if pipeline.is_some() {
         dimension_sets.push(rollup);
     }
-    let definitions: Vec<Value> = metrics
-        .iter()
-        .map(|(name, _)| json!({"Name": name, "Unit": unit(name).as_str()}))
-        .collect();
+    let definitions: Vec<Value> =
+        metrics.iter().map(|(name, _)| json!({"Name": name, "Unit": unit(name).as_str()})).collect();
     for (name, value) in metrics {
         members.insert((*name).into(), value.clone());
     }
@@ -293,10 +299,20 @@ impl JobMetrics for EmfMetrics {
     fn finished(&self, job: &Job) {
         let now = chrono::Utc::now().timestamp_millis();
         let pipeline = job.pipeline.as_deref();
-        self.write(&emf_document(pipeline, Some(("status", job.status.as_str())), &[(names::FILES, json!(1))], now));
+        self.write(&emf_document(
+            pipeline,
+            Some(("status", job.status.as_str())),
+            &[(names::FILES, json!(1))],
+            now,
+        ));
         if job.valid_rows > 0 || job.invalid_rows > 0 {
             for (result, n) in [("valid", job.valid_rows), ("invalid", job.invalid_rows)] {
-                self.write(&emf_document(pipeline, Some(("result", result)), &[(names::ROWS, json!(n))], now));
+                self.write(&emf_document(
+                    pipeline,
+                    Some(("result", result)),
+                    &[(names::ROWS, json!(n))],
+                    now,
+                ));
             }
         }
         if did_work(job) {
@@ -314,6 +330,43 @@ impl JobMetrics for EmfMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CloudWatch out of reach: recording never waits or fails, a send fails and drops its
+    /// data (memory stays bounded), and the sender still stops when asked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_cloudwatch_costs_the_jobs_nothing() {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let sdk = crate::client::loader(&crate::AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+        })
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("k", "s", None, None, "test"))
+        .load()
+        .await;
+        let metrics = CloudWatchMetrics::new(&sdk);
+        let mut job = Job::queued("in", "raw/a.csv", "etag", 10, Some("sales"));
+        job.finish(JobStatus::Succeeded, None);
+        let started = std::time::Instant::now();
+        for _ in 0..10_000 {
+            metrics.received(&job);
+            metrics.finished(&job);
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "recording is in memory only");
+        assert!(metrics.flush().await.is_err(), "nothing listens there");
+        assert_eq!(
+            metrics.flush().await.expect("nothing left to send"),
+            (0, 0),
+            "the failed send's data is dropped"
+        );
+        metrics.finished(&job);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let sender = tokio::spawn(metrics.clone().run(Duration::from_secs(3600), async {
+            let _ = stop_rx.await;
+        }));
+        stop_tx.send(()).expect("sender running");
+        tokio::time::timeout(Duration::from_secs(60), sender).await.expect("stops").expect("no panic");
+    }
 
     #[test]
     fn durations_keep_three_significant_digits() {

@@ -272,7 +272,12 @@ async fn run(
         let detail = format!("ObjectCreated:* → {} ({})", aws.queue, described.join(", "));
         let (Some(queue_arn), false) = (&queue_arn, missing_buckets.contains(&bucket)) else {
             // Dry run, and the queue or the bucket is still to be made.
-            items.push(SetupItem { kind: "notification", name: bucket.clone(), change: Change::Created, detail });
+            items.push(SetupItem {
+                kind: "notification",
+                name: bucket.clone(),
+                change: Change::Created,
+                detail,
+            });
             continue;
         };
         let existing = match s3.sdk().get_bucket_notification_configuration().bucket(&bucket).send().await {
@@ -341,7 +346,12 @@ async fn run(
         if let Some(arn) = arn {
             topic_arns.insert(topic.clone(), arn);
         }
-        items.push(SetupItem { kind: "topic", name: name.clone(), change: change(created), detail: String::new() });
+        items.push(SetupItem {
+            kind: "topic",
+            name: name.clone(),
+            change: change(created),
+            detail: String::new(),
+        });
     }
 
     // Tables.
@@ -385,8 +395,14 @@ async fn run(
     // Alarms from the `[alarms]` rules, and the dashboard.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
     items.extend(
-        ensure_alarms_and_dashboard(&cloudwatch, config, aws, topic_arns.get("alerts").map(String::as_str), dry_run)
-            .await?,
+        ensure_alarms_and_dashboard(
+            &cloudwatch,
+            config,
+            aws,
+            topic_arns.get("alerts").map(String::as_str),
+            dry_run,
+        )
+        .await?,
     );
     Ok(items)
 }
@@ -495,7 +511,6 @@ fn same_json(a: &str, b: &str) -> bool {
         _ => false,
     }
 }
-
 
 /// The S3 lifecycle rule of a `[[retention.rule]]` (its id names the bucket's rule number and
 /// prefix, so running setup again writes the same rules).

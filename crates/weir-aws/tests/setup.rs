@@ -34,7 +34,11 @@ async fn setup_creates_everything_then_finds_it_and_s3_notifies_the_queue() {
 
     let first = ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup");
     let printed: Vec<String> = first.iter().map(ToString::to_string).collect();
-    assert!(first.iter().all(|i| i.created()), "a fresh account: everything created:\n{}", printed.join("\n"));
+    assert!(
+        first.iter().all(|i| i.created()),
+        "a fresh account: everything created:\n{}",
+        printed.join("\n")
+    );
     let kinds: Vec<&str> = first.iter().map(|i| i.kind).collect();
     assert_eq!(
         kinds,

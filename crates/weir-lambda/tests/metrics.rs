@@ -32,11 +32,33 @@ impl Write for Captured {
 
 /// CloudWatch's units (`StandardUnit`).
 const UNITS: [&str; 27] = [
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
-    "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
-    "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second",
-    "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second",
-    "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 ];
 
 /// Checks one document against the EMF specification; panics saying what is wrong.
@@ -56,7 +78,10 @@ fn validate_emf(doc: &Value, now_ms: i64) {
             assert!(set.len() <= 30, "{doc}");
             for key in set {
                 let key = key.as_str().unwrap_or_else(|| panic!("dimension names are strings: {doc}"));
-                assert!(root.get(key).is_some_and(Value::is_string), "dimension {key} is a string member: {doc}");
+                assert!(
+                    root.get(key).is_some_and(Value::is_string),
+                    "dimension {key} is a string member: {doc}"
+                );
             }
         }
         let metrics = d["Metrics"].as_array().unwrap_or_else(|| panic!("Metrics: {doc}"));
@@ -114,8 +139,9 @@ async fn the_handler_writes_valid_embedded_metric_format_lines() {
     let mut records = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     // The two object events (and S3's test event).
-    while records.iter().filter(|r: &&Value| r["body"].as_str().is_some_and(|b| b.contains("raw/"))).count() < 2 {
-        assert!(Instant::now() < deadline, "the events did not arrive");
+    let object_event = |r: &&Value| r["body"].as_str().is_some_and(|b| b.contains("ObjectCreated"));
+    while records.iter().filter(object_event).count() < 2 {
+        assert!(Instant::now() < deadline, "the two object events did not arrive: {records:?}");
         let out = sqs
             .receive_message()
             .queue_url(&url)
@@ -155,10 +181,7 @@ async fn the_handler_writes_valid_embedded_metric_format_lines() {
     }
     // What the lines add up to, per metric and dimension value.
     let total = |metric: &str, dim: Option<(&str, &str)>| -> f64 {
-        docs.iter()
-            .filter(|d| dim.is_none_or(|(k, v)| d[k] == v))
-            .filter_map(|d| d[metric].as_f64())
-            .sum()
+        docs.iter().filter(|d| dim.is_none_or(|(k, v)| d[k] == v)).filter_map(|d| d[metric].as_f64()).sum()
     };
     assert_eq!(total("files_received_total", None), 2.0);
     assert_eq!(total("files_total", Some(("status", "succeeded"))), 1.0);

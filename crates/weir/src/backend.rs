@@ -73,7 +73,8 @@ pub async fn worker_engine(
     metrics: Arc<dyn weir_ports::JobMetrics>,
 ) -> Result<Arc<Engine>> {
     let ports = ports(loaded, endpoint_flag).await?;
-    let engine = Engine::new(loaded.config.clone(), ports, loaded.data_dir.join(".tmp"))?.with_metrics(metrics);
+    let engine =
+        Engine::new(loaded.config.clone(), ports, loaded.data_dir.join(".tmp"))?.with_metrics(metrics);
     Ok(Arc::new(engine))
 }
 

@@ -124,7 +124,14 @@ fn setup_makes_the_alarms_and_dashboard_once_and_removes_what_the_config_dropped
     let titles: Vec<&str> = widgets.iter().filter_map(|w| w["properties"]["title"].as_str()).collect();
     assert_eq!(
         titles,
-        ["Files by status", "Rows", "Job duration (s)", "Queue and DLQ depth", "Notification deliveries", "Alarms"]
+        [
+            "Files by status",
+            "Rows",
+            "Job duration (s)",
+            "Queue and DLQ depth",
+            "Notification deliveries",
+            "Alarms"
+        ]
     );
     let arns: Vec<&str> = all.iter().filter_map(|a| a["AlarmArn"].as_str()).collect();
     let shown = widgets[5]["properties"]["alarms"].as_array().expect("alarm widget");
@@ -296,7 +303,12 @@ fn two_workers_send_their_metrics_to_cloudwatch_in_batches() {
         .collect();
 
     let samples = common::samples();
-    let files = [("sales.csv", "raw/a.csv"), ("sales.csv", "raw/b.csv"), ("sales.csv", "raw/c.csv"), ("bad_schema.csv", "raw/bad.csv")];
+    let files = [
+        ("sales.csv", "raw/a.csv"),
+        ("sales.csv", "raw/b.csv"),
+        ("sales.csv", "raw/c.csv"),
+        ("bad_schema.csv", "raw/bad.csv"),
+    ];
     for (file, key) in files {
         let dest = format!("s3://example-weir-input/{key}");
         aws_cli(&endpoint, &["s3", "cp", "--quiet", samples.join(file).to_str().expect("path"), &dest]);
@@ -314,7 +326,11 @@ fn two_workers_send_their_metrics_to_cloudwatch_in_batches() {
         (done == 4).then_some(())
     });
     // No metric before the interval: the workers send at shutdown.
-    assert_eq!(statistic(&endpoint, "files_total", &[("status", "succeeded")], "Sum"), None, "nothing sent yet");
+    assert_eq!(
+        statistic(&endpoint, "files_total", &[("status", "succeeded")], "Sum"),
+        None,
+        "nothing sent yet"
+    );
     let mut sends = 0;
     for (mut proc, log) in workers {
         assert!(proc.terminate(std::time::Duration::from_secs(30)).success());
@@ -330,7 +346,8 @@ fn two_workers_send_their_metrics_to_cloudwatch_in_batches() {
     // series with exactly those), so a roll-up is what moto gives less the pipeline's series.
     let sum = |metric: &str, dims: &[(&str, &str)]| statistic(&endpoint, metric, dims, "Sum").unwrap_or(0.0);
     let rollup = |metric: &str, dim: &[(&str, &str)]| {
-        let with_pipeline: Vec<(&str, &str)> = [("pipeline", "sales")].into_iter().chain(dim.iter().copied()).collect();
+        let with_pipeline: Vec<(&str, &str)> =
+            [("pipeline", "sales")].into_iter().chain(dim.iter().copied()).collect();
         (sum(metric, dim) - sum(metric, &with_pipeline), sum(metric, &with_pipeline))
     };
     assert_eq!(rollup("files_total", &[("status", "succeeded")]), (3.0, 3.0));
@@ -341,11 +358,17 @@ fn two_workers_send_their_metrics_to_cloudwatch_in_batches() {
     let sales = [("pipeline", "sales")];
     assert_eq!(statistic(&endpoint, "error_rate_percent", &sales, "Average"), Some(25.0));
     assert_eq!(statistic(&endpoint, "job_duration_seconds", &sales, "SampleCount"), Some(4.0));
-    assert_eq!(statistic(&endpoint, "job_duration_seconds", &[], "SampleCount"), Some(8.0), "and the roll-up's 4");
+    assert_eq!(
+        statistic(&endpoint, "job_duration_seconds", &[], "SampleCount"),
+        Some(8.0),
+        "and the roll-up's 4"
+    );
 
     let listed = aws_cli(&endpoint, &["cloudwatch", "list-metrics", "--namespace", "weir"]);
     let metrics = listed["Metrics"].as_array().expect("metrics");
-    for name in ["files_total", "files_received_total", "rows_total", "job_duration_seconds", "error_rate_percent"] {
+    for name in
+        ["files_total", "files_received_total", "rows_total", "job_duration_seconds", "error_rate_percent"]
+    {
         assert!(
             metrics.iter().any(|m| m["MetricName"] == name
                 && m["Dimensions"].as_array().is_some_and(|d| d.iter().any(|d| d["Name"] == "pipeline"))),

@@ -18,7 +18,12 @@ pub async fn run(global: &Global, args: AlarmsArgs) -> Result<u8> {
             .context("reading the alarms from CloudWatch")?;
         let states: Vec<AlarmStatus> = readings
             .into_iter()
-            .map(|r| AlarmStatus { name: r.rule, description: r.description, state: r.state, reason: r.reason })
+            .map(|r| AlarmStatus {
+                name: r.rule,
+                description: r.description,
+                state: r.state,
+                reason: r.reason,
+            })
             .collect();
         return print(&states, args.json);
     }

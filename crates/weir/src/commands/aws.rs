@@ -78,10 +78,9 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
         trigger.cancel();
     });
     let stopped = CancellationToken::new();
-    let sender = tokio::spawn(metrics.run(
-        Duration::from_secs(section.metrics_interval_secs),
-        stopped.clone().cancelled_owned(),
-    ));
+    let sender = tokio::spawn(
+        metrics.run(Duration::from_secs(section.metrics_interval_secs), stopped.clone().cancelled_owned()),
+    );
     worker.run(shutdown).await;
     // The last metrics, the jobs that finished during the shutdown included.
     stopped.cancel();
