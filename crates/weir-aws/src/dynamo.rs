@@ -156,11 +156,7 @@ pub async fn ensure_tables(
 ) -> Result<Vec<(String, bool)>, PortError> {
     let mut out = Vec::new();
     for (name, gsi) in std::iter::once((jobs, true)).chain(records.map(|r| (r, false))) {
-        let exists = match client.describe_table().table_name(name).send().await {
-            Ok(_) => true,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => false,
-            Err(e) => return Err(port_error(&format!("describing table {name}"), e)),
-        };
+        let exists = table_exists(client, name).await?;
         if !exists {
             let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
             let attr = |n: &str| {
@@ -211,20 +207,34 @@ pub async fn ensure_tables(
     Ok(out)
 }
 
-/// Turns on the table's TTL on [`TTL_ATTRIBUTE`] unless it is on; returns whether it turned it on.
-pub async fn ensure_ttl(client: &Client, table: &str) -> Result<bool, PortError> {
-    use aws_sdk_dynamodb::types::{TimeToLiveSpecification, TimeToLiveStatus};
+/// Whether the table exists.
+pub async fn table_exists(client: &Client, name: &str) -> Result<bool, PortError> {
+    match client.describe_table().table_name(name).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
+        Err(e) => Err(port_error(&format!("describing table {name}"), e)),
+    }
+}
+
+/// Whether the table's TTL is on, on [`TTL_ATTRIBUTE`].
+pub async fn ttl_enabled(client: &Client, table: &str) -> Result<bool, PortError> {
+    use aws_sdk_dynamodb::types::TimeToLiveStatus;
     let current = client
         .describe_time_to_live()
         .table_name(table)
         .send()
         .await
         .map_err(|e| port_error(&format!("reading the TTL of {table}"), e))?;
-    let on = current.time_to_live_description().is_some_and(|d| {
+    Ok(current.time_to_live_description().is_some_and(|d| {
         d.attribute_name() == Some(TTL_ATTRIBUTE)
             && matches!(d.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
-    });
-    if on {
+    }))
+}
+
+/// Turns on the table's TTL on [`TTL_ATTRIBUTE`] unless it is on; returns whether it turned it on.
+pub async fn ensure_ttl(client: &Client, table: &str) -> Result<bool, PortError> {
+    use aws_sdk_dynamodb::types::TimeToLiveSpecification;
+    if ttl_enabled(client, table).await? {
         return Ok(false);
     }
     client

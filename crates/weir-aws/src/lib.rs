@@ -7,8 +7,10 @@
 //! one [`client::load`]ed configuration, so an endpoint (moto in the tests) applies to all.
 
 pub mod client;
+pub mod cloudwatch;
 pub mod dynamo;
 mod dynamo_stats;
+pub mod metrics;
 pub mod s3;
 pub mod sns;
 pub mod sqs;

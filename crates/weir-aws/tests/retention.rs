@@ -57,10 +57,10 @@ async fn setup_writes_lifecycle_rules_and_ttl_and_done_jobs_carry_their_expiry()
     let aws = config.aws.clone().expect("set above");
     let first = ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup");
     let ttl_item = first.iter().find(|i| i.kind == "table ttl").expect("a TTL step");
-    assert!(ttl_item.created, "{ttl_item}");
+    assert!(ttl_item.created(), "{ttl_item}");
     let second = ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup again");
     assert!(
-        second.iter().all(|i| !i.created),
+        second.iter().all(|i| !i.created()),
         "{:?}",
         second.iter().map(ToString::to_string).collect::<Vec<_>>()
     );

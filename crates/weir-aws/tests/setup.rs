@@ -34,7 +34,11 @@ async fn setup_creates_everything_then_finds_it_and_s3_notifies_the_queue() {
 
     let first = ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup");
     let printed: Vec<String> = first.iter().map(ToString::to_string).collect();
-    assert!(first.iter().all(|i| i.created), "a fresh account: everything created:\n{}", printed.join("\n"));
+    assert!(
+        first.iter().all(|i| i.created()),
+        "a fresh account: everything created:\n{}",
+        printed.join("\n")
+    );
     let kinds: Vec<&str> = first.iter().map(|i| i.kind).collect();
     assert_eq!(
         kinds,
@@ -49,12 +53,18 @@ async fn setup_creates_everything_then_finds_it_and_s3_notifies_the_queue() {
             "topic",
             "topic",
             "table",
-            "table"
+            "table",
+            "alarm",
+            "alarm",
+            "alarm",
+            "alarm",
+            "alarm",
+            "dashboard"
         ]
     );
     let second = ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup again");
     let printed: Vec<String> = second.iter().map(ToString::to_string).collect();
-    assert!(second.iter().all(|i| !i.created), "the second run finds everything:\n{}", printed.join("\n"));
+    assert!(second.iter().all(|i| !i.created()), "the second run finds everything:\n{}", printed.join("\n"));
     assert_eq!(second.len(), first.len());
 
     // What other clients see.

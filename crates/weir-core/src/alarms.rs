@@ -165,7 +165,8 @@ impl Comparison {
         }
     }
 
-    fn symbol(self) -> &'static str {
+    /// `>=`, `>`, `<`, `<=`.
+    pub fn symbol(self) -> &'static str {
         match self {
             Comparison::GreaterThanOrEqualToThreshold => ">=",
             Comparison::GreaterThanThreshold => ">",

@@ -32,6 +32,9 @@ pub struct AwsConfig {
     pub records_table: Option<String>,
     /// weir topic (`success`, `alerts`, ...) → SNS topic name.
     pub topics: BTreeMap<String, String>,
+    /// How often `weir worker` sends its metrics to CloudWatch (one batched `PutMetricData`
+    /// per interval, and one at shutdown).
+    pub metrics_interval_secs: u64,
 }
 
 impl Default for AwsConfig {
@@ -48,6 +51,7 @@ impl Default for AwsConfig {
                 ("success".to_string(), "weir-success".to_string()),
                 ("alerts".to_string(), "weir-alerts".to_string()),
             ]),
+            metrics_interval_secs: 60,
         }
     }
 }
@@ -69,6 +73,9 @@ impl AwsConfig {
                     format!("{name:?} is not an SQS queue name (1-80 of A-Z a-z 0-9 - _)"),
                 ));
             }
+        }
+        if !(1..=86_400).contains(&self.metrics_interval_secs) {
+            problems.push(Problem::new("aws.metrics_interval_secs", "must be between 1 and 86400"));
         }
         if self.queue == self.dlq {
             problems.push(Problem::new("aws.dlq", "must differ from aws.queue"));

@@ -14,7 +14,7 @@ use weir_core::event::{QueueEvent, S3EventRecord};
 use weir_core::job::sequencer_order;
 use weir_core::keys::validate_key;
 use weir_core::{Backoff, Config, ErrorClass, Job, JobId, JobStatus, PipelineConfig, Summary};
-use weir_ports::{Begin, Message, Metadata, PortError};
+use weir_ports::{Begin, JobMetrics, Message, Metadata, PortError};
 use weir_process::Plan;
 use weir_workflow::{MappedResolver, Outcome, RunOptions, StateMachine};
 
@@ -64,6 +64,8 @@ pub struct Engine {
     owner: String,
     /// Runs in progress by run name, so a shutdown can give their leases up.
     runs: Mutex<HashMap<String, Job>>,
+    /// Told of each file taken in and each job finished (CloudWatch on AWS); none embedded.
+    metrics: Option<Arc<dyn JobMetrics>>,
 }
 
 /// How long a message whose key another run holds waits for it, at most, before it is put back
@@ -109,7 +111,25 @@ impl Engine {
             );
         }
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Ok(Engine { config, ports, pipelines, owner, runs: Mutex::default() })
+        Ok(Engine { config, ports, pipelines, owner, runs: Mutex::default(), metrics: None })
+    }
+
+    /// Reports each file taken in and each finished job to `metrics` as well.
+    pub fn with_metrics(mut self, metrics: Arc<dyn JobMetrics>) -> Engine {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Logs a finished job and reports it to the metrics (with its receipt, for a job that
+    /// never started: refused, skipped or a duplicate upload).
+    fn finished(&self, job: &Job, started: bool) {
+        log_finished(job);
+        if let Some(m) = &self.metrics {
+            if !started {
+                m.received(job);
+            }
+            m.finished(job);
+        }
     }
 
     /// How long a received message stays hidden, and a job lease lasts, between heartbeats.
@@ -217,6 +237,9 @@ impl Engine {
             Err(disposition) => return disposition,
         };
         tracing::info!(job_id = %job.job_id, key = %job.source_key, attempt = job.attempts, "job started");
+        if let (Some(m), 1) = (&self.metrics, job.attempts) {
+            m.received(&job);
+        }
         self.runs.lock().unwrap().insert(run.clone(), job.clone());
         let heartbeat = self.heartbeat(message, &job, &run);
         let disposition = tokio::select! {
@@ -277,7 +300,7 @@ impl Engine {
         job.finish(status, Some(why));
         match self.ports.jobs.save(&job).await {
             Ok(()) => {
-                log_finished(&job);
+                self.finished(&job, false);
                 Disposition::Delete
             }
             Err(e) => self.retry_later(message, &format!("recording the job's outcome: {e}")),
@@ -334,7 +357,7 @@ impl Engine {
         record.finish(JobStatus::Skipped, Some(why));
         match self.ports.jobs.create(&record).await {
             Ok(_) => {
-                log_finished(&record);
+                self.finished(&record, false);
                 Disposition::Delete
             }
             Err(e) => self.retry_later(message, &format!("recording a duplicate upload: {e}")),
@@ -454,7 +477,7 @@ impl Engine {
                     ));
                     self.notify_failed(&job, run, true).await;
                     match self.ports.jobs.finish_run(&job, run).await {
-                        Ok(()) => log_finished(&job),
+                        Ok(()) => self.finished(&job, true),
                         Err(e) => {
                             tracing::error!(job_id = %job.job_id, error = %e, "could not record the failed job")
                         }
@@ -490,7 +513,7 @@ impl Engine {
         }
         match self.ports.jobs.finish_run(&job, run).await {
             Ok(()) => {
-                log_finished(&job);
+                self.finished(&job, true);
                 Disposition::Delete
             }
             Err(PortError::Conflict(why)) => {

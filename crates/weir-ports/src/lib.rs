@@ -12,6 +12,7 @@ pub mod error;
 pub mod jobs;
 #[cfg(feature = "memory")]
 pub mod memory;
+pub mod metrics;
 pub mod notify;
 pub mod objects;
 pub mod queue;
@@ -23,6 +24,7 @@ pub use error::PortError;
 pub use jobs::{
     plan_begin, Begin, BeginPlan, ExpiredJobs, JobFilter, JobPage, JobStore, Lease, ScheduleMark, SourceKey,
 };
+pub use metrics::JobMetrics;
 pub use notify::{DeliveryStats, Notification, Notifier};
 pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PutBody, PutItem};
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};

@@ -66,6 +66,18 @@ pub async fn engine(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Arc<
     Ok(Arc::new(engine))
 }
 
+/// The engine of `weir worker`: on AWS, reporting its files and jobs to `metrics`.
+pub async fn worker_engine(
+    loaded: &Loaded,
+    endpoint_flag: Option<&str>,
+    metrics: Arc<dyn weir_ports::JobMetrics>,
+) -> Result<Arc<Engine>> {
+    let ports = ports(loaded, endpoint_flag).await?;
+    let engine =
+        Engine::new(loaded.config.clone(), ports, loaded.data_dir.join(".tmp"))?.with_metrics(metrics);
+    Ok(Arc::new(engine))
+}
+
 /// The job store alone, for commands that only read jobs: embedded, the SQLite file without
 /// the rest of the data dir (which must exist already).
 pub async fn job_store(loaded: &Loaded) -> Result<Arc<dyn JobStore>> {

@@ -140,6 +140,9 @@ pub struct SetupAwsArgs {
     /// Another endpoint for every AWS service (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
     #[arg(long)]
     pub endpoint_url: Option<String>,
+    /// Print what would be created, updated or removed, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +160,9 @@ pub struct AlarmsArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Another endpoint for every AWS service, with [aws] in the config (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

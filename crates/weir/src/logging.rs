@@ -20,7 +20,7 @@ const SECRET_BEARING: &[&str] = &["s3s"];
 
 pub fn init(verbose: u8) {
     let default = match verbose {
-        0 => "weir=info,weir_pipeline=info,weir_backends=info,weir_server=info",
+        0 => "weir=info,weir_pipeline=info,weir_backends=info,weir_server=info,weir_aws=warn",
         1 => "debug",
         _ => "trace",
     };

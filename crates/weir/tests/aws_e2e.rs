@@ -228,10 +228,10 @@ fn the_pipeline_runs_on_aws_services_with_two_workers() {
     let first = env.weir(&["setup", "aws", "--endpoint-url", &endpoint]);
     let text = String::from_utf8_lossy(&first.stdout);
     assert!(first.status.success(), "setup: {}{}", text, String::from_utf8_lossy(&first.stderr));
-    assert!(text.contains("12 created, 0 already there"), "{text}");
+    assert!(text.contains("18 created, 0 already there"), "{text}");
     let second = env.weir(&["setup", "aws", "--endpoint-url", &endpoint]);
     let text = String::from_utf8_lossy(&second.stdout);
-    assert!(second.status.success() && text.contains("0 created, 12 already there"), "{text}");
+    assert!(second.status.success() && text.contains("0 created, 18 already there"), "{text}");
 
     // Someone listens on both topics through SQS subscriptions.
     for topic in ["weir-success", "weir-alerts"] {

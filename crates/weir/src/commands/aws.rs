@@ -1,14 +1,17 @@
 //! `weir setup aws` and `weir worker`: the pipeline on AWS.
 //!
-//! `setup aws` creates or verifies the resources an `[aws]` section names and prints what it
-//! did, so it can run on every deploy. `worker` runs only the receive loop of the embedded
+//! `setup aws` creates or verifies the resources an `[aws]` section names (with the CloudWatch
+//! alarms of the `[alarms]` rules and the dashboard) and prints what it did, so it can run on
+//! every deploy; `--dry-run` prints what it would do. `worker` runs only the receive loop of the embedded
 //! `weir run` — no S3 endpoint, no HTTP API — against SQS, so any number of processes on any
-//! number of machines share one queue; S3 itself sends the events.
+//! number of machines share one queue; S3 itself sends the events. Its metrics go to
+//! CloudWatch in one batched call per `aws.metrics_interval_secs`, and once more at shutdown.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
+use weir_aws::setup::Change;
 use weir_pipeline::Worker;
 
 use crate::cli::{Global, SetupAwsArgs, WorkerArgs};
@@ -18,24 +21,43 @@ pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
     let loaded = config::load(global)?;
     let section = backend::aws_section(&loaded)?;
     let (sdk, endpoint) = backend::aws_sdk(&section, args.endpoint_url.as_deref()).await;
+    if args.dry_run {
+        let items = weir_aws::setup::plan_all(&loaded.config, &section, &sdk, endpoint.as_deref())
+            .await
+            .context("reading the AWS resources")?;
+        for item in &items {
+            println!("{}", item.line(true));
+        }
+        let changes = items.iter().filter(|i| i.change != Change::Exists).count();
+        println!("dry run: {changes} change(s) to make, nothing changed");
+        return Ok(0);
+    }
     let items = weir_aws::setup::ensure_all(&loaded.config, &section, &sdk, endpoint.as_deref())
         .await
         .context("setting up the AWS resources")?;
     for item in &items {
         println!("{item}");
     }
-    let created = items.iter().filter(|i| i.created).count();
-    println!("{created} created, {} already there", items.len() - created);
+    let count = |c: Change| items.iter().filter(|i| i.change == c).count();
+    let created = count(Change::Created);
+    let removed = count(Change::Removed);
+    let mut summary = format!("{created} created, {} already there", items.len() - created - removed);
+    if removed > 0 {
+        summary.push_str(&format!(", {removed} removed"));
+    }
+    println!("{summary}");
     Ok(0)
 }
 
 pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
     let loaded = config::load(global)?;
-    backend::aws_section(&loaded)?;
-    let engine = backend::engine(&loaded, args.endpoint_url.as_deref()).await?;
+    let section = backend::aws_section(&loaded)?;
+    // Metrics: counted as jobs run, sent to CloudWatch in batches by a task of their own.
+    let (sdk, _) = backend::aws_sdk(&section, args.endpoint_url.as_deref()).await;
+    let metrics = weir_aws::metrics::CloudWatchMetrics::new(&sdk);
+    let engine = backend::worker_engine(&loaded, args.endpoint_url.as_deref(), metrics.clone()).await?;
     let config = engine.config();
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
-    let section = backend::aws_section(&loaded)?;
     tracing::info!(
         config = %loaded.source, concurrency, queue = %section.queue, region = %section.region,
         "weir worker is running (Ctrl-C stops)"
@@ -55,7 +77,14 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
         tracing::info!("shutdown requested");
         trigger.cancel();
     });
+    let stopped = CancellationToken::new();
+    let sender = tokio::spawn(
+        metrics.run(Duration::from_secs(section.metrics_interval_secs), stopped.clone().cancelled_owned()),
+    );
     worker.run(shutdown).await;
+    // The last metrics, the jobs that finished during the shutdown included.
+    stopped.cancel();
+    let _ = sender.await;
     tracing::info!("stopped");
     Ok(0)
 }

@@ -35,7 +35,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Dlq(cmd) => dlq::run(&cli.global, cmd).await,
         Command::Reprocess(args) => reprocess::run(&cli.global, args).await,
-        Command::Alarms(args) => alarms::run(&cli.global, args),
+        Command::Alarms(args) => alarms::run(&cli.global, args).await,
         Command::Report(cmd) => report::run(&cli.global, cmd).await,
         Command::Setup(SetupCommand::Aws(args)) => aws::setup_aws(&cli.global, args).await,
         Command::Worker(args) => aws::worker(&cli.global, args).await,

@@ -117,3 +117,66 @@ pub fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>)
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A Python tool from `var` (set by `scripts/test`), else the repo's `.venv/bin/<name>`.
+pub fn tool(var: &str, name: &str) -> PathBuf {
+    let path =
+        std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin").join(name));
+    assert!(
+        path.exists(),
+        "{} not found: run scripts/test once (it installs the AWS CLI and moto[server] into .venv) or set {var}",
+        path.display()
+    );
+    path
+}
+
+/// moto's test credentials and region, for `weir` and the AWS CLI.
+pub const AWS_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+/// A moto server on a free loopback port (killed when the returned process drops), and its URL.
+pub fn start_moto() -> (Proc, String) {
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let python = tool("WEIR_TEST_PYTHON", "python");
+    let mut moto = Proc::spawn(
+        Command::new(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    until("moto to listen", Duration::from_secs(60), || {
+        if let Ok(Some(status)) = moto.child().try_wait() {
+            panic!("moto exited ({status}): is moto[server] installed for {}?", python.display());
+        }
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    (moto, format!("http://127.0.0.1:{port}"))
+}
+
+/// The AWS CLI against `endpoint`: its JSON answer (`Null` when it printed nothing); fails the
+/// test if the command fails.
+pub fn aws_cli(endpoint: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(tool("WEIR_TEST_AWS", "aws"))
+        .args(["--endpoint-url", endpoint, "--output", "json"])
+        .args(args)
+        .envs(AWS_ENV)
+        .output()
+        .expect("run the AWS CLI");
+    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("aws {args:?} printed no JSON: {e}"))
+    }
+}
