@@ -18,6 +18,7 @@ pub mod image_config;
 pub mod job;
 pub mod keys;
 pub mod notify_config;
+pub mod private_file;
 pub mod problem;
 pub mod report_config;
 pub mod schedule;
