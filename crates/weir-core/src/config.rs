@@ -165,6 +165,11 @@ impl Config {
                 found.push(format!("notify.subscriptions[{i}].url"));
             }
         }
+        for (i, p) in self.pipelines.iter().enumerate() {
+            if p.sinks.postgres.as_ref().is_some_and(|pg| pg.inline_password()) {
+                found.push(format!("pipeline[{i}].sinks.postgres.url"));
+            }
+        }
         found
     }
 
@@ -245,6 +250,21 @@ impl Config {
                         "an image pipeline has no columns or derived fields (they describe rows of data)",
                     ));
                 }
+                if p.sinks.postgres.is_some() {
+                    problems.push(Problem::new(
+                        format!("{at}.sinks.postgres"),
+                        "an image pipeline has no rows to load into a table",
+                    ));
+                }
+            } else if let Some(pg) = &p.sinks.postgres {
+                let columns: Vec<String> = p
+                    .columns
+                    .iter()
+                    .map(|c| normalize_field_name(&c.name))
+                    .chain(p.derived.iter().map(|d| normalize_field_name(&d.name)))
+                    .collect();
+                let section = format!("{at}.sinks.postgres");
+                problems.extend(pg.validate(&p.name, &columns).into_iter().map(|e| e.under(&section)));
             }
             if self.records.sink != RecordsSinkKind::None && p.output.format != OutputFormat::Ndjson {
                 problems.push(Problem::new(format!("{at}.output.format"), "the records sink loads NDJSON results; use format = \"ndjson\" or records.sink = \"none\""));
@@ -363,6 +383,9 @@ pub struct PipelineConfig {
     /// The workflow the pipeline's files run through (the built-in one by default).
     #[serde(default, skip_serializing_if = "WorkflowConfig::is_default")]
     pub workflow: WorkflowConfig,
+    /// Warehouse tables the valid rows are loaded into (`[pipeline.sinks.postgres]`).
+    #[serde(default, skip_serializing_if = "SinksConfig::is_default")]
+    pub sinks: SinksConfig,
     /// An image pipeline's thumbnails and limits.
     #[serde(default, skip_serializing_if = "ImageConfig::is_default")]
     pub image: ImageConfig,
@@ -790,6 +813,7 @@ pub use crate::image_config::{ExifPolicy, ImageConfig, ThumbnailFormat, Thumbnai
 pub use crate::notify_config::{
     NotifyConfig, SmtpSecurity, SubscriptionConfig, SubscriptionKind, WebhookFormat,
 };
+pub use crate::sink_config::{LoadMode, PostgresSinkConfig, SinksConfig};
 
 /// Where valid records are loaded besides the results object.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -23,6 +23,7 @@ pub mod problem;
 pub mod report_config;
 pub mod schedule;
 pub mod schedule_config;
+pub mod sink_config;
 pub mod stats;
 pub mod summary;
 
