@@ -21,6 +21,7 @@ pub mod notify_config;
 pub mod private_file;
 pub mod problem;
 pub mod report_config;
+pub mod rows;
 pub mod schedule;
 pub mod schedule_config;
 pub mod sink_config;

@@ -274,8 +274,8 @@ impl Task for Transform {
             Source::Small(body) => {
                 let options = Options {
                     source_name: Some(&input.source_key),
-                    progress: None,
                     size_hint: Some(body.len() as u64),
+                    ..Options::default()
                 };
                 let (mut results, mut errors) = (Vec::with_capacity(body.len() * 2), Vec::new());
                 let summary =
@@ -292,7 +292,8 @@ impl Task for Transform {
                 );
                 let (name, size) = (input.source_key.clone(), input.source_size);
                 let output = tokio::task::spawn_blocking(move || {
-                    let options = Options { source_name: Some(&name), progress: None, size_hint: Some(size) };
+                    let options =
+                        Options { source_name: Some(&name), size_hint: Some(size), ..Options::default() };
                     run_transform(&plan, reader, &scratch, &stem, &options)
                 })
                 .await
