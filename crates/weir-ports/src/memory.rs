@@ -37,6 +37,7 @@ pub fn ports(buckets: &[&str], settings: QueueSettings) -> (Ports, Arc<MemoryNot
         jobs: Arc::new(MemoryJobStore::default()),
         records: Some(Arc::new(MemoryRecords::default())),
         notifier: notifier.clone(),
+        warehouses: Default::default(),
     };
     (ports, notifier)
 }
