@@ -7,6 +7,7 @@
 //! a few kilobytes, the thread handoffs and scratch files of the streaming path cost many times
 //! the processing itself.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,13 +20,14 @@ use serde_json::{json, Value};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use weir_core::config::SummaryConfig;
 use weir_core::keys::OutputKeys;
+use weir_core::rows::RowBatch;
 use weir_core::summary::SourceRef;
 use weir_core::{ErrorClass, Summary};
-use weir_ports::{Metadata, PortError, PutBody, PutItem, RecordItem};
-use weir_process::{Options, Plan, ProcessError};
+use weir_ports::{LoadError, Metadata, PortError, PutBody, PutItem, RecordItem, WarehouseInfo, WarehouseTx};
+use weir_process::{EmitRows, Options, Plan, ProcessError};
 use weir_workflow::{Task, TaskError};
 
-use super::{errors, io_error, job_input, merge, port_error, TaskContext};
+use super::{errors, io_error, job_input, merge, port_error, warehouse, TaskContext};
 use crate::state::{fields, JobInput};
 
 /// Rows per records-sink batch.
@@ -270,17 +272,36 @@ impl Task for Transform {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let ctx = &self.0;
         let input = job_input(&state)?;
-        let mut produced = match open_source(ctx, &input).await? {
+        let source = open_source(ctx, &input).await?;
+        let mut load = warehouse::begin(ctx, &input).await?;
+        let mut produced = match source {
             Source::Small(body) => {
-                let options = Options {
-                    source_name: Some(&input.source_key),
-                    size_hint: Some(body.len() as u64),
-                    ..Options::default()
+                let (summary, results, errors, batches) = {
+                    let batches = RefCell::new(Vec::new());
+                    let emit = |batch: RowBatch| {
+                        batches.borrow_mut().push(batch);
+                        Ok(())
+                    };
+                    let options = Options {
+                        source_name: Some(&input.source_key),
+                        size_hint: Some(body.len() as u64),
+                        rows: load.is_some().then_some(&emit as EmitRows<'_>),
+                        ..Options::default()
+                    };
+                    let (mut results, mut errors) = (Vec::with_capacity(body.len() * 2), Vec::new());
+                    let summary =
+                        weir_process::process_with(&ctx.plan, &body[..], &mut results, &mut errors, &options)
+                            .map_err(|e| process_error(e, &input))?;
+                    (summary, results, errors, batches.into_inner())
                 };
-                let (mut results, mut errors) = (Vec::with_capacity(body.len() * 2), Vec::new());
-                let summary =
-                    weir_process::process_with(&ctx.plan, &body[..], &mut results, &mut errors, &options)
-                        .map_err(|e| process_error(e, &input))?;
+                if let Some((tx, info)) = &mut load {
+                    for batch in batches {
+                        if let Err(e) = tx.write(&batch).await {
+                            let info = info.clone();
+                            return Err(self.load_failed(e, &info, &input).await);
+                        }
+                    }
+                }
                 Produced::Memory { summary, results, errors }
             }
             Source::Stream(reader) => {
@@ -291,27 +312,90 @@ impl Task for Transform {
                     format!("{}-{}", input.job_id, uuid::Uuid::new_v4().simple()),
                 );
                 let (name, size) = (input.source_key.clone(), input.source_size);
-                let output = tokio::task::spawn_blocking(move || {
-                    let options =
-                        Options { source_name: Some(&name), size_hint: Some(size), ..Options::default() };
+                // With a load, the pass hands its batches to this task through a small
+                // channel: a slow database slows the pass, rows never pile up.
+                let (batches, receiver) = tokio::sync::mpsc::channel::<RowBatch>(2);
+                let loading = load.is_some();
+                let pass = tokio::task::spawn_blocking(move || {
+                    let emit = move |batch: RowBatch| {
+                        batches
+                            .blocking_send(batch)
+                            .map_err(|_| std::io::Error::other(warehouse::LOAD_STOPPED))
+                    };
+                    let options = Options {
+                        source_name: Some(&name),
+                        size_hint: Some(size),
+                        rows: loading.then_some(&emit as EmitRows<'_>),
+                        ..Options::default()
+                    };
                     run_transform(&plan, reader, &scratch, &stem, &options)
-                })
-                .await
-                .map_err(|e| TaskError::transient(errors::UNAVAILABLE, format!("transform crashed: {e}")))?
-                .map_err(|e| process_error(e, &input))?;
-                Produced::Files(output)
+                });
+                let (output, fed) = match &mut load {
+                    Some((tx, _)) => tokio::join!(pass, warehouse::feed(tx.as_mut(), receiver)),
+                    None => {
+                        drop(receiver);
+                        (pass.await, Ok(()))
+                    }
+                };
+                let output = output.map_err(|e| {
+                    TaskError::transient(errors::UNAVAILABLE, format!("transform crashed: {e}"))
+                })?;
+                if let Err(e) = fed {
+                    if let Ok(o) = output {
+                        Produced::Files(o).discard_files();
+                    }
+                    let info = load.as_ref().map(|(_, info)| info.clone()).expect("fed by a load");
+                    drop(load);
+                    return Err(self.load_failed(e, &info, &input).await);
+                }
+                Produced::Files(output.map_err(|e| process_error(e, &input))?)
             }
         };
-        let result = self.store(&input, &mut produced).await;
+        let result = self.store(&input, &mut produced, load).await;
         produced.discard_files();
-        let keys = result?;
-        Ok(merge(state, json!({ fields::SUMMARY: produced.into_summary(), fields::OUTPUT_KEYS: keys })))
+        let (keys, loaded) = result?;
+        let mut fields = json!({ fields::SUMMARY: produced.into_summary(), fields::OUTPUT_KEYS: keys });
+        if let Some(loaded) = loaded {
+            fields[fields::WAREHOUSE] = loaded;
+        }
+        Ok(merge(state, fields))
     }
 }
 
 impl Transform {
-    /// Stores results, error report and summary (last), and loads the records sink.
-    async fn store(&self, input: &JobInput, produced: &mut Produced) -> Result<Value, TaskError> {
+    /// A failed load as the workflow sees it; a refused row is named by its line in the source.
+    async fn load_failed(&self, e: LoadError, info: &WarehouseInfo, input: &JobInput) -> TaskError {
+        let line = match &e {
+            LoadError::Refused { row: Some(n), .. } => self.line_of_row(input, *n).await,
+            _ => None,
+        };
+        warehouse::unavailable_or_refused(e, info, input, line)
+    }
+
+    /// The source line of the `n`-th valid row, reading the source again (see
+    /// [`warehouse::line_of_row`]).
+    async fn line_of_row(&self, input: &JobInput, n: u64) -> Option<u64> {
+        let ctx = &self.0;
+        let source = open_source(ctx, input).await.ok()?;
+        let (plan, name) = (ctx.plan.clone(), input.source_key.clone());
+        match source {
+            Source::Small(body) => warehouse::line_of_row(&plan, &body[..], &name, n),
+            Source::Stream(reader) => {
+                tokio::task::spawn_blocking(move || warehouse::line_of_row(&plan, reader, &name, n))
+                    .await
+                    .ok()?
+            }
+        }
+    }
+
+    /// Commits the warehouse load, then stores results, error report and summary (last), and
+    /// loads the records sink. Returns the output keys and the load's record.
+    async fn store(
+        &self,
+        input: &JobInput,
+        produced: &mut Produced,
+        load: Option<(Box<dyn WarehouseTx>, WarehouseInfo)>,
+    ) -> Result<(Value, Option<Value>), TaskError> {
         let ctx = &self.0;
         let out_bucket = &ctx.config.buckets.output;
         let keys = OutputKeys::for_source(
@@ -328,6 +412,15 @@ impl Transform {
         let metadata = Metadata::from([("job_id".to_string(), input.job_id.clone())]);
         let objects = &ctx.ports.objects;
         super::check_still_newest(ctx, input).await?;
+        // The load commits before the outputs are stored: if storing fails, the retry loads
+        // the file again, replacing these rows.
+        let loaded = match load {
+            Some((tx, info)) => match tx.commit().await {
+                Ok(rows) => Some(warehouse::record(&info, rows)),
+                Err(e) => return Err(self.load_failed(e, &info, input).await),
+            },
+            None => None,
+        };
 
         if let Some(sink) = &ctx.ports.records {
             match produced {
@@ -403,7 +496,7 @@ impl Transform {
                 ),
             )
         })?;
-        Ok(stored)
+        Ok((stored, loaded))
     }
 }
 
