@@ -46,9 +46,13 @@ impl Handler {
         scratch: std::path::PathBuf,
     ) -> Result<Handler> {
         let aws = config.aws.clone().context("the configuration has no [aws] section")?;
-        let (ports, queue) = weir_aws::open_with_queue(&config, &aws, sdk, endpoint_url)
+        let (mut ports, queue) = weir_aws::open_with_queue(&config, &aws, sdk, endpoint_url)
             .await
             .context("opening the AWS resources")?;
+        ports.warehouses = weir_postgres::open_all(&config, |p| {
+            weir_process::Plan::compile(p).map(|plan| plan.table_columns())
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         let engine = Arc::new(Engine::new(config, ports, scratch)?);
         Ok(Handler { engine, queue })
     }

@@ -32,13 +32,30 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 use weir_core::rows::{Cell, CellType, RowBatch, TableColumn};
 use weir_core::sink_config::{LoadMode, PostgresSinkConfig};
-use weir_ports::{LoadError, LoadTarget, PortError, Warehouse, WarehouseInfo, WarehouseTx};
+use weir_ports::{LoadError, LoadTarget, PortError, Warehouse, WarehouseInfo, WarehouseTx, Warehouses};
 
 pub use error::{ConnectError, ConnectFailure};
 pub use settings::{Settings, SettingsError};
 pub use table::{Conflict, Differences, TableSpec};
 
 use encode::PgValue;
+
+/// The warehouse of every pipeline of `config` with a `[pipeline.sinks.postgres]`;
+/// `columns_of` gives a pipeline's typed columns (`weir_process::Plan::table_columns`).
+pub fn open_all<E: std::fmt::Display>(
+    config: &weir_core::Config,
+    columns_of: impl Fn(&weir_core::PipelineConfig) -> Result<Vec<TableColumn>, E>,
+) -> Result<Warehouses, SettingsError> {
+    let mut by_pipeline = std::collections::BTreeMap::new();
+    for p in &config.pipelines {
+        let Some(sink) = &p.sinks.postgres else { continue };
+        let columns = columns_of(p).map_err(|e| SettingsError(format!("pipeline {:?}: {e}", p.name)))?;
+        let warehouse = PostgresWarehouse::new(&p.name, sink, &columns)
+            .map_err(|e| SettingsError(format!("pipeline {:?}, sinks.postgres: {e}", p.name)))?;
+        by_pipeline.insert(p.name.clone(), Arc::new(warehouse) as Arc<dyn Warehouse>);
+    }
+    Ok(Warehouses::new(by_pipeline))
+}
 
 /// Makes connections from the sink's settings, resolved again for each one (a URL file a
 /// secrets agent rewrites takes effect at the next connection).

@@ -1,14 +1,18 @@
 //! `weir check`: validate the configuration and every pipeline's schema and workflow, printing
-//! every problem on its own line with its location (`pipeline[0] (sales).columns[3].regex: ...`).
+//! every problem on its own line with its location (`pipeline[0] (sales).columns[3].regex: ...`),
+//! and reach each warehouse sink's database to compare its table with the schema.
 
 use anyhow::Result;
 
 use crate::cli::Global;
 use crate::config;
 
-pub fn run(global: &Global) -> Result<u8> {
+pub async fn run(global: &Global) -> Result<u8> {
     let loaded = config::read(global)?;
-    let problems = weir_pipeline::check::problems(&loaded.config);
+    let mut problems = weir_pipeline::check::problems(&loaded.config);
+    if problems.is_empty() {
+        problems.extend(super::postgres::check(&loaded.config).await);
+    }
     if problems.is_empty() {
         println!("{}: ok ({} pipeline(s))", loaded.source, loaded.config.pipelines.len());
         Ok(0)
