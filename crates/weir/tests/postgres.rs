@@ -504,3 +504,97 @@ fn setup_adds_a_new_column_and_reports_a_type_conflict() {
         "integer\ntext"
     );
 }
+
+/// A moto server on a free loopback port (`WEIR_TEST_PYTHON`, else the repo's `.venv`), killed
+/// with the test.
+fn start_moto() -> (Proc, String) {
+    let python = std::env::var_os("WEIR_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run scripts/test once (it installs moto[server])",
+        python.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let moto = Proc::spawn(
+        Command::new(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    until("moto to listen", Duration::from_secs(60), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    (moto, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn the_aws_backend_loads_the_same_table_through_s3_sqs_and_a_worker() {
+    let (_moto, endpoint) = start_moto();
+    let pg = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo().join("deploy/aws/weir.toml")).unwrap();
+    let toml = example
+        .replace(
+            "# [pipeline.sinks.postgres]\n# table = \"sales\"",
+            "[pipeline.sinks.postgres]\ntable = \"sales\"",
+        )
+        .replace("retry_base_ms = 1000", "retry_base_ms = 200");
+    assert!(
+        toml.contains("\n[pipeline.sinks.postgres]\n"),
+        "the example's commented sink changed; update this test"
+    );
+    let config = dir.path().join("aws.toml");
+    std::fs::write(&config, toml).unwrap();
+    let aws_env = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let weir = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+        c.arg("--config").arg(&config).args(args).envs(aws_env).env("WEIR_POSTGRES_URL", pg.url());
+        c.env_remove("WEIR_DATA_DIR").env("WEIR_LOG", "warn");
+        c
+    };
+    ok(&weir(&["setup", "aws"]).output().unwrap());
+    let setup = ok(&weir(&["setup", "postgres"]).output().unwrap());
+    assert!(setup.contains("created table sales"), "{setup}");
+    let log = std::fs::File::create(dir.path().join("worker.log")).unwrap();
+    let data = dir.path().join("worker");
+    let _worker = Proc::spawn(
+        weir(&["--data-dir", data.to_str().unwrap(), "worker", "--concurrency", "2"])
+            .stdout(Stdio::null())
+            .stderr(log),
+    );
+    let file = dir.path().join("sales.csv");
+    std::fs::write(&file, SALES).unwrap();
+    let out = Command::new(aws_cli())
+        .args(["s3", "cp"])
+        .arg(&file)
+        .arg("s3://example-weir-input/raw/sales.csv")
+        .envs(aws_env)
+        .output()
+        .unwrap();
+    ok(&out);
+    let job = until("the job in DynamoDB", Duration::from_secs(120), || {
+        let out = weir(&["jobs", "--json"]).output().ok()?;
+        let jobs: Value = serde_json::from_slice(&out.stdout).ok()?;
+        jobs.as_array()?
+            .iter()
+            .find(|j| j["source_key"] == "raw/sales.csv" && j["status"] == "succeeded")
+            .cloned()
+    });
+    assert_eq!(job["warehouse"]["rows"], 3, "{job}");
+    assert_eq!(
+        pg.psql("SELECT weir_source_bucket, order_id, price::text FROM sales ORDER BY weir_line"),
+        "example-weir-input|A1|12.3\nexample-weir-input|A2|5.05\nexample-weir-input|A4|0.99"
+    );
+    assert_eq!(
+        pg.psql("SELECT data ->> 'product', count(*) FROM sales GROUP BY 1 ORDER BY 1"),
+        "Gadget|1\nWidget|2"
+    );
+}
