@@ -23,11 +23,12 @@ use weir_core::keys::OutputKeys;
 use weir_core::rows::RowBatch;
 use weir_core::summary::SourceRef;
 use weir_core::{ErrorClass, Summary};
-use weir_ports::{LoadError, Metadata, PortError, PutBody, PutItem, RecordItem, WarehouseInfo, WarehouseTx};
+use weir_ports::{LoadError, Metadata, PortError, PutBody, PutItem, RecordItem, WarehouseInfo};
 use weir_process::{EmitRows, Options, Plan, ProcessError};
 use weir_workflow::{Task, TaskError};
 
-use super::{errors, io_error, job_input, merge, port_error, warehouse, TaskContext};
+use super::warehouse::{self, Load};
+use super::{errors, io_error, job_input, merge, port_error, TaskContext};
 use crate::state::{fields, JobInput};
 
 /// Rows per records-sink batch.
@@ -275,81 +276,8 @@ impl Task for Transform {
         let source = open_source(ctx, &input).await?;
         let mut load = warehouse::begin(ctx, &input).await?;
         let mut produced = match source {
-            Source::Small(body) => {
-                let (summary, results, errors, batches) = {
-                    let batches = RefCell::new(Vec::new());
-                    let emit = |batch: RowBatch| {
-                        batches.borrow_mut().push(batch);
-                        Ok(())
-                    };
-                    let options = Options {
-                        source_name: Some(&input.source_key),
-                        size_hint: Some(body.len() as u64),
-                        rows: load.is_some().then_some(&emit as EmitRows<'_>),
-                        ..Options::default()
-                    };
-                    let (mut results, mut errors) = (Vec::with_capacity(body.len() * 2), Vec::new());
-                    let summary =
-                        weir_process::process_with(&ctx.plan, &body[..], &mut results, &mut errors, &options)
-                            .map_err(|e| process_error(e, &input))?;
-                    (summary, results, errors, batches.into_inner())
-                };
-                if let Some((tx, info)) = &mut load {
-                    for batch in batches {
-                        if let Err(e) = tx.write(&batch).await {
-                            let info = info.clone();
-                            return Err(self.load_failed(e, &info, &input).await);
-                        }
-                    }
-                }
-                Produced::Memory { summary, results, errors }
-            }
-            Source::Stream(reader) => {
-                let _pass = ctx.passes.acquire().await.expect("the semaphore is never closed");
-                let (plan, scratch, stem) = (
-                    ctx.plan.clone(),
-                    ctx.scratch.clone(),
-                    format!("{}-{}", input.job_id, uuid::Uuid::new_v4().simple()),
-                );
-                let (name, size) = (input.source_key.clone(), input.source_size);
-                // With a load, the pass hands its batches to this task through a small
-                // channel: a slow database slows the pass, rows never pile up.
-                let (batches, receiver) = tokio::sync::mpsc::channel::<RowBatch>(2);
-                let loading = load.is_some();
-                let pass = tokio::task::spawn_blocking(move || {
-                    let emit = move |batch: RowBatch| {
-                        batches
-                            .blocking_send(batch)
-                            .map_err(|_| std::io::Error::other(warehouse::LOAD_STOPPED))
-                    };
-                    let options = Options {
-                        source_name: Some(&name),
-                        size_hint: Some(size),
-                        rows: loading.then_some(&emit as EmitRows<'_>),
-                        ..Options::default()
-                    };
-                    run_transform(&plan, reader, &scratch, &stem, &options)
-                });
-                let (output, fed) = match &mut load {
-                    Some((tx, _)) => tokio::join!(pass, warehouse::feed(tx.as_mut(), receiver)),
-                    None => {
-                        drop(receiver);
-                        (pass.await, Ok(()))
-                    }
-                };
-                let output = output.map_err(|e| {
-                    TaskError::transient(errors::UNAVAILABLE, format!("transform crashed: {e}"))
-                })?;
-                if let Err(e) = fed {
-                    if let Ok(o) = output {
-                        Produced::Files(o).discard_files();
-                    }
-                    let info = load.as_ref().map(|(_, info)| info.clone()).expect("fed by a load");
-                    drop(load);
-                    return Err(self.load_failed(e, &info, &input).await);
-                }
-                Produced::Files(output.map_err(|e| process_error(e, &input))?)
-            }
+            Source::Small(body) => self.pass_in_memory(&input, &body, &mut load).await?,
+            Source::Stream(reader) => self.pass_streamed(&input, reader, &mut load).await?,
         };
         let result = self.store(&input, &mut produced, load).await;
         produced.discard_files();
@@ -363,6 +291,94 @@ impl Task for Transform {
 }
 
 impl Transform {
+    /// The pass over a small source, on this task's thread, outputs in memory; its rows (a few
+    /// batches at most) go to the load afterwards.
+    async fn pass_in_memory(
+        &self,
+        input: &JobInput,
+        body: &Bytes,
+        load: &mut Option<Load>,
+    ) -> Result<Produced, TaskError> {
+        let ctx = &self.0;
+        let (summary, results, errors, batches) = {
+            let batches = RefCell::new(Vec::new());
+            let emit = |batch: RowBatch| {
+                batches.borrow_mut().push(batch);
+                Ok(())
+            };
+            let options = Options {
+                source_name: Some(&input.source_key),
+                size_hint: Some(body.len() as u64),
+                rows: load.is_some().then_some(&emit as EmitRows<'_>),
+                ..Options::default()
+            };
+            let (mut results, mut errors) = (Vec::with_capacity(body.len() * 2), Vec::new());
+            let summary = weir_process::process_with(&ctx.plan, &body[..], &mut results, &mut errors, &options)
+                .map_err(|e| process_error(e, input))?;
+            (summary, results, errors, batches.into_inner())
+        };
+        if let Some(load) = load {
+            for batch in batches {
+                if let Err(e) = load.tx.write(&batch).await {
+                    let info = load.info.clone();
+                    return Err(self.load_failed(e, &info, input).await);
+                }
+            }
+        }
+        Ok(Produced::Memory { summary, results, errors })
+    }
+
+    /// The streaming pass on a blocking thread, outputs spooled to files. With a load, the pass
+    /// hands its batches to this task through a small channel: a slow database slows the pass,
+    /// rows never pile up.
+    async fn pass_streamed(
+        &self,
+        input: &JobInput,
+        reader: Box<dyn Read + Send>,
+        load: &mut Option<Load>,
+    ) -> Result<Produced, TaskError> {
+        let ctx = &self.0;
+        let _pass = ctx.passes.acquire().await.expect("the semaphore is never closed");
+        let (plan, scratch, stem) = (
+            ctx.plan.clone(),
+            ctx.scratch.clone(),
+            format!("{}-{}", input.job_id, uuid::Uuid::new_v4().simple()),
+        );
+        let (name, size) = (input.source_key.clone(), input.source_size);
+        let (batches, receiver) = tokio::sync::mpsc::channel::<RowBatch>(2);
+        let loading = load.is_some();
+        let pass = tokio::task::spawn_blocking(move || {
+            let emit = move |batch: RowBatch| {
+                batches.blocking_send(batch).map_err(|_| std::io::Error::other(warehouse::LOAD_STOPPED))
+            };
+            let options = Options {
+                source_name: Some(&name),
+                size_hint: Some(size),
+                rows: loading.then_some(&emit as EmitRows<'_>),
+                ..Options::default()
+            };
+            run_transform(&plan, reader, &scratch, &stem, &options)
+        });
+        let (output, fed) = match load.as_mut() {
+            Some(load) => tokio::join!(pass, warehouse::feed(load.tx.as_mut(), receiver)),
+            None => {
+                drop(receiver);
+                (pass.await, Ok(()))
+            }
+        };
+        let output = output
+            .map_err(|e| TaskError::transient(errors::UNAVAILABLE, format!("transform crashed: {e}")))?;
+        if let Err(e) = fed {
+            // The load stopped the pass: its error is the one that counts.
+            if let Ok(o) = output {
+                Produced::Files(o).discard_files();
+            }
+            let info = load.take().map(|l| l.info).expect("fed by a load");
+            return Err(self.load_failed(e, &info, input).await);
+        }
+        Ok(Produced::Files(output.map_err(|e| process_error(e, input))?))
+    }
+
     /// A failed load as the workflow sees it; a refused row is named by its line in the source.
     async fn load_failed(&self, e: LoadError, info: &WarehouseInfo, input: &JobInput) -> TaskError {
         let line = match &e {
@@ -394,7 +410,7 @@ impl Transform {
         &self,
         input: &JobInput,
         produced: &mut Produced,
-        load: Option<(Box<dyn WarehouseTx>, WarehouseInfo)>,
+        load: Option<Load>,
     ) -> Result<(Value, Option<Value>), TaskError> {
         let ctx = &self.0;
         let out_bucket = &ctx.config.buckets.output;
@@ -415,7 +431,7 @@ impl Transform {
         // The load commits before the outputs are stored: if storing fails, the retry loads
         // the file again, replacing these rows.
         let loaded = match load {
-            Some((tx, info)) => match tx.commit().await {
+            Some(Load { tx, info }) => match tx.commit().await {
                 Ok(rows) => Some(warehouse::record(&info, rows)),
                 Err(e) => return Err(self.load_failed(e, &info, input).await),
             },

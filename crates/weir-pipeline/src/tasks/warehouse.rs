@@ -32,11 +32,14 @@ pub const WAREHOUSE_UNAVAILABLE: &str = "Weir.WarehouseUnavailable";
 /// Why the pass stopped, when it was the load that stopped it.
 pub(super) const LOAD_STOPPED: &str = "the warehouse load stopped";
 
+/// One job's load in progress, and where it goes.
+pub(super) struct Load {
+    pub tx: Box<dyn WarehouseTx>,
+    pub info: WarehouseInfo,
+}
+
 /// Opens the job's load if the pipeline has a warehouse.
-pub(super) async fn begin(
-    ctx: &TaskContext,
-    input: &JobInput,
-) -> Result<Option<(Box<dyn WarehouseTx>, WarehouseInfo)>, TaskError> {
+pub(super) async fn begin(ctx: &TaskContext, input: &JobInput) -> Result<Option<Load>, TaskError> {
     let Some(warehouse) = ctx.ports.warehouses.get(&ctx.pipeline.name) else { return Ok(None) };
     let info = warehouse.info();
     let target = LoadTarget {
@@ -45,7 +48,7 @@ pub(super) async fn begin(
         source_key: input.source_key.clone(),
     };
     match warehouse.begin(&target).await {
-        Ok(tx) => Ok(Some((tx, info))),
+        Ok(tx) => Ok(Some(Load { tx, info })),
         Err(e) => Err(unavailable_or_refused(e, &info, input, None)),
     }
 }
