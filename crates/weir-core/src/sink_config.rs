@@ -64,8 +64,9 @@ impl LoadMode {
     }
 }
 
-/// `[pipeline.sinks.postgres]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[pipeline.sinks.postgres]`. Its `Debug` shows the URL with the password redacted, so a
+/// config printed in a log or a panic never carries it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PostgresSinkConfig {
     /// `postgres://user[:password]@host[:port]/database[?sslmode=verify-full&sslrootcert=ca.pem]`
@@ -88,6 +89,20 @@ pub struct PostgresSinkConfig {
     pub pool_size: usize,
     /// How long a connection attempt may take before the database counts as unreachable.
     pub connect_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for PostgresSinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSinkConfig")
+            .field("url", &self.url.as_deref().map(redact))
+            .field("url_env", &self.url_env)
+            .field("url_file", &self.url_file)
+            .field("table", &self.table)
+            .field("mode", &self.mode)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .finish()
+    }
 }
 
 impl Default for PostgresSinkConfig {
@@ -289,6 +304,13 @@ mod tests {
             assert_eq!(has_password(url), pw, "{url}");
             assert_eq!(redact(url), shown, "{url}");
         }
+    }
+
+    #[test]
+    fn a_config_printed_for_debugging_hides_the_password() {
+        let c = PostgresSinkConfig { url: Some("postgres://weir:s3cret@db/a".into()), ..Default::default() };
+        let shown = format!("{c:?}");
+        assert!(shown.contains("postgres://weir:***@db/a") && !shown.contains("s3cret"), "{shown}");
     }
 
     #[test]

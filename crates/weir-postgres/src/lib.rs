@@ -284,6 +284,16 @@ impl Warehouse for PostgresWarehouse {
         self.verify(conn.client()).await?;
         let fail = |e| error::load_error(e, "loading into", &self.info.table, &self.info.target);
         conn.client().batch_execute("BEGIN").await.map_err(fail)?;
+        // Loads of one source take turns, whichever process runs them: a second load waits
+        // here until the first commits or rolls back, then its DELETE sees (and removes) what
+        // the first committed. Without it, a run that lost its lease and the run that took
+        // over would collide on the primary key, and in replace mode a newer version's DELETE
+        // could not see the rows an older one is still loading.
+        let turn = format!("{}|{}/{}", self.info.table, target.source_bucket, target.source_key);
+        conn.client()
+            .execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", &[&turn])
+            .await
+            .map_err(fail)?;
         match self.mode {
             LoadMode::Append => conn.client().execute(&self.delete_sql, &[&target.job_id]).await,
             LoadMode::Replace => {

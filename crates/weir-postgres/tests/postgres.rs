@@ -186,6 +186,67 @@ async fn values_arrive_typed_and_a_reload_replaces_instead_of_adding() {
     );
 }
 
+/// Polls `probe` until it gives a value, failing the test after `secs` seconds.
+async fn until<T>(what: &str, secs: u64, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Two loads of one source at the same time (a run that lost its lease still loading while the
+/// run that took over starts, or two versions of a key in replace mode): the second waits for
+/// the first to end, then replaces what it committed. Without that turn, the same version's
+/// second load collides with the first's rows on the primary key (and would fail the file as a
+/// refused row), and in replace mode a newer version's load cannot see, so cannot delete, the
+/// rows an older one is committing: both versions would stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_loads_of_one_source_take_turns() {
+    let pg = TestServer::start();
+    let cases = [
+        (LoadMode::Replace, "j-v1", "j-v1"),
+        (LoadMode::Append, "j-v1", "j-v1"),
+        (LoadMode::Replace, "j-v1", "j-v2"),
+    ];
+    for (i, (mode, first_job, second_job)) in cases.into_iter().enumerate() {
+        let table = format!("overlap_{i}");
+        let w = std::sync::Arc::new(warehouse(&pg.url(), &table, mode));
+        w.setup().await.unwrap();
+        let mut first = w.begin(&target(first_job, "raw/a.csv")).await.unwrap();
+        first.write(&batch("A", 0, 2000)).await.unwrap();
+        until("the first load's rows on the server", 30, || {
+            let n = pg.psql("SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy");
+            (n.parse::<u64>().unwrap() > 0).then_some(())
+        })
+        .await;
+        let second = tokio::spawn({
+            let w = w.clone();
+            async move { load(&w, &target(second_job, "raw/a.csv"), &[batch("B", 0, 1500)]).await }
+        });
+        until("the second load to wait for the first (or to end)", 30, || {
+            let waiting = pg.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'weir'",
+            );
+            (waiting == "1" || second.is_finished()).then_some(())
+        })
+        .await;
+        assert_eq!(first.commit().await.unwrap(), 2000);
+        let loaded = second.await.unwrap();
+        assert_eq!(loaded.unwrap_or_else(|e| panic!("case {i}: {e}")), 1500, "case {i}");
+        assert_eq!(
+            pg.psql(&format!(
+                "SELECT weir_job_id, count(*), count(DISTINCT weir_line), min(order_id) FROM {table} GROUP BY 1"
+            )),
+            format!("{second_job}|1500|1500|B0"),
+            "case {i}: the second load's rows only, each once"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numerics_dates_and_times_round_trip_exactly() {
     let pg = TestServer::start();
