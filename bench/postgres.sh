@@ -69,8 +69,12 @@ psql_() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -
 
 CONFIG=$OUT/weir.toml
 # No reconcile at start: it would race the first upload (listed before its event is sent).
-{ sed 's/^reconcile_on_start = true/reconcile_on_start = false/' crates/weir-core/src/default_weir.toml
-  printf '\n[pipeline.sinks.postgres]\ntable = "sales"\n'; } > "$CONFIG"
+# The sales pipeline's commented sink, switched on (the section belongs to that pipeline, not
+# to the image pipeline after it).
+sed -e 's/^reconcile_on_start = true/reconcile_on_start = false/' \
+  -e 's/^# \[pipeline.sinks.postgres\]/[pipeline.sinks.postgres]/' \
+  -e 's/^# table = "sales"/table = "sales"/' crates/weir-core/src/default_weir.toml > "$CONFIG"
+grep -q '^\[pipeline.sinks.postgres\]' "$CONFIG" || { echo "default_weir.toml's commented sink changed; update $0" >&2; exit 1; }
 weir() { "$WEIR" --config "$CONFIG" --data-dir "$OUT/data" "$@"; }
 weir setup postgres >&2
 

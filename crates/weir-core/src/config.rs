@@ -980,6 +980,7 @@ mod tests {
         let mut bad = c.clone();
         bad.pipelines[1].columns = Config::bundled().pipelines[0].columns.clone();
         bad.pipelines[1].image.quality = 101;
+        bad.pipelines[1].sinks.postgres = Some(crate::sink_config::PostgresSinkConfig::default());
         let problems: Vec<String> = bad.validate().iter().map(ToString::to_string).collect();
         assert!(
             problems
@@ -989,6 +990,11 @@ mod tests {
         );
         assert!(
             problems.iter().any(|p| p.starts_with("pipeline[1] (photos): an image pipeline has no columns")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p
+                == "pipeline[1] (photos).sinks.postgres: an image pipeline has no rows to load into a table"),
             "{problems:?}"
         );
         assert!(Config::from_toml("[[pipeline]]\nname = \"x\"\nkind = \"video\"\n").is_err());

@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::{fast_config, Harness};
-use weir_core::JobStatus;
-use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_core::event::{S3Event, S3EventRecord};
 use weir_core::JobId;
+use weir_core::JobStatus;
+use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_ports::memory::MemoryWarehouse;
 use weir_ports::{LoadError, LoadTarget, Metadata, Ports, Warehouse, WarehouseInfo, WarehouseTx, Warehouses};
 
@@ -172,10 +172,8 @@ async fn a_newer_version_uploaded_during_a_load_is_the_one_in_the_table() {
     let h = Harness::start_with(fast_config(), {
         let racing = racing.clone();
         move |mut ports| {
-            ports.warehouses = Warehouses::new(BTreeMap::from([(
-                "sales".to_string(),
-                racing as Arc<dyn Warehouse>,
-            )]));
+            ports.warehouses =
+                Warehouses::new(BTreeMap::from([("sales".to_string(), racing as Arc<dyn Warehouse>)]));
             ports
         }
     })

@@ -313,8 +313,9 @@ impl Transform {
                 ..Options::default()
             };
             let (mut results, mut errors) = (Vec::with_capacity(body.len() * 2), Vec::new());
-            let summary = weir_process::process_with(&ctx.plan, &body[..], &mut results, &mut errors, &options)
-                .map_err(|e| process_error(e, input))?;
+            let summary =
+                weir_process::process_with(&ctx.plan, &body[..], &mut results, &mut errors, &options)
+                    .map_err(|e| process_error(e, input))?;
             (summary, results, errors, batches.into_inner())
         };
         if let Some(load) = load {
