@@ -57,8 +57,14 @@ impl Weir {
         if let Some(pg) = pg {
             let default =
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../weir-core/src/default_weir.toml");
-            let toml = std::fs::read_to_string(default).unwrap()
-                + "\n[pipeline.sinks.postgres]\ntable = \"sales\"\n";
+            // The sales pipeline's commented sink, switched on (the end of the file is the
+            // image pipeline's).
+            let toml = std::fs::read_to_string(default).unwrap().replacen(
+                "# [pipeline.sinks.postgres]\n# table = \"sales\"",
+                "[pipeline.sinks.postgres]\ntable = \"sales\"",
+                1,
+            );
+            assert!(toml.contains("\n[pipeline.sinks.postgres]\n"), "default_weir.toml's sink changed");
             let config = dir.path().join("weir.toml");
             std::fs::write(&config, toml).unwrap();
             let setup = Command::new(env!("CARGO_BIN_EXE_weir"))
