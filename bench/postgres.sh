@@ -6,7 +6,8 @@
 #                                validation, revenue derived, NDJSON out, summary, binary COPY
 #                                into the table in one transaction), then psql
 #                                `\copy ... (FORMAT csv)` of the same file into an equivalent
-#                                typed table, and into a copy of weir's own table
+#                                typed table, and into a copy of weir's own table (from a CSV
+#                                and from COPY's binary form of the rows weir loaded)
 #   bench/postgres.sh --big      also 20,000,000 rows through weir: its peak RSS from 2M to 20M
 #   options: --rows N  --repeat K (best of K, default 3)  --keep (leave bench/out/pg)
 #
@@ -149,15 +150,22 @@ A1=$(copy_best anchor_typed "$CSV" "FORMAT csv, HEADER true")
 psql_ -c "\\copy (SELECT * FROM sales) TO '$OUT/sales_table.csv' (FORMAT csv)"
 psql_ -c "CREATE TABLE anchor_same (LIKE sales INCLUDING ALL)"
 A2=$(copy_best anchor_same "$OUT/sales_table.csv" "FORMAT csv")
+# Anchor 3: the same rows into the same table in COPY's binary format, as weir sends them: the
+# server's own time for this table, with no client work at all (the file is already encoded).
+psql_ -c "\\copy (SELECT * FROM sales) TO '$OUT/sales_table.bin' (FORMAT binary)"
+A3=$(copy_best anchor_same "$OUT/sales_table.bin" "FORMAT binary")
+rm -f "$OUT/sales_table.csv" "$OUT/sales_table.bin"
 
 echo
 echo "sales CSV: $ROWS rows, $(stat -c %s "$CSV") bytes; weir's table: $TABLE_MB MiB; best of $REPEAT; $(nproc) cores"
 report "weir run: upload -> job succeeded, $rows rows loaded" "$ROWS" "$best" "$RSS"
 report "psql \\copy (FORMAT csv) into a typed table of the file's columns" "$ROWS" "$A1"
 report "psql \\copy (FORMAT csv) into weir's table shape (jsonb, lineage, PK)" "$ROWS" "$A2"
-awk -v w="$best" -v a="$A1" -v b="$A2" 'BEGIN {
-  printf "weir vs psql \\copy, typed table:        %.2fx the rows/s\n", a / w
-  printf "weir vs psql \\copy, same table shape:   %.2fx the rows/s\n", b / w }'
+report "psql \\copy (FORMAT binary) of weir's rows into its table shape" "$ROWS" "$A3"
+awk -v w="$best" -v a="$A1" -v b="$A2" -v c="$A3" 'BEGIN {
+  printf "weir vs psql \\copy, typed table of the CSV columns:   %.2fx the rows/s\n", a / w
+  printf "weir vs psql \\copy, same table shape (csv):            %.2fx the rows/s\n", b / w
+  printf "weir vs psql \\copy, same table shape (binary):         %.2fx the rows/s\n", c / w }'
 
 if [ "$BIG" = 1 ]; then
   # 20M rows would make a table of about 8 GB: the server discards them instead (a BEFORE

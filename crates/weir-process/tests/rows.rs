@@ -28,7 +28,7 @@ fn run(p: &PipelineConfig, csv: &str) -> (String, Vec<RowBatch>) {
     let batches = RefCell::new(Vec::new());
     let emit = |b: RowBatch| {
         batches.borrow_mut().push(b);
-        Ok(())
+        Ok(None)
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let options = Options { rows: Some(&emit), ..Options::default() };
@@ -104,6 +104,32 @@ fn rows_come_in_bounded_batches_in_file_order_even_with_threads() {
     assert!(batches.len() >= 5 && batches.iter().all(|b| b.len() <= 1024), "{}", batches.len());
     let lines: Vec<u64> = batches.iter().flat_map(|b| b.rows().map(|r| r.line).collect::<Vec<_>>()).collect();
     assert_eq!(lines, (2..5002).collect::<Vec<u64>>());
+}
+
+#[test]
+fn a_batch_given_back_is_filled_again_with_only_new_rows() {
+    let p = weir_core::Config::bundled().pipelines.remove(0);
+    let plan = Plan::compile(&p).unwrap();
+    let mut csv = String::from("order_id,customer_name,product,quantity,price,date\n");
+    for i in 0..3500 {
+        csv.push_str(&format!("O{i},c,p,{},1.5,2024-01-01\n", i % 7));
+    }
+    // The function keeps what it needs of each batch and gives the batch back, except the
+    // second time, when it gives back one of another width (which the pass must not fill).
+    let (lines, ids, calls) = (RefCell::new(Vec::new()), RefCell::new(Vec::new()), RefCell::new(0));
+    let emit = |b: RowBatch| {
+        *calls.borrow_mut() += 1;
+        for r in b.rows() {
+            lines.borrow_mut().push(r.line);
+            ids.borrow_mut().push(String::from_utf8(r.text(&r.cells[0]).to_vec()).unwrap());
+        }
+        Ok(Some(if *calls.borrow() == 2 { RowBatch::new(1) } else { b }))
+    };
+    let options = Options { rows: Some(&emit), ..Options::default() };
+    process_with(&plan, csv.as_bytes(), Vec::new(), Vec::new(), &options).unwrap();
+    assert_eq!(*calls.borrow(), 4);
+    assert_eq!(*lines.borrow(), (2..3502).collect::<Vec<u64>>());
+    assert_eq!(*ids.borrow(), (0..3500).map(|i| format!("O{i}")).collect::<Vec<_>>());
 }
 
 #[test]

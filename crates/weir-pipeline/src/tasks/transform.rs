@@ -304,7 +304,7 @@ impl Transform {
             let batches = RefCell::new(Vec::new());
             let emit = |batch: RowBatch| {
                 batches.borrow_mut().push(batch);
-                Ok(())
+                Ok(None)
             };
             let options = Options {
                 source_name: Some(&input.source_key),
@@ -347,10 +347,13 @@ impl Transform {
         );
         let (name, size) = (input.source_key.clone(), input.source_size);
         let (batches, receiver) = tokio::sync::mpsc::channel::<RowBatch>(2);
+        // Written batches go back to the pass to be filled again (see `warehouse::feed`).
+        let (spent, spent_batches) = std::sync::mpsc::sync_channel::<RowBatch>(2);
         let loading = load.is_some();
         let pass = tokio::task::spawn_blocking(move || {
             let emit = move |batch: RowBatch| {
-                batches.blocking_send(batch).map_err(|_| std::io::Error::other(warehouse::LOAD_STOPPED))
+                batches.blocking_send(batch).map_err(|_| std::io::Error::other(warehouse::LOAD_STOPPED))?;
+                Ok(spent_batches.try_recv().ok())
             };
             let options = Options {
                 source_name: Some(&name),
@@ -361,7 +364,7 @@ impl Transform {
             run_transform(&plan, reader, &scratch, &stem, &options)
         });
         let (output, fed) = match load.as_mut() {
-            Some(load) => tokio::join!(pass, warehouse::feed(load.tx.as_mut(), receiver)),
+            Some(load) => tokio::join!(pass, warehouse::feed(load.tx.as_mut(), receiver, spent)),
             None => {
                 drop(receiver);
                 (pass.await, Ok(()))

@@ -91,7 +91,7 @@ pub(super) fn line_of_row(plan: &Plan, input: impl Read, name: &str, n: u64) -> 
             return Err(io::Error::other("found"));
         }
         seen.set(seen.get() + len);
-        Ok(())
+        Ok(Some(batch))
     };
     let options = Options { source_name: Some(name), rows: Some(&emit), ..Options::default() };
     let _ = weir_process::process_with(plan, input, io::sink(), io::sink(), &options);
@@ -112,13 +112,18 @@ pub(super) fn record(info: &WarehouseInfo, rows: u64) -> Value {
 }
 
 /// Feeds batches from the pass to the load until the pass ends or the load fails (then the
-/// receiver is dropped with this future's state, and the pass stops at its next batch).
+/// receiver is dropped with this future's state, and the pass stops at its next batch). Each
+/// written batch goes back to the pass through `spent` to be filled again, unless the pass
+/// already has enough of them (then it is dropped): a load of any length cycles through a few
+/// batches, and their memory stays with the pass's thread.
 pub(super) async fn feed(
     tx: &mut dyn WarehouseTx,
     mut rows: tokio::sync::mpsc::Receiver<RowBatch>,
+    spent: std::sync::mpsc::SyncSender<RowBatch>,
 ) -> Result<(), LoadError> {
     while let Some(batch) = rows.recv().await {
         tx.write(&batch).await?;
+        let _ = spent.try_send(batch);
     }
     Ok(())
 }

@@ -5,7 +5,10 @@
 //! fields, whatever order the file has them in), its line in the file and the row as the JSON
 //! object the NDJSON results hold. Full batches (a thousand rows, or a megabyte of text) are
 //! handed to the caller's function, which may block: that is how a slow database slows the
-//! pass instead of the rows piling up in memory.
+//! pass instead of the rows piling up in memory. The function may give back a batch it is done
+//! with, which is emptied and filled again: a long load then cycles through a few batches
+//! instead of allocating (and growing, and page-faulting in) a new one per thousand rows, and
+//! a batch is never freed on one thread while the pass allocates on another.
 
 use std::io;
 
@@ -35,8 +38,9 @@ enum From {
     Derived(usize),
 }
 
-/// The function that takes each full batch of rows.
-pub type EmitRows<'a> = &'a dyn Fn(RowBatch) -> io::Result<()>;
+/// The function that takes each full batch of rows, and may give back an earlier batch it is
+/// done with (emptied and filled again; one of another width is dropped).
+pub type EmitRows<'a> = &'a dyn Fn(RowBatch) -> io::Result<Option<RowBatch>>;
 
 pub(crate) struct RowTap<'a, K: Sink> {
     inner: K,
@@ -72,8 +76,15 @@ impl<'a, K: Sink> RowTap<'a, K> {
     }
 
     fn hand_on(&mut self) -> io::Result<()> {
-        let full = std::mem::replace(&mut self.batch, RowBatch::new(self.from.len()));
-        (self.emit)(full)
+        let width = self.from.len();
+        let full = std::mem::replace(&mut self.batch, RowBatch::new(width));
+        if let Some(mut spent) = (self.emit)(full)? {
+            if spent.width() == width {
+                spent.clear();
+                self.batch = spent;
+            }
+        }
+        Ok(())
     }
 }
 
