@@ -72,42 +72,68 @@ impl ToSql for PgValue<'_> {
 
 /// `numeric`'s binary form: digit count, weight (of the first digit, in base-10000 places),
 /// sign, display scale, then the base-10000 digits. `scaled` is the value times `10^scale`.
+/// Written without allocating: it runs once per decimal value of every row.
 fn numeric(scaled: i128, scale: u8, out: &mut BytesMut) {
+    /// An i128 has at most 39 decimal digits: 10 base-10000 digits before the point.
+    const INT_MAX: usize = 10;
+    /// A scale of at most 255 is at most 64 base-10000 digits after the point.
+    const FRAC_MAX: usize = 64;
     let negative = scaled < 0;
     let magnitude = scaled.unsigned_abs();
-    let pow = 10u128.pow(u32::from(scale));
-    let (mut int, frac) = (magnitude / pow, magnitude % pow);
-    // The fraction, left-aligned to whole base-10000 digits.
-    let frac_digits = usize::from(scale).div_ceil(4);
-    let mut frac = frac * 10u128.pow((frac_digits * 4 - usize::from(scale)) as u32);
-    let mut int_groups = Vec::with_capacity(10);
+    // 10^scale overflows u128 past 38: no i128 has a digit that far up, so it is all fraction.
+    let (mut int, frac) = match 10u128.checked_pow(u32::from(scale)) {
+        Some(pow) => (magnitude / pow, magnitude % pow),
+        None => (0, magnitude),
+    };
+    // Base-10000 digits, most significant first: the integer part's, then the fraction's
+    // (left-aligned to whole digits, so the last may hold trailing zeros).
+    let mut digits = [0i16; INT_MAX + FRAC_MAX];
+    let mut int_groups = [0i16; INT_MAX];
+    let mut n_int = 0;
     while int > 0 {
-        int_groups.push((int % 10_000) as i16);
+        int_groups[n_int] = (int % 10_000) as i16;
         int /= 10_000;
+        n_int += 1;
     }
-    let mut frac_groups = vec![0i16; frac_digits];
-    for g in frac_groups.iter_mut().rev() {
-        *g = (frac % 10_000) as i16;
-        frac /= 10_000;
+    for (d, g) in digits.iter_mut().zip(int_groups[..n_int].iter().rev()) {
+        *d = *g;
     }
-    let mut digits: Vec<i16> = int_groups.iter().rev().copied().chain(frac_groups).collect();
-    let mut weight = int_groups.len() as i16 - 1;
+    let frac_digits = usize::from(scale).div_ceil(4);
+    let pad = (frac_digits * 4 - usize::from(scale)) as u32;
+    // The fraction times 10^pad, taken apart from its last digit up; a fraction too long for
+    // u128 once padded has its digits found before the padding instead.
+    let mut frac = frac;
+    let mut pos = n_int + frac_digits;
+    let mut shift = pad;
+    while pos > n_int {
+        pos -= 1;
+        let (digit, rest) = if shift > 0 {
+            let p = 10u128.pow(4 - shift);
+            let d = (frac % p) as i16 * 10i16.pow(shift);
+            shift = 0;
+            (d, frac / p)
+        } else {
+            ((frac % 10_000) as i16, frac / 10_000)
+        };
+        digits[pos] = digit;
+        frac = rest;
+    }
+    let all = &digits[..n_int + frac_digits];
+    let mut weight = n_int as i16 - 1;
     // No leading or trailing zero digits (PostgreSQL's own form; the weight says where they were).
-    let leading = digits.iter().take_while(|d| **d == 0).count();
-    digits.drain(..leading);
+    let leading = all.iter().take_while(|d| **d == 0).count();
     weight -= leading as i16;
-    while digits.last() == Some(&0) {
-        digits.pop();
-    }
-    if digits.is_empty() {
+    let trailing = all[leading..].iter().rev().take_while(|d| **d == 0).count();
+    let kept = &all[leading..all.len() - trailing];
+    if kept.is_empty() {
         weight = 0;
     }
-    out.put_i16(digits.len() as i16);
+    out.put_i16(kept.len() as i16);
     out.put_i16(weight);
-    out.put_u16(if negative && !digits.is_empty() { 0x4000 } else { 0 });
+    out.put_u16(if negative && !kept.is_empty() { 0x4000 } else { 0 });
     out.put_u16(u16::from(scale));
-    for d in digits {
-        out.put_i16(d);
+    for d in kept {
+        out.put_i16(*d);
     }
 }
 
@@ -130,5 +156,8 @@ mod tests {
         assert_eq!(numeric_words(1_234_567_891_234, 4), [4, 2, 0, 4, 1, 2345, 6789, 1234]); // 123456789.1234
         assert_eq!(numeric_words(100_000_000, 0), [1, 2, 0, 0, 1]); // 1e8
         assert_eq!(numeric_words(1, 5), [1, -2, 0, 5, 1000]); // 0.00001
+        assert_eq!(numeric_words(123_456, 3), [2, 0, 0, 3, 123, 4560]); // 123.456
+        assert_eq!(numeric_words(i128::MAX, 0).len(), 4 + 10);
+        assert_eq!(numeric_words(-1, 40), [1, -10, 0x4000, 40, 1]); // -1e-40
     }
 }
