@@ -44,6 +44,8 @@ fn counters(t: &Tally) -> Vec<(String, u64)> {
         ("bytes".into(), t.bytes),
         ("timed".into(), t.timed),
         ("duration_ms_sum".into(), t.duration_ms_sum),
+        ("rows_loaded".into(), t.rows_loaded),
+        ("load_failures".into(), t.load_failures),
     ];
     for (i, v) in t.duration_buckets.iter().enumerate() {
         if *v > 0 {
@@ -64,6 +66,8 @@ fn tally_of(item: &HashMap<String, AttributeValue>) -> Tally {
         timed: get("timed"),
         duration_ms_sum: get("duration_ms_sum"),
         duration_buckets: (0..=DURATION_BUCKETS_MS.len()).map(|i| get(&format!("d{i}"))).collect(),
+        rows_loaded: get("rows_loaded"),
+        load_failures: get("load_failures"),
     }
 }
 

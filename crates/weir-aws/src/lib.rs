@@ -84,6 +84,7 @@ pub async fn open_with_queue(
         jobs: Arc::new(jobs),
         records,
         notifier: Arc::new(SnsNotifier::new(sns, topics)),
+        warehouses: Default::default(),
     };
     Ok((ports, sqs))
 }

@@ -32,5 +32,12 @@ pub fn open_embedded(config: &Config, data_dir: &Path) -> Result<Ports, PortErro
     };
     let notifier = Arc::new(OutboxNotifier::open(&data_dir.join("outbox.db"), &config.notify)?);
     notifier.spawn_delivery();
-    Ok(Ports { objects: Arc::new(objects), queue: Arc::new(queue), jobs: Arc::new(jobs), records, notifier })
+    Ok(Ports {
+        objects: Arc::new(objects),
+        queue: Arc::new(queue),
+        jobs: Arc::new(jobs),
+        records,
+        notifier,
+        warehouses: Default::default(),
+    })
 }

@@ -165,6 +165,11 @@ impl Config {
                 found.push(format!("notify.subscriptions[{i}].url"));
             }
         }
+        for (i, p) in self.pipelines.iter().enumerate() {
+            if p.sinks.postgres.as_ref().is_some_and(|pg| pg.inline_password()) {
+                found.push(format!("pipeline[{i}].sinks.postgres.url"));
+            }
+        }
         found
     }
 
@@ -252,6 +257,21 @@ impl Config {
                         "an image pipeline has no columns or derived fields (they describe rows of data)",
                     ));
                 }
+                if p.sinks.postgres.is_some() {
+                    problems.push(Problem::new(
+                        format!("{at}.sinks.postgres"),
+                        "an image pipeline has no rows to load into a table",
+                    ));
+                }
+            } else if let Some(pg) = &p.sinks.postgres {
+                let columns: Vec<String> = p
+                    .columns
+                    .iter()
+                    .map(|c| normalize_field_name(&c.name))
+                    .chain(p.derived.iter().map(|d| normalize_field_name(&d.name)))
+                    .collect();
+                let section = format!("{at}.sinks.postgres");
+                problems.extend(pg.validate(&p.name, &columns).into_iter().map(|e| e.under(&section)));
             }
             if let Some(sink) = records_sink.as_ref().filter(|_| p.kind != PipelineKind::Image) {
                 if p.output.format != OutputFormat::Ndjson {
@@ -375,6 +395,9 @@ pub struct PipelineConfig {
     /// The workflow the pipeline's files run through (the built-in one by default).
     #[serde(default, skip_serializing_if = "WorkflowConfig::is_default")]
     pub workflow: WorkflowConfig,
+    /// Warehouse tables the valid rows are loaded into (`[pipeline.sinks.postgres]`).
+    #[serde(default, skip_serializing_if = "SinksConfig::is_default")]
+    pub sinks: SinksConfig,
     /// An image pipeline's thumbnails and limits.
     #[serde(default, skip_serializing_if = "ImageConfig::is_default")]
     pub image: ImageConfig,
@@ -823,6 +846,7 @@ pub use crate::image_config::{ExifPolicy, ImageConfig, ThumbnailFormat, Thumbnai
 pub use crate::notify_config::{
     NotifyConfig, SmtpSecurity, SubscriptionConfig, SubscriptionKind, WebhookFormat,
 };
+pub use crate::sink_config::{LoadMode, PostgresSinkConfig, SinksConfig};
 
 /// Where valid records are loaded besides the results object.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -989,6 +1013,7 @@ mod tests {
         let mut bad = c.clone();
         bad.pipelines[1].columns = Config::bundled().pipelines[0].columns.clone();
         bad.pipelines[1].image.quality = 101;
+        bad.pipelines[1].sinks.postgres = Some(crate::sink_config::PostgresSinkConfig::default());
         let problems: Vec<String> = bad.validate().iter().map(ToString::to_string).collect();
         assert!(
             problems
@@ -998,6 +1023,11 @@ mod tests {
         );
         assert!(
             problems.iter().any(|p| p.starts_with("pipeline[1] (photos): an image pipeline has no columns")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p
+                == "pipeline[1] (photos).sinks.postgres: an image pipeline has no rows to load into a table"),
             "{problems:?}"
         );
         assert!(Config::from_toml("[[pipeline]]\nname = \"x\"\nkind = \"video\"\n").is_err());

@@ -177,6 +177,41 @@ pub struct Job {
     /// An image job's picture: dimensions, format, EXIF summary, thumbnails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<crate::image::ImageSummary>,
+    /// The warehouse table the valid rows went to, how many, or why they did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<WarehouseLoad>,
+}
+
+/// A job's load into a warehouse table (`[pipeline.sinks.postgres]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WarehouseLoad {
+    /// The kind of sink: `postgres`.
+    pub sink: String,
+    /// The database, without credentials: `db.internal:5432/analytics`.
+    pub target: String,
+    /// The table, schema-qualified: `public.sales`.
+    pub table: String,
+    /// Rows of this job in the table (committed in one transaction with the removal of the
+    /// rows it replaced); 0 when the load failed.
+    pub rows: u64,
+    /// `replace` or `append`.
+    pub mode: String,
+    /// Why the load failed (the row's line and the database's message for a refused row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl WarehouseLoad {
+    /// `1,234 rows into public.sales at db.internal:5432/analytics (postgres, replace)`.
+    pub fn describe(&self) -> String {
+        match &self.error {
+            None => format!(
+                "{} rows into {} at {} ({}, {})",
+                self.rows, self.table, self.target, self.sink, self.mode
+            ),
+            Some(e) => format!("nothing loaded into {} at {} ({}): {e}", self.table, self.target, self.sink),
+        }
+    }
 }
 
 /// The state to run next and the data it gets.
@@ -213,6 +248,7 @@ impl Job {
             sequencer: None,
             checkpoint: None,
             image: None,
+            warehouse: None,
         }
     }
 
@@ -223,6 +259,9 @@ impl Job {
         self.attempts += 1;
         self.started_at = Some(Utc::now());
         self.error = None;
+        // What this attempt loads is recorded from its own workflow state (a resumed workflow
+        // carries the load its first attempt made in its checkpoint).
+        self.warehouse = None;
     }
 
     /// Whether the job ended for good: terminal, and not `failed` (retries exhausted), which a

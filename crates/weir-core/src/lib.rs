@@ -18,10 +18,13 @@ pub mod image_config;
 pub mod job;
 pub mod keys;
 pub mod notify_config;
+pub mod private_file;
 pub mod problem;
 pub mod report_config;
+pub mod rows;
 pub mod schedule;
 pub mod schedule_config;
+pub mod sink_config;
 pub mod stats;
 pub mod summary;
 

@@ -40,6 +40,12 @@ pub struct Tally {
     pub duration_ms_sum: u64,
     /// Jobs per [`DURATION_BUCKETS_MS`] bucket (not cumulative), the last for longer ones.
     pub duration_buckets: Vec<u64>,
+    /// Rows committed to a warehouse table (`[pipeline.sinks]`).
+    #[serde(default)]
+    pub rows_loaded: u64,
+    /// Jobs whose warehouse load failed (a row the database refused, or retries exhausted).
+    #[serde(default)]
+    pub load_failures: u64,
 }
 
 impl Tally {
@@ -52,6 +58,10 @@ impl Tally {
             bytes: job.source_size,
             ..Tally::default()
         };
+        if let Some(load) = &job.warehouse {
+            t.rows_loaded = load.rows;
+            t.load_failures = u64::from(load.error.is_some());
+        }
         let timed = !matches!(job.status, JobStatus::Skipped | JobStatus::Superseded);
         if let (true, Some(ms)) = (timed, job.duration_ms) {
             t.timed = 1;
@@ -69,6 +79,8 @@ impl Tally {
         self.bytes += other.bytes;
         self.timed += other.timed;
         self.duration_ms_sum += other.duration_ms_sum;
+        self.rows_loaded += other.rows_loaded;
+        self.load_failures += other.load_failures;
         if self.duration_buckets.len() < other.duration_buckets.len() {
             self.duration_buckets.resize(other.duration_buckets.len(), 0);
         }

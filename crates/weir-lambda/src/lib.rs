@@ -62,9 +62,13 @@ impl Handler {
         metrics: Arc<dyn weir_ports::JobMetrics>,
     ) -> Result<Handler> {
         let aws = config.aws.clone().context("the configuration has no [aws] section")?;
-        let (ports, queue) = weir_aws::open_with_queue(&config, &aws, sdk, endpoint_url)
+        let (mut ports, queue) = weir_aws::open_with_queue(&config, &aws, sdk, endpoint_url)
             .await
             .context("opening the AWS resources")?;
+        ports.warehouses = weir_postgres::open_all(&config, |p| {
+            weir_process::Plan::compile(p).map(|plan| plan.table_columns())
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         let engine = Arc::new(Engine::new(config, ports, scratch)?.with_metrics(metrics));
         Ok(Handler { engine, queue })
     }

@@ -4,6 +4,8 @@
 //! exactly the message that has to come back. The bundled config's image pipeline takes a
 //! photo and a CSV posing as one in the same batch: thumbnails in S3 for the one, `failed/`
 //! with the reason for the other, neither retried.
+//! The sales pipeline loads a PostgreSQL table too (a server the test starts): the handler
+//! wires the warehouse as `weir worker` does.
 
 #[path = "../../weir-aws/tests/common/mod.rs"]
 mod common;
@@ -21,6 +23,20 @@ async fn a_batch_reports_only_the_messages_to_retry() {
     let mut config = Config::bundled();
     config.aws = Some(AwsConfig::default());
     config.worker.retry_base_ms = 100;
+    // The valid rows go to a PostgreSQL table as well, as they do under weir run.
+    let pg = weir_postgres::testing::TestServer::start();
+    config.pipelines[0].sinks.postgres = Some(weir_core::config::PostgresSinkConfig {
+        url: Some(pg.url()),
+        table: Some("sales".into()),
+        ..Default::default()
+    });
+    let columns = weir_process::Plan::compile(&config.pipelines[0]).expect("plan").table_columns();
+    let sink = config.pipelines[0].sinks.postgres.as_ref().expect("set above");
+    weir_postgres::PostgresWarehouse::new("sales", sink, &columns)
+        .expect("sink")
+        .setup()
+        .await
+        .expect("table");
     let aws = config.aws.clone().expect("set above");
     weir_aws::setup::ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -114,7 +130,14 @@ async fn a_batch_reports_only_the_messages_to_retry() {
     let ports = weir_aws::open(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("ports");
     let etag = ports.objects.head("weir-archive", "raw/sales.csv").await.expect("archived").etag;
     let job = ports.jobs.get(&JobId::for_object("weir-input", "raw/sales.csv", &etag)).await.expect("get");
-    assert_eq!(job.map(|j| j.status), Some(JobStatus::Succeeded));
+    let job = job.expect("the sales job");
+    assert_eq!(job.status, JobStatus::Succeeded);
+    let loaded = job.warehouse.as_ref().map(|w| w.rows);
+    assert_eq!(loaded, Some(job.valid_rows));
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM sales WHERE weir_source_key = 'raw/sales.csv'"),
+        job.valid_rows.to_string()
+    );
 
     // The photo: thumbnails and metadata in S3, the picture on the job record.
     let etag = ports.objects.head("weir-archive", "images/photo.jpg").await.expect("archived").etag;

@@ -334,6 +334,7 @@ async fn setup_idle(concurrency: usize, failure_rate: f64) -> (Setup, Arc<Random
         jobs: timed.clone(),
         records: None,
         notifier: Arc::new(Quiet),
+        warehouses: Default::default(),
     };
     let plan = Arc::new(RandomFaults { rate: failure_rate, injected: AtomicU64::new(0) });
     let ports = if failure_rate > 0.0 { faults::wrap(raw.clone(), plan.clone()) } else { raw.clone() };

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use weir_core::event::{QueueEvent, S3EventRecord};
-use weir_core::job::sequencer_order;
+use weir_core::job::{sequencer_order, WarehouseLoad};
 use weir_core::keys::validate_key;
 use weir_core::{Backoff, Config, ErrorClass, Job, JobId, JobStatus, PipelineConfig, Summary};
 use weir_ports::{Begin, JobMetrics, Message, Metadata, PortError};
@@ -454,6 +454,9 @@ impl Engine {
         job.checkpoint = checkpoints.latest();
 
         record_outputs(&mut job, &execution.output);
+        if let Outcome::Failed { error, cause, .. } = &execution.outcome {
+            self.record_load_failure(&mut job, pipeline, error, cause);
+        }
         match execution.outcome {
             Outcome::Succeeded => self.finish(job, JobStatus::Succeeded, None, run, message).await,
             Outcome::Failed { error, cause, class: ErrorClass::Permanent } => {
@@ -544,6 +547,24 @@ impl Engine {
         }
     }
 
+    /// Records in the job that its warehouse load failed, when that is why the run failed.
+    fn record_load_failure(&self, job: &mut Job, pipeline: &PipelineConfig, error: &str, cause: &str) {
+        use crate::tasks::{LOAD_REFUSED, WAREHOUSE_UNAVAILABLE};
+        let Some(warehouse) = self.ports.warehouses.get(&pipeline.name) else { return };
+        if error != LOAD_REFUSED && error != WAREHOUSE_UNAVAILABLE {
+            return;
+        }
+        let info = warehouse.info();
+        job.warehouse = Some(WarehouseLoad {
+            sink: info.sink,
+            target: info.target,
+            table: info.table,
+            rows: 0,
+            mode: info.mode,
+            error: Some(cause.to_string()),
+        });
+    }
+
     /// Exponential backoff with jitter for the n-th attempt.
     fn backoff(&self, attempt: u32) -> Duration {
         let w = &self.config.worker;
@@ -585,6 +606,11 @@ fn record_outputs(job: &mut Job, state: &Value) {
                 job.output_keys.insert(role.clone(), k.to_owned());
             }
         }
+    }
+    if let Some(load) =
+        state.get(fields::WAREHOUSE).and_then(|w| serde_json::from_value::<WarehouseLoad>(w.clone()).ok())
+    {
+        job.warehouse = Some(load);
     }
     if let Some(k) = state.get(fields::ARCHIVE_KEY).and_then(Value::as_str) {
         job.output_keys.insert("archive".into(), k.to_owned());

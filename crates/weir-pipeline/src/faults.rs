@@ -59,6 +59,7 @@ pub fn wrap(ports: Ports, plan: Arc<dyn FaultPlan>) -> Ports {
         jobs: Arc::new(FaultyJobs(ports.jobs, plan.clone())),
         records: ports.records.map(|r| Arc::new(FaultyRecords(r, plan.clone())) as Arc<dyn RecordsSink>),
         notifier: Arc::new(FaultyNotifier(ports.notifier, plan)),
+        warehouses: ports.warehouses,
     }
 }
 

@@ -104,7 +104,7 @@ pub fn process_file_with_progress(
     let file = File::open(input).map_err(io(input))?;
     let stem = format!(".{name}.{}", std::process::id());
     let size_hint = file.metadata().ok().map(|m| m.len());
-    let options = Options { source_name: Some(&name), progress, size_hint };
+    let options = Options { source_name: Some(&name), progress, size_hint, ..Options::default() };
     let mut output = match run_transform(&plan, file, out_dir, &stem, &options) {
         Ok(o) => o,
         Err(e) if e.class() == ErrorClass::Permanent => {

@@ -37,4 +37,6 @@ pub mod fields {
     pub const NOTIFICATION: &str = "notification";
     /// An image job's [`weir_core::image::ImageSummary`].
     pub const IMAGE: &str = "image";
+    /// The warehouse load the transform committed (`weir_core::job::WarehouseLoad`).
+    pub const WAREHOUSE: &str = "warehouse";
 }

@@ -119,6 +119,7 @@ impl Harness {
             jobs: jobs.clone(),
             records: Some(records.clone()),
             notifier: notes.clone(),
+            warehouses: Default::default(),
         };
         let raw = ports.clone();
         let ports = wrap(ports);

@@ -45,6 +45,7 @@ async fn open(dir: &std::path::Path, config: &Config) -> Scheduler {
         jobs: Arc::new(SqliteJobStore::in_file(&state).unwrap()),
         records: None,
         notifier: Arc::new(common::Recorder::default()),
+        warehouses: Default::default(),
     };
     let engine = Arc::new(Engine::new(config.clone(), ports, dir.join(".tmp")).unwrap());
     engine.ensure_buckets().await.unwrap();

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod objects;
 pub mod queue;
 pub mod records;
+pub mod warehouse;
 
 use std::sync::Arc;
 
@@ -29,10 +30,12 @@ pub use notify::{DeliveryStats, Notification, Notifier};
 pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PutBody, PutItem};
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};
 pub use records::{RecordItem, RecordsSink};
+pub use warehouse::{LoadError, LoadTarget, Warehouse, WarehouseInfo, WarehouseTx, Warehouses};
 
-/// The adapters a pipeline runs on: one of each port (the records sink is optional). Each
-/// adapter crate offers one constructor that returns this (`weir_backends::open_embedded`,
-/// `weir_aws::open`); the binary chooses between them in one place.
+/// The adapters a pipeline runs on: one of each port (the records sink and the warehouses are
+/// optional). Each adapter crate offers one constructor that returns this
+/// (`weir_backends::open_embedded`, `weir_aws::open`); the binary chooses between them in one
+/// place.
 #[derive(Clone)]
 pub struct Ports {
     pub objects: Arc<dyn ObjectStore>,
@@ -40,4 +43,7 @@ pub struct Ports {
     pub jobs: Arc<dyn JobStore>,
     pub records: Option<Arc<dyn RecordsSink>>,
     pub notifier: Arc<dyn Notifier>,
+    /// Warehouse tables by pipeline (`[pipeline.sinks]`): chosen by configuration, the same on
+    /// every backend, so the binary adds them to whichever ports it opened.
+    pub warehouses: Warehouses,
 }

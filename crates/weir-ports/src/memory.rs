@@ -18,9 +18,9 @@ use weir_core::stats::{self, JobTotals, MinuteReceived, MinuteTally, Series, Tal
 use weir_core::{Job, JobId, JobStatus};
 
 use crate::{
-    plan_begin, Begin, BucketInfo, ByteStream, DeadLetter, JobFilter, JobStore, Message, Metadata,
-    Notification, Notifier, ObjectInfo, ObjectStore, PortError, Ports, Queue, QueueSettings, QueueStats,
-    RecordItem, RecordsSink, SourceKey,
+    plan_begin, Begin, BucketInfo, ByteStream, DeadLetter, JobFilter, JobStore, LoadError, LoadTarget,
+    Message, Metadata, Notification, Notifier, ObjectInfo, ObjectStore, PortError, Ports, Queue,
+    QueueSettings, QueueStats, RecordItem, RecordsSink, SourceKey, Warehouse, WarehouseInfo, WarehouseTx,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,6 +37,7 @@ pub fn ports(buckets: &[&str], settings: QueueSettings) -> (Ports, Arc<MemoryNot
         jobs: Arc::new(MemoryJobStore::default()),
         records: Some(Arc::new(MemoryRecords::default())),
         notifier: notifier.clone(),
+        warehouses: Default::default(),
     };
     (ports, notifier)
 }
@@ -832,6 +833,114 @@ impl RecordsSink for MemoryRecords {
             .take(limit)
             .map(|((pk, sk), item)| RecordItem { pk: pk.clone(), sk: sk.clone(), item: item.clone() })
             .collect())
+    }
+}
+
+// ---- warehouse ----
+
+/// One row in a [`MemoryWarehouse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarehouseRow {
+    pub source_bucket: String,
+    pub source_key: String,
+    pub job_id: String,
+    pub line: u64,
+    /// The row as JSON (the table's `data`).
+    pub json: String,
+}
+
+/// A warehouse table in memory with the port's semantics (a load replaces the version's rows,
+/// or the key's in `replace` mode, when it commits; nothing before). It counts the loads it
+/// committed, and refuses a row whose JSON contains [`MemoryWarehouse::refuse`]'s text, as a
+/// database refuses a row a constraint forbids.
+#[derive(Debug, Default)]
+pub struct MemoryWarehouse {
+    replace: bool,
+    refuse: Option<String>,
+    rows: Mutex<Vec<WarehouseRow>>,
+    commits: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryWarehouse {
+    /// A table in `replace` mode (`false`: `append`).
+    pub fn new(replace: bool) -> MemoryWarehouse {
+        MemoryWarehouse { replace, ..MemoryWarehouse::default() }
+    }
+
+    /// Refuses rows whose JSON contains `text`.
+    pub fn refuse(mut self, text: &str) -> MemoryWarehouse {
+        self.refuse = Some(text.to_string());
+        self
+    }
+
+    pub fn rows(&self) -> Vec<WarehouseRow> {
+        lock(&self.rows).clone()
+    }
+
+    /// Loads committed so far.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Warehouse for Arc<MemoryWarehouse> {
+    fn info(&self) -> WarehouseInfo {
+        WarehouseInfo {
+            sink: "memory".into(),
+            target: "memory".into(),
+            table: "rows".into(),
+            mode: if self.replace { "replace" } else { "append" }.into(),
+        }
+    }
+
+    async fn begin(&self, target: &LoadTarget) -> Result<Box<dyn WarehouseTx>, LoadError> {
+        Ok(Box::new(MemoryTx { table: self.clone(), target: target.clone(), rows: Vec::new() }))
+    }
+}
+
+struct MemoryTx {
+    table: Arc<MemoryWarehouse>,
+    target: LoadTarget,
+    rows: Vec<WarehouseRow>,
+}
+
+#[async_trait]
+impl WarehouseTx for MemoryTx {
+    async fn write(&mut self, batch: &weir_core::rows::RowBatch) -> Result<(), LoadError> {
+        for row in batch.rows() {
+            let json = String::from_utf8_lossy(row.json).into_owned();
+            if self.table.refuse.as_ref().is_some_and(|r| json.contains(r.as_str())) {
+                return Err(LoadError::Refused {
+                    row: Some(self.rows.len() as u64 + 1),
+                    reason: format!("the row contains {:?}", self.table.refuse.as_deref().unwrap_or("")),
+                });
+            }
+            self.rows.push(WarehouseRow {
+                source_bucket: self.target.source_bucket.clone(),
+                source_key: self.target.source_key.clone(),
+                job_id: self.target.job_id.clone(),
+                line: row.line,
+                json,
+            });
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<u64, LoadError> {
+        let mut rows = lock(&self.table.rows);
+        let t = &self.target;
+        rows.retain(|r| {
+            if self.table.replace {
+                !(r.source_bucket == t.source_bucket && r.source_key == t.source_key)
+            } else {
+                r.job_id != t.job_id
+            }
+        });
+        let n = self.rows.len() as u64;
+        rows.extend(self.rows);
+        self.table.commits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(n)
     }
 }
 

@@ -23,7 +23,7 @@
 //! - `binding`: the plan bound to one file's header: what each column is, the output layout.
 //! - `formats`: bytes to records: `csv`, `json` (flattened onto the columns) and transcoding,
 //!   both readers on one `refill` buffer. `output`: where valid rows go (`ndjson`, `json`,
-//!   `parquet`). `summary`: the aggregates, within their caps.
+//!   `parquet`, and typed `rows` for a warehouse load beside them). `summary`: the aggregates, within their caps.
 //! - `error` (why a file fails) and `header` (matching a header with the schema).
 //! - `plan`: the configuration compiled once, and `ConfigError` for what is wrong with it;
 //!   `expr`: derived-field expressions; `schema`: the column language (`types` to type a field,
@@ -50,6 +50,7 @@ mod swar;
 
 pub use error::ProcessError;
 pub use header::HeaderCheck;
+pub use output::rows::EmitRows;
 pub use plan::{ConfigError, Plan};
 pub use process::{check_header, check_header_named, check_header_with, process, process_with, Options};
 pub use summary::{NULL_GROUP, OTHER_GROUP};

@@ -414,6 +414,7 @@ impl<'p, K: Sink, E: Write> Pass<'p, K, E> {
             }
         }
         self.sink.row(&RowRef {
+            line: rec.line,
             values: &self.values,
             buf: rec.buf,
             derived: &self.slots[first_derived..],

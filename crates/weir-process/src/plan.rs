@@ -10,6 +10,7 @@
 use weir_core::config::{
     normalize_field_name, ColumnType, Compression, FormatKind, OutputFormat, PipelineConfig, UnknownColumns,
 };
+use weir_core::rows::{CellType, TableColumn};
 use weir_core::Problem;
 
 use crate::expr::{Expr, Node, Scope};
@@ -86,6 +87,24 @@ pub(crate) struct GroupSpec {
 }
 
 impl Plan {
+    /// The typed columns of a warehouse table for this pipeline: the schema's columns, then the
+    /// derived fields, in the order the cells of [`crate::Options::rows`] fill them.
+    pub fn table_columns(&self) -> Vec<TableColumn> {
+        let schema = self
+            .columns
+            .iter()
+            .map(|c| TableColumn { name: c.name.clone(), ty: CellType::of(c.ty, c.precision, c.scale) });
+        let derived = self.derived.iter().map(|d| TableColumn {
+            name: d.name.clone(),
+            ty: match d.expr.ty {
+                SlotType::Int => CellType::Int,
+                SlotType::Float => CellType::Float,
+                SlotType::Text => CellType::Text,
+            },
+        });
+        schema.chain(derived).collect()
+    }
+
     /// Compiles a pipeline; every problem is reported, not just the first.
     pub fn compile(p: &PipelineConfig) -> Result<Plan, ConfigError> {
         let mut problems = Vec::new();

@@ -21,6 +21,8 @@ use crate::header::HeaderCheck;
 use crate::output::json::JsonDocSink;
 use crate::output::ndjson::NdjsonSink;
 use crate::output::parquet::ParquetSink;
+use crate::output::rows::{EmitRows, RowTap};
+use crate::output::{Layout, Sink};
 use crate::pass;
 use crate::plan::Plan;
 
@@ -34,6 +36,10 @@ pub struct Options<'a> {
     pub progress: Option<&'a dyn Fn(u64)>,
     /// The input's size in bytes, when known: a small input is read with a small buffer.
     pub size_hint: Option<u64>,
+    /// Takes the valid rows as typed cells, a batch at a time, besides the results (a warehouse
+    /// load, see [`crate::Plan::table_columns`]); an error it returns stops the pass. A pass
+    /// with it runs on one thread.
+    pub rows: Option<EmitRows<'a>>,
 }
 
 /// Reads just the header record and compares it with the schema (the `validate-schema` task).
@@ -118,7 +124,7 @@ fn process_within<R: Read, W: Write + Send, E: Write>(
     errors: E,
     options: &Options<'_>,
 ) -> Result<Summary, ProcessError> {
-    if crate::parallel::applies(plan) {
+    if options.rows.is_none() && crate::parallel::applies(plan) {
         return crate::parallel::process(plan, input, results, errors, options.source_name, options.progress);
     }
     let input = formats::open(plan, input, options.source_name)?;
@@ -154,16 +160,37 @@ fn run<S: Source, W: Write + Send, E: Write>(
     let binding = Binding::new(plan, &check, originals);
     let layout = binding.layout(plan);
     match plan.output {
-        OutputFormat::Ndjson => pass::run(plan, binding, source, NdjsonSink::new(results, &layout), errors),
+        OutputFormat::Ndjson => {
+            drive(plan, binding, &layout, source, NdjsonSink::new(results, &layout), errors, options)
+        }
         OutputFormat::Json => {
             let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
             let sink = JsonDocSink::new(results, &layout, options.source_name.unwrap_or(""), &now);
-            pass::run(plan, binding, source, sink, errors)
+            drive(plan, binding, &layout, source, sink, errors, options)
         }
         OutputFormat::Parquet => {
             let sink = ParquetSink::new(results, &layout, plan.row_group_rows)?;
-            pass::run(plan, binding, source, sink, errors)
+            drive(plan, binding, &layout, source, sink, errors, options)
         }
+    }
+}
+
+/// The row loop into `sink`, and into the caller's row function too if it has one.
+fn drive<S: Source, K: Sink, E: Write>(
+    plan: &Plan,
+    binding: Binding,
+    layout: &Layout,
+    source: S,
+    sink: K,
+    errors: E,
+    options: &Options<'_>,
+) -> Result<Summary, ProcessError> {
+    match options.rows {
+        Some(emit) => {
+            let tap = RowTap::new(sink, plan, &binding, layout, emit);
+            pass::run(plan, binding, source, tap, errors)
+        }
+        None => pass::run(plan, binding, source, sink, errors),
     }
 }
 

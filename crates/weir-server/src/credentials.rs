@@ -206,24 +206,15 @@ fn private_to_us(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let mode = meta.permissions().mode() & 0o777;
-        check_mode_and_owner(path, mode, meta.uid(), rustix::process::geteuid().as_raw())?;
+        weir_core::private_file::check_mode_and_owner(
+            path,
+            mode,
+            meta.uid(),
+            rustix::process::geteuid().as_raw(),
+        )?;
     }
     #[cfg(not(unix))]
     let _ = (path, meta);
-    Ok(())
-}
-
-fn check_mode_and_owner(path: &Path, mode: u32, owner: u32, us: u32) -> Result<(), String> {
-    if mode & 0o077 != 0 {
-        return Err(format!("readable by others (mode {mode:o}); run `chmod 600 {}`", path.display()));
-    }
-    if owner != us {
-        return Err(format!(
-            "owned by another user (uid {owner}, weir runs as uid {us}), who can change it; run `chown {us} {}` and `chmod 600 {}`",
-            path.display(),
-            path.display()
-        ));
-    }
     Ok(())
 }
 
@@ -291,17 +282,6 @@ mod tests {
         assert!(!dir.path().join(FILE_NAME).exists());
         let half = |name: &str| (name == "WEIR_ACCESS_KEY_ID").then(|| "x".to_string());
         assert!(Credentials::resolve(&ServerConfig::default(), dir.path(), half).is_err());
-    }
-
-    #[test]
-    fn a_secret_file_is_private_to_weirs_user() {
-        let p = Path::new("/x/weir.toml");
-        assert!(check_mode_and_owner(p, 0o600, 1000, 1000).is_ok());
-        assert!(check_mode_and_owner(p, 0o400, 1000, 1000).is_ok());
-        assert!(check_mode_and_owner(p, 0o640, 1000, 1000).unwrap_err().contains("chmod 600 /x/weir.toml"));
-        assert!(check_mode_and_owner(p, 0o604, 1000, 1000).unwrap_err().contains("mode 604"));
-        let e = check_mode_and_owner(p, 0o600, 0, 1000).unwrap_err();
-        assert!(e.contains("owned by another user (uid 0") && e.contains("chown 1000"), "{e}");
     }
 
     #[cfg(unix)]

@@ -74,6 +74,7 @@ async fn dlq_alarm_fires_on_a_dead_letter_and_clears_after_replay() {
         jobs: Arc::new(SqliteJobStore::open(&dir.path().join("jobs.db")).unwrap()),
         records: None,
         notifier: outbox,
+        warehouses: Default::default(),
     };
     let credentials = Credentials::resolve(&config.server, dir.path(), |_| None).unwrap();
     let ctx = Context {

@@ -57,6 +57,7 @@ async fn metrics_report_jobs_rows_durations_and_the_queue() {
         jobs,
         records: None,
         notifier: Arc::new(OutboxNotifier::open(&dir.path().join("outbox.db"), &config.notify).unwrap()),
+        warehouses: Default::default(),
     };
     let credentials = Credentials::resolve(&config.server, dir.path(), |_| None).unwrap();
     let token = credentials.api_token.expose().to_owned();

@@ -91,6 +91,7 @@ async fn the_overview_buckets_jobs_by_when_they_finished() {
         jobs,
         records: None,
         notifier: Arc::new(TopicNotifier::from_config(&config.notify)),
+        warehouses: Default::default(),
     };
     let credentials = Credentials::resolve(&config.server, dir.path(), |_| None).unwrap();
     let token = credentials.api_token.expose().to_owned();

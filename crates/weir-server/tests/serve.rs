@@ -26,6 +26,7 @@ async fn context(dir: &Path, config: Config) -> Context {
         jobs: Arc::new(SqliteJobStore::open(&dir.join("jobs.db")).unwrap()),
         records: None,
         notifier: Arc::new(TopicNotifier::from_config(&config.notify)),
+        warehouses: Default::default(),
     };
     let credentials = Credentials::resolve(&config.server, dir, |_| None).unwrap();
     Context { ports, config: Arc::new(config), data_dir: dir.to_owned(), credentials: Arc::new(credentials) }

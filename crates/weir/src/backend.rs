@@ -41,7 +41,14 @@ pub async fn aws_sdk(
     (sdk, endpoint)
 }
 
-/// The ports of the configured backend.
+/// The warehouse tables of the pipelines that have one (`[pipeline.sinks.postgres]`), on any
+/// backend. Only what runs jobs needs them (and the database URL they are made from).
+pub fn warehouses(config: &weir_core::Config) -> Result<weir_ports::Warehouses> {
+    weir_postgres::open_all(config, |p| weir_process::Plan::compile(p).map(|plan| plan.table_columns()))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The ports of the configured backend (without warehouses: see [`engine`]).
 pub async fn ports(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Ports> {
     match &loaded.config.aws {
         Some(aws) => {
@@ -55,10 +62,11 @@ pub async fn ports(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Ports
     }
 }
 
-/// The engine over the configured backend; embedded, with its buckets created (on AWS they
-/// exist already: `weir setup aws`).
+/// The engine over the configured backend and the pipelines' warehouses; embedded, with its
+/// buckets created (on AWS they exist already: `weir setup aws`).
 pub async fn engine(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Arc<Engine>> {
-    let ports = ports(loaded, endpoint_flag).await?;
+    let mut ports = ports(loaded, endpoint_flag).await?;
+    ports.warehouses = warehouses(&loaded.config)?;
     let engine = Engine::new(loaded.config.clone(), ports, loaded.data_dir.join(".tmp"))?;
     if loaded.config.aws.is_none() {
         engine.ensure_buckets().await.context("creating buckets")?;

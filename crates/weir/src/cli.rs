@@ -48,7 +48,8 @@ pub enum Command {
     Init(InitArgs),
     /// Print the pipeline weir infers from sample files (format, columns, types) without writing anything
     Infer(InferArgs),
-    /// Validate a configuration and print every problem with its location
+    /// Validate a configuration and print every problem with its location; a warehouse sink's
+    /// database is reached and its table compared with the schema
     Check,
     /// Start weir on a temporary data dir, upload the samples, show what happened
     Demo(DemoArgs),
@@ -133,6 +134,10 @@ pub enum SetupCommand {
     /// Buckets, queues with redrive, queue policy, bucket notifications, SNS topics and DynamoDB
     /// tables; safe to run again (prints what it created and what was there)
     Aws(SetupAwsArgs),
+    /// The warehouse table of each pipeline with [pipeline.sinks.postgres]: created, or its
+    /// missing columns added; a column whose type differs is reported, never changed. Safe to
+    /// run again
+    Postgres,
 }
 
 #[derive(Debug, Args)]

@@ -44,7 +44,7 @@ pub fn read(global: &Global) -> Result<Loaded> {
             if !secrets.is_empty() {
                 if let Err(problem) = weir_server::credentials::check_private_file(&p) {
                     bail!(
-                        "{} holds secrets ({}) and is {problem}; or move them to the environment (WEIR_SECRET_ACCESS_KEY, WEIR_API_TOKEN, WEIR_SMTP_PASSWORD)",
+                        "{} holds secrets ({}) and is {problem}; or move them to the environment (WEIR_SECRET_ACCESS_KEY, WEIR_API_TOKEN, WEIR_SMTP_PASSWORD, WEIR_POSTGRES_URL)",
                         p.display(),
                         secrets.join(", ")
                     );
@@ -54,6 +54,11 @@ pub fn read(global: &Global) -> Result<Loaded> {
             let base = p.parent().unwrap_or(Path::new("."));
             for pipeline in &mut config.pipelines {
                 if let Some(file) = &mut pipeline.workflow.file {
+                    if file.is_relative() {
+                        *file = base.join(&*file);
+                    }
+                }
+                if let Some(file) = pipeline.sinks.postgres.as_mut().and_then(|pg| pg.url_file.as_mut()) {
                     if file.is_relative() {
                         *file = base.join(&*file);
                     }

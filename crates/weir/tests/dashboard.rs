@@ -5,7 +5,8 @@
 //!
 //! `scripts/test` installs Chromium and runs `npm ci` in `tests/browser`. When node, Chromium or
 //! the npm packages are missing the test fails and says so; it never passes without a browser.
-//! Screenshots go to `<target>/tmp/dashboard/` (printed by the test).
+//! Screenshots go to `<target>/tmp/dashboard/` (printed by the test). The Chromium test's
+//! pipeline loads a PostgreSQL table too (a server the test starts), which the job page shows.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use weir_postgres::testing::TestServer;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -40,12 +42,40 @@ struct Weir {
 
 impl Weir {
     fn start() -> Weir {
+        Weir::start_with(None)
+    }
+
+    /// With the bundled pipeline's rows loaded into `pg` too (its table set up first).
+    fn start_with(pg: Option<&TestServer>) -> Weir {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
         for var in
             ["WEIR_DATA_DIR", "WEIR_CONFIG", "WEIR_ACCESS_KEY_ID", "WEIR_SECRET_ACCESS_KEY", "WEIR_API_TOKEN"]
         {
             cmd.env_remove(var);
+        }
+        if let Some(pg) = pg {
+            let default =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../weir-core/src/default_weir.toml");
+            // The sales pipeline's commented sink, switched on (the end of the file is the
+            // image pipeline's).
+            let toml = std::fs::read_to_string(default).unwrap().replacen(
+                "# [pipeline.sinks.postgres]\n# table = \"sales\"",
+                "[pipeline.sinks.postgres]\ntable = \"sales\"",
+                1,
+            );
+            assert!(toml.contains("\n[pipeline.sinks.postgres]\n"), "default_weir.toml's sink changed");
+            let config = dir.path().join("weir.toml");
+            std::fs::write(&config, toml).unwrap();
+            let setup = Command::new(env!("CARGO_BIN_EXE_weir"))
+                .arg("--config")
+                .arg(&config)
+                .args(["setup", "postgres"])
+                .env("WEIR_POSTGRES_URL", pg.url())
+                .output()
+                .unwrap();
+            ok(&setup, "weir setup postgres");
+            cmd.arg("--config").arg(&config).env("WEIR_POSTGRES_URL", pg.url());
         }
         let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
         let child = cmd
@@ -336,7 +366,8 @@ fn browser_tools() -> (PathBuf, PathBuf) {
 #[test]
 fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
     let (chromium, script_dir) = browser_tools();
-    let weir = Weir::start();
+    let pg = TestServer::start();
+    let weir = Weir::start_with(Some(&pg));
     weir.upload("sales.csv", "raw/sales.csv");
     weir.upload("bad_rows.csv", "raw/bad_rows.csv");
     weir.upload("bad_schema.csv", "raw/bad_schema.csv");
@@ -345,9 +376,14 @@ fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
         weir.wait_finished(&["raw/sales.csv", "raw/bad_rows.csv", "raw/bad_schema.csv", "images/photo.jpg"]);
     let statuses: Vec<&str> = jobs.iter().map(|j| j["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["succeeded", "succeeded", "rejected", "succeeded"]);
+    // The job page says where the valid rows went: as many as the table holds.
+    let loaded = &jobs[1]["warehouse"]["rows"];
+    assert_eq!(loaded, &jobs[1]["valid_rows"]);
+    let in_table = pg.psql("SELECT count(*) FROM sales WHERE weir_source_key = 'raw/bad_rows.csv'");
+    assert_eq!(in_table, loaded.to_string());
     let expect = json!([
         {"key": "raw/sales.csv", "status": "succeeded"},
-        {"key": "raw/bad_rows.csv", "status": "succeeded", "invalid_rows": 4},
+        {"key": "raw/bad_rows.csv", "status": "succeeded", "invalid_rows": 4, "loaded": format!("{loaded} rows into sales")},
         {"key": "raw/bad_schema.csv", "status": "rejected", "reason": "missing required columns: order_id"},
         {"key": "images/photo.jpg", "status": "succeeded", "thumbnail": {"width": 150, "height": 113}},
     ]);

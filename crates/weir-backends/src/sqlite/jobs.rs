@@ -25,9 +25,17 @@ use weir_ports::{
 
 use super::{ms, now_ms, sql, stats, Db, Durability, SqliteFile};
 
-/// The schema's migrations, in order (the last one built at start: [`stats::MIGRATION`]).
-fn migrations() -> [&'static str; 5] {
-    [MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2], stats::MIGRATION.as_str(), RETENTION_MIGRATION]
+/// The schema's migrations, in order (one built at start: [`stats::MIGRATION`]); the warehouse
+/// loads' counters come after the retention tables, which databases already have.
+fn migrations() -> [&'static str; 6] {
+    [
+        MIGRATIONS[0],
+        MIGRATIONS[1],
+        MIGRATIONS[2],
+        stats::MIGRATION.as_str(),
+        RETENTION_MIGRATION,
+        stats::LOAD_MIGRATION,
+    ]
 }
 
 /// Schedules' records, lifetime counters, and the index retention finds finished jobs by.

@@ -28,19 +28,35 @@ fn bucket_columns() -> Vec<String> {
     (0..=DURATION_BUCKETS_MS.len()).map(|i| format!("d{i}")).collect()
 }
 
-/// Every count column of a tally table, in order.
-fn count_columns() -> Vec<String> {
+/// The count columns the tally tables were made with ([`MIGRATION`]).
+fn first_columns() -> Vec<String> {
     TALLY.iter().map(|c| c.to_string()).chain(bucket_columns()).collect()
 }
 
+/// Columns added later ([`LOAD_MIGRATION`]): the warehouse loads.
+const LOADS: [&str; 2] = ["rows_loaded", "load_failures"];
+
+/// Every count column of a tally table, in order.
+fn count_columns() -> Vec<String> {
+    first_columns().into_iter().chain(LOADS.iter().map(|c| c.to_string())).collect()
+}
+
+/// The migration that adds the warehouse loads' counters (no earlier job loaded any).
+pub(crate) const LOAD_MIGRATION: &str = "
+    ALTER TABLE stats_finished ADD COLUMN rows_loaded INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stats_finished ADD COLUMN load_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stats_total ADD COLUMN rows_loaded INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stats_total ADD COLUMN load_failures INTEGER NOT NULL DEFAULT 0;
+";
+
 /// The migration that creates the tables and fills them from the jobs there are.
 pub(crate) static MIGRATION: LazyLock<String> = LazyLock::new(|| {
-    let counts = count_columns()
+    let counts = first_columns()
         .iter()
         .map(|c| format!("{c} INTEGER NOT NULL DEFAULT 0"))
         .collect::<Vec<_>>()
         .join(", ");
-    let names = count_columns().join(", ");
+    let names = first_columns().join(", ");
     let duration = "CAST(json_extract(job, '$.duration_ms') AS INTEGER)";
     let timed = format!("(status NOT IN ('skipped', 'superseded') AND {duration} IS NOT NULL)");
     let mut sums = vec![
@@ -167,6 +183,7 @@ fn add_tally(
     values.extend(
         (0..=DURATION_BUCKETS_MS.len()).map(|i| t.duration_buckets.get(i).copied().unwrap_or(0) as i64),
     );
+    values.extend([t.rows_loaded as i64, t.load_failures as i64]);
     let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(values.len() + 3);
     if let Some(m) = &minute {
         args.push(m);
@@ -195,6 +212,8 @@ fn tally_of(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Tally> {
         duration_buckets: (0..=DURATION_BUCKETS_MS.len())
             .map(|i| n(6 + i))
             .collect::<rusqlite::Result<_>>()?,
+        rows_loaded: n(7 + DURATION_BUCKETS_MS.len())?,
+        load_failures: n(8 + DURATION_BUCKETS_MS.len())?,
     })
 }
 

@@ -11,6 +11,7 @@ mod move_to_failed;
 mod notify;
 mod transform;
 mod validate_schema;
+mod warehouse;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use weir_workflow::{Task, TaskError, TaskResolver};
 pub use image::thumbnail_role;
 pub use notify::{holds_lease, publish_once, Published};
 pub use transform::{error_report, run_transform, TransformOutput};
+pub use warehouse::{LOAD_REFUSED, WAREHOUSE_UNAVAILABLE};
 
 use crate::state::JobInput;
 use crate::Ports;

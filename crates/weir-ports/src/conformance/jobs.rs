@@ -371,6 +371,12 @@ pub async fn counters_are_exact((a, b): Handles, lease: Duration) {
         let mut run = started(case, a.as_ref(), &jobs[i], &format!("run-{i}"), lease).await;
         run.valid_rows = 10 + i as u64;
         run.invalid_rows = 1;
+        // Each job's warehouse load: the succeeded ones' rows, the failed one's failure.
+        run.warehouse = Some(weir_core::job::WarehouseLoad {
+            rows: if status == JobStatus::Succeeded { run.valid_rows } else { 0 },
+            error: (status == JobStatus::Failed).then(|| "database down".to_string()),
+            ..Default::default()
+        });
         run.finish(status, None);
         a.finish_run(&run, &format!("run-{i}")).await.unwrap_or_else(|e| fail(case, e));
         ended.push(run);
@@ -397,6 +403,11 @@ pub async fn counters_are_exact((a, b): Handles, lease: Duration) {
                 totals.received_files, totals.received_bytes
             ),
         );
+    }
+    let loads: (u64, u64) =
+        totals.finished.values().fold((0, 0), |(r, f), t| (r + t.rows_loaded, f + t.load_failures));
+    if loads != (21, 1) {
+        fail(case, format!("warehouse (rows loaded, load failures) {loads:?}, not (21, 1): {totals:?}"));
     }
     let want = BTreeMap::from([(JobStatus::Queued, 1), (JobStatus::Succeeded, 2), (JobStatus::Rejected, 1)]);
     if totals.current != want || b.counts().await.unwrap_or_else(|e| fail(case, e)) != want {

@@ -11,6 +11,7 @@
 pub(crate) mod json;
 pub(crate) mod ndjson;
 pub(crate) mod parquet;
+pub(crate) mod rows;
 
 use std::io::{self, Write};
 
@@ -96,6 +97,8 @@ pub(crate) struct Layout {
 
 /// One valid row as the sinks see it.
 pub(crate) struct RowRef<'a> {
+    /// The line the row starts on in the file (the header is line 1).
+    pub line: u64,
     /// Per file column (only `written` ones are read).
     pub values: &'a [Value],
     pub buf: &'a [u8],

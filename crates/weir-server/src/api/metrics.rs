@@ -81,6 +81,20 @@ impl Snapshot {
         family(&mut out, "weir_rows_total", "counter", "Rows read, by result of validation.");
         let _ = writeln!(out, "weir_rows_total{{result=\"valid\"}} {}", self.outcomes.rows_valid);
         let _ = writeln!(out, "weir_rows_total{{result=\"invalid\"}} {}", self.outcomes.rows_invalid);
+        family(
+            &mut out,
+            "weir_warehouse_rows_loaded_total",
+            "counter",
+            "Rows committed to warehouse tables ([pipeline.sinks]).",
+        );
+        let _ = writeln!(out, "weir_warehouse_rows_loaded_total {}", self.outcomes.rows_loaded);
+        family(
+            &mut out,
+            "weir_warehouse_load_failures_total",
+            "counter",
+            "Jobs whose warehouse load failed: a row the database refused, or retries exhausted.",
+        );
+        let _ = writeln!(out, "weir_warehouse_load_failures_total {}", self.outcomes.load_failures);
         family(&mut out, "weir_received_bytes_total", "counter", "Bytes of the files received.");
         let _ = writeln!(out, "weir_received_bytes_total {}", self.bytes);
         family(
@@ -225,6 +239,12 @@ mod tests {
                 let mut j = weir_core::Job::queued("b", "k", "e", 100, Some("sales"));
                 j.finish(status, None);
                 (j.duration_ms, j.valid_rows, j.invalid_rows) = (Some(d), valid, 1);
+                // Each succeeded job loaded its valid rows; the rejected one's load failed.
+                j.warehouse = Some(weir_core::job::WarehouseLoad {
+                    rows: valid,
+                    error: (status != JobStatus::Succeeded).then(|| "refused".to_string()),
+                    ..Default::default()
+                });
                 t.add(&Tally::of(&j));
             }
             t
@@ -261,6 +281,8 @@ mod tests {
             "weir_rows_total{result=\"valid\"} 10",
             "weir_rows_total{result=\"invalid\"} 3",
             "weir_received_bytes_total 400",
+            "weir_warehouse_rows_loaded_total 10",
+            "weir_warehouse_load_failures_total 1",
             "weir_job_duration_seconds_bucket{le=\"0.002\"} 0",
             "weir_job_duration_seconds_bucket{le=\"0.005\"} 1",
             "weir_job_duration_seconds_bucket{le=\"0.2\"} 2",

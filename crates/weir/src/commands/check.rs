@@ -1,13 +1,14 @@
 //! `weir check`: validate the configuration and every pipeline's schema and workflow, printing
-//! every problem on its own line with its location (`pipeline[0] (sales).columns[3].regex: ...`).
-//! A config without any pipeline is refused here too (it would run and process nothing).
+//! every problem on its own line with its location (`pipeline[0] (sales).columns[3].regex: ...`),
+//! and reach each warehouse sink's database to compare its table with the schema. A config
+//! without any pipeline is refused here too (it would run and process nothing).
 
 use anyhow::Result;
 
 use crate::cli::Global;
 use crate::config;
 
-pub fn run(global: &Global) -> Result<u8> {
+pub async fn run(global: &Global) -> Result<u8> {
     let loaded = config::read(global)?;
     let mut problems = weir_pipeline::check::problems(&loaded.config);
     if loaded.config.pipelines.is_empty() {
@@ -19,6 +20,9 @@ pub fn run(global: &Global) -> Result<u8> {
                 "no [[pipeline]]: no file would ever be processed; add one (`weir init` writes an example)",
             ),
         );
+    }
+    if problems.is_empty() {
+        problems.extend(super::postgres::check(&loaded.config).await);
     }
     if problems.is_empty() {
         println!("{}: ok ({} pipeline(s))", loaded.source, loaded.config.pipelines.len());

@@ -114,6 +114,9 @@ pub fn describe(j: &Job) -> String {
     if let Some(e) = &j.error {
         s.push_str(&format!("error     {e}\n"));
     }
+    if let Some(load) = &j.warehouse {
+        s.push_str(&format!("loaded    {}\n", load.describe()));
+    }
     if !j.output_keys.is_empty() {
         s.push_str("outputs\n");
         for (role, key) in &j.output_keys {

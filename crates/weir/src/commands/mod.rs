@@ -10,6 +10,7 @@ mod gc;
 mod infer;
 mod init;
 mod jobs;
+mod postgres;
 mod process;
 mod put;
 mod report;
@@ -31,13 +32,14 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Jobs(args) => jobs::run(&cli.global, args).await,
         Command::Init(args) => init::run(args),
         Command::Infer(args) => infer::run(args),
-        Command::Check => check::run(&cli.global),
+        Command::Check => check::run(&cli.global).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Dlq(cmd) => dlq::run(&cli.global, cmd).await,
         Command::Reprocess(args) => reprocess::run(&cli.global, args).await,
         Command::Alarms(args) => alarms::run(&cli.global, args).await,
         Command::Report(cmd) => report::run(&cli.global, cmd).await,
         Command::Setup(SetupCommand::Aws(args)) => aws::setup_aws(&cli.global, args).await,
+        Command::Setup(SetupCommand::Postgres) => postgres::setup(&cli.global).await,
         Command::Worker(args) => aws::worker(&cli.global, args).await,
         Command::Schedules(args) => schedules::run(&cli.global, args).await,
         Command::Gc(args) => gc::run(&cli.global, args).await,

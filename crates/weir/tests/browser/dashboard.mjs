@@ -144,6 +144,10 @@ try {
     check(counts.includes(String(withErrors.invalid_rows)), `counts: ${counts}`);
     const outputs = await page.locator('#job-outputs').innerText();
     check(outputs.includes('errors/') && outputs.includes('results'), `outputs: ${outputs}`);
+    if (withErrors.loaded) {
+      const loaded = await page.locator('#job-warehouse').innerText();
+      check(loaded.includes(withErrors.loaded), `warehouse: ${loaded}, expected ${withErrors.loaded}`);
+    }
     const steps = await page.locator('#job-steps li').allInnerTexts();
     check(steps.length >= 2 && steps.some((s) => s.includes('TransformData')), `steps: ${steps}`);
     result.steps = steps.length;

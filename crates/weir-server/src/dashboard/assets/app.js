@@ -290,6 +290,16 @@ function imagePanel(job) {
       h('dl', { class: 'kv', id: 'job-image-facts' }, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))));
 }
 
+// Where the valid rows went besides the results ([pipeline.sinks]), or why they did not.
+function warehouseLoad(w) {
+  const where = `${w.table} at ${w.target} (${w.sink}, ${w.mode})`;
+  return h('dl', { class: 'kv', id: 'job-warehouse' },
+    h('dt', {}, 'warehouse'),
+    w.error
+      ? h('dd', { class: 'reason' }, `nothing loaded into ${where}: ${w.error}`)
+      : h('dd', { class: 'mono' }, `${int(w.rows)} rows into ${where}`));
+}
+
 function renderJob({ job, preview, summary }) {
   const root = $('job');
   const meta = [
@@ -330,7 +340,8 @@ function renderJob({ job, preview, summary }) {
         h('header', {}, h('h2', {}, 'Outputs')),
         outputs.length
           ? h('dl', { class: 'kv', id: 'job-outputs' }, ...outputs.flatMap(([role, key]) => [h('dt', {}, role), h('dd', { class: 'mono' }, key)]))
-          : h('p', { class: 'reason' }, 'No outputs.')),
+          : h('p', { class: 'reason' }, 'No outputs.'),
+        job.warehouse ? warehouseLoad(job.warehouse) : null),
       imagePanel(job),
       summaryPanel(summary),
       isImage ? null : h('section', { class: 'panel span-12' },
