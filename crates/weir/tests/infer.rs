@@ -29,7 +29,8 @@ fn jobs(data: &Path, config: &Path) -> Vec<Value> {
         .args(["jobs", "--json", "--limit", "100"])
         .output()
         .unwrap();
-    serde_json::from_str::<Value>(&ok(&out)).unwrap().as_array().unwrap().clone()
+    // One JSON object per line.
+    ok(&out).lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]

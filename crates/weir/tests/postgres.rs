@@ -205,7 +205,8 @@ impl Env {
 
     fn jobs(&self) -> Vec<Value> {
         let out = self.weir().args(["jobs", "--json", "--limit", "1000"]).output().unwrap();
-        serde_json::from_str::<Value>(&ok(&out)).unwrap().as_array().unwrap().clone()
+        // One JSON object per line.
+        ok(&out).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect()
     }
 
     /// The newest job of `key` once `done` says it is what the test waits for.
@@ -582,11 +583,9 @@ fn the_aws_backend_loads_the_same_table_through_s3_sqs_and_a_worker() {
     ok(&out);
     let job = until("the job in DynamoDB", Duration::from_secs(120), || {
         let out = weir(&["jobs", "--json"]).output().ok()?;
-        let jobs: Value = serde_json::from_slice(&out.stdout).ok()?;
-        jobs.as_array()?
-            .iter()
-            .find(|j| j["source_key"] == "raw/sales.csv" && j["status"] == "succeeded")
-            .cloned()
+        let stdout = String::from_utf8(out.stdout).ok()?;
+        let jobs: Vec<Value> = stdout.lines().map(serde_json::from_str).collect::<Result<_, _>>().ok()?;
+        jobs.iter().find(|j| j["source_key"] == "raw/sales.csv" && j["status"] == "succeeded").cloned()
     });
     assert_eq!(job["warehouse"]["rows"], 3, "{job}");
     assert_eq!(
