@@ -74,13 +74,15 @@ pub async fn engine(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Arc<
     Ok(Arc::new(engine))
 }
 
-/// The engine of `weir worker`: on AWS, reporting its files and jobs to `metrics`.
+/// The engine of `weir worker`: on AWS, with the pipelines' warehouses, reporting its files and
+/// jobs to `metrics`.
 pub async fn worker_engine(
     loaded: &Loaded,
     endpoint_flag: Option<&str>,
     metrics: Arc<dyn weir_ports::JobMetrics>,
 ) -> Result<Arc<Engine>> {
-    let ports = ports(loaded, endpoint_flag).await?;
+    let mut ports = ports(loaded, endpoint_flag).await?;
+    ports.warehouses = warehouses(&loaded.config)?;
     let engine =
         Engine::new(loaded.config.clone(), ports, loaded.data_dir.join(".tmp"))?.with_metrics(metrics);
     Ok(Arc::new(engine))
