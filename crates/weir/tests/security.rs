@@ -177,7 +177,11 @@ fn item02_ingest_caps_fields_and_stays_off_the_async_threads() {
 
 #[test]
 fn item03_the_error_report_of_wide_rows_is_bounded_and_says_so() {
-    let weir = Weir::start(&config(&[], ""), false);
+    // Every row of the attack is invalid: the default max_invalid_ratio would reject the file
+    // before its error report is written, and the report's bound is what this item is about.
+    let toml =
+        config(&[("# [pipeline.validation]", "[pipeline.validation]\nmax_invalid_ratio = 1.0\n#")], "");
+    let weir = Weir::start(&toml, false);
     weir.probe("3", &["--wide-columns", "100000", "--wide-rows", "50"]);
 }
 
