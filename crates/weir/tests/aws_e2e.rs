@@ -17,20 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-fn tool(var: &str, name: &str) -> PathBuf {
-    let path =
-        std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin").join(name));
-    assert!(
-        path.exists(),
-        "{} not found: run scripts/test once (it installs the AWS CLI and moto[server] into .venv) or set {var}",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::{repo, tool};
 
 /// A child process killed when the test ends, however it ends.
 struct Killed(Child);
