@@ -5,12 +5,14 @@
 //! restart are the outbox's job ([`crate::outbox`]), so a slow or down mail server never holds up
 //! a job.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use weir_core::html::escape;
 
 use async_trait::async_trait;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use weir_core::config::{SmtpSecurity, SubscriptionConfig, WebhookFormat};
 use weir_ports::{Notification, Notifier, PortError};
@@ -25,8 +27,8 @@ pub enum SenderError {
     Missing(&'static str),
     #[error("address {0:?}: {1}")]
     Address(String, lettre::address::AddressError),
-    #[error("SMTP security {0:?} needs TLS, which this weir was built without (cargo feature `smtp-tls`)")]
-    NoTls(SmtpSecurity),
+    #[error("ca_file {}: {}", .0.display(), .1)]
+    CaFile(PathBuf, String),
     #[error("{0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
     #[error("{0}")]
@@ -52,20 +54,16 @@ impl EmailSender {
         if to.is_empty() {
             return Err(SenderError::Missing("to"));
         }
+        // What `starttls_relay` and `relay` set up, plus the subscription's own CA if it has one.
+        let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
         let mut builder = match sub.security {
-            SmtpSecurity::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(sub.port.unwrap_or(25))
-            }
-            #[cfg(feature = "smtp-tls")]
-            SmtpSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?.port(sub.port.unwrap_or(587))
-            }
-            #[cfg(feature = "smtp-tls")]
-            SmtpSecurity::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(host)?.port(sub.port.unwrap_or(465))
-            }
-            #[cfg(not(feature = "smtp-tls"))]
-            other => return Err(SenderError::NoTls(other)),
+            SmtpSecurity::None => plain.port(sub.port.unwrap_or(25)),
+            SmtpSecurity::Starttls => plain
+                .port(sub.port.unwrap_or(587))
+                .tls(Tls::Required(tls_parameters(host, sub.ca_file.as_deref())?)),
+            SmtpSecurity::Tls => plain
+                .port(sub.port.unwrap_or(465))
+                .tls(Tls::Wrapper(tls_parameters(host, sub.ca_file.as_deref())?)),
         };
         let username = sub.username.clone().or_else(|| std::env::var("WEIR_SMTP_USERNAME").ok());
         let password = sub.password.clone().or_else(|| std::env::var("WEIR_SMTP_PASSWORD").ok());
@@ -120,6 +118,28 @@ pub fn html(n: &Notification) -> String {
     )
 }
 
+/// TLS for `host`: the public roots (Mozilla's, compiled in) and the certificates of `ca_file`.
+fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters, SenderError> {
+    install_crypto();
+    let mut params = TlsParameters::builder(host.to_owned());
+    if let Some(path) = ca_file {
+        let bad = |why: String| SenderError::CaFile(path.to_owned(), why);
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+        params = params.add_root_certificate(cert);
+    }
+    Ok(params.build_rustls()?)
+}
+
+/// Installs rustls's ring provider as the process default, once, for the webhooks' HTTPS
+/// client (reqwest built without a provider of its own) and the SMTP TLS connections.
+fn install_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// POSTs each message as JSON; any status but 2xx is a failed attempt.
 pub struct WebhookSender {
     client: reqwest::Client,
@@ -130,6 +150,7 @@ pub struct WebhookSender {
 impl WebhookSender {
     pub fn from_config(sub: &SubscriptionConfig) -> Result<Self, SenderError> {
         let url = sub.url.clone().ok_or(SenderError::Missing("url"))?;
+        install_crypto();
         let client = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build()?;
         Ok(WebhookSender { client, url, format: sub.format })
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use weir_backends::deliver::EmailSender;
 use weir_backends::{OutboxNotifier, OutboxStats};
 use weir_core::config::{NotifyConfig, SmtpSecurity, SubscriptionConfig, SubscriptionKind, WebhookFormat};
 use weir_ports::{Notification, Notifier};
@@ -254,4 +255,184 @@ async fn email_is_delivered_to_a_real_smtp_server() {
     drop(server.stdin.take().unwrap().write_all(b""));
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// An SMTP server that speaks only TLS: STARTTLS required before anything (`starttls`) or TLS
+/// from the first byte (`tls`), with the given certificate, and a login required over it.
+const TLS_SMTP_SERVER: &str = r#"
+import email, email.policy, json, ssl, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+port, mode, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+# A context both sides can use: the controller's readiness probe wraps its own client socket in it.
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS)
+ctx.load_cert_chain(cert, key)
+def login(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == b"weir" and auth_data.password == b"relay-password"
+    return AuthResult(success=ok)
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        m = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        print(json.dumps({"subject": m["subject"], "tls": session.ssl is not None or mode == "tls",
+                          "authenticated": session.authenticated}), flush=True)
+        return "250 OK"
+if mode == "starttls":
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
+                   authenticator=login, auth_required=True, auth_require_tls=True)
+else:
+    # The socket speaks TLS from the first byte (aiosmtpd does not mark such sessions as TLS, so
+    # it would not offer AUTH with auth_require_tls).
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=ctx,
+                   authenticator=login, auth_required=True, auth_require_tls=False)
+c.start()
+print("READY", flush=True)
+sys.stdin.read()
+c.stop()
+"#;
+
+/// A TLS-only SMTP server on loopback, killed when dropped.
+struct TlsSmtp {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    port: u16,
+}
+
+impl TlsSmtp {
+    fn start(mode: &str, cert: &std::path::Path, key: &std::path::Path) -> TlsSmtp {
+        let py = python();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new(&py)
+            .args(["-c", TLS_SMTP_SERVER, &port.to_string(), mode])
+            .arg(cert)
+            .arg(key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{py}: {e} (run scripts/test, which builds .venv)"));
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "READY");
+        TlsSmtp { child, lines, port }
+    }
+}
+
+impl Drop for TlsSmtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private CA and a certificate it signed for 127.0.0.1 (openssl, which scripts/test installs):
+/// `(ca.pem, relay.pem, relay.key)`.
+fn private_ca(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let path = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl is needed for this test (scripts/test installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=weir test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "relay.key",
+        "-out",
+        "relay.csr",
+    ]);
+    std::fs::write(path("relay.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "relay.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "relay.ext",
+        "-out",
+        "relay.pem",
+    ]);
+    (path("ca.pem"), path("relay.pem"), path("relay.key"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_goes_over_starttls_and_tls_to_a_relay_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(dir.path());
+    for (mode, security) in [("starttls", SmtpSecurity::Starttls), ("tls", SmtpSecurity::Tls)] {
+        let mut server = TlsSmtp::start(mode, &cert, &key);
+        let sub = SubscriptionConfig {
+            kind: SubscriptionKind::Email,
+            host: Some("127.0.0.1".into()),
+            port: Some(server.port),
+            security,
+            username: Some("weir".into()),
+            password: Some("relay-password".into()),
+            from: Some("weir@example.com".into()),
+            to: vec!["ops@example.com".into()],
+            ..SubscriptionConfig::log("alerts")
+        };
+
+        // Without the relay's CA the certificate is not trusted: nothing is sent in clear instead.
+        let untrusted = EmailSender::from_config(&sub).unwrap();
+        let e = untrusted.publish(&notification("j1", "failed")).await.unwrap_err();
+        assert!(e.to_string().to_lowercase().contains("certificate"), "{mode}: {e}");
+
+        let trusted =
+            EmailSender::from_config(&SubscriptionConfig { ca_file: Some(ca.clone()), ..sub }).unwrap();
+        trusted.publish(&notification("j2", "failed")).await.unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let line = server.lines.next().unwrap().unwrap();
+            (line, server)
+        })
+        .await
+        .unwrap()
+        .0;
+        let got: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(got["tls"], true, "{mode}: {got}");
+        assert_eq!(got["authenticated"], true, "{mode}: {got}");
+        assert!(got["subject"].as_str().unwrap().starts_with("weir: sales.csv failed"), "{mode}: {got}");
+    }
+}
+
+#[test]
+fn an_unreadable_ca_file_is_named() {
+    let sub = SubscriptionConfig {
+        kind: SubscriptionKind::Email,
+        host: Some("127.0.0.1".into()),
+        security: SmtpSecurity::Starttls,
+        ca_file: Some("/nonexistent/relay-ca.pem".into()),
+        from: Some("weir@example.com".into()),
+        to: vec!["ops@example.com".into()],
+        ..SubscriptionConfig::log("alerts")
+    };
+    let e = EmailSender::from_config(&sub).err().expect("a missing ca_file is an error");
+    assert!(e.to_string().contains("ca_file /nonexistent/relay-ca.pem"), "{e}");
 }

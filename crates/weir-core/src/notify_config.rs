@@ -5,6 +5,7 @@
 //! notification adapters read field by field; `config` re-exports it.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,12 @@ impl NotifyConfig {
                         problems
                             .push(Problem::new(at.to_string(), "email needs at least one address in `to`"));
                     }
+                    if s.ca_file.is_some() && s.security == SmtpSecurity::None {
+                        problems.push(Problem::new(
+                            at.to_string(),
+                            "`ca_file` needs `security = \"starttls\"` or `\"tls\"`: with `none` nothing is encrypted",
+                        ));
+                    }
                 }
                 SubscriptionKind::Webhook => match s.url.as_deref() {
                     Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
@@ -85,6 +92,10 @@ pub struct SubscriptionConfig {
     pub port: Option<u16>,
     #[serde(default)]
     pub security: SmtpSecurity,
+    /// A PEM file of CA certificates trusted besides the public roots, for a relay whose
+    /// certificate a private CA signed (`starttls` and `tls` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// SMTP login; `WEIR_SMTP_USERNAME`/`WEIR_SMTP_PASSWORD` when not set here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -111,6 +122,7 @@ impl SubscriptionConfig {
             host: None,
             port: None,
             security: SmtpSecurity::default(),
+            ca_file: None,
             username: None,
             password: None,
             from: None,
