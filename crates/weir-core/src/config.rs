@@ -981,7 +981,7 @@ mod tests {
     #[test]
     fn the_default_config_is_the_sales_pipeline_and_valid() {
         let c = Config::bundled();
-        assert_eq!(c.pipelines.len(), 2);
+        assert_eq!(c.pipelines.len(), 3);
         assert_eq!(c.pipelines[0].columns.len(), 6);
         assert!(c.validate().is_empty(), "{:?}", c.validate());
         assert!(c.pipeline_for("weir-input", "raw/sales.csv").is_some());
@@ -994,6 +994,11 @@ mod tests {
         assert_eq!(c.pipeline_for("weir-input", "images/cat.JPG").map(|p| p.name.as_str()), Some("images"));
         assert_eq!(c.pipeline_for("weir-input", "images/notes.txt").map(|p| p.name.as_str()), Some("images"));
         assert!(c.pipeline_for("weir-input", "failed/2024/01/01/images/cat.jpg").is_none());
+        // The records the HTTP API ingests.
+        assert_eq!(
+            c.pipeline_for("weir-input", "records/ingest/a.ndjson").map(|p| p.name.as_str()),
+            Some("records")
+        );
     }
 
     #[test]

@@ -439,6 +439,29 @@ fn http_api_needs_its_token_and_does_what_it_documents() {
     let ingested2: Value = serde_json::from_str(&body).unwrap();
     let (code, body) = weir.api("POST", "/v1/ingest", Some(&weir.token), Some(b"{\"data\": 5}"));
     assert_eq!((code, body.contains("invalid_payload")), (400, true), "{body}");
+    // The seed's own payload (004) fits the bundled records pipeline, and so does a JSON array.
+    let (code, body) =
+        weir.api("POST", "/v1/ingest", Some(&weir.token), Some(br#"{"data": [{"id": 1, "value": "test"}]}"#));
+    assert_eq!(code, 202, "{body}");
+    let seed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (seed["pipeline"].as_str(), seed["stored_as"].as_str()),
+        (Some("records"), Some("ndjson")),
+        "{seed}"
+    );
+    let (code, body) = weir.api(
+        "POST",
+        "/v1/ingest",
+        Some(&weir.token),
+        Some(br#"[{"id": 2, "value": "a", "extra": true}, {"id": 3}]"#),
+    );
+    assert_eq!(code, 202, "{body}");
+    let array: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (array["pipeline"].as_str(), array["records"].as_u64()),
+        (Some("records"), Some(2)),
+        "{array}"
+    );
 
     // Upload a file; traversal keys are refused.
     let sales = std::fs::read(repo().join("samples/sales.csv")).unwrap();
@@ -455,11 +478,15 @@ fn http_api_needs_its_token_and_does_what_it_documents() {
     let keys = vec![
         ingested["key"].as_str().unwrap().to_owned(),
         ingested2["key"].as_str().unwrap().to_owned(),
+        seed["key"].as_str().unwrap().to_owned(),
+        array["key"].as_str().unwrap().to_owned(),
         "raw/api/sales.csv".to_owned(),
     ];
     weir.assert_succeeded(&keys, Duration::from_secs(60));
     let job = weir.json(&format!("/v1/jobs/{}", ingested["job_id"].as_str().unwrap()));
     assert_eq!((job["status"].as_str(), job["valid_rows"].as_u64()), (Some("succeeded"), Some(2)), "{job}");
+    let job = weir.json(&format!("/v1/jobs/{}", array["job_id"].as_str().unwrap()));
+    assert_eq!((job["valid_rows"].as_u64(), job["invalid_rows"].as_u64()), (Some(2), Some(0)), "{job}");
     assert_eq!(weir.api("GET", "/v1/jobs/j-nope", Some(&weir.token), None).0, 404);
 
     // Pages follow the cursor without gaps or repeats.

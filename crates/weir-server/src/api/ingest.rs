@@ -1,12 +1,13 @@
 //! `POST /v1/ingest`: records in a request body become an object in the input bucket.
 //!
-//! The body is the seed's direct-invocation payload (`{"data": [{...}, ...]}`) or NDJSON (one
-//! object per line). The object goes where a pipeline will take it: the first pipeline on the
-//! input bucket whose source suffix is a JSON form (`.ndjson`, `.jsonl`: stored as NDJSON;
-//! `.json`: a JSON array) gets the records as they came; failing that, the first `.csv` pipeline
-//! gets them as CSV, with the union of the records' keys (in first-seen order) as the header and
-//! the pipeline's delimiter, so a CSV-only pipeline (the bundled sales one) can still take
-//! records posted as JSON. The key is `<source prefix>ingest/<uuid><suffix>`.
+//! The body is the seed's direct-invocation payload (`{"data": [{...}, ...]}`), a JSON array of
+//! records, or NDJSON (one object per line). The object goes where a pipeline will take it (the
+//! one named by `?pipeline=`, else the first that fits, see [`target`]): a pipeline whose source
+//! suffix is a JSON form (`.ndjson`, `.jsonl`: stored as NDJSON; `.json`: a JSON array) gets the
+//! records as they came; a `.csv` pipeline gets them as CSV, with the union of the records' keys
+//! (in first-seen order) as the header and the pipeline's delimiter, so a CSV-only pipeline (the
+//! bundled sales one) can still take records posted as JSON. The key is
+//! `<source prefix>ingest/<uuid><suffix>`.
 //!
 //! Bounded whatever the body holds: records are parsed one at a time (their values kept as the
 //! JSON text they arrived as, never built into trees), on a blocking thread, and written straight
@@ -105,7 +106,7 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
 }
 
 /// Calls `each` with every record of the body, one at a time: the `data` array of the
-/// direct-invocation payload (`{"data": [...]}`), or NDJSON (one object per line). Returns how
+/// direct-invocation payload (`{"data": [...]}`), a JSON array, or NDJSON (one object per line). Returns how
 /// many there were; the first malformed record (or an error of `each`) ends it.
 pub fn for_each_record<'a>(
     body: &'a [u8],
@@ -114,7 +115,7 @@ pub fn for_each_record<'a>(
     let text = std::str::from_utf8(body).map_err(|e| invalid(format!("the body is not UTF-8: {e}")))?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(invalid("the body is empty: send {\"data\": [ {...}, ... ]} or NDJSON"));
+        return Err(invalid("the body is empty: send {\"data\": [ {...}, ... ]}, [ {...}, ... ] or NDJSON"));
     }
     // One JSON document: the payload with `data`, or a single record on one line.
     if is_one_document(trimmed) {
@@ -123,7 +124,8 @@ pub fn for_each_record<'a>(
         let seed = PayloadSeed { each: &mut each, failed: &mut failed, count: 0 };
         match de.deserialize_any(seed) {
             Ok(Payload::Data(0)) => return Err(invalid("`data` is empty: there is nothing to ingest")),
-            Ok(Payload::Data(n)) => return Ok(n),
+            Ok(Payload::Array(0)) => return Err(invalid("the array is empty: there is nothing to ingest")),
+            Ok(Payload::Data(n) | Payload::Array(n)) => return Ok(n),
             Ok(Payload::NoData) if !trimmed.contains('\n') => {
                 let record = serde_json::from_str::<Record>(trimmed).map_err(|e| invalid(e.to_string()))?;
                 each(record)?;
@@ -163,11 +165,14 @@ fn is_one_document(text: &str) -> bool {
 enum Payload {
     /// The document had `data`, with this many records.
     Data(usize),
+    /// The document was an array of this many records.
+    Array(usize),
     /// An object without `data`.
     NoData,
 }
 
-/// The top-level object: hands each element of `data` to `each` as it is parsed.
+/// The top-level document: hands each element of `data` (or of the array) to `each` as it is
+/// parsed.
 struct PayloadSeed<'e, F> {
     each: &'e mut F,
     failed: &'e mut Option<ApiError>,
@@ -186,15 +191,19 @@ impl<'de, F: FnMut(Record<'de>) -> Result<(), ApiError>> Visitor<'de> for Payloa
     type Value = Payload;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object with a `data` array of objects")
+        f.write_str("an object with a `data` array of objects, or an array of objects")
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Payload, A::Error> {
         let mut data = None;
         while let Some(Key(name)) = map.next_key()? {
             if name == "data" && data.is_none() {
-                let elements =
-                    ElementsSeed { each: &mut *self.each, failed: &mut *self.failed, count: &mut self.count };
+                let elements = ElementsSeed {
+                    each: &mut *self.each,
+                    failed: &mut *self.failed,
+                    count: &mut self.count,
+                    name: "data",
+                };
                 map.next_value_seed(elements)?;
                 data = Some(self.count);
             } else {
@@ -204,9 +213,15 @@ impl<'de, F: FnMut(Record<'de>) -> Result<(), ApiError>> Visitor<'de> for Payloa
         Ok(data.map_or(Payload::NoData, Payload::Data))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Payload, A::Error> {
-        *self.failed = Some(invalid("a JSON body must have a `data` array of objects"));
-        Err(de::Error::custom("not an object"))
+    fn visit_seq<A: SeqAccess<'de>>(mut self, seq: A) -> Result<Payload, A::Error> {
+        let elements = ElementsSeed {
+            each: &mut *self.each,
+            failed: &mut *self.failed,
+            count: &mut self.count,
+            name: "",
+        };
+        elements.visit_seq(seq)?;
+        Ok(Payload::Array(self.count))
     }
 }
 
@@ -214,6 +229,8 @@ struct ElementsSeed<'e, F> {
     each: &'e mut F,
     failed: &'e mut Option<ApiError>,
     count: &'e mut usize,
+    /// How errors name the array: `data` (`data[3] is not an object`) or nothing (`[3] ...`).
+    name: &'static str,
 }
 
 impl<'de, F: FnMut(Record<'de>) -> Result<(), ApiError>> DeserializeSeed<'de> for ElementsSeed<'_, F> {
@@ -239,10 +256,11 @@ impl<'de, F: FnMut(Record<'de>) -> Result<(), ApiError>> Visitor<'de> for Elemen
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     let text = e.to_string();
+                    let name = self.name;
                     *self.failed = Some(if text.contains("more than") {
-                        invalid(format!("data[{i}]: {text}"))
+                        invalid(format!("{name}[{i}]: {text}"))
                     } else {
-                        invalid(format!("data[{i}] is not an object"))
+                        invalid(format!("{name}[{i}] is not an object"))
                     });
                     return Err(e);
                 }
@@ -285,8 +303,27 @@ impl<F> ElementsSeed<'_, F> {
     }
 }
 
-/// Picks the pipeline (the named one, or as described in the module docs) and the key.
-pub fn target<'a>(config: &'a Config, pipeline: Option<&str>, id: &str) -> Result<Target<'a>, ApiError> {
+/// The field names of the body's first record; none when the body holds no record ([`store`]
+/// then says why). Stops parsing after the first record.
+pub fn first_fields(body: &[u8]) -> Vec<String> {
+    let mut first = None;
+    let _ = for_each_record(body, |r| {
+        first = Some(r.fields.iter().map(|(name, _)| name.to_string()).collect());
+        Err(invalid("only the first record was wanted"))
+    });
+    first.unwrap_or_default()
+}
+
+/// Picks the pipeline and the key: the pipeline named, or else, among the pipelines on the input
+/// bucket that take records (a JSON form or CSV), the first whose required columns are all fields
+/// of the first record (`fields`; a dotted column `user.id` needs `user`); when none fits, the
+/// first that takes a JSON form, then the first CSV one (its job then names the missing column).
+pub fn target<'a>(
+    config: &'a Config,
+    pipeline: Option<&str>,
+    id: &str,
+    fields: &[String],
+) -> Result<Target<'a>, ApiError> {
     let input = &config.buckets.input;
     let on_input = |p: &&PipelineConfig| p.source.bucket.as_deref().unwrap_or(input) == input;
     let encoding_of = |p: &PipelineConfig| match p.source.suffix.as_str() {
@@ -327,9 +364,15 @@ pub fn target<'a>(config: &'a Config, pipeline: Option<&str>, id: &str) -> Resul
                 .filter(on_input)
                 .filter_map(|p| encoding_of(p).map(|e| (p, e)))
                 .collect();
+            let has = |name: &str| {
+                let top = name.split('.').next().unwrap_or(name);
+                fields.iter().any(|f| f == name || f == top)
+            };
+            let fits = |p: &PipelineConfig| p.columns.iter().filter(|c| c.required).all(|c| has(&c.name));
             candidates
                 .iter()
-                .find(|(_, e)| !matches!(e, Encoding::Csv { .. }))
+                .find(|(p, _)| fits(p))
+                .or_else(|| candidates.iter().find(|(_, e)| !matches!(e, Encoding::Csv { .. })))
                 .or_else(|| candidates.first())
                 .copied()
                 .ok_or_else(|| {
@@ -531,8 +574,10 @@ mod tests {
         assert_eq!(count(br#"{"other": 1, "data": [{"a": 1}]}"#).unwrap(), 1);
         assert_eq!(count(b"{\"a\": 1}\n\n{\"a\": 2}\n").unwrap(), 2);
         assert_eq!(count(b"{\"a\": 1}").unwrap(), 1);
+        assert_eq!(count(br#"[{"a": 1}, {"b": "x"}, {}]"#).unwrap(), 3);
         for bad in [
             &b""[..],
+            b"[]",
             b"[1,2]",
             br#"{"data": []}"#,
             br#"{"data": [1]}"#,
@@ -544,10 +589,44 @@ mod tests {
         }
     }
 
+    fn fields(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn the_first_record_chooses_among_the_bundled_pipelines() {
+        let config = Config::bundled();
+        // The seed's payload (004) fits the bundled NDJSON pipeline...
+        let seed = br#"{"data": [{"id": 1, "value": "test"}]}"#;
+        assert_eq!(first_fields(seed), fields(&["id", "value"]));
+        let t = target(&config, None, "abc", &first_fields(seed)).unwrap();
+        assert_eq!((t.pipeline.name.as_str(), t.encoding), ("records", Encoding::Ndjson));
+        assert_eq!(t.key, "records/ingest/abc.ndjson");
+        assert!(config.pipeline_for(&t.bucket, &t.key).is_some_and(|p| p.name == "records"));
+        // ...sales records the sales one, whatever the shape of the body.
+        let sales = "order_id,customer_name,product,quantity,price,date";
+        for body in [
+            format!(
+                "[{{{}}}]",
+                sales.split(',').map(|f| format!("\"{f}\": 1")).collect::<Vec<_>>().join(",")
+            ),
+            format!(
+                "{{{}}}\n",
+                sales.split(',').map(|f| format!("\"{f}\": 1")).collect::<Vec<_>>().join(",")
+            ),
+        ] {
+            let t = target(&config, None, "abc", &first_fields(body.as_bytes())).unwrap();
+            assert_eq!(t.pipeline.name, "sales", "{body}");
+        }
+        // Fitting nothing, records go to the first pipeline that takes JSON as they came.
+        assert_eq!(target(&config, None, "abc", &fields(&["x"])).unwrap().pipeline.name, "records");
+        assert!(first_fields(b"not json").is_empty());
+    }
+
     #[test]
     fn the_bundled_csv_pipeline_gets_csv_with_the_union_of_keys() {
         let config = Config::bundled();
-        let t = target(&config, None, "abc").unwrap();
+        let t = target(&config, Some("sales"), "abc", &[]).unwrap();
         assert_eq!((t.bucket.as_str(), t.key.as_str()), ("weir-input", "raw/ingest/abc.csv"));
         assert!(config.pipeline_for(&t.bucket, &t.key).is_some());
         let body = br#"{"data": [{"a": 1, "b": "x,y"}, {"c": true, "a": null, "d": {"n": [1, 2]}}]}"#;
@@ -555,20 +634,21 @@ mod tests {
             stored(body, t.encoding, 1 << 20).unwrap(),
             "a,b,c,d\n1,\"x,y\",,\n,,true,\"{\"\"n\"\": [1, 2]}\"\n"
         );
-        assert!(target(&config, Some("nope"), "abc").is_err());
+        assert!(target(&config, Some("nope"), "abc", &[]).is_err());
         // The bundled image pipeline takes pictures, not records.
-        let e = target(&config, Some("images"), "abc").err().unwrap();
+        let e = target(&config, Some("images"), "abc", &[]).err().unwrap();
         assert!(format!("{e:?}").contains("takes pictures"), "{e:?}");
     }
 
     #[test]
-    fn a_json_pipeline_is_preferred() {
+    fn a_json_pipeline_is_preferred_when_none_fits() {
         let mut config = Config::bundled();
+        config.pipelines.retain(|p| p.name != "records");
         let mut json = config.pipelines[0].clone();
         json.name = "events".into();
         json.source.suffix = ".ndjson".into();
         config.pipelines.push(json);
-        let t = target(&config, None, "abc").unwrap();
+        let t = target(&config, None, "abc", &fields(&["a"])).unwrap();
         assert_eq!((t.pipeline.name.as_str(), t.encoding), ("events", Encoding::Ndjson));
         assert_eq!(
             stored(b"{\"a\":1}\n{\"b\\u0041\": \"x\"}\n", t.encoding, 1 << 20).unwrap(),

@@ -99,10 +99,11 @@ pub struct Ingested {
     pub status: String,
 }
 
-/// Ingest records: `{"data": [{...}, ...]}` or NDJSON. They are stored as one object in the
-/// input bucket (converted to CSV for a CSV pipeline) and processed as a job.
+/// Ingest records: `{"data": [{...}, ...]}`, `[{...}, ...]` or NDJSON. They are stored as one
+/// object in the input bucket (converted to CSV for a CSV pipeline) and processed as a job; without
+/// `pipeline`, the first pipeline whose required columns the first record has takes them.
 #[utoipa::path(post, path = "/v1/ingest", tag = "ingest", params(IngestQuery),
-    request_body(description = "`{\"data\": [{...}, ...]}`, or NDJSON (one object per line)", content(
+    request_body(description = "`{\"data\": [{...}, ...]}`, `[{...}, ...]`, or NDJSON (one object per line)", content(
         (IngestPayload = "application/json"),
         (String = "application/x-ndjson"),
     )),
@@ -125,7 +126,18 @@ pub async fn ingest(
     let body = body.map_err(|e| body_error(e, &state))?;
     let config = &state.ctx.config;
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let target = ingest::target(config, query.pipeline.as_deref(), &id)?;
+    // Without `?pipeline=`, the records' first fields choose it: a look at the first record,
+    // off the async threads (the body may be large).
+    let fields = match query.pipeline {
+        Some(_) => Vec::new(),
+        None => {
+            let body = body.clone();
+            tokio::task::spawn_blocking(move || ingest::first_fields(&body)).await.map_err(|e| {
+                ApiError::from(weir_ports::PortError::unavailable("ingest", std::io::Error::other(e)))
+            })?
+        }
+    };
+    let target = ingest::target(config, query.pipeline.as_deref(), &id, &fields)?;
     // Parsing and writing are CPU work: on a blocking thread, straight into a file the store
     // then takes (a rename on the embedded store).
     let ports = &state.ctx.ports;
