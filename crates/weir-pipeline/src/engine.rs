@@ -232,6 +232,13 @@ impl Engine {
                 tracing::info!(job_id = %job.job_id, key = %job.source_key, "an older version of the key: superseded");
                 return Disposition::Delete;
             }
+            Ok(Begin::Duplicate(done)) if pipeline.source.keeps_input() => {
+                // The upload is the input object the job kept (`archive = "copy"`): a client
+                // that uploads again what it sees missing or changed, or checks by re-uploading,
+                // has nothing new here. It stays where it is, and no record is made.
+                tracing::info!(job_id = %done.job_id, key = %job.source_key, "an unchanged re-upload of a kept input: nothing to do");
+                return Disposition::Delete;
+            }
             Ok(Begin::Duplicate(done)) => return self.duplicate(done, &job, message).await,
             Ok(Begin::Busy) => return Disposition::Retry { after: self.visibility() },
             Err(disposition) => return disposition,
