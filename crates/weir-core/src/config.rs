@@ -1179,6 +1179,33 @@ values = ["a", "b"]
     }
 
     #[test]
+    fn archive_by_copy_reads_and_its_keep_time_is_checked() {
+        let c = Config::from_toml(
+            "[[pipeline]]\nname = \"s\"\n[pipeline.source]\narchive = \"copy\"\nkeep_input_minutes = 60\n",
+        )
+        .unwrap();
+        assert!(c.pipelines[0].source.keeps_input());
+        assert_eq!(c.pipelines[0].source.keep_input_minutes, Some(60));
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        assert!(!SourceConfig::default().keeps_input(), "move is the default");
+        assert!(Config::from_toml("[[pipeline]]\nname = \"s\"\n[pipeline.source]\narchive = \"keep\"\n").is_err());
+
+        let problems = |c: &Config| c.validate().iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let mut moved = c.clone();
+        moved.pipelines[0].source.archive = ArchiveMode::Move;
+        assert_eq!(problems(&moved), ["pipeline[0] (s).source.keep_input_minutes: applies only with archive = \"copy\" (with \"move\", the input object goes as soon as its job is done)"]);
+        let mut zero = c.clone();
+        zero.pipelines[0].source.keep_input_minutes = Some(0);
+        assert!(problems(&zero)[0].contains("at least 1"), "{:?}", problems(&zero));
+        // On AWS the input goes by an S3 lifecycle rule: weir check says which one to write.
+        let mut aws = c.clone();
+        aws.aws = Some(AwsConfig::default());
+        assert_eq!(problems(&aws), ["pipeline[0] (s).source.keep_input_minutes: is for `weir run`; on AWS the input is removed by an S3 lifecycle rule, in days: remove keep_input_minutes (60) and add a [[retention.rule]] with bucket = \"weir-input\", prefix = \"raw/\" and expire_after_days"]);
+        aws.pipelines[0].source.keep_input_minutes = None;
+        assert!(problems(&aws).is_empty(), "archive = \"copy\" itself works on AWS: {:?}", problems(&aws));
+    }
+
+    #[test]
     fn compressed_files_match_their_suffix() {
         let s = SourceConfig::default();
         assert!(s.matches("raw/a.csv") && s.matches("raw/a.csv.gz") && s.matches("raw/a.csv.ZST"));
