@@ -1188,7 +1188,9 @@ values = ["a", "b"]
         assert_eq!(c.pipelines[0].source.keep_input_minutes, Some(60));
         assert!(c.validate().is_empty(), "{:?}", c.validate());
         assert!(!SourceConfig::default().keeps_input(), "move is the default");
-        assert!(Config::from_toml("[[pipeline]]\nname = \"s\"\n[pipeline.source]\narchive = \"keep\"\n").is_err());
+        assert!(
+            Config::from_toml("[[pipeline]]\nname = \"s\"\n[pipeline.source]\narchive = \"keep\"\n").is_err()
+        );
 
         let problems = |c: &Config| c.validate().iter().map(|p| p.to_string()).collect::<Vec<_>>();
         let mut moved = c.clone();

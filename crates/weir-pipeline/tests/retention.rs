@@ -234,17 +234,23 @@ async fn kept_inputs_stay_after_their_job_and_go_after_keep_input_minutes_once_d
     assert_eq!(again.job_id, good.job_id);
     // A file with no job yet (the worker stopped) is never removed, however old.
     h.stop_worker().await;
-    h.raw.objects.put("weir-input", "raw/kept-waiting.csv", Bytes::from(sales.clone()), Metadata::new()).await.unwrap();
+    h.raw
+        .objects
+        .put("weir-input", "raw/kept-waiting.csv", Bytes::from(sales.clone()), Metadata::new())
+        .await
+        .unwrap();
 
     let now = Utc::now();
     let mut seen = Vec::new();
-    let early =
-        retention::expire_kept_inputs(&config, &h.raw, now, Mode::Apply, |e| seen.push(e.clone())).await.unwrap();
+    let early = retention::expire_kept_inputs(&config, &h.raw, now, Mode::Apply, |e| seen.push(e.clone()))
+        .await
+        .unwrap();
     assert_eq!(early.objects, 0, "nothing is 30 minutes old yet: {seen:?}");
 
     let later = now + chrono::Duration::minutes(31);
-    let swept =
-        retention::expire_kept_inputs(&config, &h.raw, later, Mode::Apply, |e| seen.push(e.clone())).await.unwrap();
+    let swept = retention::expire_kept_inputs(&config, &h.raw, later, Mode::Apply, |e| seen.push(e.clone()))
+        .await
+        .unwrap();
     assert_eq!(
         keys(&seen),
         ["weir-input/raw/kept-bad.csv", "weir-input/raw/kept-good.csv"].map(String::from).into(),

@@ -319,3 +319,54 @@ fn aws_s3_sync_twice_and_re_uploads_make_a_job_only_for_changed_content() {
     assert_eq!(of_key.len(), 2, "the changed file's new version makes a job: {of_key:?}");
     assert!(of_key.iter().all(|j| j["status"] == "succeeded"), "{of_key:?}");
 }
+
+/// `eval "$(weir credentials)"` points the shell's S3 calls at weir; `weir setup aws` run next
+/// must not create its buckets inside weir's data dir: it says why and creates nothing.
+#[test]
+fn weir_setup_aws_refuses_a_weir_endpoint_and_creates_nothing() {
+    let weir = Weir::start(&default_config());
+    let config = weir.data().join("aws.toml");
+    std::fs::write(
+        &config,
+        "[buckets]\ninput = \"setup-in\"\noutput = \"setup-out\"\narchive = \"setup-archive\"\n[aws]\nregion = \"us-east-1\"\n",
+    )
+    .unwrap();
+    let setup = |env: (&str, &str), args: &[&str]| {
+        let mut c = weir_in(&weir.data().join("elsewhere"));
+        for (var, _) in std::env::vars().filter(|(v, _)| v.starts_with("AWS_")) {
+            c.env_remove(var);
+        }
+        c.env(env.0, env.1)
+            .env("AWS_ACCESS_KEY_ID", &weir.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &weir.secret)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("--config")
+            .arg(&config)
+            .args(["setup", "aws"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (env, args) in [
+        (("AWS_ENDPOINT_URL_S3", weir.s3.as_str()), &[][..]),
+        (("AWS_ENDPOINT_URL", weir.s3.as_str()), &["--dry-run"][..]),
+        (("WEIR_UNUSED", ""), &["--endpoint-url", weir.s3.as_str()][..]),
+    ] {
+        let out = setup(env, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "setup aws with {env:?} {args:?} must fail:\n{stderr}");
+        assert!(
+            stderr.contains(&format!("{} is weir's own S3 endpoint (a `weir run`), not AWS", weir.s3))
+                && stderr.contains("nothing was created"),
+            "setup aws with {env:?} {args:?} says why: {stderr}"
+        );
+        assert!(!stderr.contains("{") && stderr.lines().count() <= 3, "a sentence, not a dump: {stderr}");
+    }
+    for bucket in ["setup-in", "setup-out", "setup-archive"] {
+        assert!(!weir.data().join(bucket).exists(), "{bucket} was created inside weir's data dir");
+    }
+    // Weir's answers say who they are.
+    let out = Command::new("curl").args(["-s", "-D", "-", "-o", "/dev/null", &weir.s3]).output().unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(head.lines().any(|l| l.trim() == "server: weir"), "{head}");
+}
