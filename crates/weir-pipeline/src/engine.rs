@@ -204,6 +204,11 @@ impl Engine {
                 return Disposition::DeadLetter;
             }
         };
+        if key.ends_with('/') && record.s3.object.size == 0 {
+            // A folder marker (S3 sends its event too, on AWS): no file, no job.
+            tracing::info!(bucket = %bucket, key = %key, "a folder marker: nothing to do");
+            return Disposition::Delete;
+        }
         let pipeline = self.config.pipeline_for(bucket, &key);
         let mut job =
             Job::queued(bucket, &key, etag, record.s3.object.size, pipeline.map(|p| p.name.as_str()));

@@ -370,3 +370,66 @@ fn weir_setup_aws_refuses_a_weir_endpoint_and_creates_nothing() {
     let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
     assert!(head.lines().any(|l| l.trim() == "server: weir"), "{head}");
 }
+
+/// The seeds' setup scripts make folder markers (`aws s3api put-object --key csv/`, no body),
+/// which S3 accepts as empty objects: weir stores them, lists them as S3 does, and makes no job
+/// of them, even under a source's prefix.
+#[test]
+fn folder_markers_are_empty_objects_listed_as_on_s3_and_make_no_job() {
+    let weir = Weir::start(&default_config());
+    let api = |args: &[&str]| -> Value {
+        let out = weir.aws().args(["s3api", "--output", "json"]).args(args).output().unwrap();
+        let text = ok(&out);
+        if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    };
+    for key in ["csv/", "raw/", "raw/2024/"] {
+        let put = api(&["put-object", "--bucket", "weir-input", "--key", key]);
+        assert_eq!(put["ETag"], "\"d41d8cd98f00b204e9800998ecf8427e\"", "{key}: {put}");
+    }
+    let head = api(&["head-object", "--bucket", "weir-input", "--key", "csv/"]);
+    assert_eq!(head["ContentLength"], 0, "{head}");
+    let one = weir.data().join("one.csv");
+    std::fs::copy(samples().join("sales.csv"), &one).unwrap();
+    ok(&weir
+        .aws()
+        .args(["s3", "cp", "--no-progress"])
+        .arg(&one)
+        .arg("s3://weir-input/csv/one.csv")
+        .output()
+        .unwrap());
+
+    // Without a delimiter the markers are keys of their own; with one, `csv/` is a prefix.
+    assert_eq!(weir.keys("weir-input", "csv"), ["csv/", "csv/one.csv"]);
+    assert_eq!(weir.keys("weir-input", "raw/"), ["raw/", "raw/2024/"]);
+    let top = api(&["list-objects-v2", "--bucket", "weir-input", "--delimiter", "/"]);
+    let prefixes: Vec<&str> =
+        top["CommonPrefixes"].as_array().unwrap().iter().map(|p| p["Prefix"].as_str().unwrap()).collect();
+    assert!(prefixes.contains(&"csv/") && prefixes.contains(&"raw/"), "{top}");
+    let inside = api(&["list-objects-v2", "--bucket", "weir-input", "--prefix", "csv/", "--delimiter", "/"]);
+    let sizes: Vec<(String, u64)> = inside["Contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["Key"].as_str().unwrap().to_owned(), o["Size"].as_u64().unwrap()))
+        .collect();
+    let size = std::fs::metadata(&one).unwrap().len();
+    assert_eq!(sizes, [("csv/".to_string(), 0), ("csv/one.csv".to_string(), size)], "{inside}");
+
+    // A marker with content is refused; deleting a marker leaves the folder's objects.
+    let mut refused = weir.aws();
+    refused.args(["s3api", "put-object", "--bucket", "weir-input", "--key", "csv/", "--body"]).arg(&one);
+    let out = refused.output().unwrap();
+    assert!(!out.status.success(), "a non-empty folder marker is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidArgument"), "{out:?}");
+    api(&["delete-object", "--bucket", "weir-input", "--key", "csv/"]);
+    assert_eq!(weir.keys("weir-input", "csv"), ["csv/one.csv"]);
+
+    // No job for a marker, even under the source prefix `raw/`.
+    settle(&weir, "raw/settle.csv");
+    let jobs = weir.jobs();
+    assert!(jobs.iter().all(|j| !j["source_key"].as_str().unwrap().ends_with('/')), "{jobs:?}");
+}
