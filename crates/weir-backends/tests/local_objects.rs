@@ -418,7 +418,10 @@ async fn folder_markers_are_empty_objects_kept_on_their_folders() {
     assert!(matches!(refused, Err(PortError::Invalid(_))), "{refused:?}");
     let over_object = s.put("in-bucket", "csv/a.csv/", Bytes::new(), Metadata::new()).await;
     assert!(matches!(over_object, Err(PortError::Invalid(_))), "{over_object:?}");
-    assert!(matches!(s.put("in-bucket", "a//", Bytes::new(), Metadata::new()).await, Err(PortError::Invalid(_))));
+    assert!(matches!(
+        s.put("in-bucket", "a//", Bytes::new(), Metadata::new()).await,
+        Err(PortError::Invalid(_))
+    ));
 
     let copied = s.copy("in-bucket", "csv/", "out-bucket", "kept/", None).await.unwrap();
     assert_eq!(copied.metadata, meta);
