@@ -128,6 +128,9 @@ async fn with_archive_by_copy_the_newest_version_wins_and_stays_and_re_uploads_m
     assert_eq!(of_twice.len(), 1, "one job for one content, however often uploaded: {of_twice:?}");
     assert!(all.iter().all(|j| j.status != JobStatus::Skipped), "no duplicate records");
     assert!(h.exists("weir-input", "raw/twice.csv"));
+    // A restart's reconcile finds the kept inputs done: nothing is queued again.
+    let queued = weir_pipeline::reconcile::on_start(&h.engine, Duration::ZERO).await.unwrap();
+    assert_eq!(queued, 0, "kept inputs are not waiting files");
     h.stop().await;
 }
 

@@ -175,6 +175,11 @@ fn files(root: &Path, name: &str) -> PathBuf {
         "order_id,customer_name,product,quantity,price,date\nX,a,b,not-a-number,also-not,never\n",
     )
     .unwrap();
+    // Files to sync were written before the upload (a sync compares times, to the second).
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let file = std::fs::File::options().write(true).open(entry.unwrap().path()).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(60)).unwrap();
+    }
     dir
 }
 
