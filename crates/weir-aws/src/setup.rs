@@ -148,6 +148,39 @@ pub async fn plan_all(
     run(config, aws, sdk, endpoint_url, true).await
 }
 
+/// Refuses to set up against weir's own S3 endpoint: the endpoint given (flag, `aws.endpoint_url`)
+/// or the one the SDK would take from `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL` (which
+/// `weir credentials` exports) answers with `Server: weir`. An endpoint that does not answer is
+/// left to the setup's own calls to report.
+pub async fn refuse_weir_endpoint(endpoint_url: Option<&str>) -> Result<(), PortError> {
+    let mut candidates: Vec<String> = endpoint_url.map(str::to_owned).into_iter().collect();
+    for var in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] {
+        if let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
+            if !candidates.contains(&url) {
+                candidates.push(url);
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    crate::client::install_crypto();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| PortError::unavailable("making an HTTP client to look at the endpoint", e))?;
+    for url in candidates {
+        let Ok(answer) = client.get(&url).send().await else { continue };
+        let server = answer.headers().get(reqwest::header::SERVER).and_then(|v| v.to_str().ok());
+        if server == Some(weir_core::WEIR_S3_SERVER) {
+            return Err(PortError::Invalid(format!(
+                "{url} is weir's own S3 endpoint (a `weir run`), not AWS: `weir setup aws` creates AWS resources, so nothing was created. Unset AWS_ENDPOINT_URL_S3/AWS_ENDPOINT_URL (set by `eval \"$(weir credentials)\"`) or pass the AWS (or LocalStack/moto) endpoint with --endpoint-url"
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn run(
     config: &Config,
     aws: &AwsConfig,
@@ -155,6 +188,7 @@ async fn run(
     endpoint_url: Option<&str>,
     dry_run: bool,
 ) -> Result<Vec<SetupItem>, PortError> {
+    refuse_weir_endpoint(endpoint_url).await?;
     let mut items = Vec::new();
     let s3 = S3ObjectStore::new(sdk, s3_settings(aws, endpoint_url))?;
     let sqs = aws_sdk_sqs::Client::new(sdk);

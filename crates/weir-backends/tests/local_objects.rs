@@ -390,3 +390,46 @@ async fn local_store_passes_the_object_store_conformance_suite() {
     })
     .await;
 }
+
+/// A folder marker (`csv/`, an empty object S3 accepts) is its folder, marked: it heads, gets,
+/// lists (under its prefix, with the folder's objects), copies and goes as an object; one with
+/// content, or a marker where an object is, is refused.
+#[tokio::test]
+async fn folder_markers_are_empty_objects_kept_on_their_folders() {
+    let (dir, s) = store().await;
+    let meta = Metadata::from([("made-by".to_string(), "setup.sh".to_string())]);
+    let marker = s.put("in-bucket", "csv/", Bytes::new(), meta.clone()).await.unwrap();
+    assert_eq!((marker.size, marker.etag.as_str()), (0, "d41d8cd98f00b204e9800998ecf8427e"));
+    assert!(dir.path().join("in-bucket/csv").is_dir());
+    let head = s.head("in-bucket", "csv/").await.unwrap();
+    assert_eq!((head.key.as_str(), &head.metadata), ("csv/", &meta));
+    assert!(body(&s, "in-bucket", "csv/").await.is_empty());
+    s.put("in-bucket", "csv/a.csv", Bytes::from_static(b"a"), Metadata::new()).await.unwrap();
+    s.put("in-bucket", "csv/deep/er/", Bytes::new(), Metadata::new()).await.unwrap();
+    let keys = |v: Vec<weir_ports::ObjectInfo>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
+    assert_eq!(keys(s.list("in-bucket", "").await.unwrap()), ["csv/", "csv/a.csv", "csv/deep/er/"]);
+    assert_eq!(keys(s.list("in-bucket", "csv/").await.unwrap()), ["csv/", "csv/a.csv", "csv/deep/er/"]);
+    assert_eq!(keys(s.list("in-bucket", "csv/d").await.unwrap()), ["csv/deep/er/"]);
+    assert!(s.list("in-bucket", "raw/").await.unwrap().is_empty());
+    // An unmarked folder (`csv/deep/`) is no object.
+    assert!(matches!(s.head("in-bucket", "csv/deep/").await, Err(PortError::NotFound(_))));
+
+    let refused = s.put("in-bucket", "csv/", Bytes::from_static(b"x"), Metadata::new()).await;
+    assert!(matches!(refused, Err(PortError::Invalid(_))), "{refused:?}");
+    let over_object = s.put("in-bucket", "csv/a.csv/", Bytes::new(), Metadata::new()).await;
+    assert!(matches!(over_object, Err(PortError::Invalid(_))), "{over_object:?}");
+    assert!(matches!(
+        s.put("in-bucket", "a//", Bytes::new(), Metadata::new()).await,
+        Err(PortError::Invalid(_))
+    ));
+
+    let copied = s.copy("in-bucket", "csv/", "out-bucket", "kept/", None).await.unwrap();
+    assert_eq!(copied.metadata, meta);
+    assert!(!s.delete_version("in-bucket", "csv/", "another-etag").await.unwrap());
+    assert!(s.delete_version("in-bucket", "csv/", &marker.etag).await.unwrap());
+    assert_eq!(keys(s.list("in-bucket", "csv/").await.unwrap()), ["csv/a.csv", "csv/deep/er/"]);
+    s.delete("in-bucket", "csv/deep/er/").await.unwrap();
+    s.delete("in-bucket", "csv/deep/er/").await.unwrap();
+    assert!(!dir.path().join("in-bucket/csv/deep/er").exists(), "an emptied marker folder goes");
+    assert_eq!(keys(s.list("in-bucket", "").await.unwrap()), ["csv/a.csv"]);
+}

@@ -234,6 +234,21 @@ impl Config {
                     format!("{bucket} is where weir writes outputs or archives; reading from it would loop"),
                 ));
             }
+            match (p.source.archive, p.source.keep_input_minutes) {
+                (ArchiveMode::Move, Some(_)) => problems.push(Problem::new(
+                    format!("{at}.source.keep_input_minutes"),
+                    "applies only with archive = \"copy\" (with \"move\", the input object goes as soon as its job is done)",
+                )),
+                (_, Some(0)) => problems.push(Problem::new(
+                    format!("{at}.source.keep_input_minutes"),
+                    "0 minutes would remove the input as soon as its job is done, which is archive = \"move\"; at least 1",
+                )),
+                (_, Some(m)) if self.aws.is_some() => problems.push(Problem::new(
+                    format!("{at}.source.keep_input_minutes"),
+                    format!("is for `weir run`; on AWS the input is removed by an S3 lifecycle rule, in days: remove keep_input_minutes ({m}) and add a [[retention.rule]] with bucket = {bucket:?}, prefix = {:?} and expire_after_days", p.source.prefix),
+                )),
+                _ => {}
+            }
             let mut cols = std::collections::HashSet::new();
             for (j, c) in p.columns.iter().enumerate() {
                 if !cols.insert(normalize_field_name(&c.name)) {
@@ -449,11 +464,45 @@ pub struct SourceConfig {
     pub suffix: String,
     /// Larger files are rejected without being read.
     pub max_size_bytes: u64,
+    /// What becomes of a source once its job is done: `"move"` (the default) takes it out of the
+    /// input, into the archive bucket (or `failed/`); `"copy"` puts a copy there and leaves the
+    /// input object in place, for clients that check what they uploaded (rclone, `aws s3 sync`).
+    #[serde(skip_serializing_if = "ArchiveMode::is_move")]
+    pub archive: ArchiveMode,
+    /// With `archive = "copy"`: the input object is removed this many minutes after its upload,
+    /// once its job is done. Unset: it stays until a `[[retention.rule]]` removes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_input_minutes: Option<u64>,
 }
 
 impl Default for SourceConfig {
     fn default() -> Self {
-        SourceConfig { bucket: None, prefix: "raw/".into(), suffix: ".csv".into(), max_size_bytes: 5 << 30 }
+        SourceConfig {
+            bucket: None,
+            prefix: "raw/".into(),
+            suffix: ".csv".into(),
+            max_size_bytes: 5 << 30,
+            archive: ArchiveMode::Move,
+            keep_input_minutes: None,
+        }
+    }
+}
+
+/// How a finished job's source leaves the input (`[pipeline.source] archive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveMode {
+    /// Moved to the archive bucket (or `failed/`): the input prefix holds only files waiting.
+    #[default]
+    Move,
+    /// Copied there; the input object stays (until `keep_input_minutes` or a retention rule),
+    /// and an unchanged re-upload of it makes no job.
+    Copy,
+}
+
+impl ArchiveMode {
+    pub fn is_move(&self) -> bool {
+        *self == ArchiveMode::Move
     }
 }
 
@@ -461,6 +510,11 @@ impl Default for SourceConfig {
 pub const COMPRESSED_SUFFIXES: [&str; 4] = [".gz", ".gzip", ".zst", ".zstd"];
 
 impl SourceConfig {
+    /// Whether a finished job's source stays in the input (`archive = "copy"`).
+    pub fn keeps_input(&self) -> bool {
+        self.archive == ArchiveMode::Copy
+    }
+
     pub fn matches(&self, key: &str) -> bool {
         key.starts_with(&self.prefix) && key.len() >= self.prefix.len() + self.suffix.len() && {
             let name = &key[self.prefix.len()..];
@@ -1127,6 +1181,35 @@ values = ["a", "b"]
         );
         c.pipelines[0].output.format = OutputFormat::Ndjson;
         assert!(c.validate().is_empty(), "{:?}", c.validate());
+    }
+
+    #[test]
+    fn archive_by_copy_reads_and_its_keep_time_is_checked() {
+        let c = Config::from_toml(
+            "[[pipeline]]\nname = \"s\"\n[pipeline.source]\narchive = \"copy\"\nkeep_input_minutes = 60\n",
+        )
+        .unwrap();
+        assert!(c.pipelines[0].source.keeps_input());
+        assert_eq!(c.pipelines[0].source.keep_input_minutes, Some(60));
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        assert!(!SourceConfig::default().keeps_input(), "move is the default");
+        assert!(
+            Config::from_toml("[[pipeline]]\nname = \"s\"\n[pipeline.source]\narchive = \"keep\"\n").is_err()
+        );
+
+        let problems = |c: &Config| c.validate().iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let mut moved = c.clone();
+        moved.pipelines[0].source.archive = ArchiveMode::Move;
+        assert_eq!(problems(&moved), ["pipeline[0] (s).source.keep_input_minutes: applies only with archive = \"copy\" (with \"move\", the input object goes as soon as its job is done)"]);
+        let mut zero = c.clone();
+        zero.pipelines[0].source.keep_input_minutes = Some(0);
+        assert!(problems(&zero)[0].contains("at least 1"), "{:?}", problems(&zero));
+        // On AWS the input goes by an S3 lifecycle rule: weir check says which one to write.
+        let mut aws = c.clone();
+        aws.aws = Some(AwsConfig::default());
+        assert_eq!(problems(&aws), ["pipeline[0] (s).source.keep_input_minutes: is for `weir run`; on AWS the input is removed by an S3 lifecycle rule, in days: remove keep_input_minutes (60) and add a [[retention.rule]] with bucket = \"weir-input\", prefix = \"raw/\" and expire_after_days"]);
+        aws.pipelines[0].source.keep_input_minutes = None;
+        assert!(problems(&aws).is_empty(), "archive = \"copy\" itself works on AWS: {:?}", problems(&aws));
     }
 
     #[test]

@@ -35,3 +35,7 @@ pub use event::{S3Event, S3EventRecord};
 pub use job::{Job, JobId, JobStatus};
 pub use problem::Problem;
 pub use summary::Summary;
+
+/// The `Server` header of every answer of weir's own S3 endpoint (S3 says `AmazonS3`): how
+/// `weir setup aws` tells that an endpoint it was pointed at is weir, not AWS.
+pub const WEIR_S3_SERVER: &str = "weir";

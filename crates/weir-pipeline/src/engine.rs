@@ -204,6 +204,11 @@ impl Engine {
                 return Disposition::DeadLetter;
             }
         };
+        if key.ends_with('/') && record.s3.object.size == 0 {
+            // A folder marker (S3 sends its event too, on AWS): no file, no job.
+            tracing::info!(bucket = %bucket, key = %key, "a folder marker: nothing to do");
+            return Disposition::Delete;
+        }
         let pipeline = self.config.pipeline_for(bucket, &key);
         let mut job =
             Job::queued(bucket, &key, etag, record.s3.object.size, pipeline.map(|p| p.name.as_str()));
@@ -230,6 +235,13 @@ impl Engine {
             }
             Ok(Begin::Superseded(job)) => {
                 tracing::info!(job_id = %job.job_id, key = %job.source_key, "an older version of the key: superseded");
+                return Disposition::Delete;
+            }
+            Ok(Begin::Duplicate(done)) if pipeline.source.keeps_input() => {
+                // The upload is the input object the job kept (`archive = "copy"`): a client
+                // that uploads again what it sees missing or changed, or checks by re-uploading,
+                // has nothing new here. It stays where it is, and no record is made.
+                tracing::info!(job_id = %done.job_id, key = %job.source_key, "an unchanged re-upload of a kept input: nothing to do");
                 return Disposition::Delete;
             }
             Ok(Begin::Duplicate(done)) => return self.duplicate(done, &job, message).await,

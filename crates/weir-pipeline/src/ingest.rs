@@ -70,6 +70,10 @@ async fn announce(
     event_name: &str,
     unless_queued: bool,
 ) -> Result<Option<(Job, bool)>, PortError> {
+    // A folder marker (`csv/`, empty) is no file to process, whatever the source filter.
+    if info.key.ends_with('/') {
+        return Ok(None);
+    }
     let Some(pipeline) = config.pipeline_for(&info.bucket, &info.key) else {
         return Ok(None);
     };

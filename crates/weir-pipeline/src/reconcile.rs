@@ -68,8 +68,10 @@ pub async fn on_start(engine: &Engine, settled: Duration) -> Result<u64, PortErr
             let waiting = match ports.jobs.get(&id).await? {
                 None => true,
                 Some(job) => {
-                    let moved_its_source =
-                        job.output_keys.contains_key("archive") || job.output_keys.contains_key("failed");
+                    // With `archive = "copy"` the source stays: it is the job's own input.
+                    let moved_its_source = !p.source.keeps_input()
+                        && (job.output_keys.contains_key("archive")
+                            || job.output_keys.contains_key("failed"));
                     let newest = ports
                         .jobs
                         .source_key(&obj.bucket, &obj.key)

@@ -16,6 +16,9 @@
 //!   of a source key (`processed/`, `reports/`, `errors/`, `thumbnails/`, `metadata/`) stay
 //!   while a run holds the key or its newest job is not done.
 //!
+//! The input objects that pipelines with `source.archive = "copy"` keep go once they are
+//! `source.keep_input_minutes` old and their job is done ([`expire_kept_inputs`]).
+//!
 //! Daily reports older than `retention.reports.retention_days` go with their JSON twin
 //! ([`crate::report::expire_history`]).
 //!
@@ -129,6 +132,10 @@ pub async fn sweep(
         }
     }
 
+    let kept = expire_kept_inputs(config, ports, now, mode, &mut each).await?;
+    report.objects += kept.objects;
+    report.kept_in_use += kept.kept_in_use;
+
     if let Some(days) = retention.jobs.retention_days.filter(|d| *d > 0) {
         let cutoff = (now - chrono::Duration::days(days)).timestamp_millis();
         let mut after: Option<JobId> = None;
@@ -195,6 +202,78 @@ pub async fn sweep(
         }
     }
     Ok(report)
+}
+
+/// Removes the input objects that pipelines with `archive = "copy"` kept, once they are
+/// `keep_input_minutes` old (by upload time) and the job of that very version is done: each
+/// only as the version listed, so an upload that replaces it meanwhile stays. `weir run` calls
+/// this every [`kept_inputs_interval`]; a sweep ([`sweep`], `weir gc`) does it too.
+pub async fn expire_kept_inputs(
+    config: &Config,
+    ports: &Ports,
+    now: DateTime<Utc>,
+    mode: Mode,
+    mut each: impl FnMut(&Expired),
+) -> Result<SweepReport, PortError> {
+    let batch = config.retention.batch_size.clamp(1, 1000);
+    let mut report = SweepReport::default();
+    for p in &config.pipelines {
+        let Some(minutes) = p.source.keep_input_minutes.filter(|_| p.source.keeps_input()) else { continue };
+        let bucket = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
+        let cutoff = now - chrono::Duration::minutes(i64::try_from(minutes).unwrap_or(i64::MAX / 60_000));
+        let listed = match ports.objects.list(bucket, &p.source.prefix).await {
+            Ok(listed) => listed,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        let old: Vec<ObjectInfo> =
+            listed.into_iter().filter(|o| o.last_modified < cutoff && p.source.matches(&o.key)).collect();
+        for chunk in old.chunks(batch) {
+            let mut removed = 0;
+            for obj in chunk {
+                // Only this pipeline's own objects (another pipeline's source filter may come first).
+                if config.pipeline_for(&obj.bucket, &obj.key).map(|q| &q.name) != Some(&p.name) {
+                    continue;
+                }
+                if in_use(config, ports, obj, now).await? {
+                    report.kept_in_use += 1;
+                    continue;
+                }
+                let gone = match mode {
+                    Mode::DryRun => true,
+                    Mode::Apply => ports.objects.delete_version(&obj.bucket, &obj.key, &obj.etag).await?,
+                };
+                if gone {
+                    removed += 1;
+                    each(&Expired::Object {
+                        bucket: obj.bucket.clone(),
+                        key: obj.key.clone(),
+                        last_modified: obj.last_modified,
+                    });
+                }
+            }
+            report.objects += removed;
+            if mode == Mode::Apply && removed > 0 {
+                ports.jobs.add_to_counter(EXPIRED_OBJECTS, removed).await?;
+            }
+            tokio::time::sleep(BETWEEN_BATCHES).await;
+        }
+    }
+    Ok(report)
+}
+
+/// How often `weir run` looks for kept inputs to remove: a quarter of the shortest
+/// `keep_input_minutes`, between 15 seconds and 5 minutes; `None` when no pipeline sets one.
+pub fn kept_inputs_interval(config: &Config) -> Option<Duration> {
+    config
+        .pipelines
+        .iter()
+        .filter(|p| p.source.keeps_input())
+        .filter_map(|p| p.source.keep_input_minutes)
+        .min()
+        .map(|m| {
+            Duration::from_secs(m.saturating_mul(15)).clamp(Duration::from_secs(15), Duration::from_secs(300))
+        })
 }
 
 /// Whether a job still needs `obj`: it is the source of a job that is not done, or something a

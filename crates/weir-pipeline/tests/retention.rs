@@ -212,3 +212,54 @@ async fn a_sweeper_under_a_burst_of_uploads_loses_no_upload() {
     assert!(total.kept_in_use > 0, "the sweeper never saw an upload in flight: the test proved nothing");
     h.stop().await;
 }
+
+/// `source.archive = "copy"` keeps each processed input (good and rejected) in place with a copy
+/// in the archive (or `failed/`); `keep_input_minutes` later removes the inputs whose job is
+/// done, but never one with no job yet, nor a newer version uploaded under a kept key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_inputs_stay_after_their_job_and_go_after_keep_input_minutes_once_done() {
+    let mut config = common::fast_config();
+    config.pipelines[0].source.archive = weir_core::config::ArchiveMode::Copy;
+    config.pipelines[0].source.keep_input_minutes = Some(30);
+    let mut h = Harness::start(config.clone()).await;
+    let sales = std::fs::read(common::samples().join("sales.csv")).unwrap();
+    let good = h.run("raw/kept-good.csv", sales.clone()).await;
+    let bad = h.run("raw/kept-bad.csv", "nothing,like,sales\n1,2,3\n").await;
+    assert_eq!((good.status, bad.status), (JobStatus::Succeeded, JobStatus::Rejected));
+    assert!(h.exists("weir-input", "raw/kept-good.csv") && h.exists("weir-input", "raw/kept-bad.csv"));
+    assert!(h.exists("weir-archive", "raw/kept-good.csv"), "the archive holds a copy");
+    assert!(good.output_keys.contains_key("archive") && bad.output_keys.contains_key("failed"));
+    // An unchanged re-upload is no new job, and stays.
+    let again = h.upload("raw/kept-good.csv", sales.clone()).await;
+    assert_eq!(again.job_id, good.job_id);
+    // A file with no job yet (the worker stopped) is never removed, however old.
+    h.stop_worker().await;
+    h.raw
+        .objects
+        .put("weir-input", "raw/kept-waiting.csv", Bytes::from(sales.clone()), Metadata::new())
+        .await
+        .unwrap();
+
+    let now = Utc::now();
+    let mut seen = Vec::new();
+    let early = retention::expire_kept_inputs(&config, &h.raw, now, Mode::Apply, |e| seen.push(e.clone()))
+        .await
+        .unwrap();
+    assert_eq!(early.objects, 0, "nothing is 30 minutes old yet: {seen:?}");
+
+    let later = now + chrono::Duration::minutes(31);
+    let swept = retention::expire_kept_inputs(&config, &h.raw, later, Mode::Apply, |e| seen.push(e.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&seen),
+        ["weir-input/raw/kept-bad.csv", "weir-input/raw/kept-good.csv"].map(String::from).into(),
+        "exactly the done jobs' inputs go"
+    );
+    assert_eq!(swept.kept_in_use, 1, "the waiting file is kept");
+    assert!(h.exists("weir-input", "raw/kept-waiting.csv"));
+    assert!(!h.exists("weir-input", "raw/kept-good.csv") && h.exists("weir-archive", "raw/kept-good.csv"));
+    // A sweep does the same (and `weir gc` with it).
+    let again = retention::sweep(&config, &h.raw, later, Mode::Apply, |_| {}).await.unwrap();
+    assert_eq!((again.objects, again.kept_in_use), (0, 1));
+}

@@ -79,6 +79,61 @@ async fn back_to_back_versions_of_a_key_end_with_the_newest() {
     h.stop().await;
 }
 
+/// With `source.archive = "copy"`, versions of a key uploaded back to back for many keys at
+/// once end as with `move` (the newest processed, its outputs and archive copy the newest's),
+/// but the input keeps the newest version; the same content uploaded twice at once is one job,
+/// and once more after it finished no job at all (no `skipped` record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_archive_by_copy_the_newest_version_wins_and_stays_and_re_uploads_make_no_job() {
+    let mut config = fast_config();
+    config.pipelines[0].source.archive = weir_core::config::ArchiveMode::Copy;
+    let h = Harness::start_full(config, Recorder(Default::default(), true), |p| p, 8).await;
+    let mut pairs = Vec::new();
+    for i in 0..20 {
+        let key = format!("raw/kept-{i}.csv");
+        let v1 = h.upload(&key, sales(&format!("A{i}"), 3 + i % 4)).await;
+        let v2 = h.upload(&key, sales(&format!("B{i}"), 2 + i % 3)).await;
+        pairs.push((key, v1, v2));
+    }
+    let same =
+        [h.upload("raw/twice.csv", sales("T", 4)).await, h.upload("raw/twice.csv", sales("T", 4)).await];
+    assert_eq!(same[0].job_id, same[1].job_id, "the same content is the same job");
+    for (key, v1, v2) in &pairs {
+        let (j1, j2) = (h.wait(&v1.job_id).await, h.wait(&v2.job_id).await);
+        assert!(matches!(j1.status, JobStatus::Succeeded | JobStatus::Superseded), "{key}: {j1:?}");
+        assert_eq!(j2.status, JobStatus::Succeeded, "{key}: the newest version is processed: {j2:?}");
+        let tag = key.trim_start_matches("raw/kept-").trim_end_matches(".csv");
+        let ids = result_ids(&h, key).await;
+        assert!(
+            !ids.is_empty() && ids.iter().all(|id| id.starts_with(&format!("B{tag}-"))),
+            "{key}: {ids:?}"
+        );
+        for bucket in ["weir-archive", "weir-input"] {
+            let text = String::from_utf8(h.read(bucket, key).await).unwrap();
+            assert!(text.contains(&format!("B{tag}-0")), "{key}: {bucket} holds the newest version");
+        }
+    }
+    let twice = h.wait(&same[0].job_id).await;
+    assert_eq!((twice.status, twice.attempts), (JobStatus::Succeeded, 1), "{twice:?}");
+    // Once more, after the job: nothing to do, and no record of it.
+    h.upload("raw/twice.csv", sales("T", 4)).await;
+    h.run("raw/after.csv", sales("Z", 1)).await;
+    eventually("the queue to drain", || async {
+        let q = h.raw.queue.stats().await.unwrap();
+        (q.visible + q.in_flight + q.delayed == 0).then_some(())
+    })
+    .await;
+    let all = h.jobs.list(&weir_ports::JobFilter { status: None, limit: 1000 }).await.unwrap();
+    let of_twice: Vec<&Job> = all.iter().filter(|j| j.source_key == "raw/twice.csv").collect();
+    assert_eq!(of_twice.len(), 1, "one job for one content, however often uploaded: {of_twice:?}");
+    assert!(all.iter().all(|j| j.status != JobStatus::Skipped), "no duplicate records");
+    assert!(h.exists("weir-input", "raw/twice.csv"));
+    // A restart's reconcile finds the kept inputs done: nothing is queued again.
+    let queued = weir_pipeline::reconcile::on_start(&h.engine, Duration::ZERO).await.unwrap();
+    assert_eq!(queued, 0, "kept inputs are not waiting files");
+    h.stop().await;
+}
+
 /// An older version's event that comes late — after the newer version finished, or while the
 /// key already holds the newer one — never writes over the newer version's outputs: the older
 /// job is superseded.

@@ -508,3 +508,74 @@ fn the_pipeline_runs_on_aws_services_with_two_workers() {
     eprintln!("jobs started: worker 1 {}, worker 2 {}", started(&started_w1), started(&started_w2));
     assert!(started(&started_w1) + started(&started_w2) >= 9, "7 files, the poison one 3 times");
 }
+
+/// `source.archive = "copy"` on AWS: `aws s3 sync` twice against the input bucket (S3 sends the
+/// events, a `weir worker` runs the jobs): each file makes one job, the inputs stay where they
+/// were uploaded with copies in the archive and `failed/`, the second sync uploads nothing, and
+/// an unchanged re-upload makes no job.
+#[test]
+fn archive_by_copy_keeps_the_inputs_on_aws_and_a_second_sync_makes_no_job() {
+    let (_moto, endpoint) = start_moto();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = std::fs::read_to_string(repo().join("deploy/aws/weir.toml")).expect("example config");
+    let marker = "[pipeline.source]\nprefix = \"raw/\"";
+    assert!(example.contains(marker), "the example's source section changed; update this test");
+    let config_text = example.replacen(marker, &format!("{marker}\narchive = \"copy\""), 1);
+    let config = dir.path().join("aws.toml");
+    std::fs::write(&config, config_text).expect("write config");
+    let env = Env { endpoint: endpoint.clone(), config, dir };
+    let check = env.weir(&["check"]);
+    assert!(check.status.success(), "weir check: {}", String::from_utf8_lossy(&check.stdout));
+    let setup = env.weir(&["setup", "aws", "--endpoint-url", &endpoint]);
+    assert!(setup.status.success(), "setup: {}", String::from_utf8_lossy(&setup.stderr));
+    let _worker = env.worker("w1");
+
+    let local = env.dir.path().join("local");
+    std::fs::create_dir_all(&local).expect("mkdir");
+    let samples = repo().join("samples");
+    for name in ["sales.csv", "bad_schema.csv"] {
+        std::fs::copy(samples.join(name), local.join(name)).expect("copy sample");
+        // Older than the upload by more than S3's one-second LastModified (as files to sync are).
+        let file = std::fs::File::options().write(true).open(local.join(name)).expect("open");
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(60)).expect("set mtime");
+    }
+    let sync = || {
+        let out = Command::new(tool("WEIR_TEST_AWS", "aws"))
+            .args(["--endpoint-url", &endpoint, "s3", "sync", "--no-progress"])
+            .arg(&local)
+            .arg("s3://example-weir-input/raw/")
+            .envs(AWS_ENV)
+            .output()
+            .expect("aws s3 sync");
+        assert!(out.status.success(), "aws s3 sync: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("upload:")).count()
+    };
+    assert_eq!(sync(), 2);
+    let done = |jobs: &[Value], key: &str| status_of(jobs, key).filter(|s| s != "queued" && s != "running");
+    let jobs = wait_for("both jobs to finish", Duration::from_secs(90), || {
+        let jobs = env.jobs();
+        (done(&jobs, "raw/sales.csv").is_some() && done(&jobs, "raw/bad_schema.csv").is_some())
+            .then_some(jobs)
+    });
+    assert_eq!(status_of(&jobs, "raw/sales.csv").as_deref(), Some("succeeded"));
+    assert_eq!(status_of(&jobs, "raw/bad_schema.csv").as_deref(), Some("rejected"));
+    for key in ["raw/sales.csv", "raw/bad_schema.csv"] {
+        env.aws(&["s3api", "head-object", "--bucket", "example-weir-input", "--key", key]);
+    }
+    env.aws(&["s3api", "head-object", "--bucket", "example-weir-archive", "--key", "raw/sales.csv"]);
+    let failed =
+        env.aws(&["s3api", "list-objects-v2", "--bucket", "example-weir-input", "--prefix", "failed/"]);
+    assert!(failed.to_string().contains("raw/bad_schema.csv"), "the rejected file's copy: {failed}");
+
+    assert_eq!(sync(), 0, "the second sync uploads nothing");
+    env.upload(&local.join("sales.csv"), "raw/sales.csv", &[]);
+    // A file uploaded after the re-upload: once its job is done, the re-upload's event is too.
+    env.upload(&samples.join("bad_rows.csv"), "raw/later.csv", &[]);
+    let jobs = wait_for("the later file's job", Duration::from_secs(90), || {
+        let jobs = env.jobs();
+        done(&jobs, "raw/later.csv").is_some().then_some(jobs)
+    });
+    let of_sales: Vec<&Value> = jobs.iter().filter(|j| j["source_key"] == "raw/sales.csv").collect();
+    assert_eq!(of_sales.len(), 1, "an unchanged re-upload makes no job: {of_sales:?}");
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+}

@@ -21,6 +21,7 @@
 //! start sweeps.
 
 mod durable;
+mod folders;
 mod keylock;
 mod meta;
 mod scratch;
@@ -124,6 +125,12 @@ impl LocalObjectStore {
         validate_key(key).map_err(|e| PortError::Invalid(e.to_string()))?;
         StorePath::parse(format!("{bucket}/{key}"))
             .map_err(|e| PortError::Invalid(format!("object key {key:?}: {e}")))
+    }
+
+    /// The folder a folder marker (`key` ending in `/`) is, in an existing bucket.
+    fn marker_dir(&self, bucket: &str, key: &str) -> Result<PathBuf, PortError> {
+        let folder = folders::check(key)?;
+        self.existing_bucket_path(bucket, folder)
     }
 
     fn require_bucket(&self, bucket: &str) -> Result<(), PortError> {
@@ -348,6 +355,33 @@ impl LocalObjectStore {
         }
     }
 
+    /// Stores a folder marker ([`folders`]), durable when it returns.
+    async fn put_marker(&self, bucket: &str, key: &str, metadata: Metadata) -> Result<ObjectInfo, PortError> {
+        let dir = self.marker_dir(bucket, key)?;
+        let info = self
+            .locks
+            .with(&dir, || Ok(folders::put(bucket, key, &dir, metadata)))
+            .map_err(|e| PortError::unavailable(format!("storing {bucket}/{key}"), e))??;
+        self.sync(|| format!("storing {bucket}/{key}")).await?;
+        Ok(info)
+    }
+
+    /// A folder marker from a spooled file, which must be empty (and is removed).
+    async fn put_marker_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        metadata: Metadata,
+    ) -> Result<ObjectInfo, PortError> {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let _ = std::fs::remove_file(path);
+        if len > 0 {
+            return Err(marker_not_empty(key));
+        }
+        self.put_marker(bucket, key, metadata).await
+    }
+
     /// Info for an object listed by `object_store` (whose ETag is the fingerprint).
     fn listed_info(&self, bucket: &str, key: &str, listed: &ObjectMeta) -> ObjectInfo {
         let fs_etag = listed.e_tag.clone().unwrap_or_default();
@@ -536,11 +570,18 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, PortError> {
+        if folders::is_marker(key) {
+            return folders::head(bucket, key, &self.marker_dir(bucket, key)?);
+        }
         let path = self.existing_bucket_path(bucket, key)?;
         self.head_path(bucket, key, &path)
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<(ObjectInfo, ByteStream), PortError> {
+        if folders::is_marker(key) {
+            let info = folders::head(bucket, key, &self.marker_dir(bucket, key)?)?;
+            return Ok((info, futures::stream::empty().boxed()));
+        }
         let path = self.existing_bucket_path(bucket, key)?;
         let (mut file, info) = self.open_object(bucket, key, &path)?;
         if info.size > INLINE_BYTES {
@@ -560,6 +601,12 @@ impl ObjectStore for LocalObjectStore {
         data: Bytes,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
+        if folders::is_marker(key) {
+            if !data.is_empty() {
+                return Err(marker_not_empty(key));
+            }
+            return self.put_marker(bucket, key, metadata).await;
+        }
         let staged = self.stage_bytes(bucket, key, data, metadata).await?;
         self.publish_one(bucket, staged).await
     }
@@ -571,6 +618,9 @@ impl ObjectStore for LocalObjectStore {
         path: &Path,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
+        if folders::is_marker(key) {
+            return self.put_marker_file(bucket, key, path, metadata).await;
+        }
         let staged = self.stage_file(bucket, key, path, metadata, None).await?;
         self.publish_one(bucket, staged).await
     }
@@ -583,6 +633,9 @@ impl ObjectStore for LocalObjectStore {
         metadata: Metadata,
         etag: String,
     ) -> Result<ObjectInfo, PortError> {
+        if folders::is_marker(key) {
+            return self.put_marker_file(bucket, key, path, metadata).await;
+        }
         let staged = self.stage_file(bucket, key, path, metadata, Some(etag)).await?;
         self.publish_one(bucket, staged).await
     }
@@ -617,6 +670,13 @@ impl ObjectStore for LocalObjectStore {
         to_key: &str,
         metadata: Option<Metadata>,
     ) -> Result<ObjectInfo, PortError> {
+        if folders::is_marker(from_key) || folders::is_marker(to_key) {
+            let source = self.head(from_bucket, from_key).await?;
+            if source.size > 0 {
+                return Err(marker_not_empty(to_key));
+            }
+            return self.put(to_bucket, to_key, Bytes::new(), metadata.unwrap_or(source.metadata)).await;
+        }
         let from_path = self.existing_bucket_path(from_bucket, from_key)?;
         let to_path = self.existing_bucket_path(to_bucket, to_key)?;
         let (file, source) = self.open_object(from_bucket, from_key, &from_path)?;
@@ -638,6 +698,15 @@ impl ObjectStore for LocalObjectStore {
         metadata: Option<Metadata>,
         if_match: Option<&str>,
     ) -> Result<ObjectInfo, PortError> {
+        if folders::is_marker(from_key) || folders::is_marker(to_key) {
+            let source = self.head(from_bucket, from_key).await?;
+            if if_match.is_some_and(|want| want.trim_matches('"') != source.etag) {
+                return Err(PortError::NotFound(format!("this version of {from_bucket}/{from_key}")));
+            }
+            let info = self.copy(from_bucket, from_key, to_bucket, to_key, metadata).await?;
+            self.delete_version(from_bucket, from_key, &source.etag).await?;
+            return Ok(info);
+        }
         let from_path = self.existing_bucket_path(from_bucket, from_key)?;
         let to_path = self.existing_bucket_path(to_bucket, to_key)?;
         let doing = || format!("moving {from_bucket}/{from_key} to {to_bucket}/{to_key}");
@@ -691,6 +760,18 @@ impl ObjectStore for LocalObjectStore {
 
     /// Under the key's lock, so no write lands between the look and the unlink.
     async fn delete_version(&self, bucket: &str, key: &str, etag: &str) -> Result<bool, PortError> {
+        if folders::is_marker(key) {
+            let dir = self.marker_dir(bucket, key)?;
+            if etag.trim_matches('"') != folders::EMPTY_ETAG {
+                return Ok(false);
+            }
+            let removed = self
+                .locks
+                .with(&dir, || Ok(folders::delete(bucket, key, &dir)))
+                .map_err(|e| PortError::unavailable(format!("deleting {bucket}/{key}"), e))??;
+            self.sync(|| format!("deleting {bucket}/{key}")).await?;
+            return Ok(removed);
+        }
         let path = self.existing_bucket_path(bucket, key)?;
         let etag = etag.trim_matches('"');
         let removed = self.locks.with(&path, || match std::fs::metadata(&path) {
@@ -714,6 +795,13 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError> {
+        if folders::is_marker(key) {
+            let dir = self.marker_dir(bucket, key)?;
+            self.locks
+                .with(&dir, || Ok(folders::delete(bucket, key, &dir)))
+                .map_err(|e| PortError::unavailable(format!("deleting {bucket}/{key}"), e))??;
+            return self.sync(|| format!("deleting {bucket}/{key}")).await;
+        }
         let path = self.existing_bucket_path(bucket, key)?;
         match std::fs::remove_file(&path) {
             Ok(()) => self.sync(|| format!("deleting {bucket}/{key}")).await,
@@ -741,14 +829,20 @@ impl ObjectStore for LocalObjectStore {
         };
         // One attribute read per object: on a blocking thread, as a listing can be long.
         let (this, bucket_name, prefix) = (self.clone(), bucket.to_owned(), prefix.to_owned());
+        let (root, root_key) = match prefix.rfind('/') {
+            Some(i) => (self.bucket_dir(bucket).join(&prefix[..i]), prefix[..=i].to_owned()),
+            None => (self.bucket_dir(bucket), String::new()),
+        };
         let mut out = tokio::task::spawn_blocking(move || {
-            metas
+            let mut out = metas
                 .iter()
                 .filter_map(|meta| {
                     let key = meta.location.as_ref().strip_prefix(&bucket_name)?.strip_prefix('/')?;
                     key.starts_with(&prefix).then(|| this.listed_info(&bucket_name, key, meta))
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            out.extend(folders::list(&bucket_name, &root, &root_key, &prefix));
+            out
         })
         .await
         .map_err(|e| PortError::unavailable(format!("listing {bucket}"), e))?;
@@ -789,6 +883,10 @@ impl ObjectStore for LocalObjectStore {
         key: &str,
         range: Range<u64>,
     ) -> Result<(ObjectInfo, ByteStream), PortError> {
+        if folders::is_marker(key) {
+            let info = folders::head(bucket, key, &self.marker_dir(bucket, key)?)?;
+            return Ok((info, futures::stream::empty().boxed()));
+        }
         let path = self.existing_bucket_path(bucket, key)?;
         let info = self.head_path(bucket, key, &path)?;
         if range.start >= range.end {
@@ -848,6 +946,13 @@ fn same_device(_: &Path, _: &Path) -> bool {
 }
 
 /// A failed file operation on an object: a missing file is `NotFound`.
+/// A key ending in `/` with content: only empty folder markers are stored.
+fn marker_not_empty(key: &str) -> PortError {
+    PortError::Invalid(format!(
+        "{key:?} ends in `/`, a folder marker: it must be empty (objects go under it, e.g. {key}name.csv)"
+    ))
+}
+
 fn io_error(e: std::io::Error, bucket: &str, key: &str) -> PortError {
     if e.kind() == std::io::ErrorKind::NotFound {
         PortError::NotFound(format!("object {bucket}/{key}"))

@@ -1,4 +1,5 @@
-//! `weir:archive`: move the processed source to the archive bucket under the same key.
+//! `weir:archive`: move (or, with `source.archive = "copy"`, copy) the processed source to the
+//! archive bucket under the same key.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use serde_json::{json, Value};
 use weir_ports::Metadata;
 use weir_workflow::{Task, TaskError};
 
-use super::{job_input, merge, move_object, TaskContext};
+use super::{job_input, merge, settle_source, TaskContext};
 use crate::state::fields;
 
 pub struct Archive(pub Arc<TaskContext>);
@@ -22,7 +23,7 @@ impl Task for Archive {
             ("source_bucket".to_string(), input.source_bucket.clone()),
             ("archived_at".to_string(), chrono::Utc::now().to_rfc3339()),
         ]);
-        move_object(&self.0, &input, &bucket, &input.source_key, metadata).await?;
+        settle_source(&self.0, &input, &bucket, &input.source_key, metadata).await?;
         Ok(merge(state, json!({ fields::ARCHIVE_KEY: format!("{bucket}/{}", input.source_key) })))
     }
 }

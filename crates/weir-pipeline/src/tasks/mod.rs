@@ -136,6 +136,73 @@ fn io_error(e: std::io::Error, doing: &str) -> TaskError {
     TaskError::transient(errors::UNAVAILABLE, format!("{doing}: {e}"))
 }
 
+/// Puts the job's source at `to_bucket`/`to_key` as its pipeline says (`source.archive`):
+/// moved out of the input (the default), or copied with the input object left in place.
+async fn settle_source(
+    ctx: &TaskContext,
+    input: &JobInput,
+    to_bucket: &str,
+    to_key: &str,
+    metadata: weir_ports::Metadata,
+) -> Result<(), TaskError> {
+    if ctx.pipeline.source.keeps_input() {
+        copy_source(ctx, input, to_bucket, to_key, metadata).await
+    } else {
+        move_object(ctx, input, to_bucket, to_key, metadata).await
+    }
+}
+
+/// Copies the job's source (the version the job is about) to `to_bucket`/`to_key`, leaving it
+/// in place. A source replaced by a newer upload supersedes the job, and a copy made of that
+/// newer version is taken back (the newer version's job makes its own). Safe to repeat.
+async fn copy_source(
+    ctx: &TaskContext,
+    input: &JobInput,
+    to_bucket: &str,
+    to_key: &str,
+    metadata: weir_ports::Metadata,
+) -> Result<(), TaskError> {
+    let objects = &ctx.ports.objects;
+    let (bucket, key) = (&input.source_bucket, &input.source_key);
+    match objects.head(bucket, key).await {
+        Ok(now) if !input.source_etag.is_empty() && now.etag.trim_matches('"') != input.source_etag => {
+            return Err(superseded(input, &now.etag))
+        }
+        Ok(_) => {}
+        Err(PortError::NotFound(_)) => return source_gone_or_copied(ctx, input, to_bucket, to_key).await,
+        Err(e) => return Err(port_error(e, &format!("looking for {bucket}/{key}"))),
+    }
+    let copied = match objects.copy(bucket, key, to_bucket, to_key, Some(metadata)).await {
+        Ok(copied) => copied,
+        Err(PortError::NotFound(_)) => return source_gone_or_copied(ctx, input, to_bucket, to_key).await,
+        Err(e) => return Err(port_error(e, &format!("copying to {to_bucket}/{to_key}"))),
+    };
+    let etag = copied.etag.trim_matches('"');
+    if !input.source_etag.is_empty() && etag != input.source_etag {
+        // Replaced between the look and the copy: the copy is of the newer version.
+        objects.delete_version(to_bucket, to_key, etag).await.map_err(|e| {
+            port_error(e, &format!("removing a copy of a newer upload at {to_bucket}/{to_key}"))
+        })?;
+        return Err(superseded(input, etag));
+    }
+    Ok(())
+}
+
+/// The source is not there for [`copy_source`]: done already if the destination holds this
+/// version (an earlier attempt copied it, and the input was removed since), else why it is gone.
+async fn source_gone_or_copied(
+    ctx: &TaskContext,
+    input: &JobInput,
+    to_bucket: &str,
+    to_key: &str,
+) -> Result<(), TaskError> {
+    match ctx.ports.objects.head(to_bucket, to_key).await {
+        Ok(o) if o.etag.trim_matches('"') == input.source_etag => Ok(()),
+        Ok(_) | Err(PortError::NotFound(_)) => Err(source_gone(ctx, input).await),
+        Err(e) => Err(port_error(e, &format!("looking for {to_bucket}/{to_key}"))),
+    }
+}
+
 /// Moves the job's source within or across buckets (a rename where the store can). Only the
 /// version the job is about moves, and only it leaves the source key: a newer upload under the
 /// same key stays, and this job is then superseded by it. Safe to repeat: if the source is

@@ -1,5 +1,5 @@
-//! `weir:move-to-failed`: move a rejected source to `failed/YYYY/MM/DD/<key>` in its bucket,
-//! with the reason and the job id in its metadata.
+//! `weir:move-to-failed`: move (or, with `source.archive = "copy"`, copy) a rejected source to
+//! `failed/YYYY/MM/DD/<key>` in its bucket, with the reason and the job id in its metadata.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use weir_core::keys::failed_key;
 use weir_ports::Metadata;
 use weir_workflow::{Task, TaskError};
 
-use super::{job_input, merge, move_object, port_error, TaskContext};
+use super::{job_input, merge, port_error, settle_source, TaskContext};
 use crate::messages;
 use crate::state::{fields, JobInput};
 
@@ -41,7 +41,7 @@ impl Task for MoveToFailed {
             ("source_key".to_string(), input.source_key.clone()),
             ("failed_at".to_string(), chrono::Utc::now().to_rfc3339()),
         ]);
-        move_object(&self.0, &input, &input.source_bucket, &key, metadata).await?;
+        settle_source(&self.0, &input, &input.source_bucket, &key, metadata).await?;
         Ok(merge(state, json!({ fields::FAILED_KEY: key, fields::REASON: reason })))
     }
 }

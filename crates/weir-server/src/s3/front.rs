@@ -16,7 +16,8 @@
 //! * **XML bodies** over the limit (CompleteMultipartUpload, DeleteObjects, CreateBucket):
 //!   `MalformedXML` instead of s3s's `InternalError`.
 //!
-//! Everything else goes to s3s unchanged.
+//! Everything else goes to s3s unchanged. Every answer carries `Server: weir`
+//! ([`weir_core::WEIR_S3_SERVER`]), so a tool pointed here by mistake can tell it is not AWS.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, SERVER};
 use hyper::{Method, Request, Response, StatusCode};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, S3Error};
@@ -63,7 +64,11 @@ impl hyper::service::Service<Request<Incoming>> for Front {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { this.handle(req).await })
+        Box::pin(async move {
+            let mut resp = this.handle(req).await?;
+            resp.headers_mut().insert(SERVER, HeaderValue::from_static(weir_core::WEIR_S3_SERVER));
+            Ok(resp)
+        })
     }
 }
 

@@ -38,6 +38,11 @@ pub struct WeirS3 {
 
 /// `KeyTooLongError` for over-long keys, `InvalidArgument` for every other unsafe key.
 pub fn check_key(key: &str) -> S3Result<()> {
+    // A folder marker (`csv/`): the folder's own name must be a key.
+    let key = match key.strip_suffix('/') {
+        Some(folder) if !folder.is_empty() => folder,
+        _ => key,
+    };
     match validate_key(key) {
         Ok(()) => Ok(()),
         Err(KeyError::TooLong(n)) => {
@@ -770,7 +775,8 @@ mod tests {
     #[test]
     fn unsafe_keys_get_s3_error_codes() {
         assert!(check_key("raw/sales.csv").is_ok());
-        for bad in ["../x", "raw/../../etc/passwd", "/abs", "a\\b", "a\0b", "a//b"] {
+        assert!(check_key("csv/").is_ok() && check_key("raw/2024/").is_ok(), "folder markers");
+        for bad in ["../x", "raw/../../etc/passwd", "/abs", "a\\b", "a\0b", "a//b", "a//", "/", "../"] {
             assert_eq!(check_key(bad).unwrap_err().code(), &s3s::S3ErrorCode::InvalidArgument, "{bad:?}");
         }
         assert_eq!(check_key(&"k".repeat(1025)).unwrap_err().code(), &s3s::S3ErrorCode::KeyTooLongError);

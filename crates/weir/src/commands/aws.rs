@@ -21,6 +21,13 @@ pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
     let loaded = config::load(global)?;
     let section = backend::aws_section(&loaded)?;
     let (sdk, endpoint) = backend::aws_sdk(&section, args.endpoint_url.as_deref()).await;
+    // Before anything is created: not into a `weir run`'s data dir by mistake.
+    if let Err(e) = weir_aws::setup::refuse_weir_endpoint(endpoint.as_deref()).await {
+        match e {
+            weir_ports::PortError::Invalid(why) => anyhow::bail!("{why}"),
+            other => return Err(other.into()),
+        }
+    }
     if args.dry_run {
         let items = weir_aws::setup::plan_all(&loaded.config, &section, &sdk, endpoint.as_deref())
             .await

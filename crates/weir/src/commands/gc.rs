@@ -10,9 +10,9 @@ use crate::config;
 
 pub async fn run(global: &Global, args: GcArgs) -> Result<u8> {
     let loaded = config::load(global)?;
-    if loaded.config.retention.is_empty() {
+    if loaded.config.retention.is_empty() && retention::kept_inputs_interval(&loaded.config).is_none() {
         println!(
-            "nothing to do: {} sets no retention (see [retention] in weir init's weir.toml)",
+            "nothing to do: {} sets no retention (see [retention] in weir init's weir.toml) and no source.keep_input_minutes",
             loaded.source
         );
         return Ok(0);

@@ -57,8 +57,9 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// The schedules, and the retention sweeper every `retention.sweep_interval_secs` (the first a
-/// minute after start, out of the way of the start's reconcile), until `shutdown`.
+/// The schedules, the retention sweeper every `retention.sweep_interval_secs` (the first a
+/// minute after start, out of the way of the start's reconcile), and the removal of inputs
+/// kept past `source.keep_input_minutes`, until `shutdown`.
 pub fn spawn_clock_work(
     engine: &std::sync::Arc<weir_pipeline::Engine>,
     shutdown: &CancellationToken,
@@ -68,6 +69,35 @@ pub fn spawn_clock_work(
         weir_pipeline::schedule::Scheduler::new(engine.clone())?.with_alarm_history(data_dir.to_path_buf());
     if !scheduler.is_empty() {
         tokio::spawn(scheduler.run(shutdown.clone()));
+    }
+    if let Some(every) = weir_pipeline::retention::kept_inputs_interval(engine.config()) {
+        // `archive = "copy"` sources' kept inputs, on their own (shorter) clock.
+        let (engine, shutdown) = (engine.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let mode = weir_pipeline::retention::Mode::Apply;
+                let now = chrono::Utc::now();
+                match weir_pipeline::retention::expire_kept_inputs(
+                    engine.config(),
+                    engine.ports(),
+                    now,
+                    mode,
+                    |_| {},
+                )
+                .await
+                {
+                    Ok(r) if r.objects > 0 => {
+                        tracing::info!(objects = r.objects, "removed kept inputs past keep_input_minutes")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "removing kept inputs failed; will try again"),
+                }
+            }
+        });
     }
     let retention = &engine.config().retention;
     if retention.sweep_interval_secs > 0 && !retention.is_empty() {
