@@ -162,7 +162,13 @@ async fn owned_tags(sns: &Client, topic_arn: &str) -> Result<Vec<String>, PortEr
         .send()
         .await
         .map_err(|e| port_error(&format!("reading the tags of {topic_arn}"), e))?;
-    Ok(out.tags.unwrap_or_default().into_iter().map(|t| t.key).filter(|k| k.starts_with(OWNED_TAG_PREFIX)).collect())
+    Ok(out
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.key)
+        .filter(|k| k.starts_with(OWNED_TAG_PREFIX))
+        .collect())
 }
 
 /// A subscription's attributes (`FilterPolicy`, `RawMessageDelivery`, `PendingConfirmation`).
@@ -300,9 +306,11 @@ pub async fn ensure_subscriptions(
         if !dry_run && !tags_to_add.is_empty() {
             let mut req = sns.tag_resource().resource_arn(topic_arn);
             for key in tags_to_add {
-                let tag = Tag::builder().key(key).value(topic_name).build().map_err(|e| {
-                    PortError::Invalid(format!("tagging {topic_arn}: {e}"))
-                })?;
+                let tag = Tag::builder()
+                    .key(key)
+                    .value(topic_name)
+                    .build()
+                    .map_err(|e| PortError::Invalid(format!("tagging {topic_arn}: {e}")))?;
                 req = req.tags(tag);
             }
             req.send().await.map_err(|e| port_error(&format!("tagging {topic_arn}"), e))?;
@@ -372,6 +380,9 @@ mod tests {
         assert_ne!(tag, owner_tag("http", "https://hooks.example.com/services/T0/B0/secret"));
         assert_eq!(policy_value(Some("{}")), None);
         assert_eq!(policy_value(Some("")), None);
-        assert_eq!(policy_value(Some(r#"{"status":["failed"]}"#)), policy_value(Some(r#"{"status": ["failed"]}"#)));
+        assert_eq!(
+            policy_value(Some(r#"{"status":["failed"]}"#)),
+            policy_value(Some(r#"{"status": ["failed"]}"#))
+        );
     }
 }

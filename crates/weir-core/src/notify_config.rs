@@ -350,6 +350,82 @@ mod tests {
     }
 
     #[test]
+    fn each_backend_refuses_what_it_cannot_deliver() {
+        let c: NotifyConfig = toml::from_str(
+            r#"
+            [[subscriptions]]
+            topic = "alerts"
+            type = "sms"
+            to = ["+14155550100", "0155"]
+            filter = { status = ["failed"], colour = ["red"] }
+            [[subscriptions]]
+            topic = "alerts"
+            type = "email"
+            host = "smtp.example.com"
+            from = "weir@example.com"
+            to = ["ops@example.com"]
+            [[subscriptions]]
+            topic = "success"
+            type = "webhook"
+            url = "https://hooks.example.com/x"
+            format = "slack"
+            [[subscriptions]]
+            topic = "reports"
+            type = "email"
+            to = ["ops@example.com"]
+            "#,
+        )
+        .unwrap();
+        let messages = |problems: Vec<Problem>| problems.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let embedded = messages(c.validate(None));
+        assert!(
+            embedded.iter().any(
+                |p| p.starts_with("notify.subscriptions[0] (alerts Sms): sms needs SNS, the AWS backend")
+            ),
+            "{embedded:?}"
+        );
+        assert!(embedded.iter().any(|p| p.contains("filter on `colour`")), "{embedded:?}");
+        // Embedded, email needs its SMTP server; slack is fine.
+        assert!(embedded.iter().any(|p| p.starts_with("notify.subscriptions[3]") && p.contains("`host`")));
+        assert!(!embedded.iter().any(|p| p.contains("slack")), "{embedded:?}");
+
+        let topics = BTreeMap::from([
+            ("alerts".to_string(), "weir-alerts".to_string()),
+            ("success".into(), "weir-success".into()),
+        ]);
+        let aws = messages(c.validate(Some(&topics)));
+        assert!(!aws.iter().any(|p| p.contains("needs SNS")), "{aws:?}");
+        assert!(aws.iter().any(|p| p.contains("\"0155\" is not a phone number in E.164 form")), "{aws:?}");
+        assert!(
+            aws.iter().any(|p| p.starts_with("notify.subscriptions[1]")
+                && p.contains("`host`, `from` are SMTP settings")),
+            "{aws:?}"
+        );
+        assert!(
+            aws.iter().any(|p| p.starts_with("notify.subscriptions[2]") && p.contains("slack")),
+            "{aws:?}"
+        );
+        assert!(
+            aws.iter().any(|p| p.starts_with("notify.subscriptions[3]") && p.contains("[aws.topics]")),
+            "{aws:?}"
+        );
+        assert!(
+            !aws.iter().any(|p| p.starts_with("notify.subscriptions[3]") && p.contains("`host`")),
+            "{aws:?}"
+        );
+
+        // One address twice on a topic is one SNS subscription: refused on AWS.
+        let twice: NotifyConfig = toml::from_str(
+            "[[subscriptions]]\ntopic = \"alerts\"\ntype = \"email\"\nto = [\"a@example.com\"]\n\
+             [[subscriptions]]\ntopic = \"alerts\"\ntype = \"email\"\nto = [\"a@example.com\"]\n",
+        )
+        .unwrap();
+        let aws = messages(twice.validate(Some(&topics)));
+        assert_eq!(aws.len(), 1, "{aws:?}");
+        assert!(aws[0].contains("subscribed to \"alerts\" twice"), "{aws:?}");
+    }
+
+    #[test]
     fn reports_incomplete_subscriptions() {
         let c: NotifyConfig =
             toml::from_str("[[subscriptions]]\ntopic = \"alerts\"\ntype = \"email\"\n").unwrap();

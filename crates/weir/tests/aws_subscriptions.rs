@@ -60,7 +60,8 @@ fn subscriptions(endpoint: &str, topic_arn: &str) -> Vec<(String, String, String
 }
 
 fn attributes(endpoint: &str, arn: &str) -> Value {
-    aws_cli(endpoint, &["sns", "get-subscription-attributes", "--subscription-arn", arn])["Attributes"].clone()
+    aws_cli(endpoint, &["sns", "get-subscription-attributes", "--subscription-arn", arn])["Attributes"]
+        .clone()
 }
 
 fn filter_policy(endpoint: &str, arn: &str) -> Value {
@@ -164,7 +165,10 @@ fn setup_makes_each_subscription_once_with_its_filter_policy_and_removes_what_th
     let success = subscriptions(&endpoint, SUCCESS_ARN);
     assert_eq!(success.len(), 1, "{success:?}");
     let (protocol, url, arn) = &success[0];
-    assert_eq!((protocol.as_str(), url.as_str()), ("https", "https://hooks.example.com/services/T000/B000/token123"));
+    assert_eq!(
+        (protocol.as_str(), url.as_str()),
+        ("https", "https://hooks.example.com/services/T000/B000/token123")
+    );
     assert_eq!(filter_policy(&endpoint, arn), json!({"pipeline": ["sales"]}));
     assert_eq!(attributes(&endpoint, arn)["RawMessageDelivery"], "true");
     // The topic carries the marks of the subscriptions weir made, and no endpoint.
@@ -183,25 +187,33 @@ fn setup_makes_each_subscription_once_with_its_filter_policy_and_removes_what_th
     let changed = SUBSCRIPTIONS
         .replace(r#"to = ["ops@example.com", "oncall@example.com"]"#, r#"to = ["ops@example.com"]"#)
         .replace(r#"filter = { pipeline = ["sales"] }"#, r#"filter = { pipeline = ["sales", "images"] }"#)
-        .replace("type = \"sms\"\nto = [\"+14155550100\"]\nfilter = { status = [\"failed\"] }", "type = \"log\"");
+        .replace(
+            "type = \"sms\"\nto = [\"+14155550100\"]\nfilter = { status = [\"failed\"] }",
+            "type = \"log\"",
+        );
     assert!(!changed.contains("sms") && !changed.contains("oncall"), "{changed}");
     let config = config_with(dir.path(), &changed);
     let plan = ok(&weir(&config, &endpoint, &["setup", "aws", "--dry-run"]));
     assert!(plan.contains("would remove  subscription  weir-alerts email oncall@example.com"), "{plan}");
     assert!(plan.contains("would remove  subscription  weir-alerts sms +14155550100"), "{plan}");
-    assert!(plan.contains("would update  subscription  weir-success https https://hooks.example.com/…"), "{plan}");
+    assert!(
+        plan.contains("would update  subscription  weir-success https https://hooks.example.com/…"),
+        "{plan}"
+    );
     assert_eq!(subscriptions(&endpoint, ALERTS_ARN), alerts, "the dry run changed nothing");
     assert_eq!(filter_policy(&endpoint, arn), json!({"pipeline": ["sales"]}), "the dry run changed nothing");
 
     let third = ok(&weir(&config, &endpoint, &["setup", "aws"]));
     assert!(third.contains("removed  subscription  weir-alerts email oncall@example.com"), "{third}");
     assert!(third.contains("2 removed"), "{third}");
-    let endpoints: Vec<String> = subscriptions(&endpoint, ALERTS_ARN).into_iter().map(|(_, e, _)| e).collect();
+    let endpoints: Vec<String> =
+        subscriptions(&endpoint, ALERTS_ARN).into_iter().map(|(_, e, _)| e).collect();
     assert_eq!(endpoints, ["by-hand@example.com", "ops@example.com"]);
     assert_eq!(filter_policy(&endpoint, arn), json!({"pipeline": ["sales", "images"]}));
     let fourth = ok(&weir(&config, &endpoint, &["setup", "aws"]));
     assert!(
-        fourth.contains("\n0 created, ") && !fourth.lines().any(|l| l.starts_with("updated") || l.starts_with("removed")),
+        fourth.contains("\n0 created, ")
+            && !fourth.lines().any(|l| l.starts_with("updated") || l.starts_with("removed")),
         "{fourth}"
     );
 }
@@ -217,7 +229,9 @@ fn embedded_check_refuses_sms_saying_it_needs_sns() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("notify.subscriptions[2] (alerts Sms): sms needs SNS, the AWS backend (an [aws] section)"),
+        stdout.contains(
+            "notify.subscriptions[2] (alerts Sms): sms needs SNS, the AWS backend (an [aws] section)"
+        ),
         "{stdout}"
     );
 }
@@ -333,7 +347,8 @@ url = "http://127.0.0.1:{port}/everything"
     let body = received.lock().expect("lock")[0].1.clone();
     let envelope: Value = serde_json::from_str(&body).expect("JSON envelope");
     assert_eq!(envelope["Type"], "Notification", "{envelope}");
-    let message: Value = serde_json::from_str(envelope["Message"].as_str().expect("Message")).expect("weir's JSON");
+    let message: Value =
+        serde_json::from_str(envelope["Message"].as_str().expect("Message")).expect("weir's JSON");
     assert_eq!(message["topic"], "success");
     assert_eq!(message["attributes"]["pipeline"], "sales", "{message}");
     assert_eq!(message["attributes"]["status"], "succeeded", "{message}");
