@@ -113,9 +113,9 @@ pub fn shown_endpoint(protocol: &str, endpoint: &str) -> String {
         return endpoint.to_string();
     }
     let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit('@').next().unwrap_or(host);
-    if rest.len() > host.len() {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    if rest.len() > authority.len() {
         format!("{protocol}://{host}/…")
     } else {
         format!("{protocol}://{host}")
