@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
+pub mod subscriptions;
 
 pub use client::AwsSettings;
 pub use dynamo::{DynamoJobStore, DynamoRecordsSink};

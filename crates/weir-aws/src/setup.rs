@@ -6,7 +6,8 @@
 //! notifications that point at it. Buckets get versioning, a public access block and a lifecycle
 //! (noncurrent versions and stalled multipart uploads expire); each input bucket gets one
 //! `ObjectCreated:*` queue notification per pipeline, filtered by the pipeline's prefix and
-//! suffix. Then the SNS topics, the DynamoDB tables, a CloudWatch alarm per `[alarms]` rule
+//! suffix. Then the SNS topics and their subscriptions from `[[notify.subscriptions]]` (see
+//! [`crate::subscriptions`]), the DynamoDB tables, a CloudWatch alarm per `[alarms]` rule
 //! (alarms setup made for rules since removed are deleted) and the dashboard. Each step reports
 //! whether it created, updated or found the resource; [`plan_all`] reports the same without
 //! changing anything (`weir setup aws --dry-run`).
@@ -59,8 +60,8 @@ impl Change {
 /// One resource and what setup did with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetupItem {
-    /// `bucket`, `queue`, `queue policy`, `notification`, `topic`, `table`, `table ttl`,
-    /// `alarm`, `dashboard`.
+    /// `bucket`, `queue`, `queue policy`, `notification`, `topic`, `subscription`, `table`,
+    /// `table ttl`, `alarm`, `dashboard`.
     pub kind: &'static str,
     pub name: String,
     pub change: Change,
@@ -387,6 +388,9 @@ async fn run(
             detail: String::new(),
         });
     }
+
+    // Subscriptions from `[[notify.subscriptions]]`.
+    items.extend(crate::subscriptions::ensure_subscriptions(&sns, config, aws, &topic_arns, dry_run).await?);
 
     // Tables.
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);

@@ -8,7 +8,8 @@
 //! characters without line breaks (the subject is cleaned and cut to fit: weir's status signs
 //! become words, `✅` → `[OK]`, accented Latin letters lose their accents, anything else is `?`;
 //! the UTF-8 subject as written is in the JSON payload's `subject`), at most 10 message
-//! attributes, 256 KiB per message.
+//! attributes, 256 KiB per message. The subscriptions `weir setup aws` makes from the config are
+//! in [`crate::subscriptions`].
 
 use std::collections::BTreeMap;
 
@@ -123,7 +124,9 @@ impl Notifier for SnsNotifier {
             .topics
             .get(&n.topic)
             .ok_or_else(|| PortError::Invalid(format!("no SNS topic configured for topic {:?}", n.topic)))?;
+        // The embedded webhook's JSON body, so a webhook reads the same message on either backend.
         let payload = serde_json::json!({
+            "topic": n.topic,
             "subject": n.subject,
             "text": n.text,
             "attributes": n.attributes,

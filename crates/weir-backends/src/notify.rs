@@ -57,6 +57,10 @@ impl TopicNotifier {
                         continue;
                     }
                 },
+                SubscriptionKind::Sms => {
+                    tracing::warn!(topic = %sub.topic, "sms subscription skipped: it needs SNS, the AWS backend");
+                    continue;
+                }
                 SubscriptionKind::Webhook => match WebhookSender::from_config(sub) {
                     Ok(s) => Arc::new(s),
                     Err(e) => {

@@ -89,7 +89,7 @@ pub struct OutboxNotifier {
 fn subscription_id(s: &SubscriptionConfig) -> String {
     let target = match s.kind {
         SubscriptionKind::Log => String::new(),
-        SubscriptionKind::Email => s.to.join(","),
+        SubscriptionKind::Email | SubscriptionKind::Sms => s.to.join(","),
         SubscriptionKind::Webhook => format!("{:?}:{}", s.format, s.url.as_deref().unwrap_or_default()),
     };
     let mut id = format!("{}:{:?}:{target}", s.topic, s.kind).to_lowercase();
@@ -116,6 +116,13 @@ impl OutboxNotifier {
                 }
                 SubscriptionKind::Email => Arc::new(EmailSender::from_config(s).map_err(bad)?),
                 SubscriptionKind::Webhook => Arc::new(WebhookSender::from_config(s).map_err(bad)?),
+                // `weir check` refuses it embedded; a config that skipped the check fails here.
+                SubscriptionKind::Sms => {
+                    return Err(PortError::Invalid(format!(
+                        "notify subscription {}: sms needs SNS, the AWS backend",
+                        subscription_id(s)
+                    )))
+                }
             };
             queued.push(Queued { id: subscription_id(s), config: s.clone(), sender });
         }

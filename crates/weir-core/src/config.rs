@@ -185,7 +185,7 @@ impl Config {
                 problems.push(Problem::new(format!("buckets.{role}"), e.to_string()));
             }
         }
-        problems.extend(self.notify.validate());
+        problems.extend(self.notify.validate(self.aws.as_ref().map(|a| &a.topics)));
         problems.extend(self.alarms.validate());
         problems.extend(self.report.validate());
         let pipeline_names: Vec<String> = self.pipelines.iter().map(|p| p.name.clone()).collect();
