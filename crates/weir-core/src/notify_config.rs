@@ -84,10 +84,10 @@ impl NotifyConfig {
                         problem("email needs at least one address in `to`".into());
                     }
                     if s.ca_file.is_some() && s.security == SmtpSecurity::None {
-                        problems.push(Problem::new(
-                            at.to_string(),
-                            "`ca_file` needs `security = \"starttls\"` or `\"tls\"`: with `none` nothing is encrypted",
-                        ));
+                        problem(
+                            "`ca_file` needs `security = \"starttls\"` or `\"tls\"`: with `none` nothing is encrypted"
+                                .into(),
+                        );
                     }
                 }
                 (SubscriptionKind::Email, true) => {
@@ -98,6 +98,7 @@ impl NotifyConfig {
                         ("username", s.username.is_some()),
                         ("password", s.password.is_some()),
                         ("from", s.from.is_some()),
+                        ("ca_file", s.ca_file.is_some()),
                     ]
                     .into_iter()
                     .filter_map(|(name, set)| set.then_some(name))
