@@ -22,7 +22,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<u8> {
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
     tracing::info!(
         data_dir = %loaded.data_dir.display(), config = %loaded.source, concurrency,
-        input = %config.buckets.input, "weir is running; upload with `weir put FILE` (Ctrl-C stops)"
+        takes = %takes(config), "weir is running; upload with `weir put FILE` (Ctrl-C stops)"
     );
     if config.worker.reconcile_on_start {
         use weir_pipeline::reconcile::{on_start, SETTLE};
@@ -135,4 +135,19 @@ pub fn spawn_clock_work(
         });
     }
     Ok(())
+}
+
+/// Where uploads make jobs, for the start-up line: `weir-input/raw/*.csv (sales), ...`.
+fn takes(config: &weir_core::Config) -> String {
+    config
+        .pipelines
+        .iter()
+        .map(|p| {
+            let bucket = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
+            let name =
+                if p.source.suffix.is_empty() { String::new() } else { format!("*{}", p.source.suffix) };
+            format!("{bucket}/{}{name} ({})", p.source.prefix, p.name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

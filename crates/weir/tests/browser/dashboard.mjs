@@ -155,6 +155,9 @@ try {
     await page.waitForSelector('#job-summary [data-group="product"] svg rect.bar');
     const summary = await page.locator('#job-summary').innerText();
     check(summary.includes('revenue') && summary.includes('55.56'), `summary: ${summary}`);
+    // Numbers are rounded for people: no 27.777777777777782 (the success rate was) in the summary.
+    const longDecimal = /\d\.\d{3,}/.exec(summary);
+    check(!longDecimal, `an unrounded number in the summary: ${longDecimal}`);
     await page.screenshot({ path: join(shots, 'job.png'), fullPage: true });
   }
   // 6b. A picture's page: its small thumbnail, loaded through the session cookie, and its facts.

@@ -247,7 +247,7 @@ function summaryPanel(doc) {
   }
   return h('section', { class: 'panel span-12', id: 'job-summary' },
     h('header', {}, h('h2', {}, 'Summary'),
-      h('span', { class: 'note' }, `${doc.bucket}/${doc.key} · success rate ${s.success_rate ?? '–'} %`)),
+      h('span', { class: 'note' }, `${doc.bucket}/${doc.key} · success rate ${s.success_rate == null ? '–' : num(s.success_rate)} %`)),
     h('div', { class: 'summary-grid' },
       numeric.length
         ? h('div', { class: 'scroll' }, h('table', {},
