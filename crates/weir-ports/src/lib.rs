@@ -28,8 +28,8 @@ pub use jobs::{
 pub use metrics::JobMetrics;
 pub use notify::{DeliveryStats, Notification, Notifier};
 pub use objects::{
-    clamp_page, BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectPage, ObjectPages, ObjectStore,
-    PutBody, PutItem, MAX_PAGE_KEYS,
+    clamp_page, BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectPage, ObjectPages, ObjectStore, PutBody,
+    PutItem, MAX_PAGE_KEYS,
 };
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};
 pub use records::{RecordItem, RecordsSink};

@@ -18,9 +18,10 @@ use weir_core::stats::{self, JobTotals, MinuteReceived, MinuteTally, Series, Tal
 use weir_core::{Job, JobId, JobStatus};
 
 use crate::{
-    clamp_page, plan_begin, Begin, BucketInfo, ByteStream, DeadLetter, JobFilter, JobStore, LoadError, LoadTarget,
-    Message, Metadata, Notification, Notifier, ObjectInfo, ObjectPage, ObjectStore, PortError, Ports, Queue,
-    QueueSettings, QueueStats, RecordItem, RecordsSink, SourceKey, Warehouse, WarehouseInfo, WarehouseTx,
+    clamp_page, plan_begin, Begin, BucketInfo, ByteStream, DeadLetter, JobFilter, JobStore, LoadError,
+    LoadTarget, Message, Metadata, Notification, Notifier, ObjectInfo, ObjectPage, ObjectStore, PortError,
+    Ports, Queue, QueueSettings, QueueStats, RecordItem, RecordsSink, SourceKey, Warehouse, WarehouseInfo,
+    WarehouseTx,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

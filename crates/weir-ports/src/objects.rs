@@ -243,8 +243,8 @@ pub fn clamp_page(max_keys: usize) -> usize {
 pub struct ObjectPage {
     /// In key order.
     pub objects: Vec<ObjectInfo>,
-    /// The key the next page starts after; `None` when the listing is complete. (A store may
-    /// set it on a page that turns out to be the last: the next page is then empty.)
+    /// The key the next page starts after (the last key of this one, or past it when keys
+    /// vanished while the page was read); `None` when no key of the prefix followed.
     pub next_after: Option<String>,
 }
 
@@ -286,8 +286,10 @@ impl<'a, S: ObjectStore + ?Sized> ObjectPages<'a, S> {
     /// The next page, `None` once the listing is complete. Never an empty page.
     pub async fn next(&mut self) -> Result<Option<Vec<ObjectInfo>>, PortError> {
         while !self.done {
-            let page =
-                self.store.list_page(&self.bucket, &self.prefix, self.after.as_deref(), self.page_keys).await?;
+            let page = self
+                .store
+                .list_page(&self.bucket, &self.prefix, self.after.as_deref(), self.page_keys)
+                .await?;
             match page.next_after {
                 Some(next) => self.after = Some(next),
                 None => self.done = true,
