@@ -27,7 +27,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
 use weir_core::{Config, JobId};
 use weir_ports::{ObjectInfo, ObjectPages, PortError, Ports};
 
@@ -127,11 +126,15 @@ pub async fn sweep(
             let gone: Vec<bool> = match mode {
                 Mode::DryRun => vec![true; old.len()],
                 Mode::Apply => {
-                    futures::stream::iter(&old)
-                        .map(|obj| ports.objects.delete_version(&obj.bucket, &obj.key, &obj.etag))
-                        .buffered(DELETES_AT_ONCE)
-                        .try_collect()
-                        .await?
+                    let mut gone = Vec::with_capacity(old.len());
+                    for group in old.chunks(DELETES_AT_ONCE) {
+                        let mut deletes = Vec::with_capacity(group.len());
+                        for obj in group {
+                            deletes.push(ports.objects.delete_version(&obj.bucket, &obj.key, &obj.etag));
+                        }
+                        gone.extend(futures::future::try_join_all(deletes).await?);
+                    }
+                    gone
                 }
             };
             let mut removed = 0;
