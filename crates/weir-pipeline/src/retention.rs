@@ -81,7 +81,7 @@ pub const EXPIRED_NOTIFICATIONS: &str = "expired_notifications";
 const BETWEEN_BATCHES: Duration = Duration::from_millis(5);
 
 /// Deletes of one batch in flight at once.
-const DELETES_AT_ONCE: usize = 32;
+const DELETES_AT_ONCE: usize = 128;
 
 /// Applies (or, with [`Mode::DryRun`], only reports) the retention rules of `config` as of
 /// `now`, calling `each` for every item that goes.
