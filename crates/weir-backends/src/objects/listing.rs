@@ -10,12 +10,12 @@
 //! thousands of files (a year of archived uploads). Sorting them would hold them all; instead a
 //! page reads the folder's names and keeps only the smallest ones after its cursor, at most as
 //! many as the page still needs, in a bounded heap. That is the buffering this store cannot
-//! avoid without an index of its own: at most one page of names (≤ [`weir_ports::MAX_PAGE_KEYS`]
-//! + 1) per folder level of the walk, whatever the folder's size. The price is time: each page
-//! reads all the names of the folders it walks, so listing a folder of N files in pages of P
-//! reads about N²/P names (200,000 files in pages of 1,000: 40 million names, a few seconds of
-//! `readdir` from the page cache). Entries the walk does not take cost no `stat`: only the keys
-//! of the page are looked at, with their extended attribute.
+//! avoid without an index of its own: at most one page of names (the page size plus one, so at
+//! most 1,001) per folder level of the walk, whatever the folder's size. The price is time:
+//! each page reads all the names of the folders it walks, so listing a folder of N files in
+//! pages of P reads about N²/P names (200,000 files in pages of 1,000: 40 million names, read
+//! from the page cache). Entries the walk does not take cost no `stat`: only the keys of the
+//! page are looked at, with their extended attribute.
 //!
 //! Staging names (`#<digits>`, see the store's docs) and names that are not UTF-8 are not keys
 //! and are skipped.

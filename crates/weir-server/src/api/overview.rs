@@ -512,6 +512,23 @@ impl Cursor<'_> {
     }
 }
 
+/// The dashboard's figures by status: each final status from the lifetime counters of
+/// outcomes, which expiring job records (retention's `weir gc` on the data dir, DynamoDB's TTL
+/// on AWS, which weir never hears of) leaves as they were; `queued` and `running` from the
+/// jobs in those statuses now, which no retention removes (only done jobs expire).
+pub fn totals_by_status(totals: &weir_core::stats::JobTotals) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for ((_, status), tally) in &totals.finished {
+        *out.entry(status.as_str().to_owned()).or_default() += tally.files;
+    }
+    for status in [JobStatus::Queued, JobStatus::Running] {
+        if let Some(n) = totals.current.get(&status).filter(|n| **n > 0) {
+            out.insert(status.as_str().to_owned(), *n);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,21 +575,4 @@ mod tests {
         assert_eq!(preview_rows(b"{}", 5), (vec![], true));
         assert_eq!(preview_rows(b"{\"errors\": 3}", 5), (vec![], false));
     }
-}
-
-/// The dashboard's figures by status: each final status from the lifetime counters of
-/// outcomes, which expiring job records (retention's `weir gc` on the data dir, DynamoDB's TTL
-/// on AWS, which weir never hears of) leaves as they were; `queued` and `running` from the
-/// jobs in those statuses now, which no retention removes (only done jobs expire).
-pub fn totals_by_status(totals: &weir_core::stats::JobTotals) -> BTreeMap<String, u64> {
-    let mut out: BTreeMap<String, u64> = BTreeMap::new();
-    for ((_, status), tally) in &totals.finished {
-        *out.entry(status.as_str().to_owned()).or_default() += tally.files;
-    }
-    for status in [JobStatus::Queued, JobStatus::Running] {
-        if let Some(n) = totals.current.get(&status).filter(|n| **n > 0) {
-            out.insert(status.as_str().to_owned(), *n);
-        }
-    }
-    out
 }
