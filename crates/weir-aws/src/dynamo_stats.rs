@@ -6,7 +6,13 @@
 //! - `pk = STATS#TOTAL`, `sk = <status>#<pipeline>`: the same since the table began;
 //! - `pk = STATS#RECEIVED#<yyyy-mm-dd>`, `sk = <minute>`, and `pk = STATS#RECEIVED`,
 //!   `sk = TOTAL`: files received;
-//! - `pk = STATS#STATUS`, `sk = <status>`: jobs in each status now.
+//! - `pk = STATS#STATUS`, `sk = <status>`: jobs in each status now, as weir wrote and removed
+//!   them. DynamoDB's TTL deletes done job records without weir hearing of it (no stream is
+//!   read), so for the final statuses these count records the TTL has since removed; queued and
+//!   running jobs never carry the TTL attribute, so their counts are exact. What weir shows
+//!   therefore takes final statuses from the lifetime outcomes (`STATS#TOTAL`: `/metrics`'
+//!   `weir_files_total`, the dashboard's figures) and only queued/running from here
+//!   (`weir_jobs`), which no expiry lowers on either backend.
 //!
 //! The counters are updated right after the job write that changes them (DynamoDB cannot return
 //! a transaction's old values), from the record as it was before: a worker that dies between

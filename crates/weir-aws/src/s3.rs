@@ -4,7 +4,8 @@
 //! files, retries), the same crate the embedded store uses. `object_store` addresses one bucket
 //! per store and has no bucket-level or cross-bucket calls, so those few — create/list/head
 //! bucket and the server-side CopyObject that archives a source into another bucket with new
-//! metadata — go through `aws-sdk-s3`. Both clients use the same credentials: `object_store` asks
+//! metadata — go through `aws-sdk-s3`, as do listings (ListObjectsV2 pages with S3's own string
+//! prefixes and `StartAfter`, which `object_store`'s folder-based listing cannot express). Both clients use the same credentials: `object_store` asks
 //! the SDK's standard chain (env, profile, web identity, ECS, IMDS) through [`ChainCredentials`].
 //!
 //! Differences from the embedded store: listing reports no user metadata (S3's ListObjectsV2
@@ -29,7 +30,9 @@ use object_store::{
     ObjectStoreExt as _, PutOptions, PutPayload,
 };
 use weir_core::keys::{validate_bucket, validate_key};
-use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PortError};
+use weir_ports::{
+    clamp_page, BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectPage, ObjectStore, PortError,
+};
 
 use crate::client::port_error;
 
@@ -426,24 +429,49 @@ impl ObjectStore for S3ObjectStore {
         Ok(info)
     }
 
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
-        let store = self.store(bucket)?;
-        if !self.bucket_exists(bucket).await? {
-            return Err(PortError::NoSuchBucket(bucket.to_owned()));
-        }
-        // object_store lists by whole path segments: list the folder the prefix is in, then
-        // keep the keys that start with the prefix.
-        let dir = prefix.rfind('/').map(|i| &prefix[..i]).filter(|d| !d.is_empty());
-        let dir = dir.map(StorePath::parse).transpose().map_err(|e| PortError::Invalid(e.to_string()))?;
-        let metas: Vec<object_store::ObjectMeta> =
-            store.list(dir.as_ref()).try_collect().await.map_err(|e| store_error(e, bucket, prefix))?;
-        let mut out: Vec<ObjectInfo> = metas
-            .iter()
-            .filter(|m| m.location.as_ref().starts_with(prefix))
-            .map(|m| info(bucket, m.location.as_ref(), m, &Attributes::new()))
+    /// ListObjectsV2 with S3's own string prefix, `StartAfter` and `MaxKeys`: one request a
+    /// page. (S3 answers at most 1,000 keys a request, the most a page asks for.)
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ObjectPage, PortError> {
+        validate_bucket(bucket).map_err(PortError::Invalid)?;
+        let max_keys = clamp_page(max_keys);
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.filter(|a| *a >= prefix).map(str::to_owned))
+            .max_keys(max_keys as i32)
+            .send()
+            .await
+            .map_err(|e| port_error(&format!("listing {bucket}/{prefix}"), e))?;
+        let objects: Vec<ObjectInfo> = out
+            .contents
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| {
+                let key = o.key?;
+                Some(ObjectInfo {
+                    bucket: bucket.to_owned(),
+                    size: o.size.unwrap_or_default().max(0) as u64,
+                    etag: o.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
+                    last_modified: o
+                        .last_modified
+                        .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
+                        .unwrap_or_default(),
+                    metadata: Metadata::new(),
+                    key,
+                })
+            })
             .collect();
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        let truncated = out.is_truncated.unwrap_or(false);
+        let next_after = truncated.then(|| objects.last().map(|o| o.key.clone())).flatten();
+        Ok(ObjectPage { objects, next_after })
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, PortError> {

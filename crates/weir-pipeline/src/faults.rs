@@ -17,7 +17,7 @@ use bytes::Bytes;
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::{
     Begin, ByteStream, DeadLetter, JobFilter, JobStore, Message, Metadata, Notification, Notifier,
-    ObjectInfo, ObjectStore, PortError, Queue, QueueStats, RecordItem, RecordsSink, SourceKey,
+    ObjectInfo, ObjectPage, ObjectStore, PortError, Queue, QueueStats, RecordItem, RecordsSink, SourceKey,
 };
 
 use crate::Ports;
@@ -118,8 +118,14 @@ impl ObjectStore for FaultyObjects {
     ) -> Result<ObjectInfo, PortError> {
         faulty!(self.1, "objects.move", "", self.0.move_object(fb, fk, tb, tk, m, if_match).await)
     }
-    async fn list(&self, b: &str, p: &str) -> Result<Vec<ObjectInfo>, PortError> {
-        faulty!(self.1, "objects.list", "", self.0.list(b, p).await)
+    async fn list_page(
+        &self,
+        b: &str,
+        p: &str,
+        after: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ObjectPage, PortError> {
+        faulty!(self.1, "objects.list", "", self.0.list_page(b, p, after, max_keys).await)
     }
 }
 

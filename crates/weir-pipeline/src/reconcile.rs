@@ -4,13 +4,14 @@
 //! source prefix that has no job yet (an upload whose event was lost when the process died
 //! between storing it and queueing its event); and `weir reprocess` backfills a prefix, or
 //! re-runs finished jobs with `--force` (after a schema change). The usual idempotency holds:
-//! an object with a job in flight is left alone, and outputs go to the same keys.
+//! an object with a job in flight is left alone, and outputs go to the same keys. Both list
+//! their prefix a page at a time ([`ObjectPages`]), so a prefix of any size is never held whole.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use weir_core::{Job, JobId, JobStatus};
-use weir_ports::{ObjectInfo, PortError};
+use weir_ports::{ObjectInfo, ObjectPages, PortError};
 
 use crate::{ingest, Engine};
 
@@ -60,33 +61,36 @@ pub async fn on_start(engine: &Engine, settled: Duration) -> Result<u64, PortErr
     let mut sent = 0;
     for p in &config.pipelines {
         let bucket = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
-        for obj in ports.objects.list(bucket, &p.source.prefix).await? {
-            if !p.source.matches(&obj.key) || obj.last_modified > newest {
-                continue;
-            }
-            let id = JobId::for_object(&obj.bucket, &obj.key, &obj.etag);
-            let waiting = match ports.jobs.get(&id).await? {
-                None => true,
-                Some(job) => {
-                    // With `archive = "copy"` the source stays: it is the job's own input.
-                    let moved_its_source = !p.source.keeps_input()
-                        && (job.output_keys.contains_key("archive")
-                            || job.output_keys.contains_key("failed"));
-                    let newest = ports
-                        .jobs
-                        .source_key(&obj.bucket, &obj.key)
-                        .await?
-                        .is_some_and(|k| k.newest_job.as_ref() == Some(&id));
-                    // A copy left after its job moved the source is an identical re-upload, to
-                    // be moved as a duplicate. The listing may predate the move: the job is
-                    // written done only after its move, so the object seen now (after reading
-                    // the job) is a copy that came later, or nothing.
-                    job.is_done() && moved_its_source && newest && still_there(ports, &obj).await?
+        let mut pages = ObjectPages::new(ports.objects.as_ref(), bucket, &p.source.prefix, PAGE_KEYS);
+        while let Some(page) = pages.next().await? {
+            for obj in page {
+                if !p.source.matches(&obj.key) || obj.last_modified > newest {
+                    continue;
                 }
-            };
-            if waiting && ingest::object_found(ports, config, &obj).await? {
-                tracing::info!(key = %obj.key, "found an object waiting with no event: queued it");
-                sent += 1;
+                let id = JobId::for_object(&obj.bucket, &obj.key, &obj.etag);
+                let waiting = match ports.jobs.get(&id).await? {
+                    None => true,
+                    Some(job) => {
+                        // With `archive = "copy"` the source stays: it is the job's own input.
+                        let moved_its_source = !p.source.keeps_input()
+                            && (job.output_keys.contains_key("archive")
+                                || job.output_keys.contains_key("failed"));
+                        let newest = ports
+                            .jobs
+                            .source_key(&obj.bucket, &obj.key)
+                            .await?
+                            .is_some_and(|k| k.newest_job.as_ref() == Some(&id));
+                        // A copy left after its job moved the source is an identical re-upload, to
+                        // be moved as a duplicate. The listing may predate the move: the job is
+                        // written done only after its move, so the object seen now (after reading
+                        // the job) is a copy that came later, or nothing.
+                        job.is_done() && moved_its_source && newest && still_there(ports, &obj).await?
+                    }
+                };
+                if waiting && ingest::object_found(ports, config, &obj).await? {
+                    tracing::info!(key = %obj.key, "found an object waiting with no event: queued it");
+                    sent += 1;
+                }
             }
         }
     }
@@ -102,58 +106,74 @@ async fn still_there(ports: &crate::Ports, obj: &ObjectInfo) -> Result<bool, Por
     }
 }
 
-/// The objects a reprocess run will consider, in key order, after its checkpoint.
-pub async fn candidates(engine: &Engine, r: &Reprocess) -> Result<Vec<ObjectInfo>, PortError> {
-    let mut objects = engine.ports().objects.list(&r.bucket, &r.prefix).await?;
-    if let Some(last) = r.checkpoint.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
-        let last = last.trim();
-        objects.retain(|o| o.key.as_str() > last);
-    }
-    Ok(objects)
+/// Objects listed a page at a time: a prefix of any size is never in memory at once.
+const PAGE_KEYS: usize = 500;
+
+/// The key a reprocess run continues after: its checkpoint's, if it has one.
+fn checkpoint_key(r: &Reprocess) -> Option<String> {
+    let last = std::fs::read_to_string(r.checkpoint.as_ref()?).ok()?;
+    Some(last.trim().to_owned()).filter(|k| !k.is_empty())
 }
 
-/// Sends events for `objects`, paced at `r.rate`, calling `progress` after each.
+/// How many objects a reprocess run will consider (those after its checkpoint), counted a page
+/// at a time: for a progress bar.
+pub async fn count(engine: &Engine, r: &Reprocess) -> Result<u64, PortError> {
+    let mut pages =
+        ObjectPages::new(engine.ports().objects.as_ref(), &r.bucket, &r.prefix, weir_ports::MAX_PAGE_KEYS)
+            .starting_after(checkpoint_key(r));
+    let mut n = 0;
+    while let Some(page) = pages.next().await? {
+        n += page.len() as u64;
+    }
+    Ok(n)
+}
+
+/// Sends events for the objects under `r`'s prefix after its checkpoint, in key order, listed a
+/// page at a time and paced at `r.rate`, calling `progress` after each.
 pub async fn run(
     engine: &Engine,
     r: &Reprocess,
-    objects: Vec<ObjectInfo>,
     mut progress: impl FnMut(&ObjectInfo),
 ) -> Result<Tally, PortError> {
     let config = engine.config();
     let restore = r.bucket == config.buckets.archive;
     let mut tally = Tally::default();
     let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(r.rate.max(1))));
-    for obj in objects {
-        // From the archive, files go back into the input bucket under their key.
-        let (bucket, etag) = if restore {
-            (config.buckets.input.as_str(), obj.etag.as_str())
-        } else {
-            (obj.bucket.as_str(), obj.etag.as_str())
-        };
-        if config.pipeline_for(bucket, &obj.key).is_none() {
-            tally.skipped_no_pipeline += 1;
-        } else {
-            let id = JobId::for_object(bucket, &obj.key, etag);
-            let job = engine.ports().jobs.get(&id).await?;
-            let status = job.as_ref().map_or(JobStatus::Queued, |j| j.status);
-            if r.status.is_some_and(|s| s != status) {
-                tally.skipped_status += 1;
-            } else if job.as_ref().is_some_and(|j| !j.status.is_terminal()) {
-                tally.skipped_in_flight += 1;
-            } else if status.is_terminal() && status != JobStatus::Failed && !r.force {
-                tally.skipped_finished += 1;
+    let mut pages = ObjectPages::new(engine.ports().objects.as_ref(), &r.bucket, &r.prefix, PAGE_KEYS)
+        .starting_after(checkpoint_key(r));
+    while let Some(page) = pages.next().await? {
+        for obj in page {
+            // From the archive, files go back into the input bucket under their key.
+            let (bucket, etag) = if restore {
+                (config.buckets.input.as_str(), obj.etag.as_str())
             } else {
-                pace.tick().await;
-                send(engine, &obj, restore, job).await?;
-                tally.sent += 1;
+                (obj.bucket.as_str(), obj.etag.as_str())
+            };
+            if config.pipeline_for(bucket, &obj.key).is_none() {
+                tally.skipped_no_pipeline += 1;
+            } else {
+                let id = JobId::for_object(bucket, &obj.key, etag);
+                let job = engine.ports().jobs.get(&id).await?;
+                let status = job.as_ref().map_or(JobStatus::Queued, |j| j.status);
+                if r.status.is_some_and(|s| s != status) {
+                    tally.skipped_status += 1;
+                } else if job.as_ref().is_some_and(|j| !j.status.is_terminal()) {
+                    tally.skipped_in_flight += 1;
+                } else if status.is_terminal() && status != JobStatus::Failed && !r.force {
+                    tally.skipped_finished += 1;
+                } else {
+                    pace.tick().await;
+                    send(engine, &obj, restore, job).await?;
+                    tally.sent += 1;
+                }
             }
-        }
-        if let Some(path) = &r.checkpoint {
-            if let Err(e) = std::fs::write(path, &obj.key) {
-                tracing::warn!(path = %path.display(), error = %e, "could not write the reprocess checkpoint");
+            if let Some(path) = &r.checkpoint {
+                if let Err(e) = std::fs::write(path, &obj.key) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not write the reprocess checkpoint");
+                }
             }
+            progress(&obj);
         }
-        progress(&obj);
     }
     if let Some(path) = &r.checkpoint {
         let _ = std::fs::remove_file(path);

@@ -1,7 +1,8 @@
 //! Retention: objects and weir's own records that are old enough go, in small batches.
 //!
 //! One [`sweep`] applies the `[retention]` section once: each `[[retention.rule]]` lists its
-//! bucket's prefix and deletes the objects older than `expire_after_days`; finished job records
+//! bucket's prefix a page of `batch_size` keys at a time (never the whole prefix at once) and
+//! deletes the objects older than `expire_after_days`; finished job records
 //! older than `retention.jobs.retention_days` and delivered notifications older than
 //! `retention.notifications.retention_days` go too. Work is done `batch_size` items at a time
 //! with a yield between batches, so uploads and jobs go on while it runs; an object is removed
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use weir_core::{Config, JobId};
-use weir_ports::{ObjectInfo, PortError, Ports};
+use weir_ports::{ObjectInfo, ObjectPages, PortError, Ports};
 
 /// Whether a sweep removes or only reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,9 @@ pub const EXPIRED_NOTIFICATIONS: &str = "expired_notifications";
 /// The pause between two batches: lets uploads and jobs have the store.
 const BETWEEN_BATCHES: Duration = Duration::from_millis(5);
 
+/// Deletes of one batch in flight at once.
+const DELETES_AT_ONCE: usize = 128;
+
 /// Applies (or, with [`Mode::DryRun`], only reports) the retention rules of `config` as of
 /// `now`, calling `each` for every item that goes.
 pub async fn sweep(
@@ -98,23 +102,46 @@ pub async fn sweep(
     for rule in &retention.rules {
         let Some(days) = rule.expire_after_days.filter(|d| *d > 0) else { continue };
         let cutoff = now - chrono::Duration::days(days);
-        let listed = match ports.objects.list(&rule.bucket, &rule.prefix).await {
-            Ok(listed) => listed,
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e),
-        };
-        let old: Vec<ObjectInfo> = listed.into_iter().filter(|o| o.last_modified < cutoff).collect();
-        for chunk in old.chunks(batch) {
-            let mut removed = 0;
-            for obj in chunk {
-                if in_use(config, ports, obj, now).await? {
+        // A page of the prefix at a time: a year of archived files is never in memory at once.
+        // Removing the page's objects does not disturb the listing, which goes on after its
+        // last key.
+        let mut pages = ObjectPages::new(ports.objects.as_ref(), &rule.bucket, &rule.prefix, batch);
+        loop {
+            let page = match pages.next().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(e) if e.is_not_found() => break,
+                Err(e) => return Err(e),
+            };
+            let mut old = Vec::new();
+            for obj in page.into_iter().filter(|o| o.last_modified < cutoff) {
+                if in_use(config, ports, &obj, now).await? {
                     report.kept_in_use += 1;
-                    continue;
+                } else {
+                    old.push(obj);
                 }
-                let gone = match mode {
-                    Mode::DryRun => true,
-                    Mode::Apply => ports.objects.delete_version(&obj.bucket, &obj.key, &obj.etag).await?,
-                };
+            }
+            if old.is_empty() {
+                continue;
+            }
+            // The batch's deletes run together, so a store that makes them durable in groups
+            // does it a few times a batch rather than once an object.
+            let gone: Vec<bool> = match mode {
+                Mode::DryRun => vec![true; old.len()],
+                Mode::Apply => {
+                    let mut gone = Vec::with_capacity(old.len());
+                    for group in old.chunks(DELETES_AT_ONCE) {
+                        let mut deletes = Vec::with_capacity(group.len());
+                        for obj in group {
+                            deletes.push(ports.objects.delete_version(&obj.bucket, &obj.key, &obj.etag));
+                        }
+                        gone.extend(futures::future::try_join_all(deletes).await?);
+                    }
+                    gone
+                }
+            };
+            let mut removed = 0;
+            for (obj, gone) in old.iter().zip(gone) {
                 if gone {
                     removed += 1;
                     each(&Expired::Object {

@@ -94,7 +94,7 @@ pub async fn run_work(
             }
         }
         ScheduledWork::Reprocess { bucket, prefix } => {
-            use crate::reconcile::{candidates, run, Reprocess};
+            use crate::reconcile::{run, Reprocess};
             let r = Reprocess {
                 bucket: bucket.clone(),
                 prefix: prefix.clone(),
@@ -103,8 +103,7 @@ pub async fn run_work(
                 rate: 100,
                 checkpoint: None,
             };
-            let objects = candidates(engine, &r).await?;
-            let tally = run(engine, &r, objects, |_| {}).await?;
+            let tally = run(engine, &r, |_| {}).await?;
             Ok(format!(
                 "reprocess {bucket}/{prefix}: {} sent, {} finished already, {} in flight",
                 tally.sent, tally.skipped_finished, tally.skipped_in_flight

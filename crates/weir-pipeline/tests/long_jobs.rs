@@ -14,7 +14,8 @@ use common::{fast_config, samples, Harness};
 use weir_core::JobStatus;
 use weir_pipeline::Ports;
 use weir_ports::{
-    ByteStream, DeadLetter, Message, Metadata, ObjectInfo, ObjectStore, PortError, Queue, QueueStats,
+    ByteStream, DeadLetter, Message, Metadata, ObjectInfo, ObjectPage, ObjectStore, PortError, Queue,
+    QueueStats,
 };
 
 /// Reads take `delay` before they start.
@@ -68,8 +69,14 @@ impl ObjectStore for SlowReads {
     ) -> Result<ObjectInfo, PortError> {
         self.0.move_object(fb, fk, tb, tk, m, if_match).await
     }
-    async fn list(&self, b: &str, p: &str) -> Result<Vec<ObjectInfo>, PortError> {
-        self.0.list(b, p).await
+    async fn list_page(
+        &self,
+        b: &str,
+        p: &str,
+        after: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ObjectPage, PortError> {
+        self.0.list_page(b, p, after, max_keys).await
     }
 }
 

@@ -220,7 +220,8 @@ pub trait JobStore: Send + Sync {
         limit: usize,
     ) -> Result<JobPage, PortError>;
 
-    /// How many jobs are in each status.
+    /// How many jobs are in each status. Stores whose records expire behind weir's back
+    /// (DynamoDB's TTL) may still count expired done jobs; queued and running counts are exact.
     async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, PortError>;
 
     /// Everything counted since the store began, and each status's count now: kept as jobs

@@ -27,7 +27,10 @@ pub use jobs::{
 };
 pub use metrics::JobMetrics;
 pub use notify::{DeliveryStats, Notification, Notifier};
-pub use objects::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PutBody, PutItem};
+pub use objects::{
+    clamp_page, BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectPage, ObjectPages, ObjectStore, PutBody,
+    PutItem, MAX_PAGE_KEYS,
+};
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};
 pub use records::{RecordItem, RecordsSink};
 pub use warehouse::{LoadError, LoadTarget, Warehouse, WarehouseInfo, WarehouseTx, Warehouses};

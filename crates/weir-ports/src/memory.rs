@@ -18,9 +18,10 @@ use weir_core::stats::{self, JobTotals, MinuteReceived, MinuteTally, Series, Tal
 use weir_core::{Job, JobId, JobStatus};
 
 use crate::{
-    plan_begin, Begin, BucketInfo, ByteStream, DeadLetter, JobFilter, JobStore, LoadError, LoadTarget,
-    Message, Metadata, Notification, Notifier, ObjectInfo, ObjectStore, PortError, Ports, Queue,
-    QueueSettings, QueueStats, RecordItem, RecordsSink, SourceKey, Warehouse, WarehouseInfo, WarehouseTx,
+    clamp_page, plan_begin, Begin, BucketInfo, ByteStream, DeadLetter, JobFilter, JobStore, LoadError,
+    LoadTarget, Message, Metadata, Notification, Notifier, ObjectInfo, ObjectPage, ObjectStore, PortError,
+    Ports, Queue, QueueSettings, QueueStats, RecordItem, RecordsSink, SourceKey, Warehouse, WarehouseInfo,
+    WarehouseTx,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,14 +226,29 @@ impl ObjectStore for MemoryObjectStore {
         Ok(info)
     }
 
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ObjectPage, PortError> {
+        use std::ops::Bound;
         validate_bucket(bucket).map_err(PortError::Invalid)?;
+        let max_keys = clamp_page(max_keys);
+        let from = match start_after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
         self.with_bucket(bucket, |objects| {
-            Ok(objects
-                .range(prefix.to_owned()..)
+            let mut matching = objects
+                .range::<str, _>((from, Bound::Unbounded))
                 .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, o)| Self::info(bucket, k, o))
-                .collect())
+                .map(|(k, o)| Self::info(bucket, k, o));
+            let page: Vec<ObjectInfo> = matching.by_ref().take(max_keys).collect();
+            let more = matching.next().is_some();
+            let next_after = more.then(|| page.last().map(|o| o.key.clone())).flatten();
+            Ok(ObjectPage { objects: page, next_after })
         })
     }
 

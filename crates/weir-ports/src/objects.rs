@@ -154,8 +154,39 @@ pub trait ObjectStore: Send + Sync {
         Ok(info)
     }
 
-    /// Objects whose key starts with `prefix`, in key order.
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError>;
+    /// One page of the objects whose key starts with `prefix`, as S3's ListObjectsV2 with
+    /// `StartAfter`: in key order (by the keys' UTF-8 bytes), only keys after `start_after`
+    /// (every key when `None`), at most `max_keys` of them ([`clamp_page`] bounds it to
+    /// `1..=`[`MAX_PAGE_KEYS`]).
+    ///
+    /// The next page starts after the [`ObjectPage::next_after`] of this one. Between pages the
+    /// bucket may change, as on S3: a key added after the last key listed, or one still there,
+    /// is listed on a later page; one removed before its page is read is not; one added before
+    /// the last key listed is not listed at all. A listing never repeats a key nor goes back.
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ObjectPage, PortError>;
+
+    /// Every object whose key starts with `prefix`, in key order, in memory at once: only for
+    /// prefixes that are small by construction (a year of daily reports, a test's bucket).
+    /// Anything that can grow with the data pages through [`ObjectStore::list_page`] (or
+    /// [`ObjectPages`]) instead.
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.list_page(bucket, prefix, after.as_deref(), MAX_PAGE_KEYS).await?;
+            out.extend(page.objects);
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
 
     /// Every bucket, by name. Stores that cannot enumerate their buckets say so.
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, PortError> {
@@ -164,7 +195,7 @@ pub trait ObjectStore: Send + Sync {
 
     /// Whether the bucket exists.
     async fn bucket_exists(&self, bucket: &str) -> Result<bool, PortError> {
-        match self.list(bucket, "").await {
+        match self.list_page(bucket, "", None, 1).await {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
@@ -196,6 +227,78 @@ pub trait ObjectStore: Send + Sync {
     ) -> Result<ObjectInfo, PortError> {
         let _ = etag;
         self.put_file(bucket, key, path, metadata).await
+    }
+}
+
+/// The most keys one [`ObjectStore::list_page`] returns (S3's own limit).
+pub const MAX_PAGE_KEYS: usize = 1000;
+
+/// A page size within `1..=`[`MAX_PAGE_KEYS`].
+pub fn clamp_page(max_keys: usize) -> usize {
+    max_keys.clamp(1, MAX_PAGE_KEYS)
+}
+
+/// One page of a listing ([`ObjectStore::list_page`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectPage {
+    /// In key order.
+    pub objects: Vec<ObjectInfo>,
+    /// The key the next page starts after (the last key of this one, or past it when keys
+    /// vanished while the page was read); `None` when no key of the prefix followed.
+    pub next_after: Option<String>,
+}
+
+/// A listing read page by page ([`ObjectStore::list_page`]): at most one page is in memory,
+/// however many objects the prefix holds.
+///
+/// ```ignore
+/// let mut pages = ObjectPages::new(&*store, "bucket", "archive/", 500);
+/// while let Some(page) = pages.next().await? { /* ... */ }
+/// ```
+pub struct ObjectPages<'a, S: ObjectStore + ?Sized> {
+    store: &'a S,
+    bucket: String,
+    prefix: String,
+    page_keys: usize,
+    after: Option<String>,
+    done: bool,
+}
+
+impl<'a, S: ObjectStore + ?Sized> ObjectPages<'a, S> {
+    /// Pages of `page_keys` objects (clamped as in [`clamp_page`]) from the start of `prefix`.
+    pub fn new(store: &'a S, bucket: &str, prefix: &str, page_keys: usize) -> Self {
+        ObjectPages {
+            store,
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            page_keys,
+            after: None,
+            done: false,
+        }
+    }
+
+    /// Starts after `key` instead (a checkpoint).
+    pub fn starting_after(mut self, key: Option<String>) -> Self {
+        self.after = key;
+        self
+    }
+
+    /// The next page, `None` once the listing is complete. Never an empty page.
+    pub async fn next(&mut self) -> Result<Option<Vec<ObjectInfo>>, PortError> {
+        while !self.done {
+            let page = self
+                .store
+                .list_page(&self.bucket, &self.prefix, self.after.as_deref(), self.page_keys)
+                .await?;
+            match page.next_after {
+                Some(next) => self.after = Some(next),
+                None => self.done = true,
+            }
+            if !page.objects.is_empty() {
+                return Ok(Some(page.objects));
+            }
+        }
+        Ok(None)
     }
 }
 

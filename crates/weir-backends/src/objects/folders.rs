@@ -8,7 +8,7 @@
 //! (and the folder, when nothing else is in it). Only empty bodies are taken: a key ending in `/`
 //! with content could not be told apart from the folder's own objects.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,9 +20,6 @@ const FOLDER_XATTR: &str = "user.weir.folder";
 
 /// The ETag of an empty body (its MD5), as S3 reports for a folder marker.
 pub(crate) const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
-
-/// How deep a listing looks for marked folders below the listed one.
-const MAX_DEPTH: usize = 64;
 
 /// `ENODATA`: the folder has no such attribute.
 const NO_ATTRIBUTE: i32 = 61;
@@ -106,33 +103,7 @@ pub(crate) fn delete(bucket: &str, key: &str, dir: &Path) -> Result<bool, PortEr
     Ok(had)
 }
 
-/// The markers in folder `root` (the folder of key prefix `root_key`, "" or ending in `/`) and
-/// below it whose keys start with `prefix`.
-pub(crate) fn list(bucket: &str, root: &Path, root_key: &str, prefix: &str) -> Vec<ObjectInfo> {
-    let mut out = Vec::new();
-    let mut stack: Vec<(PathBuf, String, usize)> = vec![(root.to_owned(), root_key.to_owned(), 0)];
-    while let Some((dir, key, depth)) = stack.pop() {
-        if !key.is_empty() && key.starts_with(prefix) {
-            if let Some(m) = read(&dir) {
-                out.push(info(bucket, &key, m));
-            }
-        }
-        if depth >= MAX_DEPTH {
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else { continue };
-            let Ok(name) = entry.file_name().into_string() else { continue };
-            if !kind.is_dir() || name.starts_with('.') && key.is_empty() {
-                continue;
-            }
-            let child = format!("{key}{name}/");
-            // Only folders that can hold keys under the prefix.
-            if child.starts_with(prefix) || prefix.starts_with(&child) {
-                stack.push((entry.path(), child, depth + 1));
-            }
-        }
-    }
-    out
+/// Whether folder `dir` is a folder marker.
+pub(crate) fn is_marked(dir: &Path) -> bool {
+    xattr::get(dir, FOLDER_XATTR).ok().flatten().is_some()
 }

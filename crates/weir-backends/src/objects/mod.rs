@@ -1,7 +1,8 @@
 //! The embedded object store: buckets are folders under the data dir.
 //!
-//! Keys map to paths as `object_store`'s `LocalFileSystem` maps them, and listings and range
-//! reads go through it. The calls on the event path (head, get, put, move, delete) are plain
+//! Keys map to paths as `object_store`'s `LocalFileSystem` maps them, and range reads go
+//! through it. Listings page through the folder tree in key order with bounded memory
+//! ([`listing`]). The calls on the event path (head, get, put, move, delete) are plain
 //! syscalls made on the calling thread instead: each takes microseconds, and at a thousand small
 //! files a second, `LocalFileSystem`'s thread handoff per call cost more CPU than the file work
 //! itself. Bodies over [`INLINE_BYTES`] are read and written on blocking threads.
@@ -23,6 +24,7 @@
 mod durable;
 mod folders;
 mod keylock;
+mod listing;
 mod meta;
 mod scratch;
 
@@ -38,9 +40,12 @@ use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore as _};
+use object_store::{GetOptions, GetRange, ObjectStore as _};
 use weir_core::keys::{validate_bucket, validate_key};
-use weir_ports::{BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectStore, PortError, PutBody, PutItem};
+use weir_ports::{
+    clamp_page, BucketInfo, ByteStream, Metadata, ObjectInfo, ObjectPage, ObjectStore, PortError, PutBody,
+    PutItem,
+};
 
 use durable::Durability;
 use keylock::KeyLocks;
@@ -380,21 +385,6 @@ impl LocalObjectStore {
             return Err(marker_not_empty(key));
         }
         self.put_marker(bucket, key, metadata).await
-    }
-
-    /// Info for an object listed by `object_store` (whose ETag is the fingerprint).
-    fn listed_info(&self, bucket: &str, key: &str, listed: &ObjectMeta) -> ObjectInfo {
-        let fs_etag = listed.e_tag.clone().unwrap_or_default();
-        let stored = self.object_path(bucket, key).ok().and_then(|p| meta::read(&p));
-        let (etag, metadata) = StoredMeta::resolve(stored, fs_etag);
-        ObjectInfo {
-            bucket: bucket.into(),
-            key: key.into(),
-            size: listed.size,
-            etag,
-            last_modified: listed.last_modified,
-            metadata,
-        }
     }
 }
 
@@ -812,42 +802,53 @@ impl ObjectStore for LocalObjectStore {
         }
     }
 
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
+    /// A walk of the bucket's folders in key order that holds at most a page of names per
+    /// folder level (see [`listing`]), on a blocking thread: one `readdir` pass per folder
+    /// walked, a `stat` and an attribute read per key of the page.
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ObjectPage, PortError> {
         self.require_bucket(bucket)?;
-        // object_store lists whole path segments; S3 prefixes are plain string prefixes, so list
-        // the deepest folder the prefix names and filter.
-        let dir = match prefix.rfind('/') {
-            Some(i) => format!("{bucket}/{}", &prefix[..i]),
-            None => bucket.to_owned(),
-        };
-        let dir =
-            StorePath::parse(&dir).map_err(|e| PortError::Invalid(format!("prefix {prefix:?}: {e}")))?;
-        let metas: Vec<ObjectMeta> = match self.store.list(Some(&dir)).try_collect().await {
-            Ok(m) => m,
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(store_error(e, bucket, prefix)),
-        };
-        // One attribute read per object: on a blocking thread, as a listing can be long.
-        let (this, bucket_name, prefix) = (self.clone(), bucket.to_owned(), prefix.to_owned());
-        let (root, root_key) = match prefix.rfind('/') {
-            Some(i) => (self.bucket_dir(bucket).join(&prefix[..i]), prefix[..=i].to_owned()),
-            None => (self.bucket_dir(bucket), String::new()),
-        };
-        let mut out = tokio::task::spawn_blocking(move || {
-            let mut out = metas
-                .iter()
-                .filter_map(|meta| {
-                    let key = meta.location.as_ref().strip_prefix(&bucket_name)?.strip_prefix('/')?;
-                    key.starts_with(&prefix).then(|| this.listed_info(&bucket_name, key, meta))
-                })
-                .collect::<Vec<_>>();
-            out.extend(folders::list(&bucket_name, &root, &root_key, &prefix));
-            out
+        let max_keys = clamp_page(max_keys);
+        let (this, bucket_name) = (self.clone(), bucket.to_owned());
+        let (prefix, after) = (prefix.to_owned(), start_after.map(str::to_owned));
+        tokio::task::spawn_blocking(move || {
+            let dir = this.bucket_dir(&bucket_name);
+            // One more than the page, to know whether another page follows.
+            let mut found = listing::first_keys(&dir, &prefix, after.as_deref(), max_keys + 1)
+                .map_err(|e| PortError::unavailable(format!("listing {bucket_name}/{prefix}"), e))?;
+            let more = found.len() > max_keys;
+            found.truncate(max_keys);
+            let next_after = more.then(|| found.last().map(|f| f.key.clone())).flatten();
+            let mut objects = Vec::with_capacity(found.len());
+            for f in found {
+                if f.marker {
+                    // A folder marker ([`folders`]): the marked folder is the object.
+                    match folders::head(&bucket_name, &f.key, &f.path) {
+                        Ok(info) => objects.push(info),
+                        Err(PortError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                    continue;
+                }
+                match std::fs::metadata(&f.path) {
+                    Ok(stat) if stat.is_file() => {
+                        objects.push(this.info_of(&bucket_name, &f.key, &stat, meta::read(&f.path)))
+                    }
+                    // Deleted since the walk saw it, or not a file: not an object.
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error(e, &bucket_name, &f.key)),
+                }
+            }
+            Ok(ObjectPage { objects, next_after })
         })
         .await
-        .map_err(|e| PortError::unavailable(format!("listing {bucket}"), e))?;
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        .map_err(|e| PortError::unavailable(format!("listing {bucket}"), e))?
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, PortError> {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::TryStreamExt;
 
-use crate::{Metadata, ObjectStore, PortError, PutBody, PutItem};
+use crate::{Metadata, ObjectPage, ObjectPages, ObjectStore, PortError, PutBody, PutItem, MAX_PAGE_KEYS};
 
 /// One store, for one case.
 pub type Store = Arc<dyn ObjectStore>;
@@ -31,6 +31,9 @@ where
     overwrite_and_delete(open().await).await;
     copies_keep_or_replace_metadata(open().await).await;
     listings_use_string_prefixes(open().await).await;
+    pages_come_in_key_order(open().await).await;
+    pages_of_a_prefix_that_is_not_a_folder(open().await).await;
+    pages_see_keys_added_and_removed_between_them(open().await).await;
     ranges(open().await).await;
     put_all_stores_every_item(open().await).await;
     missing_buckets_and_escaping_keys(open().await).await;
@@ -305,5 +308,161 @@ pub async fn moves_take_only_the_version_asked_for(s: Store) {
         .unwrap_or_else(|e| fail(case, e));
     if read(case, &s, "in-bucket", "moved/n.csv").await != b"any" {
         fail(case, "a move within a bucket");
+    }
+}
+
+/// Keys whose byte order differs from a folder-by-folder walk: `-` and `.` sort before `/`,
+/// `0` after it, and a multi-byte character after every ASCII one.
+const TRICKY_KEYS: [&str; 11] =
+    ["p/a/b", "p/a-c", "p/a0", "p/a/c/d", "p/ab", "p/a.txt", "p/z", "p/ข.csv", "p/b", "o.csv", "q/x"];
+
+async fn put_keys(case: &str, s: &Store, keys: &[&str]) {
+    for k in keys {
+        s.put("in-bucket", k, Bytes::from(k.to_string()), Metadata::new())
+            .await
+            .unwrap_or_else(|e| fail(case, format!("put {k}: {e}")));
+    }
+}
+
+fn sorted_with_prefix(keys: &[&str], prefix: &str) -> Vec<String> {
+    let mut want: Vec<String> =
+        keys.iter().filter(|k| k.starts_with(prefix)).map(|k| k.to_string()).collect();
+    want.sort();
+    want
+}
+
+async fn page(case: &str, s: &Store, prefix: &str, after: Option<&str>, max_keys: usize) -> ObjectPage {
+    s.list_page("in-bucket", prefix, after, max_keys)
+        .await
+        .unwrap_or_else(|e| fail(case, format!("list_page({prefix:?}, after {after:?}, {max_keys}): {e}")))
+}
+
+/// Every page of `prefix` at `max_keys` a page, checking each page's bounds and continuation.
+async fn all_pages(case: &str, s: &Store, prefix: &str, max_keys: usize) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..100 {
+        let p = page(case, s, prefix, after.as_deref(), max_keys).await;
+        let page_keys: Vec<String> = p.objects.iter().map(|o| o.key.clone()).collect();
+        if page_keys.len() > max_keys.max(1) {
+            fail(case, format!("{max_keys} keys a page, got {page_keys:?}"));
+        }
+        if p.next_after.as_ref().is_some_and(|next| Some(next) < page_keys.last()) {
+            fail(
+                case,
+                format!("next_after {:?} is before the page's last key ({page_keys:?})", p.next_after),
+            );
+        }
+        if p.next_after.is_some() && page_keys.is_empty() {
+            fail(case, format!("an empty page that is not the last, at {max_keys} a page"));
+        }
+        keys.extend(page_keys);
+        match p.next_after {
+            Some(next) => after = Some(next),
+            None => return keys,
+        }
+    }
+    fail(case, format!("prefix {prefix:?} at {max_keys} a page never ends"))
+}
+
+/// Pages of every size give the whole prefix in key (byte) order, each page at most its size,
+/// continuing after the last key of the page before; the last page says there is no more. An
+/// empty prefix is the whole bucket; a `start_after` before the prefix is no bound, one past it
+/// leaves nothing; an empty bucket's one page is empty and final; a missing bucket is
+/// `NoSuchBucket`.
+pub async fn pages_come_in_key_order(s: Store) {
+    let case = "pages_come_in_key_order";
+    let first = page(case, &s, "", None, 10).await;
+    if !first.objects.is_empty() || first.next_after.is_some() {
+        fail(case, format!("an empty bucket's page: {first:?}"));
+    }
+    put_keys(case, &s, &TRICKY_KEYS).await;
+    let want = sorted_with_prefix(&TRICKY_KEYS, "p/");
+    for max_keys in [1, 2, 3, want.len() - 1, want.len(), want.len() + 1, MAX_PAGE_KEYS, 0] {
+        let got = all_pages(case, &s, "p/", max_keys).await;
+        if got != want {
+            fail(case, format!("prefix p/ at {max_keys} a page: {got:?}, want {want:?}"));
+        }
+    }
+    let exact = page(case, &s, "p/", None, want.len()).await;
+    if exact.objects.len() != want.len() || exact.next_after.is_some() {
+        fail(case, format!("a page holding exactly the rest must be the last: {exact:?}"));
+    }
+    let whole = all_pages(case, &s, "", 4).await;
+    if whole != sorted_with_prefix(&TRICKY_KEYS, "") {
+        fail(case, format!("the whole bucket (empty prefix): {whole:?}"));
+    }
+    let from_before = page(case, &s, "p/", Some("a"), 1000).await;
+    if from_before.objects.iter().map(|o| o.key.clone()).collect::<Vec<_>>() != want {
+        fail(case, format!("start_after before the prefix: {from_before:?}"));
+    }
+    let past = page(case, &s, "p/", Some("p0"), 1000).await;
+    if !past.objects.is_empty() || past.next_after.is_some() {
+        fail(case, format!("start_after past the prefix: {past:?}"));
+    }
+    let mid = page(case, &s, "p/", Some("p/a/b"), 1000).await;
+    if mid.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>() != want[3..] {
+        fail(case, format!("start_after p/a/b: {mid:?}"));
+    }
+    let info = &page(case, &s, "p/z", None, 1).await.objects[0];
+    if info.size != 3 || info.etag.trim_matches('"') != md5(b"p/z") {
+        fail(case, format!("a listed object's size and ETag: {info:?}"));
+    }
+    match s.list_page("no-such-bucket", "", None, 10).await {
+        Err(PortError::NoSuchBucket(_)) => {}
+        other => fail(case, format!("a missing bucket: {other:?}")),
+    }
+}
+
+/// A prefix is a string, not a folder: `p/a` takes `p/a-c`, `p/a.txt`, everything under
+/// `p/a/`, `p/a0` and `p/ab`, in that order, page after page; a prefix naming a file's folder
+/// that does not exist, or a file as if it were a folder, lists nothing.
+pub async fn pages_of_a_prefix_that_is_not_a_folder(s: Store) {
+    let case = "pages_of_a_prefix_that_is_not_a_folder";
+    put_keys(case, &s, &TRICKY_KEYS).await;
+    for prefix in ["p/a", "p/a/", "p/a/c", "p", "p/ข", "o", "q/x"] {
+        let want = sorted_with_prefix(&TRICKY_KEYS, prefix);
+        for max_keys in [1, 2, 1000] {
+            let got = all_pages(case, &s, prefix, max_keys).await;
+            if got != want {
+                fail(case, format!("prefix {prefix:?} at {max_keys} a page: {got:?}, want {want:?}"));
+            }
+        }
+    }
+    for prefix in ["p/a/b/", "p/b/x", "nothing/", "p/c"] {
+        let got = all_pages(case, &s, prefix, 2).await;
+        if !got.is_empty() {
+            fail(case, format!("prefix {prefix:?}: {got:?}"));
+        }
+    }
+}
+
+/// Between two pages the bucket changes: a key added after the last one listed is listed, one
+/// added before it is not, one removed before its page is read is not; nothing repeats.
+/// [`ObjectPages`] reads the same way.
+pub async fn pages_see_keys_added_and_removed_between_them(s: Store) {
+    let case = "pages_see_keys_added_and_removed_between_them";
+    let keys: Vec<String> = (0..10).map(|i| format!("c/{i:02}.csv")).collect();
+    put_keys(case, &s, &keys.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let first = page(case, &s, "c/", None, 4).await;
+    let after = first.next_after.clone().unwrap_or_else(|| fail(case, format!("a first page: {first:?}")));
+    if after != "c/03.csv" {
+        fail(case, format!("the first page ends at {after}"));
+    }
+    put_keys(case, &s, &["c/00a.csv", "c/05a.csv", "c/99.csv"]).await;
+    for gone in ["c/01.csv", "c/06.csv", "c/07.csv"] {
+        s.delete("in-bucket", gone).await.unwrap_or_else(|e| fail(case, e));
+    }
+    let mut rest = Vec::new();
+    let mut pages = ObjectPages::new(s.as_ref(), "in-bucket", "c/", 2).starting_after(Some(after));
+    while let Some(p) = pages.next().await.unwrap_or_else(|e| fail(case, e)) {
+        if p.len() > 2 {
+            fail(case, format!("a page of {} at 2 a page", p.len()));
+        }
+        rest.extend(p.into_iter().map(|o| o.key));
+    }
+    let want = ["c/04.csv", "c/05.csv", "c/05a.csv", "c/08.csv", "c/09.csv", "c/99.csv"];
+    if rest != want {
+        fail(case, format!("after the changes: {rest:?}, want {want:?}"));
     }
 }

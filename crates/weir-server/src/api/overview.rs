@@ -60,7 +60,8 @@ pub struct Overview {
     pub window_minutes: u32,
     /// Width of one point of [`Overview::series`].
     pub bucket_seconds: u64,
-    /// Jobs by status since the store began.
+    /// Jobs by status since the store began: the finished outcomes from the lifetime counters,
+    /// and the jobs queued or running now (see [`totals_by_status`]).
     pub totals: BTreeMap<String, u64>,
     /// Finished jobs, errors, rows and job duration per bucket, oldest first.
     pub series: Vec<SeriesPoint>,
@@ -303,7 +304,7 @@ async fn compute(state: &AppState, minutes: u32) -> Result<Overview, ApiError> {
         generated_at: rfc3339(now),
         window_minutes: minutes,
         bucket_seconds: (step * 60) as u64,
-        totals: ports.jobs.counts().await?.into_iter().map(|(s, n)| (s.as_str().to_owned(), n)).collect(),
+        totals: totals_by_status(&ports.jobs.totals().await?),
         series,
         latency,
         queue,
@@ -509,6 +510,23 @@ impl Cursor<'_> {
         self.i += it.byte_offset();
         Some(v)
     }
+}
+
+/// The dashboard's figures by status: each final status from the lifetime counters of
+/// outcomes, which expiring job records (retention's `weir gc` on the data dir, DynamoDB's TTL
+/// on AWS, which weir never hears of) leaves as they were; `queued` and `running` from the
+/// jobs in those statuses now, which no retention removes (only done jobs expire).
+pub fn totals_by_status(totals: &weir_core::stats::JobTotals) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for ((_, status), tally) in &totals.finished {
+        *out.entry(status.as_str().to_owned()).or_default() += tally.files;
+    }
+    for status in [JobStatus::Queued, JobStatus::Running] {
+        if let Some(n) = totals.current.get(&status).filter(|n| **n > 0) {
+            out.insert(status.as_str().to_owned(), *n);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

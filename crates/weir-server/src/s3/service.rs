@@ -15,7 +15,7 @@ use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, S3};
 use weir_core::keys::{validate_bucket, validate_key, KeyError};
 use weir_core::Config;
 use weir_pipeline::{ingest, Ports};
-use weir_ports::{ObjectInfo, PortError};
+use weir_ports::{ObjectInfo, ObjectPages, PortError, MAX_PAGE_KEYS};
 
 use super::body::{self, Data, Received};
 use super::multipart::{Manifest, Staging, MAX_PARTS};
@@ -729,36 +729,42 @@ impl WeirS3 {
     ) -> S3Result<Page> {
         self.require_bucket(bucket).await?;
         let max_keys = max_keys.unwrap_or(MAX_KEYS).clamp(0, MAX_KEYS);
-        let objects = self.ports.objects.list(bucket, prefix).await.map_err(port_error)?;
+        // The store's pages, from where this page starts: never more than a store page and
+        // this page's entries in memory, however large the prefix (keys a common prefix rolls
+        // up are read and skipped, page by page).
+        let mut pages = ObjectPages::new(self.ports.objects.as_ref(), bucket, prefix, MAX_PAGE_KEYS)
+            .starting_after(after.map(str::to_owned));
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let mut entries = Vec::new();
         let mut is_truncated = false;
         let mut last_prefix: Option<String> = None;
-        for object in objects {
-            // Keys come sorted, so the keys a common prefix rolls up are contiguous.
-            let entry = match delimiter.and_then(|d| object.key[prefix.len()..].find(d).map(|i| (d, i))) {
-                Some((d, i)) => {
-                    let common = object.key[..prefix.len() + i + d.len()].to_owned();
-                    if last_prefix.as_deref() == Some(common.as_str()) {
-                        continue;
+        'pages: while let Some(objects) = pages.next().await.map_err(port_error)? {
+            for object in objects {
+                // Keys come sorted, so the keys a common prefix rolls up are contiguous.
+                let entry = match delimiter.and_then(|d| object.key[prefix.len()..].find(d).map(|i| (d, i))) {
+                    Some((d, i)) => {
+                        let common = object.key[..prefix.len() + i + d.len()].to_owned();
+                        if last_prefix.as_deref() == Some(common.as_str()) {
+                            continue;
+                        }
+                        last_prefix = Some(common.clone());
+                        Entry::Prefix(common)
                     }
-                    last_prefix = Some(common.clone());
-                    Entry::Prefix(common)
+                    None => Entry::Object(object),
+                };
+                let name = match &entry {
+                    Entry::Object(o) => o.key.as_str(),
+                    Entry::Prefix(p) => p.as_str(),
+                };
+                if after.is_some_and(|a| name <= a) {
+                    continue;
                 }
-                None => Entry::Object(object),
-            };
-            let name = match &entry {
-                Entry::Object(o) => o.key.as_str(),
-                Entry::Prefix(p) => p.as_str(),
-            };
-            if after.is_some_and(|a| name <= a) {
-                continue;
+                if entries.len() == max_keys as usize {
+                    is_truncated = true;
+                    break 'pages;
+                }
+                entries.push(entry);
             }
-            if entries.len() == max_keys as usize {
-                is_truncated = true;
-                break;
-            }
-            entries.push(entry);
         }
         let last = entries.last().map(|e| match e {
             Entry::Object(o) => o.key.clone(),

@@ -40,13 +40,14 @@ pub async fn run(global: &Global, args: ReprocessArgs) -> Result<u8> {
         rate: args.rate,
         checkpoint: Some(checkpoint),
     };
-    let objects = reconcile::candidates(&engine, &r).await?;
-    let bar = ProgressBar::with_draw_target(Some(objects.len() as u64), ProgressDrawTarget::stderr());
+    // Counted in a first pass over the listing's pages, for the bar; the run lists them again.
+    let total = reconcile::count(&engine, &r).await?;
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}")
             .expect("valid template"),
     );
-    let tally = reconcile::run(&engine, &r, objects, |o| {
+    let tally = reconcile::run(&engine, &r, |o| {
         bar.set_message(o.key.clone());
         bar.inc(1);
     })
