@@ -408,7 +408,10 @@ mod tests {
 
     #[test]
     fn bad_templates_are_refused_with_the_reason() {
-        assert_eq!(KeyTemplate::parse("out/{file}.json"), Err(TemplateError::Unknown { name: "file".into() }));
+        assert_eq!(
+            KeyTemplate::parse("out/{file}.json"),
+            Err(TemplateError::Unknown { name: "file".into() })
+        );
         assert!(TemplateError::Unknown { name: "file".into() }.to_string().contains("{key}, {dir}"));
         assert_eq!(KeyTemplate::parse("out/{key"), Err(TemplateError::Unclosed));
         assert_eq!(KeyTemplate::parse("out/key}"), Err(TemplateError::Unopened));
@@ -437,7 +440,9 @@ mod tests {
         ] {
             assert_eq!(ok(good), Ok(()), "{good}");
         }
-        for none in ["out/{stem}.json", "out/{name}", "{yyyy}/{mm}/{dd}/report.json", "{dir}/{stem}.x", "{bucket}"] {
+        for none in
+            ["out/{stem}.json", "out/{name}", "{yyyy}/{mm}/{dd}/report.json", "{dir}/{stem}.x", "{bucket}"]
+        {
             assert_eq!(ok(none), Err(NotIdentifying::NoIdentifier), "{none}");
         }
         assert_eq!(ok("{dir}-{key}"), Err(NotIdentifying::Ambiguous(Placeholder::Dir)));
@@ -454,7 +459,12 @@ mod tests {
         assert_eq!(t.fixed_start("in"), "processed/in/");
         assert_eq!(t.fixed_end("in"), ".ndjson");
         let r = KeyTemplate::parse("reports/{key}.summary.json").unwrap();
-        assert!(!could_overlap(&t.fixed_start("in"), &t.fixed_end("in"), &r.fixed_start("in"), &r.fixed_end("in")));
+        assert!(!could_overlap(
+            &t.fixed_start("in"),
+            &t.fixed_end("in"),
+            &r.fixed_start("in"),
+            &r.fixed_end("in")
+        ));
         assert!(could_overlap("out/", ".json", "out/", ".summary.json"));
         assert!(!could_overlap("out/", ".ndjson", "out/", ".parquet"));
         assert!(could_match_source("", "", "raw/", ".csv"));

@@ -185,7 +185,9 @@ pub fn validate(config: &Config) -> Vec<Problem> {
                 add(s.path.clone(), &config.buckets.output, t, s.written);
             }
         }
-        for (t, bucket) in [(templates.summary, &config.buckets.output), (templates.errors, &config.buckets.output)] {
+        for (t, bucket) in
+            [(templates.summary, &config.buckets.output), (templates.errors, &config.buckets.output)]
+        {
             let s = setting();
             if data {
                 add(s.path.clone(), bucket, t, s.written);
@@ -222,8 +224,10 @@ pub fn validate(config: &Config) -> Vec<Problem> {
                 // One template for sources of one bucket: a key belongs to one pipeline only.
                 continue;
             }
-            let (sa, ea) = (oa.template.fixed_start(&oa.source_bucket), oa.template.fixed_end(&oa.source_bucket));
-            let (sb, eb) = (ob.template.fixed_start(&ob.source_bucket), ob.template.fixed_end(&ob.source_bucket));
+            let (sa, ea) =
+                (oa.template.fixed_start(&oa.source_bucket), oa.template.fixed_end(&oa.source_bucket));
+            let (sb, eb) =
+                (ob.template.fixed_start(&ob.source_bucket), ob.template.fixed_end(&ob.source_bucket));
             if could_overlap(&sa, &ea, &sb, &eb) {
                 problems.push(Problem::new(
                     &ob.path,
@@ -244,7 +248,8 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         let watched = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
         let (prefix, suffix) = (&p.source.prefix, &p.source.suffix);
         for o in outputs.iter().filter(|o| o.bucket == watched) {
-            let (start, end) = (o.template.fixed_start(&o.source_bucket), o.template.fixed_end(&o.source_bucket));
+            let (start, end) =
+                (o.template.fixed_start(&o.source_bucket), o.template.fixed_end(&o.source_bucket));
             if could_match_source(&start, &end, prefix, suffix) {
                 problems.push(Problem::new(
                     &o.path,
@@ -403,30 +408,51 @@ format = "ndjson"
         let one = |extra: &str, path: &str, words: &str| {
             let found = refused(extra);
             assert!(
-                found.iter().any(|p| p.starts_with(&format!("pipeline[0] (sales).{path}: ")) && p.contains(words)),
+                found
+                    .iter()
+                    .any(|p| p.starts_with(&format!("pipeline[0] (sales).{path}: ")) && p.contains(words)),
                 "{extra}: {found:?}"
             );
         };
-        one("results_key = \"out/{stem}.ndjson\"", "output.results_key", "two different sources the same key");
+        one(
+            "results_key = \"out/{stem}.ndjson\"",
+            "output.results_key",
+            "two different sources the same key",
+        );
         one("results_key = \"out/{name}.ndjson\"", "output.results_key", "raw/a/x.csv and raw/b/x.csv");
         one("summary_key = \"daily/{yyyy}/{mm}/{dd}.json\"", "output.summary_key", "a date is shared");
         one("errors_key = \"e/{dir}-{key}\"", "output.errors_key", "{dir} around the source's key");
         one("results_key = \"out/{file}\"", "output.results_key", "unknown placeholder {file}");
         one("results_key = \"out/{key\"", "output.results_key", "not closed");
         // Two roles of one source in one key, or sets of keys that could meet.
-        one("summary_key = \"processed/{bucket}/{key}.ndjson\"", "output.summary_key", "could write the same key");
-        one("summary_key = \"out/{key}.json\"\nerrors_key = \"out/{key}.errors.json\"", "output.errors_key", "output.summary_key");
+        one(
+            "summary_key = \"processed/{bucket}/{key}.ndjson\"",
+            "output.summary_key",
+            "could write the same key",
+        );
+        one(
+            "summary_key = \"out/{key}.json\"\nerrors_key = \"out/{key}.errors.json\"",
+            "output.errors_key",
+            "output.summary_key",
+        );
         // Into the watched input: the failed copies, and the archive in the input bucket.
         one("failed_key = \"raw/failed/{key}\"", "output.failed_key", "endless loop");
-        one("format = \"ndjson\"\n[[pipeline.output.also]]\nformat = \"ndjson\"", "output.also[0].format", "each format once");
+        one(
+            "format = \"ndjson\"\n[[pipeline.output.also]]\nformat = \"ndjson\"",
+            "output.also[0].format",
+            "each format once",
+        );
         let c = config("[buckets]\narchive = \"weir-input\"\n[[pipeline]]\nname = \"sales\"\n");
         assert!(problems(&c).iter().any(|p| p.contains("output.archive_key") && p.contains("endless loop")));
         let photos = "[[pipeline]]\nname = \"photos\"\nkind = \"image\"\nsource = { prefix = \"images/\" }\n[pipeline.output]\nsummary_key = \"s/{key}\"\n";
-        assert!(problems(&config(photos)).iter().any(|p| p.contains("only archive_key and failed_key apply")));
+        assert!(problems(&config(photos))
+            .iter()
+            .any(|p| p.contains("only archive_key and failed_key apply")));
         // Another pipeline's outputs: one template for two source buckets needs {bucket}.
         let two = "[[pipeline]]\nname = \"a\"\n[pipeline.output]\nresults_key = \"out/{key}.ndjson\"\n\
                    [[pipeline]]\nname = \"b\"\nsource = { bucket = \"other-in\" }\n[pipeline.output]\nresults_key = \"out/{key}.ndjson\"\n";
-        assert!(problems(&config(two)).iter().any(|p| p.starts_with("pipeline[1] (b).output.results_key") && p.contains("pipeline[0] (a).output.results_key")));
+        assert!(problems(&config(two)).iter().any(|p| p.starts_with("pipeline[1] (b).output.results_key")
+            && p.contains("pipeline[0] (a).output.results_key")));
         let apart = two.replace("out/{key}", "out/{bucket}/{key}");
         assert!(problems(&config(&apart)).is_empty(), "{:?}", problems(&config(&apart)));
     }

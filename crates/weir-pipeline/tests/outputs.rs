@@ -38,7 +38,12 @@ fn sales(n: usize) -> String {
     let mut csv = String::from("order_id,customer_name,product,quantity,price,date\n");
     for i in 0..n {
         let qty = if i % 10 == 9 { "many".to_string() } else { (1 + i % 5).to_string() };
-        csv.push_str(&format!("O{i},Customer {i},P{},{qty},{}.25,2024-03-{:02}\n", i % 3, i % 40, 1 + i % 28));
+        csv.push_str(&format!(
+            "O{i},Customer {i},P{},{qty},{}.25,2024-03-{:02}\n",
+            i % 3,
+            i % 40,
+            1 + i % 28
+        ));
     }
     csv
 }
@@ -169,8 +174,9 @@ impl FaultPlan for ParquetStoreFails {
 async fn one_format_failing_fails_the_job_and_writes_no_summary() {
     let mut config = fast_config();
     config.pipelines[0].output.also = vec![AlsoResults { format: OutputFormat::Parquet, key: None }];
-    let h = Harness::start_with(config, |ports| weir_pipeline::faults::wrap(ports, Arc::new(ParquetStoreFails)))
-        .await;
+    let h =
+        Harness::start_with(config, |ports| weir_pipeline::faults::wrap(ports, Arc::new(ParquetStoreFails)))
+            .await;
     let job = h.run("raw/s.csv", sales(50)).await;
     assert_eq!(job.status, JobStatus::Failed, "{job:?}");
     assert!(job.attempts >= 2, "{job:?}");

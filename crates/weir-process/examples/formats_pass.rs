@@ -33,7 +33,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..repeat {
             let writers = formats
                 .iter()
-                .map(|f| Ok(BufWriter::with_capacity(1 << 20, File::create(format!("{dir}/formats_pass.{}", f.extension()))?)))
+                .map(|f| {
+                    Ok(BufWriter::with_capacity(
+                        1 << 20,
+                        File::create(format!("{dir}/formats_pass.{}", f.extension()))?,
+                    ))
+                })
                 .collect::<std::io::Result<Vec<_>>>()?;
             let start = Instant::now();
             let summary = process_many(
@@ -55,7 +60,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("rows: {rows} (best of {repeat})");
     println!("ndjson alone:                 {ndjson:.3} s  {:.2} M rows/s", rate(ndjson));
     println!("parquet alone:                {parquet:.3} s  {:.2} M rows/s", rate(parquet));
-    println!("two passes (ndjson, parquet): {:.3} s  {:.2} M rows/s", ndjson + parquet, rate(ndjson + parquet));
+    println!(
+        "two passes (ndjson, parquet): {:.3} s  {:.2} M rows/s",
+        ndjson + parquet,
+        rate(ndjson + parquet)
+    );
     println!("one pass, both formats:       {both:.3} s  {:.2} M rows/s", rate(both));
     println!("one pass / two passes:        {:.2} of the time", both / (ndjson + parquet));
     Ok(())

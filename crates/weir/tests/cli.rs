@@ -275,7 +275,12 @@ fn check_refuses_colliding_unknown_and_looping_key_templates() {
     )
     .unwrap();
     let out = weir().arg("--config").arg(&one_bucket).arg("check").output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -17,11 +17,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
+use weir_core::key_template::{KeyTemplate, SourceFacts};
+use weir_core::output_layout::{job_date, OutputTemplates};
 use weir_core::{Config, PipelineConfig};
 use weir_ports::PortError;
 use weir_process::Plan;
-use weir_core::key_template::{KeyTemplate, SourceFacts};
-use weir_core::output_layout::{job_date, OutputTemplates};
 use weir_workflow::{Task, TaskError, TaskResolver};
 
 pub use image::thumbnail_role;
