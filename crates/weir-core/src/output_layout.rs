@@ -247,10 +247,26 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     for (q, p) in config.pipelines.iter().enumerate() {
         let watched = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
         let (prefix, suffix) = (&p.source.prefix, &p.source.suffix);
+        let mut said_default = false;
         for o in outputs.iter().filter(|o| o.bucket == watched) {
             let (start, end) =
                 (o.template.fixed_start(&o.source_bucket), o.template.fixed_end(&o.source_bucket));
-            if could_match_source(&start, &end, prefix, suffix) {
+            let loops = could_match_source(&start, &end, prefix, suffix);
+            if loops && !o.written {
+                // A default key (the `failed/` copies, the archive in the input bucket): the
+                // source's prefix is what to change, as weir check has always said.
+                if !said_default {
+                    problems.push(Problem::new(
+                        format!("pipeline[{q}] ({}).source", p.name),
+                        format!(
+                            "prefix {prefix:?} would match the {:?} keys weir writes into {watched} ({}), an endless loop; use a prefix such as \"raw/\"",
+                            o.template.as_str(),
+                            o.path
+                        ),
+                    ));
+                    said_default = true;
+                }
+            } else if loops {
                 problems.push(Problem::new(
                     &o.path,
                     format!(
@@ -369,7 +385,9 @@ failed_key = "failed-data/{yyyy}-{mm}-{dd}/{key}"
         looped.pipelines[0].output.archive_key = None;
         let found = problems(&looped);
         assert!(
-            found.iter().any(|p| p.starts_with("pipeline[0] (orders).output.archive_key: keys from \"{key}\" in pipeline-data could match pipeline[0] (orders)'s source")
+            found.iter().any(|p| p.starts_with(
+                "pipeline[0] (orders).source: prefix \"raw-data/\" would match the \"{key}\" keys"
+            ) && p.contains("output.archive_key")
                 && p.contains("endless loop")),
             "{found:?}"
         );

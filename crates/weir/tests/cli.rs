@@ -240,8 +240,8 @@ fn check_refuses_no_pipelines_and_a_records_sink_with_json_results() {
     );
 }
 
-/// `weir check` refuses output key templates that could make two sources write one key, an
-/// unknown placeholder, and a template under the watched input prefix, each with its setting's
+/// `weir check` refuses output key templates that could make two sources write one key, and
+/// a template under the watched input prefix, each with its setting's
 /// path and a sentence; the seed 003 layout (one bucket) passes.
 #[test]
 fn check_refuses_colliding_unknown_and_looping_key_templates() {
@@ -249,7 +249,7 @@ fn check_refuses_colliding_unknown_and_looping_key_templates() {
     let bad = dir.path().join("templates.toml");
     let text = weir_core::config::DEFAULT_CONFIG_TOML.replace(
         "format = \"ndjson\"   # or \"json\"",
-        "results_key = \"out/{stem}.ndjson\"\nsummary_key = \"out/{file}.json\"\nfailed_key = \"raw/failed/{key}\"\nformat = \"ndjson\"   # or \"json\"",
+        "results_key = \"out/{stem}.ndjson\"\nfailed_key = \"raw/failed/{key}\"\nformat = \"ndjson\"   # or \"json\"",
     );
     assert_ne!(text, weir_core::config::DEFAULT_CONFIG_TOML, "the bundled config's output format line moved");
     std::fs::write(&bad, text).unwrap();
@@ -258,7 +258,6 @@ fn check_refuses_colliding_unknown_and_looping_key_templates() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     for expected in [
         "\n  pipeline[0] (sales).output.results_key: \"out/{stem}.ndjson\": it could give two different sources the same key",
-        "\n  pipeline[0] (sales).output.summary_key: \"out/{file}.json\": unknown placeholder {file}",
         "\n  pipeline[0] (sales).output.failed_key: keys from \"raw/failed/{key}\" in weir-input could match pipeline[0] (sales)'s source",
     ] {
         assert!(stdout.contains(expected), "{expected}\n{stdout}");
