@@ -219,21 +219,7 @@ impl Config {
                     problems.push(Problem::new(format!("{at}.source.bucket"), e.to_string()));
                 }
             }
-            // The recursion guard: nothing weir writes into the input bucket may match a source.
             let bucket = p.source.bucket.as_deref().unwrap_or(&self.buckets.input);
-            let sample_failed = crate::keys::failed_key(
-                &format!("{}x{}", p.source.prefix, p.source.suffix),
-                chrono::NaiveDate::MIN,
-            );
-            if bucket == self.buckets.input && p.source.matches(&sample_failed) {
-                problems.push(Problem::new(format!("{at}.source"), format!("prefix {:?} would match the `failed/` copies weir writes into {bucket}, an endless loop; use a prefix such as \"raw/\"", p.source.prefix)));
-            }
-            if bucket == self.buckets.output || bucket == self.buckets.archive {
-                problems.push(Problem::new(
-                    format!("{at}.source.bucket"),
-                    format!("{bucket} is where weir writes outputs or archives; reading from it would loop"),
-                ));
-            }
             match (p.source.archive, p.source.keep_input_minutes) {
                 (ArchiveMode::Move, Some(_)) => problems.push(Problem::new(
                     format!("{at}.source.keep_input_minutes"),
@@ -289,7 +275,7 @@ impl Config {
                 problems.extend(pg.validate(&p.name, &columns).into_iter().map(|e| e.under(&section)));
             }
             if let Some(sink) = records_sink.as_ref().filter(|_| p.kind != PipelineKind::Image) {
-                if p.output.format != OutputFormat::Ndjson {
+                if !p.output.formats().contains(&OutputFormat::Ndjson) {
                     problems.push(Problem::new(
                         format!("{at}.output.format"),
                         format!("the records sink ({sink}) loads NDJSON results, and every job would fail loading them; use format = \"ndjson\" or turn the sink off"),
@@ -297,6 +283,8 @@ impl Config {
                 }
             }
         }
+        // The recursion guard (nothing weir writes may match a source) and the output keys.
+        problems.extend(crate::output_layout::validate(self));
         problems.extend(self.server.validate());
         if let Some(aws) = &self.aws {
             problems.extend(aws.validate());
@@ -859,6 +847,26 @@ pub struct OutputConfig {
     /// describe a huge one). Unset: 4 × `source.max_size_bytes`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
+    /// Where the results (in `format`) go, as a key template in the output bucket (see
+    /// [`crate::key_template`]); unset: `processed/{bucket}/{key}.<format's extension>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results_key: Option<String>,
+    /// Where the summary goes; unset: `reports/{bucket}/{key}.summary.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary_key: Option<String>,
+    /// Where the error report goes; unset: `errors/{bucket}/{key}.errors.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors_key: Option<String>,
+    /// Where a processed source goes in the archive bucket; unset: `{key}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_key: Option<String>,
+    /// Where a rejected source goes in its own bucket; unset: `failed/{yyyy}/{mm}/{dd}/{key}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_key: Option<String>,
+    /// More result formats written from the same pass (`[[pipeline.output.also]]`), each
+    /// with its own key: the rows are read and validated once and go to every format.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<AlsoResults>,
 }
 
 impl Default for OutputConfig {
@@ -868,8 +876,31 @@ impl Default for OutputConfig {
             parquet_row_group_rows: 65_536,
             threads: 1,
             max_bytes: None,
+            results_key: None,
+            summary_key: None,
+            errors_key: None,
+            archive_key: None,
+            failed_key: None,
+            also: Vec::new(),
         }
     }
+}
+
+impl OutputConfig {
+    /// Every result format, `format` first, then the `also` ones in their order.
+    pub fn formats(&self) -> Vec<OutputFormat> {
+        std::iter::once(self.format).chain(self.also.iter().map(|a| a.format)).collect()
+    }
+}
+
+/// `[[pipeline.output.also]]`: one more result format from the same pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlsoResults {
+    pub format: OutputFormat,
+    /// Key template in the output bucket; unset: `processed/{bucket}/{key}.<extension>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -34,6 +34,18 @@ pub struct Summary {
     /// Things the reader should know about the figures (a cap reached, an estimate).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Every result object the job wrote, one per format (filled in by the pipeline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<ResultObject>,
+}
+
+/// One result object of a job: its format and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ResultObject {
+    /// `ndjson`, `json` or `parquet`.
+    pub format: String,
+    pub bucket: String,
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -86,10 +86,10 @@ impl ObjectStore for FaultyObjects {
         faulty!(self.1, "objects.get", k, self.0.get(b, k).await)
     }
     async fn put(&self, b: &str, k: &str, d: Bytes, m: Metadata) -> Result<ObjectInfo, PortError> {
-        faulty!(self.1, "objects.put", "", self.0.put(b, k, d, m).await)
+        faulty!(self.1, "objects.put", k, self.0.put(b, k, d, m).await)
     }
     async fn put_file(&self, b: &str, k: &str, p: &Path, m: Metadata) -> Result<ObjectInfo, PortError> {
-        faulty!(self.1, "objects.put_file", "", self.0.put_file(b, k, p, m).await)
+        faulty!(self.1, "objects.put_file", k, self.0.put_file(b, k, p, m).await)
     }
     async fn copy(
         &self,

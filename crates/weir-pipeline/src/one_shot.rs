@@ -1,7 +1,8 @@
 //! `weir process FILE`: the pipeline's transform on a local file, now, with no queue or store.
 //!
 //! The same processing core and the same output documents as a queued job; outputs go to a
-//! folder as `<file>.ndjson` (or `.json`/`.parquet`, as the pipeline's output format says),
+//! folder as `<file>.ndjson` (or `.json`/`.parquet`, as the pipeline's output format says; one
+//! file per format when `[[output.also]]` adds formats, all from one pass),
 //! `<file>.summary.json` and, when rows are invalid, `<file>.errors.json`; for an image pipeline,
 //! `<file>_<size>.jpg` (or `.webp`/`.png`) per thumbnail size and the metadata document
 //! `<file>.json`. Nothing is archived or moved: the file is the user's.
@@ -119,11 +120,14 @@ pub fn process_file_with_progress(
         pipeline: Some(pipeline.name.clone()),
     });
 
-    let results = out_dir.join(format!("{name}.{}", pipeline.output.format.extension()));
     let summary_path = out_dir.join(format!("{name}.summary.json"));
     let errors_path = out_dir.join(format!("{name}.errors.json"));
-    std::fs::rename(&output.results, &results).map_err(io(&results))?;
-    let mut outputs = vec![results];
+    let mut outputs = Vec::new();
+    for (format, spooled) in &output.results {
+        let results = out_dir.join(format!("{name}.{}", format.extension()));
+        std::fs::rename(spooled, &results).map_err(io(&results))?;
+        outputs.push(results);
+    }
     if output.summary.invalid_rows > 0 {
         let file = File::create(&errors_path).map_err(io(&errors_path))?;
         error_report(&output.summary, &output.errors, &pipeline.summary, std::io::BufWriter::new(file))

@@ -52,7 +52,9 @@ pub use error::ProcessError;
 pub use header::HeaderCheck;
 pub use output::rows::EmitRows;
 pub use plan::{ConfigError, Plan};
-pub use process::{check_header, check_header_named, check_header_with, process, process_with, Options};
+pub use process::{
+    check_header, check_header_named, check_header_with, process, process_many, process_with, Options,
+};
 pub use summary::{NULL_GROUP, OTHER_GROUP};
 
 /// The parse, validate and serialize loops, exposed for the criterion benches (not an API).

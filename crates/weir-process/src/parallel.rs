@@ -47,6 +47,7 @@ pub(crate) fn applies(plan: &Plan) -> bool {
     plan.threads > 1
         && plan.input.kind == FormatKind::Csv
         && plan.output == OutputFormat::Ndjson
+        && plan.outputs.len() == 1
         && !plan.columns.iter().any(|c| c.unique)
         && plan.unique_summary.is_empty()
         && plan.range_summary.is_empty()

@@ -57,6 +57,8 @@ pub struct Plan {
     /// Data rows (valid or not) a file needs to be accepted.
     pub(crate) min_rows: u64,
     pub(crate) output: OutputFormat,
+    /// Every result format (`output` first): the rows of one pass go to each.
+    pub(crate) outputs: Vec<OutputFormat>,
     pub(crate) row_group_rows: usize,
     pub(crate) threads: usize,
 }
@@ -331,14 +333,21 @@ impl Plan {
             max_invalid_ratio: p.validation.max_invalid_ratio,
             min_rows: p.validation.min_rows,
             output: p.output.format,
+            outputs: p.output.formats(),
             row_group_rows: p.output.parquet_row_group_rows,
             threads: p.output.threads,
         })
     }
 
-    /// The output format the results are written in.
+    /// The output format the results are written in (the first of [`Plan::output_formats`]).
     pub fn output_format(&self) -> OutputFormat {
         self.output
+    }
+
+    /// Every format the results are written in from one pass: `output.format`, then each
+    /// `[[output.also]]`.
+    pub fn output_formats(&self) -> &[OutputFormat] {
+        &self.outputs
     }
 
     /// Slot of a schema column or derived field: schema columns first, then derived fields.

@@ -22,7 +22,7 @@ use crate::output::json::JsonDocSink;
 use crate::output::ndjson::NdjsonSink;
 use crate::output::parquet::ParquetSink;
 use crate::output::rows::{EmitRows, RowTap};
-use crate::output::{Layout, Sink};
+use crate::output::{FanOut, Layout, Sink};
 use crate::pass;
 use crate::plan::Plan;
 
@@ -104,7 +104,8 @@ pub fn process<R: Read, W: Write + Send, E: Write>(
     process_with(plan, input, results, errors, &Options { progress, ..Options::default() })
 }
 
-/// [`process`] with the file's name and other [`Options`].
+/// [`process`] with the file's name and other [`Options`]. The results are written in the
+/// plan's first format ([`Plan::output_format`]); [`process_many`] writes every format.
 pub fn process_with<R: Read, W: Write + Send, E: Write>(
     plan: &Plan,
     input: R,
@@ -113,18 +114,42 @@ pub fn process_with<R: Read, W: Write + Send, E: Write>(
     options: &Options<'_>,
 ) -> Result<Summary, ProcessError> {
     let budget = OutputBudget::new(plan.max_output_bytes);
-    let (results, errors) = (budget.writer(results), budget.writer(errors));
+    let (results, errors) = (vec![budget.writer(results)], budget.writer(errors));
+    process_within(plan, input, results, errors, options).map_err(|e| budget.explain(e))
+}
+
+/// [`process_with`] into every result format of the plan ([`Plan::output_formats`]), one
+/// writer each in that order: the rows are read, validated and summarised once, and each valid
+/// row goes to every format's writer as it is read. `output.max_bytes` bounds all the results
+/// and the error report together. `results` must have one writer per format.
+pub fn process_many<R: Read, W: Write + Send, E: Write>(
+    plan: &Plan,
+    input: R,
+    results: Vec<W>,
+    errors: E,
+    options: &Options<'_>,
+) -> Result<Summary, ProcessError> {
+    if results.len() != plan.outputs.len() {
+        return Err(ProcessError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} result writers for {} output formats", results.len(), plan.outputs.len()),
+        )));
+    }
+    let budget = OutputBudget::new(plan.max_output_bytes);
+    let results = results.into_iter().map(|w| budget.writer(w)).collect();
+    let errors = budget.writer(errors);
     process_within(plan, input, results, errors, options).map_err(|e| budget.explain(e))
 }
 
 fn process_within<R: Read, W: Write + Send, E: Write>(
     plan: &Plan,
     input: R,
-    results: W,
+    mut results: Vec<W>,
     errors: E,
     options: &Options<'_>,
 ) -> Result<Summary, ProcessError> {
-    if options.rows.is_none() && crate::parallel::applies(plan) {
+    if results.len() == 1 && options.rows.is_none() && crate::parallel::applies(plan) {
+        let results = results.pop().expect("one writer");
         return crate::parallel::process(plan, input, results, errors, options.source_name, options.progress);
     }
     let input = formats::open(plan, input, options.source_name)?;
@@ -150,7 +175,7 @@ fn run<S: Source, W: Write + Send, E: Write>(
     check: HeaderCheck,
     originals: Vec<String>,
     source: S,
-    results: W,
+    mut results: Vec<W>,
     errors: E,
     options: &Options<'_>,
 ) -> Result<Summary, ProcessError> {
@@ -159,6 +184,15 @@ fn run<S: Source, W: Write + Send, E: Write>(
     }
     let binding = Binding::new(plan, &check, originals);
     let layout = binding.layout(plan);
+    if results.len() > 1 {
+        // Several formats: each row to every sink, through one dynamic call per sink.
+        let mut sinks: Vec<Box<dyn Sink + '_>> = Vec::with_capacity(results.len());
+        for (format, writer) in plan.outputs.iter().zip(results) {
+            sinks.push(sink_for(plan, *format, writer, &layout, options)?);
+        }
+        return drive(plan, binding, &layout, source, FanOut(sinks), errors, options);
+    }
+    let results = results.pop().expect("a writer for the results");
     match plan.output {
         OutputFormat::Ndjson => {
             drive(plan, binding, &layout, source, NdjsonSink::new(results, &layout), errors, options)
@@ -173,6 +207,24 @@ fn run<S: Source, W: Write + Send, E: Write>(
             drive(plan, binding, &layout, source, sink, errors, options)
         }
     }
+}
+
+/// The sink of one result format, boxed (for [`FanOut`]).
+fn sink_for<'w, W: Write + Send + 'w>(
+    plan: &Plan,
+    format: OutputFormat,
+    writer: W,
+    layout: &Layout,
+    options: &Options<'_>,
+) -> Result<Box<dyn Sink + 'w>, ProcessError> {
+    Ok(match format {
+        OutputFormat::Ndjson => Box::new(NdjsonSink::new(writer, layout)),
+        OutputFormat::Json => {
+            let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+            Box::new(JsonDocSink::new(writer, layout, options.source_name.unwrap_or(""), &now))
+        }
+        OutputFormat::Parquet => Box::new(ParquetSink::new(writer, layout, plan.row_group_rows)?),
+    })
 }
 
 /// The row loop into `sink`, and into the caller's row function too if it has one.

@@ -383,6 +383,7 @@ impl Accumulator {
             unique,
             ranges,
             warnings,
+            results: Vec::new(),
         }
     }
 }

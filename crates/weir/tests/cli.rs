@@ -240,6 +240,48 @@ fn check_refuses_no_pipelines_and_a_records_sink_with_json_results() {
     );
 }
 
+/// `weir check` refuses output key templates that could make two sources write one key, and
+/// a template under the watched input prefix, each with its setting's
+/// path and a sentence; the seed 003 layout (one bucket) passes.
+#[test]
+fn check_refuses_colliding_unknown_and_looping_key_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("templates.toml");
+    let text = weir_core::config::DEFAULT_CONFIG_TOML.replace(
+        "format = \"ndjson\"   # or \"json\"",
+        "results_key = \"out/{stem}.ndjson\"\nfailed_key = \"raw/failed/{key}\"\nformat = \"ndjson\"   # or \"json\"",
+    );
+    assert_ne!(text, weir_core::config::DEFAULT_CONFIG_TOML, "the bundled config's output format line moved");
+    std::fs::write(&bad, text).unwrap();
+    let out = weir().arg("--config").arg(&bad).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "\n  pipeline[0] (sales).output.results_key: \"out/{stem}.ndjson\": it could give two different sources the same key",
+        "\n  pipeline[0] (sales).output.failed_key: keys from \"raw/failed/{key}\" in weir-input could match pipeline[0] (sales)'s source",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
+    }
+
+    let one_bucket = dir.path().join("one_bucket.toml");
+    std::fs::write(
+        &one_bucket,
+        "[buckets]\ninput = \"pipeline-data\"\noutput = \"pipeline-data\"\narchive = \"pipeline-data\"\n\
+         [[pipeline]]\nname = \"orders\"\nsource = { prefix = \"raw-data/\" }\n[pipeline.output]\n\
+         results_key = \"results/{dir}/{name}.ndjson\"\nsummary_key = \"results/{dir}/{name}.summary.json\"\n\
+         errors_key = \"results/{dir}/{name}.errors.json\"\narchive_key = \"processed-data/{key}\"\n\
+         failed_key = \"failed-data/{yyyy}-{mm}-{dd}/{key}\"\n",
+    )
+    .unwrap();
+    let out = weir().arg("--config").arg(&one_bucket).arg("check").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn run_and_put_in_separate_processes() {
     let data = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! `weir:archive`: move (or, with `source.archive = "copy"`, copy) the processed source to the
-//! archive bucket under the same key.
+//! archive bucket, under the same key unless the pipeline's `output.archive_key` template says
+//! otherwise.
 
 use std::sync::Arc;
 
@@ -23,7 +24,8 @@ impl Task for Archive {
             ("source_bucket".to_string(), input.source_bucket.clone()),
             ("archived_at".to_string(), chrono::Utc::now().to_rfc3339()),
         ]);
-        settle_source(&self.0, &input, &bucket, &input.source_key, metadata).await?;
-        Ok(merge(state, json!({ fields::ARCHIVE_KEY: format!("{bucket}/{}", input.source_key) })))
+        let key = super::source_destination(&self.0, &input, |t| &t.archive)?;
+        settle_source(&self.0, &input, &bucket, &key, metadata).await?;
+        Ok(merge(state, json!({ fields::ARCHIVE_KEY: format!("{bucket}/{key}") })))
     }
 }

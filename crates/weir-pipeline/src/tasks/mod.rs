@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
+use weir_core::key_template::{KeyTemplate, SourceFacts};
+use weir_core::output_layout::{job_date, OutputTemplates};
 use weir_core::{Config, PipelineConfig};
 use weir_ports::PortError;
 use weir_process::Plan;
@@ -104,6 +106,47 @@ impl TaskResolver for PipelineTasks {
             _ => return None,
         })
     }
+}
+
+/// The pipeline's output key templates (`weir check` has refused bad ones; a config that
+/// was not checked fails its jobs with the same sentences).
+fn templates(ctx: &TaskContext) -> Result<OutputTemplates, TaskError> {
+    OutputTemplates::of(&ctx.pipeline).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        TaskError::permanent("States.Runtime", format!("output key templates: {}", list.join("; ")))
+    })
+}
+
+/// What fills the templates for this job: its source, its id and its creation date.
+fn source_facts(input: &JobInput) -> SourceFacts<'_> {
+    SourceFacts {
+        bucket: &input.source_bucket,
+        key: &input.source_key,
+        job_id: &input.job_id,
+        date: job_date(&input.created_at),
+    }
+}
+
+/// Where the job's source goes (archived or failed), from the pipeline's template `which`; a
+/// key S3 would refuse fails the job for good, naming the file.
+fn source_destination(
+    ctx: &TaskContext,
+    input: &JobInput,
+    which: impl Fn(&OutputTemplates) -> &KeyTemplate,
+) -> Result<String, TaskError> {
+    let templates = templates(ctx)?;
+    let template = which(&templates);
+    template.render(&source_facts(input)).map_err(|e| {
+        TaskError::permanent(
+            errors::INVALID_INPUT,
+            format!(
+                "{}/{}: no key can be made for it from {:?}: {e}",
+                input.source_bucket,
+                input.source_key,
+                template.as_str()
+            ),
+        )
+    })
 }
 
 fn job_input(state: &Value) -> Result<JobInput, TaskError> {

@@ -1,12 +1,11 @@
 //! `weir:move-to-failed`: move (or, with `source.archive = "copy"`, copy) a rejected source to
-//! `failed/YYYY/MM/DD/<key>` in its bucket, with the reason and the job id in its metadata.
+//! `failed/YYYY/MM/DD/<key>` in its bucket (or where the pipeline's `output.failed_key` template
+//! says), with the reason and the job id in its metadata.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::DateTime;
 use serde_json::{json, Value};
-use weir_core::keys::failed_key;
 use weir_ports::Metadata;
 use weir_workflow::{Task, TaskError};
 
@@ -32,7 +31,7 @@ impl Task for MoveToFailed {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let input = job_input(&state)?;
         let reason = rejection_reason(&state);
-        let key = failed_key_of(&input);
+        let key = failed_key_of(&self.0, &input)?;
         let missing = messages::strings(&state, fields::MISSING_COLUMNS);
         let metadata = Metadata::from([
             ("job_id".to_string(), input.job_id.clone()),
@@ -46,12 +45,9 @@ impl Task for MoveToFailed {
     }
 }
 
-/// Where the job's rejected source goes: `failed/<the job's creation date>/<key>`.
-fn failed_key_of(input: &JobInput) -> String {
-    let date = DateTime::parse_from_rfc3339(&input.created_at)
-        .map(|d| d.date_naive())
-        .unwrap_or_else(|_| chrono::Utc::now().date_naive());
-    failed_key(&input.source_key, date)
+/// Where the job's rejected source goes: `failed/<the job's creation date>/<key>` by default.
+fn failed_key_of(ctx: &TaskContext, input: &JobInput) -> Result<String, TaskError> {
+    super::source_destination(ctx, input, |t| &t.failed)
 }
 
 /// The rejection this job already made, if its source is under `failed/` with this job's id on
@@ -59,7 +55,7 @@ fn failed_key_of(input: &JobInput) -> String {
 /// columns). A run killed after the move and before it was recorded resumes from the start
 /// without its source, and must end as the rejection it was, not as a missing source.
 pub(super) async fn own_rejection(ctx: &TaskContext, input: &JobInput) -> Result<Option<Value>, TaskError> {
-    let key = failed_key_of(input);
+    let key = failed_key_of(ctx, input)?;
     let found = match ctx.ports.objects.head(&input.source_bucket, &key).await {
         Ok(found) => found,
         Err(weir_ports::PortError::NotFound(_)) => return Ok(None),

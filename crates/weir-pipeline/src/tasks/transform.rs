@@ -18,10 +18,11 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 use tokio_util::io::{StreamReader, SyncIoBridge};
+use weir_core::config::OutputFormat;
 use weir_core::config::SummaryConfig;
-use weir_core::keys::OutputKeys;
+use weir_core::output_layout::RenderedKeys;
 use weir_core::rows::RowBatch;
-use weir_core::summary::SourceRef;
+use weir_core::summary::{ResultObject, SourceRef};
 use weir_core::{ErrorClass, Summary};
 use weir_ports::{LoadError, Metadata, PortError, PutBody, PutItem, RecordItem, WarehouseInfo};
 use weir_process::{EmitRows, Options, Plan, ProcessError};
@@ -44,8 +45,8 @@ pub struct Transform(pub Arc<TaskContext>);
 #[derive(Debug)]
 pub struct TransformOutput {
     pub summary: Summary,
-    /// NDJSON of valid rows.
-    pub results: PathBuf,
+    /// The valid rows in each of the plan's output formats, in [`Plan::output_formats`] order.
+    pub results: Vec<(OutputFormat, PathBuf)>,
     /// NDJSON of invalid-row descriptions (at most the configured number); no file when none.
     pub errors: PathBuf,
 }
@@ -60,26 +61,39 @@ pub fn run_transform(
     stem: &str,
     options: &Options<'_>,
 ) -> Result<TransformOutput, ProcessError> {
-    let results = dir.join(format!("{stem}.results.{}", plan.output_format().extension()));
+    let results: Vec<(OutputFormat, PathBuf)> = plan
+        .output_formats()
+        .iter()
+        .map(|f| (*f, dir.join(format!("{stem}.results.{}", f.extension()))))
+        .collect();
     let errors = dir.join(format!("{stem}.errors.ndjson"));
     let run = || -> Result<Summary, ProcessError> {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&results)?);
+        // One writer per format; with several, each gets a smaller buffer (memory stays flat).
+        let capacity = (1 << 20) / results.len();
+        let mut outs = Vec::with_capacity(results.len());
+        for (_, path) in &results {
+            outs.push(BufWriter::with_capacity(capacity, File::create(path)?));
+        }
         let mut errs = CreateOnWrite { path: &errors, file: None };
-        let summary = weir_process::process_with(
+        let summary = weir_process::process_many(
             plan,
             BufReader::with_capacity(1 << 20, input),
-            &mut out,
+            outs.iter_mut().collect(),
             &mut errs,
             options,
         )?;
-        out.flush()?;
+        for out in &mut outs {
+            out.flush()?;
+        }
         errs.flush()?;
         Ok(summary)
     };
     match run() {
         Ok(summary) => Ok(TransformOutput { summary, results, errors }),
         Err(e) => {
-            let _ = std::fs::remove_file(&results);
+            for (_, path) in &results {
+                let _ = std::fs::remove_file(path);
+            }
             let _ = std::fs::remove_file(&errors);
             Err(e)
         }
@@ -241,7 +255,7 @@ pub(super) fn process_error(e: ProcessError, input: &JobInput) -> TaskError {
 /// What one pass produced, where it is: spooled files (the streaming path) or memory.
 enum Produced {
     Files(TransformOutput),
-    Memory { summary: Summary, results: Vec<u8>, errors: Vec<u8> },
+    Memory { summary: Summary, results: Vec<(OutputFormat, Vec<u8>)>, errors: Vec<u8> },
 }
 
 impl Produced {
@@ -262,7 +276,9 @@ impl Produced {
     /// Removes spooled files (nothing to do for memory).
     fn discard_files(&self) {
         if let Produced::Files(o) = self {
-            let _ = std::fs::remove_file(&o.results);
+            for (_, path) in &o.results {
+                let _ = std::fs::remove_file(path);
+            }
             let _ = std::fs::remove_file(&o.errors);
         }
     }
@@ -273,13 +289,15 @@ impl Task for Transform {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let ctx = &self.0;
         let input = job_input(&state)?;
+        // The keys first: a source whose keys cannot be made fails before any work.
+        let keys = output_keys(ctx, &input)?;
         let source = open_source(ctx, &input).await?;
         let mut load = warehouse::begin(ctx, &input).await?;
         let mut produced = match source {
             Source::Small(body) => self.pass_in_memory(&input, &body, &mut load).await?,
             Source::Stream(reader) => self.pass_streamed(&input, reader, &mut load).await?,
         };
-        let result = self.store(&input, &mut produced, load).await;
+        let result = self.store(&input, &keys, &mut produced, load).await;
         produced.discard_files();
         let (keys, loaded) = result?;
         let mut fields = json!({ fields::SUMMARY: produced.into_summary(), fields::OUTPUT_KEYS: keys });
@@ -312,10 +330,19 @@ impl Transform {
                 rows: load.is_some().then_some(&emit as EmitRows<'_>),
                 ..Options::default()
             };
-            let (mut results, mut errors) = (Vec::with_capacity(body.len() * 2), Vec::new());
-            let summary =
-                weir_process::process_with(&ctx.plan, &body[..], &mut results, &mut errors, &options)
-                    .map_err(|e| process_error(e, input))?;
+            let formats = ctx.plan.output_formats();
+            let mut results: Vec<Vec<u8>> =
+                formats.iter().map(|_| Vec::with_capacity(body.len() * 2)).collect();
+            let mut errors = Vec::new();
+            let summary = weir_process::process_many(
+                &ctx.plan,
+                &body[..],
+                results.iter_mut().collect(),
+                &mut errors,
+                &options,
+            )
+            .map_err(|e| process_error(e, input))?;
+            let results = formats.iter().copied().zip(results).collect();
             (summary, results, errors, batches.into_inner())
         };
         if let Some(load) = load {
@@ -413,16 +440,21 @@ impl Transform {
     async fn store(
         &self,
         input: &JobInput,
+        keys: &RenderedKeys,
         produced: &mut Produced,
         load: Option<Load>,
     ) -> Result<(Value, Option<Value>), TaskError> {
         let ctx = &self.0;
         let out_bucket = &ctx.config.buckets.output;
-        let keys = OutputKeys::for_source(
-            &input.source_bucket,
-            &input.source_key,
-            ctx.pipeline.output.format.extension(),
-        );
+        produced.summary_mut().results = keys
+            .results
+            .iter()
+            .map(|(format, key)| ResultObject {
+                format: format.extension().to_owned(),
+                bucket: out_bucket.clone(),
+                key: key.clone(),
+            })
+            .collect();
         produced.summary_mut().source = Some(SourceRef {
             bucket: Some(input.source_bucket.clone()),
             key: input.source_key.clone(),
@@ -443,12 +475,21 @@ impl Transform {
         };
 
         if let Some(sink) = &ctx.ports.records {
+            // From the NDJSON results (`weir check` refuses a records sink without them).
             match produced {
                 Produced::Files(o) => {
-                    let file = File::open(&o.results).map_err(|e| io_error(e, "reading spooled results"))?;
+                    let Some((_, path)) = o.results.iter().find(|r| r.0 == OutputFormat::Ndjson) else {
+                        return Err(no_ndjson_for_records());
+                    };
+                    let file = File::open(path).map_err(|e| io_error(e, "reading spooled results"))?;
                     load_records(sink.as_ref(), input, BufReader::new(file)).await?
                 }
-                Produced::Memory { results, .. } => load_records(sink.as_ref(), input, &results[..]).await?,
+                Produced::Memory { results, .. } => {
+                    let Some((_, rows)) = results.iter().find(|r| r.0 == OutputFormat::Ndjson) else {
+                        return Err(no_ndjson_for_records());
+                    };
+                    load_records(sink.as_ref(), input, &rows[..]).await?
+                }
             }
         }
         let (results, report) = match produced {
@@ -465,7 +506,8 @@ impl Transform {
                         Some(PutBody::File(path))
                     }
                 };
-                (PutBody::File(o.results.clone()), report)
+                let results = o.results.iter().map(|(_, path)| PutBody::File(path.clone())).collect();
+                (results, report)
             }
             Produced::Memory { summary, results, errors } => {
                 let report = match summary.invalid_rows {
@@ -477,12 +519,24 @@ impl Transform {
                         Some(PutBody::Bytes(Bytes::from(report)))
                     }
                 };
-                (PutBody::Bytes(Bytes::from(std::mem::take(results))), report)
+                let results = results
+                    .iter_mut()
+                    .map(|(_, bytes)| PutBody::Bytes(Bytes::from(std::mem::take(bytes))))
+                    .collect::<Vec<_>>();
+                (results, report)
             }
         };
-        let mut stored = json!({ "results": keys.results, "summary": keys.summary });
-        let mut items =
-            vec![PutItem { key: keys.results.clone(), body: results, metadata: metadata.clone() }];
+        // The job's output keys: `results` is the first format's, `results.<ext>` each other's.
+        let mut stored = json!({ "results": keys.results[0].1, "summary": keys.summary });
+        for (format, key) in &keys.results[1..] {
+            stored[format!("results.{}", format.extension())] = json!(key);
+        }
+        let mut items: Vec<PutItem> = keys
+            .results
+            .iter()
+            .zip(results)
+            .map(|((_, key), body)| PutItem { key: key.clone(), body, metadata: metadata.clone() })
+            .collect();
         let report_file = match &report {
             Some(PutBody::File(path)) => Some(path.clone()),
             _ => None,
@@ -518,6 +572,27 @@ impl Transform {
         })?;
         Ok((stored, loaded))
     }
+}
+
+/// The keys of the job's data outputs, from the pipeline's templates; a key S3 would refuse
+/// (longer than 1024 bytes, ...) fails the job for good, naming the file and the template.
+fn output_keys(ctx: &TaskContext, input: &JobInput) -> Result<RenderedKeys, TaskError> {
+    super::templates(ctx)?.render(&super::source_facts(input)).map_err(|e| {
+        TaskError::permanent(
+            errors::INVALID_INPUT,
+            format!(
+                "{}/{}: no output key can be made for this file from the pipeline's templates: {e}",
+                input.source_bucket, input.source_key
+            ),
+        )
+    })
+}
+
+fn no_ndjson_for_records() -> TaskError {
+    TaskError::permanent(
+        "States.Runtime",
+        "the records sink loads NDJSON results and the pipeline writes none (output.format or output.also)",
+    )
 }
 
 /// Upserts every valid row as a `pk`/`sk` item, as the seeds' DynamoDB loader did.

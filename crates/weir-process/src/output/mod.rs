@@ -116,6 +116,25 @@ pub(crate) trait Sink {
     fn finish(&mut self, total: u64, valid: u64) -> Result<(), ProcessError>;
 }
 
+/// Every valid row to several sinks: several result formats from one pass.
+pub(crate) struct FanOut<'w>(pub Vec<Box<dyn Sink + 'w>>);
+
+impl Sink for FanOut<'_> {
+    fn row(&mut self, row: &RowRef<'_>) -> io::Result<()> {
+        for sink in &mut self.0 {
+            sink.row(row)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, total: u64, valid: u64) -> Result<(), ProcessError> {
+        for sink in &mut self.0 {
+            sink.finish(total, valid)?;
+        }
+        Ok(())
+    }
+}
+
 /// An output buffer flushed to its writer whenever it passes [`OutBuf::CHUNK`] bytes.
 pub(crate) struct OutBuf<W: Write> {
     pub buf: Vec<u8>,
