@@ -393,6 +393,27 @@ pub fn target<'a>(
     })
 }
 
+/// The distinct field names of the records so far, at most [`MAX_FIELDS`]: every kept unknown
+/// field becomes a column of the job, whatever the encoding.
+#[derive(Default)]
+struct DistinctFields(std::collections::HashSet<String>);
+
+impl DistinctFields {
+    fn add(&mut self, r: &Record<'_>) -> Result<(), ApiError> {
+        for (name, _) in &r.fields {
+            if !self.0.contains(name.as_ref()) {
+                if self.0.len() == MAX_FIELDS {
+                    return Err(invalid(format!(
+                        "the records have more than {MAX_FIELDS} distinct fields; a pipeline gets one column per field"
+                    )));
+                }
+                self.0.insert(name.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What [`store`] wrote.
 #[derive(Debug)]
 pub struct Written {
@@ -406,14 +427,17 @@ pub struct Written {
 pub fn store(body: &[u8], encoding: Encoding, path: &Path, max_bytes: u64) -> Result<Written, ApiError> {
     let file = std::fs::File::create(path).map_err(io_error)?;
     let mut out = Capped { inner: std::io::BufWriter::new(file), written: 0, max: max_bytes };
+    let mut fields = DistinctFields::default();
     let records = match encoding {
         Encoding::Ndjson => for_each_record(body, |r| {
+            fields.add(&r)?;
             write_object(&mut out, &r)?;
             out.write_all(b"\n").map_err(|e| out.error(e))
         })?,
         Encoding::JsonArray => {
             out.write_all(b"[").map_err(|e| out.error(e))?;
             let n = for_each_record(body, |r| {
+                fields.add(&r)?;
                 if out.written > 1 {
                     out.write_all(b",").map_err(|e| out.error(e))?;
                 }
@@ -664,8 +688,10 @@ mod tests {
     #[test]
     fn fields_and_size_are_capped() {
         let wide: String = (0..=MAX_FIELDS).map(|i| format!("{{\"k{i}\": 1}}\n")).collect();
-        let e = stored(wide.as_bytes(), CSV, 1 << 30).unwrap_err();
-        assert!(format!("{e:?}").contains("distinct fields"), "{e:?}");
+        for encoding in [CSV, Encoding::Ndjson, Encoding::JsonArray] {
+            let e = stored(wide.as_bytes(), encoding, 1 << 30).unwrap_err();
+            assert!(format!("{e:?}").contains("distinct fields"), "{encoding:?}: {e:?}");
+        }
         let one: String =
             format!("{{{}}}", (0..=MAX_FIELDS).map(|i| format!("\"k{i}\": 1")).collect::<Vec<_>>().join(","));
         assert!(format!("{:?}", count(one.as_bytes()).unwrap_err()).contains("more than 1024 fields"));
