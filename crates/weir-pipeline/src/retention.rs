@@ -144,17 +144,11 @@ pub async fn sweep(
             for (obj, gone) in old.iter().zip(gone) {
                 if gone {
                     removed += 1;
-                    each(&Expired::Object {
-                        bucket: obj.bucket.clone(),
-                        key: obj.key.clone(),
-                        last_modified: obj.last_modified,
-                    });
+                    each(&Expired::of(obj));
                 }
             }
             report.objects += removed;
-            if mode == Mode::Apply && removed > 0 {
-                ports.jobs.add_to_counter(EXPIRED_OBJECTS, removed).await?;
-            }
+            count_expired(ports, mode, removed).await?;
             tokio::time::sleep(BETWEEN_BATCHES).await;
         }
     }
@@ -224,11 +218,24 @@ pub async fn sweep(
         }
         let n = 2 * gone.len() as u64;
         report.objects += n;
-        if mode == Mode::Apply && n > 0 {
-            ports.jobs.add_to_counter(EXPIRED_OBJECTS, n).await?;
-        }
+        count_expired(ports, mode, n).await?;
     }
     Ok(report)
+}
+
+impl Expired {
+    /// An expired object, as listed.
+    fn of(obj: &ObjectInfo) -> Self {
+        Expired::Object { bucket: obj.bucket.clone(), key: obj.key.clone(), last_modified: obj.last_modified }
+    }
+}
+
+/// Adds what a batch removed to the lifetime counter of expired objects (a dry run counts nothing).
+async fn count_expired(ports: &Ports, mode: Mode, removed: u64) -> Result<(), PortError> {
+    if mode == Mode::Apply && removed > 0 {
+        ports.jobs.add_to_counter(EXPIRED_OBJECTS, removed).await?;
+    }
+    Ok(())
 }
 
 /// Removes the input objects that pipelines with `archive = "copy"` kept, once they are
@@ -272,17 +279,11 @@ pub async fn expire_kept_inputs(
                 };
                 if gone {
                     removed += 1;
-                    each(&Expired::Object {
-                        bucket: obj.bucket.clone(),
-                        key: obj.key.clone(),
-                        last_modified: obj.last_modified,
-                    });
+                    each(&Expired::of(obj));
                 }
             }
             report.objects += removed;
-            if mode == Mode::Apply && removed > 0 {
-                ports.jobs.add_to_counter(EXPIRED_OBJECTS, removed).await?;
-            }
+            count_expired(ports, mode, removed).await?;
             tokio::time::sleep(BETWEEN_BATCHES).await;
         }
     }
