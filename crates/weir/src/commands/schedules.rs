@@ -14,9 +14,9 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
         .context("a schedule's expression does not parse (weir check says which)")?;
     if planned.is_empty() {
         if args.json {
-            println!("[]");
+            outln!("[]")?;
         } else {
-            println!("no [[schedule]] in {} (weir init's weir.toml has a commented example)", loaded.source);
+            outln!("no [[schedule]] in {} (weir init's weir.toml has a commented example)", loaded.source)?;
         }
         return Ok(0);
     }
@@ -49,15 +49,15 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<20} {:<24} {:<20} {:<16} {:<28} LAST RUN (DUE)",
         "SCHEDULE", "EXPRESSION", "TIME ZONE", "WORK", "NEXT"
-    );
+    )?;
     for s in &status {
-        println!(
+        outln!(
             "{:<20} {:<24} {:<20} {:<16} {:<28} {}",
             s.name,
             s.expression,
@@ -65,7 +65,7 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
             s.work,
             local(s.next, s.zone),
             local(s.last_due, s.zone)
-        );
+        )?;
     }
     Ok(0)
 }
