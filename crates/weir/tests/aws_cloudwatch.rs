@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{aws_cli, ok, start_moto, AWS_ENV};
+use common::{aws_cli, json_lines, ok, start_moto, AWS_ENV};
 use serde_json::Value;
 
 const CUSTOM_RULE: &str = r#"
@@ -152,9 +152,7 @@ fn setup_makes_the_alarms_and_dashboard_once_and_removes_what_the_config_dropped
             "Threshold Crossed: 1 datapoint [3.0] was >= 1.0",
         ],
     );
-    let states: Value =
-        serde_json::from_str(&ok(&weir(&config, &endpoint, &["alarms", "--json"]))).expect("alarms JSON");
-    let states = states.as_array().expect("list");
+    let states = json_lines(&weir(&config, &endpoint, &["alarms", "--json"]));
     assert_eq!(states.len(), 6, "{states:?}");
     let dlq_state = states.iter().find(|s| s["name"] == "dlq-not-empty").expect("dlq rule");
     assert_eq!(dlq_state["state"], "ALARM");

@@ -48,7 +48,9 @@ pub async fn run(global: &Global, args: AlarmsArgs) -> Result<u8> {
 
 fn print(states: &[AlarmStatus], json: bool) -> Result<u8> {
     if json {
-        outln!("{}", serde_json::to_string_pretty(states)?)?;
+        for s in states {
+            outln!("{}", serde_json::to_string(s)?)?;
+        }
         return Ok(0);
     }
     outln!("{:<16} {:<18} {:<58} REASON", "ALARM", "STATE", "DESCRIPTION")?;

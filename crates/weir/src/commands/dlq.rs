@@ -15,8 +15,9 @@ pub async fn run(global: &Global, cmd: DlqCommand) -> Result<u8> {
         DlqCommand::List { json } => {
             let dead = ports.queue.dlq_list(0).await?;
             if json {
-                let items: Vec<_> = dead.iter().map(as_json).collect();
-                outln!("{}", serde_json::to_string_pretty(&items)?)?;
+                for d in &dead {
+                    outln!("{}", as_json(d))?;
+                }
             } else if dead.is_empty() {
                 outln!("the dead-letter queue is empty")?;
             } else {

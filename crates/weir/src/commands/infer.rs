@@ -15,7 +15,7 @@ pub fn options(read: &InferReadArgs) -> weir_infer::Options {
 pub fn run(args: InferArgs) -> Result<u8> {
     let inference = weir_infer::infer(&args.files, &options(&args.read))?;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&inference)?)?;
+        outln!("{}", serde_json::to_string(&inference)?)?;
     } else {
         out!("{}", weir_infer::render::table(&inference))?;
     }

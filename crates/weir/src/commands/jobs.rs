@@ -14,7 +14,7 @@ pub async fn run(global: &Global, args: JobsArgs) -> Result<u8> {
         Some(JobsCommand::Show { job_id, json }) => {
             let job = store.get(&JobId(job_id.clone())).await?.with_context(|| format!("no job {job_id}"))?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&job)?)?;
+                outln!("{}", serde_json::to_string(&job)?)?;
             } else {
                 out!("{}", describe(&job))?;
             }

@@ -37,7 +37,7 @@ async fn daily(global: &Global, args: ReportDailyArgs) -> Result<u8> {
         .await
         .with_context(|| format!("making the daily report of {date}"))?;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&record)?)?;
+        outln!("{}", serde_json::to_string(&record)?)?;
     } else {
         let h = &record.headline;
         outln!("{}/{}", record.bucket, record.html_key)?;
@@ -84,7 +84,9 @@ async fn list(global: &Global, args: ReportListArgs) -> Result<u8> {
     let ports = backend::ports(&loaded, args.endpoint_url.as_deref()).await?;
     let entries = list_reports(&ports, &loaded.config, args.limit.max(1)).await?;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&entries)?)?;
+        for e in &entries {
+            outln!("{}", serde_json::to_string(e)?)?;
+        }
         return Ok(0);
     }
     if entries.is_empty() {

@@ -44,6 +44,15 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
+/// What a `--json` command printed, after checking it exited 0: one compact JSON object a line
+/// (NDJSON), as every `--json` prints.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    ok(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object a line ({e}): {l}")))
+        .collect()
+}
+
 /// A child process that is killed (SIGKILL) and reaped when dropped: a failing test leaves no
 /// `weir run` behind.
 pub struct Proc(Child);
