@@ -23,7 +23,7 @@ pub struct Global {
     /// Where buckets, queue and job store live [default: the config's data_dir, else ./weir-data]
     #[arg(long, global = true, env = "WEIR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Configuration file [default: <data dir>/weir.toml or ./weir.toml if present, else the bundled sales pipeline]
+    /// Configuration file [default: <data dir>/weir.toml or ./weir.toml if present, else the bundled pipelines]
     #[arg(long, short = 'c', global = true, env = "WEIR_CONFIG")]
     pub config: Option<PathBuf>,
     /// More logging (-v debug, -vv trace); WEIR_LOG takes a tracing filter

@@ -1,5 +1,5 @@
-//! `weir init [DIR]`: a commented weir.toml for a sales pipeline and an image pipeline, and the
-//! samples to try them on; `weir init --from FILE...`: a weir.toml whose pipeline is inferred
+//! `weir init [DIR]`: a commented weir.toml with the bundled pipelines (sales CSVs, pictures,
+//! NDJSON records), and the samples to try the first two on; `weir init --from FILE...`: a weir.toml whose pipeline is inferred
 //! from the user's own files (`weir_infer`).
 
 use std::path::Path;
