@@ -35,7 +35,9 @@ pub fn write(text: fmt::Arguments<'_>, newline: bool) -> Result<(), StdoutError>
 
 /// Whether `e` is standard output's reader having gone away (EPIPE), not a failure of the command.
 pub fn reader_gone(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| cause.downcast_ref::<StdoutError>().is_some_and(|s| s.0.kind() == io::ErrorKind::BrokenPipe))
+    e.chain().any(|cause| {
+        cause.downcast_ref::<StdoutError>().is_some_and(|s| s.0.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// `println!` that returns a [`StdoutError`] instead of panicking.

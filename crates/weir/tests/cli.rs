@@ -565,7 +565,8 @@ fn a_closed_stdout_ends_every_command_quietly() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         for i in 0..1000 {
-            let job = weir_core::Job::queued("weir-input", &format!("raw/{i:05}.csv"), "etag", 100, Some("sales"));
+            let job =
+                weir_core::Job::queued("weir-input", &format!("raw/{i:05}.csv"), "etag", 100, Some("sales"));
             weir_ports::JobStore::create(&store, &job).await.unwrap();
         }
     });

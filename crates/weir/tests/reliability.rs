@@ -106,9 +106,7 @@ fn dlq_commands_list_show_replay_and_purge() {
     // Replay puts it back; it is still not an event, so it comes straight back to the DLQ.
     let replay = ok(&weir(data).args(["dlq", "replay", &id]).output().unwrap());
     assert!(replay.contains("replayed 1"), "{replay}");
-    until("the dead letter again", Duration::from_secs(20), || {
-        (dead_letters(data).len() == 1).then_some(())
-    });
+    until("the dead letter again", Duration::from_secs(20), || (dead_letters(data).len() == 1).then_some(()));
     assert!(
         !weir(data).args(["dlq", "replay"]).output().unwrap().status.success(),
         "replay needs ids or --all"

@@ -71,7 +71,9 @@ fn first_look(log: &Path) -> Option<Value> {
 }
 
 fn schedule_status(data: &Path, config: &Path) -> Value {
-    let mut rows = json_lines(&weir_in(data).arg("--config").arg(config).args(["schedules", "--json"]).output().unwrap());
+    let mut rows = json_lines(
+        &weir_in(data).arg("--config").arg(config).args(["schedules", "--json"]).output().unwrap(),
+    );
     assert_eq!(rows.len(), 1, "{rows:?}");
     rows.remove(0)
 }
@@ -122,8 +124,9 @@ fn a_schedule_missed_while_stopped_fires_once_at_start_and_not_again_after_a_res
     let day = due.date_naive().pred_opt().unwrap();
     let html = data.join(format!("weir-output/reports/{day}/daily_report.html"));
     until("the scheduled daily report", Duration::from_secs(60), || html.exists().then_some(()));
-    let reports =
-        json_lines(&weir_in(&data).arg("--config").arg(&config).args(["report", "list", "--json"]).output().unwrap());
+    let reports = json_lines(
+        &weir_in(&data).arg("--config").arg(&config).args(["report", "list", "--json"]).output().unwrap(),
+    );
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0]["date"], day.to_string(), "{reports:?}");
 

@@ -49,7 +49,11 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
     }
     outln!(
         "{:<20} {:<24} {:<20} {:<16} {:<28} LAST RUN (DUE)",
-        "SCHEDULE", "EXPRESSION", "TIME ZONE", "WORK", "NEXT"
+        "SCHEDULE",
+        "EXPRESSION",
+        "TIME ZONE",
+        "WORK",
+        "NEXT"
     )?;
     for s in &status {
         outln!(
