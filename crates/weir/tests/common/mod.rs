@@ -283,6 +283,19 @@ pub fn start_moto() -> (Proc, String) {
     (moto, format!("http://127.0.0.1:{port}"))
 }
 
+/// `weir --config <config> <args> --endpoint-url <endpoint>` with moto's test credentials, run
+/// to its end.
+pub fn weir_on_moto(config: &Path, endpoint: &str, args: &[&str]) -> Output {
+    weir()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .envs(AWS_ENV)
+        .output()
+        .expect("run weir")
+}
+
 /// The AWS CLI against `endpoint`: its JSON answer (`Null` when it printed nothing); fails the
 /// test if the command fails.
 pub fn aws_cli(endpoint: &str, args: &[&str]) -> serde_json::Value {
