@@ -36,6 +36,20 @@ impl Notifier for Recorder {
     }
 }
 
+/// The S3 event of a Put of `key` into weir-input, as a queue message body.
+pub fn put_event(key: &str, etag: &str, size: u64, sequencer: u64) -> String {
+    weir_core::event::S3Event::single(weir_core::event::S3EventRecord::object_created(
+        "Put",
+        "weir-input",
+        key,
+        size,
+        etag,
+        sequencer,
+        chrono::Utc::now(),
+    ))
+    .to_json()
+}
+
 /// Polls `check` until it gives a value, for at most 60 s: tests wait for conditions, never
 /// for a fixed time (the suite runs on a loaded 2-core machine).
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T

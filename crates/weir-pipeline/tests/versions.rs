@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, fast_config, samples, Harness, Recorder};
-use weir_core::event::{S3Event, S3EventRecord};
+use common::{eventually, fast_config, put_event, samples, Harness, Recorder};
 use weir_core::{Job, JobId, JobStatus};
 use weir_pipeline::faults::{self, Fault, FaultPlan};
 use weir_pipeline::{Engine, Ports, Worker};
@@ -20,19 +19,6 @@ fn sales(tag: &str, rows: usize) -> String {
         s.push_str(&format!("{tag}-{r},Name {r},P{},{},1.25,2024-03-01\n", r % 3, r % 5 + 1));
     }
     s
-}
-
-fn event(key: &str, etag: &str, size: u64, sequencer: u64) -> String {
-    S3Event::single(S3EventRecord::object_created(
-        "Put",
-        "weir-input",
-        key,
-        size,
-        etag,
-        sequencer,
-        chrono::Utc::now(),
-    ))
-    .to_json()
 }
 
 /// The order ids in a job's results, as stored.
@@ -145,11 +131,11 @@ async fn a_late_event_of_an_older_version_is_superseded_and_writes_nothing() {
     let v1 = objects.put("weir-input", key, sales("OLD", 4).into(), Metadata::new()).await.unwrap();
     let v2 = objects.put("weir-input", key, sales("NEW", 2).into(), Metadata::new()).await.unwrap();
     // The newer version's event first, then the older one's, with the older sequencer.
-    h.raw.queue.send(&event(key, &v2.etag, v2.size, 20)).await.unwrap();
+    h.raw.queue.send(&put_event(key, &v2.etag, v2.size, 20)).await.unwrap();
     let newer = h.wait(&JobId::for_object("weir-input", key, &v2.etag)).await;
     assert_eq!(newer.status, JobStatus::Succeeded);
     let outputs_before = result_ids(&h, key).await;
-    h.raw.queue.send(&event(key, &v1.etag, v1.size, 10)).await.unwrap();
+    h.raw.queue.send(&put_event(key, &v1.etag, v1.size, 10)).await.unwrap();
     let older = h.wait(&JobId::for_object("weir-input", key, &v1.etag)).await;
     assert_eq!(older.status, JobStatus::Superseded, "{older:?}");
     assert_eq!(older.attempts, 0, "it never ran");
@@ -161,13 +147,13 @@ async fn a_late_event_of_an_older_version_is_superseded_and_writes_nothing() {
     let key = "raw/replaced.csv";
     let v1 = objects.put("weir-input", key, sales("OLD", 4).into(), Metadata::new()).await.unwrap();
     let v2 = objects.put("weir-input", key, sales("NEW", 2).into(), Metadata::new()).await.unwrap();
-    h.raw.queue.send(&event(key, &v1.etag, v1.size, 30)).await.unwrap();
+    h.raw.queue.send(&put_event(key, &v1.etag, v1.size, 30)).await.unwrap();
     let older = h.wait(&JobId::for_object("weir-input", key, &v1.etag)).await;
     assert_eq!(older.status, JobStatus::Superseded, "{older:?}");
     assert!(older.error.as_deref().unwrap().contains("newer upload"), "{:?}", older.error);
     assert!(!h.exists("weir-output", &format!("processed/weir-input/{key}.ndjson")), "nothing written");
     assert_eq!(objects.head("weir-input", key).await.unwrap().etag, v2.etag, "the newer upload is kept");
-    h.raw.queue.send(&event(key, &v2.etag, v2.size, 31)).await.unwrap();
+    h.raw.queue.send(&put_event(key, &v2.etag, v2.size, 31)).await.unwrap();
     assert_eq!(h.wait(&JobId::for_object("weir-input", key, &v2.etag)).await.status, JobStatus::Succeeded);
     assert!(result_ids(&h, key).await.iter().all(|id| id.starts_with("NEW-")));
     // Superseded jobs send nothing; the two succeeded ones one message each.
@@ -226,7 +212,7 @@ async fn two_messages_for_one_job_in_one_process_run_it_once() {
         let key = format!("raw/twice-{i}.csv");
         let info =
             h.raw.objects.put("weir-input", &key, sales("T", 2000).into(), Metadata::new()).await.unwrap();
-        let body = event(&key, &info.etag, info.size, 100 + i);
+        let body = put_event(&key, &info.etag, info.size, 100 + i);
         h.raw.queue.send_batch(&[body.clone(), body]).await.unwrap();
         ids.push(JobId::for_object("weir-input", &key, &info.etag));
     }
@@ -254,7 +240,7 @@ async fn reconcile_does_not_queue_what_the_queue_already_holds() {
     let key = "raw/queued.csv";
     let info = h.raw.objects.put("weir-input", key, sales("Q", 2).into(), Metadata::new()).await.unwrap();
     let id = JobId::for_object("weir-input", key, &info.etag);
-    h.raw.queue.send_tagged(&event(key, &info.etag, info.size, 5), &id.0, false).await.unwrap();
+    h.raw.queue.send_tagged(&put_event(key, &info.etag, info.size, 5), &id.0, false).await.unwrap();
     assert_eq!(weir_pipeline::reconcile::on_start(&h.engine, Duration::ZERO).await.unwrap(), 0);
     assert_eq!(h.raw.queue.stats().await.unwrap().visible, 1, "one event, not two");
     // An object whose event was lost is queued, once.

@@ -17,8 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::{fast_config, Harness};
-use weir_core::event::{S3Event, S3EventRecord};
+use common::{fast_config, put_event, Harness};
 use weir_core::JobId;
 use weir_core::JobStatus;
 use weir_pipeline::faults::{self, Fault, FaultPlan};
@@ -120,19 +119,6 @@ async fn a_refused_row_of_a_streamed_file_fails_it_with_its_line() {
     h.stop().await;
 }
 
-fn event(key: &str, etag: &str, size: u64, sequencer: u64) -> String {
-    S3Event::single(S3EventRecord::object_created(
-        "Put",
-        "weir-input",
-        key,
-        size,
-        etag,
-        sequencer,
-        chrono::Utc::now(),
-    ))
-    .to_json()
-}
-
 /// The in-memory table, with a newer version of the key uploaded (object and event) the first
 /// time a load begins: as if the upload came while the older version was being loaded.
 struct NewerUploadDuringLoad {
@@ -155,7 +141,7 @@ impl Warehouse for NewerUploadDuringLoad {
                 .put("weir-input", &target.source_key, self.newer.clone().into(), Metadata::new())
                 .await
                 .unwrap();
-            raw.queue.send(&event(&target.source_key, &v2.etag, v2.size, 20)).await.unwrap();
+            raw.queue.send(&put_event(&target.source_key, &v2.etag, v2.size, 20)).await.unwrap();
         }
         self.table.begin(target).await
     }
@@ -181,7 +167,7 @@ async fn a_newer_version_uploaded_during_a_load_is_the_one_in_the_table() {
     *racing.raw.lock().unwrap() = Some(h.raw.clone());
     let key = "raw/versions.csv";
     let v1 = h.raw.objects.put("weir-input", key, sales(40, None).into(), Metadata::new()).await.unwrap();
-    h.raw.queue.send(&event(key, &v1.etag, v1.size, 10)).await.unwrap();
+    h.raw.queue.send(&put_event(key, &v1.etag, v1.size, 10)).await.unwrap();
 
     let older = h.wait(&JobId::for_object("weir-input", key, &v1.etag)).await;
     assert_eq!(older.status, JobStatus::Superseded, "{older:?}");

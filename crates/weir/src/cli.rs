@@ -23,7 +23,7 @@ pub struct Global {
     /// Where buckets, queue and job store live [default: the config's data_dir, else ./weir-data]
     #[arg(long, global = true, env = "WEIR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Configuration file [default: <data dir>/weir.toml or ./weir.toml if present, else the bundled sales pipeline]
+    /// Configuration file [default: <data dir>/weir.toml or ./weir.toml if present, else the bundled pipelines]
     #[arg(long, short = 'c', global = true, env = "WEIR_CONFIG")]
     pub config: Option<PathBuf>,
     /// More logging (-v debug, -vv trace); WEIR_LOG takes a tracing filter
@@ -76,7 +76,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SchedulesArgs {
-    /// Print JSON instead of a table
+    /// One JSON object per schedule, one per line (NDJSON)
     #[arg(long)]
     pub json: bool,
 }
@@ -108,7 +108,7 @@ pub struct ReportDailyArgs {
     /// Write the report but tell nobody
     #[arg(long)]
     pub no_notify: bool,
-    /// Print the record of the report as JSON
+    /// Print the record of the report as one line of JSON
     #[arg(long)]
     pub json: bool,
     /// Another endpoint for every AWS service (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
@@ -121,7 +121,7 @@ pub struct ReportListArgs {
     /// At most this many
     #[arg(long, default_value_t = 30)]
     pub limit: usize,
-    /// Print JSON instead of a table
+    /// One JSON object per report, one per line (NDJSON)
     #[arg(long)]
     pub json: bool,
     /// Another endpoint for every AWS service (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
@@ -162,7 +162,7 @@ pub struct WorkerArgs {
 
 #[derive(Debug, Args)]
 pub struct AlarmsArgs {
-    /// Print JSON instead of a table
+    /// One JSON object per alarm, one per line (NDJSON)
     #[arg(long)]
     pub json: bool,
     /// Another endpoint for every AWS service, with [aws] in the config (moto, LocalStack) [default: aws.endpoint_url, AWS_ENDPOINT_URL]
@@ -174,6 +174,7 @@ pub struct AlarmsArgs {
 pub enum DlqCommand {
     /// Dead letters, oldest first
     List {
+        /// One JSON object per dead letter, one per line (NDJSON)
         #[arg(long)]
         json: bool,
     },
@@ -293,6 +294,7 @@ pub enum JobsCommand {
     /// One job: counts, outputs, error and workflow steps
     Show {
         job_id: String,
+        /// The job as one line of JSON
         #[arg(long)]
         json: bool,
     },
@@ -333,7 +335,7 @@ pub struct InferArgs {
     /// Sample files of one kind (CSV, JSON or NDJSON, gzip'ed or not)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Print JSON (the format, and each column with its type, counts and example) for scripts
+    /// Print one line of JSON (the format, and each column with its type, counts and example) for scripts
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

@@ -26,7 +26,7 @@ pub fn load(global: &Global) -> Result<Loaded> {
 }
 
 /// Finds and reads the configuration: `--config`, else `weir.toml` in the data dir or the
-/// current folder, else the bundled sales pipeline.
+/// current folder, else the bundled pipelines.
 pub fn read(global: &Global) -> Result<Loaded> {
     let default_dir = global.data_dir.clone().unwrap_or_else(|| PathBuf::from("weir-data"));
     let candidates = [default_dir.join("weir.toml"), PathBuf::from("weir.toml")];
@@ -66,7 +66,7 @@ pub fn read(global: &Global) -> Result<Loaded> {
             }
             (config, p.display().to_string())
         }
-        None => (Config::bundled(), "bundled sales pipeline (no weir.toml found)".to_string()),
+        None => (Config::bundled(), "bundled pipelines (no weir.toml found)".to_string()),
     };
     let data_dir = global.data_dir.clone().or_else(|| config.data_dir.clone()).unwrap_or(default_dir);
     crate::private::warn_if_open(&data_dir);

@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Output;
-
-use common::{aws_cli, ok, start_moto, AWS_ENV};
+use common::{aws_cli, json_lines, ok, start_moto, weir_on_moto, AWS_ENV};
 use serde_json::Value;
 
 const CUSTOM_RULE: &str = r#"
@@ -23,17 +20,6 @@ evaluation_periods = 2
 threshold = 10.0
 comparison = "GreaterThanThreshold"
 "#;
-
-fn weir(config: &Path, endpoint: &str, args: &[&str]) -> Output {
-    common::weir()
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .args(["--endpoint-url", endpoint])
-        .envs(AWS_ENV)
-        .output()
-        .expect("run weir")
-}
 
 fn alarms(endpoint: &str) -> Vec<Value> {
     aws_cli(endpoint, &["cloudwatch", "describe-alarms"])["MetricAlarms"].as_array().expect("alarms").clone()
@@ -59,7 +45,7 @@ fn setup_makes_the_alarms_and_dashboard_once_and_removes_what_the_config_dropped
     std::fs::write(&config, format!("{example}\n{CUSTOM_RULE}")).expect("config");
 
     // A dry run on an empty account says what it would make and makes nothing.
-    let text = ok(&weir(&config, &endpoint, &["setup", "aws", "--dry-run"]));
+    let text = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws", "--dry-run"]));
     assert!(text.contains("would create  alarm         weir-events-dlq-not-empty"), "{text}");
     assert!(text.contains("would create  dashboard     weir-events"), "{text}");
     assert!(text.contains("would create  bucket        example-weir-input"), "{text}");
@@ -69,9 +55,9 @@ fn setup_makes_the_alarms_and_dashboard_once_and_removes_what_the_config_dropped
     assert_eq!(buckets["Buckets"].as_array().map_or(0, Vec::len), 0, "{buckets}");
 
     // Twice: everything made once.
-    let first = ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    let first = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     assert!(first.contains("created  alarm         weir-events-slow-p90"), "{first}");
-    let second = ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    let second = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     assert!(second.contains("0 created, 19 already there"), "{second}");
     assert!(!second.contains("updated"), "the second run changes nothing:\n{second}");
 
@@ -152,9 +138,7 @@ fn setup_makes_the_alarms_and_dashboard_once_and_removes_what_the_config_dropped
             "Threshold Crossed: 1 datapoint [3.0] was >= 1.0",
         ],
     );
-    let states: Value =
-        serde_json::from_str(&ok(&weir(&config, &endpoint, &["alarms", "--json"]))).expect("alarms JSON");
-    let states = states.as_array().expect("list");
+    let states = json_lines(&weir_on_moto(&config, &endpoint, &["alarms", "--json"]));
     assert_eq!(states.len(), 6, "{states:?}");
     let dlq_state = states.iter().find(|s| s["name"] == "dlq-not-empty").expect("dlq rule");
     assert_eq!(dlq_state["state"], "ALARM");
@@ -167,7 +151,7 @@ fn setup_makes_the_alarms_and_dashboard_once_and_removes_what_the_config_dropped
             .all(|s| s["state"] == "OK" && s["reason"] == "Unchecked: Initial alarm creation"),
         "{states:?}"
     );
-    let table = ok(&weir(&config, &endpoint, &["alarms"]));
+    let table = ok(&weir_on_moto(&config, &endpoint, &["alarms"]));
     assert!(table.lines().any(|l| l.starts_with("dlq-not-empty") && l.contains("ALARM")), "{table}");
 
     // An alarm of the user's own, with weir's prefix but not its tag, is never touched.
@@ -208,14 +192,14 @@ threshold = 0.5
 comparison = "GreaterThanThreshold"
 "#;
     std::fs::write(&config, &changed).expect("config");
-    let plan = ok(&weir(&config, &endpoint, &["setup", "aws", "--dry-run"]));
+    let plan = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws", "--dry-run"]));
     assert!(plan.contains("would remove  alarm         weir-events-slow-p90"), "{plan}");
     assert!(plan.contains("would create  alarm         weir-events-error-rate-strict"), "{plan}");
     assert!(plan.contains("would update  dashboard     weir-events"), "{plan}");
     assert!(!plan.contains("weir-events-mine"), "{plan}");
     assert_eq!(names(&alarms(&endpoint)).len(), 7, "a dry run deletes nothing");
     // ...and the run does it.
-    let text = ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    let text = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     assert!(text.contains("removed  alarm         weir-events-slow-p90"), "{text}");
     assert!(text.contains("1 created, 18 already there, 1 removed"), "{text}");
     let after = names(&alarms(&endpoint));
@@ -231,7 +215,7 @@ comparison = "GreaterThanThreshold"
 
     // A rule changed in place is updated.
     std::fs::write(&config, changed.replace("threshold = 0.5", "threshold = 2.0")).expect("config");
-    let text = ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    let text = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     assert!(text.contains("updated  alarm         weir-events-error-rate-strict"), "{text}");
     let strict = alarms(&endpoint);
     assert_eq!(alarm(&strict, "weir-events-error-rate-strict")["Threshold"], 2.0);
@@ -279,7 +263,7 @@ fn two_workers_send_their_metrics_to_cloudwatch_in_batches() {
     assert_ne!(text, example, "the example's metrics interval changed; update this test");
     let config = dir.path().join("aws.toml");
     std::fs::write(&config, text).expect("config");
-    ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
 
     let workers: Vec<(common::Proc, std::path::PathBuf)> = ["w1", "w2"]
         .iter()

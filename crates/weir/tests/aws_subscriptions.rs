@@ -11,26 +11,15 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{aws_cli, ok, start_moto, until, Proc, AWS_ENV};
+use common::{aws_cli, ok, start_moto, until, weir_on_moto, Proc, AWS_ENV};
 use serde_json::{json, Value};
 
 const ALERTS_ARN: &str = "arn:aws:sns:us-east-1:123456789012:weir-alerts";
 const SUCCESS_ARN: &str = "arn:aws:sns:us-east-1:123456789012:weir-success";
-
-fn weir(config: &Path, endpoint: &str, args: &[&str]) -> Output {
-    common::weir()
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .args(["--endpoint-url", endpoint])
-        .envs(AWS_ENV)
-        .output()
-        .expect("run weir")
-}
 
 /// The example AWS config with these subscriptions, readable by its owner only (a webhook's URL
 /// counts as a secret).
@@ -101,7 +90,7 @@ fn setup_makes_each_subscription_once_with_its_filter_policy_and_removes_what_th
     let config = config_with(dir.path(), SUBSCRIPTIONS);
 
     // A dry run on an empty account lists the subscriptions it would make, and makes nothing.
-    let text = ok(&weir(&config, &endpoint, &["setup", "aws", "--dry-run"]));
+    let text = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws", "--dry-run"]));
     for line in [
         "would create  subscription  weir-alerts email ops@example.com  (filter pipeline=sales, status=rejected|failed)",
         "would create  subscription  weir-alerts email oncall@example.com",
@@ -116,7 +105,7 @@ fn setup_makes_each_subscription_once_with_its_filter_policy_and_removes_what_th
     assert_eq!(topics["Topics"].as_array().map_or(0, Vec::len), 0, "{topics}");
 
     // Someone subscribed an address by hand: weir leaves it alone throughout.
-    let first = ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    let first = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     assert!(first.contains("created  subscription  weir-alerts email ops@example.com"), "{first}");
     aws_cli(
         &endpoint,
@@ -131,7 +120,7 @@ fn setup_makes_each_subscription_once_with_its_filter_policy_and_removes_what_th
             "by-hand@example.com",
         ],
     );
-    let second = ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    let second = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     assert!(
         second.contains("\n0 created, ") && !second.lines().any(|l| l.starts_with("updated")),
         "the second run changes nothing:\n{second}"
@@ -193,7 +182,7 @@ fn setup_makes_each_subscription_once_with_its_filter_policy_and_removes_what_th
         );
     assert!(!changed.contains("sms") && !changed.contains("oncall"), "{changed}");
     let config = config_with(dir.path(), &changed);
-    let plan = ok(&weir(&config, &endpoint, &["setup", "aws", "--dry-run"]));
+    let plan = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws", "--dry-run"]));
     assert!(plan.contains("would remove  subscription  weir-alerts email oncall@example.com"), "{plan}");
     assert!(plan.contains("would remove  subscription  weir-alerts sms +14155550100"), "{plan}");
     assert!(
@@ -203,14 +192,14 @@ fn setup_makes_each_subscription_once_with_its_filter_policy_and_removes_what_th
     assert_eq!(subscriptions(&endpoint, ALERTS_ARN), alerts, "the dry run changed nothing");
     assert_eq!(filter_policy(&endpoint, arn), json!({"pipeline": ["sales"]}), "the dry run changed nothing");
 
-    let third = ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    let third = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     assert!(third.contains("removed  subscription  weir-alerts email oncall@example.com"), "{third}");
     assert!(third.contains("2 removed"), "{third}");
     let endpoints: Vec<String> =
         subscriptions(&endpoint, ALERTS_ARN).into_iter().map(|(_, e, _)| e).collect();
     assert_eq!(endpoints, ["by-hand@example.com", "ops@example.com"]);
     assert_eq!(filter_policy(&endpoint, arn), json!({"pipeline": ["sales", "images"]}));
-    let fourth = ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    let fourth = ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     assert!(
         fourth.contains("\n0 created, ")
             && !fourth.lines().any(|l| l.starts_with("updated") || l.starts_with("removed")),
@@ -310,7 +299,7 @@ url = "http://127.0.0.1:{port}/everything"
 "#
         ),
     );
-    ok(&weir(&config, &endpoint, &["setup", "aws"]));
+    ok(&weir_on_moto(&config, &endpoint, &["setup", "aws"]));
     let log = std::fs::File::create(dir.path().join("worker.log")).expect("log");
     let _worker = Proc::spawn(
         common::weir()

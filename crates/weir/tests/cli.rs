@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -549,4 +550,66 @@ fn credentials_need_a_data_dir_and_point_only_s3_at_weir() {
     assert!(printed.lines().any(|l| l.starts_with("export AWS_ENDPOINT_URL_S3=http")), "{printed}");
     assert!(!printed.contains("AWS_ENDPOINT_URL="), "{printed}");
     assert!(printed.contains("--profile weir"), "the profile form is explained: {printed}");
+}
+
+/// `weir jobs --json | head -1`, and any command whose reader has gone: weir ends quietly with
+/// status 0 as ripgrep does (no "failed printing to stdout" panic, nothing on stderr).
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // A private data dir, else weir warns of it on stderr.
+    std::fs::set_permissions(data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    // 1,000 jobs: their NDJSON (about 400 kB) is far more than a pipe holds (64 kB).
+    let store = weir_backends::SqliteJobStore::open(&weir_backends::state_db(data)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        for i in 0..1000 {
+            let job =
+                weir_core::Job::queued("weir-input", &format!("raw/{i:05}.csv"), "etag", 100, Some("sales"));
+            weir_ports::JobStore::create(&store, &job).await.unwrap();
+        }
+    });
+    drop(store);
+    let quiet = |what: &str, status: std::process::ExitStatus, stderr: &[u8]| {
+        let stderr = String::from_utf8_lossy(stderr);
+        assert!(status.success() && stderr.is_empty(), "{what}: {status:?}, stderr: {stderr}");
+    };
+
+    // head -1: one line read, then the pipe closed while weir is still writing.
+    let mut head = Proc::spawn(
+        weir()
+            .arg("--data-dir")
+            .arg(data)
+            .args(["jobs", "--json", "--limit", "1000"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
+    let mut stdout = std::io::BufReader::new(head.child().stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    serde_json::from_str::<Value>(&first).expect("the first line is a job");
+    drop(stdout);
+    let status = head.wait_exit(Duration::from_secs(60));
+    let mut stderr = Vec::new();
+    std::io::Read::read_to_end(&mut head.child().stderr.take().unwrap(), &mut stderr).unwrap();
+    quiet("jobs --json | head -1", status, &stderr);
+
+    // The reader gone before weir writes its first line.
+    let sales = samples().join("sales.csv");
+    let commands: [&[&OsStr]; 7] = [
+        &["jobs".as_ref()],
+        &["jobs".as_ref(), "--json".as_ref()],
+        &["alarms".as_ref(), "--json".as_ref()],
+        &["schedules".as_ref()],
+        &["dlq".as_ref(), "list".as_ref()],
+        &["infer".as_ref(), "--json".as_ref(), sales.as_os_str()],
+        &["--help".as_ref()],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = weir().arg("--data-dir").arg(data).args(args).stdout(writer).output().unwrap();
+        quiet(&format!("{args:?}"), out.status, &out.stderr);
+    }
 }

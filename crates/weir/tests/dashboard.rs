@@ -8,110 +8,45 @@
 //! Screenshots go to `<target>/tmp/dashboard/` (printed by the test). The Chromium test's
 //! pipeline loads a PostgreSQL table too (a server the test starts), which the job page shows.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{browser_tools, header, ok_doing, repo, weir, WeirRun};
 use serde_json::{json, Value};
 use weir_postgres::testing::TestServer;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+/// A `weir run` of the bundled pipelines; with `pg`, the sales pipeline loads its rows into it too
+/// (its table set up first).
+fn start(pg: Option<&TestServer>) -> WeirRun {
+    let Some(pg) = pg else { return WeirRun::start(None) };
+    // The sales pipeline's commented sink, switched on (the end of the file is the other
+    // pipelines').
+    let toml = common::default_config().replacen(
+        "# [pipeline.sinks.postgres]\n# table = \"sales\"",
+        "[pipeline.sinks.postgres]\ntable = \"sales\"",
+        1,
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A `weir run` on a temporary data dir with its servers on free loopback ports.
-struct Weir {
-    child: Child,
-    dir: tempfile::TempDir,
-    api: String,
-    token: String,
-}
-
-impl Weir {
-    fn start() -> Weir {
-        Weir::start_with(None)
-    }
-
-    /// With the bundled pipeline's rows loaded into `pg` too (its table set up first).
-    fn start_with(pg: Option<&TestServer>) -> Weir {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-        for var in
-            ["WEIR_DATA_DIR", "WEIR_CONFIG", "WEIR_ACCESS_KEY_ID", "WEIR_SECRET_ACCESS_KEY", "WEIR_API_TOKEN"]
-        {
-            cmd.env_remove(var);
-        }
-        if let Some(pg) = pg {
-            let default =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../weir-core/src/default_weir.toml");
-            // The sales pipeline's commented sink, switched on (the end of the file is the
-            // image pipeline's).
-            let toml = std::fs::read_to_string(default).unwrap().replacen(
-                "# [pipeline.sinks.postgres]\n# table = \"sales\"",
-                "[pipeline.sinks.postgres]\ntable = \"sales\"",
-                1,
-            );
-            assert!(toml.contains("\n[pipeline.sinks.postgres]\n"), "default_weir.toml's sink changed");
-            let config = dir.path().join("weir.toml");
-            std::fs::write(&config, toml).unwrap();
-            let setup = Command::new(env!("CARGO_BIN_EXE_weir"))
-                .arg("--config")
-                .arg(&config)
-                .args(["setup", "postgres"])
-                .env("WEIR_POSTGRES_URL", pg.url())
-                .output()
-                .unwrap();
-            ok(&setup, "weir setup postgres");
-            cmd.arg("--config").arg(&config).env("WEIR_POSTGRES_URL", pg.url());
-        }
-        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
-        let child = cmd
-            .env("WEIR_LOG", "warn")
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
+    assert!(toml.contains("\n[pipeline.sinks.postgres]\n"), "default_weir.toml's sink changed");
+    WeirRun::start_with(Some(&toml), |data, run| {
+        let setup = weir()
+            .arg("--config")
+            .arg(data.join("weir.toml"))
+            .args(["setup", "postgres"])
+            .env("WEIR_POSTGRES_URL", pg.url())
+            .output()
             .unwrap();
-        let endpoints = dir.path().join("endpoints.json");
-        let start = Instant::now();
-        while !endpoints.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "weir run did not start: {}",
-                log_of(dir.path())
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let e: Value = serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
-        let creds = std::fs::read_to_string(dir.path().join("credentials.toml")).unwrap();
-        let token = creds
-            .lines()
-            .find_map(|l| l.strip_prefix("api_token = \""))
-            .and_then(|v| v.strip_suffix('"'))
-            .expect("api_token in credentials.toml")
-            .to_owned();
-        Weir { api: e["api"].as_str().unwrap().to_owned(), token, child, dir }
-    }
+        ok_doing(&setup, "weir setup postgres");
+        run.env("WEIR_POSTGRES_URL", pg.url());
+    })
+}
 
-    fn data(&self) -> &Path {
-        self.dir.path()
-    }
-
+/// What the tests do with a `weir run`.
+impl WeirRun {
     /// curl with extra arguments; (status, headers, body).
     fn curl(&self, args: &[&str], path: &str) -> (u16, String, String) {
         let out = Command::new("curl")
@@ -120,7 +55,7 @@ impl Weir {
             .arg(format!("{}{path}", self.api))
             .output()
             .expect("curl is needed for this test");
-        let text = ok(&out, "curl");
+        let text = ok_doing(&out, "curl");
         let (rest, code) = text.rsplit_once('\n').unwrap();
         let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
         (code.parse().unwrap(), head.to_owned(), body.to_owned())
@@ -153,37 +88,15 @@ impl Weir {
             if jobs.len() == keys.len() {
                 return jobs;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "jobs not finished: {page}\n{}",
-                log_of(self.data())
-            );
+            assert!(start.elapsed() < Duration::from_secs(60), "jobs not finished: {page}\n{}", self.log());
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
 
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn log_of(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("weir.log")).unwrap_or_default()
-}
-
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
 #[test]
 fn the_session_cookie_comes_from_the_token_and_authorizes_reads_only() {
-    let weir = Weir::start();
+    let weir = start(None);
     // The page is public and strict about what it loads.
     let (code, head, body) = weir.curl(&[], "/");
     assert_eq!(code, 200);
@@ -248,7 +161,7 @@ fn the_session_cookie_comes_from_the_token_and_authorizes_reads_only() {
         .env_remove("WEIR_API_TOKEN")
         .output()
         .unwrap();
-    let printed = ok(&out, "weir credentials");
+    let printed = ok_doing(&out, "weir credentials");
     let link = format!("# the dashboard: {}/?token={}", weir.api, weir.token);
     assert!(printed.lines().any(|l| l == link), "{printed}");
 
@@ -261,7 +174,7 @@ fn the_session_cookie_comes_from_the_token_and_authorizes_reads_only() {
 
 #[test]
 fn the_job_page_endpoints_preview_the_error_report_and_the_summary() {
-    let weir = Weir::start();
+    let weir = start(None);
     weir.upload("bad_rows.csv", "raw/bad_rows.csv");
     weir.upload("sales.csv", "raw/sales.csv");
     let jobs = weir.wait_finished(&["raw/bad_rows.csv", "raw/sales.csv"]);
@@ -340,34 +253,11 @@ fn the_job_page_endpoints_preview_the_error_report_and_the_summary() {
     assert_eq!(weir.curl(&["-H", &auth], "/v1/overview?minutes=2").0, 400);
 }
 
-/// Node, Chromium and the script's npm packages; fails the test with what to do when missing.
-fn browser_tools() -> (PathBuf, PathBuf) {
-    let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(
-        node_ok,
-        "node is needed for the dashboard test (Debian: apt-get install nodejs npm); scripts/test checks it"
-    );
-    let chromium =
-        PathBuf::from(std::env::var("WEIR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
-    assert!(
-        chromium.exists(),
-        "{} is needed for the dashboard test: apt-get install -y chromium (scripts/test does)",
-        chromium.display()
-    );
-    let dir = repo().join("crates/weir/tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core/package.json").exists(),
-        "playwright-core is not installed: run `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in {} (scripts/test does)",
-        dir.display()
-    );
-    (chromium, dir)
-}
-
 #[test]
 fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
     let (chromium, script_dir) = browser_tools();
     let pg = TestServer::start();
-    let weir = Weir::start_with(Some(&pg));
+    let weir = start(Some(&pg));
     weir.upload("sales.csv", "raw/sales.csv");
     weir.upload("bad_rows.csv", "raw/bad_rows.csv");
     weir.upload("bad_schema.csv", "raw/bad_schema.csv");
@@ -453,7 +343,7 @@ fn the_dashboard_in_chromium_shows_the_jobs_and_updates_live() {
         "the browser test failed ({status}):\n{}\n{stderr}\nscreenshots: {}\nweir log:\n{}",
         said.join("\n"),
         shots.display(),
-        log_of(weir.data())
+        weir.log()
     );
     let report: Value = serde_json::from_str(verdict.unwrap().trim_start_matches("ok ")).unwrap();
     assert!(report["renders"].as_u64().unwrap() >= 1, "{report}");

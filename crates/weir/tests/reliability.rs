@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ok, until, Proc};
+use common::{json_lines, ok, until, Proc};
 use serde_json::Value;
 use weir_ports::{Queue, QueueSettings};
 
@@ -17,8 +17,9 @@ fn weir(data: &Path) -> Command {
     c
 }
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_str(&ok(out)).unwrap()
+/// `weir dlq list --json`: the dead letters, oldest first.
+fn dead_letters(data: &Path) -> Vec<Value> {
+    json_lines(&weir(data).args(["dlq", "list", "--json"]).output().unwrap())
 }
 
 /// A config with test-speed timings (and optionally without reconcile-on-start).
@@ -92,11 +93,11 @@ fn dlq_commands_list_show_replay_and_purge() {
 
     let run = start_run(data);
     let dead = until("the dead letter", Duration::from_secs(20), || {
-        let v = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
-        (v.as_array().unwrap().len() == 1).then_some(v)
+        let v = dead_letters(data);
+        (v.len() == 1).then_some(v)
     });
     assert_eq!(dead[0]["message_id"], id.as_str());
-    assert!(dead[0]["object"].as_str().unwrap().contains("not an S3 event"), "{dead}");
+    assert!(dead[0]["object"].as_str().unwrap().contains("not an S3 event"), "{dead:?}");
     let show = ok(&weir(data).args(["dlq", "show", &id]).output().unwrap());
     assert!(show.contains("this is not an event"), "{show}");
     let table = ok(&weir(data).args(["dlq", "list"]).output().unwrap());
@@ -105,10 +106,7 @@ fn dlq_commands_list_show_replay_and_purge() {
     // Replay puts it back; it is still not an event, so it comes straight back to the DLQ.
     let replay = ok(&weir(data).args(["dlq", "replay", &id]).output().unwrap());
     assert!(replay.contains("replayed 1"), "{replay}");
-    until("the dead letter again", Duration::from_secs(20), || {
-        let v = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
-        (v.as_array().unwrap().len() == 1).then_some(())
-    });
+    until("the dead letter again", Duration::from_secs(20), || (dead_letters(data).len() == 1).then_some(()));
     assert!(
         !weir(data).args(["dlq", "replay"]).output().unwrap().status.success(),
         "replay needs ids or --all"
@@ -116,7 +114,7 @@ fn dlq_commands_list_show_replay_and_purge() {
     assert!(!weir(data).args(["dlq", "purge"]).output().unwrap().status.success(), "purge needs --yes");
     let purged = ok(&weir(data).args(["dlq", "purge", "--yes"]).output().unwrap());
     assert!(purged.contains("purged 1"), "{purged}");
-    assert_eq!(json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap()), serde_json::json!([]));
+    assert_eq!(dead_letters(data), Vec::<Value>::new());
     stop(run);
 }
 
@@ -218,9 +216,8 @@ fn kill_9_at_random_moments_while_uploading() {
     // A dead letter of a job that finished (its receivers died after the job's end, before the
     // delete) goes back to the queue at the next DLQ scan and is acknowledged there.
     let dead_jobs = || {
-        let dead = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
         let mut ids: Vec<String> =
-            dead.as_array().unwrap().iter().map(|d| d["job_id"].as_str().unwrap_or("-").to_owned()).collect();
+            dead_letters(data).iter().map(|d| d["job_id"].as_str().unwrap_or("-").to_owned()).collect();
         ids.sort();
         ids
     };
@@ -262,8 +259,7 @@ fn kill_9_at_random_moments_while_uploading() {
     }
     let input_left: Vec<_> = std::fs::read_dir(data.join("weir-input/raw")).unwrap().collect();
     assert!(input_left.is_empty(), "every source archived");
-    let dlq = json(&weir(data).args(["dlq", "list", "--json"]).output().unwrap());
-    assert_eq!(dlq, serde_json::json!([]));
+    assert_eq!(dead_letters(data), Vec::<Value>::new());
 }
 
 /// A tmpfs mounted for one test (the tests run as root, where `chmod` restricts nothing, so a

@@ -6,37 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
-use common::{ok, samples, until, weir_in, Proc};
+use common::{browser_tools, header, ok, samples, until, weir_in, WeirRun};
 use serde_json::{json, Value};
 
-struct Running {
-    _proc: Proc,
-    api: String,
-    token: String,
-}
-
-fn start(data: &Path) -> Running {
-    let log = std::fs::File::create(data.join("weir.log")).unwrap();
-    let proc = Proc::spawn(weir_in(data).arg("run").stdout(Stdio::null()).stderr(log));
-    let endpoints = data.join("endpoints.json");
-    until("weir run to listen", Duration::from_secs(60), || endpoints.exists().then_some(()));
-    let e: Value = serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
-    let creds = std::fs::read_to_string(data.join("credentials.toml")).unwrap();
-    let token = creds
-        .lines()
-        .find_map(|l| l.strip_prefix("api_token = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .expect("api_token in credentials.toml")
-        .to_owned();
-    Running { _proc: proc, api: e["api"].as_str().unwrap().to_owned(), token }
-}
-
 /// curl with the token: (status, headers, body).
-fn get(w: &Running, path: &str) -> (u16, String, Vec<u8>) {
+fn get(w: &WeirRun, path: &str) -> (u16, String, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let (head, body) = (dir.path().join("head"), dir.path().join("body"));
     let out = Command::new("curl")
@@ -49,41 +27,13 @@ fn get(w: &Running, path: &str) -> (u16, String, Vec<u8>) {
     (code, std::fs::read_to_string(head).unwrap(), std::fs::read(body).unwrap_or_default())
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-fn browser_tools() -> (PathBuf, PathBuf) {
-    let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(node_ok, "node is needed for the report's browser test (Debian: apt-get install nodejs npm); scripts/test checks it");
-    let chromium =
-        PathBuf::from(std::env::var("WEIR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
-    assert!(
-        chromium.exists(),
-        "{} is needed: apt-get install -y chromium (scripts/test does)",
-        chromium.display()
-    );
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core/package.json").exists(),
-        "playwright-core is not installed: run `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in {} (scripts/test does)",
-        dir.display()
-    );
-    (chromium, dir)
-}
-
 #[test]
 fn the_daily_report_of_a_real_run_is_served_and_reads_well_in_chromium() {
     let (chromium, script_dir) = browser_tools();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let w = start(&data);
+    let w = WeirRun::start(None);
+    let data = w.data();
     for name in ["sales.csv", "bad_rows.csv", "bad_schema.csv"] {
-        ok(&weir_in(&data)
+        ok(&weir_in(data)
             .args(["put", "--key", &format!("raw/{name}")])
             .arg(samples().join(name))
             .output()
@@ -110,7 +60,7 @@ fn the_daily_report_of_a_real_run_is_served_and_reads_well_in_chromium() {
     assert_eq!(get(&w, "/v1/reports?limit=0").0, 400);
 
     // The report, from another process while weir run goes on.
-    let out = ok(&weir_in(&data)
+    let out = ok(&weir_in(data)
         .args(["report", "daily", "--date", &today.to_string(), "--json"])
         .output()
         .unwrap());
@@ -118,7 +68,7 @@ fn the_daily_report_of_a_real_run_is_served_and_reads_well_in_chromium() {
     assert_eq!(record["html_key"], format!("reports/{today}/daily_report.html"));
     assert_eq!(record["headline"]["received"]["value"], 3.0, "{record}");
     assert_eq!(record["published_to"], json!(["alerts"]));
-    let listed = ok(&weir_in(&data).args(["report", "list"]).output().unwrap());
+    let listed = ok(&weir_in(data).args(["report", "list"]).output().unwrap());
     assert!(listed.contains(&today.to_string()) && listed.contains("weir-output/reports/"), "{listed}");
 
     // The history and the documents through the API.
@@ -154,7 +104,7 @@ fn the_daily_report_of_a_real_run_is_served_and_reads_well_in_chromium() {
     );
 
     // Chromium: the downloaded file, the served one, the dashboard's link.
-    let download = dir.path().join("daily_report.html");
+    let download = data.join("daily_report.html");
     std::fs::write(&download, &html).unwrap();
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report");
     let _ = std::fs::remove_dir_all(&shots);
@@ -180,7 +130,7 @@ fn the_daily_report_of_a_real_run_is_served_and_reads_well_in_chromium() {
         out.status,
         String::from_utf8_lossy(&out.stderr),
         shots.display(),
-        std::fs::read_to_string(data.join("weir.log")).unwrap_or_default()
+        w.log()
     );
     for shot in
         ["report-file-light.png", "report-file-dark.png", "report-api-light.png", "dashboard-reports.png"]

@@ -5,31 +5,14 @@
 //! `WEIR_TEST_AWS`, `WEIR_TEST_ST`, else `.venv/bin/...` in the repo). A test whose tool is
 //! missing fails and says how to install it; it never passes without running.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{ok_doing, repo, tool, WeirRun};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A tool from the test venv; panics (fails the test) if it is not there.
-fn tool(var: &str, name: &str) -> PathBuf {
-    if let Ok(p) = std::env::var(var) {
-        let p = PathBuf::from(p);
-        assert!(p.exists(), "{var}={} does not exist", p.display());
-        return p;
-    }
-    let p = repo().join(".venv/bin").join(name);
-    assert!(
-        p.exists(),
-        "{name} is needed for this test and neither {var} is set nor {} exists: run scripts/test, which installs the AWS CLI, boto3 and schemathesis into .venv",
-        p.display()
-    );
-    p
-}
 
 fn curl_bin() -> &'static str {
     assert!(
@@ -39,99 +22,8 @@ fn curl_bin() -> &'static str {
     "curl"
 }
 
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A `weir run` on a temporary data dir with its servers on free loopback ports.
-struct Weir {
-    child: Child,
-    dir: tempfile::TempDir,
-    s3: String,
-    api: String,
-    access_key_id: String,
-    secret: String,
-    token: String,
-}
-
-impl Weir {
-    fn start(config: Option<&str>) -> Weir {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-        for var in
-            ["WEIR_DATA_DIR", "WEIR_CONFIG", "WEIR_ACCESS_KEY_ID", "WEIR_SECRET_ACCESS_KEY", "WEIR_API_TOKEN"]
-        {
-            cmd.env_remove(var);
-        }
-        cmd.env("WEIR_LOG", "warn").arg("--data-dir").arg(dir.path());
-        if let Some(toml) = config {
-            let path = dir.path().join("weir.toml");
-            std::fs::write(&path, toml).unwrap();
-            cmd.arg("--config").arg(path);
-        }
-        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
-        let child = cmd
-            .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let endpoints = dir.path().join("endpoints.json");
-        let start = Instant::now();
-        while !endpoints.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "weir run did not start: {}",
-                log_of(dir.path())
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let e: Value = serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
-        let creds = std::fs::read_to_string(dir.path().join("credentials.toml")).unwrap();
-        let field = |name: &str| {
-            creds
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or_else(|| panic!("{name} in credentials.toml"))
-                .to_owned()
-        };
-        Weir {
-            s3: e["s3"].as_str().unwrap().to_owned(),
-            api: e["api"].as_str().unwrap().to_owned(),
-            access_key_id: field("access_key_id"),
-            secret: field("secret_access_key"),
-            token: field("api_token"),
-            child,
-            dir,
-        }
-    }
-
-    fn data(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The AWS CLI with this instance's keys.
-    fn aws(&self) -> Command {
-        let mut c = Command::new(tool("WEIR_TEST_AWS", "aws"));
-        c.env("AWS_ACCESS_KEY_ID", &self.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .args(["--endpoint-url", &self.s3]);
-        c
-    }
-
+/// The clients of a `weir run` (started by [`WeirRun::start`]).
+impl WeirRun {
     fn boto3(&self, scenario: &str) -> Value {
         let scratch = self.data().join("scratch");
         std::fs::create_dir_all(&scratch).unwrap();
@@ -148,7 +40,7 @@ impl Weir {
             .env_remove("AWS_ENDPOINT_URL")
             .output()
             .unwrap();
-        let stdout = ok(&out, &format!("boto3 scenario {scenario}"));
+        let stdout = ok_doing(&out, &format!("boto3 scenario {scenario}"));
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
     }
 
@@ -166,7 +58,7 @@ impl Weir {
             c.args(["-H", "Content-Type: application/json"]);
         }
         let out = c.arg(format!("{}{path}", self.api)).output().unwrap();
-        let text = ok(&out, "curl");
+        let text = ok_doing(&out, "curl");
         let _ = std::fs::remove_file(&body_file);
         let (body, code) = text.rsplit_once('\n').unwrap();
         (code.parse().unwrap(), body.to_owned())
@@ -197,7 +89,7 @@ impl Weir {
             assert!(
                 start.elapsed() < timeout,
                 "jobs for {keys:?} not finished after {timeout:?}: {page}\nlog: {}",
-                log_of(self.data())
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -208,17 +100,6 @@ impl Weir {
             assert_eq!(job["status"], "succeeded", "{job}");
         }
     }
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn log_of(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("weir.log")).unwrap_or_default()
 }
 
 fn uuid_ish() -> u128 {
@@ -247,7 +128,7 @@ fn sales_csv(path: &Path, bytes: usize) {
 
 #[test]
 fn aws_cli_uploads_become_jobs_that_succeed() {
-    let weir = Weir::start(None);
+    let weir = WeirRun::start(None);
     let files = weir.data().join("upload");
     std::fs::create_dir_all(files.join("sync/sub")).unwrap();
     std::fs::copy(repo().join("samples/sales.csv"), files.join("small.csv")).unwrap();
@@ -255,12 +136,12 @@ fn aws_cli_uploads_become_jobs_that_succeed() {
     std::fs::copy(repo().join("samples/sales.csv"), files.join("sync/a.csv")).unwrap();
     std::fs::copy(repo().join("samples/bad_rows.csv"), files.join("sync/sub/b.csv")).unwrap();
 
-    let ls = ok(&weir.aws().args(["s3", "ls"]).output().unwrap(), "aws s3 ls");
+    let ls = ok_doing(&weir.aws().args(["s3", "ls"]).output().unwrap(), "aws s3 ls");
     for bucket in ["weir-input", "weir-output", "weir-archive"] {
         assert!(ls.contains(bucket), "{ls}");
     }
     let small = files.join("small.csv");
-    ok(
+    ok_doing(
         &weir.aws().args(["s3", "cp"]).arg(&small).arg("s3://weir-input/raw/cli/small.csv").output().unwrap(),
         "cp",
     );
@@ -268,8 +149,8 @@ fn aws_cli_uploads_become_jobs_that_succeed() {
     let big = files.join("big.csv");
     let mut cp = weir.aws();
     cp.args(["s3", "cp", "--only-show-errors"]).arg(&big).arg("s3://weir-input/raw/cli/big.csv");
-    ok(&cp.output().unwrap(), "cp 100 MB");
-    ok(
+    ok_doing(&cp.output().unwrap(), "cp 100 MB");
+    ok_doing(
         &weir
             .aws()
             .args(["s3", "sync"])
@@ -286,7 +167,7 @@ fn aws_cli_uploads_become_jobs_that_succeed() {
             .to_vec();
     weir.assert_succeeded(&keys, Duration::from_secs(240));
     // The 100 MB file went up in parts: S3's multipart ETag, kept when the source is archived.
-    let head = ok(
+    let head = ok_doing(
         &weir
             .aws()
             .args(["s3api", "head-object", "--bucket", "weir-archive", "--key", "raw/cli/big.csv"])
@@ -299,12 +180,14 @@ fn aws_cli_uploads_become_jobs_that_succeed() {
     assert!(head["ETag"].as_str().unwrap().contains('-'), "a multipart ETag: {head}");
 
     // Outputs are listed through the endpoint; sources moved to the archive.
-    let out =
-        ok(&weir.aws().args(["s3", "ls", "--recursive", "s3://weir-output/"]).output().unwrap(), "ls output");
+    let out = ok_doing(
+        &weir.aws().args(["s3", "ls", "--recursive", "s3://weir-output/"]).output().unwrap(),
+        "ls output",
+    );
     assert!(out.contains("processed/weir-input/raw/cli/big.csv.ndjson"), "{out}");
     assert!(out.contains("reports/weir-input/raw/cli/synced/sub/b.csv.summary.json"), "{out}");
     // A second sync uploads nothing: sizes and times match what the listing says.
-    let again = ok(
+    let again = ok_doing(
         &weir
             .aws()
             .args(["s3", "sync"])
@@ -317,29 +200,29 @@ fn aws_cli_uploads_become_jobs_that_succeed() {
     assert!(!again.contains("upload:"), "{again}");
 
     // A presigned URL works with a plain HTTP client, and only unmodified.
-    let url = ok(
+    let url = ok_doing(
         &weir.aws().args(["s3", "presign", "s3://weir-archive/raw/cli/small.csv"]).output().unwrap(),
         "presign",
     );
     let url = url.trim();
     let got = Command::new(curl_bin()).args(["-s", "-f", url]).output().unwrap();
-    assert_eq!(ok(&got, "curl presigned").as_bytes(), std::fs::read(&small).unwrap());
+    assert_eq!(ok_doing(&got, "curl presigned").as_bytes(), std::fs::read(&small).unwrap());
     let tampered = url.replace("small.csv", "big.csv");
     let out = Command::new(curl_bin())
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &tampered])
         .output()
         .unwrap();
-    assert_eq!(ok(&out, "curl tampered"), "403");
+    assert_eq!(ok_doing(&out, "curl tampered"), "403");
     // Without any signature: refused.
     let plain = format!("{}/weir-archive/raw/cli/small.csv", weir.s3);
     let out = Command::new(curl_bin()).args(["-s", "-w", "\n%{http_code}", &plain]).output().unwrap();
-    let text = ok(&out, "curl unsigned");
+    let text = ok_doing(&out, "curl unsigned");
     assert!(text.ends_with("403") && text.contains("AccessDenied"), "{text}");
 }
 
 #[test]
 fn boto3_covers_the_operations_and_its_uploads_succeed() {
-    let weir = Weir::start(None);
+    let weir = WeirRun::start(None);
     let report = weir.boto3("roundtrip");
     let keys: Vec<String> =
         report["uploaded"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
@@ -364,7 +247,7 @@ fn boto3_covers_the_operations_and_its_uploads_succeed() {
 
 #[test]
 fn wrong_keys_unsigned_requests_skew_and_escaping_keys_are_refused() {
-    let weir = Weir::start(None);
+    let weir = WeirRun::start(None);
     weir.boto3("refusals");
     // Nothing escaped: no file appeared outside the buckets' folders.
     for name in ["escape.csv", "copied.csv", "x.csv"] {
@@ -377,7 +260,7 @@ fn wrong_keys_unsigned_requests_skew_and_escaping_keys_are_refused() {
         .arg(format!("{}/weir-input/raw/../../escape.csv", weir.s3))
         .output()
         .unwrap();
-    let text = ok(&out, "curl traversal");
+    let text = ok_doing(&out, "curl traversal");
     assert!(text.ends_with("400") || text.ends_with("403"), "{text}");
     assert!(!weir.data().join("escape.csv").exists());
     // A key that is not UTF-8.
@@ -386,7 +269,7 @@ fn wrong_keys_unsigned_requests_skew_and_escaping_keys_are_refused() {
         .arg(format!("{}/weir-input/raw/%FF%FE.csv", weir.s3))
         .output()
         .unwrap();
-    let text = ok(&out, "curl invalid UTF-8");
+    let text = ok_doing(&out, "curl invalid UTF-8");
     assert!(text.contains("InvalidURI") && text.ends_with("400"), "{text}");
     let raw = weir.data().join("weir-input/raw");
     assert!(raw.read_dir().map_or(true, |d| d.count() == 0), "something was written under raw/");
@@ -402,7 +285,7 @@ fn bodies_over_the_limits_are_refused() {
             .replace("max_api_body_bytes = 67108864", "max_api_body_bytes = 4096")
     );
     assert!(config.contains("max_object_bytes = 1048576"), "the default config's [server] section changed");
-    let weir = Weir::start(Some(&config));
+    let weir = WeirRun::start(Some(&config));
     weir.boto3("oversized");
     let (code, body) = weir.api("PUT", "/v1/files/raw/big.csv", Some(&weir.token), Some(&vec![b'x'; 10_000]));
     assert_eq!(code, 413, "{body}");
@@ -412,7 +295,7 @@ fn bodies_over_the_limits_are_refused() {
 
 #[test]
 fn http_api_needs_its_token_and_does_what_it_documents() {
-    let weir = Weir::start(None);
+    let weir = WeirRun::start(None);
     // Health needs no token; the rest does: 401 without, 403 with a wrong one, JSON either way.
     assert_eq!(weir.api("GET", "/healthz", None, None).0, 200);
     assert_eq!(weir.api("GET", "/readyz", None, None).0, 200);
@@ -538,7 +421,7 @@ fn http_api_needs_its_token_and_does_what_it_documents() {
 
 #[test]
 fn schemathesis_finds_no_server_errors() {
-    let weir = Weir::start(None);
+    let weir = WeirRun::start(None);
     let st = tool("WEIR_TEST_ST", "st");
     // Bounded: few examples per operation, a fixed seed, one worker; the whole run is killed if
     // it takes longer than a few minutes. The checks are every check schemathesis has except the
@@ -565,7 +448,7 @@ fn schemathesis_finds_no_server_errors() {
     }
     let out = child.wait_with_output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "schemathesis found problems:\n{text}\nweir log:\n{}", log_of(weir.data()));
+    assert!(out.status.success(), "schemathesis found problems:\n{text}\nweir log:\n{}", weir.log());
     assert!(text.contains("passed") && !text.contains("Server error"), "{text}");
 }
 
@@ -574,7 +457,7 @@ fn schemathesis_finds_no_server_errors() {
 /// second's start used to remove the first's upload spool: a 500 for the client).
 #[test]
 fn a_second_weir_run_on_the_same_data_dir_is_refused_and_disturbs_nothing() {
-    let weir = Weir::start(None);
+    let weir = WeirRun::start(None);
     let file = weir.data().join("upload-big.csv");
     sales_csv(&file, 40 << 20);
     let mut upload = weir
@@ -607,7 +490,7 @@ fn a_second_weir_run_on_the_same_data_dir_is_refused_and_disturbs_nothing() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success(), "the second weir run must not start: {stderr}");
-    let first_pid = weir.child.id().to_string();
+    let first_pid = weir.proc.id().to_string();
     assert!(
         stderr.contains("another `weir run`") && stderr.contains(&first_pid),
         "the refusal names the running one ({first_pid}): {stderr}"

@@ -10,73 +10,28 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{default_config, ok, samples, tool, until, weir_in, Proc};
+use common::{default_config, json_lines, ok, samples, until, weir_in, WeirRun};
 use serde_json::Value;
 
-/// A `weir run` on a temporary data dir, its S3 endpoint and key pair.
-struct Weir {
-    _proc: Proc,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    s3: String,
-    access_key_id: String,
-    secret: String,
-}
-
-impl Weir {
-    fn start(config: &str) -> Weir {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("weir.toml");
-        std::fs::write(&path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
-        let proc = Proc::spawn(
-            weir_in(dir.path())
-                .arg("--config")
-                .arg(&path)
-                .args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-                .stdout(Stdio::null())
-                .stderr(log),
-        );
-        let endpoints = dir.path().join("endpoints.json");
-        until("weir run to write endpoints.json", Duration::from_secs(60), || {
-            std::fs::read(&endpoints).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        });
-        let e: Value = serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
-        let creds = std::fs::read_to_string(dir.path().join("credentials.toml")).unwrap();
-        let field = |name: &str| {
-            creds
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or_else(|| panic!("{name} in credentials.toml"))
-                .to_owned()
-        };
-        Weir {
-            s3: e["s3"].as_str().unwrap().to_owned(),
-            access_key_id: field("access_key_id"),
-            secret: field("secret_access_key"),
-            config: path,
-            _proc: proc,
-            dir,
-        }
-    }
-
-    fn data(&self) -> &Path {
-        self.dir.path()
+/// What the tests do with a `weir run` (given a config).
+impl WeirRun {
+    fn config_file(&self) -> &Path {
+        self.config.as_deref().expect("started with a config")
     }
 
     /// Every job, from `weir jobs --json` (one object per line).
     fn jobs(&self) -> Vec<Value> {
-        let out = weir_in(self.data())
-            .arg("--config")
-            .arg(&self.config)
-            .args(["jobs", "--json", "--limit", "1000"])
-            .output()
-            .unwrap();
-        ok(&out).lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+        json_lines(
+            &weir_in(self.data())
+                .arg("--config")
+                .arg(self.config_file())
+                .args(["jobs", "--json", "--limit", "1000"])
+                .output()
+                .unwrap(),
+        )
     }
 
     /// The jobs of sources under `prefix`, once all of `want` of them are done.
@@ -91,20 +46,6 @@ impl Weir {
                 jobs.iter().filter(|j| !matches!(j["status"].as_str(), Some("queued" | "running"))).count();
             (done >= want && done == jobs.len()).then_some(jobs)
         })
-    }
-
-    /// The AWS CLI with this instance's keys and nothing of the caller's AWS setup.
-    fn aws(&self) -> Command {
-        let mut c = Command::new(tool("WEIR_TEST_AWS", "aws"));
-        c.env("AWS_ACCESS_KEY_ID", &self.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .args(["--endpoint-url", &self.s3]);
-        c
     }
 
     /// rclone with a remote `weir:` (S3, provider Other, this instance's keys) and no config
@@ -196,7 +137,7 @@ fn rclone_transferred(out: &Output) -> u64 {
 }
 
 /// Runs rclone and checks it exited 0 with no error in its output.
-fn run_rclone(weir: &Weir, args: &[&str]) -> Output {
+fn run_rclone(weir: &WeirRun, args: &[&str]) -> Output {
     let out = weir.rclone().args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "rclone {args:?} exited {:?}:\n{stderr}", out.status);
@@ -218,7 +159,7 @@ fn statuses(jobs: &[Value]) -> Vec<(String, String)> {
 
 /// Waits for the job of one new file, uploaded after everything else: every event before it
 /// has been handled by then, so a count taken now has no job still to come.
-fn settle(weir: &Weir, key: &str) {
+fn settle(weir: &WeirRun, key: &str) {
     let scratch = weir.data().join("sentinel.csv");
     std::fs::copy(samples().join("sales.csv"), &scratch).unwrap();
     ok(&weir
@@ -233,7 +174,7 @@ fn settle(weir: &Weir, key: &str) {
 
 #[test]
 fn rclone_copy_and_sync_twice_make_one_job_per_file_and_upload_nothing_the_second_time() {
-    let weir = Weir::start(&copy_config());
+    let weir = WeirRun::start(Some(&copy_config()));
     let local = files(weir.data(), "local");
     let local = local.to_str().unwrap();
 
@@ -278,7 +219,7 @@ fn rclone_copy_and_sync_twice_make_one_job_per_file_and_upload_nothing_the_secon
 
 #[test]
 fn aws_s3_sync_twice_and_re_uploads_make_a_job_only_for_changed_content() {
-    let weir = Weir::start(&copy_config());
+    let weir = WeirRun::start(Some(&copy_config()));
     let local = files(weir.data(), "local");
     let prefix = "raw/aws-sync/";
     let dest = format!("s3://weir-input/{prefix}");
@@ -329,7 +270,7 @@ fn aws_s3_sync_twice_and_re_uploads_make_a_job_only_for_changed_content() {
 /// must not create its buckets inside weir's data dir: it says why and creates nothing.
 #[test]
 fn weir_setup_aws_refuses_a_weir_endpoint_and_creates_nothing() {
-    let weir = Weir::start(&default_config());
+    let weir = WeirRun::start(Some(&default_config()));
     let config = weir.data().join("aws.toml");
     std::fs::write(
         &config,
@@ -381,7 +322,7 @@ fn weir_setup_aws_refuses_a_weir_endpoint_and_creates_nothing() {
 /// of them, even under a source's prefix.
 #[test]
 fn folder_markers_are_empty_objects_listed_as_on_s3_and_make_no_job() {
-    let weir = Weir::start(&default_config());
+    let weir = WeirRun::start(Some(&default_config()));
     let api = |args: &[&str]| -> Value {
         let out = weir.aws().args(["s3api", "--output", "json"]).args(args).output().unwrap();
         let text = ok(&out);

@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::{default_config, ok, until, weir, weir_in, Proc};
+use common::{default_config, json_lines, ok, until, weir, weir_in, Proc};
 use serde_json::Value;
 use weir_core::schedule::Tz;
 use weir_ports::JobStore;
@@ -71,10 +71,11 @@ fn first_look(log: &Path) -> Option<Value> {
 }
 
 fn schedule_status(data: &Path, config: &Path) -> Value {
-    let out = ok(&weir_in(data).arg("--config").arg(config).args(["schedules", "--json"]).output().unwrap());
-    let rows: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
-    rows[0].clone()
+    let mut rows = json_lines(
+        &weir_in(data).arg("--config").arg(config).args(["schedules", "--json"]).output().unwrap(),
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows.remove(0)
 }
 
 fn time(v: &Value) -> DateTime<Utc> {
@@ -123,11 +124,11 @@ fn a_schedule_missed_while_stopped_fires_once_at_start_and_not_again_after_a_res
     let day = due.date_naive().pred_opt().unwrap();
     let html = data.join(format!("weir-output/reports/{day}/daily_report.html"));
     until("the scheduled daily report", Duration::from_secs(60), || html.exists().then_some(()));
-    let listed =
-        ok(&weir_in(&data).arg("--config").arg(&config).args(["report", "list", "--json"]).output().unwrap());
-    let reports: Value = serde_json::from_str(&listed).unwrap();
-    assert_eq!(reports.as_array().map(Vec::len), Some(1), "{reports}");
-    assert_eq!(reports[0]["date"], day.to_string(), "{reports}");
+    let reports = json_lines(
+        &weir_in(&data).arg("--config").arg(&config).args(["report", "list", "--json"]).output().unwrap(),
+    );
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["date"], day.to_string(), "{reports:?}");
 
     // The table shows the zone and the times in it.
     let table = ok(&weir_in(&data).arg("--config").arg(&config).arg("schedules").output().unwrap());

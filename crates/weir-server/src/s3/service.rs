@@ -207,6 +207,40 @@ struct Upload<'a> {
     metadata: weir_ports::Metadata,
 }
 
+/// The [`Upload`] of a PutObject or PostObject input: s3s makes them two types with the same
+/// fields.
+macro_rules! upload_of {
+    ($input:ident) => {
+        Upload {
+            bucket: &$input.bucket,
+            key: &$input.key,
+            body: $input.body,
+            content_length: $input.content_length,
+            content_md5: $input.content_md5.as_deref(),
+            metadata: to_metadata($input.metadata, $input.content_type.as_deref())?,
+        }
+    };
+}
+
+/// A ListObjects or ListObjectsV2 output of `page` (s3s makes them two types with these fields),
+/// with the version's own fields; keys and prefixes URL-encoded when `url`.
+macro_rules! listing {
+    ($output:ident, $input:ident, $page:ident, $url:ident, { $($field:ident: $value:expr),* $(,)? }) => {
+        $output {
+            $($field: $value,)*
+            name: Some($input.bucket),
+            prefix: Some(encode($input.prefix.unwrap_or_default(), $url)),
+            delimiter: $input.delimiter.map(|d| encode(d, $url)),
+            max_keys: Some($page.max_keys),
+            is_truncated: Some($page.is_truncated),
+            contents: Some($page.objects($url)),
+            common_prefixes: Some($page.prefixes($url)),
+            encoding_type: $input.encoding_type,
+            ..Default::default()
+        }
+    };
+}
+
 fn with_job<T>(output: T, job: Option<String>) -> S3Response<T> {
     let mut resp = S3Response::new(output);
     if let Some(job) = job.and_then(|j| j.parse().ok()) {
@@ -266,15 +300,7 @@ impl S3 for WeirS3 {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        let upload = Upload {
-            bucket: &input.bucket,
-            key: &input.key,
-            body: input.body,
-            content_length: input.content_length,
-            content_md5: input.content_md5.as_deref(),
-            metadata: to_metadata(input.metadata, input.content_type.as_deref())?,
-        };
-        let (info, job) = self.store_upload(upload, "Put").await?;
+        let (info, job) = self.store_upload(upload_of!(input), "Put").await?;
         let output = PutObjectOutput {
             e_tag: Some(ETag::Strong(info.etag)),
             size: i64::try_from(info.size).ok(),
@@ -285,15 +311,7 @@ impl S3 for WeirS3 {
 
     async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
         let input = req.input;
-        let upload = Upload {
-            bucket: &input.bucket,
-            key: &input.key,
-            body: input.body,
-            content_length: input.content_length,
-            content_md5: input.content_md5.as_deref(),
-            metadata: to_metadata(input.metadata, input.content_type.as_deref())?,
-        };
-        let (info, job) = self.store_upload(upload, "Post").await?;
+        let (info, job) = self.store_upload(upload_of!(input), "Post").await?;
         let output = PostObjectOutput {
             e_tag: Some(ETag::Strong(info.etag)),
             size: i64::try_from(info.size).ok(),
@@ -464,21 +482,10 @@ impl S3 for WeirS3 {
             )
             .await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
-        let enc = |s: String| encode(s, url);
-        let next_marker = page.is_truncated.then(|| page.last.clone()).flatten().map(enc);
-        let output = ListObjectsOutput {
-            name: Some(input.bucket),
-            prefix: Some(enc(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(enc),
-            marker: Some(enc(input.marker.unwrap_or_default())),
-            next_marker,
-            max_keys: Some(page.max_keys),
-            is_truncated: Some(page.is_truncated),
-            contents: Some(page.objects(url)),
-            common_prefixes: Some(page.prefixes(url)),
-            encoding_type: input.encoding_type,
-            ..Default::default()
-        };
+        let output = listing!(ListObjectsOutput, input, page, url, {
+            marker: Some(encode(input.marker.unwrap_or_default(), url)),
+            next_marker: page.is_truncated.then(|| page.last.clone()).flatten().map(|m| encode(m, url)),
+        });
         Ok(S3Response::new(output))
     }
 
@@ -509,23 +516,12 @@ impl S3 for WeirS3 {
             )
             .await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
-        let enc = |s: String| encode(s, url);
-        let next = page.is_truncated.then(|| page.last.as_ref().map(hex::encode)).flatten();
-        let output = ListObjectsV2Output {
-            name: Some(input.bucket),
-            prefix: Some(enc(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(enc),
-            start_after: input.start_after.map(enc),
+        let output = listing!(ListObjectsV2Output, input, page, url, {
+            start_after: input.start_after.map(|s| encode(s, url)),
             continuation_token: input.continuation_token,
-            next_continuation_token: next,
+            next_continuation_token: page.is_truncated.then(|| page.last.as_ref().map(hex::encode)).flatten(),
             key_count: Some(page.count()),
-            max_keys: Some(page.max_keys),
-            is_truncated: Some(page.is_truncated),
-            contents: Some(page.objects(url)),
-            common_prefixes: Some(page.prefixes(url)),
-            encoding_type: input.encoding_type,
-            ..Default::default()
-        };
+        });
         Ok(S3Response::new(output))
     }
 

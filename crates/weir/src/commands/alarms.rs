@@ -48,12 +48,14 @@ pub async fn run(global: &Global, args: AlarmsArgs) -> Result<u8> {
 
 fn print(states: &[AlarmStatus], json: bool) -> Result<u8> {
     if json {
-        println!("{}", serde_json::to_string_pretty(states)?);
+        for s in states {
+            outln!("{}", serde_json::to_string(s)?)?;
+        }
         return Ok(0);
     }
-    println!("{:<16} {:<18} {:<58} REASON", "ALARM", "STATE", "DESCRIPTION");
+    outln!("{:<16} {:<18} {:<58} REASON", "ALARM", "STATE", "DESCRIPTION")?;
     for s in states {
-        println!("{:<16} {:<18} {:<58} {}", s.name, s.state.as_str(), s.description, s.reason);
+        outln!("{:<16} {:<18} {:<58} {}", s.name, s.state.as_str(), s.description, s.reason)?;
     }
     Ok(0)
 }

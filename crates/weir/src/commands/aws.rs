@@ -33,17 +33,17 @@ pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
             .await
             .context("reading the AWS resources")?;
         for item in &items {
-            println!("{}", item.line(true));
+            outln!("{}", item.line(true))?;
         }
         let changes = items.iter().filter(|i| i.change != Change::Exists).count();
-        println!("dry run: {changes} change(s) to make, nothing changed");
+        outln!("dry run: {changes} change(s) to make, nothing changed")?;
         return Ok(0);
     }
     let items = weir_aws::setup::ensure_all(&loaded.config, &section, &sdk, endpoint.as_deref())
         .await
         .context("setting up the AWS resources")?;
     for item in &items {
-        println!("{item}");
+        outln!("{item}")?;
     }
     let count = |c: Change| items.iter().filter(|i| i.change == c).count();
     let created = count(Change::Created);
@@ -52,7 +52,7 @@ pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
     if removed > 0 {
         summary.push_str(&format!(", {removed} removed"));
     }
-    println!("{summary}");
+    outln!("{summary}")?;
     Ok(0)
 }
 

@@ -25,11 +25,11 @@ pub async fn run(global: &Global) -> Result<u8> {
         problems.extend(super::postgres::check(&loaded.config).await);
     }
     if problems.is_empty() {
-        println!("{}: ok ({} pipeline(s))", loaded.source, loaded.config.pipelines.len());
+        outln!("{}: ok ({} pipeline(s))", loaded.source, loaded.config.pipelines.len())?;
         Ok(0)
     } else {
-        println!("{}: {} problem(s)", loaded.source, problems.len());
-        println!("{}", weir_core::problem::lines(&problems));
+        outln!("{}: {} problem(s)", loaded.source, problems.len())?;
+        outln!("{}", weir_core::problem::lines(&problems))?;
         Ok(1)
     }
 }

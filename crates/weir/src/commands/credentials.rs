@@ -38,27 +38,27 @@ pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
     let secret = c.secret_access_key.expose();
     match args.profile {
         Some(profile) => {
-            println!("aws configure set aws_access_key_id {} --profile {profile}", c.access_key_id);
-            println!("aws configure set aws_secret_access_key {secret} --profile {profile}");
-            println!("aws configure set region us-east-1 --profile {profile}");
+            outln!("aws configure set aws_access_key_id {} --profile {profile}", c.access_key_id)?;
+            outln!("aws configure set aws_secret_access_key {secret} --profile {profile}")?;
+            outln!("aws configure set region us-east-1 --profile {profile}")?;
             if let Some(url) = &endpoint {
-                println!("aws configure set endpoint_url {url} --profile {profile}");
+                outln!("aws configure set endpoint_url {url} --profile {profile}")?;
             }
         }
         None => {
-            println!("export AWS_ACCESS_KEY_ID={}", c.access_key_id);
-            println!("export AWS_SECRET_ACCESS_KEY={secret}");
-            println!("export AWS_DEFAULT_REGION=us-east-1");
+            outln!("export AWS_ACCESS_KEY_ID={}", c.access_key_id)?;
+            outln!("export AWS_SECRET_ACCESS_KEY={secret}")?;
+            outln!("export AWS_DEFAULT_REGION=us-east-1")?;
             if let Some(url) = &endpoint {
                 // S3 only: AWS_ENDPOINT_URL would send every service (SQS, SNS, DynamoDB, and so
                 // `weir setup aws`) to weir's S3 endpoint too.
-                println!("export AWS_ENDPOINT_URL_S3={url}");
+                outln!("export AWS_ENDPOINT_URL_S3={url}")?;
             }
-            println!("# these keys replace your AWS keys in this shell (S3 calls go to weir); `weir credentials --profile weir` prints an AWS CLI profile instead, used with --profile weir");
-            println!("export WEIR_API_TOKEN={}", c.api_token.expose());
+            outln!("# these keys replace your AWS keys in this shell (S3 calls go to weir); `weir credentials --profile weir` prints an AWS CLI profile instead, used with --profile weir")?;
+            outln!("export WEIR_API_TOKEN={}", c.api_token.expose())?;
             if let Some(url) = &api {
                 // Opened once, this signs the browser in and the token leaves the address bar.
-                println!("# the dashboard: {url}/?token={}", c.api_token.expose());
+                outln!("# the dashboard: {url}/?token={}", c.api_token.expose())?;
             }
         }
     }

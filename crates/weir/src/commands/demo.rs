@@ -27,7 +27,7 @@ pub async fn run(global: &Global, args: DemoArgs) -> Result<u8> {
     }
     let loaded = config::load(&global_for_demo)?;
     let engine = backend::engine(&loaded, None).await?;
-    println!("weir demo: data dir {} ({})", loaded.data_dir.display(), loaded.source);
+    outln!("weir demo: data dir {} ({})", loaded.data_dir.display(), loaded.source)?;
 
     let shutdown = CancellationToken::new();
     let worker = Worker::new(engine.clone(), engine.config().worker.concurrency, Duration::from_secs(5));
@@ -50,13 +50,13 @@ pub async fn run(global: &Global, args: DemoArgs) -> Result<u8> {
         )
         .await?;
         if let Some(job) = job {
-            println!("uploaded {key} -> job {}", job.job_id);
+            outln!("uploaded {key} -> job {}", job.job_id)?;
             jobs.push(job);
         }
     }
     let finished = wait(&engine, &jobs).await?;
-    println!("\n{}", table(&finished));
-    println!("outputs are in {}", loaded.data_dir.join(&engine.config().buckets.output).display());
+    outln!("\n{}", table(&finished))?;
+    outln!("outputs are in {}", loaded.data_dir.join(&engine.config().buckets.output).display())?;
 
     if !args.exit {
         let after_stop = if global.data_dir.is_some() {
@@ -64,7 +64,7 @@ pub async fn run(global: &Global, args: DemoArgs) -> Result<u8> {
         } else {
             "Ctrl-C stops (the temporary data dir is then removed)."
         };
-        println!("\nweir is still running on this data dir; try in another terminal:\n  weir --data-dir {} put samples/sales.csv --wait\n  weir --data-dir {} jobs\n{after_stop}", loaded.data_dir.display(), loaded.data_dir.display());
+        outln!("\nweir is still running on this data dir; try in another terminal:\n  weir --data-dir {} put samples/sales.csv --wait\n  weir --data-dir {} jobs\n{after_stop}", loaded.data_dir.display(), loaded.data_dir.display())?;
         super::shutdown_signal().await;
     }
     shutdown.cancel();

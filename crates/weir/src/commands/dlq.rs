@@ -15,20 +15,21 @@ pub async fn run(global: &Global, cmd: DlqCommand) -> Result<u8> {
         DlqCommand::List { json } => {
             let dead = ports.queue.dlq_list(0).await?;
             if json {
-                let items: Vec<_> = dead.iter().map(as_json).collect();
-                println!("{}", serde_json::to_string_pretty(&items)?);
-            } else if dead.is_empty() {
-                println!("the dead-letter queue is empty");
-            } else {
-                println!("{:<38} {:<8} {:<25} OBJECT", "MESSAGE", "RECEIVES", "DEAD-LETTERED");
                 for d in &dead {
-                    println!(
+                    outln!("{}", as_json(d))?;
+                }
+            } else if dead.is_empty() {
+                outln!("the dead-letter queue is empty")?;
+            } else {
+                outln!("{:<38} {:<8} {:<25} OBJECT", "MESSAGE", "RECEIVES", "DEAD-LETTERED")?;
+                for d in &dead {
+                    outln!(
                         "{:<38} {:<8} {:<25} {}",
                         d.message_id,
                         d.receive_count,
                         d.dead_lettered_at.to_rfc3339(),
                         object_of(d)
-                    );
+                    )?;
                 }
             }
         }
@@ -38,10 +39,10 @@ pub async fn run(global: &Global, cmd: DlqCommand) -> Result<u8> {
                 .iter()
                 .find(|d| d.message_id == message_id)
                 .with_context(|| format!("no dead letter {message_id}"))?;
-            println!("{}", serde_json::to_string_pretty(&as_json(d))?);
+            outln!("{}", serde_json::to_string_pretty(&as_json(d))?)?;
             if let Some(id) = job_of(d) {
                 if let Some(job) = ports.jobs.get(&id).await? {
-                    println!("\n{}", super::jobs::describe(&job));
+                    outln!("\n{}", super::jobs::describe(&job))?;
                 }
             }
         }
@@ -54,7 +55,7 @@ pub async fn run(global: &Global, cmd: DlqCommand) -> Result<u8> {
             } else {
                 ports.queue.dlq_replay(Some(&ids)).await?
             };
-            println!("replayed {moved} message(s) onto the main queue");
+            outln!("replayed {moved} message(s) onto the main queue")?;
             if !all && moved < ids.len() {
                 eprintln!("{} id(s) were not in the dead-letter queue", ids.len() - moved);
                 return Ok(1);
@@ -64,7 +65,7 @@ pub async fn run(global: &Global, cmd: DlqCommand) -> Result<u8> {
             if !yes {
                 bail!("purging deletes every dead letter for good; add --yes to confirm");
             }
-            println!("purged {} message(s)", ports.queue.dlq_purge().await?);
+            outln!("purged {} message(s)", ports.queue.dlq_purge().await?)?;
         }
     }
     Ok(0)

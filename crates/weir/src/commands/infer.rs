@@ -15,9 +15,9 @@ pub fn options(read: &InferReadArgs) -> weir_infer::Options {
 pub fn run(args: InferArgs) -> Result<u8> {
     let inference = weir_infer::infer(&args.files, &options(&args.read))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&inference)?);
+        outln!("{}", serde_json::to_string(&inference)?)?;
     } else {
-        print!("{}", weir_infer::render::table(&inference));
+        out!("{}", weir_infer::render::table(&inference))?;
     }
     Ok(0)
 }

@@ -1,5 +1,5 @@
-//! `weir init [DIR]`: a commented weir.toml for a sales pipeline and an image pipeline, and the
-//! samples to try them on; `weir init --from FILE...`: a weir.toml whose pipeline is inferred
+//! `weir init [DIR]`: a commented weir.toml with the bundled pipelines (sales CSVs, pictures,
+//! NDJSON records), and the samples to try the first two on; `weir init --from FILE...`: a weir.toml whose pipeline is inferred
 //! from the user's own files (`weir_infer`).
 
 use std::path::Path;
@@ -54,10 +54,10 @@ pub fn run(args: InitArgs) -> Result<u8> {
     }
     for (name, content) in &files {
         write(&args.dir.join(name), content)?;
-        println!("wrote {}", args.dir.join(name).display());
+        outln!("wrote {}", args.dir.join(name).display())?;
     }
-    println!("\nnext: `weir run` in one terminal, then `weir put samples/sales.csv --wait` in another");
-    println!("      `weir process samples/photo.jpg --out thumbs` makes the thumbnails of a picture now");
+    outln!("\nnext: `weir run` in one terminal, then `weir put samples/sales.csv --wait` in another")?;
+    outln!("      `weir process samples/photo.jpg --out thumbs` makes the thumbnails of a picture now")?;
     Ok(0)
 }
 
@@ -84,11 +84,11 @@ fn from_samples(args: &InitArgs) -> Result<u8> {
         bail!("{} already exists; use --force to overwrite", path.display());
     }
     write(&path, text.as_bytes())?;
-    print!("{}", weir_infer::render::table(&inference));
-    println!("\nwrote {} (pipeline {:?}: {}*{})", path.display(), source.name, source.prefix, source.suffix);
+    out!("{}", weir_infer::render::table(&inference))?;
+    outln!("\nwrote {} (pipeline {:?}: {}*{})", path.display(), source.name, source.prefix, source.suffix)?;
     let sample = args.from[0].display();
-    println!(
+    outln!(
         "next: `weir check`; `weir process {sample}` to try it now, or `weir run` and `weir put {sample} --wait`"
-    );
+    )?;
     Ok(0)
 }

@@ -14,9 +14,9 @@ pub async fn run(global: &Global, args: JobsArgs) -> Result<u8> {
         Some(JobsCommand::Show { job_id, json }) => {
             let job = store.get(&JobId(job_id.clone())).await?.with_context(|| format!("no job {job_id}"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&job)?);
+                outln!("{}", serde_json::to_string(&job)?)?;
             } else {
-                print!("{}", describe(&job));
+                out!("{}", describe(&job))?;
             }
         }
         None => {
@@ -31,10 +31,10 @@ pub async fn run(global: &Global, args: JobsArgs) -> Result<u8> {
             if args.json {
                 // One compact object per line (NDJSON), newest first: `jq`, `grep`, `head` work.
                 for job in &jobs {
-                    println!("{}", serde_json::to_string(job)?);
+                    outln!("{}", serde_json::to_string(job)?)?;
                 }
             } else {
-                print!("{}", table(&jobs));
+                out!("{}", table(&jobs))?;
             }
         }
     }

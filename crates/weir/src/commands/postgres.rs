@@ -29,7 +29,7 @@ pub async fn setup(global: &Global) -> Result<u8> {
     let loaded = config::load(global)?;
     let all = warehouses(&loaded.config);
     if all.is_empty() {
-        println!("{}: no pipeline has a [pipeline.sinks.postgres] section; nothing to set up", loaded.source);
+        outln!("{}: no pipeline has a [pipeline.sinks.postgres] section; nothing to set up", loaded.source)?;
         return Ok(0);
     }
     let mut failed = false;
@@ -38,7 +38,7 @@ pub async fn setup(global: &Global) -> Result<u8> {
         let warehouse = match warehouse {
             Ok(w) => w,
             Err(e) => {
-                println!("{at}: {e}");
+                outln!("{at}: {e}")?;
                 failed = true;
                 continue;
             }
@@ -47,26 +47,26 @@ pub async fn setup(global: &Global) -> Result<u8> {
             Ok(report) => {
                 let table = format!("{} at {}", report.table, report.target);
                 if report.created {
-                    println!("{at}: created table {table}");
+                    outln!("{at}: created table {table}")?;
                 } else if report.added.is_empty() {
-                    println!("{at}: table {table} already there");
+                    outln!("{at}: table {table} already there")?;
                 }
                 for (column, ty) in &report.added {
-                    println!("{at}: added column {column:?} {ty} to {table}");
+                    outln!("{at}: added column {column:?} {ty} to {table}")?;
                 }
                 if let Some(key) = &report.other_primary_key {
                     let key = if key.is_empty() { "none".to_string() } else { format!("({key})") };
-                    println!(
+                    outln!(
                         "{at}: note: {table} has primary key {key}, not (weir_job_id, weir_line); loads still replace their rows, but nothing stops a duplicate written by hand"
-                    );
+                    )?;
                 }
                 for conflict in &report.conflicts {
-                    println!("{at}: cannot reconcile {table}: {conflict}; change the column or the schema (weir never converts or drops data)");
+                    outln!("{at}: cannot reconcile {table}: {conflict}; change the column or the schema (weir never converts or drops data)")?;
                     failed = true;
                 }
             }
             Err(e) => {
-                println!("{at}: {e}");
+                outln!("{at}: {e}")?;
                 failed = true;
             }
         }

@@ -28,13 +28,13 @@ pub fn run(global: &Global, args: ProcessArgs) -> Result<u8> {
     let outcome = outcome?;
     match &outcome {
         OneShot::Succeeded { summary, outputs } => {
-            println!("{}", serde_json::to_string_pretty(summary)?);
+            outln!("{}", serde_json::to_string_pretty(summary)?)?;
             for o in outputs {
                 eprintln!("wrote {}", o.display());
             }
         }
         OneShot::Image { image, outputs } => {
-            println!("{}", serde_json::to_string_pretty(image)?);
+            outln!("{}", serde_json::to_string_pretty(image)?)?;
             for o in outputs {
                 eprintln!("wrote {}", o.display());
             }

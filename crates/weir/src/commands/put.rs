@@ -54,12 +54,12 @@ pub async fn run(global: &Global, args: PutArgs) -> Result<u8> {
         };
         match job {
             Some(job) => {
-                println!("{}\t{bucket}/{key}\t{} bytes", job.job_id, info.size);
+                outln!("{}\t{bucket}/{key}\t{} bytes", job.job_id, info.size)?;
                 jobs.push(job);
             }
             None => {
                 without_job += 1;
-                println!("-\t{bucket}/{key}\t{} bytes\t(no pipeline takes this key: no job)", info.size)
+                outln!("-\t{bucket}/{key}\t{} bytes\t(no pipeline takes this key: no job)", info.size)?;
             }
         }
     }
@@ -76,7 +76,7 @@ pub async fn run(global: &Global, args: PutArgs) -> Result<u8> {
     for job in &finished {
         all_ok &= job.status == JobStatus::Succeeded;
         let error = job.error.as_deref().map(|e| format!("\t{e}")).unwrap_or_default();
-        println!("{}\t{}\t{}{error}", job.job_id, job.status, job.source_key);
+        outln!("{}\t{}\t{}{error}", job.job_id, job.status, job.source_key)?;
     }
     Ok(if all_ok && without_job == 0 { 0 } else { 1 })
 }

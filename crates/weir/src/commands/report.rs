@@ -37,20 +37,20 @@ async fn daily(global: &Global, args: ReportDailyArgs) -> Result<u8> {
         .await
         .with_context(|| format!("making the daily report of {date}"))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        outln!("{}", serde_json::to_string(&record)?)?;
     } else {
         let h = &record.headline;
-        println!("{}/{}", record.bucket, record.html_key);
-        println!("{}/{}", record.bucket, record.json_key);
-        println!(
+        outln!("{}/{}", record.bucket, record.html_key)?;
+        outln!("{}/{}", record.bucket, record.json_key)?;
+        outln!(
             "{date}: {} received, {} succeeded, {} rejected, {} failed",
             h.received.value.unwrap_or(0.0),
             h.succeeded.value.unwrap_or(0.0),
             h.rejected.value.unwrap_or(0.0),
             h.failed.value.unwrap_or(0.0)
-        );
+        )?;
         if !record.published_to.is_empty() {
-            println!("published to: {}", record.published_to.join(", "));
+            outln!("published to: {}", record.published_to.join(", "))?;
         }
     }
     if !record.published_to.is_empty() {
@@ -84,23 +84,25 @@ async fn list(global: &Global, args: ReportListArgs) -> Result<u8> {
     let ports = backend::ports(&loaded, args.endpoint_url.as_deref()).await?;
     let entries = list_reports(&ports, &loaded.config, args.limit.max(1)).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        for e in &entries {
+            outln!("{}", serde_json::to_string(e)?)?;
+        }
         return Ok(0);
     }
     if entries.is_empty() {
-        println!("no reports yet (weir report daily writes one)");
+        outln!("no reports yet (weir report daily writes one)")?;
         return Ok(0);
     }
-    println!("{:<12} {:<16} {:<22} HTML", "DATE", "PIPELINE", "WRITTEN (UTC)");
+    outln!("{:<12} {:<16} {:<22} HTML", "DATE", "PIPELINE", "WRITTEN (UTC)")?;
     for e in &entries {
-        println!(
+        outln!(
             "{:<12} {:<16} {:<22} {}/{}",
             e.date,
             e.pipeline.as_deref().unwrap_or("all"),
             e.written_at.format("%Y-%m-%d %H:%M:%S"),
             e.bucket,
             e.html_key
-        );
+        )?;
     }
     Ok(0)
 }

@@ -53,9 +53,9 @@ pub async fn run(global: &Global, args: ReprocessArgs) -> Result<u8> {
     })
     .await?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "sent {} event(s); skipped {} in flight, {} finished (use --force to re-run), {} by status, {} with no pipeline",
         tally.sent, tally.skipped_in_flight, tally.skipped_finished, tally.skipped_status, tally.skipped_no_pipeline
-    );
+    )?;
     Ok(0)
 }

@@ -13,10 +13,8 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
     let planned = weir_pipeline::schedule::planned(&loaded.config)
         .context("a schedule's expression does not parse (weir check says which)")?;
     if planned.is_empty() {
-        if args.json {
-            println!("[]");
-        } else {
-            println!("no [[schedule]] in {} (weir init's weir.toml has a commented example)", loaded.source);
+        if !args.json {
+            outln!("no [[schedule]] in {} (weir init's weir.toml has a commented example)", loaded.source)?;
         }
         return Ok(0);
     }
@@ -35,10 +33,8 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
     };
     let rfc3339 = |t: Option<DateTime<Utc>>, zone: Tz| t.map(|t| t.with_timezone(&zone).to_rfc3339());
     if args.json {
-        let rows: Vec<serde_json::Value> = status
-            .iter()
-            .map(|s| {
-                serde_json::json!({
+        for s in &status {
+            let row = serde_json::json!({
                     "name": s.name, "expression": s.expression, "work": s.work,
                     "time_zone": s.zone.name(),
                     "next": s.next.map(|t| t.to_rfc3339()),
@@ -46,18 +42,21 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
                     "last_due": s.last_due.map(|t| t.to_rfc3339()),
                     "last_due_local": rfc3339(s.last_due, s.zone),
                     "last_fired_at": s.fired_at.map(|t| t.to_rfc3339()),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+            });
+            outln!("{row}")?;
+        }
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<20} {:<24} {:<20} {:<16} {:<28} LAST RUN (DUE)",
-        "SCHEDULE", "EXPRESSION", "TIME ZONE", "WORK", "NEXT"
-    );
+        "SCHEDULE",
+        "EXPRESSION",
+        "TIME ZONE",
+        "WORK",
+        "NEXT"
+    )?;
     for s in &status {
-        println!(
+        outln!(
             "{:<20} {:<24} {:<20} {:<16} {:<28} {}",
             s.name,
             s.expression,
@@ -65,7 +64,7 @@ pub async fn run(global: &Global, args: SchedulesArgs) -> Result<u8> {
             s.work,
             local(s.next, s.zone),
             local(s.last_due, s.zone)
-        );
+        )?;
     }
     Ok(0)
 }

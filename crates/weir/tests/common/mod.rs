@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 /// the S3 endpoint and API on free loopback ports (so runs side by side never clash).
 pub fn weir() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
-    c.env_remove("WEIR_DATA_DIR").env_remove("WEIR_CONFIG").env("WEIR_LOG", "warn");
+    for var in
+        ["WEIR_DATA_DIR", "WEIR_CONFIG", "WEIR_ACCESS_KEY_ID", "WEIR_SECRET_ACCESS_KEY", "WEIR_API_TOKEN"]
+    {
+        c.env_remove(var);
+    }
+    c.env("WEIR_LOG", "warn");
     c.env("WEIR_S3_LISTEN", "127.0.0.1:0").env("WEIR_API_LISTEN", "127.0.0.1:0");
     c
 }
@@ -34,14 +39,28 @@ pub fn default_config() -> String {
 
 /// The process's stdout, after checking it exited 0 (else the whole output in the panic).
 pub fn ok(out: &Output) -> String {
+    ok_doing(out, "the command")
+}
+
+/// [`ok`], the panic saying `what` failed.
+pub fn ok_doing(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
+        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// What a `--json` command printed, after checking it exited 0: one compact JSON object a line
+/// (NDJSON), as every `--json` prints.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    ok(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object a line ({e}): {l}")))
+        .collect()
 }
 
 /// A child process that is killed (SIGKILL) and reaped when dropped: a failing test leaves no
@@ -106,6 +125,106 @@ impl Drop for Proc {
     }
 }
 
+/// A `weir run` on a temporary data dir, its S3 endpoint and HTTP API on free loopback ports, its
+/// log in `<data dir>/weir.log`; killed when dropped.
+pub struct WeirRun {
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+    /// `<data dir>/weir.toml`, when the run was given a config.
+    pub config: Option<PathBuf>,
+    pub s3: String,
+    pub api: String,
+    pub access_key_id: String,
+    pub secret: String,
+    pub token: String,
+}
+
+impl WeirRun {
+    /// `weir run` with `config` (else the bundled pipelines).
+    pub fn start(config: Option<&str>) -> WeirRun {
+        WeirRun::start_with(config, |_, _| {})
+    }
+
+    /// The same, with `prepare(data dir, command)` run first: more environment for `weir run`,
+    /// or a command it needs done before it starts.
+    pub fn start_with(config: Option<&str>, prepare: impl FnOnce(&Path, &mut Command)) -> WeirRun {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = weir_in(dir.path());
+        let config = config.map(|toml| {
+            let path = dir.path().join("weir.toml");
+            std::fs::write(&path, toml).unwrap();
+            cmd.arg("--config").arg(&path);
+            path
+        });
+        prepare(dir.path(), &mut cmd);
+        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
+        let mut proc = Proc::spawn(
+            cmd.args(["run", "--s3-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        let log_of = |dir: &Path| std::fs::read_to_string(dir.join("weir.log")).unwrap_or_default();
+        let endpoints = dir.path().join("endpoints.json");
+        let start = Instant::now();
+        let endpoints: serde_json::Value = loop {
+            if let Some(e) = std::fs::read(&endpoints).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+                break e;
+            }
+            if let Some(status) = proc.child().try_wait().unwrap() {
+                panic!("weir run exited ({status}): {}", log_of(dir.path()));
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "weir run did not start: {}",
+                log_of(dir.path())
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let creds = std::fs::read_to_string(dir.path().join("credentials.toml")).unwrap();
+        let field = |name: &str| {
+            creds
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or_else(|| panic!("{name} in credentials.toml"))
+                .to_owned()
+        };
+        WeirRun {
+            s3: endpoints["s3"].as_str().unwrap().to_owned(),
+            api: endpoints["api"].as_str().unwrap().to_owned(),
+            access_key_id: field("access_key_id"),
+            secret: field("secret_access_key"),
+            token: field("api_token"),
+            config,
+            proc,
+            dir,
+        }
+    }
+
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The AWS CLI with this instance's keys and nothing of the caller's AWS setup.
+    pub fn aws(&self) -> Command {
+        let mut c = Command::new(tool("WEIR_TEST_AWS", "aws"));
+        c.env("AWS_ACCESS_KEY_ID", &self.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .args(["--endpoint-url", &self.s3]);
+        c
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data().join("weir.log")).unwrap_or_default()
+    }
+}
+
 /// Polls `f` until it gives a value; fails the test after `timeout`, saying what it waited for.
 pub fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -129,7 +248,7 @@ pub fn tool(var: &str, name: &str) -> PathBuf {
         std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin").join(name));
     assert!(
         path.exists(),
-        "{} not found: run scripts/test once (it installs the AWS CLI and moto[server] into .venv) or set {var}",
+        "{} not found: run scripts/test once (it installs the AWS CLI, boto3, moto[server] and schemathesis into .venv) or set {var}",
         path.display()
     );
     path
@@ -164,6 +283,19 @@ pub fn start_moto() -> (Proc, String) {
     (moto, format!("http://127.0.0.1:{port}"))
 }
 
+/// `weir --config <config> <args> --endpoint-url <endpoint>` with moto's test credentials, run
+/// to its end.
+pub fn weir_on_moto(config: &Path, endpoint: &str, args: &[&str]) -> Output {
+    weir()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .envs(AWS_ENV)
+        .output()
+        .expect("run weir")
+}
+
 /// The AWS CLI against `endpoint`: its JSON answer (`Null` when it printed nothing); fails the
 /// test if the command fails.
 pub fn aws_cli(endpoint: &str, args: &[&str]) -> serde_json::Value {
@@ -179,4 +311,37 @@ pub fn aws_cli(endpoint: &str, args: &[&str]) -> serde_json::Value {
     } else {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("aws {args:?} printed no JSON: {e}"))
     }
+}
+
+/// A header's value in curl's `-i`/`-D` output.
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Chromium and the folder of the browser scripts (`tests/browser`, its npm packages
+/// installed); fails the test with what to install when node, Chromium or the packages are
+/// missing.
+pub fn browser_tools() -> (PathBuf, PathBuf) {
+    let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(
+        node_ok,
+        "node is needed for the browser tests (Debian: apt-get install nodejs npm); scripts/test checks it"
+    );
+    let chromium =
+        PathBuf::from(std::env::var("WEIR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    assert!(
+        chromium.exists(),
+        "{} is needed for the browser tests: apt-get install -y chromium (scripts/test does)",
+        chromium.display()
+    );
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core/package.json").exists(),
+        "playwright-core is not installed: run `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in {} (scripts/test does)",
+        dir.display()
+    );
+    (chromium, dir)
 }
