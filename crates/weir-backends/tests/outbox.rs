@@ -109,6 +109,7 @@ async fn webhook_is_posted_as_json_and_slack_text_and_filtered() {
         OutboxNotifier::open(
             &dir.path().join("outbox.db"),
             &config(vec![filtered, webhook(&url, WebhookFormat::Slack)], 3),
+            weir_backends::local_secrets(std::time::Duration::from_secs(300)),
         )
         .unwrap(),
     );
@@ -149,7 +150,9 @@ async fn webhook_down_is_retried_and_survives_a_restart() {
     let url = format!("http://{addr}/hook");
     let cfg = config(vec![webhook(&url, WebhookFormat::Json)], 50);
 
-    let first = OutboxNotifier::open(&path, &cfg).unwrap();
+    let first =
+        OutboxNotifier::open(&path, &cfg, weir_backends::local_secrets(std::time::Duration::from_secs(300)))
+            .unwrap();
     first.publish(&notification("j3", "failed")).await.unwrap();
     assert_eq!(first.deliver_due().await.unwrap(), 1);
     let stats = first.stats().await.unwrap();
@@ -158,7 +161,10 @@ async fn webhook_down_is_retried_and_survives_a_restart() {
     drop(first); // a restart with the notification still pending
 
     let mut rx = serve_webhook(TcpListener::bind(addr).await.unwrap());
-    let second = Arc::new(OutboxNotifier::open(&path, &cfg).unwrap());
+    let second = Arc::new(
+        OutboxNotifier::open(&path, &cfg, weir_backends::local_secrets(std::time::Duration::from_secs(300)))
+            .unwrap(),
+    );
     second.spawn_delivery().unwrap();
     let got = recv(&mut rx).await;
     assert_eq!(got["payload"]["job_id"], "j3");
@@ -171,7 +177,14 @@ async fn a_delivery_that_keeps_failing_is_recorded_as_failed() {
     let dir = tempfile::tempdir().unwrap();
     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let cfg = config(vec![webhook(&format!("http://{addr}/hook"), WebhookFormat::Json)], 2);
-    let outbox = Arc::new(OutboxNotifier::open(&dir.path().join("outbox.db"), &cfg).unwrap());
+    let outbox = Arc::new(
+        OutboxNotifier::open(
+            &dir.path().join("outbox.db"),
+            &cfg,
+            weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+        )
+        .unwrap(),
+    );
     outbox.spawn_delivery().unwrap();
     // Publishing succeeds although nothing can be delivered: a notification never fails a job.
     outbox.publish(&notification("j4", "failed")).await.unwrap();
@@ -232,8 +245,14 @@ async fn email_is_delivered_to_a_real_smtp_server() {
         to: vec!["ops@example.com".into(), "data@example.com".into()],
         ..SubscriptionConfig::log("alerts")
     };
-    let outbox =
-        Arc::new(OutboxNotifier::open(&dir.path().join("outbox.db"), &config(vec![sub], 3)).unwrap());
+    let outbox = Arc::new(
+        OutboxNotifier::open(
+            &dir.path().join("outbox.db"),
+            &config(vec![sub], 3),
+            weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+        )
+        .unwrap(),
+    );
     outbox.spawn_delivery().unwrap();
     let n = notification("j5", "rejected");
     outbox.publish(&n).await.unwrap();
