@@ -26,7 +26,7 @@ async fn a_batch_reports_only_the_messages_to_retry() {
     // The valid rows go to a PostgreSQL table as well, as they do under weir run.
     let pg = weir_postgres::testing::TestServer::start();
     config.pipelines[0].sinks.postgres = Some(weir_core::config::PostgresSinkConfig {
-        url: Some(pg.url()),
+        url: Some(pg.url().into()),
         table: Some("sales".into()),
         ..Default::default()
     });

@@ -624,7 +624,7 @@ async fn the_report_is_emailed_with_both_parts_and_posted_to_a_webhook_as_a_link
             },
             SubscriptionConfig {
                 kind: SubscriptionKind::Webhook,
-                url: Some(hook_url),
+                url: Some(hook_url.into()),
                 format: WebhookFormat::Json,
                 ..SubscriptionConfig::log("alerts")
             },

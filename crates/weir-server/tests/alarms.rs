@@ -59,7 +59,7 @@ async fn dlq_alarm_fires_on_a_dead_letter_and_clears_after_replay() {
     let mut config = Config::bundled();
     config.notify.subscriptions.push(SubscriptionConfig {
         kind: SubscriptionKind::Webhook,
-        url: Some(url),
+        url: Some(url.into()),
         filter: BTreeMap::from([("status".into(), vec!["alarm".into()])]),
         ..SubscriptionConfig::log("alerts")
     });
