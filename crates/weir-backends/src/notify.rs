@@ -36,8 +36,11 @@ impl Notifier for LogNotifier {
 /// Topics and their subscribers, each with its attribute filter (empty: every message).
 #[derive(Clone, Default)]
 pub struct TopicNotifier {
-    subscriptions: Vec<(String, BTreeMap<String, Vec<String>>, Arc<dyn Notifier>)>,
+    subscriptions: Vec<(String, Filter, Arc<dyn Notifier>)>,
 }
+
+/// A subscription's attribute filter: each named attribute must have one of the listed values.
+type Filter = BTreeMap<String, Vec<String>>;
 
 impl TopicNotifier {
     pub fn new() -> Self {
