@@ -48,8 +48,8 @@ impl TopicNotifier {
     }
 
     /// The subscriptions named in the config with their filters, each sent to once with no
-    /// retries (`weir worker` on AWS, beside SNS); `weir run` uses [`crate::OutboxNotifier`]
-    /// instead, which retries and survives a restart.
+    /// retries; `weir run` uses [`crate::OutboxNotifier`] instead, which retries and survives a
+    /// restart (on AWS, SNS delivers).
     pub fn from_config(config: &NotifyConfig, secrets: Arc<Secrets>) -> Self {
         let mut t = TopicNotifier::new();
         for sub in &config.subscriptions {

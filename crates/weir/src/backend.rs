@@ -49,21 +49,14 @@ pub fn warehouses(config: &weir_core::Config) -> Result<weir_ports::Warehouses> 
 }
 
 /// The ports of the configured backend (without warehouses: see [`engine`]). On AWS, messages
-/// go to the SNS topics and, as embedded, to the config's email and webhook subscriptions.
+/// go to the SNS topics, whose subscriptions deliver them (`weir setup aws` makes the config's).
 pub async fn ports(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Ports> {
     match &loaded.config.aws {
         Some(aws) => {
             let (sdk, endpoint) = aws_sdk(aws, endpoint_flag).await;
-            let mut ports = weir_aws::open(&loaded.config, aws, &sdk, endpoint.as_deref())
+            weir_aws::open(&loaded.config, aws, &sdk, endpoint.as_deref())
                 .await
-                .context("opening the AWS resources (has `weir setup aws` run?)")?;
-            let mut notifier =
-                weir_backends::TopicNotifier::from_config(&loaded.config.notify, loaded.secrets.clone());
-            for topic in aws.topics.keys() {
-                notifier.subscribe(topic, ports.notifier.clone());
-            }
-            ports.notifier = Arc::new(notifier);
-            Ok(ports)
+                .context("opening the AWS resources (has `weir setup aws` run?)")
         }
         None => weir_backends::open_embedded(&loaded.config, &loaded.data_dir, loaded.secrets.clone())
             .with_context(|| format!("opening the data dir {}", loaded.data_dir.display())),
