@@ -20,7 +20,7 @@ pub mod subscriptions;
 pub use client::AwsSettings;
 pub use dynamo::{DynamoJobStore, DynamoRecordsSink};
 pub use s3::{S3ObjectStore, S3Settings};
-pub use secrets::SecretsManagerSource;
+pub use secrets::{SecretsManagerOnFirstUse, SecretsManagerSource};
 pub use sns::SnsNotifier;
 pub use sqs::{SqsQueue, SqsQueueNames};
 

@@ -7,6 +7,8 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use weir_ports::secrets::MAX_SECRET_BYTES;
 use weir_ports::{SecretError, SecretSource};
 
+use crate::AwsSettings;
+
 /// Reads secrets from Secrets Manager (the `id` is the secret's ARN or name).
 #[derive(Debug, Clone)]
 pub struct SecretsManagerSource {
@@ -16,6 +18,32 @@ pub struct SecretsManagerSource {
 impl SecretsManagerSource {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         SecretsManagerSource { client: aws_sdk_secretsmanager::Client::new(sdk) }
+    }
+}
+
+/// A [`SecretsManagerSource`] made the first time a secret is read, so a process whose config
+/// names none never loads the SDK or reaches AWS.
+#[derive(Debug)]
+pub struct SecretsManagerOnFirstUse {
+    settings: AwsSettings,
+    source: tokio::sync::OnceCell<SecretsManagerSource>,
+}
+
+impl SecretsManagerOnFirstUse {
+    /// With `settings` (region and endpoint, as [`crate::endpoint`] finds them).
+    pub fn new(settings: AwsSettings) -> Self {
+        SecretsManagerOnFirstUse { settings, source: tokio::sync::OnceCell::new() }
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerOnFirstUse {
+    async fn read(&self, id: &str) -> Result<String, SecretError> {
+        let source = self
+            .source
+            .get_or_init(|| async { SecretsManagerSource::new(&crate::client::load(&self.settings).await) })
+            .await;
+        source.read(id).await
     }
 }
 

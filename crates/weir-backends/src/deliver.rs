@@ -69,7 +69,9 @@ impl EmailSender {
         // read once here, so a bad `ca_file` refuses the subscription at start.
         let tls = match sub.security {
             SmtpSecurity::None => None,
-            SmtpSecurity::Starttls | SmtpSecurity::Tls => Some(tls_parameters(&host, sub.ca_file.as_deref())?),
+            SmtpSecurity::Starttls | SmtpSecurity::Tls => {
+                Some(tls_parameters(&host, sub.ca_file.as_deref())?)
+            }
         };
         Ok(EmailSender {
             host,
@@ -92,7 +94,9 @@ impl EmailSender {
         let host = self.host.as_str();
         let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
         let mut builder = match (self.security, self.tls.clone()) {
-            (SmtpSecurity::Starttls, Some(tls)) => plain.port(self.port.unwrap_or(587)).tls(Tls::Required(tls)),
+            (SmtpSecurity::Starttls, Some(tls)) => {
+                plain.port(self.port.unwrap_or(587)).tls(Tls::Required(tls))
+            }
             (SmtpSecurity::Tls, Some(tls)) => plain.port(self.port.unwrap_or(465)).tls(Tls::Wrapper(tls)),
             _ => plain.port(self.port.unwrap_or(25)),
         };

@@ -124,8 +124,12 @@ impl OutboxNotifier {
                     immediate.push((s.clone(), Arc::new(LogNotifier)));
                     continue;
                 }
-                SubscriptionKind::Email => Arc::new(EmailSender::from_config(s, secrets.clone()).map_err(bad)?),
-                SubscriptionKind::Webhook => Arc::new(WebhookSender::from_config(s, secrets.clone()).map_err(bad)?),
+                SubscriptionKind::Email => {
+                    Arc::new(EmailSender::from_config(s, secrets.clone()).map_err(bad)?)
+                }
+                SubscriptionKind::Webhook => {
+                    Arc::new(WebhookSender::from_config(s, secrets.clone()).map_err(bad)?)
+                }
                 // `weir check` refuses it embedded; a config that skipped the check fails here.
                 SubscriptionKind::Sms => {
                     return Err(PortError::Invalid(format!(

@@ -147,7 +147,8 @@ impl NotifyConfig {
                                 .into(),
                         ),
                         Some(SecretValue::Manager(_) | SecretValue::File(_)) => {}
-                        Some(SecretValue::Inline(u)) if u.starts_with("http://") || u.starts_with("https://") => {}
+                        Some(SecretValue::Inline(u))
+                            if u.starts_with("http://") || u.starts_with("https://") => {}
                         _ => problem("webhook needs an http:// or https:// `url`".into()),
                     }
                     if on_aws && s.format == WebhookFormat::Slack {

@@ -124,6 +124,38 @@ impl Secrets {
         }
         problems
     }
+
+    /// The config a process runs with: every secret setting read now ([`Secrets::check`]; the
+    /// problems if any cannot be), and the values of those read only at start put in place of
+    /// their references: the server's keys, and a database URL in Secrets Manager (a database
+    /// URL in a file is read again by the PostgreSQL sink for each new connection; the SMTP
+    /// password and a webhook's URL through this cache at each delivery). `weir worker`,
+    /// `weir run` and the Lambda function's cold start all come here.
+    pub async fn resolve(&self, config: &Config) -> Result<Config, Vec<Problem>> {
+        let problems = self.check(config).await;
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut config = config.clone();
+        for (path, value) in config.secret_settings_mut() {
+            let read_once = match value {
+                SecretValue::Inline(_) => false,
+                SecretValue::File(_) => path.starts_with("server."),
+                SecretValue::Manager(_) => {
+                    path.starts_with("server.") || path.ends_with(".sinks.postgres.url")
+                }
+            };
+            if read_once {
+                match self.get(value).await {
+                    Ok(v) => *value = SecretValue::Inline(v),
+                    Err(e) => {
+                        return Err(vec![Problem::new(path, format!("cannot read {}: {e}", value.origin()))])
+                    }
+                }
+            }
+        }
+        Ok(config)
+    }
 }
 
 /// The value of `key` in the JSON object `text`, as a string (a number or boolean as written).
