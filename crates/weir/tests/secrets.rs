@@ -1,9 +1,11 @@
 //! Secret settings read from AWS Secrets Manager (moto server) and from files, used for real:
-//! the SMTP password a notification needs reaches an SMTP server on loopback (Python
-//! `aiosmtpd`) that requires AUTH with exactly that password, from `weir worker` on the AWS
-//! backend and from embedded `weir run`. A secret weir cannot read (missing, no such key, a
-//! file others can read) is reported by `weir check` at its config path and stops the worker
-//! from starting; the value never appears in the logs, however verbose.
+//! `weir worker` on the AWS backend loads its rows into a real PostgreSQL (started by the test)
+//! through the sink URL it read from Secrets Manager; embedded `weir run` logs in to an SMTP
+//! server on loopback (Python `aiosmtpd`, AUTH with exactly that password) with the password it
+//! read from a private file. A secret weir cannot read (missing, no such key, a file others can
+//! read) is reported by `weir check` at its config path and stops the worker from starting; the
+//! value never appears in the logs, however verbose. On AWS a webhook URL reference is refused
+//! by `weir check`, as SNS subscribes the URL itself.
 
 mod common;
 
@@ -14,6 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{aws_cli, repo, samples, start_moto, tool, until, weir, Proc, AWS_ENV};
+use weir_postgres::testing::TestServer;
 
 const PASSWORD: &str = "smtp-pw-7d1e9c-rotatable";
 
@@ -109,28 +112,43 @@ fn weir_aws(config: &Path, endpoint: &str) -> Command {
     c
 }
 
+/// deploy/aws/weir.toml with the sales pipeline loading its rows into PostgreSQL, the sink's
+/// `url` as written (a TOML value).
+fn aws_config_with_postgres(url: &str) -> String {
+    let example = std::fs::read_to_string(repo().join("deploy/aws/weir.toml")).unwrap();
+    let output = "[pipeline.output]\n";
+    assert!(example.contains(output), "deploy/aws/weir.toml has no [pipeline.output]");
+    example.replacen(
+        output,
+        &format!("[pipeline.sinks.postgres]\nurl = {url}\ntable = \"sales\"\n\n{output}"),
+        1,
+    )
+}
+
 #[test]
-fn a_worker_on_aws_sends_email_with_the_smtp_password_from_secrets_manager() {
+fn a_worker_on_aws_loads_rows_into_postgresql_with_the_url_from_secrets_manager() {
     let (_moto, endpoint) = start_moto();
-    let smtp = Smtp::start(PASSWORD);
+    let pg = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let secret_string = serde_json::json!({ "username": "weir", "password": PASSWORD }).to_string();
+    let secret_string = serde_json::json!({ "url": pg.url(), "note": "weir's warehouse" }).to_string();
     let created = aws_cli(
         &endpoint,
-        &["secretsmanager", "create-secret", "--name", "weir/smtp", "--secret-string", &secret_string],
+        &["secretsmanager", "create-secret", "--name", "weir/warehouse", "--secret-string", &secret_string],
     );
     let arn = created["ARN"].as_str().expect("the secret's ARN").to_string();
-
-    let example = std::fs::read_to_string(repo().join("deploy/aws/weir.toml")).unwrap();
-    let config_with =
-        |password: &str| format!("{example}{}", email_subscription("success", smtp.port, password));
     let config = dir.path().join("aws.toml");
-    std::fs::write(&config, config_with(&format!("{{ secret = \"{arn}\", key = \"password\" }}"))).unwrap();
+    std::fs::write(&config, aws_config_with_postgres(&format!("{{ secret = \"{arn}\", key = \"url\" }}")))
+        .unwrap();
 
-    let check = weir_aws(&config, &endpoint).arg("check").output().unwrap();
-    assert!(check.status.success(), "{}", text(&check));
     let setup = weir_aws(&config, &endpoint).args(["setup", "aws"]).output().unwrap();
     assert!(setup.status.success(), "{}", text(&setup));
+    let setup = weir_aws(&config, &endpoint).args(["setup", "postgres"]).output().unwrap();
+    assert!(setup.status.success(), "{}", text(&setup));
+    let check = weir_aws(&config, &endpoint).arg("check").output().unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+    for said in [text(&setup), text(&check)] {
+        assert!(!said.contains(pg.password()), "the database password was printed: {said}");
+    }
 
     let log_path = dir.path().join("worker.log");
     let log = std::fs::File::create(&log_path).unwrap();
@@ -151,24 +169,34 @@ fn a_worker_on_aws_sends_email_with_the_smtp_password_from_secrets_manager() {
         .unwrap();
     assert!(upload.status.success(), "{}", text(&upload));
 
-    let mail = smtp.next_mail(Duration::from_secs(60));
-    assert_eq!(mail["login"], "weir", "{mail}");
-    assert!(mail["subject"].as_str().unwrap().contains("sales.csv"), "{mail}");
+    // The sample's 8 rows, loaded by the worker through the URL it read from Secrets Manager.
+    until("the sales rows in PostgreSQL", Duration::from_secs(90), || {
+        (pg.try_psql("SELECT count(*) FROM sales").ok()?.trim() == "8").then_some(())
+    });
+    assert_eq!(
+        pg.psql("SELECT data ->> 'customer_name' FROM sales WHERE data ->> 'order_id' = 'ORD-004'"),
+        "Doe, John"
+    );
     worker.terminate(Duration::from_secs(30));
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("DEBUG"), "the worker's log is a debug log: {log}");
-    assert!(!log.contains(PASSWORD), "the SMTP password is in the worker's log");
+    assert!(!log.contains(pg.password()), "the database password is in the worker's log");
 
     // A secret that does not exist, and a key the secret does not have: `weir check` names the
     // setting and the secret, and the worker does not start.
     let missing = format!("{arn}-gone");
-    std::fs::write(&config, config_with(&format!("{{ secret = \"{missing}\", key = \"password\" }}")))
-        .unwrap();
+    std::fs::write(
+        &config,
+        aws_config_with_postgres(&format!("{{ secret = \"{missing}\", key = \"url\" }}")),
+    )
+    .unwrap();
     let check = weir_aws(&config, &endpoint).arg("check").output().unwrap();
     let said = text(&check);
     assert_eq!(check.status.code(), Some(1), "{said}");
     assert!(
-        said.contains(&format!("notify.subscriptions[0].password: cannot read secret {missing} key \"password\": the secret {missing} does not exist")),
+        said.contains(&format!(
+            "pipeline[0].sinks.postgres.url: cannot read secret {missing} key \"url\": the secret {missing} does not exist"
+        )),
         "{said}"
     );
     let worker = weir_aws(&config, &endpoint)
@@ -181,12 +209,30 @@ fn a_worker_on_aws_sends_email_with_the_smtp_password_from_secrets_manager() {
     assert_eq!(worker.status.code(), Some(1), "{said}");
     assert!(said.contains("has secrets weir cannot read") && said.contains(&missing), "{said}");
 
-    std::fs::write(&config, config_with(&format!("{{ secret = \"{arn}\", key = \"pass\" }}"))).unwrap();
+    std::fs::write(&config, aws_config_with_postgres(&format!("{{ secret = \"{arn}\", key = \"pass\" }}")))
+        .unwrap();
     let check = weir_aws(&config, &endpoint).arg("check").output().unwrap();
     let said = text(&check);
     assert_eq!(check.status.code(), Some(1), "{said}");
     assert!(said.contains(&format!("the secret {arn} has no key \"pass\"")), "{said}");
-    assert!(!said.contains(PASSWORD), "{said}");
+    assert!(!said.contains(pg.password()), "{said}");
+
+    // On AWS a webhook is an SNS subscription of the URL itself: a reference is refused, as SMTP
+    // settings are, with a sentence saying why (the secret itself is readable).
+    let webhook = format!(
+        "{}\n[[notify.subscriptions]]\ntopic = \"alerts\"\ntype = \"webhook\"\nurl = {{ secret = \"{arn}\", key = \"url\" }}\n",
+        aws_config_with_postgres(&format!("{{ secret = \"{arn}\", key = \"url\" }}"))
+    );
+    std::fs::write(&config, webhook).unwrap();
+    let check = weir_aws(&config, &endpoint).arg("check").output().unwrap();
+    let said = text(&check);
+    assert_eq!(check.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("notify.subscriptions[0] (alerts Webhook): on AWS the webhook's `url` becomes an SNS subscription")
+            && said.contains("a `secret` or `file` reference cannot be used there"),
+        "{said}"
+    );
+    assert!(!said.contains(pg.password()), "{said}");
 }
 
 #[test]
