@@ -12,6 +12,7 @@ pub mod dynamo;
 mod dynamo_stats;
 pub mod metrics;
 pub mod s3;
+pub mod secrets;
 pub mod sns;
 pub mod sqs;
 pub mod subscriptions;
@@ -19,6 +20,7 @@ pub mod subscriptions;
 pub use client::AwsSettings;
 pub use dynamo::{DynamoJobStore, DynamoRecordsSink};
 pub use s3::{S3ObjectStore, S3Settings};
+pub use secrets::{SecretsManagerOnFirstUse, SecretsManagerSource};
 pub use sns::SnsNotifier;
 pub use sqs::{SqsQueue, SqsQueueNames};
 

@@ -6,8 +6,10 @@
 //! a job.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use weir_core::html::escape;
+use weir_core::SecretValue;
 
 use async_trait::async_trait;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
@@ -15,7 +17,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use weir_core::config::{SmtpSecurity, SubscriptionConfig, WebhookFormat};
-use weir_ports::{Notification, Notifier, PortError};
+use weir_ports::{Notification, Notifier, PortError, Secrets};
 
 /// How long one delivery attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,39 +41,74 @@ fn mailbox(s: &str) -> Result<Mailbox, SenderError> {
     s.parse().map_err(|e| SenderError::Address(s.to_owned(), e))
 }
 
-/// Sends each message as one email with a text and an HTML body.
+/// Sends each message as one email with a text and an HTML body. The SMTP password is read
+/// through [`Secrets`] for each delivery (from its cache), so a rotated one is used without a
+/// restart.
 pub struct EmailSender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: Option<u16>,
+    security: SmtpSecurity,
+    /// For `starttls` and `tls`: the public roots and the `ca_file`'s certificates.
+    tls: Option<TlsParameters>,
+    username: Option<String>,
+    password: Option<SecretValue>,
+    secrets: Arc<Secrets>,
     from: Mailbox,
     to: Vec<Mailbox>,
 }
 
 impl EmailSender {
-    pub fn from_config(sub: &SubscriptionConfig) -> Result<Self, SenderError> {
-        let host = sub.host.as_deref().ok_or(SenderError::Missing("host"))?;
+    pub fn from_config(sub: &SubscriptionConfig, secrets: Arc<Secrets>) -> Result<Self, SenderError> {
+        let host = sub.host.clone().ok_or(SenderError::Missing("host"))?;
         let from = mailbox(sub.from.as_deref().ok_or(SenderError::Missing("from"))?)?;
         let to = sub.to.iter().map(|t| mailbox(t)).collect::<Result<Vec<_>, _>>()?;
         if to.is_empty() {
             return Err(SenderError::Missing("to"));
         }
-        // What `starttls_relay` and `relay` set up, plus the subscription's own CA if it has one.
-        let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
-        let mut builder = match sub.security {
-            SmtpSecurity::None => plain.port(sub.port.unwrap_or(25)),
-            SmtpSecurity::Starttls => plain
-                .port(sub.port.unwrap_or(587))
-                .tls(Tls::Required(tls_parameters(host, sub.ca_file.as_deref())?)),
-            SmtpSecurity::Tls => plain
-                .port(sub.port.unwrap_or(465))
-                .tls(Tls::Wrapper(tls_parameters(host, sub.ca_file.as_deref())?)),
+        // What `starttls_relay` and `relay` set up, plus the subscription's own CA if it has one;
+        // read once here, so a bad `ca_file` refuses the subscription at start.
+        let tls = match sub.security {
+            SmtpSecurity::None => None,
+            SmtpSecurity::Starttls | SmtpSecurity::Tls => {
+                Some(tls_parameters(&host, sub.ca_file.as_deref())?)
+            }
         };
-        let username = sub.username.clone().or_else(|| std::env::var("WEIR_SMTP_USERNAME").ok());
-        let password = sub.password.clone().or_else(|| std::env::var("WEIR_SMTP_PASSWORD").ok());
-        if let (Some(u), Some(p)) = (username, password) {
-            builder = builder.credentials(Credentials::new(u, p));
+        Ok(EmailSender {
+            host,
+            port: sub.port,
+            security: sub.security,
+            tls,
+            username: sub.username.clone().or_else(|| std::env::var("WEIR_SMTP_USERNAME").ok()),
+            password: sub
+                .password
+                .clone()
+                .or_else(|| std::env::var("WEIR_SMTP_PASSWORD").ok().map(SecretValue::Inline)),
+            secrets,
+            from,
+            to,
+        })
+    }
+
+    /// The transport for one delivery, with the password as it is now.
+    async fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, PortError> {
+        let host = self.host.as_str();
+        let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
+        let mut builder = match (self.security, self.tls.clone()) {
+            (SmtpSecurity::Starttls, Some(tls)) => {
+                plain.port(self.port.unwrap_or(587)).tls(Tls::Required(tls))
+            }
+            (SmtpSecurity::Tls, Some(tls)) => plain.port(self.port.unwrap_or(465)).tls(Tls::Wrapper(tls)),
+            _ => plain.port(self.port.unwrap_or(25)),
+        };
+        if let (Some(username), Some(password)) = (&self.username, &self.password) {
+            let password = self
+                .secrets
+                .get(password)
+                .await
+                .map_err(|e| PortError::unavailable("reading the SMTP password", e))?;
+            builder = builder.credentials(Credentials::new(username.clone(), password));
         }
-        let transport = builder.timeout(Some(ATTEMPT_TIMEOUT)).build();
-        Ok(EmailSender { transport, from, to })
+        Ok(builder.timeout(Some(ATTEMPT_TIMEOUT)).build())
     }
 
     /// The email for a notification (also used by tests).
@@ -95,7 +132,11 @@ impl EmailSender {
 impl Notifier for EmailSender {
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
         let message = self.message(n)?;
-        self.transport.send(message).await.map_err(|e| PortError::unavailable("sending email", e))?;
+        self.transport()
+            .await?
+            .send(message)
+            .await
+            .map_err(|e| PortError::unavailable("sending email", e))?;
         Ok(())
     }
 }
@@ -140,19 +181,21 @@ fn install_crypto() {
     });
 }
 
-/// POSTs each message as JSON; any status but 2xx is a failed attempt.
+/// POSTs each message as JSON; any status but 2xx is a failed attempt. The URL is read through
+/// [`Secrets`] for each delivery, as the email password is.
 pub struct WebhookSender {
     client: reqwest::Client,
-    url: String,
+    url: SecretValue,
+    secrets: Arc<Secrets>,
     format: WebhookFormat,
 }
 
 impl WebhookSender {
-    pub fn from_config(sub: &SubscriptionConfig) -> Result<Self, SenderError> {
+    pub fn from_config(sub: &SubscriptionConfig, secrets: Arc<Secrets>) -> Result<Self, SenderError> {
         let url = sub.url.clone().ok_or(SenderError::Missing("url"))?;
         install_crypto();
         let client = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build()?;
-        Ok(WebhookSender { client, url, format: sub.format })
+        Ok(WebhookSender { client, url, secrets, format: sub.format })
     }
 
     /// The JSON body for a notification.
@@ -169,14 +212,19 @@ impl WebhookSender {
 #[async_trait]
 impl Notifier for WebhookSender {
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
+        let url = self
+            .secrets
+            .get(&self.url)
+            .await
+            .map_err(|e| PortError::unavailable("reading the webhook's url", e))?;
         let response =
-            self.client.post(&self.url).json(&Self::body(self.format, n)).send().await.map_err(|e| {
-                PortError::unavailable(format!("POST {}", redact_urls(&self.url)), e.without_url())
+            self.client.post(&url).json(&Self::body(self.format, n)).send().await.map_err(|e| {
+                PortError::unavailable(format!("POST {}", redact_urls(&url)), e.without_url())
             })?;
         let status = response.status();
         if !status.is_success() {
             return Err(PortError::unavailable(
-                format!("POST {}", redact_urls(&self.url)),
+                format!("POST {}", redact_urls(&url)),
                 std::io::Error::other(format!("the webhook answered {status}")),
             ));
         }

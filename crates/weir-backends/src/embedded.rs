@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use weir_core::config::RecordsSinkKind;
 use weir_core::Config;
-use weir_ports::{PortError, Ports, QueueSettings, RecordsSink};
+use weir_ports::{PortError, Ports, QueueSettings, RecordsSink, Secrets};
 
 use crate::{LocalObjectStore, OutboxNotifier, SqliteFile, SqliteJobStore, SqliteQueue, SqliteRecordsSink};
 
@@ -19,7 +19,8 @@ pub fn state_db(data_dir: &Path) -> PathBuf {
 /// file, so the synced delete that ends a job also puts its record on disk (see
 /// [`crate::sqlite`]). Email and webhook deliveries start on the current tokio runtime, if any:
 /// any process that opened the outbox delivers what is due, so a restart drops nothing.
-pub fn open_embedded(config: &Config, data_dir: &Path) -> Result<Ports, PortError> {
+/// Secret settings of the notifications are read through `secrets`.
+pub fn open_embedded(config: &Config, data_dir: &Path, secrets: Arc<Secrets>) -> Result<Ports, PortError> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| PortError::unavailable(format!("creating data dir {}", data_dir.display()), e))?;
     let objects = LocalObjectStore::open(data_dir)?;
@@ -30,7 +31,7 @@ pub fn open_embedded(config: &Config, data_dir: &Path) -> Result<Ports, PortErro
         RecordsSinkKind::None => None,
         RecordsSinkKind::Sqlite => Some(Arc::new(SqliteRecordsSink::open(&data_dir.join("records.db"))?)),
     };
-    let notifier = Arc::new(OutboxNotifier::open(&data_dir.join("outbox.db"), &config.notify)?);
+    let notifier = Arc::new(OutboxNotifier::open(&data_dir.join("outbox.db"), &config.notify, secrets)?);
     notifier.spawn_delivery();
     Ok(Ports {
         objects: Arc::new(objects),

@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod notify;
 pub mod objects;
 pub mod outbox;
+pub mod secrets;
 pub mod sqlite;
 
 pub use data_dir::{DataDirError, DataDirLock};
@@ -17,4 +18,5 @@ pub use embedded::{open_embedded, state_db};
 pub use notify::{LogNotifier, TopicNotifier};
 pub use objects::LocalObjectStore;
 pub use outbox::{OutboxNotifier, OutboxStats};
+pub use secrets::{local_secrets, FileSecrets};
 pub use sqlite::{SqliteFile, SqliteJobStore, SqliteQueue, SqliteRecordsSink};

@@ -3,11 +3,12 @@
 //! [`TopicNotifier`] is what the pipeline talks to: it holds the configured subscriptions and
 //! hands each published message to every subscriber of its topic, the way an SNS topic does.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use weir_core::config::{NotifyConfig, SubscriptionKind};
-use weir_ports::{Notification, Notifier, PortError};
+use weir_ports::{Notification, Notifier, PortError, Secrets};
 
 use crate::deliver::{EmailSender, WebhookSender};
 
@@ -32,25 +33,29 @@ impl Notifier for LogNotifier {
     }
 }
 
-/// Topics and their subscribers.
+/// Topics and their subscribers, each with its attribute filter (empty: every message).
 #[derive(Clone, Default)]
 pub struct TopicNotifier {
-    subscriptions: Vec<(String, Arc<dyn Notifier>)>,
+    subscriptions: Vec<(String, Filter, Arc<dyn Notifier>)>,
 }
+
+/// A subscription's attribute filter: each named attribute must have one of the listed values.
+type Filter = BTreeMap<String, Vec<String>>;
 
 impl TopicNotifier {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The subscriptions named in the config, each sent to once with no retries and no filter;
-    /// `weir run` uses [`crate::OutboxNotifier`] instead, which retries and filters.
-    pub fn from_config(config: &NotifyConfig) -> Self {
+    /// The subscriptions named in the config with their filters, each sent to once with no
+    /// retries; `weir run` uses [`crate::OutboxNotifier`] instead, which retries and survives a
+    /// restart (on AWS, SNS delivers).
+    pub fn from_config(config: &NotifyConfig, secrets: Arc<Secrets>) -> Self {
         let mut t = TopicNotifier::new();
         for sub in &config.subscriptions {
             let notifier: Arc<dyn Notifier> = match sub.kind {
                 SubscriptionKind::Log => Arc::new(LogNotifier),
-                SubscriptionKind::Email => match EmailSender::from_config(sub) {
+                SubscriptionKind::Email => match EmailSender::from_config(sub, secrets.clone()) {
                     Ok(s) => Arc::new(s),
                     Err(e) => {
                         tracing::warn!(topic = %sub.topic, error = %e, "email subscription skipped");
@@ -61,7 +66,7 @@ impl TopicNotifier {
                     tracing::warn!(topic = %sub.topic, "sms subscription skipped: it needs SNS, the AWS backend");
                     continue;
                 }
-                SubscriptionKind::Webhook => match WebhookSender::from_config(sub) {
+                SubscriptionKind::Webhook => match WebhookSender::from_config(sub, secrets.clone()) {
                     Ok(s) => Arc::new(s),
                     Err(e) => {
                         tracing::warn!(topic = %sub.topic, error = %e, "webhook subscription skipped");
@@ -69,13 +74,14 @@ impl TopicNotifier {
                     }
                 },
             };
-            t.subscribe(&sub.topic, notifier);
+            t.subscriptions.push((sub.topic.clone(), sub.filter.clone(), notifier));
         }
         t
     }
 
+    /// Adds a subscriber of every message of `topic`.
     pub fn subscribe(&mut self, topic: &str, notifier: Arc<dyn Notifier>) {
-        self.subscriptions.push((topic.to_owned(), notifier));
+        self.subscriptions.push((topic.to_owned(), BTreeMap::new(), notifier));
     }
 }
 
@@ -85,8 +91,11 @@ impl Notifier for TopicNotifier {
     /// subscribers have been tried.
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
         let mut first_error = None;
-        for (topic, sub) in &self.subscriptions {
-            if topic == &n.topic {
+        for (topic, filter, sub) in &self.subscriptions {
+            let passes = filter
+                .iter()
+                .all(|(name, allowed)| n.attributes.get(name).is_some_and(|v| allowed.contains(v)));
+            if topic == &n.topic && passes {
                 if let Err(e) = sub.publish(n).await {
                     tracing::warn!(topic = %n.topic, error = %e, "notification delivery failed");
                     first_error.get_or_insert(e);

@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use weir_core::config::{NotifyConfig, SubscriptionConfig, SubscriptionKind};
-use weir_ports::{DeliveryStats, Notification, Notifier, PortError};
+use weir_ports::{DeliveryStats, Notification, Notifier, PortError, Secrets};
 
 use crate::deliver::{from_json, to_stored_json, EmailSender, WebhookSender};
 use crate::notify::LogNotifier;
@@ -90,7 +90,15 @@ fn subscription_id(s: &SubscriptionConfig) -> String {
     let target = match s.kind {
         SubscriptionKind::Log => String::new(),
         SubscriptionKind::Email | SubscriptionKind::Sms => s.to.join(","),
-        SubscriptionKind::Webhook => format!("{:?}:{}", s.format, s.url.as_deref().unwrap_or_default()),
+        // Where the URL comes from when it is a reference (so a rotated URL keeps the name).
+        SubscriptionKind::Webhook => format!(
+            "{:?}:{}",
+            s.format,
+            s.url
+                .as_ref()
+                .map(|u| u.inline().map(str::to_string).unwrap_or_else(|| u.origin()))
+                .unwrap_or_default()
+        ),
     };
     let mut id = format!("{}:{:?}:{target}", s.topic, s.kind).to_lowercase();
     if !s.filter.is_empty() {
@@ -101,7 +109,9 @@ fn subscription_id(s: &SubscriptionConfig) -> String {
 
 impl OutboxNotifier {
     /// Opens (creating) the outbox file and builds a sender for each subscription.
-    pub fn open(path: &Path, config: &NotifyConfig) -> Result<Self, PortError> {
+    /// Secret settings (an SMTP password, a webhook's URL) are read through `secrets` at each
+    /// delivery.
+    pub fn open(path: &Path, config: &NotifyConfig, secrets: Arc<Secrets>) -> Result<Self, PortError> {
         let db = Db::open(path, "outbox", MIGRATIONS)?;
         let mut immediate: Vec<(SubscriptionConfig, Arc<dyn Notifier>)> = Vec::new();
         let mut queued = Vec::new();
@@ -114,8 +124,12 @@ impl OutboxNotifier {
                     immediate.push((s.clone(), Arc::new(LogNotifier)));
                     continue;
                 }
-                SubscriptionKind::Email => Arc::new(EmailSender::from_config(s).map_err(bad)?),
-                SubscriptionKind::Webhook => Arc::new(WebhookSender::from_config(s).map_err(bad)?),
+                SubscriptionKind::Email => {
+                    Arc::new(EmailSender::from_config(s, secrets.clone()).map_err(bad)?)
+                }
+                SubscriptionKind::Webhook => {
+                    Arc::new(WebhookSender::from_config(s, secrets.clone()).map_err(bad)?)
+                }
                 // `weir check` refuses it embedded; a config that skipped the check fails here.
                 SubscriptionKind::Sms => {
                     return Err(PortError::Invalid(format!(

@@ -31,6 +31,11 @@ fn notification(id: &str, status: &str) -> Notification {
     }
 }
 
+/// Secret settings as `weir run` reads them, with no Secrets Manager.
+fn secrets() -> Arc<weir_ports::Secrets> {
+    weir_backends::local_secrets(Duration::from_secs(300))
+}
+
 fn webhook(url: &str, format: WebhookFormat) -> SubscriptionConfig {
     SubscriptionConfig {
         kind: SubscriptionKind::Webhook,
@@ -109,6 +114,7 @@ async fn webhook_is_posted_as_json_and_slack_text_and_filtered() {
         OutboxNotifier::open(
             &dir.path().join("outbox.db"),
             &config(vec![filtered, webhook(&url, WebhookFormat::Slack)], 3),
+            secrets(),
         )
         .unwrap(),
     );
@@ -149,7 +155,7 @@ async fn webhook_down_is_retried_and_survives_a_restart() {
     let url = format!("http://{addr}/hook");
     let cfg = config(vec![webhook(&url, WebhookFormat::Json)], 50);
 
-    let first = OutboxNotifier::open(&path, &cfg).unwrap();
+    let first = OutboxNotifier::open(&path, &cfg, secrets()).unwrap();
     first.publish(&notification("j3", "failed")).await.unwrap();
     assert_eq!(first.deliver_due().await.unwrap(), 1);
     let stats = first.stats().await.unwrap();
@@ -158,7 +164,7 @@ async fn webhook_down_is_retried_and_survives_a_restart() {
     drop(first); // a restart with the notification still pending
 
     let mut rx = serve_webhook(TcpListener::bind(addr).await.unwrap());
-    let second = Arc::new(OutboxNotifier::open(&path, &cfg).unwrap());
+    let second = Arc::new(OutboxNotifier::open(&path, &cfg, secrets()).unwrap());
     second.spawn_delivery().unwrap();
     let got = recv(&mut rx).await;
     assert_eq!(got["payload"]["job_id"], "j3");
@@ -171,7 +177,7 @@ async fn a_delivery_that_keeps_failing_is_recorded_as_failed() {
     let dir = tempfile::tempdir().unwrap();
     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let cfg = config(vec![webhook(&format!("http://{addr}/hook"), WebhookFormat::Json)], 2);
-    let outbox = Arc::new(OutboxNotifier::open(&dir.path().join("outbox.db"), &cfg).unwrap());
+    let outbox = Arc::new(OutboxNotifier::open(&dir.path().join("outbox.db"), &cfg, secrets()).unwrap());
     outbox.spawn_delivery().unwrap();
     // Publishing succeeds although nothing can be delivered: a notification never fails a job.
     outbox.publish(&notification("j4", "failed")).await.unwrap();
@@ -232,8 +238,9 @@ async fn email_is_delivered_to_a_real_smtp_server() {
         to: vec!["ops@example.com".into(), "data@example.com".into()],
         ..SubscriptionConfig::log("alerts")
     };
-    let outbox =
-        Arc::new(OutboxNotifier::open(&dir.path().join("outbox.db"), &config(vec![sub], 3)).unwrap());
+    let outbox = Arc::new(
+        OutboxNotifier::open(&dir.path().join("outbox.db"), &config(vec![sub], 3), secrets()).unwrap(),
+    );
     outbox.spawn_delivery().unwrap();
     let n = notification("j5", "rejected");
     outbox.publish(&n).await.unwrap();
@@ -401,12 +408,13 @@ async fn email_goes_over_starttls_and_tls_to_a_relay_with_a_private_ca() {
         };
 
         // Without the relay's CA the certificate is not trusted: nothing is sent in clear instead.
-        let untrusted = EmailSender::from_config(&sub).unwrap();
+        let untrusted = EmailSender::from_config(&sub, secrets()).unwrap();
         let e = untrusted.publish(&notification("j1", "failed")).await.unwrap_err();
         assert!(e.to_string().to_lowercase().contains("certificate"), "{mode}: {e}");
 
         let trusted =
-            EmailSender::from_config(&SubscriptionConfig { ca_file: Some(ca.clone()), ..sub }).unwrap();
+            EmailSender::from_config(&SubscriptionConfig { ca_file: Some(ca.clone()), ..sub }, secrets())
+                .unwrap();
         trusted.publish(&notification("j2", "failed")).await.unwrap();
         let line = tokio::task::spawn_blocking(move || {
             let line = server.lines.next().unwrap().unwrap();
@@ -433,6 +441,6 @@ fn an_unreadable_ca_file_is_named() {
         to: vec!["ops@example.com".into()],
         ..SubscriptionConfig::log("alerts")
     };
-    let e = EmailSender::from_config(&sub).err().expect("a missing ca_file is an error");
+    let e = EmailSender::from_config(&sub, secrets()).err().expect("a missing ca_file is an error");
     assert!(e.to_string().contains("ca_file /nonexistent/relay-ca.pem"), "{e}");
 }

@@ -39,6 +39,8 @@ pub struct Config {
     pub schedules: Vec<crate::schedule_config::ScheduleConfig>,
     /// How long objects and weir's own records are kept (`[retention]`).
     pub retention: crate::schedule_config::RetentionConfig,
+    /// How often secrets read from Secrets Manager or files are read again (`[secrets]`).
+    pub secrets: crate::secret::SecretsConfig,
 }
 
 /// Alarm rules: the five defaults unless turned off, plus the user's own (`[[alarms.rule]]`),
@@ -146,28 +148,76 @@ impl Config {
         Ok(config)
     }
 
-    /// The settings that hold a secret, by their path (`server.api_token`,
+    /// The settings written inline that hold a secret, by their path (`server.api_token`,
     /// `notify.subscriptions[1].password`, a webhook's `url`, whose path is often its secret):
-    /// a file holding any must be private to weir's user, as `credentials.toml` is.
+    /// a file holding any must be private to weir's user, as `credentials.toml` is. A reference
+    /// (`{ secret = ... }`, `{ file = ... }`) is no secret.
     pub fn secrets(&self) -> Vec<String> {
-        let mut found = Vec::new();
-        if self.server.secret_access_key.is_some() {
-            found.push("server.secret_access_key".to_string());
-        }
-        if self.server.api_token.is_some() {
-            found.push("server.api_token".to_string());
-        }
-        for (i, sub) in self.notify.subscriptions.iter().enumerate() {
-            if sub.password.is_some() {
-                found.push(format!("notify.subscriptions[{i}].password"));
-            }
-            if sub.url.is_some() {
-                found.push(format!("notify.subscriptions[{i}].url"));
-            }
-        }
+        let mut found: Vec<String> = self
+            .secret_settings()
+            .into_iter()
+            .filter(|(_, v)| v.inline().is_some())
+            .map(|(path, _)| path)
+            .collect();
         for (i, p) in self.pipelines.iter().enumerate() {
             if p.sinks.postgres.as_ref().is_some_and(|pg| pg.inline_password()) {
                 found.push(format!("pipeline[{i}].sinks.postgres.url"));
+            }
+        }
+        found
+    }
+
+    /// Every secret setting that is set, inline or a reference, by its path; the PostgreSQL
+    /// sink's `url` is one (inline, it counts as a secret only with a password in it).
+    pub fn secret_settings(&self) -> Vec<(String, &crate::secret::SecretValue)> {
+        let mut found = Vec::new();
+        if let Some(v) = &self.server.secret_access_key {
+            found.push(("server.secret_access_key".to_string(), v));
+        }
+        if let Some(v) = &self.server.api_token {
+            found.push(("server.api_token".to_string(), v));
+        }
+        for (i, sub) in self.notify.subscriptions.iter().enumerate() {
+            if let Some(v) = &sub.password {
+                found.push((format!("notify.subscriptions[{i}].password"), v));
+            }
+            if let Some(v) = &sub.url {
+                found.push((format!("notify.subscriptions[{i}].url"), v));
+            }
+        }
+        for (i, p) in self.pipelines.iter().enumerate() {
+            if let Some(v) = p.sinks.postgres.as_ref().and_then(|pg| pg.url.as_ref()) {
+                if v.inline().is_none() {
+                    found.push((format!("pipeline[{i}].sinks.postgres.url"), v));
+                }
+            }
+        }
+        found
+    }
+
+    /// [`Config::secret_settings`], to change (the binary makes relative file paths absolute
+    /// and puts the values read at start in place of references that are read once).
+    pub fn secret_settings_mut(&mut self) -> Vec<(String, &mut crate::secret::SecretValue)> {
+        let mut found = Vec::new();
+        if let Some(v) = &mut self.server.secret_access_key {
+            found.push(("server.secret_access_key".to_string(), v));
+        }
+        if let Some(v) = &mut self.server.api_token {
+            found.push(("server.api_token".to_string(), v));
+        }
+        for (i, sub) in self.notify.subscriptions.iter_mut().enumerate() {
+            if let Some(v) = &mut sub.password {
+                found.push((format!("notify.subscriptions[{i}].password"), v));
+            }
+            if let Some(v) = &mut sub.url {
+                found.push((format!("notify.subscriptions[{i}].url"), v));
+            }
+        }
+        for (i, p) in self.pipelines.iter_mut().enumerate() {
+            if let Some(v) = p.sinks.postgres.as_mut().and_then(|pg| pg.url.as_mut()) {
+                if v.inline().is_none() {
+                    found.push((format!("pipeline[{i}].sinks.postgres.url"), v));
+                }
             }
         }
         found
@@ -195,6 +245,7 @@ impl Config {
             self.aws.is_some(),
         ));
         problems.extend(self.retention.validate());
+        problems.extend(self.secrets.validate());
         if self.queue.max_receive_count == 0 {
             problems.push(Problem::new("queue.max_receive_count", "must be at least 1"));
         }
@@ -965,8 +1016,9 @@ pub struct ServerConfig {
     /// path style (`localhost:9000/<bucket>`) always works.
     pub s3_domains: Vec<String>,
     pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub api_token: Option<String>,
+    /// A string or a reference (`{ secret = "arn:...", key = "..." }`, `{ file = "/path" }`).
+    pub secret_access_key: Option<crate::secret::SecretValue>,
+    pub api_token: Option<crate::secret::SecretValue>,
     /// Largest object accepted through the S3 endpoint (one PUT, or all parts of a multipart
     /// upload together).
     pub max_object_bytes: u64,
@@ -1037,6 +1089,12 @@ impl ServerConfig {
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             problems.push(Problem::new("server", "tls_cert and tls_key go together"));
+        }
+        for (name, secret) in [("secret_access_key", &self.secret_access_key), ("api_token", &self.api_token)]
+        {
+            if let Some(secret) = secret {
+                problems.extend(secret.validate().into_iter().map(|p| p.under(&format!("server.{name}"))));
+            }
         }
         for (name, value) in [
             ("max_object_bytes", self.max_object_bytes),

@@ -26,6 +26,7 @@ pub mod report_config;
 pub mod rows;
 pub mod schedule;
 pub mod schedule_config;
+pub mod secret;
 pub mod sink_config;
 pub mod stats;
 pub mod summary;
@@ -36,6 +37,7 @@ pub use error::ErrorClass;
 pub use event::{S3Event, S3EventRecord};
 pub use job::{Job, JobId, JobStatus};
 pub use problem::Problem;
+pub use secret::SecretValue;
 pub use summary::Summary;
 
 /// The `Server` header of every answer of weir's own S3 endpoint (S3 says `AmazonS3`): how

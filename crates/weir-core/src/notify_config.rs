@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::problem::Problem;
+use crate::secret::SecretValue;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -70,6 +71,13 @@ impl NotifyConfig {
         let mut sns_endpoints: Vec<(String, String, String)> = Vec::new();
         for (i, s) in self.subscriptions.iter().enumerate() {
             let at = format!("notify.subscriptions[{i}] ({} {:?})", s.topic, s.kind);
+            for (name, secret) in [("password", &s.password), ("url", &s.url)] {
+                if let Some(secret) = secret {
+                    for p in secret.validate() {
+                        problems.push(p.under(&format!("notify.subscriptions[{i}].{name}")));
+                    }
+                }
+            }
             let mut problem = |message: String| problems.push(Problem::new(at.clone(), message));
             match (s.kind, aws_topics.is_some()) {
                 (SubscriptionKind::Log, _) => {}
@@ -131,8 +139,16 @@ impl NotifyConfig {
                     }
                 }
                 (SubscriptionKind::Webhook, on_aws) => {
-                    match s.url.as_deref() {
-                        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
+                    match &s.url {
+                        // A reference is checked when it is read, embedded; on AWS, SNS needs the URL itself.
+                        Some(SecretValue::Manager(_) | SecretValue::File(_)) if on_aws => problem(
+                            "on AWS the webhook's `url` becomes an SNS subscription, which needs the URL as \
+                             written: a `secret` or `file` reference cannot be used there"
+                                .into(),
+                        ),
+                        Some(SecretValue::Manager(_) | SecretValue::File(_)) => {}
+                        Some(SecretValue::Inline(u))
+                            if u.starts_with("http://") || u.starts_with("https://") => {}
                         _ => problem("webhook needs an http:// or https:// `url`".into()),
                     }
                     if on_aws && s.format == WebhookFormat::Slack {
@@ -227,15 +243,17 @@ pub struct SubscriptionConfig {
     /// SMTP login; `WEIR_SMTP_USERNAME`/`WEIR_SMTP_PASSWORD` when not set here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// A string, `{ secret = "arn:...", key = "..." }` or `{ file = "/run/secrets/x" }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    pub password: Option<SecretValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
     // webhook
+    /// A string or a reference to one, as `password`: a webhook's path is often its secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub url: Option<SecretValue>,
     #[serde(default)]
     pub format: WebhookFormat,
 }
@@ -268,7 +286,7 @@ impl SubscriptionConfig {
             SubscriptionKind::Log => Vec::new(),
             SubscriptionKind::Email => self.to.iter().map(|a| ("email", a.as_str())).collect(),
             SubscriptionKind::Sms => self.to.iter().map(|n| ("sms", n.as_str())).collect(),
-            SubscriptionKind::Webhook => match self.url.as_deref() {
+            SubscriptionKind::Webhook => match self.url.as_ref().and_then(SecretValue::inline) {
                 Some(u) if u.starts_with("http://") => vec![("http", u)],
                 Some(u) => vec![("https", u)],
                 None => Vec::new(),

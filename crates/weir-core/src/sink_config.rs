@@ -72,8 +72,9 @@ pub struct PostgresSinkConfig {
     /// `postgres://user[:password]@host[:port]/database[?sslmode=verify-full&sslrootcert=ca.pem]`
     /// (or libpq's `host=... user=...` form). Without a password in it, `PGPASSWORD` or the
     /// `.pgpass` file supplies one.
+    /// Also `{ secret = "arn:...", key = "..." }` or `{ file = "/path" }` (read at start).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub url: Option<crate::secret::SecretValue>,
     /// An environment variable holding the URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url_env: Option<String>,
@@ -94,7 +95,7 @@ pub struct PostgresSinkConfig {
 impl std::fmt::Debug for PostgresSinkConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresSinkConfig")
-            .field("url", &self.url.as_deref().map(redact))
+            .field("url", &self.url.as_ref().map(|u| u.inline().map(redact).unwrap_or_else(|| u.origin())))
             .field("url_env", &self.url_env)
             .field("url_file", &self.url_file)
             .field("table", &self.table)
@@ -125,13 +126,19 @@ pub enum UrlSource<'a> {
     Inline(&'a str),
     Env(&'a str),
     File(&'a std::path::Path),
+    /// A Secrets Manager secret, which the binary reads at start and puts inline.
+    Unresolved(&'a crate::secret::ManagerRef),
 }
 
 impl PostgresSinkConfig {
     /// Where the URL comes from: `url`, `url_env`, `url_file`, else [`DEFAULT_URL_ENV`].
     pub fn url_source(&self) -> UrlSource<'_> {
         if let Some(u) = &self.url {
-            UrlSource::Inline(u)
+            match u {
+                crate::secret::SecretValue::Inline(u) => UrlSource::Inline(u),
+                crate::secret::SecretValue::File(f) => UrlSource::File(&f.file),
+                crate::secret::SecretValue::Manager(m) => UrlSource::Unresolved(m),
+            }
         } else if let Some(e) = &self.url_env {
             UrlSource::Env(e)
         } else if let Some(f) = &self.url_file {
@@ -158,7 +165,10 @@ impl PostgresSinkConfig {
         if given.iter().filter(|g| **g).count() > 1 {
             problems.push(Problem::new("", "set one of url, url_env and url_file"));
         }
-        if let Some(url) = &self.url {
+        if let Some(secret) = &self.url {
+            problems.extend(secret.validate().into_iter().map(|p| p.under("url")));
+        }
+        if let Some(url) = self.url.as_ref().and_then(|u| u.inline()) {
             if !looks_like_connection_string(url) {
                 problems.push(Problem::new(
                     "url",
@@ -215,7 +225,7 @@ impl PostgresSinkConfig {
 
     /// Whether the inline URL holds a password (so the file holding it is a secret).
     pub fn inline_password(&self) -> bool {
-        self.url.as_deref().is_some_and(has_password)
+        self.url.as_ref().and_then(|u| u.inline()).is_some_and(has_password)
     }
 }
 

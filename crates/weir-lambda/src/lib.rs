@@ -18,6 +18,11 @@
 //! table as `weir worker`'s scheduler claims it, so a repeated delivery or a worker that fired
 //! the same time already does not run it twice.
 //!
+//! At cold start the secret settings of the config (a PostgreSQL sink's `url = { secret =
+//! "arn:...", key = "url" }`) are read from Secrets Manager with the function's role, by the
+//! same [`weir_ports::Secrets::resolve`] `weir worker` starts with; one that cannot be read fails
+//! the cold start, naming the setting.
+//!
 //! The function keeps its engine between invocations, as Lambda keeps the process warm. Its
 //! metrics (files by status, rows, job duration, error rate) are CloudWatch embedded metric
 //! format lines on stdout: CloudWatch Logs turns them into metrics in the `weir` namespace, with
@@ -62,6 +67,7 @@ impl Handler {
         metrics: Arc<dyn weir_ports::JobMetrics>,
     ) -> Result<Handler> {
         let aws = config.aws.clone().context("the configuration has no [aws] section")?;
+        let config = resolve_secrets(&config, sdk).await?;
         let (mut ports, queue) = weir_aws::open_with_queue(&config, &aws, sdk, endpoint_url)
             .await
             .context("opening the AWS resources")?;
@@ -205,6 +211,36 @@ impl Handler {
             "fired": fired.is_some(),
             "outcome": fired.map(|f| f.outcome),
         }))
+    }
+}
+/// The config with its secret settings read, as `weir worker` reads them at start
+/// ([`weir_ports::Secrets::resolve`]): `{ secret = ... }` from Secrets Manager with the function's
+/// role, now, at cold start; a secret that cannot be read fails the cold start with its setting's
+/// path and the reason, never the value.
+async fn resolve_secrets(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Config> {
+    let secrets = weir_ports::Secrets::new(
+        Arc::new(NoSecretFiles),
+        Some(Arc::new(weir_aws::SecretsManagerSource::new(sdk))),
+        Duration::from_secs(config.secrets.refresh_secs.max(1)),
+    );
+    secrets.resolve(config).await.map_err(|problems| {
+        anyhow::anyhow!(
+            "the configuration has secrets weir cannot read:\n{}",
+            weir_core::problem::lines(&problems)
+        )
+    })
+}
+
+/// `{ file = ... }` on Lambda: refused, as a function has no file private to it to read one from.
+struct NoSecretFiles;
+
+#[async_trait::async_trait]
+impl weir_ports::SecretSource for NoSecretFiles {
+    async fn read(&self, id: &str) -> Result<String, weir_ports::SecretError> {
+        Err(weir_ports::SecretError::Unreadable(format!(
+            "the file {id}: weir-lambda reads no secret files (a function's package is no private \
+             file); put the value in Secrets Manager and write {{ secret = \"arn:...\" }}"
+        )))
     }
 }
 

@@ -7,26 +7,22 @@
 //! The sales pipeline loads a PostgreSQL table too (a server the test starts): the handler
 //! wires the warehouse as `weir worker` does.
 
-#[path = "../../weir-aws/tests/common/mod.rs"]
-mod common;
-
-use std::time::{Duration, Instant};
+mod lambda;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use weir_core::config::AwsConfig;
-use weir_core::{Config, JobId, JobStatus};
+use lambda::Aws;
+use weir_core::{JobId, JobStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_reports_only_the_messages_to_retry() {
-    let moto = common::Moto::start();
-    let sdk = moto.sdk_config().await;
-    let mut config = Config::bundled();
-    config.aws = Some(AwsConfig::default());
+    let env = Aws::start().await;
+    let sdk = &env.sdk;
+    let mut config = Aws::bundled_config();
     config.worker.retry_base_ms = 100;
     // The valid rows go to a PostgreSQL table as well, as they do under weir run.
     let pg = weir_postgres::testing::TestServer::start();
     config.pipelines[0].sinks.postgres = Some(weir_core::config::PostgresSinkConfig {
-        url: Some(pg.url()),
+        url: Some(pg.url().into()),
         table: Some("sales".into()),
         ..Default::default()
     });
@@ -38,76 +34,25 @@ async fn a_batch_reports_only_the_messages_to_retry() {
         .await
         .expect("table");
     let aws = config.aws.clone().expect("set above");
-    weir_aws::setup::ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let handler =
-        weir_lambda::Handler::open(config.clone(), &sdk, Some(&moto.endpoint), dir.path().join("tmp"))
-            .await
-            .expect("handler");
+    env.ensure(&config).await;
+    let handler = env.handler(&config).await.expect("handler");
 
     // The work: a sales file (S3 notifies the queue), a file S3 keeps in GLACIER (unreadable:
     // a transient failure), a photo and a CSV named .jpg for the image pipeline, and a message
     // that is not an event at all.
-    let samples = common::workspace().join("samples");
-    let aws_cli = std::env::var("WEIR_TEST_AWS")
-        .unwrap_or_else(|_| common::workspace().join(".venv/bin/aws").display().to_string());
-    for (file, key, class) in [
+    env.upload(&[
         ("sales.csv", "raw/sales.csv", "STANDARD"),
         ("bad_rows.csv", "raw/cold.csv", "GLACIER"),
         ("photo.jpg", "images/photo.jpg", "STANDARD"),
         ("sales.csv", "images/lying.jpg", "STANDARD"),
-    ] {
-        let out = std::process::Command::new(&aws_cli)
-            .args(["--endpoint-url", &moto.endpoint, "--region", common::REGION, "s3", "cp"])
-            .arg(samples.join(file))
-            .args([&format!("s3://weir-input/{key}"), "--storage-class", class])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .output()
-            .expect("aws s3 cp");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    ]);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let url = weir_aws::sqs::queue_url(&sqs, &aws.queue).await.expect("queue url");
-    let arn = weir_aws::sqs::queue_arn(&sqs, &url).await.expect("queue arn");
     sqs.send_message().queue_url(&url).message_body("not an event").send().await.expect("send");
 
     // Receive the batch as the event source mapping does: the S3 test event, four object events
     // and the stray message.
-    let mut records = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while records.len() < 6 {
-        assert!(Instant::now() < deadline, "only {} of 6 messages arrived", records.len());
-        let out = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .expect("receive");
-        for m in out.messages.unwrap_or_default() {
-            let attributes: serde_json::Map<String, serde_json::Value> = m
-                .attributes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.as_str().to_string(), serde_json::Value::String(v)))
-                .collect();
-            records.push(serde_json::json!({
-                "messageId": m.message_id,
-                "receiptHandle": m.receipt_handle,
-                "body": m.body,
-                "md5OfBody": m.md5_of_body,
-                "attributes": attributes,
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": common::REGION,
-            }));
-        }
-    }
+    let records = env.receive(&aws.queue, |r| r.len() >= 6).await;
     let cold_id = records
         .iter()
         .find(|r| r["body"].as_str().is_some_and(|b| b.contains("cold.csv")))
@@ -127,7 +72,7 @@ async fn a_batch_reports_only_the_messages_to_retry() {
 
     // What the others became: the sales job succeeded, the stray message is in the DLQ (Lambda
     // deletes both from the main queue as they were not reported).
-    let ports = weir_aws::open(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("ports");
+    let ports = weir_aws::open(&config, &aws, sdk, Some(&env.moto.endpoint)).await.expect("ports");
     let etag = ports.objects.head("weir-archive", "raw/sales.csv").await.expect("archived").etag;
     let job = ports.jobs.get(&JobId::for_object("weir-input", "raw/sales.csv", &etag)).await.expect("get");
     let job = job.expect("the sales job");

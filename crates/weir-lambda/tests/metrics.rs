@@ -4,17 +4,14 @@
 //! with an epoch-milliseconds `Timestamp` and `CloudWatchMetrics` directives whose dimensions
 //! and metrics name members of the document), and adding up to the batch's files and rows.
 
-#[path = "../../weir-aws/tests/common/mod.rs"]
-mod common;
+mod lambda;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use lambda::Aws;
 use serde_json::Value;
-use weir_core::config::AwsConfig;
-use weir_core::Config;
 
 /// What the handler writes, kept for the test.
 #[derive(Clone, Default)]
@@ -100,71 +97,25 @@ fn validate_emf(doc: &Value, now_ms: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_writes_valid_embedded_metric_format_lines() {
-    let moto = common::Moto::start();
-    let sdk = moto.sdk_config().await;
-    let mut config = Config::bundled();
-    config.aws = Some(AwsConfig::default());
+    let env = Aws::start().await;
+    let config = Aws::bundled_config();
     let aws = config.aws.clone().expect("set above");
-    weir_aws::setup::ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup");
-    let dir = tempfile::tempdir().expect("tempdir");
+    env.ensure(&config).await;
     let captured = Captured::default();
     let metrics = Arc::new(weir_aws::metrics::EmfMetrics::new(Box::new(captured.clone())));
     let handler = weir_lambda::Handler::open_with_metrics(
         config.clone(),
-        &sdk,
-        Some(&moto.endpoint),
-        dir.path().join("tmp"),
+        &env.sdk,
+        Some(&env.moto.endpoint),
+        env.dir.path().join("tmp"),
         metrics,
     )
     .await
     .expect("handler");
 
-    let samples = common::workspace().join("samples");
-    let aws_cli = std::env::var("WEIR_TEST_AWS")
-        .unwrap_or_else(|_| common::workspace().join(".venv/bin/aws").display().to_string());
-    for (file, key) in [("sales.csv", "raw/sales.csv"), ("bad_schema.csv", "raw/bad.csv")] {
-        let out = std::process::Command::new(&aws_cli)
-            .args(["--endpoint-url", &moto.endpoint, "--region", common::REGION, "s3", "cp"])
-            .arg(samples.join(file))
-            .arg(format!("s3://weir-input/{key}"))
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .output()
-            .expect("aws s3 cp");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let url = weir_aws::sqs::queue_url(&sqs, &aws.queue).await.expect("queue url");
-    let arn = weir_aws::sqs::queue_arn(&sqs, &url).await.expect("queue arn");
-    let mut records = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    env.upload(&[("sales.csv", "raw/sales.csv", "STANDARD"), ("bad_schema.csv", "raw/bad.csv", "STANDARD")]);
     // The two object events (and S3's test event).
-    let object_event = |r: &&Value| r["body"].as_str().is_some_and(|b| b.contains("ObjectCreated"));
-    while records.iter().filter(object_event).count() < 2 {
-        assert!(Instant::now() < deadline, "the two object events did not arrive: {records:?}");
-        let out = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        for m in out.messages.unwrap_or_default() {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.as_str().to_string(), Value::String(v)))
-                .collect();
-            records.push(serde_json::json!({
-                "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
-                "md5OfBody": m.md5_of_body, "attributes": attributes, "messageAttributes": {},
-                "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": common::REGION,
-            }));
-        }
-    }
+    let records = env.receive(&aws.queue, |r| lambda::object_events(r) >= 2).await;
     let event: SqsEvent = serde_json::from_value(serde_json::json!({ "Records": records })).expect("event");
     let answer = serde_json::to_value(handler.handle(event).await).expect("JSON");
     assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));

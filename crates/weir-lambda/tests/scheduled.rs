@@ -3,22 +3,20 @@
 //! here the retention sweep, which removes the job record that finished 40 days ago and keeps
 //! the recent one. The same event delivered again does not run it twice.
 
-#[path = "../../weir-aws/tests/common/mod.rs"]
-mod common;
+mod lambda;
 
 use std::time::Duration;
 
-use weir_core::config::AwsConfig;
+use lambda::Aws;
 use weir_core::schedule_config::{ScheduleConfig, WorkKind};
-use weir_core::{Config, Job, JobStatus};
+use weir_core::{Job, JobStatus};
 use weir_ports::{Begin, JobStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_event_runs_its_schedules_work_once() {
-    let moto = common::Moto::start();
-    let sdk = moto.sdk_config().await;
-    let mut config = Config::bundled();
-    config.aws = Some(AwsConfig::default());
+    let env = Aws::start().await;
+    let sdk = &env.sdk;
+    let mut config = Aws::bundled_config();
     config.retention.jobs.retention_days = Some(30);
     config.schedules = vec![ScheduleConfig {
         name: "retention-sweep".into(),
@@ -29,15 +27,10 @@ async fn a_scheduled_event_runs_its_schedules_work_once() {
         prefix: None,
         bucket: None,
     }];
-    let aws = config.aws.clone().expect("set above");
-    weir_aws::setup::ensure_all(&config, &aws, &sdk, Some(&moto.endpoint)).await.expect("setup");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let handler =
-        weir_lambda::Handler::open(config.clone(), &sdk, Some(&moto.endpoint), dir.path().join("tmp"))
-            .await
-            .expect("handler");
+    env.ensure(&config).await;
+    let handler = env.handler(&config).await.expect("handler");
 
-    let store = weir_aws::DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), "weir-jobs");
+    let store = weir_aws::DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), "weir-jobs");
     let mut ids = Vec::new();
     for (key, days_ago) in [("raw/old.csv", 40), ("raw/recent.csv", 2)] {
         let job = Job::queued("weir-input", key, "e1", 1, Some("sales"));

@@ -284,7 +284,12 @@ async fn seeded_day(ports: &Ports, config: &Config) -> NaiveDate {
 async fn a_seeded_day_gives_exact_figures_and_day_over_day_changes() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::bundled();
-    let ports = weir_backends::open_embedded(&config, dir.path()).unwrap();
+    let ports = weir_backends::open_embedded(
+        &config,
+        dir.path(),
+        weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+    )
+    .unwrap();
     let day = seeded_day(&ports, &config).await;
     let alarms = vec![
         AlarmChange {
@@ -502,7 +507,12 @@ async fn a_day_past_the_caps_is_reported_from_its_first_jobs_and_says_so() {
     let mut config = Config::bundled();
     config.report.max_jobs = 3;
     config.report.max_summaries = 1;
-    let ports = weir_backends::open_embedded(&config, dir.path()).unwrap();
+    let ports = weir_backends::open_embedded(
+        &config,
+        dir.path(),
+        weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+    )
+    .unwrap();
     let day = seeded_day(&ports, &config).await;
     let quiet = DailyOptions { quiet: true, ..DailyOptions::default() };
     run_daily(&ports, &config, day, &quiet).await.unwrap();
@@ -614,7 +624,7 @@ async fn the_report_is_emailed_with_both_parts_and_posted_to_a_webhook_as_a_link
             },
             SubscriptionConfig {
                 kind: SubscriptionKind::Webhook,
-                url: Some(hook_url),
+                url: Some(hook_url.into()),
                 format: WebhookFormat::Json,
                 ..SubscriptionConfig::log("alerts")
             },
@@ -623,7 +633,12 @@ async fn the_report_is_emailed_with_both_parts_and_posted_to_a_webhook_as_a_link
         retry_initial_ms: 100,
         retry_max_ms: 200,
     };
-    let ports = weir_backends::open_embedded(&config, dir.path()).unwrap();
+    let ports = weir_backends::open_embedded(
+        &config,
+        dir.path(),
+        weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+    )
+    .unwrap();
     let day = seeded_day(&ports, &config).await;
     let record = run_daily(&ports, &config, day, &DailyOptions::default()).await.unwrap();
     assert_eq!(record.link, format!("https://weir.example.com/#/reports/{day}"));

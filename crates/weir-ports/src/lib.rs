@@ -17,6 +17,7 @@ pub mod notify;
 pub mod objects;
 pub mod queue;
 pub mod records;
+pub mod secrets;
 pub mod warehouse;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use objects::{
 };
 pub use queue::{DeadLetter, Message, Queue, QueueSettings, QueueStats};
 pub use records::{RecordItem, RecordsSink};
+pub use secrets::{SecretError, SecretSource, Secrets};
 pub use warehouse::{LoadError, LoadTarget, Warehouse, WarehouseInfo, WarehouseTx, Warehouses};
 
 /// The adapters a pipeline runs on: one of each port (the records sink and the warehouses are

@@ -69,6 +69,12 @@ impl Settings {
                 ))
             })?,
             UrlSource::File(path) => read_url_file(path)?,
+            UrlSource::Unresolved(secret) => {
+                return Err(SettingsError(format!(
+                    "the PostgreSQL sink's URL is in the secret {}, which was not read at start",
+                    secret.secret
+                )))
+            }
         };
         Settings::parse(url.trim(), sink.connect_timeout_secs, &Env::process())
     }

@@ -113,13 +113,17 @@ impl Credentials {
                 ))
             }
             (None, None) => match (&server.access_key_id, &server.secret_access_key) {
-                (Some(id), Some(secret)) => Some((id.clone(), Secret(secret.clone()), Source::Config)),
+                (Some(id), Some(secret)) => Some((id.clone(), Secret(configured(secret)?), Source::Config)),
                 _ => None,
             },
         };
         let api = match nonempty("WEIR_API_TOKEN") {
             Some(token) => Some((Secret(token), Source::Environment)),
-            None => server.api_token.clone().map(|t| (Secret(t), Source::Config)),
+            None => server
+                .api_token
+                .as_ref()
+                .map(|t| configured(t).map(|t| (Secret(t), Source::Config)))
+                .transpose()?,
         };
         let (file, path) = if s3.is_none() || api.is_none() {
             let path = data_dir.join(FILE_NAME);
@@ -196,6 +200,15 @@ fn load_or_create(path: &Path) -> Result<(CredentialsFile, bool), ServerError> {
 /// The one rule for every file that holds a secret (`credentials.toml`, a `weir.toml` with keys,
 /// a token or a webhook): only weir's own user may read it. `Err` says what is wrong and the
 /// command that fixes it.
+/// A server secret's value: the binary reads references (`{ secret = ... }`, `{ file = ... }`)
+/// at start and puts their values inline before the server starts.
+fn configured(value: &weir_core::SecretValue) -> Result<String, ServerError> {
+    match value {
+        weir_core::SecretValue::Inline(v) => Ok(v.clone()),
+        other => Err(ServerError::Config(format!("{} was not read at start", other.origin()))),
+    }
+}
+
 pub fn check_private_file(path: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     private_to_us(path, &meta)

@@ -59,11 +59,18 @@ async fn dlq_alarm_fires_on_a_dead_letter_and_clears_after_replay() {
     let mut config = Config::bundled();
     config.notify.subscriptions.push(SubscriptionConfig {
         kind: SubscriptionKind::Webhook,
-        url: Some(url),
+        url: Some(url.into()),
         filter: BTreeMap::from([("status".into(), vec!["alarm".into()])]),
         ..SubscriptionConfig::log("alerts")
     });
-    let outbox = Arc::new(OutboxNotifier::open(&dir.path().join("outbox.db"), &config.notify).unwrap());
+    let outbox = Arc::new(
+        OutboxNotifier::open(
+            &dir.path().join("outbox.db"),
+            &config.notify,
+            weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+        )
+        .unwrap(),
+    );
     outbox.spawn_delivery().unwrap();
     let queue = Arc::new(
         SqliteQueue::open(&dir.path().join("queue.db"), QueueSettings::from(&config.queue)).unwrap(),

@@ -56,7 +56,14 @@ async fn metrics_report_jobs_rows_durations_and_the_queue() {
         queue,
         jobs,
         records: None,
-        notifier: Arc::new(OutboxNotifier::open(&dir.path().join("outbox.db"), &config.notify).unwrap()),
+        notifier: Arc::new(
+            OutboxNotifier::open(
+                &dir.path().join("outbox.db"),
+                &config.notify,
+                weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+            )
+            .unwrap(),
+        ),
         warehouses: Default::default(),
     };
     let credentials = Credentials::resolve(&config.server, dir.path(), |_| None).unwrap();

@@ -90,7 +90,10 @@ async fn the_overview_buckets_jobs_by_when_they_finished() {
         ),
         jobs,
         records: None,
-        notifier: Arc::new(TopicNotifier::from_config(&config.notify)),
+        notifier: Arc::new(TopicNotifier::from_config(
+            &config.notify,
+            weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+        )),
         warehouses: Default::default(),
     };
     let credentials = Credentials::resolve(&config.server, dir.path(), |_| None).unwrap();

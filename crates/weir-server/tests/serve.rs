@@ -25,7 +25,10 @@ async fn context(dir: &Path, config: Config) -> Context {
         ),
         jobs: Arc::new(SqliteJobStore::open(&dir.join("jobs.db")).unwrap()),
         records: None,
-        notifier: Arc::new(TopicNotifier::from_config(&config.notify)),
+        notifier: Arc::new(TopicNotifier::from_config(
+            &config.notify,
+            weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+        )),
         warehouses: Default::default(),
     };
     let credentials = Credentials::resolve(&config.server, dir, |_| None).unwrap();

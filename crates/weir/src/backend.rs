@@ -48,7 +48,8 @@ pub fn warehouses(config: &weir_core::Config) -> Result<weir_ports::Warehouses> 
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The ports of the configured backend (without warehouses: see [`engine`]).
+/// The ports of the configured backend (without warehouses: see [`engine`]). On AWS, messages
+/// go to the SNS topics, whose subscriptions deliver them (`weir setup aws` makes the config's).
 pub async fn ports(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Ports> {
     match &loaded.config.aws {
         Some(aws) => {
@@ -57,17 +58,19 @@ pub async fn ports(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Ports
                 .await
                 .context("opening the AWS resources (has `weir setup aws` run?)")
         }
-        None => weir_backends::open_embedded(&loaded.config, &loaded.data_dir)
+        None => weir_backends::open_embedded(&loaded.config, &loaded.data_dir, loaded.secrets.clone())
             .with_context(|| format!("opening the data dir {}", loaded.data_dir.display())),
     }
 }
 
 /// The engine over the configured backend and the pipelines' warehouses; embedded, with its
-/// buckets created (on AWS they exist already: `weir setup aws`).
+/// buckets created (on AWS they exist already: `weir setup aws`). Refused if a secret setting
+/// cannot be read ([`crate::secrets::at_start`]).
 pub async fn engine(loaded: &Loaded, endpoint_flag: Option<&str>) -> Result<Arc<Engine>> {
+    let config = crate::secrets::at_start(loaded).await?;
     let mut ports = ports(loaded, endpoint_flag).await?;
-    ports.warehouses = warehouses(&loaded.config)?;
-    let engine = Engine::new(loaded.config.clone(), ports, loaded.data_dir.join(".tmp"))?;
+    ports.warehouses = warehouses(&config)?;
+    let engine = Engine::new(config, ports, loaded.data_dir.join(".tmp"))?;
     if loaded.config.aws.is_none() {
         engine.ensure_buckets().await.context("creating buckets")?;
     }
@@ -81,10 +84,10 @@ pub async fn worker_engine(
     endpoint_flag: Option<&str>,
     metrics: Arc<dyn weir_ports::JobMetrics>,
 ) -> Result<Arc<Engine>> {
+    let config = crate::secrets::at_start(loaded).await?;
     let mut ports = ports(loaded, endpoint_flag).await?;
-    ports.warehouses = warehouses(&loaded.config)?;
-    let engine =
-        Engine::new(loaded.config.clone(), ports, loaded.data_dir.join(".tmp"))?.with_metrics(metrics);
+    ports.warehouses = warehouses(&config)?;
+    let engine = Engine::new(config, ports, loaded.data_dir.join(".tmp"))?.with_metrics(metrics);
     Ok(Arc::new(engine))
 }
 

@@ -12,6 +12,8 @@ pub struct Loaded {
     pub config: Config,
     pub source: String,
     pub data_dir: PathBuf,
+    /// Where the config's secret settings are read (see [`crate::secrets`]).
+    pub secrets: std::sync::Arc<weir_ports::Secrets>,
 }
 
 /// [`read`]s the configuration and refuses it, with every problem on its own line, unless
@@ -64,11 +66,19 @@ pub fn read(global: &Global) -> Result<Loaded> {
                     }
                 }
             }
+            for (_, secret) in config.secret_settings_mut() {
+                if let weir_core::SecretValue::File(f) = secret {
+                    if f.file.is_relative() {
+                        f.file = base.join(&f.file);
+                    }
+                }
+            }
             (config, p.display().to_string())
         }
         None => (Config::bundled(), "bundled pipelines (no weir.toml found)".to_string()),
     };
     let data_dir = global.data_dir.clone().or_else(|| config.data_dir.clone()).unwrap_or(default_dir);
     crate::private::warn_if_open(&data_dir);
-    Ok(Loaded { config, source, data_dir })
+    let secrets = crate::secrets::for_config(&config, None);
+    Ok(Loaded { config, source, data_dir, secrets })
 }

@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod logging;
 mod private;
+mod secrets;
 
 use clap::Parser;
 

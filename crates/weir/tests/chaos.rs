@@ -274,7 +274,12 @@ fn kill_9_while_boto3_uploads_a_mix_loses_nothing_and_the_newest_version_wins() 
     let notify = weir_core::Config::from_toml(&std::fs::read_to_string(data.join("weir.toml")).unwrap())
         .unwrap()
         .notify;
-    let outbox = weir_backends::OutboxNotifier::open(&data.join("outbox.db"), &notify).unwrap();
+    let outbox = weir_backends::OutboxNotifier::open(
+        &data.join("outbox.db"),
+        &notify,
+        weir_backends::local_secrets(std::time::Duration::from_secs(300)),
+    )
+    .unwrap();
     until("the outbox to deliver everything", Duration::from_secs(120), || {
         (rt.block_on(outbox.stats()).unwrap().pending == 0).then_some(())
     });

@@ -57,7 +57,10 @@ pub async fn setup_aws(global: &Global, args: SetupAwsArgs) -> Result<u8> {
 }
 
 pub async fn worker(global: &Global, args: WorkerArgs) -> Result<u8> {
-    let loaded = config::load(global)?;
+    let mut loaded = config::load(global)?;
+    if let Some(endpoint) = &args.endpoint_url {
+        loaded.secrets = crate::secrets::for_config(&loaded.config, Some(endpoint));
+    }
     let section = backend::aws_section(&loaded)?;
     // Metrics: counted as jobs run, sent to CloudWatch in batches by a task of their own.
     let (sdk, _) = backend::aws_sdk(&section, args.endpoint_url.as_deref()).await;

@@ -1,6 +1,7 @@
 //! `weir check`: validate the configuration and every pipeline's schema and workflow, printing
 //! every problem on its own line with its location (`pipeline[0] (sales).columns[3].regex: ...`),
-//! and reach each warehouse sink's database to compare its table with the schema. A config
+//! read every secret setting (a file, a Secrets Manager secret), and reach each warehouse sink's
+//! database to compare its table with the schema. A config
 //! without any pipeline is refused here too (it would run and process nothing).
 
 use anyhow::Result;
@@ -21,8 +22,13 @@ pub async fn run(global: &Global) -> Result<u8> {
             ),
         );
     }
+    // Every secret setting is read (never printed): a file, a Secrets Manager secret and its key.
+    problems.extend(loaded.secrets.check(&loaded.config).await);
     if problems.is_empty() {
-        problems.extend(super::postgres::check(&loaded.config).await);
+        match crate::secrets::at_start(&loaded).await {
+            Ok(config) => problems.extend(super::postgres::check(&config).await),
+            Err(e) => problems.push(weir_core::Problem::new("", format!("{e:#}"))),
+        }
     }
     if problems.is_empty() {
         outln!("{}: ok ({} pipeline(s))", loaded.source, loaded.config.pipelines.len())?;

@@ -14,7 +14,7 @@ use weir_server::Credentials;
 use crate::cli::{CredentialsArgs, Global};
 use crate::config;
 
-pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
+pub async fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
     let loaded = config::load(global)?;
     if !loaded.data_dir.is_dir() {
         bail!(
@@ -22,7 +22,8 @@ pub fn run(global: &Global, args: CredentialsArgs) -> Result<u8> {
             loaded.data_dir.display()
         );
     }
-    let server = &loaded.config.server;
+    let config = crate::secrets::at_start(&loaded).await?;
+    let server = &config.server;
     let c = Credentials::resolve(server, &loaded.data_dir, |name| std::env::var(name).ok())?;
     // Where a running (or the last) `weir run` on this data dir listens, else the configured address.
     let endpoints = std::fs::read(loaded.data_dir.join("endpoints.json"))

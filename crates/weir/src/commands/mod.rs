@@ -26,7 +26,7 @@ use crate::cli::{Cli, Command, SetupCommand};
 pub async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(args) => run::run(&cli.global, args).await,
-        Command::Credentials(args) => credentials::run(&cli.global, args),
+        Command::Credentials(args) => credentials::run(&cli.global, args).await,
         Command::Put(args) => put::run(&cli.global, args).await,
         Command::Process(args) => process::run(&cli.global, args),
         Command::Jobs(args) => jobs::run(&cli.global, args).await,

@@ -27,7 +27,8 @@ fn warehouses(config: &Config) -> Vec<(usize, String, Result<PostgresWarehouse, 
 
 pub async fn setup(global: &Global) -> Result<u8> {
     let loaded = config::load(global)?;
-    let all = warehouses(&loaded.config);
+    let config = crate::secrets::at_start(&loaded).await?;
+    let all = warehouses(&config);
     if all.is_empty() {
         outln!("{}: no pipeline has a [pipeline.sinks.postgres] section; nothing to set up", loaded.source)?;
         return Ok(0);
