@@ -470,12 +470,15 @@ format = "ndjson"
     #[test]
     fn check_refuses_templates_that_could_write_a_daily_report() {
         let base = "[[pipeline]]\nname = \"sales\"\n[pipeline.output]\n";
-        let found = problems(&config(&format!("{base}summary_key = \"reports/{{job_id}}/daily_report.json\"\n")));
+        let found =
+            problems(&config(&format!("{base}summary_key = \"reports/{{job_id}}/daily_report.json\"\n")));
         assert!(
             found.iter().any(|p| p.starts_with("pipeline[0] (sales).output.summary_key: \"reports/{job_id}/daily_report.json\" could write the same key as a daily report (weir-output/reports/YYYY-MM-DD/daily_report.html and .json)")),
             "{found:?}"
         );
-        let found = problems(&config(&format!("{base}results_key = \"{{yyyy}}-{{mm}}-{{dd}}/{{job_id}}.json\"\n[report]\nprefix = \"\"\n")));
+        let found = problems(&config(&format!(
+            "{base}results_key = \"{{yyyy}}-{{mm}}-{{dd}}/{{job_id}}.json\"\n[report]\nprefix = \"\"\n"
+        )));
         assert!(found.iter().any(|p| p.starts_with("pipeline[0] (sales).output.results_key:")), "{found:?}");
         // A default key reached by a report prefix: said at the prefix (the pictures of
         // `images/` are archived under their own keys, of any name; the sales files end in .csv).

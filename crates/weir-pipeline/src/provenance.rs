@@ -23,7 +23,8 @@ pub const SOURCE_KEY: &str = "source_key";
 pub const SOURCE_ETAG: &str = "source_etag";
 
 /// The bytes a source key keeps as they are in metadata.
-const KEY_KEEPS: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const KEY_KEEPS: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The source an object was written for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -187,7 +187,10 @@ pub async fn run(
 /// that runs where it is (a source, or anything that is no copy of one). An archived object from
 /// before weir recorded its source goes back to the input bucket under its own key (the default
 /// archive layout).
-pub async fn restored_source(engine: &Engine, obj: &ObjectInfo) -> Result<Option<(String, String)>, PortError> {
+pub async fn restored_source(
+    engine: &Engine,
+    obj: &ObjectInfo,
+) -> Result<Option<(String, String)>, PortError> {
     let config = engine.config();
     if config.pipeline_for(&obj.bucket, &obj.key).is_some() {
         return Ok(None);

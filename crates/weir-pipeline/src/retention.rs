@@ -460,12 +460,13 @@ mod tests {
             job_id: "j-1".into(),
         };
         let src = |k: &str| ("weir-input".to_string(), k.to_string());
-        assert_eq!(source_keys_of(&config, "weir-output", "results/raw/a.csv.ndjson", Some(&source)), [
-            src("raw/a.csv")
-        ]);
-        assert_eq!(source_keys_of(&config, "weir-input", "failed-data/2026-01-02/raw/a.csv", Some(&source)), [
-            src("failed-data/2026-01-02/raw/a.csv"),
-            src("raw/a.csv")
-        ]);
+        assert_eq!(
+            source_keys_of(&config, "weir-output", "results/raw/a.csv.ndjson", Some(&source)),
+            [src("raw/a.csv")]
+        );
+        assert_eq!(
+            source_keys_of(&config, "weir-input", "failed-data/2026-01-02/raw/a.csv", Some(&source)),
+            [src("failed-data/2026-01-02/raw/a.csv"), src("raw/a.csv")]
+        );
     }
 }

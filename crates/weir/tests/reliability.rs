@@ -172,9 +172,11 @@ fn archive_by_copy_keeps_the_input_until_keep_input_minutes_have_passed() {
     let data = dir.path();
     write_config(data, true);
     let config = std::fs::read_to_string(data.join("weir.toml")).unwrap();
-    let kept = config
-        .replacen("# archive = \"copy\"    # keep", "archive = \"copy\"    # keep", 1)
-        .replacen("# keep_input_minutes = 60", "keep_input_minutes = 1", 1);
+    let kept = config.replacen("# archive = \"copy\"    # keep", "archive = \"copy\"    # keep", 1).replacen(
+        "# keep_input_minutes = 60",
+        "keep_input_minutes = 1",
+        1,
+    );
     assert_ne!(kept, config, "the bundled config's commented archive settings moved");
     std::fs::write(data.join("weir.toml"), kept).unwrap();
     let run = start_run(data);

@@ -19,7 +19,8 @@ impl Task for Archive {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let input = job_input(&state)?;
         let bucket = self.0.config.buckets.archive.clone();
-        let metadata = Provenance::of_job(&input).metadata([("archived_at", chrono::Utc::now().to_rfc3339())]);
+        let metadata =
+            Provenance::of_job(&input).metadata([("archived_at", chrono::Utc::now().to_rfc3339())]);
         let key = super::source_destination(&self.0, &input, |t| &t.archive)?;
         settle_source(&self.0, &input, &bucket, &key, metadata).await?;
         Ok(merge(state, json!({ fields::ARCHIVE_KEY: format!("{bucket}/{key}") })))

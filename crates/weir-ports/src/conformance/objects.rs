@@ -320,7 +320,8 @@ pub async fn moves_take_only_the_version_asked_for(s: Store) {
 pub async fn folder_markers_are_empty_objects(s: Store) {
     let case = "folder_markers_are_empty_objects";
     let meta = Metadata::from([("made-by".to_string(), "setup.sh".to_string())]);
-    let marker = s.put("in-bucket", "csv/", Bytes::new(), meta.clone()).await.unwrap_or_else(|e| fail(case, e));
+    let marker =
+        s.put("in-bucket", "csv/", Bytes::new(), meta.clone()).await.unwrap_or_else(|e| fail(case, e));
     if marker.size != 0 || marker.etag.trim_matches('"') != md5(b"") {
         fail(case, format!("put answered {marker:?}"));
     }
@@ -359,11 +360,15 @@ pub async fn folder_markers_are_empty_objects(s: Store) {
     if !matches!(s.put("in-bucket", "a//", Bytes::new(), Metadata::new()).await, Err(PortError::Invalid(_))) {
         fail(case, "the marker key a// was taken");
     }
-    let copied = s.copy("in-bucket", "csv/", "out-bucket", "kept/", None).await.unwrap_or_else(|e| fail(case, e));
+    let copied =
+        s.copy("in-bucket", "csv/", "out-bucket", "kept/", None).await.unwrap_or_else(|e| fail(case, e));
     if copied.metadata != meta || copied.size != 0 {
         fail(case, format!("the copied marker: {copied:?}"));
     }
-    if s.delete_version("in-bucket", "csv/", "0123456789abcdef0123456789abcdef").await.unwrap_or_else(|e| fail(case, e)) {
+    if s.delete_version("in-bucket", "csv/", "0123456789abcdef0123456789abcdef")
+        .await
+        .unwrap_or_else(|e| fail(case, e))
+    {
         fail(case, "delete_version of another version removed the marker");
     }
     if !s.delete_version("in-bucket", "csv/", &marker.etag).await.unwrap_or_else(|e| fail(case, e)) {
