@@ -128,6 +128,11 @@ impl S3ObjectStore {
     }
 }
 
+/// An object's last modification as S3 reports it (the epoch when it does not).
+fn modified(at: Option<aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
+    at.and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())).unwrap_or_default()
+}
+
 /// Whether `key` is a folder marker (`csv/`), which goes through the SDK.
 fn is_marker(key: &str) -> bool {
     key.ends_with('/')
@@ -244,10 +249,7 @@ impl S3ObjectStore {
             key: key.to_owned(),
             size: out.content_length.unwrap_or_default().max(0) as u64,
             etag: out.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
-            last_modified: out
-                .last_modified
-                .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
-                .unwrap_or_default(),
+            last_modified: modified(out.last_modified),
             metadata: out.metadata.unwrap_or_default().into_iter().collect(),
         })
     }
@@ -581,10 +583,7 @@ impl ObjectStore for S3ObjectStore {
                     bucket: bucket.to_owned(),
                     size: o.size.unwrap_or_default().max(0) as u64,
                     etag: o.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
-                    last_modified: o
-                        .last_modified
-                        .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
-                        .unwrap_or_default(),
+                    last_modified: modified(o.last_modified),
                     metadata: Metadata::new(),
                     key,
                 })

@@ -58,6 +58,11 @@ async fn read(case: &str, s: &Store, bucket: &str, key: &str) -> Vec<u8> {
     chunks.concat()
 }
 
+/// The keys `list` gives for `prefix` in `in-bucket`.
+async fn listed(case: &str, s: &Store, prefix: &str) -> Vec<String> {
+    s.list("in-bucket", prefix).await.unwrap_or_else(|e| fail(case, e)).into_iter().map(|o| o.key).collect()
+}
+
 fn gone(case: &str, r: Result<crate::ObjectInfo, PortError>, what: &str) {
     match r {
         Err(PortError::NotFound(_)) => {}
@@ -154,17 +159,7 @@ pub async fn listings_use_string_prefixes(s: Store) {
             .await
             .unwrap_or_else(|e| fail(case, e));
     }
-    let keys = |prefix: &'static str| {
-        let s = s.clone();
-        async move {
-            s.list("in-bucket", prefix)
-                .await
-                .unwrap_or_else(|e| fail(case, e))
-                .into_iter()
-                .map(|o| o.key)
-                .collect::<Vec<_>>()
-        }
-    };
+    let keys = |prefix: &'static str| listed(case, &s, prefix);
     if keys("raw/").await != ["raw/a.csv", "raw/b.csv", "raw/sub/d.csv"] {
         fail(case, format!("prefix raw/: {:?}", keys("raw/").await));
     }
@@ -334,17 +329,7 @@ pub async fn folder_markers_are_empty_objects(s: Store) {
     }
     put_keys(case, &s, &["csv/a.csv"]).await;
     s.put("in-bucket", "csv/deep/er/", Bytes::new(), Metadata::new()).await.unwrap_or_else(|e| fail(case, e));
-    let keys = |prefix: &'static str| {
-        let s = s.clone();
-        async move {
-            s.list("in-bucket", prefix)
-                .await
-                .unwrap_or_else(|e| fail(case, e))
-                .into_iter()
-                .map(|o| o.key)
-                .collect::<Vec<_>>()
-        }
-    };
+    let keys = |prefix: &'static str| listed(case, &s, prefix);
     for (prefix, want) in [
         ("", &["csv/", "csv/a.csv", "csv/deep/er/"][..]),
         ("csv/", &["csv/", "csv/a.csv", "csv/deep/er/"][..]),
