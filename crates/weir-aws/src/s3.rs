@@ -9,8 +9,9 @@
 //! the SDK's standard chain (env, profile, web identity, ECS, IMDS) through [`ChainCredentials`].
 //!
 //! Differences from the embedded store: listing reports no user metadata (S3's ListObjectsV2
-//! does not return it); keys that `object_store` cannot address (empty or `.`/`..` segments, a
-//! trailing `/`, control characters) are refused as invalid.
+//! does not return it); keys that `object_store` cannot address (empty or `.`/`..` segments,
+//! control characters) are refused as invalid. Folder markers (keys ending in `/`, such as
+//! `csv/`), which `object_store` cannot address either, go through `aws-sdk-s3`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -127,6 +128,22 @@ impl S3ObjectStore {
     }
 }
 
+/// An object's last modification as S3 reports it (the epoch when it does not).
+fn modified(at: Option<aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
+    at.and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())).unwrap_or_default()
+}
+
+/// Whether `key` is a folder marker (`csv/`), which goes through the SDK.
+fn is_marker(key: &str) -> bool {
+    key.ends_with('/')
+}
+
+/// Checks a key for a call through the SDK: a folder marker's folder, or the key itself.
+fn checked_key(key: &str) -> Result<(), PortError> {
+    let folder = key.strip_suffix('/').unwrap_or(key);
+    validate_key(folder).map_err(|e| PortError::Invalid(format!("key {key:?}: {e}")))
+}
+
 fn location(key: &str) -> Result<StorePath, PortError> {
     validate_key(key).map_err(|e| PortError::Invalid(format!("key {key:?}: {e}")))?;
     StorePath::parse(key)
@@ -211,6 +228,85 @@ mod tests {
 }
 
 impl S3ObjectStore {
+    /// A folder marker's info (HeadObject through the SDK).
+    async fn head_marker(&self, bucket: &str, key: &str) -> Result<ObjectInfo, PortError> {
+        validate_bucket(bucket).map_err(PortError::Invalid)?;
+        checked_key(key)?;
+        let out = match self.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let not_found = e.as_service_error().is_some_and(|s| s.is_not_found())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                let r = match not_found {
+                    true => Err(PortError::NotFound(format!("s3://{bucket}/{key}"))),
+                    false => Err(port_error(&format!("looking at s3://{bucket}/{key}"), e)),
+                };
+                return self.bucket_or_object(r, bucket).await;
+            }
+        };
+        Ok(ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: out.content_length.unwrap_or_default().max(0) as u64,
+            etag: out.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
+            last_modified: modified(out.last_modified),
+            metadata: out.metadata.unwrap_or_default().into_iter().collect(),
+        })
+    }
+
+    /// Stores a folder marker (PutObject through the SDK).
+    async fn put_marker(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: Bytes,
+        metadata: Metadata,
+    ) -> Result<ObjectInfo, PortError> {
+        validate_bucket(bucket).map_err(PortError::Invalid)?;
+        checked_key(key)?;
+        let size = data.len() as u64;
+        let out = self
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(data))
+            .set_metadata(Some(metadata.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| port_error(&format!("storing s3://{bucket}/{key}"), e))?;
+        Ok(ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size,
+            etag: out.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
+            last_modified: Utc::now(),
+            metadata,
+        })
+    }
+
+    /// A folder marker's info and bytes (GetObject through the SDK), streamed.
+    async fn get_marker(&self, bucket: &str, key: &str) -> Result<(ObjectInfo, ByteStream), PortError> {
+        let info = self.head_marker(bucket, key).await?;
+        let out = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .if_match(format!("\"{}\"", info.etag))
+            .send()
+            .await
+            .map_err(|e| port_error(&format!("reading s3://{bucket}/{key}"), e))?;
+        let where_ = format!("reading s3://{bucket}/{key}");
+        let stream = futures::stream::unfold((out.body, where_), |(mut body, where_)| async move {
+            let next = body.next().await?;
+            let item = next.map_err(|e| PortError::unavailable(where_.clone(), e));
+            Some((item, (body, where_)))
+        })
+        .boxed();
+        Ok((info, stream))
+    }
+
     /// Server-side copy, of the version with ETag `if_match` only when given (`NotFound` if
     /// the key holds another version).
     async fn copy_if(
@@ -222,8 +318,14 @@ impl S3ObjectStore {
         metadata: Option<Metadata>,
         if_match: Option<&str>,
     ) -> Result<ObjectInfo, PortError> {
-        location(from_key)?;
-        let (store, to) = (self.store(to_bucket)?, location(to_key)?);
+        for key in [from_key, to_key] {
+            if is_marker(key) {
+                checked_key(key)?;
+            } else {
+                location(key)?;
+            }
+        }
+        let store = self.store(to_bucket)?;
         let mut req = self
             .s3
             .copy_object()
@@ -254,7 +356,10 @@ impl S3ObjectStore {
                 (_, e) => e,
             }
         })?;
-        self.info_of(to_bucket, to_key, &store, &to).await
+        match is_marker(to_key) {
+            true => self.head_marker(to_bucket, to_key).await,
+            false => self.info_of(to_bucket, to_key, &store, &location(to_key)?).await,
+        }
     }
 }
 
@@ -297,11 +402,17 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, PortError> {
+        if is_marker(key) {
+            return self.head_marker(bucket, key).await;
+        }
         let (store, path) = (self.store(bucket)?, location(key)?);
         self.info_of(bucket, key, &store, &path).await
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<(ObjectInfo, ByteStream), PortError> {
+        if is_marker(key) {
+            return self.get_marker(bucket, key).await;
+        }
         let (store, path) = (self.store(bucket)?, location(key)?);
         let r = store.get_opts(&path, GetOptions::default()).await.map_err(|e| store_error(e, bucket, key));
         let r = self.bucket_or_object(r, bucket).await?;
@@ -318,6 +429,9 @@ impl ObjectStore for S3ObjectStore {
         data: Bytes,
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
+        if is_marker(key) {
+            return self.put_marker(bucket, key, data, metadata).await;
+        }
         let (store, path) = (self.store(bucket)?, location(key)?);
         let size = data.len() as u64;
         let opts = PutOptions { attributes: attributes(&metadata), ..Default::default() };
@@ -379,6 +493,15 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), PortError> {
+        if is_marker(key) {
+            validate_bucket(bucket).map_err(PortError::Invalid)?;
+            checked_key(key)?;
+            return match self.s3.delete_object().bucket(bucket).key(key).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if aws_sdk_s3::error::ProvideErrorMetadata::code(&e) == Some("NoSuchKey") => Ok(()),
+                Err(e) => Err(port_error(&format!("deleting s3://{bucket}/{key}"), e)),
+            };
+        }
         let (store, path) = (self.store(bucket)?, location(key)?);
         match store.delete(&path).await {
             Ok(()) => Ok(()),
@@ -391,7 +514,7 @@ impl ObjectStore for S3ObjectStore {
     /// removed, on a versioned bucket too (the delete marker goes on top of this version only
     /// while it is the current one).
     async fn delete_version(&self, bucket: &str, key: &str, etag: &str) -> Result<bool, PortError> {
-        location(key)?;
+        checked_key(key)?;
         let quoted = format!("\"{}\"", etag.trim_matches('"'));
         match self.s3.delete_object().bucket(bucket).key(key).if_match(quoted).send().await {
             Ok(_) => Ok(true),
@@ -460,10 +583,7 @@ impl ObjectStore for S3ObjectStore {
                     bucket: bucket.to_owned(),
                     size: o.size.unwrap_or_default().max(0) as u64,
                     etag: o.e_tag.as_deref().unwrap_or_default().trim_matches('"').to_owned(),
-                    last_modified: o
-                        .last_modified
-                        .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
-                        .unwrap_or_default(),
+                    last_modified: modified(o.last_modified),
                     metadata: Metadata::new(),
                     key,
                 })

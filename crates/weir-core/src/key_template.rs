@@ -295,11 +295,21 @@ impl KeyTemplate {
 
     /// The text every key from this template starts with, `{bucket}` read as `bucket`.
     pub fn fixed_start(&self, bucket: &str) -> String {
+        self.start_for_source(bucket, "")
+    }
+
+    /// [`KeyTemplate::fixed_start`] for sources whose keys all start with `key_prefix` (a
+    /// source filter's prefix): a `{key}` where the fixed text stops adds it.
+    pub fn start_for_source(&self, bucket: &str, key_prefix: &str) -> String {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Value(Placeholder::Bucket) => out.push_str(bucket),
+                Piece::Value(Placeholder::Key) => {
+                    out.push_str(key_prefix);
+                    break;
+                }
                 Piece::Value(_) => break,
             }
         }
@@ -308,11 +318,21 @@ impl KeyTemplate {
 
     /// The text every key from this template ends with, `{bucket}` read as `bucket`.
     pub fn fixed_end(&self, bucket: &str) -> String {
+        self.end_for_source(bucket, "")
+    }
+
+    /// [`KeyTemplate::fixed_end`] for sources whose keys all end with `key_suffix`: a `{key}`
+    /// where the fixed text stops adds it.
+    pub fn end_for_source(&self, bucket: &str, key_suffix: &str) -> String {
         let mut parts = Vec::new();
         for piece in self.pieces.iter().rev() {
             match piece {
                 Piece::Text(t) => parts.push(t.as_str()),
                 Piece::Value(Placeholder::Bucket) => parts.push(bucket),
+                Piece::Value(Placeholder::Key) => {
+                    parts.push(key_suffix);
+                    break;
+                }
                 Piece::Value(_) => break,
             }
         }

@@ -7,6 +7,8 @@
 //!   ([`KeyTemplate::identifies`]);
 //! - two outputs that could meet in one bucket: different roles of one pipeline, or outputs of
 //!   two pipelines, whose fixed beginnings and ends are compatible ([`could_overlap`]);
+//! - an output that could write a daily report's key (`<report.prefix>YYYY-MM-DD/daily_report.html`
+//!   or `.json` in the reports' bucket);
 //! - an output that could land under a watched source filter (weir would process its own
 //!   output, an endless loop);
 //! - templates an image pipeline has no use for, and a result format written twice.
@@ -242,8 +244,9 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             }
         }
     }
-    // Outputs under a watched source filter.
     let report_bucket = config.report.bucket.clone().unwrap_or_else(|| config.buckets.output.clone());
+    problems.extend(report_collisions(config, &outputs, &report_bucket));
+    // Outputs under a watched source filter.
     for (q, p) in config.pipelines.iter().enumerate() {
         let watched = p.source.bucket.as_deref().unwrap_or(&config.buckets.input);
         let (prefix, suffix) = (&p.source.prefix, &p.source.suffix);
@@ -290,6 +293,45 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     problems
 }
 
+/// The endings of the daily reports' keys: `<report.prefix>YYYY-MM-DD/daily_report.html` and
+/// `.json`, and `<report.prefix>YYYY-MM-DD/<pipeline>/daily_report.json`.
+const REPORT_ENDINGS: [&str; 2] = ["/daily_report.html", "/daily_report.json"];
+
+/// Outputs in the reports' bucket whose keys could be a daily report's: said at the output's
+/// setting, or at `report.prefix` when the output is a default key. A `{key}` where a
+/// template's fixed text stops brings the pipeline's source prefix (or suffix), which every
+/// such key has.
+fn report_collisions(config: &Config, outputs: &[Output], report_bucket: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let prefix = &config.report.prefix;
+    for o in outputs.iter().filter(|o| o.bucket == report_bucket) {
+        let source = &config.pipelines[o.pipeline].source;
+        let text = o.template.as_str();
+        let start = o.template.start_for_source(&o.source_bucket, &source.prefix);
+        let end = o.template.end_for_source(&o.source_bucket, &source.suffix.to_ascii_lowercase());
+        if !REPORT_ENDINGS.iter().any(|ending| could_overlap(&start, &end, prefix, ending)) {
+            continue;
+        }
+        let reports = format!("{report_bucket}/{prefix}YYYY-MM-DD/daily_report.html and .json");
+        problems.push(match o.written {
+            true => Problem::new(
+                &o.path,
+                format!(
+                    "{text:?} could write the same key as a daily report ({reports}): give it a different fixed beginning or ending, or move the reports with report.prefix"
+                ),
+            ),
+            false => Problem::new(
+                "report.prefix",
+                format!(
+                    "{prefix:?} puts the daily reports ({reports}) where {} ({text:?}) could write: use another prefix such as \"daily-reports/\", or report.bucket",
+                    o.path
+                ),
+            ),
+        });
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +342,14 @@ mod tests {
 
     fn problems(c: &Config) -> Vec<String> {
         validate(c).iter().map(ToString::to_string).collect()
+    }
+
+    /// A config `weir check` takes as it is, and its first pipeline's templates.
+    fn accepted(toml: &str) -> (Config, OutputTemplates) {
+        let c = config(toml);
+        assert!(problems(&c).is_empty(), "{:?}", problems(&c));
+        let t = OutputTemplates::of(&c.pipelines[0]).unwrap();
+        (c, t)
     }
 
     fn facts<'a>(bucket: &'a str, key: &'a str, date: (i32, u32, u32)) -> SourceFacts<'a> {
@@ -331,7 +381,7 @@ mod tests {
     /// name in different folders stay apart.
     #[test]
     fn seed_002_dated_prefixes() {
-        let c = config(
+        let (_, t) = accepted(
             r#"
 [buckets]
 input = "pipeline-raw"
@@ -346,8 +396,6 @@ summary_key = "processed/{yyyy}/{mm}/{dd}/{dir}/{name}_summary.json"
 errors_key = "processed/{yyyy}/{mm}/{dd}/{dir}/{name}_errors.json"
 "#,
         );
-        assert!(problems(&c).is_empty(), "{:?}", problems(&c));
-        let t = OutputTemplates::of(&c.pipelines[0]).unwrap();
         let keys = t.render(&facts("pipeline-raw", "uploads/sample_sales.csv", (2024, 1, 15))).unwrap();
         assert_eq!(keys.results[0].1, "processed/2024/01/15/uploads/sample_sales.csv_result.json");
         assert_eq!(keys.summary, "processed/2024/01/15/uploads/sample_sales.csv_summary.json");
@@ -357,7 +405,7 @@ errors_key = "processed/{yyyy}/{mm}/{dd}/{dir}/{name}_errors.json"
     /// `processed-data/`, rejected ones to `failed-data/`, outputs beside them.
     #[test]
     fn seed_003_one_bucket() {
-        let c = config(
+        let (c, t) = accepted(
             r#"
 [buckets]
 input = "pipeline-data"
@@ -374,8 +422,6 @@ archive_key = "processed-data/{key}"
 failed_key = "failed-data/{yyyy}-{mm}-{dd}/{key}"
 "#,
         );
-        assert!(problems(&c).is_empty(), "{:?}", problems(&c));
-        let t = OutputTemplates::of(&c.pipelines[0]).unwrap();
         let f = facts("pipeline-data", "raw-data/orders.csv", (2025, 6, 1));
         assert_eq!(t.archive.render(&f).unwrap(), "processed-data/raw-data/orders.csv");
         assert_eq!(t.failed.render(&f).unwrap(), "failed-data/2025-06-01/raw-data/orders.csv");
@@ -396,7 +442,7 @@ failed_key = "failed-data/{yyyy}-{mm}-{dd}/{key}"
     /// Seed 004 writes Parquet and JSON of the same rows: two formats, one pass.
     #[test]
     fn seed_004_parquet_and_json() {
-        let c = config(
+        let (_, t) = accepted(
             r#"
 [[pipeline]]
 name = "events"
@@ -410,13 +456,42 @@ key = "curated/{yyyy}/{mm}/{dd}/{stem}-{job_id}.json"
 format = "ndjson"
 "#,
         );
-        assert!(problems(&c).is_empty(), "{:?}", problems(&c));
-        let t = OutputTemplates::of(&c.pipelines[0]).unwrap();
         let keys = t.render(&facts("weir-input", "raw/e.csv", (2025, 6, 1))).unwrap();
         let formats: Vec<_> = keys.results.iter().map(|(f, _)| *f).collect();
         assert_eq!(formats, [OutputFormat::Parquet, OutputFormat::Json, OutputFormat::Ndjson]);
         assert_eq!(keys.results[1].1, "curated/2025/06/01/e-j-0123456789abcdef01234567.json");
         assert_eq!(keys.results[2].1, "processed/weir-input/raw/e.csv.ndjson");
+    }
+
+    /// A daily report's key (`reports/YYYY-MM-DD/daily_report.json` in the output bucket) is
+    /// nobody else's: a template that could write one is refused at its setting, a report
+    /// prefix that a default key could reach at `report.prefix`; a `{key}` brings the source's
+    /// prefix, so `reports/{key}.json` with a `raw/` source is no collision.
+    #[test]
+    fn check_refuses_templates_that_could_write_a_daily_report() {
+        let base = "[[pipeline]]\nname = \"sales\"\n[pipeline.output]\n";
+        let found =
+            problems(&config(&format!("{base}summary_key = \"reports/{{job_id}}/daily_report.json\"\n")));
+        assert!(
+            found.iter().any(|p| p.starts_with("pipeline[0] (sales).output.summary_key: \"reports/{job_id}/daily_report.json\" could write the same key as a daily report (weir-output/reports/YYYY-MM-DD/daily_report.html and .json)")),
+            "{found:?}"
+        );
+        let found = problems(&config(&format!(
+            "{base}results_key = \"{{yyyy}}-{{mm}}-{{dd}}/{{job_id}}.json\"\n[report]\nprefix = \"\"\n"
+        )));
+        assert!(found.iter().any(|p| p.starts_with("pipeline[0] (sales).output.results_key:")), "{found:?}");
+        // A default key reached by a report prefix: said at the prefix (the pictures of
+        // `images/` are archived under their own keys, of any name; the sales files end in .csv).
+        let mut c = Config::bundled();
+        c.report.bucket = Some(c.buckets.archive.clone());
+        c.report.prefix = "images/".into();
+        let found = problems(&c);
+        assert!(
+            found.iter().any(|p| p.starts_with("report.prefix: \"images/\" puts the daily reports (weir-archive/images/YYYY-MM-DD/daily_report.html and .json) where pipeline[1] (images).output.archive_key (\"{key}\") could write")),
+            "{found:?}"
+        );
+        accepted(&format!("{base}summary_key = \"reports/{{key}}.json\"\n"));
+        accepted(&format!("{base}summary_key = \"reports/{{bucket}}/{{key}}.summary.json\"\n"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use weir_core::event::{QueueEvent, S3EventRecord};
 use weir_core::job::{sequencer_order, WarehouseLoad};
 use weir_core::keys::validate_key;
 use weir_core::{Backoff, Config, ErrorClass, Job, JobId, JobStatus, PipelineConfig, Summary};
-use weir_ports::{Begin, JobMetrics, Message, Metadata, PortError};
+use weir_ports::{Begin, JobMetrics, Message, PortError};
 use weir_process::Plan;
 use weir_workflow::{MappedResolver, Outcome, RunOptions, StateMachine};
 
@@ -335,11 +335,13 @@ impl Engine {
             done.job_id, done.status
         );
         if let Some((bucket, key)) = destination {
-            let metadata = Metadata::from([
-                ("job_id".to_string(), record.job_id.to_string()),
-                ("duplicate_of".to_string(), done.job_id.to_string()),
-                ("source_bucket".to_string(), upload.source_bucket.clone()),
-            ]);
+            let source = crate::provenance::Provenance {
+                bucket: upload.source_bucket.clone(),
+                key: upload.source_key.clone(),
+                etag: upload.source_etag.trim_matches('"').to_owned(),
+                job_id: record.job_id.to_string(),
+            };
+            let metadata = source.metadata([("duplicate_of", done.job_id.to_string())]);
             let moved = self
                 .ports
                 .objects

@@ -14,6 +14,7 @@
 //! * [`report`] — the daily report: computed, written to the reports bucket, published.
 //! * [`schedule`] — work on a clock (`[[schedule]]`), fired once per due time.
 //! * [`retention`] — old objects and records removed in small batches, never what a job needs.
+//! * [`provenance`] — the source every written object records in its metadata.
 //! * [`one_shot`] — `weir process`: the same transform on a local file, no queue, no store.
 //!
 //! Which backend is behind the ports (folders and SQLite, or AWS) is decided by the binary.
@@ -26,6 +27,7 @@ pub mod faults;
 pub mod ingest;
 pub mod messages;
 pub mod one_shot;
+pub mod provenance;
 pub mod reconcile;
 pub mod report;
 pub mod retention;

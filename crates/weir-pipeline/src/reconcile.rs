@@ -13,6 +13,7 @@ use std::time::Duration;
 use weir_core::{Job, JobId, JobStatus};
 use weir_ports::{ObjectInfo, ObjectPages, PortError};
 
+use crate::provenance::Provenance;
 use crate::{ingest, Engine};
 
 /// What to reprocess.
@@ -136,23 +137,22 @@ pub async fn run(
     mut progress: impl FnMut(&ObjectInfo),
 ) -> Result<Tally, PortError> {
     let config = engine.config();
-    let restore = r.bucket == config.buckets.archive;
     let mut tally = Tally::default();
     let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(r.rate.max(1))));
     let mut pages = ObjectPages::new(engine.ports().objects.as_ref(), &r.bucket, &r.prefix, PAGE_KEYS)
         .starting_after(checkpoint_key(r));
     while let Some(page) = pages.next().await? {
         for obj in page {
-            // From the archive, files go back into the input bucket under their key.
-            let (bucket, etag) = if restore {
-                (config.buckets.input.as_str(), obj.etag.as_str())
-            } else {
-                (obj.bucket.as_str(), obj.etag.as_str())
+            // An archived (or `failed/`) copy goes back to its source key and runs from there.
+            let restore = restored_source(engine, &obj).await?;
+            let (bucket, key) = match &restore {
+                Some((bucket, key)) => (bucket.as_str(), key.as_str()),
+                None => (obj.bucket.as_str(), obj.key.as_str()),
             };
-            if config.pipeline_for(bucket, &obj.key).is_none() {
+            if config.pipeline_for(bucket, key).is_none() {
                 tally.skipped_no_pipeline += 1;
             } else {
-                let id = JobId::for_object(bucket, &obj.key, etag);
+                let id = JobId::for_object(bucket, key, &obj.etag);
                 let job = engine.ports().jobs.get(&id).await?;
                 let status = job.as_ref().map_or(JobStatus::Queued, |j| j.status);
                 if r.status.is_some_and(|s| s != status) {
@@ -163,7 +163,7 @@ pub async fn run(
                     tally.skipped_finished += 1;
                 } else {
                     pace.tick().await;
-                    send(engine, &obj, restore, job).await?;
+                    send(engine, &obj, restore.as_ref(), job).await?;
                     tally.sent += 1;
                 }
             }
@@ -181,7 +181,39 @@ pub async fn run(
     Ok(tally)
 }
 
-async fn send(engine: &Engine, obj: &ObjectInfo, restore: bool, job: Option<Job>) -> Result<(), PortError> {
+/// Where a listed object goes back to before it runs again: for a copy of a source at another
+/// key (archived, or rejected to `failed/`), the source (bucket, key) recorded in its metadata
+/// ([`Provenance`]), whatever the output key templates made of its key; `None` for an object
+/// that runs where it is (a source, or anything that is no copy of one). An archived object from
+/// before weir recorded its source goes back to the input bucket under its own key (the default
+/// archive layout).
+pub async fn restored_source(
+    engine: &Engine,
+    obj: &ObjectInfo,
+) -> Result<Option<(String, String)>, PortError> {
+    let config = engine.config();
+    if config.pipeline_for(&obj.bucket, &obj.key).is_some() {
+        return Ok(None);
+    }
+    match Provenance::of_object(engine.ports().objects.as_ref(), obj).await? {
+        Some(source) if source.is_copy_elsewhere(obj) => Ok(Some((source.bucket, source.key))),
+        Some(_) => Ok(None),
+        None => {
+            let archived = obj.bucket == config.buckets.archive
+                && !config.pipelines.iter().any(|p| {
+                    p.source.bucket.as_deref().unwrap_or(&config.buckets.input) == config.buckets.archive
+                });
+            Ok(archived.then(|| (config.buckets.input.clone(), obj.key.clone())))
+        }
+    }
+}
+
+async fn send(
+    engine: &Engine,
+    obj: &ObjectInfo,
+    restore: Option<&(String, String)>,
+    job: Option<Job>,
+) -> Result<(), PortError> {
     let ports = engine.ports();
     let config = engine.config();
     if let Some(mut job) = job {
@@ -192,12 +224,14 @@ async fn send(engine: &Engine, obj: &ObjectInfo, restore: bool, job: Option<Job>
         job.checkpoint = None;
         ports.jobs.save(&job).await?;
     }
-    if restore {
-        let restored =
-            ports.objects.copy(&obj.bucket, &obj.key, &config.buckets.input, &obj.key, None).await?;
-        ingest::object_created(ports, config, &restored, "Copy").await?;
-    } else {
-        ingest::object_created(ports, config, obj, "Put").await?;
+    match restore {
+        Some((bucket, key)) => {
+            let restored = ports.objects.copy(&obj.bucket, &obj.key, bucket, key, None).await?;
+            ingest::object_created(ports, config, &restored, "Copy").await?;
+        }
+        None => {
+            ingest::object_created(ports, config, obj, "Put").await?;
+        }
     }
     Ok(())
 }

@@ -14,8 +14,11 @@
 //!   waiting in the DLQ for a replay): an object under a pipeline's source filter goes only once
 //!   the job of that very version is done;
 //! - anything a run holds or will write: an archived source, a `failed/` copy and every output
-//!   of a source key (`processed/`, `reports/`, `errors/`, `thumbnails/`, `metadata/`) stay
-//!   while a run holds the key or its newest job is not done.
+//!   of a source key (`processed/`, `reports/`, `errors/`, `thumbnails/`, `metadata/`, or
+//!   wherever the output key templates put them) stay while a run holds the key or its newest
+//!   job is not done. Which source key an object belongs to is in its metadata
+//!   ([`crate::provenance`]); objects written before weir recorded it are read by the default
+//!   key layout.
 //!
 //! The input objects that pipelines with `source.archive = "copy"` keep go once they are
 //! `source.keep_input_minutes` old and their job is done ([`expire_kept_inputs`]).
@@ -32,6 +35,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use weir_core::{Config, JobId};
 use weir_ports::{ObjectInfo, ObjectPages, PortError, Ports};
+
+use crate::provenance::Provenance;
 
 /// Whether a sweep removes or only reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,15 +317,21 @@ pub async fn in_use(
     obj: &ObjectInfo,
     now: DateTime<Utc>,
 ) -> Result<bool, PortError> {
-    if config.pipeline_for(&obj.bucket, &obj.key).is_some() {
+    let is_source = config.pipeline_for(&obj.bucket, &obj.key).is_some();
+    if is_source {
         let id = JobId::for_object(&obj.bucket, &obj.key, &obj.etag);
         match ports.jobs.get(&id).await? {
             Some(job) if job.is_done() => {}
             _ => return Ok(true),
         }
     }
+    // What the object says it was written for (a source is its own source).
+    let recorded = match is_source {
+        true => None,
+        false => Provenance::of_object(ports.objects.as_ref(), obj).await?,
+    };
     let now_ms = now.timestamp_millis().max(Utc::now().timestamp_millis());
-    for (bucket, key) in source_keys_of(config, &obj.bucket, &obj.key) {
+    for (bucket, key) in source_keys_of(config, &obj.bucket, &obj.key, recorded.as_ref()) {
         let Some(record) = ports.jobs.source_key(&bucket, &key).await? else { continue };
         if record.lease.as_ref().is_some_and(|l| l.expires_ms > now_ms) {
             return Ok(true);
@@ -348,14 +359,29 @@ fn input_buckets(config: &Config) -> Vec<String> {
     out
 }
 
-/// The source keys (bucket, key) an object may belong to: itself in an input bucket (and the
-/// key a `failed/YYYY/MM/DD/` copy was made from), an archived source's key in each input
-/// bucket, and the source an output was written for.
-pub fn source_keys_of(config: &Config, bucket: &str, key: &str) -> Vec<(String, String)> {
+/// The source keys (bucket, key) an object may belong to: itself in an input bucket, and the
+/// source it `recorded` in its metadata ([`Provenance`]: any output or copy weir wrote, whatever
+/// the key templates). An object written before weir recorded it is read by the default key
+/// layout: the key a `failed/YYYY/MM/DD/` copy was made from, an archived source's key in each
+/// input bucket, and the source an output was written for.
+pub fn source_keys_of(
+    config: &Config,
+    bucket: &str,
+    key: &str,
+    recorded: Option<&Provenance>,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let inputs = input_buckets(config);
     if inputs.iter().any(|b| b == bucket) {
         out.push((bucket.to_owned(), key.to_owned()));
+    }
+    if let Some(source) = recorded {
+        if !out.iter().any(|(b, k)| *b == source.bucket && *k == source.key) {
+            out.push((source.bucket.clone(), source.key.clone()));
+        }
+        return out;
+    }
+    if inputs.iter().any(|b| b == bucket) {
         if let Some(rest) = key.strip_prefix("failed/") {
             let parts: Vec<&str> = rest.splitn(4, '/').collect();
             if let [_, _, _, source] = parts[..] {
@@ -401,7 +427,7 @@ mod tests {
     #[test]
     fn objects_map_back_to_the_source_keys_they_belong_to() {
         let config = Config::bundled();
-        let keys = |b: &str, k: &str| source_keys_of(&config, b, k);
+        let keys = |b: &str, k: &str| source_keys_of(&config, b, k, None);
         let src = |k: &str| ("weir-input".to_string(), k.to_string());
         assert_eq!(keys("weir-input", "raw/a.csv"), [src("raw/a.csv")]);
         assert_eq!(
@@ -422,5 +448,25 @@ mod tests {
         );
         assert_eq!(keys("weir-output", "metadata/weir-input/images/x.jpg.json"), [src("images/x.jpg")]);
         assert!(keys("weir-output", "elsewhere/x").is_empty());
+    }
+
+    #[test]
+    fn a_recorded_source_is_the_source_whatever_the_key() {
+        let config = Config::bundled();
+        let source = Provenance {
+            bucket: "weir-input".into(),
+            key: "raw/a.csv".into(),
+            etag: "e".into(),
+            job_id: "j-1".into(),
+        };
+        let src = |k: &str| ("weir-input".to_string(), k.to_string());
+        assert_eq!(
+            source_keys_of(&config, "weir-output", "results/raw/a.csv.ndjson", Some(&source)),
+            [src("raw/a.csv")]
+        );
+        assert_eq!(
+            source_keys_of(&config, "weir-input", "failed-data/2026-01-02/raw/a.csv", Some(&source)),
+            [src("failed-data/2026-01-02/raw/a.csv"), src("raw/a.csv")]
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Retention on a real embedded data dir: objects of several ages (their file times set back),
 //! exactly the expected ones go; a dry run deletes nothing; a running job's source, a source with
-//! no job yet and the outputs of a key being run stay; and a sweeper running with the clock
-//! two days ahead under a burst of uploads loses none of them.
+//! no job yet and the outputs of a key being run stay, with the default keys and with seed 003's
+//! templated one-bucket layout (where reprocessing the archive is tested too); and a sweeper
+//! running with the clock two days ahead under a burst of uploads loses none of them.
 
 mod common;
 
@@ -13,6 +14,7 @@ use chrono::Utc;
 use common::Harness;
 use weir_core::schedule_config::RetentionRule;
 use weir_core::{Config, Job, JobStatus};
+use weir_pipeline::reconcile::{self, Reprocess};
 use weir_pipeline::retention::{self, Expired, Mode, EXPIRED_OBJECTS};
 use weir_ports::{Begin, JobStore, Metadata};
 
@@ -262,4 +264,85 @@ async fn kept_inputs_stay_after_their_job_and_go_after_keep_input_minutes_once_d
     // A sweep does the same (and `weir gc` with it).
     let again = retention::sweep(&config, &h.raw, later, Mode::Apply, |_| {}).await.unwrap();
     assert_eq!((again.objects, again.kept_in_use), (0, 1));
+}
+
+/// Seed 003's one-bucket layout: sources in `raw-data/`, outputs in `results/`, processed
+/// sources in `processed-data/`, rejected ones in `failed-data/<date>/`, all in
+/// `pipeline-data`. No key there follows the default layout; each object's metadata names its
+/// source. Reprocessing `processed-data/` (and `failed-data/`) puts each copy back at its
+/// source key and runs it again; retention keeps the outputs and archived copy of a key whose
+/// newest version is being run, and removes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templated_keys_in_one_bucket_find_their_source_for_reprocess_and_retention() {
+    let mut config = common::fast_config();
+    config.buckets.input = "pipeline-data".into();
+    config.buckets.output = "pipeline-data".into();
+    config.buckets.archive = "pipeline-data".into();
+    config.pipelines.truncate(1);
+    let p = &mut config.pipelines[0];
+    p.source.prefix = "raw-data/".into();
+    let o = &mut p.output;
+    o.results_key = Some("results/{dir}/{name}.ndjson".into());
+    o.summary_key = Some("results/{dir}/{name}.summary.json".into());
+    o.errors_key = Some("results/{dir}/{name}.errors.json".into());
+    o.archive_key = Some("processed-data/{key}".into());
+    o.failed_key = Some("failed-data/{yyyy}-{mm}-{dd}/{key}".into());
+    let rules = ["results/", "processed-data/", "failed-data/"];
+    config.retention.rules = rules.iter().map(|prefix| rule("pipeline-data", prefix, 1)).collect();
+    assert!(config.validate().is_empty(), "{:?}", config.validate());
+    let mut h = Harness::start(config.clone()).await;
+    let sales = std::fs::read(common::samples().join("sales.csv")).unwrap();
+    let good = h.run("raw-data/orders.csv", sales.clone()).await;
+    let bad = h.run("raw-data/bad.csv", "nothing,like,sales\n1,2,3\n").await;
+    assert_eq!((good.status, bad.status), (JobStatus::Succeeded, JobStatus::Rejected), "{:?}", good.error);
+    let day = Utc::now().format("%Y-%m-%d");
+    let failed_copy = format!("failed-data/{day}/raw-data/bad.csv");
+    let outputs = [
+        "results/raw-data/orders.csv.ndjson",
+        "results/raw-data/orders.csv.summary.json",
+        "processed-data/raw-data/orders.csv",
+    ];
+    for key in outputs.iter().copied().chain([failed_copy.as_str()]) {
+        assert!(h.exists("pipeline-data", key), "{key} was not written");
+    }
+    assert!(!h.exists("pipeline-data", "raw-data/orders.csv"), "the source was moved");
+
+    // Reprocess from the archive (and from failed-data/), as `weir reprocess --force` does.
+    for (prefix, job) in [("processed-data/", &good), ("failed-data/", &bad)] {
+        let r = Reprocess {
+            bucket: "pipeline-data".into(),
+            prefix: prefix.into(),
+            status: None,
+            force: true,
+            rate: 100,
+            checkpoint: None,
+        };
+        let tally = reconcile::run(&h.engine, &r, |_| {}).await.unwrap();
+        assert_eq!((tally.sent, tally.skipped_no_pipeline), (1, 0), "{prefix}: {tally:?}");
+        let rerun = common::eventually(&format!("{} to run again", job.source_key), || async {
+            h.jobs.get(&job.job_id).await.unwrap().filter(|j| j.status.is_terminal() && j.attempts == 2)
+        })
+        .await;
+        assert_eq!(rerun.status, job.status, "{prefix}: {:?}", rerun.error);
+    }
+    assert!(!h.exists("pipeline-data", "raw-data/orders.csv"), "the restored source went back");
+    assert!(h.exists("pipeline-data", "processed-data/raw-data/orders.csv"));
+    assert!(h.exists("pipeline-data", &failed_copy));
+
+    // A new version of orders.csv is being run: what its key's runs wrote stays; the rejected
+    // copy of bad.csv, whose key nothing runs, goes.
+    h.stop_worker().await;
+    let newer = h.upload("raw-data/orders.csv", [&sales[..], b"\n"].concat()).await;
+    let started = h.jobs.begin(&newer, "sales", "run-2", Duration::from_secs(600)).await.unwrap();
+    assert!(matches!(started, Begin::Started(_)), "{started:?}");
+    // Five days on (file times set back would lose the metadata the local store keeps on them).
+    let later = Utc::now() + chrono::Duration::days(5);
+    let mut gone = Vec::new();
+    let report =
+        retention::sweep(&config, &h.raw, later, Mode::Apply, |e| gone.push(e.clone())).await.unwrap();
+    assert_eq!(keys(&gone), [format!("pipeline-data/{failed_copy}")].into());
+    assert_eq!(report.kept_in_use, 3);
+    for key in outputs {
+        assert!(h.exists("pipeline-data", key), "{key} was removed while its key is being run");
+    }
 }

@@ -67,9 +67,23 @@ fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
+/// Checks a bucket and key as the embedded store does: a key ending in `/` is a folder marker
+/// (`csv/`, an empty object S3 accepts), whose folder must be a valid key.
 fn checked(bucket: &str, key: &str) -> Result<(), PortError> {
     validate_bucket(bucket).map_err(PortError::Invalid)?;
-    validate_key(key).map_err(|e| PortError::Invalid(e.to_string()))
+    let folder = key.strip_suffix('/').unwrap_or(key);
+    validate_key(folder).map_err(|e| PortError::Invalid(e.to_string()))
+}
+
+/// A folder marker's key ends in `/`; as in the embedded store it holds no bytes (an object
+/// with content under such a key could not be told from the folder's objects there).
+fn check_marker_body(key: &str, size: usize) -> Result<(), PortError> {
+    if key.ends_with('/') && size > 0 {
+        return Err(PortError::Invalid(format!(
+            "{key:?} ends in `/`, a folder marker: it must be empty (objects go under it, e.g. {key}name.csv)"
+        )));
+    }
+    Ok(())
 }
 
 impl MemoryObjectStore {
@@ -136,6 +150,7 @@ impl ObjectStore for MemoryObjectStore {
         metadata: Metadata,
     ) -> Result<ObjectInfo, PortError> {
         checked(bucket, key)?;
+        check_marker_body(key, data.len())?;
         let o = Object { etag: md5_hex(&data), data, metadata, modified: Utc::now() };
         self.with_bucket(bucket, |objects| {
             objects.insert(key.to_owned(), o.clone());
@@ -167,6 +182,7 @@ impl ObjectStore for MemoryObjectStore {
     ) -> Result<ObjectInfo, PortError> {
         checked(to_bucket, to_key)?;
         let mut o = self.found(from_bucket, from_key)?;
+        check_marker_body(to_key, o.data.len())?;
         if let Some(m) = metadata {
             o.metadata = m;
         }
@@ -211,6 +227,9 @@ impl ObjectStore for MemoryObjectStore {
         }
         let (_, from) =
             buckets.get_mut(from_bucket).ok_or_else(|| PortError::NoSuchBucket(from_bucket.into()))?;
+        if let Some(o) = from.get(from_key) {
+            check_marker_body(to_key, o.data.len())?;
+        }
         let mut o = match from.get(from_key) {
             Some(o) if if_match.is_none_or(|e| e.trim_matches('"') == o.etag) => {
                 from.remove(from_key).expect("there")

@@ -160,6 +160,45 @@ fn reprocess_backfills_files_that_arrived_before_weir_and_reruns_with_force() {
     stop(run);
 }
 
+/// `source.archive = "copy"` with `keep_input_minutes = 1`, through `weir put --wait` and
+/// `weir run`: after its job the input object stays where it was uploaded (with a copy in the
+/// archive), and `weir run`'s own clock removes it once a minute has passed since the upload,
+/// not before; the archived copy stays. A minute is the setting's finest grain, so the test
+/// waits for it (with a deadline), as a user would.
+#[test]
+fn archive_by_copy_keeps_the_input_until_keep_input_minutes_have_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    write_config(data, true);
+    let config = std::fs::read_to_string(data.join("weir.toml")).unwrap();
+    let kept = config.replacen("# archive = \"copy\"    # keep", "archive = \"copy\"    # keep", 1).replacen(
+        "# keep_input_minutes = 60",
+        "keep_input_minutes = 1",
+        1,
+    );
+    assert_ne!(kept, config, "the bundled config's commented archive settings moved");
+    std::fs::write(data.join("weir.toml"), kept).unwrap();
+    let run = start_run(data);
+    let file = files.path().join("kept.csv");
+    std::fs::write(&file, sales(20, 7)).unwrap();
+    let uploaded = Instant::now();
+    ok(&weir(data).args(["put", "--wait", "--timeout", "60"]).arg(&file).output().unwrap());
+    let input = data.join("weir-input/raw/kept.csv");
+    let archived = data.join("weir-archive/raw/kept.csv");
+    assert!(input.exists(), "the input went with its job, although archive = \"copy\"");
+    assert!(archived.exists(), "no copy in the archive");
+    assert_eq!(jobs(data).iter().map(|j| j["status"].clone()).collect::<Vec<_>>(), ["succeeded"]);
+
+    // weir run looks every 15 s (a quarter of the minute): gone between 60 and about 75 s.
+    until("the kept input to go", Duration::from_secs(150), || (!input.exists()).then_some(()));
+    let after = uploaded.elapsed();
+    assert!(after >= Duration::from_secs(60), "the input went {after:?} after its upload, before its minute");
+    assert!(archived.exists(), "the archived copy went too");
+    assert_eq!(jobs(data).len(), 1, "removing the input made a job");
+    stop(run);
+}
+
 /// kill -9 of `weir run` at random moments while uploads keep arriving, many times over; then
 /// every upload ends in exactly one terminal state with complete outputs.
 #[test]

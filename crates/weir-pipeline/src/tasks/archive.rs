@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use weir_ports::Metadata;
 use weir_workflow::{Task, TaskError};
 
 use super::{job_input, merge, settle_source, TaskContext};
+use crate::provenance::Provenance;
 use crate::state::fields;
 
 pub struct Archive(pub Arc<TaskContext>);
@@ -19,11 +19,8 @@ impl Task for Archive {
     async fn run(&self, state: Value) -> Result<Value, TaskError> {
         let input = job_input(&state)?;
         let bucket = self.0.config.buckets.archive.clone();
-        let metadata = Metadata::from([
-            ("job_id".to_string(), input.job_id.clone()),
-            ("source_bucket".to_string(), input.source_bucket.clone()),
-            ("archived_at".to_string(), chrono::Utc::now().to_rfc3339()),
-        ]);
+        let metadata =
+            Provenance::of_job(&input).metadata([("archived_at", chrono::Utc::now().to_rfc3339())]);
         let key = super::source_destination(&self.0, &input, |t| &t.archive)?;
         settle_source(&self.0, &input, &bucket, &key, metadata).await?;
         Ok(merge(state, json!({ fields::ARCHIVE_KEY: format!("{bucket}/{key}") })))

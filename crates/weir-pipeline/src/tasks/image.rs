@@ -19,10 +19,11 @@ use weir_core::image::ImageSummary;
 use weir_core::keys::{image_metadata_key, thumbnail_key};
 use weir_core::summary::SourceRef;
 use weir_image::ImageError;
-use weir_ports::{Metadata, PortError, PutBody, PutItem};
+use weir_ports::{PortError, PutBody, PutItem};
 use weir_workflow::{Task, TaskError};
 
 use super::{errors, job_input, merge, port_error, TaskContext};
+use crate::provenance::Provenance;
 use crate::state::{fields, JobInput};
 
 pub struct ProcessImage(pub Arc<TaskContext>);
@@ -129,7 +130,7 @@ async fn store(
     metadata_key: &str,
 ) -> Result<(), TaskError> {
     super::check_still_newest(ctx, input).await?;
-    let metadata = Metadata::from([("job_id".to_string(), input.job_id.clone())]);
+    let metadata = Provenance::of_job(input).metadata([]);
     let mut items: Vec<PutItem> = summary
         .thumbnails
         .iter()

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use weir_ports::Metadata;
 use weir_workflow::{Task, TaskError};
 
 use super::{job_input, merge, port_error, settle_source, TaskContext};
 use crate::messages;
+use crate::provenance::Provenance;
 use crate::state::{fields, JobInput};
 
 pub struct MoveToFailed(pub Arc<TaskContext>);
@@ -33,12 +33,10 @@ impl Task for MoveToFailed {
         let reason = rejection_reason(&state);
         let key = failed_key_of(&self.0, &input)?;
         let missing = messages::strings(&state, fields::MISSING_COLUMNS);
-        let metadata = Metadata::from([
-            ("job_id".to_string(), input.job_id.clone()),
-            ("reason".to_string(), reason.clone()),
-            ("missing_columns".to_string(), serde_json::to_string(&missing).expect("strings serialize")),
-            ("source_key".to_string(), input.source_key.clone()),
-            ("failed_at".to_string(), chrono::Utc::now().to_rfc3339()),
+        let metadata = Provenance::of_job(&input).metadata([
+            ("reason", reason.clone()),
+            ("missing_columns", serde_json::to_string(&missing).expect("strings serialize")),
+            ("failed_at", chrono::Utc::now().to_rfc3339()),
         ]);
         settle_source(&self.0, &input, &input.source_bucket, &key, metadata).await?;
         Ok(merge(state, json!({ fields::FAILED_KEY: key, fields::REASON: reason })))

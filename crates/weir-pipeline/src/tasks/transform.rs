@@ -24,12 +24,13 @@ use weir_core::output_layout::RenderedKeys;
 use weir_core::rows::RowBatch;
 use weir_core::summary::{ResultObject, SourceRef};
 use weir_core::{ErrorClass, Summary};
-use weir_ports::{LoadError, Metadata, PortError, PutBody, PutItem, RecordItem, WarehouseInfo};
+use weir_ports::{LoadError, PortError, PutBody, PutItem, RecordItem, WarehouseInfo};
 use weir_process::{EmitRows, Options, Plan, ProcessError};
 use weir_workflow::{Task, TaskError};
 
 use super::warehouse::{self, Load};
 use super::{errors, io_error, job_input, merge, port_error, TaskContext};
+use crate::provenance::Provenance;
 use crate::state::{fields, JobInput};
 
 /// Rows per records-sink batch.
@@ -461,7 +462,7 @@ impl Transform {
             job_id: Some(input.job_id.clone()),
             pipeline: Some(input.pipeline.clone()),
         });
-        let metadata = Metadata::from([("job_id".to_string(), input.job_id.clone())]);
+        let metadata = Provenance::of_job(input).metadata([]);
         let objects = &ctx.ports.objects;
         super::check_still_newest(ctx, input).await?;
         // The load commits before the outputs are stored: if storing fails, the retry loads

@@ -39,6 +39,7 @@ where
     missing_buckets_and_escaping_keys(open().await).await;
     delete_version_removes_only_that_version(open().await).await;
     moves_take_only_the_version_asked_for(open().await).await;
+    folder_markers_are_empty_objects(open().await).await;
 }
 
 fn fail(case: &str, what: impl std::fmt::Display) -> ! {
@@ -55,6 +56,11 @@ async fn read(case: &str, s: &Store, bucket: &str, key: &str) -> Vec<u8> {
         s.get(bucket, key).await.unwrap_or_else(|e| fail(case, format!("get {bucket}/{key}: {e}")));
     let chunks: Vec<Bytes> = stream.try_collect().await.unwrap_or_else(|e| fail(case, e));
     chunks.concat()
+}
+
+/// The keys `list` gives for `prefix` in `in-bucket`.
+async fn listed(case: &str, s: &Store, prefix: &str) -> Vec<String> {
+    s.list("in-bucket", prefix).await.unwrap_or_else(|e| fail(case, e)).into_iter().map(|o| o.key).collect()
 }
 
 fn gone(case: &str, r: Result<crate::ObjectInfo, PortError>, what: &str) {
@@ -153,17 +159,7 @@ pub async fn listings_use_string_prefixes(s: Store) {
             .await
             .unwrap_or_else(|e| fail(case, e));
     }
-    let keys = |prefix: &'static str| {
-        let s = s.clone();
-        async move {
-            s.list("in-bucket", prefix)
-                .await
-                .unwrap_or_else(|e| fail(case, e))
-                .into_iter()
-                .map(|o| o.key)
-                .collect::<Vec<_>>()
-        }
-    };
+    let keys = |prefix: &'static str| listed(case, &s, prefix);
     if keys("raw/").await != ["raw/a.csv", "raw/b.csv", "raw/sub/d.csv"] {
         fail(case, format!("prefix raw/: {:?}", keys("raw/").await));
     }
@@ -308,6 +304,69 @@ pub async fn moves_take_only_the_version_asked_for(s: Store) {
         .unwrap_or_else(|e| fail(case, e));
     if read(case, &s, "in-bucket", "moved/n.csv").await != b"any" {
         fail(case, "a move within a bucket");
+    }
+}
+
+/// A folder marker (`csv/`: an empty object whose key ends in `/`, which the S3 console, setup
+/// scripts and some clients make) is an object like any other: it heads and gets (no bytes, the
+/// empty body's MD5, its metadata), lists in key order among the objects under it, copies, and
+/// goes by `delete_version` and `delete`. A folder that no marker names is no object; a key
+/// with an empty segment before the `/` is refused.
+pub async fn folder_markers_are_empty_objects(s: Store) {
+    let case = "folder_markers_are_empty_objects";
+    let meta = Metadata::from([("made-by".to_string(), "setup.sh".to_string())]);
+    let marker =
+        s.put("in-bucket", "csv/", Bytes::new(), meta.clone()).await.unwrap_or_else(|e| fail(case, e));
+    if marker.size != 0 || marker.etag.trim_matches('"') != md5(b"") {
+        fail(case, format!("put answered {marker:?}"));
+    }
+    let head = s.head("in-bucket", "csv/").await.unwrap_or_else(|e| fail(case, e));
+    if head.key != "csv/" || head.size != 0 || head.metadata != meta {
+        fail(case, format!("head answered {head:?}"));
+    }
+    if !read(case, &s, "in-bucket", "csv/").await.is_empty() {
+        fail(case, "a marker's body is not empty");
+    }
+    put_keys(case, &s, &["csv/a.csv"]).await;
+    s.put("in-bucket", "csv/deep/er/", Bytes::new(), Metadata::new()).await.unwrap_or_else(|e| fail(case, e));
+    let keys = |prefix: &'static str| listed(case, &s, prefix);
+    for (prefix, want) in [
+        ("", &["csv/", "csv/a.csv", "csv/deep/er/"][..]),
+        ("csv/", &["csv/", "csv/a.csv", "csv/deep/er/"][..]),
+        ("csv/d", &["csv/deep/er/"][..]),
+        ("raw/", &[][..]),
+    ] {
+        let got = keys(prefix).await;
+        if got != want {
+            fail(case, format!("prefix {prefix:?}: {got:?}, want {want:?}"));
+        }
+    }
+    gone(case, s.head("in-bucket", "csv/deep/").await, "a folder no marker names");
+    if !matches!(s.put("in-bucket", "a//", Bytes::new(), Metadata::new()).await, Err(PortError::Invalid(_))) {
+        fail(case, "the marker key a// was taken");
+    }
+    let copied =
+        s.copy("in-bucket", "csv/", "out-bucket", "kept/", None).await.unwrap_or_else(|e| fail(case, e));
+    if copied.metadata != meta || copied.size != 0 {
+        fail(case, format!("the copied marker: {copied:?}"));
+    }
+    if s.delete_version("in-bucket", "csv/", "0123456789abcdef0123456789abcdef")
+        .await
+        .unwrap_or_else(|e| fail(case, e))
+    {
+        fail(case, "delete_version of another version removed the marker");
+    }
+    if !s.delete_version("in-bucket", "csv/", &marker.etag).await.unwrap_or_else(|e| fail(case, e)) {
+        fail(case, "delete_version of the marker did not remove it");
+    }
+    if keys("csv/").await != ["csv/a.csv", "csv/deep/er/"] {
+        fail(case, format!("after removing the marker: {:?}", keys("csv/").await));
+    }
+    for _ in 0..2 {
+        s.delete("in-bucket", "csv/deep/er/").await.unwrap_or_else(|e| fail(case, e));
+    }
+    if keys("").await != ["csv/a.csv"] {
+        fail(case, format!("after deleting the deeper marker: {:?}", keys("").await));
     }
 }
 
