@@ -11,7 +11,7 @@
 //! Metadata travels in HTTP headers, which carry ASCII only: the source key is stored
 //! percent-encoded (every byte but letters, digits and `/-_.~`), and decoded when read.
 
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 use weir_ports::{Metadata, ObjectInfo, ObjectStore, PortError};
 
 use crate::state::JobInput;
@@ -25,6 +25,20 @@ pub const SOURCE_ETAG: &str = "source_etag";
 /// The bytes a source key keeps as they are in metadata.
 const KEY_KEEPS: &AsciiSet =
     &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// The bytes free text (a rejection reason, column names) keeps as they are in metadata: all
+/// printable ASCII but `%`, so a reason stays readable in `aws s3api head-object`.
+const TEXT_KEEPS: &AsciiSet = &CONTROLS.add(b'%');
+
+/// Free text as a metadata value: ASCII, with anything else percent-encoded.
+pub fn text_to_metadata(text: &str) -> String {
+    utf8_percent_encode(text, TEXT_KEEPS).to_string()
+}
+
+/// Text stored by [`text_to_metadata`] (or raw, by an older weir) read back.
+pub fn text_from_metadata(value: &str) -> String {
+    percent_decode_str(value).decode_utf8_lossy().into_owned()
+}
 
 /// The source an object was written for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,5 +137,16 @@ mod tests {
         // Objects from before: a failed/ copy had only the key, an archived one only the bucket.
         let old = Metadata::from([(SOURCE_KEY.to_string(), "raw/a.csv".to_string())]);
         assert_eq!(Provenance::from_metadata(&old), None);
+    }
+
+    #[test]
+    fn free_text_goes_into_metadata_as_readable_ascii_and_comes_back() {
+        let reason = "missing columns: \"prénom\", \"名前\" (100% of the header)\n";
+        let stored = text_to_metadata(reason);
+        assert!(stored.is_ascii() && !stored.contains('\n'), "{stored}");
+        assert!(stored.starts_with("missing columns: \"pr%C3%A9nom\""), "{stored}");
+        assert_eq!(text_from_metadata(&stored), reason);
+        // A reason an older weir stored raw reads back as it was.
+        assert_eq!(text_from_metadata("header has no order_id"), "header has no order_id");
     }
 }
