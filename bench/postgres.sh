@@ -100,7 +100,8 @@ weir_load() { # file key
   weir put "$1" --key "$key" --wait --timeout 7200 >/dev/null
   weir jobs --json --limit 100 | python3 -c '
 import json, sys
-job = next(j for j in json.load(sys.stdin) if j["source_key"] == sys.argv[1] and j["status"] != "skipped")
+jobs = [json.loads(line) for line in sys.stdin if line.strip()]  # one job a line
+job = next(j for j in jobs if j["source_key"] == sys.argv[1] and j["status"] != "skipped")
 assert job["status"] == "succeeded", job
 print(job["duration_ms"] / 1000, job["warehouse"]["rows"], job["valid_rows"])' "$key"
   # Nothing of the run stays on disk but the table: the archived source and the outputs go.
