@@ -541,10 +541,10 @@ fn the_aws_backend_loads_the_same_table_through_s3_sqs_and_a_worker() {
     let dir = tempfile::tempdir().unwrap();
     let example = std::fs::read_to_string(repo().join("deploy/aws/weir.toml")).unwrap();
     let toml = example
-        .replace(
-            "# [pipeline.sinks.postgres]\n# table = \"sales\"",
-            "[pipeline.sinks.postgres]\ntable = \"sales\"",
-        )
+        // The section and its table on; its url (a Secrets Manager reference) stays commented:
+        // the URL comes from WEIR_POSTGRES_URL.
+        .replace("# [pipeline.sinks.postgres]\n", "[pipeline.sinks.postgres]\n")
+        .replace("\n# table = \"sales\"", "\ntable = \"sales\"")
         .replace("retry_base_ms = 1000", "retry_base_ms = 200");
     assert!(
         toml.contains("\n[pipeline.sinks.postgres]\n"),
