@@ -13,10 +13,11 @@
 #
 # weir's time is the job's own (started → finished in the job record: every workflow state,
 # the load and its commit included; the upload before it is not). Its peak RSS is the weir run
-# process's VmHWM, a fresh process per file size. The anchors are timed around psql. The tables
-# are emptied before each run. The server is a PostgreSQL of its own: initdb in a temp dir,
-# default settings, a free loopback port (as the `postgres` user when run as root), stopped at
-# the end.
+# process's VmHWM (peak resident set): after the first load of a fresh process, after all
+# REPEAT loads in that process, and for --big after one 20M-row load in a fresh process. The
+# anchors are timed around psql. The tables are emptied before each run. The server is a
+# PostgreSQL of its own: initdb in a temp dir, default settings, a free loopback port (as the
+# `postgres` user when run as root), stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,7 +100,8 @@ weir_load() { # file key
   weir put "$1" --key "$key" --wait --timeout 7200 >/dev/null
   weir jobs --json --limit 100 | python3 -c '
 import json, sys
-job = next(j for j in json.load(sys.stdin) if j["source_key"] == sys.argv[1] and j["status"] != "skipped")
+jobs = [json.loads(line) for line in sys.stdin if line.strip()]  # one job a line
+job = next(j for j in jobs if j["source_key"] == sys.argv[1] and j["status"] != "skipped")
 assert job["status"] == "succeeded", job
 print(job["duration_ms"] / 1000, job["warehouse"]["rows"], job["valid_rows"])' "$key"
   # Nothing of the run stays on disk but the table: the archived source and the outputs go.
@@ -133,10 +135,11 @@ echo "== generating $ROWS rows (all valid) into $CSV" >&2
 "$GEN" "$ROWS" "$CSV" 0 >/dev/null
 
 start_weir
-best="" rows=""
+best="" rows="" RSS1=""
 for i in $(seq "$REPEAT"); do
   read -r t rows _ < <(weir_load "$CSV" "raw/bench-$i.csv")
   if [ -z "$best" ] || awk "BEGIN {exit !($t < $best)}"; then best=$t; fi
+  [ -n "$RSS1" ] || RSS1=$(peak_rss_kib)
 done
 RSS=$(peak_rss_kib)
 stop_weir
@@ -158,7 +161,9 @@ rm -f "$OUT/sales_table.csv" "$OUT/sales_table.bin"
 
 echo
 echo "sales CSV: $ROWS rows, $(stat -c %s "$CSV") bytes; weir's table: $TABLE_MB MiB; best of $REPEAT; $(nproc) cores"
-report "weir run: upload -> job succeeded, $rows rows loaded" "$ROWS" "$best" "$RSS"
+report "weir run: upload -> job succeeded, $rows rows loaded" "$ROWS" "$best" "$RSS1"
+awk -v k="$REPEAT" -v a="$RSS1" -v b="$RSS" 'BEGIN {
+  printf "weir run peak RSS: %.1f MiB after its first load, %.1f MiB after %d loads in the same process\n", a / 1024, b / 1024, k }'
 report "psql \\copy (FORMAT csv) into a typed table of the file's columns" "$ROWS" "$A1"
 report "psql \\copy (FORMAT csv) into weir's table shape (jsonb, lineage, PK)" "$ROWS" "$A2"
 report "psql \\copy (FORMAT binary) of weir's rows into its table shape" "$ROWS" "$A3"

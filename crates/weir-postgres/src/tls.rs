@@ -26,26 +26,23 @@ pub fn connector(settings: &Settings) -> Result<MakeRustlsConnect, SettingsError
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => settings.root_cert.is_some(),
         TlsMode::VerifyCa | TlsMode::VerifyFull => true,
     };
-    let config = if check_chain {
+    let algorithms = provider.signature_verification_algorithms;
+    let chain = if check_chain {
         let roots = Arc::new(roots(settings)?);
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider)
+        if settings.tls == TlsMode::VerifyFull {
+            return Ok(MakeRustlsConnect::new(builder.with_root_certificates(roots).with_no_client_auth()));
+        }
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
             .build()
             .map_err(|e| SettingsError(format!("TLS set-up: {e}")))?;
-        if settings.tls == TlsMode::VerifyFull {
-            builder.with_root_certificates(roots).with_no_client_auth()
-        } else {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyName(webpki)))
-                .with_no_client_auth()
-        }
+        Some(webpki)
     } else {
-        let algorithms = provider.signature_verification_algorithms;
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unchecked(algorithms)))
-            .with_no_client_auth()
+        None
     };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Verifier { chain, algorithms }))
+        .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
 
@@ -75,11 +72,17 @@ fn roots(settings: &Settings) -> Result<RootCertStore, SettingsError> {
     Ok(store)
 }
 
-/// Checks the chain, not the name (`verify-ca`).
+/// What `verify-ca` and `require` check of the server: with `chain`, that its certificate chains
+/// to a trusted CA, whatever name it has (`verify-ca`); without, nothing (`require` without a
+/// CA, as libpq), and the connection is only encrypted. Either way the handshake's signatures
+/// are checked against the certificate presented.
 #[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
+struct Verifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
 
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -88,7 +91,8 @@ impl ServerCertVerifier for AnyName {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -102,7 +106,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -111,50 +115,10 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// Encrypts without checking who is at the other end (`require` without a CA, as libpq).
-/// The handshake's signatures are still checked against the certificate presented.
-#[derive(Debug)]
-struct Unchecked(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
