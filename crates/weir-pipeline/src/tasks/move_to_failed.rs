@@ -35,7 +35,10 @@ impl Task for MoveToFailed {
         let missing = messages::strings(&state, fields::MISSING_COLUMNS);
         let metadata = Provenance::of_job(&input).metadata([
             ("reason", text_to_metadata(&reason)),
-            ("missing_columns", text_to_metadata(&serde_json::to_string(&missing).expect("strings serialize"))),
+            (
+                "missing_columns",
+                text_to_metadata(&serde_json::to_string(&missing).expect("strings serialize")),
+            ),
             ("failed_at", chrono::Utc::now().to_rfc3339()),
         ]);
         settle_source(&self.0, &input, &input.source_bucket, &key, metadata).await?;
@@ -64,9 +67,15 @@ pub(super) async fn own_rejection(ctx: &TaskContext, input: &JobInput) -> Result
     if !ours {
         return Ok(None);
     }
-    let missing: Vec<String> =
-        found.metadata.get("missing_columns").and_then(|m| serde_json::from_str(&text_from_metadata(m)).ok()).unwrap_or_default();
-    let reason = found.metadata.get("reason").map_or_else(|| "rejected by the workflow".into(), |r| text_from_metadata(r));
+    let missing: Vec<String> = found
+        .metadata
+        .get("missing_columns")
+        .and_then(|m| serde_json::from_str(&text_from_metadata(m)).ok())
+        .unwrap_or_default();
+    let reason = found
+        .metadata
+        .get("reason")
+        .map_or_else(|| "rejected by the workflow".into(), |r| text_from_metadata(r));
     tracing::info!(job_id = %input.job_id, key = %key, "the source is already in failed/ from an earlier attempt of this job");
     Ok(Some(json!({
         fields::SCHEMA_VALID: false,
