@@ -27,7 +27,7 @@ fn start(pg: Option<&TestServer>) -> WeirRun {
     // The sales pipeline's commented sink, switched on (the end of the file is the other
     // pipelines').
     let toml = common::default_config().replacen(
-        "# [pipeline.sinks.postgres]\n# table = \"sales\"",
+        "# [pipeline.sinks.postgres]\n# url = { secret = \"arn:aws:secretsmanager:...\", key = \"url\" }   # or a string, url_env, url_file\n# table = \"sales\"",
         "[pipeline.sinks.postgres]\ntable = \"sales\"",
         1,
     );
