@@ -251,7 +251,7 @@ pub struct ObjectPage {
 /// A listing read page by page ([`ObjectStore::list_page`]): at most one page is in memory,
 /// however many objects the prefix holds.
 ///
-/// ```ignore
+/// ```text
 /// let mut pages = ObjectPages::new(&*store, "bucket", "archive/", 500);
 /// while let Some(page) = pages.next().await? { /* ... */ }
 /// ```
